@@ -1,0 +1,88 @@
+"""The adapter contract: a pure translator between canonical types and one wire format.
+
+An adapter does no I/O. The executor asks it to build the upstream HTTP request, then hands
+it the bytes that came back: a whole body (``parse_response``) or stream chunks as they
+arrive (``stream_parser().feed``). Many endpoints share one adapter (every OpenAI-compatible
+server is the OpenAI adapter with another base URL).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from ..core.errors import UpstreamError, upstream_kind_for_status
+from ..core.types import ChatRequest, ChatResponse, Event
+from ..core.usage import Prices
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One resolved deployment: where to send, with which credentials, at which prices."""
+
+    deployment: str          # unique id, e.g. "fake-openai#0"
+    model_name: str          # the name clients use
+    provider: str            # "openai" | "anthropic" | "gemini"
+    upstream_model: str      # the provider's model id
+    base_url: str
+    api_key: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    prices: Prices = Prices()
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class StreamParser(ABC):
+    """Turns a provider's streamed bytes into canonical events, chunk by chunk."""
+
+    @abstractmethod
+    def feed(self, data: bytes) -> list[Event]:
+        """Consume the next bytes (any split, even mid-line); return the events now complete.
+
+        Raise ``UpstreamError`` for an in-band error event or a malformed event.
+        """
+
+    @abstractmethod
+    def close(self) -> list[Event]:
+        """The connection ended. Return what is left; raise ``UpstreamError(kind="transient")``
+        if the stream ended before the protocol's end marker (a cut stream)."""
+
+
+class Adapter(ABC):
+    """A wire format. Subclasses implement these four methods and nothing with I/O."""
+
+    protocol: str = ""
+
+    @abstractmethod
+    def build_request(self, req: ChatRequest, target: Target, *, stream: bool) -> UpstreamRequest:
+        """The HTTP request that asks ``target`` for ``req``; credentials come from ``target`` only."""
+
+    @abstractmethod
+    def parse_response(self, body: bytes, *, model: str) -> ChatResponse:
+        """A whole non-streaming 2xx body into a response; raise ``UpstreamError`` if malformed."""
+
+    @abstractmethod
+    def stream_parser(self) -> StreamParser:
+        """A fresh parser for one streamed answer."""
+
+    @abstractmethod
+    def error_message(self, status: int, body: bytes) -> str:
+        """The provider's own message from an error body (never echoing credentials)."""
+
+    def classify_error(self, status: int, body: bytes, *, retry_after_s: float | None,
+                       deployment: str) -> UpstreamError:
+        """An error HTTP status into an ``UpstreamError`` with its retry ``kind``."""
+        message = self.error_message(status, body)
+        kind = upstream_kind_for_status(status, message)
+        return UpstreamError(f"{self.protocol} upstream returned {status}: {message}", kind=kind,
+                             provider_status=status, retry_after_s=retry_after_s, deployment=deployment)
+
+
+def malformed(protocol: str, what: str) -> UpstreamError:
+    return UpstreamError(f"{protocol} upstream sent a malformed reply: {what}", kind="transient")

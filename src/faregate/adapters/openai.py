@@ -1,0 +1,137 @@
+"""OpenAI chat completions: also every OpenAI-compatible server (Groq, Together, DeepSeek,
+Mistral, vLLM, Ollama, llama.cpp server) by base URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..core.errors import UpstreamError
+from ..core.types import (ChatRequest, ChatResponse, Event, Finish, StreamStart, TextDelta, ToolCall,
+                          ToolCallDelta, UsageEvent)
+from ..core.usage import Usage
+from .base import Adapter, StreamParser, Target, UpstreamRequest, malformed
+from .sse import SSEDecoder
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+# Canonical field -> OpenAI body key, for the optional scalars copied as they are.
+_OPTIONAL = ("tools", "tool_choice", "parallel_tool_calls", "response_format", "temperature", "top_p",
+             "max_tokens", "stop", "seed", "user", "metadata")
+
+
+def usage_from_openai(u: dict[str, Any] | None) -> Usage:
+    if not u:
+        return Usage()
+    details = u.get("prompt_tokens_details") or {}
+    return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0),
+                 int(details.get("cached_tokens") or 0))
+
+
+class OpenAIAdapter(Adapter):
+    protocol = "openai"
+
+    def build_request(self, req: ChatRequest, target: Target, *, stream: bool) -> UpstreamRequest:
+        body: dict[str, Any] = {"model": target.upstream_model, "messages": req.messages}
+        for name in _OPTIONAL:
+            value = getattr(req, name)
+            if value is not None:
+                body[name] = value
+        if req.extra:
+            body.update(req.extra)
+        if stream:
+            body["stream"] = True
+            # Always ask for usage: cost accounting needs it even when the client did not.
+            body["stream_options"] = {"include_usage": True}
+        headers = {"content-type": "application/json", **target.headers}
+        if target.api_key:
+            headers["authorization"] = f"Bearer {target.api_key}"
+        base = (target.base_url or DEFAULT_BASE_URL).rstrip("/")
+        return UpstreamRequest("POST", f"{base}/chat/completions", headers, orjson.dumps(body))
+
+    def parse_response(self, body: bytes, *, model: str) -> ChatResponse:
+        try:
+            data = orjson.loads(body)
+            choice = data["choices"][0]
+            msg = choice.get("message") or {}
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            raise malformed(self.protocol, "the body is not a chat.completion object") from None
+        calls = [ToolCall(c.get("id") or f"call_{i}", (c.get("function") or {}).get("name", ""),
+                          (c.get("function") or {}).get("arguments", ""))
+                 for i, c in enumerate(msg.get("tool_calls") or [])]
+        return ChatResponse(id=data.get("id") or "", model=model, content=msg.get("content"),
+                            tool_calls=calls, finish_reason=choice.get("finish_reason") or "stop",
+                            usage=usage_from_openai(data.get("usage")), created=int(data.get("created") or 0))
+
+    def stream_parser(self) -> StreamParser:
+        return _OpenAIStream()
+
+    def error_message(self, status: int, body: bytes) -> str:
+        try:
+            data = orjson.loads(body)
+            err = data.get("error") if isinstance(data, dict) else None
+            if isinstance(err, dict) and err.get("message"):
+                return str(err["message"])
+            if isinstance(err, str):
+                return err
+            if isinstance(data, dict) and data.get("message"):
+                return str(data["message"])
+        except orjson.JSONDecodeError:
+            pass
+        text = body[:500].decode("utf-8", "replace").strip()
+        return text or f"HTTP {status}"
+
+
+class _OpenAIStream(StreamParser):
+    __slots__ = ("_sse", "_done", "_started", "_finished")
+
+    def __init__(self) -> None:
+        self._sse = SSEDecoder()
+        self._done = False
+        self._started = False
+        self._finished = False
+
+    def feed(self, data: bytes) -> list[Event]:
+        return self._events(self._sse.feed(data))
+
+    def close(self) -> list[Event]:
+        out = self._events(self._sse.flush())
+        if not self._done and not self._finished:
+            raise UpstreamError("openai upstream closed the stream before it finished", kind="transient")
+        return out
+
+    def _events(self, pairs: list[tuple[str | None, str]]) -> list[Event]:
+        out: list[Event] = []
+        for _event, data in pairs:
+            if data == "[DONE]":
+                self._done = True
+                continue
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise malformed("openai", "a stream event is not JSON") from None
+            if not isinstance(chunk, dict):
+                raise malformed("openai", "a stream event is not an object")
+            if "error" in chunk:
+                err = chunk["error"]
+                msg = err.get("message") if isinstance(err, dict) else str(err)
+                raise UpstreamError(f"openai upstream sent an error event: {msg}", kind="transient")
+            if not self._started:
+                self._started = True
+                out.append(StreamStart(chunk.get("id") or "", chunk.get("model") or ""))
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                text = delta.get("content")
+                if text:
+                    out.append(TextDelta(text))
+                for tc in delta.get("tool_calls") or ():
+                    fn = tc.get("function") or {}
+                    out.append(ToolCallDelta(int(tc.get("index") or 0), tc.get("id"), fn.get("name"),
+                                             fn.get("arguments") or ""))
+                if choice.get("finish_reason"):
+                    self._finished = True
+                    out.append(Finish(choice["finish_reason"]))
+            if chunk.get("usage"):
+                out.append(UsageEvent(usage_from_openai(chunk["usage"])))
+        return out

@@ -1,0 +1,49 @@
+"""The ``faregate`` command line. Subcommands load lazily, so ``serve`` starts fast."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> (module, attribute); imported only when the command runs or help is shown.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("faregate.server.serve", "serve_cmd"),
+    "fake-provider": ("faregate.testing.commands", "fake_provider_cmd"),
+    "train": ("faregate.routing.commands", "train_cmd"),
+    "eval": ("faregate.routing.commands", "eval_cmd"),
+    "route": ("faregate.routing.commands", "route_cmd"),
+    "logs": ("faregate.storage.commands", "logs_group"),
+    "report": ("faregate.storage.commands", "report_cmd"),
+    "keys": ("faregate.keys.commands", "keys_group"),
+    "demo": ("faregate.demo.commands", "demo_cmd"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        try:
+            module = importlib.import_module(spec[0])
+        except ImportError as exc:
+            @click.command(name=name, help=f"(unavailable: {exc})")
+            def unavailable() -> None:
+                raise click.ClickException(f"`faregate {name}` is not available in this install: {exc}")
+            return unavailable
+        return getattr(module, spec[1])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "FAREGATE"})
+@click.version_option(package_name="faregate")
+def main() -> None:
+    """faregate: an OpenAI-compatible LLM gateway that routes each request to the cheapest model
+    that meets its quality floor and latency ceiling."""
+
+
+if __name__ == "__main__":
+    main()

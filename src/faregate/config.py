@@ -1,0 +1,242 @@
+"""Typed, frozen configuration: one YAML file plus ``FAREGATE_*`` environment variables.
+
+Loaded and validated once at start; errors name the key path and what is wrong. Credentials
+are references (``${ANTHROPIC_API_KEY}``) resolved from the environment here, so no secret
+needs to sit in the file, and nothing a client sends can supply one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .core.usage import Prices
+
+PROVIDERS = ("openai", "anthropic", "gemini")
+_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names each key path at fault."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PricesConfig(_Frozen):
+    """USD per million tokens."""
+
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+    cached_input: float | None = Field(None, ge=0)
+
+    def prices(self) -> Prices:
+        return Prices(self.input, self.output, self.cached_input)
+
+
+class TimeoutsConfig(_Frozen):
+    """Seconds. ``ttfb``: until the first byte of the answer; ``idle``: longest gap between chunks."""
+
+    connect: float = Field(5.0, gt=0)
+    ttfb: float = Field(60.0, gt=0)
+    idle: float = Field(30.0, gt=0)
+    total: float = Field(600.0, gt=0)
+
+
+class DeploymentConfig(_Frozen):
+    """One place a model is served: endpoint, credentials, upstream id, weight."""
+
+    name: str | None = None
+    provider: Literal["openai", "anthropic", "gemini"] | None = None
+    model: str | None = None  # upstream model id; defaults to the model's
+    base_url: str | None = None
+    api_key: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    weight: float = Field(1.0, gt=0)
+    priority: int = 0
+    prices: PricesConfig | None = None
+
+
+class LatencyPrior(_Frozen):
+    """Prior latency profile, refined by live statistics."""
+
+    ttft_ms: float = Field(500.0, ge=0)
+    tokens_per_s: float = Field(80.0, gt=0)
+
+
+class ModelConfig(_Frozen):
+    """A model clients can name, and how faregate reaches it."""
+
+    name: str
+    provider: Literal["openai", "anthropic", "gemini"] = "openai"
+    model: str | None = None  # the provider's model id; defaults to ``name``
+    base_url: str | None = None
+    api_key: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    prices: PricesConfig = Field(default_factory=PricesConfig)
+    context_window: int = Field(128_000, gt=0)
+    max_output_tokens: int | None = Field(None, gt=0)
+    capabilities: list[Literal["tools", "json", "vision", "streaming"]] = Field(
+        default_factory=lambda: ["tools", "json", "vision", "streaming"])
+    deployments: list[DeploymentConfig] = Field(default_factory=list)
+    strategy: Literal["weighted", "round_robin", "least_busy", "latency", "cost", "priority"] = "weighted"
+    fallbacks: list[str] = Field(default_factory=list)
+    context_fallback: str | None = None
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    max_attempts: int = Field(3, ge=1, le=20)
+    latency: LatencyPrior = Field(default_factory=LatencyPrior)
+    # The name this model has in routing-outcomes data, when it differs (e.g. "gpt-4-1106-preview").
+    router_name: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not v or v == "auto":
+            raise ValueError("must be a non-empty name other than 'auto' (reserved for routing)")
+        return v
+
+    @model_validator(mode="after")
+    def _reachable(self) -> "ModelConfig":
+        if not self.deployments and not self.base_url and self.provider == "openai":
+            # OpenAI itself is the default base URL for provider openai.
+            pass
+        return self
+
+
+class RouteConfig(_Frozen):
+    """A named route: clients send ``model: <route name>`` and the router picks among candidates."""
+
+    name: str
+    candidates: list[str] = Field(default_factory=list)  # empty: every configured model
+    router_model: str | None = None  # path of a file from ``faregate train``
+    min_quality: float | None = Field(None, ge=0, le=1)
+    max_latency_ms: float | None = Field(None, gt=0)
+    max_cost_usd: float | None = Field(None, gt=0)
+    task: str | None = None
+    # Gradual rollout: share of traffic routed; the rest goes to ``control_model``.
+    rollout: float = Field(1.0, ge=0, le=1)
+    control_model: str | None = None
+
+
+class KeyConfig(_Frozen):
+    """A gateway key given in config (the key system in the database adds more)."""
+
+    key: str
+    name: str = "config"
+    team: str | None = None
+    models: list[str] | None = None
+
+
+class ServerConfig(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    log_bodies: bool = False
+
+
+class GatewayConfig(_Frozen):
+    """The whole configuration, validated once at start."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    models: list[ModelConfig] = Field(default_factory=list)
+    routes: list[RouteConfig] = Field(default_factory=list)
+    keys: list[KeyConfig] = Field(default_factory=list)
+    task_quality_defaults: dict[str, float] = Field(default_factory=lambda: {
+        "classify": 0.9, "summarize": 0.75, "chat": 0.85, "generate": 0.8, "extract_json": 0.95})
+    default_min_quality: float = Field(0.8, ge=0, le=1)
+    database_url: str = "sqlite:///faregate.db"
+    redis_url: str | None = None
+    master_key: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "GatewayConfig":
+        names = [m.name for m in self.models]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"models: duplicate model name(s) {sorted(dup)}")
+        known = set(names)
+        for i, m in enumerate(self.models):
+            for f in m.fallbacks + ([m.context_fallback] if m.context_fallback else []):
+                if f not in known:
+                    raise ValueError(f"models.{i}.fallbacks: unknown model {f!r}; known: {sorted(known)}")
+        for i, r in enumerate(self.routes):
+            if r.name in known:
+                raise ValueError(f"routes.{i}.name: {r.name!r} is also a model name")
+            for c in r.candidates:
+                if c not in known:
+                    raise ValueError(f"routes.{i}.candidates: unknown model {c!r}; known: {sorted(known)}")
+            if r.control_model and r.control_model not in known:
+                raise ValueError(f"routes.{i}.control_model: unknown model {r.control_model!r}")
+        return self
+
+    def model(self, name: str) -> ModelConfig | None:
+        for m in self.models:
+            if m.name == name:
+                return m
+        return None
+
+
+def _expand(value: Any, env: dict[str, str], path: str) -> Any:
+    """Resolve ``${VAR}`` and ``${VAR:-default}`` references anywhere in the loaded YAML."""
+    if isinstance(value, str):
+        def sub(m: re.Match) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{path}: environment variable {name} is not set")
+        return _REF.sub(sub, value)
+    if isinstance(value, list):
+        return [_expand(v, env, f"{path}.{i}") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _expand(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    return value
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"{loc}: {e['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None,
+                overrides: dict[str, Any] | None = None) -> GatewayConfig:
+    """Load, expand and validate the config; raise ``ConfigError`` naming each bad key path.
+
+    With no file, the config is empty (no models) but valid: the server still starts.
+    ``FAREGATE_DATABASE_URL``, ``FAREGATE_REDIS_URL`` and ``FAREGATE_MASTER_KEY`` override the file.
+    """
+    env = dict(os.environ if env is None else env)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {str(p)!r} is not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {str(p)!r}: the top level must be a mapping")
+        raw = _expand(loaded, env, "")
+    for key, var in (("database_url", "FAREGATE_DATABASE_URL"), ("redis_url", "FAREGATE_REDIS_URL"),
+                     ("master_key", "FAREGATE_MASTER_KEY")):
+        if env.get(var):
+            raw[key] = env[var]
+    if overrides:
+        raw.update(overrides)
+    try:
+        return GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None

@@ -1,0 +1,147 @@
+"""The canonical request, response and stream events every part of faregate speaks.
+
+The canonical request keeps OpenAI's chat message shape (role, content as a string or a list
+of parts, ``tool_calls``, ``tool_call_id``): it is the lingua franca clients already send,
+and every other wire format is a translation of it. Validation happens once, at the front
+codec; past it, every field here is known to be well formed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool = False
+    include_usage: bool = False
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+    # Routing constraints from the body's "faregate" object (min_quality, max_latency_ms, ...).
+    routing: dict[str, Any] | None = None
+    # Other OpenAI parameters (n, presence_penalty, logprobs, ...) passed on to OpenAI-wire upstreams.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def prompt_text(self) -> str:
+        """All text of the conversation, for features, caching keys and token estimates."""
+        out: list[str] = []
+        for m in self.messages:
+            c = m.get("content")
+            if isinstance(c, str):
+                out.append(c)
+            elif isinstance(c, list):
+                out.extend(p.get("text", "") for p in c if isinstance(p, dict) and p.get("type") == "text")
+        return "\n".join(out)
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # a JSON string, as OpenAI sends it
+
+    def to_openai(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function",
+                "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    """A finished answer from one model call."""
+
+    id: str
+    model: str
+    content: str | None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str = "stop"
+    usage: "Usage" = None  # type: ignore[assignment]
+    created: int = 0
+
+    def __post_init__(self) -> None:
+        if self.usage is None:
+            self.usage = Usage()
+
+
+# Stream events: what an adapter's stream parser yields. A non-streaming answer is the
+# same events collected (see ``collect``).
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A fragment of tool call ``index``: ``id`` and ``name`` arrive first, ``arguments`` in pieces."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    usage: "Usage"
+
+
+@dataclass(slots=True)
+class Finish:
+    reason: str  # OpenAI's finish reasons: stop, length, tool_calls, content_filter
+
+
+@dataclass(slots=True)
+class StreamStart:
+    """The upstream accepted the request; carries its response id and model when known."""
+
+    id: str = ""
+    model: str = ""
+
+
+Event = Union[StreamStart, TextDelta, ToolCallDelta, UsageEvent, Finish]
+
+CONTENT_EVENTS = (TextDelta, ToolCallDelta)
+
+
+def collect(events: list[Event], *, default_id: str, model: str) -> ChatResponse:
+    """Fold a complete event list into one ``ChatResponse``."""
+    text: list[str] = []
+    calls: dict[int, ToolCall] = {}
+    usage = Usage()
+    finish = "stop"
+    rid = default_id
+    for ev in events:
+        if isinstance(ev, TextDelta):
+            text.append(ev.text)
+        elif isinstance(ev, ToolCallDelta):
+            call = calls.get(ev.index)
+            if call is None:
+                call = calls[ev.index] = ToolCall(ev.id or f"call_{ev.index}", ev.name or "", "")
+            if ev.id:
+                call.id = ev.id
+            if ev.name:
+                call.name = ev.name
+            call.arguments += ev.arguments
+        elif isinstance(ev, UsageEvent):
+            usage = ev.usage
+        elif isinstance(ev, Finish):
+            finish = ev.reason
+        elif isinstance(ev, StreamStart) and ev.id:
+            rid = ev.id
+    return ChatResponse(id=rid, model=model, content="".join(text) if text or not calls else None,
+                        tool_calls=[calls[i] for i in sorted(calls)], finish_reason=finish, usage=usage)
+
+
+from .usage import Usage  # noqa: E402  (kept last: Usage is referenced in annotations above)

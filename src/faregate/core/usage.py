@@ -1,0 +1,49 @@
+"""Token usage and its cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Usage:
+    """Tokens one call consumed, as the provider reported them.
+
+    ``input_tokens`` counts every prompt token, cached ones included; ``cached_input_tokens``
+    is the part billed at the cached price; ``cache_creation_tokens`` the part written to a
+    provider cache (Anthropic bills it like input here).
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_creation_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
+                     self.cached_input_tokens + other.cached_input_tokens,
+                     self.cache_creation_tokens + other.cache_creation_tokens)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_openai(self) -> dict:
+        return {"prompt_tokens": self.input_tokens, "completion_tokens": self.output_tokens,
+                "total_tokens": self.input_tokens + self.output_tokens,
+                "prompt_tokens_details": {"cached_tokens": self.cached_input_tokens}}
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """USD per million tokens."""
+
+    input: float = 0.0
+    output: float = 0.0
+    cached_input: float | None = None
+
+    def cost(self, usage: Usage) -> float:
+        cached = min(usage.cached_input_tokens, usage.input_tokens)
+        cached_price = self.input if self.cached_input is None else self.cached_input
+        return ((usage.input_tokens - cached) * self.input + cached * cached_price
+                + usage.output_tokens * self.output) / 1_000_000

@@ -1,0 +1,74 @@
+"""Deployments: the places a model is served, with their live state (in-flight, latency, health)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..adapters.base import Adapter, Target
+from ..adapters.registry import adapter_for
+from ..config import GatewayConfig, ModelConfig, TimeoutsConfig
+
+DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
+                     "gemini": "https://generativelanguage.googleapis.com"}
+
+
+@dataclass(slots=True)
+class Deployment:
+    """One deployment and what is known about it right now."""
+
+    target: Target
+    adapter: Adapter
+    weight: float = 1.0
+    priority: int = 0
+    timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
+    in_flight: int = 0
+    ttft_ewma_ms: float | None = None
+    cooldown_until: float = 0.0
+    cooldown_s: float = 0.0  # last cooldown length, doubled on repeat credential errors
+    last_error: str | None = None
+    successes: int = 0
+    failures: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.target.deployment
+
+    def cooling(self, now: float | None = None) -> bool:
+        return (now if now is not None else time.monotonic()) < self.cooldown_until
+
+    def observe_ttft(self, ms: float) -> None:
+        self.ttft_ewma_ms = ms if self.ttft_ewma_ms is None else 0.8 * self.ttft_ewma_ms + 0.2 * ms
+
+
+def build_deployments(model: ModelConfig) -> list[Deployment]:
+    """The deployments of one configured model (its own fields when it lists none)."""
+    specs = model.deployments or [None]
+    out = []
+    for i, d in enumerate(specs):
+        provider = (d.provider if d and d.provider else model.provider)
+        base_url = (d.base_url if d and d.base_url else model.base_url) or DEFAULT_BASE_URLS[provider]
+        prices = (d.prices if d and d.prices else model.prices).prices()
+        target = Target(
+            deployment=(d.name if d and d.name else f"{model.name}#{i}"),
+            model_name=model.name, provider=provider,
+            upstream_model=(d.model if d and d.model else None) or model.model or model.name,
+            base_url=base_url, api_key=(d.api_key if d and d.api_key else model.api_key),
+            headers={**model.headers, **(d.headers if d else {})}, prices=prices)
+        out.append(Deployment(target, adapter_for(provider), weight=d.weight if d else 1.0,
+                              priority=d.priority if d else 0, timeouts=model.timeouts))
+    return out
+
+
+class DeploymentRegistry:
+    """Every model's deployments, built once at start."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.by_model: dict[str, list[Deployment]] = {m.name: build_deployments(m) for m in config.models}
+
+    def deployments(self, model: str) -> list[Deployment]:
+        return self.by_model.get(model, [])
+
+    def all(self) -> list[Deployment]:
+        return [d for ds in self.by_model.values() for d in ds]

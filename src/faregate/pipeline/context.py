@@ -1,0 +1,109 @@
+"""The per-request context every pipeline step reads and adds to, and the reply it returns."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from ..core.ids import new_request_id
+from ..core.types import ChatRequest, ChatResponse, Event
+from ..core.usage import Usage
+
+
+@dataclass(slots=True)
+class Principal:
+    """Who is calling: the authenticated gateway key (never the key itself, only its id and hash prefix)."""
+
+    key_id: str
+    name: str = ""
+    team: str | None = None
+    models: tuple[str, ...] | None = None  # allow-list; None: every model
+    key_prefix: str = ""
+    is_admin: bool = False
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One upstream call, kept for the log and the response headers."""
+
+    deployment: str
+    model: str
+    status: str  # "ok" or an error kind
+    usage: Usage | None = None
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    error: str | None = None
+
+
+FinishHook = Callable[["RequestContext"], Awaitable[None] | None]
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Everything known about one request as it moves forward through the steps.
+
+    Steps write what they decide (the plan, the principal, reservations) and register
+    ``on_finish`` hooks, which run exactly once when the answer is complete, streamed or
+    not, whichever way it ended (success, error, client disconnect).
+    """
+
+    request: ChatRequest
+    principal: Principal | None = None
+    # The raw gateway key the client sent; only the auth step reads it, nothing logs it.
+    credential: str | None = field(default=None, repr=False)
+    request_id: str = field(default_factory=new_request_id)
+    started_at: float = field(default_factory=time.time)
+    t0: float = field(default_factory=time.perf_counter)
+    route: str | None = None
+    requested_model: str = ""
+    # The models to try, in order (the router's plan or the named model with its fallbacks).
+    candidates: list[str] = field(default_factory=list)
+    plan: Any = None  # the router's Plan when routed
+    constraint_unmet: bool = False
+    response_headers: dict[str, str] = field(default_factory=dict)
+    attempts: list[Attempt] = field(default_factory=list)
+    answered_by: str | None = None  # deployment that produced the answer
+    answered_model: str | None = None
+    fallback_used: bool = False
+    cache_hit: bool = False
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    ttft_ms: float | None = None
+    status: int = 200
+    error_class: str | None = None
+    error_message: str | None = None
+    client_disconnected: bool = False
+    response_text: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)  # step-specific facts for the log
+    on_finish: list[FinishHook] = field(default_factory=list)
+    _finished: bool = False
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.t0) * 1000.0
+
+    async def finish(self) -> None:
+        """Run the finish hooks once; a failing hook never breaks the others."""
+        if self._finished:
+            return
+        self._finished = True
+        for hook in reversed(self.on_finish):
+            try:
+                res = hook(self)
+                if res is not None:
+                    await res
+            except Exception:  # noqa: BLE001 - a log or limit hook must never fail a response
+                import logging
+                logging.getLogger("faregate").exception("finish hook failed for %s", self.request_id)
+
+
+@dataclass(slots=True)
+class Reply:
+    """What the pipeline returns: a whole response, or a stream of canonical events.
+
+    For a stream, the iterator ends after the last event; an error after the first content
+    event is raised from the iterator (the front codec turns it into an in-band error).
+    """
+
+    response: ChatResponse | None = None
+    events: AsyncIterator[Event] | None = None

@@ -1,0 +1,138 @@
+"""The ``Gateway``: one pipeline, used in-process or behind the HTTP server.
+
+    async with Gateway.from_config("faregate.yaml") as gw:
+        reply = await gw.chat({"model": "fake-openai", "messages": [...]})
+        async for event in gw.stream({...}):
+            ...
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, AsyncIterator
+
+from ..config import GatewayConfig, load_config
+from ..core.errors import GatewayError
+from ..core.types import ChatRequest, ChatResponse, Event
+from ..endpoints.deployments import DeploymentRegistry
+from ..endpoints.http import HttpPool
+from .auth_config import ConfigKeyAuth
+from .context import Principal, Reply, RequestContext
+from .executor import Executor
+from .resolve import ResolveModel
+from .step import Next, Step, build_chain
+
+log = logging.getLogger("faregate")
+
+
+class Gateway:
+    """Owns the config, the shared HTTP pool, the deployments and the step chain."""
+
+    def __init__(self, config: GatewayConfig, *, steps: list[Step] | None = None,
+                 executor: Executor | None = None) -> None:
+        self.config = config
+        self.pool = HttpPool()
+        self.registry = DeploymentRegistry(config)
+        self.executor = executor or Executor(config, self.registry, self.pool)
+        self.components: dict[str, Any] = {}
+        self.steps: list[Step] = steps if steps is not None else self._default_steps()
+        self._chain: Next = build_chain(self.steps, self.executor)
+        self._started = False
+
+    @classmethod
+    def from_config(cls, config: GatewayConfig | str | None = None, **kw: Any) -> "Gateway":
+        if not isinstance(config, GatewayConfig):
+            config = load_config(config)
+        return cls(config, **kw)
+
+    def _default_steps(self) -> list[Step]:
+        steps: list[Step] = []
+        auth = ConfigKeyAuth(self.config)
+        self.components["auth"] = auth
+        steps.append(auth)
+        steps.append(ResolveModel(self.config))
+        return steps
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        await self.pool.start()
+        for step in self.steps:
+            await step.start()
+        self._started = True
+        if getattr(self.components.get("auth"), "open", False):
+            log.warning("no gateway keys configured: every caller is accepted")
+
+    async def close(self) -> None:
+        if not self._started:
+            return
+        for step in reversed(self.steps):
+            try:
+                await step.close()
+            except Exception:  # noqa: BLE001 - close every step even if one fails
+                log.exception("closing %s failed", type(step).__name__)
+        await self.pool.close()
+        self._started = False
+
+    async def __aenter__(self) -> "Gateway":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- requests --------------------------------------------------------------------------
+
+    def context(self, request: ChatRequest, *, credential: str | None = None,
+                principal: Principal | None = None) -> RequestContext:
+        return RequestContext(request=request, credential=credential, principal=principal)
+
+    async def handle(self, ctx: RequestContext) -> Reply:
+        """Run the chain. Errors still finish the context, so every request is logged once."""
+        try:
+            return await self._chain(ctx)
+        except GatewayError as err:
+            if ctx.status == 200:
+                ctx.status = err.status
+                ctx.error_class = getattr(err, "kind", None) or err.code
+                ctx.error_message = err.message
+            await ctx.finish()
+            raise
+
+    async def chat(self, request: ChatRequest | dict, *, api_key: str | None = None) -> ChatResponse:
+        """One non-streaming answer (in-process: no HTTP server involved)."""
+        req = _as_request(request, stream=False)
+        reply = await self.handle(self.context(req, credential=api_key))
+        assert reply.response is not None
+        return reply.response
+
+    async def stream(self, request: ChatRequest | dict, *, api_key: str | None = None) -> AsyncIterator[Event]:
+        """The answer as canonical events (text deltas, tool-call deltas, usage, finish)."""
+        req = _as_request(request, stream=True)
+        reply = await self.handle(self.context(req, credential=api_key))
+        assert reply.events is not None
+        async for ev in reply.events:
+            yield ev
+
+    async def authenticate(self, credential: str | None) -> Principal | None:
+        """Check a raw gateway key (for routes outside the chat pipeline, e.g. ``GET /v1/models``)."""
+        return await self.components["auth"].authenticate(credential)
+
+    def route_names(self) -> list[str]:
+        names = [r.name for r in self.config.routes]
+        return (["auto"] + names) if self.config.models else names
+
+    def model_names(self) -> list[str]:
+        return [m.name for m in self.config.models]
+
+
+def _as_request(request: ChatRequest | dict, *, stream: bool) -> ChatRequest:
+    if isinstance(request, ChatRequest):
+        request.stream = stream
+        return request
+    from ..wire.openai_front import parse_chat_request
+    body = dict(request)
+    body["stream"] = stream
+    return parse_chat_request(body)

@@ -1,0 +1,43 @@
+"""The extension point for cross-cutting concerns: a chain of ``(ctx, next)`` steps."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Awaitable, Callable, Sequence
+
+from .context import Reply, RequestContext
+
+Next = Callable[[RequestContext], Awaitable[Reply]]
+
+
+class Step(ABC):
+    """One concern (auth, validation, limits, cache, routing, logging, ...).
+
+    ``handle`` may read and add to ``ctx``, refuse by raising a ``GatewayError``, call
+    ``call_next(ctx)`` to go on, and wrap or replace the ``Reply`` it gets back. Work that
+    must happen after the answer is complete (reconciling a reservation, writing the log)
+    goes in ``ctx.on_finish``, because a streamed reply is not complete when ``handle`` returns.
+    """
+
+    @abstractmethod
+    async def handle(self, ctx: RequestContext, call_next: Next) -> Reply: ...
+
+    async def start(self) -> None:
+        """Open what the step needs (connections, background tasks). Called once."""
+
+    async def close(self) -> None:
+        """Release it; flush anything pending. Called once at shutdown."""
+
+
+def build_chain(steps: Sequence[Step], terminal: Next) -> Next:
+    """Compose the steps once at start-up, outermost first."""
+    handler = terminal
+    for step in reversed(steps):
+        handler = _bind(step, handler)
+    return handler
+
+
+def _bind(step: Step, nxt: Next) -> Next:
+    async def run(ctx: RequestContext) -> Reply:
+        return await step.handle(ctx, nxt)
+    return run

@@ -1,0 +1,48 @@
+"""``faregate serve``: run the HTTP server on one port."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from ..config import ConfigError, load_config
+
+
+def run_server(config_path: str | None, host: str | None, port: int | None) -> None:
+    from aiohttp import web
+
+    from ..pipeline.gateway import Gateway
+    from .app import create_app
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    host = host or config.server.host
+    port = config.server.port if port is None else port
+    try:
+        import uvloop  # optional: faster event loop when installed
+        uvloop.install()
+    except ImportError:
+        pass
+    gateway = Gateway(config)
+    app = create_app(gateway)
+    click.echo(f"faregate serving {len(config.models)} model(s) on http://{host}:{port}/v1", err=True)
+    web.run_app(app, host=host, port=port, access_log=None, print=None, handler_cancellation=True,
+                shutdown_timeout=30)
+
+
+@click.command("serve")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="FAREGATE_CONFIG",
+              help="YAML config file (env FAREGATE_CONFIG). Without one, no models are configured.")
+@click.option("--host", envvar="FAREGATE_HOST", default=None, help="Bind address (default 127.0.0.1).")
+@click.option("--port", envvar="FAREGATE_PORT", type=int, default=None, help="Port (default 8080).")
+@click.option("--log-level", envvar="FAREGATE_LOG_LEVEL", default="warning",
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve_cmd(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
+    """Run the gateway's HTTP server."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_server(config_path, host, port)
