@@ -11,6 +11,9 @@ decided per error ``kind`` (see ``core.errors.UpstreamError``):
 - ``context_length``: go straight to the model's ``context_fallback``.
 - ``client``: the request itself is wrong; raise, never retry.
 
+The executor never finishes the context: the ``Gateway`` does, once the whole answer is out,
+so a step (a cascade) may call it more than once for one request.
+
 A stream is held until its first content event (text or tool-call delta). Any failure
 before that fails over invisibly; after it, the client has bytes, so the error is raised
 from the event iterator and the front codec sends it in-band.
@@ -75,10 +78,8 @@ class Executor:
             response = await self._attempts(ctx, self._complete_once)
         except GatewayError as err:
             self._fail_ctx(ctx, err)
-            await ctx.finish()
             raise
         ctx.response_text = response.content
-        await ctx.finish()
         return Reply(response=response)
 
     # -- the attempt loop, shared by both modes -------------------------------------------
@@ -227,7 +228,6 @@ class Executor:
             opened = await self._attempts(ctx, self._open_stream_once)
         except GatewayError as err:
             self._fail_ctx(ctx, err)
-            await ctx.finish()
             raise
         return self._relay(ctx, *opened)
 
@@ -352,7 +352,6 @@ class Executor:
             else:
                 self._record_success(ctx, dep, usage, t_start)
             ctx.response_text = "".join(text)
-            await ctx.finish()
 
 
 def _retry_after(headers) -> float | None:

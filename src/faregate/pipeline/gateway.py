@@ -92,7 +92,7 @@ class Gateway:
     async def handle(self, ctx: RequestContext) -> Reply:
         """Run the chain. Errors still finish the context, so every request is logged once."""
         try:
-            return await self._chain(ctx)
+            reply = await self._chain(ctx)
         except GatewayError as err:
             if ctx.status == 200:
                 ctx.status = err.status
@@ -100,6 +100,14 @@ class Gateway:
                 ctx.error_message = err.message
             await ctx.finish()
             raise
+        except BaseException:
+            await ctx.finish()
+            raise
+        if reply.events is None:
+            await ctx.finish()
+            return reply
+        reply.events = _finishing(ctx, reply.events)
+        return reply
 
     async def chat(self, request: ChatRequest | dict, *, api_key: str | None = None) -> ChatResponse:
         """One non-streaming answer (in-process: no HTTP server involved)."""
@@ -126,6 +134,16 @@ class Gateway:
 
     def model_names(self) -> list[str]:
         return [m.name for m in self.config.models]
+
+
+async def _finishing(ctx: RequestContext, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    """Pass a stream through, and finish the context when it ends, however it ends."""
+    try:
+        async for ev in events:
+            yield ev
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+        await ctx.finish()
 
 
 def _as_request(request: ChatRequest | dict, *, stream: bool) -> ChatRequest:
