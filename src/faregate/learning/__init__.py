@@ -1,0 +1,1 @@
+"""Online learning: the router's quality predictions corrected by outcomes and feedback."""

@@ -1,0 +1,93 @@
+"""The learning loop: remembers each routed decision, takes feedback and implicit signals,
+and corrects the router's quality predictions for requests that look alike."""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bandit import ResidualThompson
+from .features import DIM
+from .signals import RetryDetector
+
+log = logging.getLogger("faregate.learning")
+
+
+@dataclass(slots=True)
+class Decision:
+    model: str
+    x: np.ndarray
+    predicted_quality: float
+    key_id: str | None
+    at: float
+    settled: bool = False  # an explicit score or a decisive signal has been applied
+
+
+class LearningLoop:
+    """Online correction of quality predictions, warm-started by the offline router.
+
+    - ``adjust``: the offline predictions plus the learned residual; with probability
+      ``explore_rate`` (drawn from the request id, so it replays) a Thompson sample instead of
+      the mean. The policy still enforces every hard constraint on the adjusted values.
+    - ``remember``: keep what was decided, to learn from feedback that comes later.
+    - ``feedback``: an explicit score in [0, 1].
+    - ``signal_*``: implicit outcomes (upstream error or timeout: 0; a retried prompt: the
+      earlier answer scores 0).
+    """
+
+    def __init__(self, *, explore_rate: float = 0.05, noise: float = 0.2, prior_strength: float = 1.0,
+                 memory: int = 100_000, retry_window_s: float = 300.0) -> None:
+        if not 0.0 <= explore_rate <= 1.0:
+            raise ValueError("explore_rate must be in [0, 1]")
+        self.explore_rate = explore_rate
+        self.model = ResidualThompson(DIM, prior_strength=prior_strength, noise=noise)
+        self.retries = RetryDetector(window_s=retry_window_s)
+        self._decisions: OrderedDict[str, Decision] = OrderedDict()
+        self._memory = memory
+        self.updates = 0
+
+    @staticmethod
+    def _rng(request_id: str) -> np.random.Generator:
+        return np.random.default_rng(zlib.crc32(request_id.encode()))
+
+    def adjust(self, request_id: str, x: np.ndarray, predictions: dict[str, float]) -> tuple[dict[str, float], bool]:
+        """Return (adjusted quality per model, whether this request explores)."""
+        rng = self._rng(request_id)
+        explore = bool(rng.random() < self.explore_rate)
+        out = {}
+        for m, p in predictions.items():
+            r = self.model.sample(m, x, rng) if explore else self.model.mean(m, x)
+            out[m] = float(min(1.0, max(0.0, p + r)))
+        return out, explore
+
+    def remember(self, request_id: str, model: str, x: np.ndarray, predicted_quality: float,
+                 key_id: str | None, prompt: str | None = None) -> None:
+        self._decisions[request_id] = Decision(model, x, predicted_quality, key_id, time.time())
+        while len(self._decisions) > self._memory:
+            self._decisions.popitem(last=False)
+        if key_id and prompt:
+            earlier = self.retries.seen(key_id, prompt, request_id)
+            if earlier is not None:
+                self._apply(earlier, 0.0, weight=0.5, reason="retried")
+
+    def feedback(self, request_id: str, score: float) -> bool:
+        """Apply an explicit score; False when the decision is unknown (forgotten or never routed)."""
+        return self._apply(request_id, float(score), weight=1.0, reason="feedback", settle=True)
+
+    def signal_failure(self, request_id: str) -> bool:
+        return self._apply(request_id, 0.0, weight=1.0, reason="upstream_failure", settle=True)
+
+    def _apply(self, request_id: str, score: float, *, weight: float, reason: str, settle: bool = False) -> bool:
+        d = self._decisions.get(request_id)
+        if d is None or d.settled:
+            return False
+        self.model.update(d.model, d.x, score - d.predicted_quality, weight)
+        d.settled = settle
+        self.updates += 1
+        log.debug("learned from %s on %s: %s -> %.2f", reason, request_id, d.model, score)
+        return True

@@ -1,0 +1,59 @@
+import numpy as np
+
+from faregate.learning.features import DIM, bandit_features
+from faregate.learning.loop import LearningLoop
+from faregate.learning.signals import RetryDetector, hamming, simhash
+
+
+def test_no_feedback_keeps_offline_predictions():
+    loop = LearningLoop(explore_rate=0.0)
+    x = bandit_features("classify this ticket", "classify")
+    adjusted, explore = loop.adjust("req_1", x, {"a": 0.7, "b": 0.9})
+    assert adjusted == {"a": 0.7, "b": 0.9} and explore is False
+
+
+def test_feedback_moves_prediction_for_similar_requests_only_once():
+    loop = LearningLoop(explore_rate=0.0)
+    x = bandit_features("summarize this report", "summarize")
+    for i in range(20):
+        loop.remember(f"r{i}", "cheap", x, 0.8, "k1")
+        assert loop.feedback(f"r{i}", 0.0)
+    assert not loop.feedback("r0", 1.0), "a settled decision is not learned from twice"
+    assert not loop.feedback("unknown", 1.0)
+    adjusted, _ = loop.adjust("req_new", x, {"cheap": 0.8, "other": 0.8})
+    assert adjusted["cheap"] < 0.3 and adjusted["other"] == 0.8
+
+
+def test_explore_rate_bounds_exploration_and_replays():
+    loop = LearningLoop(explore_rate=0.1)
+    x = bandit_features("hi", "chat")
+    flags = [loop.adjust(f"req_{i}", x, {"a": 0.5})[1] for i in range(2000)]
+    assert 0.07 < np.mean(flags) < 0.13
+    # The same request id draws the same way: decisions can be replayed and explained.
+    assert [loop.adjust(f"req_{i}", x, {"a": 0.5}) for i in range(50)] == \
+           [loop.adjust(f"req_{i}", x, {"a": 0.5}) for i in range(50)]
+    assert not any(LearningLoop(explore_rate=0.0).adjust(f"q{i}", x, {"a": .5})[1] for i in range(500))
+
+
+def test_retry_of_near_duplicate_prompt_marks_earlier_answer_unsatisfying():
+    t = [0.0]
+    det = RetryDetector(window_s=300, clock=lambda: t[0])
+    prompt = "Please write a haiku about the sea, with the word 'salt' in the second line."
+    assert det.seen("k1", prompt, "r1") is None
+    t[0] = 60
+    assert det.seen("k1", prompt.replace("Please write", "Please, write"), "r2") == "r1"
+    assert det.seen("k2", prompt, "r3") is None, "another key's prompt is not a retry"
+    t[0] = 1000
+    assert det.seen("k1", prompt, "r4") is None, "outside the 5-minute window"
+    assert hamming(simhash(prompt), simhash("An entirely different question about tax law.")) > 10
+
+
+def test_retry_signal_updates_the_earlier_decision():
+    loop = LearningLoop(explore_rate=0.0)
+    prompt = "translate the following sentence into French: the cat sleeps on the mat"
+    x = bandit_features(prompt, "generate")
+    loop.remember("r1", "cheap", x, 0.9, "k1", prompt)
+    before = loop.updates
+    loop.remember("r2", "cheap", x, 0.9, "k1", prompt + "!")
+    assert loop.updates == before + 1
+    assert loop.adjust("r3", x, {"cheap": 0.9})[0]["cheap"] < 0.9
