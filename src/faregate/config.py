@@ -93,6 +93,8 @@ class ModelConfig(_Frozen):
     latency: LatencyPrior = Field(default_factory=LatencyPrior)
     # The name this model has in routing-outcomes data, when it differs (e.g. "gpt-4-1106-preview").
     router_name: str | None = None
+    # Prior probability that an answer meets the floor, used when no trained router knows the model.
+    quality: float = Field(0.8, ge=0, le=1)
 
     @field_validator("name")
     @classmethod
@@ -140,6 +142,14 @@ class ServerConfig(_Frozen):
     log_bodies: bool = False
 
 
+class LearningConfig(_Frozen):
+    """Online learning from feedback and implicit signals."""
+
+    enabled: bool = True
+    explore_rate: float = Field(0.05, ge=0, le=1)  # share of routed requests that may explore
+    retry_window_s: float = Field(300.0, gt=0)      # a near-duplicate prompt within it is a retry
+
+
 class GatewayConfig(_Frozen):
     """The whole configuration, validated once at start."""
 
@@ -150,6 +160,7 @@ class GatewayConfig(_Frozen):
     task_quality_defaults: dict[str, float] = Field(default_factory=lambda: {
         "classify": 0.9, "summarize": 0.75, "chat": 0.85, "generate": 0.8, "extract_json": 0.95})
     default_min_quality: float = Field(0.8, ge=0, le=1)
+    learning: "LearningConfig" = Field(default_factory=lambda: LearningConfig())
     database_url: str = "sqlite:///faregate.db"
     redis_url: str | None = None
     master_key: str | None = None

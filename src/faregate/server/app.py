@@ -92,7 +92,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return web.Response(body=render_response(reply.response, request_id=ctx.request_id, model=model_name,
                                                  cost_usd=ctx.cost_usd),
                             content_type="application/json", headers=response_headers(ctx, with_cost=True))
-    return await stream_reply(request, ctx, reply.events, model_name)
+    return await stream_reply(request, ctx, reply.events, OpenAIStreamCodec(ctx, model_name))
 
 
 def apply_routing_headers(req, request: web.Request) -> None:
@@ -113,22 +113,40 @@ def apply_routing_headers(req, request: web.Request) -> None:
         req.routing = {**hdr, **(req.routing or {})}
 
 
-async def stream_reply(request: web.Request, ctx: RequestContext, events, model_name: str) -> web.StreamResponse:
+class StreamCodec:
+    """How one front writes a stream: bytes for an event, for the end, and for an in-band error."""
+
+    def render(self, ev) -> bytes: ...
+    def end(self, ctx: RequestContext) -> bytes: ...
+    def error(self, err: GatewayError) -> bytes: ...
+
+
+class OpenAIStreamCodec(StreamCodec):
+    def __init__(self, ctx: RequestContext, model_name: str) -> None:
+        self._r = ChunkRenderer(request_id=ctx.request_id, model=model_name, include_usage=ctx.request.include_usage)
+        self.render = self._r.render
+
+    def end(self, ctx: RequestContext) -> bytes:
+        return self._r.end(ctx.cost_usd)
+
+    def error(self, err: GatewayError) -> bytes:
+        return ChunkRenderer.error(err.envelope())
+
+
+async def stream_reply(request: web.Request, ctx: RequestContext, events, codec: StreamCodec) -> web.StreamResponse:
     headers = response_headers(ctx, with_cost=False)
     headers.update({"content-type": "text/event-stream", "cache-control": "no-cache"})
     resp = web.StreamResponse(status=200, headers=headers)
     await resp.prepare(request)
-    renderer = ChunkRenderer(request_id=ctx.request_id, model=model_name,
-                             include_usage=ctx.request.include_usage)
     try:
         async for ev in events:
-            data = renderer.render(ev)
+            data = codec.render(ev)
             if data:
                 await resp.write(data)
-        await resp.write(renderer.end(ctx.cost_usd))
+        await resp.write(codec.end(ctx))
     except GatewayError as err:
         # Bytes already reached the client: no failover now, an in-band error instead.
-        await resp.write(ChunkRenderer.error(err.envelope()))
+        await resp.write(codec.error(err))
     except (ConnectionResetError, ConnectionError):
         ctx.client_disconnected = True
     finally:
@@ -178,8 +196,9 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True,
 
 
 def default_route_adders() -> list[RouteAdder]:
-    """Every optional route group that is installed (added as the features land)."""
-    return []
+    """Every optional route group (the route-inventory test walks what these add)."""
+    from .anthropic_routes import add_anthropic_routes
+    return [add_anthropic_routes]
 
 
 # Public paths that need no key; the route-inventory test checks every other route requires one.

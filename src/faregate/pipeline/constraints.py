@@ -1,0 +1,68 @@
+"""A routed request's constraints: from the body, the headers, the route and per-task defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import GatewayConfig, RouteConfig
+from ..core.errors import InvalidRequest
+
+# name -> (low, high, inclusive low)
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "min_quality": (0.0, 1.0, True),
+    "max_latency_ms": (0.0, 3_600_000.0, False),
+    "max_cost_usd": (0.0, 1_000.0, False),
+}
+KEYS = frozenset(RANGES) | {"task"}
+MAX_TASK_LEN = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Constraints:
+    min_quality: float
+    max_latency_ms: float | None = None
+    max_cost_usd: float | None = None
+    task: str | None = None
+    task_given: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"min_quality": self.min_quality, "max_latency_ms": self.max_latency_ms,
+                "max_cost_usd": self.max_cost_usd, "task": self.task}
+
+
+def _check(name: str, value: Any) -> float:
+    lo, hi, incl = RANGES[name]
+    where = f"faregate.{name} (or header x-faregate-{name.replace('_', '-')})"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRequest(f"{where} must be a number, got {type(value).__name__}.", param=f"faregate.{name}")
+    ok = (lo <= value if incl else lo < value) and value <= hi
+    if not ok:
+        rng = f"{'[' if incl else '('}{lo:g}, {hi:g}]"
+        raise InvalidRequest(f"{where} = {value!r} is out of range; valid range is {rng}.",
+                             param=f"faregate.{name}")
+    return float(value)
+
+
+def resolve_constraints(routing: dict | None, route: RouteConfig | None, config: GatewayConfig,
+                        inferred_task: str | None) -> Constraints:
+    """Body/header values win over the route's defaults, which win over per-task defaults."""
+    routing = routing or {}
+    unknown = sorted(set(routing) - KEYS)
+    if unknown:
+        raise InvalidRequest(f"Unknown routing constraint(s) {unknown}; valid: {sorted(KEYS)}.",
+                             param="faregate")
+    task = routing.get("task")
+    if task is not None and (not isinstance(task, str) or not task or len(task) > MAX_TASK_LEN):
+        raise InvalidRequest(f"faregate.task must be a non-empty string of at most {MAX_TASK_LEN} characters.",
+                             param="faregate.task")
+    given = task is not None
+    task = task or (route.task if route else None) or inferred_task
+    values: dict[str, float | None] = {}
+    for name in RANGES:
+        v = routing.get(name)
+        values[name] = _check(name, v) if v is not None else (getattr(route, name) if route else None)
+    if values["min_quality"] is None:
+        values["min_quality"] = config.task_quality_defaults.get(task or "", config.default_min_quality)
+    return Constraints(min_quality=float(values["min_quality"]), max_latency_ms=values["max_latency_ms"],
+                       max_cost_usd=values["max_cost_usd"], task=task, task_given=given)

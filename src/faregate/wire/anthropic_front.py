@@ -1,0 +1,236 @@
+"""The Anthropic Messages front: an Anthropic-style body into a ``ChatRequest``, and canonical
+responses and events back as Anthropic JSON and SSE. Pure data, no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..core.errors import GatewayError, InvalidRequest
+from ..core.types import ChatRequest, ChatResponse, Finish, TextDelta, ToolCallDelta, UsageEvent
+from ..core.usage import Usage
+
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
+                "content_filter": "refusal"}
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+               404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+               503: "overloaded_error", 529: "overloaded_error"}
+
+
+def _bad(param: str, what: str) -> InvalidRequest:
+    return InvalidRequest(f"{param}: {what}", param=param)
+
+
+def _text_of(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+    raise _bad(where, "expected a string or a list of content blocks")
+
+
+def _image_part(block: dict, where: str) -> dict:
+    src = block.get("source") or {}
+    if src.get("type") == "base64" and isinstance(src.get("data"), str):
+        url = f"data:{src.get('media_type', 'image/png')};base64,{src['data']}"
+    elif src.get("type") == "url" and isinstance(src.get("url"), str):
+        url = src["url"]
+    else:
+        raise _bad(f"{where}.source", "an image needs source {type: base64, media_type, data} or {type: url, url}")
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _messages(body: dict) -> list[dict]:
+    out: list[dict] = []
+    system = body.get("system")
+    if system is not None:
+        out.append({"role": "system", "content": _text_of(system, "system")})
+    msgs = body.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        raise _bad("messages", "expected a non-empty array of messages")
+    for i, m in enumerate(msgs):
+        where = f"messages.{i}"
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            raise _bad(f"{where}.role", "each message needs role 'user' or 'assistant'")
+        content = m.get("content")
+        if isinstance(content, str):
+            out.append({"role": m["role"], "content": content})
+            continue
+        if not isinstance(content, list):
+            raise _bad(f"{where}.content", "expected a string or a list of content blocks")
+        parts: list[dict] = []
+        calls: list[dict] = []
+        for j, b in enumerate(content):
+            bw = f"{where}.content.{j}"
+            btype = b.get("type") if isinstance(b, dict) else None
+            if btype == "text":
+                parts.append({"type": "text", "text": str(b.get("text", ""))})
+            elif btype == "image":
+                parts.append(_image_part(b, bw))
+            elif btype == "tool_use" and m["role"] == "assistant":
+                calls.append({"id": str(b.get("id", f"toolu_{j}")), "type": "function",
+                              "function": {"name": str(b.get("name", "")),
+                                           "arguments": orjson.dumps(b.get("input") or {}).decode()}})
+            elif btype == "tool_result" and m["role"] == "user":
+                out.append({"role": "tool", "tool_call_id": str(b.get("tool_use_id", "")),
+                            "content": _text_of(b.get("content", ""), f"{bw}.content")})
+            elif btype in ("thinking", "redacted_thinking"):
+                continue
+            else:
+                raise _bad(f"{bw}.type", f"unsupported content block {btype!r}")
+        if m["role"] == "assistant":
+            text = "".join(p["text"] for p in parts if p["type"] == "text")
+            msg: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if calls:
+                msg["tool_calls"] = calls
+            if text or calls:
+                out.append(msg)
+        elif parts:
+            out.append({"role": "user", "content": parts})
+    return out
+
+
+def parse_messages_request(body: Any) -> ChatRequest:
+    """Validate an Anthropic Messages body into the canonical request."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad("model", "a model name (or 'auto') is required")
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise _bad("max_tokens", "required: a positive integer")
+    tools = None
+    if body.get("tools") is not None:
+        if not isinstance(body["tools"], list):
+            raise _bad("tools", "expected an array")
+        tools = []
+        for i, t in enumerate(body["tools"]):
+            if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+                raise _bad(f"tools.{i}.name", "a tool needs a name")
+            tools.append({"type": "function", "function": {"name": t["name"], "description": t.get("description", ""),
+                                                           "parameters": t.get("input_schema") or {"type": "object"}}})
+    tool_choice, parallel = None, None
+    tc = body.get("tool_choice")
+    if isinstance(tc, dict):
+        kind = tc.get("type")
+        tool_choice = {"auto": "auto", "any": "required", "none": "none"}.get(kind)
+        if kind == "tool":
+            tool_choice = {"type": "function", "function": {"name": tc.get("name", "")}}
+        if tool_choice is None:
+            raise _bad("tool_choice.type", "expected auto, any, tool or none")
+        if tc.get("disable_parallel_tool_use"):
+            parallel = False
+    stop = body.get("stop_sequences")
+    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise _bad("stop_sequences", "expected an array of strings")
+    for name, hi in (("temperature", 1.0), ("top_p", 1.0)):
+        v = body.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi):
+            raise _bad(name, f"expected a number between 0 and {hi:g}")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise _bad("stream", "expected true or false")
+    user = (body.get("metadata") or {}).get("user_id") if isinstance(body.get("metadata"), dict) else None
+    return ChatRequest(model=model, messages=_messages(body), stream=stream, include_usage=True, tools=tools,
+                       tool_choice=tool_choice, parallel_tool_calls=parallel, temperature=body.get("temperature"),
+                       top_p=body.get("top_p"), max_tokens=max_tokens, stop=stop or None, user=user,
+                       routing=body.get("faregate") if isinstance(body.get("faregate"), dict) else None)
+
+
+def _usage(u: Usage) -> dict:
+    return {"input_tokens": u.input_tokens - u.cached_input_tokens - u.cache_creation_tokens,
+            "output_tokens": u.output_tokens, "cache_read_input_tokens": u.cached_input_tokens,
+            "cache_creation_input_tokens": u.cache_creation_tokens}
+
+
+def render_message(resp: ChatResponse, *, request_id: str, model: str) -> bytes:
+    content: list[dict] = []
+    if resp.content:
+        content.append({"type": "text", "text": resp.content})
+    for tc in resp.tool_calls:
+        try:
+            args = orjson.loads(tc.arguments or "{}")
+        except orjson.JSONDecodeError:
+            args = {"_raw": tc.arguments}
+        content.append({"type": "tool_use", "id": tc.id, "name": tc.name, "input": args})
+    return orjson.dumps({"id": request_id, "type": "message", "role": "assistant", "model": model,
+                         "content": content, "stop_reason": STOP_REASONS.get(resp.finish_reason, "end_turn"),
+                         "stop_sequence": None, "usage": _usage(resp.usage)})
+
+
+def _sse(event: str, data: dict) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+class MessageStreamRenderer:
+    """Canonical events to the Anthropic streaming sequence (message_start ... message_stop)."""
+
+    def __init__(self, *, request_id: str, model: str) -> None:
+        self.request_id, self.model = request_id, model
+        self._started = False
+        self._block = -1
+        self._block_kind: str | None = None
+        self._tool_blocks: dict[int, int] = {}
+        self._finish = "stop"
+        self._usage = Usage()
+
+    def _start(self) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        return _sse("message_start", {"type": "message_start", "message": {
+            "id": self.request_id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}})
+
+    def _close_block(self) -> bytes:
+        if self._block_kind is None:
+            return b""
+        self._block_kind = None
+        return _sse("content_block_stop", {"type": "content_block_stop", "index": self._block})
+
+    def render(self, ev: Any) -> bytes:
+        out = self._start()
+        if isinstance(ev, TextDelta):
+            if self._block_kind != "text":
+                out += self._close_block()
+                self._block += 1
+                self._block_kind = "text"
+                out += _sse("content_block_start", {"type": "content_block_start", "index": self._block,
+                                                    "content_block": {"type": "text", "text": ""}})
+            out += _sse("content_block_delta", {"type": "content_block_delta", "index": self._block,
+                                                "delta": {"type": "text_delta", "text": ev.text}})
+        elif isinstance(ev, ToolCallDelta):
+            if ev.index not in self._tool_blocks:
+                out += self._close_block()
+                self._block += 1
+                self._block_kind = "tool"
+                self._tool_blocks[ev.index] = self._block
+                out += _sse("content_block_start", {"type": "content_block_start", "index": self._block,
+                                                    "content_block": {"type": "tool_use", "id": ev.id or f"toolu_{ev.index}",
+                                                                      "name": ev.name or "", "input": {}}})
+            if ev.arguments:
+                out += _sse("content_block_delta", {"type": "content_block_delta", "index": self._tool_blocks[ev.index],
+                                                    "delta": {"type": "input_json_delta", "partial_json": ev.arguments}})
+        elif isinstance(ev, Finish):
+            self._finish = ev.reason
+        elif isinstance(ev, UsageEvent):
+            self._usage = ev.usage
+        return out
+
+    def end(self) -> bytes:
+        u = _usage(self._usage)
+        return (self._start() + self._close_block()
+                + _sse("message_delta", {"type": "message_delta",
+                                         "delta": {"stop_reason": STOP_REASONS.get(self._finish, "end_turn"),
+                                                   "stop_sequence": None}, "usage": u})
+                + _sse("message_stop", {"type": "message_stop"}))
+
+    @staticmethod
+    def error(err: GatewayError) -> bytes:
+        return _sse("error", error_body(err))
+
+
+def error_body(err: GatewayError) -> dict:
+    return {"type": "error", "error": {"type": ERROR_TYPES.get(err.status, "api_error"), "message": err.message}}
