@@ -20,6 +20,7 @@ from .auth_config import ConfigKeyAuth
 from .context import Principal, Reply, RequestContext
 from .executor import Executor
 from .resolve import ResolveModel
+from .routing_step import RoutingStep
 from .step import Next, Step, build_chain
 
 log = logging.getLogger("faregate")
@@ -51,7 +52,25 @@ class Gateway:
         self.components["auth"] = auth
         steps.append(auth)
         steps.append(ResolveModel(self.config))
+        learning = None
+        if self.config.learning.enabled:
+            from ..learning.loop import LearningLoop
+            learning = LearningLoop(explore_rate=self.config.learning.explore_rate,
+                                    retry_window_s=self.config.learning.retry_window_s)
+            self.components["learning"] = learning
+        routing = RoutingStep(self.config, self.registry, quality=self._quality_source(), learning=learning)
+        self.components["routing"] = routing
+        steps.append(routing)
         return steps
+
+    def _quality_source(self):
+        """The trained router(s) named by the routes, or the models' configured priors."""
+        from .routing_step import QualitySource
+        try:
+            from ..routing.gateway_source import TrainedQualitySource
+        except ImportError:
+            return QualitySource()
+        return TrainedQualitySource.from_config(self.config)
 
     # -- lifecycle -------------------------------------------------------------------------
 

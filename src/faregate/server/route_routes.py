@@ -1,0 +1,32 @@
+"""``POST /v1/route``: the plan and every candidate's predictions, without calling a model."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..core.errors import InvalidRequest
+from ..pipeline.gateway import Gateway
+from ..wire.openai_front import decode_json, parse_chat_request
+from .app import GATEWAY, apply_routing_headers, bearer, json_response, read_body
+
+
+async def route_dry_run(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    principal = await gw.authenticate(bearer(request))
+    raw = await read_body(request, gw.config.server.max_body_bytes)
+    body = decode_json(raw)
+    if isinstance(body, dict):
+        body.setdefault("model", "auto")
+    req = parse_chat_request(body)
+    apply_routing_headers(req, request)
+    routing = gw.components["routing"]
+    if req.model not in routing.routes:
+        raise InvalidRequest(f"'{req.model}' is not a route; use 'auto' or one of {sorted(routing.routes)}.",
+                             param="model")
+    ctx = gw.context(req, principal=principal)
+    plan = routing.plan(ctx, req.model)
+    return json_response({"request_id": ctx.request_id, **plan.as_dict()})
+
+
+def add_route_routes(app: web.Application, gateway: Gateway) -> None:
+    app.router.add_post("/v1/route", route_dry_run)
