@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("faregate.storage.commands", "report_cmd"),
     "keys": ("faregate.keys.commands", "keys_group"),
     "demo": ("faregate.demo.commands", "demo_cmd"),
+    "analyze": ("faregate.analysis.commands", "analyze_cmd"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Offline analyses of past traffic: what faregate would have chosen, and what it would save."""

@@ -1,0 +1,54 @@
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from faregate.analysis.commands import analyze_cmd
+from faregate.analysis.traffic import analyze, read_lines
+from faregate.config import GatewayConfig
+
+MODELS = [
+    {"name": "cheap", "prices": {"input": 1, "output": 2}, "quality": 0.7},
+    {"name": "strong", "prices": {"input": 10, "output": 20}, "quality": 0.95},
+]
+
+
+def line(floor, used="strong", ts=None):
+    rec = {"model": used, "messages": [{"role": "user", "content": "classify: x"}],
+           "faregate": {"min_quality": floor}, "usage": {"prompt_tokens": 1000, "completion_tokens": 500}}
+    if ts is not None:
+        rec["created"] = ts
+    return orjson.dumps(rec)
+
+
+def test_costs_and_choices_match_hand_computation():
+    config = GatewayConfig.model_validate({"models": MODELS, "learning": {"enabled": False}})
+    lines = [line(0.5), line(0.9), line(0.6), b"not json"]
+    res = analyze(read_lines(lines), config)
+    # As sent: 3 x strong = 3 x (1000*10 + 500*20)/1e6 = 3 x 0.02
+    assert res.actual_cost == pytest.approx(0.06)
+    # faregate: cheap (0.002) for floors 0.5 and 0.6, strong (0.02) for 0.9
+    assert res.routed_cost == pytest.approx(0.002 * 2 + 0.02)
+    assert res.chosen == {"cheap": 2, "strong": 1}
+    assert res.skipped == 1
+    assert res.savings_pct == pytest.approx(100 * (0.06 - 0.024) / 0.06)
+
+
+def test_monthly_projection_uses_the_time_span():
+    config = GatewayConfig.model_validate({"models": MODELS, "learning": {"enabled": False}})
+    # 3 requests over 2 days -> 1.5 a day -> 45 a month; savings 0.018 per request (cheap chosen each time)
+    res = analyze(read_lines([line(0.5, ts=0), line(0.5, ts=86400), line(0.5, ts=172800)]), config)
+    monthly, basis = res.monthly(None)
+    assert monthly == pytest.approx(0.018 * 45)
+    assert "time span" in basis
+    assert res.monthly(1000)[0] == pytest.approx(18.0)
+
+
+def test_cli_prints_savings(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(orjson.dumps({"models": MODELS}).decode())
+    traffic = tmp_path / "t.jsonl"
+    traffic.write_bytes(b"\n".join([line(0.5), line(0.9)]))
+    out = CliRunner().invoke(analyze_cmd, [str(traffic), "--config", str(cfg), "--monthly-requests", "1000"])
+    assert out.exit_code == 0, out.output
+    assert "45.0%" in out.output  # (0.04 - 0.022) / 0.04
+    assert "$9.00" in out.output   # 0.009 saved per request x 1000
