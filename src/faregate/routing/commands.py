@@ -1,0 +1,179 @@
+"""CLI commands: ``faregate train``, ``faregate eval``, ``faregate route`` (registered by
+``faregate.cli`` as ``train_cmd``, ``eval_cmd``, ``route_cmd``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+DEFAULT_PREDICTOR = "knn"
+DEFAULT_KNN = {"k": 100, "power": 4.0, "prior": 10.0}  # chosen by cross-validation on training files
+
+
+def _embedder(name: str):
+    from .embed import default_embedder
+    return default_embedder(name)
+
+
+@click.command("train")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="router model file to write")
+@click.option("--embedder", type=click.Choice(["hash", "minilm", "auto"]), default="hash", show_default=True)
+@click.option("--no-cascades", is_flag=True, help="learn single models only")
+def train_cmd(data: str, output: str, embedder: str, no_cascades: bool) -> None:
+    """Fit the router on routing-outcomes DATA (JSONL) and write it to a single file."""
+    from .data import load_rows
+    from .model import RouterModel
+    rows = load_rows(data)
+    model = RouterModel.fit(rows, embedder=_embedder(embedder), predictor=DEFAULT_PREDICTOR,
+                            predictor_args=DEFAULT_KNN, cascades=not no_cascades)
+    model.save(output)
+    click.echo(f"trained on {len(rows)} rows, {len(model.models)} models, {len(model.arms)} plans "
+               f"({model.embedder.name}); wrote {output}")
+
+
+@click.command("eval")
+@click.argument("data", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--test", "test_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--cv", type=int, default=None, help="k-fold cross-validation on DATA")
+@click.option("--decisions", type=click.Path(dir_okay=False), help="write every decision (JSONL)")
+@click.option("--plot", type=click.Path(dir_okay=False), help="PNG of the cost-quality curve")
+@click.option("--embedder", type=click.Choice(["hash", "minilm", "auto"]), default="hash", show_default=True)
+@click.option("--no-cascades", is_flag=True)
+def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_cascades) -> None:
+    """Sweep the router's cost/quality knob on held-out rows and print the metrics."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from .data import load_rows
+    from .evaluate import cross_validate, iter_decisions, summarise, train_test
+    console = Console(stderr=False)
+    kw = dict(embedder=_embedder(embedder), predictor=DEFAULT_PREDICTOR, predictor_args=DEFAULT_KNN,
+              cascades=not no_cascades)
+    if train_path and test_path:
+        if data or cv:
+            raise click.UsageError("give either DATA --cv K, or --train A --test B")
+        train, test = load_rows(train_path), load_rows(test_path)
+        scored, steps = test, 1
+    elif data:
+        rows = load_rows(data)
+        scored, steps = rows, cv or 5
+    else:
+        raise click.UsageError("give DATA --cv K, or --train A.jsonl --test B.jsonl")
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("embedding, fitting and sweeping", total=steps)
+        adv = lambda: progress.advance(task)
+        sweep = (train_test(train, test, progress=adv, **kw) if train_path
+                 else cross_validate(rows, steps, progress=adv, **kw))
+    s = summarise(sweep, scored)
+    _print_summary(console, s)
+    if decisions:
+        n = 0
+        with open(decisions, "wb") as f:
+            for d in iter_decisions(sweep):
+                f.write(orjson.dumps(d) + b"\n")
+                n += 1
+        console.print(f"wrote {n} decisions to {decisions}")
+    if plot:
+        _plot(console, s, plot)
+
+
+def _fmt(x, pct=False):
+    if x is None:
+        return "not reached"
+    return f"{x:.1f}%" if pct else f"{x:.4f}"
+
+
+def _print_summary(console, s: dict) -> None:
+    from rich.table import Table
+    t = Table(title="router (cross-validated sweep)")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_row("AIQ", _fmt(s["aiq"]))
+    t.add_row("zero router AIQ", _fmt(s["zero_router_aiq"]))
+    t.add_row("oracle AIQ", _fmt(s["oracle_aiq"]))
+    t.add_row("max quality", _fmt(s["max_quality"]))
+    t.add_row(f"cost to match {s['best_single']} ({s['best_single_quality']:.3f})",
+              _fmt(s["cost_to_match_pct"], pct=True))
+    if "apgr" in s:
+        t.add_row("APGR", _fmt(s["apgr"]))
+        t.add_row("CPT(50%)", _fmt(None if s["cpt50"] is None else 100 * s["cpt50"], pct=True))
+        t.add_row("CPT(80%)", _fmt(None if s["cpt80"] is None else 100 * s["cpt80"], pct=True))
+    console.print(t)
+    b = Table(title="baselines (mean per query)")
+    b.add_column("baseline")
+    b.add_column("cost USD", justify="right")
+    b.add_column("quality", justify="right")
+    for m, (c, q) in sorted(s["baselines"]["singles"].items(), key=lambda kv: kv[1][0]):
+        b.add_row(m, f"{c:.3e}", f"{q:.3f}")
+    for name in ("oracle", "random"):
+        c, q = s["baselines"][name]
+        b.add_row(f"[bold]{name}[/]", f"{c:.3e}", f"{q:.3f}")
+    console.print(b)
+
+
+def _plot(console, s: dict, path: str) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        console.print("matplotlib is not installed: no plot (pip install 'faregate[plot]')")
+        return
+    from .metrics import upper_hull
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    pts = s["points"]
+    ax.scatter([c for c, _ in pts], [q for _, q in pts], s=8, color="tab:blue", alpha=0.5, label="router points")
+    h = upper_hull(pts)
+    ax.plot([c for c, _ in h], [q for _, q in h], color="tab:blue", label=f"router hull (AIQ {s['aiq']:.3f})")
+    singles = s["baselines"]["singles"]
+    sh = upper_hull(singles.values())
+    ax.plot([c for c, _ in sh], [q for _, q in sh], "--", color="gray",
+            label=f"zero router (AIQ {s['zero_router_aiq']:.3f})")
+    for m, (c, q) in singles.items():
+        ax.scatter([c], [q], color="gray", s=15)
+        ax.annotate(m.split("/")[-1], (c, q), fontsize=6)
+    for name, mark in (("oracle", "*"), ("random", "x")):
+        c, q = s["baselines"][name]
+        ax.scatter([c], [q], marker=mark, s=60, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("mean cost per query (USD)")
+    ax.set_ylabel("mean quality")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    console.print(f"wrote {path}")
+
+
+@click.command("route")
+@click.argument("prompt")
+@click.option("--min-quality", type=click.FloatRange(0, 1), default=0.8, show_default=True)
+@click.option("--max-latency-ms", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--max-cost-usd", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--task", default=None, help="the task, if known (else inferred)")
+@click.option("--model-file", type=click.Path(dir_okay=False), default=None,
+              help="router file from `faregate train` (default: $FAREGATE_ROUTER_MODEL)")
+@click.option("--latency-ms", "latency", default=1000.0, show_default=True,
+              help="p95 latency to assume for every model (offline)")
+def route_cmd(prompt, min_quality, max_latency_ms, max_cost_usd, task, model_file, latency) -> None:
+    """Print the plan for PROMPT and every candidate's predictions (JSON); calls no model."""
+    from .features import extract
+    from .model import RouterModel
+    from .policy import choose
+    path = model_file or os.environ.get("FAREGATE_ROUTER_MODEL")
+    if not path:
+        raise click.UsageError("no router model: pass --model-file or set FAREGATE_ROUTER_MODEL "
+                               "(make one with `faregate train DATA.jsonl -o router.model`)")
+    if not Path(path).is_file():
+        raise click.UsageError(f"router model file not found: {path}")
+    model = RouterModel.load(path)
+    feats = extract([{"role": "user", "content": prompt}], task=task)
+    cands = model.candidates(feats, latency_ms={m: latency for m in model.models})
+    plan = choose(cands, min_quality=min_quality, max_latency_ms=max_latency_ms, max_cost_usd=max_cost_usd)
+    out = {"task": feats.task, "input_tokens": feats.input_tokens, "plan": plan.as_dict()}
+    sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")

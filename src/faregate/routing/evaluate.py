@@ -1,0 +1,175 @@
+"""Offline evaluation of the router on routing-outcomes data.
+
+``cross_validate(rows, k)`` and ``train_test(train, test)`` fit the router, predict every
+held-out row's arms (singles and cascades), then sweep the cost/quality knob ``lambda``
+(choose the arm maximising predicted quality - lambda * predicted cost) and score each point
+with the README's rule (cost summed over the models called, quality of the last one).
+``summarise`` turns that into AIQ, cost to match the best single model, max quality, APGR/CPT
+for two-model data, and baselines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .cascade import simulate
+from .data import OutcomeTable, Row, kfold, models_of
+from .embed import Embedder, HashEmbedder
+from . import metrics as M
+from .model import RouterModel, row_features
+
+LAMBDAS = np.concatenate([[0.0], np.geomspace(1.0, 1e6, 90), [np.inf]])
+
+
+@dataclass
+class Sweep:
+    lambdas: np.ndarray
+    cost: np.ndarray                 # (points,) mean cost per query
+    quality: np.ndarray              # (points,) mean quality
+    decisions: list[list[tuple[str, list[str]]]]  # per point: (row id, models called)
+    strong_score: np.ndarray | None = None        # two-model data: predicted gain of the strong model
+    rows: list[Row] = field(default_factory=list)  # in the order of strong_score
+
+    @property
+    def points(self) -> list[tuple[float, float]]:
+        return list(zip(self.cost.tolist(), self.quality.tolist()))
+
+
+def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarray):
+    feats = [row_features(r) for r in test]
+    groups = np.array([model.group_of(f.task) for f in feats])
+    tokens = np.array([f.input_tokens for f in feats], float)
+    Qh, Ch, _ = model.predict_matrix(E, groups, tokens)
+    table = OutcomeTable.from_rows(test, model.models)
+    sims = [simulate(a, table) for a in model.arms]
+    Q = np.stack([s[0] for s in sims], 1)
+    C = np.stack([s[1] for s in sims], 1)
+    qs, cs, dec = [], [], []
+    for lam in lambdas:
+        util = -Ch if np.isinf(lam) else Qh - lam * Ch
+        if np.isinf(lam):
+            util = util + 1e-9 * Qh
+        pick = util.argmax(1)
+        r = np.arange(len(test))
+        qs.append(Q[r, pick].sum())
+        cs.append(C[r, pick].sum())
+        dec.append([(test[i].id, [m for s, m in enumerate(model.arms[a].models) if sims[a][2][i, s]])
+                    for i, a in enumerate(pick)])
+    score = None
+    if len(model.models) == 2:
+        strong = int(np.argmax(table.quality.mean(0)))  # fixed by the training side below
+        score = (Qh[:, strong] - Qh[:, 1 - strong]) if len(model.arms) >= 2 else None
+    return np.array(qs), np.array(cs), dec, score
+
+
+def _run(folds: list[tuple[list[Row], list[Row]]], E_of: Callable[[list[Row]], np.ndarray],
+         fit: Callable[[list[Row], np.ndarray], RouterModel], lambdas: np.ndarray,
+         progress: Callable[[], None] | None = None) -> Sweep:
+    n = sum(len(te) for _, te in folds)
+    qsum = np.zeros(len(lambdas))
+    csum = np.zeros(len(lambdas))
+    decisions: list[list] = [[] for _ in lambdas]
+    scores, order = [], []
+    for train, test in folds:
+        model = fit(train, E_of(train))
+        # The strong model is named by the training side: the single arms come first, in model order.
+        q, c, dec, _ = _fold(model, test, E_of(test), lambdas)
+        if len(model.models) == 2:
+            tr = OutcomeTable.from_rows(train, model.models)
+            s = int(np.argmax(tr.quality.mean(0)))
+            feats = [row_features(r) for r in test]
+            g = np.array([model.group_of(f.task) for f in feats])
+            Qh, _, _ = model.predict_matrix(E_of(test), g, np.array([f.input_tokens for f in feats], float))
+            scores.append(Qh[:, s] - Qh[:, 1 - s])
+            order.extend(test)
+        qsum += q
+        csum += c
+        for p, d in enumerate(dec):
+            decisions[p].extend(d)
+        if progress:
+            progress()
+    return Sweep(lambdas, csum / n, qsum / n, decisions,
+                 np.concatenate(scores) if scores else None, order)
+
+
+class _Embeds:
+    """Embed each row once, whatever fold it lands in."""
+
+    def __init__(self, rows: list[Row], embedder: Embedder) -> None:
+        texts = [row_features(r).routing_text for r in rows]
+        self.E = embedder.embed(texts)
+        self.ix = {id(r): i for i, r in enumerate(rows)}
+
+    def __call__(self, rows: list[Row]) -> np.ndarray:
+        return self.E[[self.ix[id(r)] for r in rows]]
+
+
+def cross_validate(rows: list[Row], k: int = 5, *, embedder: Embedder | None = None, predictor: str = "knn",
+                   predictor_args: dict | None = None, cascades: bool = True, lambdas=LAMBDAS,
+                   progress=None, seed: int = 0) -> Sweep:
+    embedder = embedder or HashEmbedder()
+    emb = _Embeds(rows, embedder)
+    folds = [([rows[i] for i in tr], [rows[i] for i in te]) for tr, te in kfold(rows, k, seed)]
+    fit = lambda tr, E: RouterModel.fit(tr, embedder=embedder, predictor=predictor, cascades=cascades,
+                                        predictor_args=predictor_args, embeddings=E)
+    return _run(folds, emb, fit, lambdas, progress)
+
+
+def train_test(train: list[Row], test: list[Row], *, embedder: Embedder | None = None, predictor: str = "knn",
+               predictor_args: dict | None = None, cascades: bool = True, lambdas=LAMBDAS,
+               progress=None) -> Sweep:
+    embedder = embedder or HashEmbedder()
+    emb = _Embeds(train + test, embedder)
+    fit = lambda tr, E: RouterModel.fit(tr, embedder=embedder, predictor=predictor, cascades=cascades,
+                                        predictor_args=predictor_args, embeddings=E)
+    return _run([(train, test)], emb, fit, lambdas, progress)
+
+
+def baselines(rows: list[Row], seed: int = 0) -> dict:
+    """Each single model's (cost, quality), oracle (cheapest best model per row), random
+    (a uniformly random model per row, seeded), zero router (hull of the singles)."""
+    table = OutcomeTable.from_rows(rows)
+    singles = {m: (float(table.cost[:, j].mean()), float(table.quality[:, j].mean()))
+               for j, m in enumerate(table.models)}
+    best_q = table.quality.max(1, keepdims=True)
+    c = np.where(table.quality >= best_q, table.cost, np.inf).min(1)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(table.models), len(rows))
+    r = np.arange(len(rows))
+    return {"singles": singles, "oracle": (float(c.mean()), float(best_q.mean())),
+            "random": (float(table.cost[r, pick].mean()), float(table.quality[r, pick].mean()))}
+
+
+def summarise(sweep: Sweep, rows: list[Row]) -> dict:
+    base = baselines(rows)
+    singles = base["singles"]
+    lo = min(c for c, _ in singles.values())
+    hi = max(c for c, _ in singles.values())
+    best_name, (best_c, best_q) = max(singles.items(), key=lambda kv: (kv[1][1], -kv[1][0]))
+    pts = sweep.points
+    match = M.cost_to_reach(pts, best_q)
+    out = {"aiq": M.aiq(pts, lo, hi), "zero_router_aiq": M.aiq(list(singles.values()), lo, hi),
+           "max_quality": max(q for _, q in pts), "best_single": best_name, "best_single_quality": best_q,
+           "best_single_cost": best_c,
+           "cost_to_match_pct": None if match is None else 100.0 * match / best_c,
+           "baselines": base, "points": pts}
+    o_c, o_q = base["oracle"]
+    out["oracle_aiq"] = M.aiq([*singles.values(), (o_c, o_q)], lo, hi)
+    if len(singles) == 2 and sweep.strong_score is not None:
+        models = models_of(rows)
+        t = OutcomeTable.from_rows(sweep.rows, models)
+        s = int(np.argmax(t.quality.mean(0)))
+        share, pgr = M.pgr_curve(sweep.strong_score, t.quality[:, s], t.quality[:, 1 - s])
+        out.update(apgr=M.apgr(share, pgr), cpt50=M.cpt(share, pgr, 0.5), cpt80=M.cpt(share, pgr, 0.8),
+                   pgr_curve=(share, pgr))
+    return out
+
+
+def iter_decisions(sweep: Sweep) -> Iterator[dict]:
+    for lam, dec in zip(sweep.lambdas, sweep.decisions):
+        point = None if np.isinf(lam) else float(lam)
+        for rid, models in dec:
+            yield {"point": point, "id": rid, "models": models}

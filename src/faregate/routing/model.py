@@ -1,0 +1,201 @@
+"""``RouterModel``: learned per-request predictions of every model's (and cascade's) quality
+and cost, trained on routing-outcomes rows, saved to one ``.npz`` file (arrays plus a JSON
+header; loaded with ``allow_pickle=False``).
+
+    model = RouterModel.fit(rows)                 # rows from data.load_rows
+    model.save("router.model"); model = RouterModel.load("router.model")
+    feats = features.extract(messages, tools, response_format, task)
+    model.predict(feats)      -> {model_name: {"quality": p, "cost_usd": c}}
+    model.predict_arms(feats) -> [ArmPrediction(arm, quality, cost_usd, reach)]  # singles + cascades
+
+Names are those of the training data; ``predict(..., names={data_name: gateway_name})``
+renames (models missing from the mapping are left out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from . import features as F
+from .cascade import Arm, candidate_arms, prune_arms, simulate
+from .data import OutcomeTable, Row
+from .embed import Embedder, HashEmbedder, get_embedder
+from .predictors import PREDICTORS, CostModel, KNNPredictor
+
+FORMAT = "faregate-router/1"
+
+
+@dataclass
+class ArmPrediction:
+    arm: Arm
+    quality: float
+    cost_usd: float
+    reach: list[float]   # probability each model in arm.models is called (1.0 for the first)
+
+    def as_dict(self) -> dict:
+        return {"plan": self.arm.key, "kind": self.arm.kind, "models": list(self.arm.models),
+                "judge": self.arm.judge, "quality": round(self.quality, 4), "cost_usd": self.cost_usd,
+                "reach": [round(r, 4) for r in self.reach]}
+
+
+def row_features(row: Row) -> F.RequestFeatures:
+    return F.extract(row.messages, task=row.task)
+
+
+class RouterModel:
+    def __init__(self, models, tasks, arms, embedder, predictor, cost_models) -> None:
+        self.models: list[str] = models
+        self.tasks: list[str] = tasks
+        self.arms: list[Arm] = arms
+        self.embedder: Embedder = embedder
+        self.predictor = predictor
+        self.cost_models: list[CostModel] = cost_models
+        self._task_ix = {t: i for i, t in enumerate(tasks)}
+        self._reach_cols: list[list[int]] = []
+        col = len(arms)
+        for a in arms:
+            cols = []
+            for _ in a.models[2:]:
+                cols.append(col)
+                col += 1
+            self._reach_cols.append(cols)
+        self._single = [self.models.index(a.models[0]) if a.judge is None else -1 for a in arms]
+        self._mix = [[self.models.index(m) for m in a.models] for a in arms]
+
+    # -- training ---------------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, rows: list[Row], *, embedder: Embedder | None = None, predictor: str = "knn",
+            cascades: bool = True, predictor_args: dict | None = None,
+            embeddings: np.ndarray | None = None) -> "RouterModel":
+        """Fit on rows. ``embeddings`` may pass precomputed ``embedder.embed`` of the rows'
+        routing texts (cross-validation embeds once)."""
+        table = OutcomeTable.from_rows(rows)
+        feats = [row_features(r) for r in rows]
+        tasks = sorted({f.task for f in feats if f.task})
+        tix = {t: i for i, t in enumerate(tasks)}
+        groups = np.array([tix.get(f.task, -1) for f in feats])
+        embedder = embedder or HashEmbedder()
+        E = embeddings if embeddings is not None else embedder.embed([f.routing_text for f in feats])
+        arms = candidate_arms(table) if cascades else [Arm((m,)) for m in table.models]
+        sims = [simulate(a, table) for a in arms]
+        Q = np.stack([s[0] for s in sims], 1)
+        C = np.stack([s[1] for s in sims], 1)
+        keep = prune_arms(arms, Q, C, groups)
+        arms = [arms[i] for i in keep]
+        reach = [sims[i][2][:, 2:] for i in keep]
+        Y = np.hstack([Q[:, keep], *reach]) if reach else Q[:, keep]
+        pred = PREDICTORS[predictor](**(predictor_args or {})).fit(E, groups, Y, len(tasks))
+        tokens = np.array([f.input_tokens for f in feats], float)
+        costs = [CostModel().fit(tokens, groups, table.cost[:, j], len(tasks)) for j in range(len(table.models))]
+        return cls(table.models, tasks, arms, embedder, pred, costs)
+
+    # -- prediction ---------------------------------------------------------------------------
+
+    def group_of(self, task: str | None) -> int:
+        return self._task_ix.get(task, -1) if task else -1
+
+    def predict_matrix(self, E: np.ndarray, groups: np.ndarray, tokens: np.ndarray):
+        """Batch form: ``(quality, cost, model_cost)`` arrays of shapes (m, arms), (m, arms),
+        (m, models)."""
+        Y = self.predictor.predict(E, groups)
+        mc = np.stack([c.predict(tokens, groups) for c in self.cost_models], 1)
+        Q = Y[:, :len(self.arms)]
+        C = np.empty_like(Q)
+        for a, mix in enumerate(self._mix):
+            cost = mc[:, mix[0]].copy()
+            for s, j in enumerate(mix[1:], 1):
+                cost += mc[:, j] * (1.0 if s == 1 else Y[:, self._reach_cols[a][s - 2]])
+            C[:, a] = cost
+        return Q, C, mc
+
+    def predict_arms(self, feats: F.RequestFeatures) -> list[ArmPrediction]:
+        E = self.embedder.embed([feats.routing_text])
+        g = np.array([self.group_of(feats.task)])
+        Y = self.predictor.predict(E, g)[0]
+        mc = np.array([c.predict(np.array([float(feats.input_tokens)]), g)[0] for c in self.cost_models])
+        out = []
+        for a, arm in enumerate(self.arms):
+            mix = self._mix[a]
+            reach = [1.0] + [1.0 if s == 1 else float(Y[self._reach_cols[a][s - 2]]) for s in range(1, len(mix))]
+            cost = float(sum(r * mc[j] for r, j in zip(reach, mix)))
+            out.append(ArmPrediction(arm, float(Y[a]), cost, reach))
+        return out
+
+    def predict(self, feats: F.RequestFeatures, names: dict[str, str] | None = None) -> dict[str, dict]:
+        """Per single model: ``{"quality": p, "cost_usd": c}`` (data names, or renamed)."""
+        out = {}
+        for p in self.predict_arms(feats):
+            if p.arm.judge is None:
+                name = p.arm.models[0] if names is None else names.get(p.arm.models[0])
+                if name is not None:
+                    out[name] = {"quality": p.quality, "cost_usd": p.cost_usd}
+        return out
+
+    def candidates(self, feats: F.RequestFeatures, *, latency_ms: dict[str, float],
+                   names: dict[str, str] | None = None, cost_usd: dict[str, float] | None = None,
+                   cascades: bool = True):
+        """Policy candidates for one request, in gateway names.
+
+        ``names`` maps data model names to gateway names (default: identity; data models missing
+        from it are skipped); ``latency_ms`` gives each gateway model's predicted p95 latency
+        (a model missing from it is skipped); ``cost_usd``, if given, replaces the learned
+        per-call cost of a gateway model (e.g. its prices x estimated tokens)."""
+        from .policy import Candidate
+        out = []
+        for p in self.predict_arms(feats):
+            if p.arm.judge is not None and not cascades:
+                continue
+            gw = [m if names is None else names.get(m) for m in p.arm.models]
+            if any(g is None or g not in latency_ms for g in gw):
+                continue
+            if cost_usd is not None and all(g in cost_usd for g in gw):
+                stage = [cost_usd[g] for g in gw]
+            else:
+                mc = self._model_costs(feats)
+                stage = [mc[self.models.index(m)] for m in p.arm.models]
+            exp = float(sum(r * c for r, c in zip(p.reach, stage)))
+            out.append(Candidate(tuple(gw), p.quality, exp, float(sum(latency_ms[g] for g in gw)),
+                                 p.arm.judge, float(sum(stage))))
+        return out
+
+    def _model_costs(self, feats: F.RequestFeatures) -> list[float]:
+        g = np.array([self.group_of(feats.task)])
+        t = np.array([float(feats.input_tokens)])
+        return [float(c.predict(t, g)[0]) for c in self.cost_models]
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        header = {"format": FORMAT, "models": self.models, "tasks": self.tasks,
+                  "arms": [a.key for a in self.arms], "embedder": self.embedder.name,
+                  "predictor": self.predictor.kind, "n_cost": len(self.cost_models)}
+        arrays = {f"p_{k}": v for k, v in self.predictor.state().items()}
+        for j, c in enumerate(self.cost_models):
+            arrays[f"cost_{j}"] = c.W
+            arrays[f"costg_{j}"] = np.array([c.n_groups, c.lo, c.hi])
+        arrays["header"] = np.frombuffer(orjson.dumps(header), dtype=np.uint8)
+        with open(path, "wb") as f:  # np.savez would append ".npz" to a bare path
+            np.savez_compressed(f, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RouterModel":
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+        header = orjson.loads(data["header"].tobytes())
+        if header.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a faregate router file (format {header.get('format')!r})")
+        pred = PREDICTORS[header["predictor"]].from_state(
+            {k[2:]: v for k, v in data.items() if k.startswith("p_")})
+        costs = []
+        for j in range(header["n_cost"]):
+            c = CostModel()
+            g = data[f"costg_{j}"]
+            c.W, c.n_groups, c.lo, c.hi = data[f"cost_{j}"], int(g[0]), float(g[1]), float(g[2])
+            costs.append(c)
+        return cls(header["models"], header["tasks"], [Arm.from_key(k) for k in header["arms"]],
+                   get_embedder(header["embedder"]), pred, costs)

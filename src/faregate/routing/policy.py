@@ -1,0 +1,103 @@
+"""The routing policy: a pure function from per-candidate predictions and constraints to a Plan.
+
+``choose(candidates, min_quality=..., max_latency_ms=..., max_cost_usd=...)`` returns the
+cheapest candidate whose predicted quality meets the floor and that is within the hard limits
+(predicted p95 latency and worst-case cost; a cascade's worst case calls every model). If
+none meets the floor: the best quality within the hard limits, ``constraint_unmet=True``; if
+nothing is within them either, the fastest candidate, ``constraint_unmet=True``.
+
+``choose_tradeoff(candidates, lam, ...)`` is the knob form used by offline sweeps: maximise
+quality - lam * cost within the same hard limits. No randomness: ties break on cost, then
+on the models' names, so a decision replays exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible plan: a single model, or a cascade (``models`` in call order, ``judge``).
+
+    ``cost_usd`` is the expected cost, ``worst_cost_usd`` the cost if every model is called;
+    ``latency_ms`` the predicted p95 latency of the worst path (every stage called in turn)."""
+
+    models: tuple[str, ...]
+    quality: float
+    cost_usd: float
+    latency_ms: float
+    judge: str | None = None
+    worst_cost_usd: float | None = None
+
+    @property
+    def kind(self) -> str:
+        return "single" if len(self.models) == 1 else "cascade"
+
+    @property
+    def worst_cost(self) -> float:
+        return self.cost_usd if self.worst_cost_usd is None else self.worst_cost_usd
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "models": list(self.models), "judge": self.judge,
+                "predicted_quality": round(self.quality, 4), "predicted_cost_usd": self.cost_usd,
+                "worst_cost_usd": self.worst_cost, "predicted_p95_latency_ms": round(self.latency_ms, 1)}
+
+
+@dataclass
+class Plan:
+    kind: str                      # "single" | "cascade"
+    models: list[str]              # in call order
+    judge: str | None
+    predicted_quality: float
+    predicted_cost_usd: float
+    predicted_latency_ms: float
+    constraint_unmet: bool
+    candidates: list[Candidate] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "models": self.models, "judge": self.judge,
+                "predicted_quality": round(self.predicted_quality, 4),
+                "predicted_cost_usd": self.predicted_cost_usd,
+                "predicted_p95_latency_ms": round(self.predicted_latency_ms, 1),
+                "constraint_unmet": self.constraint_unmet,
+                "candidates": [c.as_dict() for c in self.candidates]}
+
+
+def within_limits(c: Candidate, max_latency_ms: float | None, max_cost_usd: float | None) -> bool:
+    return ((max_latency_ms is None or c.latency_ms <= max_latency_ms)
+            and (max_cost_usd is None or c.worst_cost <= max_cost_usd))
+
+
+def _plan(c: Candidate, unmet: bool, cands: list[Candidate]) -> Plan:
+    return Plan(c.kind, list(c.models), c.judge, c.quality, c.cost_usd, c.latency_ms, unmet, list(cands))
+
+
+def choose(candidates: list[Candidate], *, min_quality: float, max_latency_ms: float | None = None,
+           max_cost_usd: float | None = None) -> Plan:
+    if not candidates:
+        raise ValueError("no candidates to choose from")
+    ok = [c for c in candidates if within_limits(c, max_latency_ms, max_cost_usd)]
+    meeting = [c for c in ok if c.quality >= min_quality]
+    if meeting:
+        best = min(meeting, key=lambda c: (c.cost_usd, -c.quality, c.models))
+        return _plan(best, False, candidates)
+    if ok:
+        best = max(ok, key=lambda c: (c.quality, -c.cost_usd))
+        return _plan(best, True, candidates)
+    best = min(candidates, key=lambda c: (c.latency_ms, c.worst_cost, c.models))
+    return _plan(best, True, candidates)
+
+
+def choose_tradeoff(candidates: list[Candidate], lam: float, *, max_latency_ms: float | None = None,
+                    max_cost_usd: float | None = None) -> Plan:
+    """Maximise predicted quality - ``lam`` * predicted cost (``lam`` in quality per USD)."""
+    if not candidates:
+        raise ValueError("no candidates to choose from")
+    ok = [c for c in candidates if within_limits(c, max_latency_ms, max_cost_usd)]
+    if not ok:
+        best = min(candidates, key=lambda c: (c.latency_ms, c.worst_cost, c.models))
+        return _plan(best, True, candidates)
+    best = max(ok, key=lambda c: (c.quality - lam * c.cost_usd, -c.cost_usd))
+    return _plan(best, False, candidates)

@@ -1,0 +1,138 @@
+"""Predictors of per-arm outcomes from request embeddings and task.
+
+Extension point: a predictor has ``fit(X, groups, Y)`` (X: ``(n, d)`` L2-normalised embeddings,
+groups: ``(n,)`` integer task ids, -1 for unknown; Y: ``(n, t)`` targets in [0, 1]) and
+``predict(X, groups) -> (m, t)``, plus ``state() -> dict of arrays`` / ``from_state`` so a
+router saves to one npz file.
+
+- ``KNNPredictor``: similarity-weighted mean of the k nearest training rows' outcomes, shrunk
+  towards the mean of the request's task (so a lone odd neighbour cannot swing a decision).
+- ``LogisticPredictor``: one L2-regularised logistic regression per target on
+  ``[embedding, task one-hot, 1]``, fitted jointly by full-batch gradient descent with Adam.
+- ``CostModel``: per model, least squares of log(cost) on ``[1, log tokens, task one-hot]``.
+
+Cross-validation on the shared training files chose kNN (see ``faregate eval``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def group_means(Y: np.ndarray, groups: np.ndarray, n_groups: int, strength: float = 5.0) -> np.ndarray:
+    """``(n_groups + 1, t)``: per-group means shrunk to the global mean; last row = global."""
+    glob = Y.mean(0)
+    out = np.empty((n_groups + 1, Y.shape[1]))
+    for g in range(n_groups):
+        m = groups == g
+        out[g] = (Y[m].sum(0) + strength * glob) / (m.sum() + strength)
+    out[n_groups] = glob
+    return out
+
+
+class KNNPredictor:
+    kind = "knn"
+
+    def __init__(self, k: int = 40, power: float = 4.0, prior: float = 4.0) -> None:
+        self.k, self.power, self.prior = k, power, prior
+
+    def fit(self, X: np.ndarray, groups: np.ndarray, Y: np.ndarray, n_groups: int) -> "KNNPredictor":
+        self.X = np.ascontiguousarray(X, dtype=np.float32)
+        self.Y = np.asarray(Y, dtype=np.float32)
+        self.groups = groups.astype(np.int32)
+        self.n_groups = n_groups
+        self.means = group_means(Y, groups, n_groups).astype(np.float32)
+        return self
+
+    def predict(self, X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        sims = np.asarray(X, dtype=np.float32) @ self.X.T                  # (m, n)
+        # Rows of another task are far: they weigh in only when nothing closer exists.
+        sims = sims - 0.5 * (groups[:, None] != self.groups[None, :])
+        k = min(self.k, sims.shape[1])
+        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        s = np.take_along_axis(sims, part, axis=1)
+        w = np.clip(s, 0.0, None) ** self.power                           # (m, k)
+        num = np.einsum("mk,mkt->mt", w, self.Y[part])
+        g = np.where(groups >= 0, groups, self.n_groups)
+        prior = self.means[g]
+        scale = w.max(1, keepdims=True) + 1e-9                            # prior weighs like `prior` best neighbours
+        return (num + self.prior * scale * prior) / (w.sum(1, keepdims=True) + self.prior * scale)
+
+    def state(self) -> dict:
+        return {"X": self.X, "Y": self.Y, "groups": self.groups, "means": self.means,
+                "params": np.array([self.k, self.power, self.prior, self.n_groups], dtype=np.float64)}
+
+    @classmethod
+    def from_state(cls, st: dict) -> "KNNPredictor":
+        k, power, prior, n_groups = st["params"]
+        p = cls(int(k), float(power), float(prior))
+        p.X, p.Y, p.groups, p.means, p.n_groups = st["X"], st["Y"], st["groups"], st["means"], int(n_groups)
+        return p
+
+
+def _design(X: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    onehot = np.zeros((len(X), n_groups + 1), dtype=np.float32)
+    onehot[np.arange(len(X)), np.where(groups >= 0, groups, n_groups)] = 1.0
+    return np.hstack([np.asarray(X, dtype=np.float32), onehot, np.ones((len(X), 1), np.float32)])
+
+
+class LogisticPredictor:
+    kind = "logistic"
+
+    def __init__(self, l2: float = 1e-3, steps: int = 300, lr: float = 0.05) -> None:
+        self.l2, self.steps, self.lr = l2, steps, lr
+
+    def fit(self, X, groups, Y, n_groups: int) -> "LogisticPredictor":
+        self.n_groups = n_groups
+        A = _design(X, groups, n_groups)
+        Y = np.asarray(Y, dtype=np.float32)
+        W = np.zeros((A.shape[1], Y.shape[1]), dtype=np.float32)
+        p0 = np.clip(Y.mean(0), 1e-3, 1 - 1e-3)
+        W[-1] = np.log(p0 / (1 - p0))
+        m, v = np.zeros_like(W), np.zeros_like(W)
+        b1, b2 = 0.9, 0.999
+        for t in range(1, self.steps + 1):
+            P = 1.0 / (1.0 + np.exp(-(A @ W)))
+            G = A.T @ (P - Y) / len(A) + self.l2 * W
+            m = b1 * m + (1 - b1) * G
+            v = b2 * v + (1 - b2) * G * G
+            W -= self.lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + 1e-8)
+        self.W = W
+        return self
+
+    def predict(self, X, groups) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(_design(X, groups, self.n_groups) @ self.W)))
+
+    def state(self) -> dict:
+        return {"W": self.W, "params": np.array([self.l2, self.steps, self.lr, self.n_groups])}
+
+    @classmethod
+    def from_state(cls, st: dict) -> "LogisticPredictor":
+        l2, steps, lr, n_groups = st["params"]
+        p = cls(float(l2), int(steps), float(lr))
+        p.W, p.n_groups = st["W"], int(n_groups)
+        return p
+
+
+PREDICTORS = {"knn": KNNPredictor, "logistic": LogisticPredictor}
+
+
+class CostModel:
+    """Per-model cost from input length and task: log(cost) ~ [1, log(1 + tokens), task]."""
+
+    def fit(self, tokens: np.ndarray, groups: np.ndarray, cost: np.ndarray, n_groups: int) -> "CostModel":
+        self.n_groups = n_groups
+        self.lo, self.hi = float(np.min(tokens)), float(np.max(tokens))
+        A = self._design(tokens, groups)
+        y = np.log(np.clip(cost, 1e-12, None))
+        self.W = np.linalg.lstsq(A.T @ A + 1e-3 * np.eye(A.shape[1]), A.T @ y, rcond=None)[0]
+        return self
+
+    def _design(self, tokens, groups) -> np.ndarray:
+        tokens = np.clip(tokens, getattr(self, "lo", 0.0), getattr(self, "hi", np.inf))  # no extrapolation
+        onehot = np.zeros((len(tokens), self.n_groups + 1))
+        onehot[np.arange(len(tokens)), np.where(groups >= 0, groups, self.n_groups)] = 1.0
+        return np.hstack([np.ones((len(tokens), 1)), np.log1p(tokens)[:, None], onehot])
+
+    def predict(self, tokens: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        return np.exp(self._design(np.asarray(tokens, float), groups) @ self.W)
