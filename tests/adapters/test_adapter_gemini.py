@@ -211,6 +211,12 @@ def test_finish_reason_mapping(reason, expected):
     assert G.parse_response(orjson.dumps(data), model="g").finish_reason == expected
 
 
+def test_error_object_in_a_200_body_raises():
+    with pytest.raises(UpstreamError) as info:
+        G.parse_response(load("gemini", "error_api_key.json"), model="g")
+    assert info.value.kind == "client" and "API key not valid" in info.value.message
+
+
 def test_malformed_reply_raises_transient():
     for body in (b"<html>", b"[]", b'{"foo": 1}'):
         with pytest.raises(UpstreamError) as info:

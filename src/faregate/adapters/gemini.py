@@ -272,12 +272,12 @@ def usage_from_gemini(u: dict[str, Any] | None) -> Usage:
     return Usage(prompt, output, int(u.get("cachedContentTokenCount") or 0))
 
 
-def _error(err: Any, where: str) -> UpstreamError:
+def _error(err: Any) -> UpstreamError:
     code = err.get("code") if isinstance(err, dict) else None
     status = code if isinstance(code, int) else 500
     message = (err.get("message") if isinstance(err, dict) else None) or str(err)
     label = err.get("status") if isinstance(err, dict) and err.get("status") else "error"
-    return UpstreamError(f"gemini upstream sent an error {where}: {label}: {message}",
+    return UpstreamError(f"gemini upstream sent an error: {label}: {message}",
                          kind=upstream_kind_for_status(status, message), provider_status=status)
 
 
@@ -296,7 +296,7 @@ class _Reply:
         if not isinstance(chunk, dict):
             raise malformed("gemini", "a response is not an object")
         if "error" in chunk:
-            raise _error(chunk["error"], "in the stream")
+            raise _error(chunk["error"])
         out: list[Event] = []
         if not self.started:
             self.started = True
