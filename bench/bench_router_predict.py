@@ -1,0 +1,54 @@
+"""Per-request routing latency: features + embedding + prediction + plan, p50/p99.
+
+    python bench/bench_router_predict.py [--data PATH.jsonl] [--embedder hash|minilm] [-n 2000]
+
+Trains a router on the shared RouterBench file (or --data), then plans real prompts from it one
+at a time, as the gateway does for ``model: "auto"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from faregate.routing.data import load_rows
+from faregate.routing.embed import default_embedder
+from faregate.routing.features import extract
+from faregate.routing.model import RouterModel
+from faregate.routing.policy import choose
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing" / "routerbench-0shot-train.jsonl"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--embedder", default="hash", choices=["hash", "minilm", "auto"])
+    ap.add_argument("-n", type=int, default=2000)
+    a = ap.parse_args()
+    rows = load_rows(a.data)
+    model = RouterModel.fit(rows, embedder=default_embedder(a.embedder), predictor_args={"k": 100, "prior": 10})
+    lat = {m: 1000.0 for m in model.models}
+    times = {"features": [], "embed+predict+plan": [], "total": []}
+    for i in range(a.n):
+        r = rows[i % len(rows)]
+        t0 = time.perf_counter()
+        f = extract(r.messages)
+        t1 = time.perf_counter()
+        choose(model.candidates(f, latency_ms=lat), min_quality=0.85)
+        t2 = time.perf_counter()
+        times["features"].append(t1 - t0)
+        times["embed+predict+plan"].append(t2 - t1)
+        times["total"].append(t2 - t0)
+    print(f"router: {len(rows)} training rows, {len(model.models)} models, {len(model.arms)} plans, "
+          f"embedder {model.embedder.name}")
+    for k, v in times.items():
+        v = np.array(v[len(v) // 10:]) * 1e3  # drop warm-up
+        print(f"{k:22s} p50 {np.percentile(v, 50):6.3f} ms   p99 {np.percentile(v, 99):6.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
