@@ -149,6 +149,12 @@ def test_json_schema_mode_embeds_the_schema():
     assert orjson.dumps(schema).decode() in body["system"]
 
 
+def test_jpg_media_type_is_normalised():
+    body = body_of(request(messages=[{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": f"data:image/jpg;base64,{PNG_B64}"}}]}]))
+    assert body["messages"][0]["content"][0]["source"]["media_type"] == "image/jpeg"
+
+
 def test_bad_data_url_and_bad_arguments_are_client_errors():
     with pytest.raises(InvalidRequest, match="base64"):
         body_of(request(messages=[{"role": "user", "content": [
@@ -260,6 +266,19 @@ def test_stream_thinking_blocks_are_not_text():
 def test_stream_fed_one_byte_at_a_time_gives_the_same_events(name):
     data = load("anthropic", name)
     assert run_stream(A.stream_parser(), data, step=1) == run_stream(A.stream_parser(), data)
+
+
+def test_multibyte_text_split_byte_by_byte():
+    text = "Grüße, 東京 🌤"
+    frame = ('event: message_start\ndata: {"type":"message_start","message":{"id":"m","model":"c",'
+             '"usage":{"input_tokens":3,"output_tokens":1}}}\n\n'
+             'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+             f'"delta":{{"type":"text_delta","text":"{text}"}}}}\n\n'
+             'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+             '"usage":{"output_tokens":9}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n').encode()
+    events = run_stream(A.stream_parser(), frame, step=1)
+    assert TextDelta(text) in events
+    assert events[-1] == UsageEvent(Usage(3, 9))
 
 
 def test_stream_with_crlf_line_endings():

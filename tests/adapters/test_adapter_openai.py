@@ -133,3 +133,13 @@ def test_error_bodies():
     err = O.classify_error(401, load("openai", "error_invalid_key.json"), retry_after_s=None, deployment="o#0")
     assert err.kind == "credential"
     assert O.error_message(502, b"<html>Bad Gateway</html>") == "<html>Bad Gateway</html>"
+
+
+def test_registry_serves_all_three_wire_formats():
+    from faregate.adapters.anthropic import AnthropicAdapter
+    from faregate.adapters.gemini import GeminiAdapter
+    from faregate.adapters.registry import adapter_for
+    assert isinstance(adapter_for("openai"), OpenAIAdapter)
+    assert isinstance(adapter_for("anthropic"), AnthropicAdapter)
+    assert isinstance(adapter_for("gemini"), GeminiAdapter)
+    assert {adapter_for(p).protocol for p in ("openai", "anthropic", "gemini")} == {"openai", "anthropic", "gemini"}

@@ -71,8 +71,8 @@ def image_block(url: str, where: str) -> dict[str, Any]:
         if not sep or encoding != "base64" or not data:
             raise InvalidRequest(f"{where}: a data URL image must be base64 encoded "
                                  "(data:image/png;base64,...)", param=where)
-        return {"type": "image", "source": {"type": "base64", "media_type": media_type or "image/png",
-                                            "data": data}}
+        media_type = "image/jpeg" if media_type == "image/jpg" else (media_type or "image/png")
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
