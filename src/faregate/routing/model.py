@@ -65,6 +65,7 @@ class RouterModel:
             self._reach_cols.append(cols)
         self._single = [self.models.index(a.models[0]) if a.judge is None else -1 for a in arms]
         self._mix = [[self.models.index(m) for m in a.models] for a in arms]
+        self._costW: np.ndarray | None = None
 
     # -- training ---------------------------------------------------------------------------
 
@@ -103,7 +104,7 @@ class RouterModel:
         """Batch form: ``(quality, cost, model_cost)`` arrays of shapes (m, arms), (m, arms),
         (m, models)."""
         Y = self.predictor.predict(E, groups)
-        mc = np.stack([c.predict(tokens, groups) for c in self.cost_models], 1)
+        mc = self._model_costs_vec(np.asarray(tokens, float), groups)
         Q = Y[:, :len(self.arms)]
         C = np.empty_like(Q)
         for a, mix in enumerate(self._mix):
@@ -113,17 +114,24 @@ class RouterModel:
             C[:, a] = cost
         return Q, C, mc
 
+    def _model_costs_vec(self, tokens: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """(m, models) learned per-call cost, one matrix product for every model."""
+        if self._costW is None:
+            self._costW = np.stack([c.W for c in self.cost_models], 1)
+        return np.exp(self.cost_models[0]._design(tokens, groups) @ self._costW)
+
     def predict_arms(self, feats: F.RequestFeatures) -> list[ArmPrediction]:
         E = self.embedder.embed([feats.routing_text])
         g = np.array([self.group_of(feats.task)])
-        Y = self.predictor.predict(E, g)[0]
-        mc = np.array([c.predict(np.array([float(feats.input_tokens)]), g)[0] for c in self.cost_models])
+        Y = self.predictor.predict(E, g)[0].tolist()
+        mc = self._model_costs_vec(np.array([float(feats.input_tokens)]), g)[0].tolist()
         out = []
         for a, arm in enumerate(self.arms):
             mix = self._mix[a]
-            reach = [1.0] + [1.0 if s == 1 else float(Y[self._reach_cols[a][s - 2]]) for s in range(1, len(mix))]
-            cost = float(sum(r * mc[j] for r, j in zip(reach, mix)))
-            out.append(ArmPrediction(arm, float(Y[a]), cost, reach))
+            rc = self._reach_cols[a]
+            reach = [1.0] + [1.0 if s == 1 else Y[rc[s - 2]] for s in range(1, len(mix))]
+            cost = sum(r * mc[j] for r, j in zip(reach, mix))
+            out.append(ArmPrediction(arm, Y[a], cost, reach))
         return out
 
     def predict(self, feats: F.RequestFeatures, names: dict[str, str] | None = None) -> dict[str, dict]:
@@ -147,6 +155,7 @@ class RouterModel:
         per-call cost of a gateway model (e.g. its prices x estimated tokens)."""
         from .policy import Candidate
         out = []
+        mc = None
         for p in self.predict_arms(feats):
             if p.arm.judge is not None and not cascades:
                 continue
@@ -156,7 +165,7 @@ class RouterModel:
             if cost_usd is not None and all(g in cost_usd for g in gw):
                 stage = [cost_usd[g] for g in gw]
             else:
-                mc = self._model_costs(feats)
+                mc = self._model_costs(feats) if mc is None else mc
                 stage = [mc[self.models.index(m)] for m in p.arm.models]
             exp = float(sum(r * c for r, c in zip(p.reach, stage)))
             out.append(Candidate(tuple(gw), p.quality, exp, float(sum(latency_ms[g] for g in gw)),
@@ -165,8 +174,7 @@ class RouterModel:
 
     def _model_costs(self, feats: F.RequestFeatures) -> list[float]:
         g = np.array([self.group_of(feats.task)])
-        t = np.array([float(feats.input_tokens)])
-        return [float(c.predict(t, g)[0]) for c in self.cost_models]
+        return self._model_costs_vec(np.array([float(feats.input_tokens)]), g)[0].tolist()
 
     # -- persistence ----------------------------------------------------------------------------
 
