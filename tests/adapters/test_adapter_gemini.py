@@ -96,7 +96,8 @@ def test_tool_without_parameters_and_tool_without_properties():
 
 @pytest.mark.parametrize("choice, expected", [
     ("auto", {"mode": "AUTO"}), ("none", {"mode": "NONE"}), ("required", {"mode": "ANY"}),
-    ({"type": "function", "function": {"name": "get_weather"}}, {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}),
+    ({"type": "function", "function": {"name": "get_weather"}},
+     {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}),
 ])
 def test_tool_choice(choice, expected):
     body = body_of(request(tools=[WEATHER_TOOL], tool_choice=choice, parallel_tool_calls=False))
@@ -296,7 +297,8 @@ def test_malformed_stream_event_raises():
 # --- error bodies ----------------------------------------------------------------------------
 
 def test_error_messages():
-    assert G.error_message(400, load("gemini", "error_api_key.json")) == "API key not valid. Please pass a valid API key."
+    assert G.error_message(400, load("gemini", "error_api_key.json")) == \
+        "API key not valid. Please pass a valid API key."
     assert G.error_message(429, load("gemini", "error_rate_limited.json")) == \
         "Resource has been exhausted (e.g. check quota)."
     assert G.error_message(503, b"") == "HTTP 503"
