@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from adapter_payloads import CONVERSATION, PNG_B64, TIME_TOOL, WEATHER_TOOL, load, request, run_stream, target
-from faregate.adapters.anthropic import DEFAULT_MAX_TOKENS, AnthropicAdapter
+from faregate.adapters.anthropic import DEFAULT_MAX_TOKENS, JSON_TOOL, JSON_TOOL_DESCRIPTION, AnthropicAdapter
 from faregate.core.errors import InvalidRequest, UpstreamError
 from faregate.core.types import (Finish, StreamStart, TextDelta, ToolCallDelta, UsageEvent, collect)
 from faregate.core.usage import Usage
@@ -130,23 +130,61 @@ def test_temperature_clamped_and_top_p_alone():
     assert body_of(request(top_p=0.5))["top_p"] == 0.5
 
 
-def test_json_object_mode_adds_a_system_instruction():
+def test_json_object_mode_forces_the_reserved_json_tool():
     body = body_of(request(messages=[{"role": "system", "content": "Be brief."},
                                      {"role": "user", "content": "List three colors."}],
                            response_format={"type": "json_object"}))
-    assert body["system"].startswith("Be brief.\n\n")
-    assert "single valid JSON object" in body["system"]
+    assert body["system"] == "Be brief."
+    assert body["tools"] == [{"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION,
+                              "input_schema": {"type": "object"}}]
+    assert body["tool_choice"] == {"type": "tool", "name": JSON_TOOL}
     assert "response_format" not in body
 
 
-def test_json_schema_mode_embeds_the_schema():
+def test_json_schema_mode_uses_the_schema_as_tool_input():
     schema = {"type": "object", "properties": {"colors": {"type": "array", "items": {"type": "string"}}},
               "required": ["colors"], "additionalProperties": False}
     body = body_of(request(response_format={"type": "json_schema",
                                             "json_schema": {"name": "palette", "schema": schema, "strict": True}}))
-    assert "conforms to the JSON Schema" in body["system"]
-    assert "'palette'" in body["system"]
+    assert body["tools"][0]["input_schema"] == schema
+    assert body["tool_choice"] == {"type": "tool", "name": JSON_TOOL}
+    assert "system" not in body
+
+
+def test_json_schema_with_client_tools_falls_back_to_a_system_instruction():
+    schema = {"type": "object", "properties": {"colors": {"type": "array", "items": {"type": "string"}}}}
+    body = body_of(request(tools=[WEATHER_TOOL], tool_choice="auto", response_format={
+        "type": "json_schema", "json_schema": {"name": "palette", "schema": schema}}))
+    assert [t["name"] for t in body["tools"]] == ["get_weather"]
+    assert body["tool_choice"] == {"type": "auto"}
+    assert "conforms to the JSON Schema" in body["system"] and "'palette'" in body["system"]
     assert orjson.dumps(schema).decode() in body["system"]
+    body = body_of(request(tools=[WEATHER_TOOL], response_format={"type": "json_object"}))
+    assert "single valid JSON object" in body["system"]
+
+
+def test_json_schema_with_a_non_object_root_falls_back_to_a_system_instruction():
+    schema = {"type": "array", "items": {"type": "string"}}
+    body = body_of(request(response_format={"type": "json_schema", "json_schema": {"name": "l", "schema": schema}}))
+    assert "tools" not in body and "conforms to the JSON Schema" in body["system"]
+
+
+def test_json_tool_reply_is_plain_text():
+    resp = A.parse_response(load("anthropic", "message_json_tool.json"), model="claude")
+    assert resp.tool_calls == [] and resp.finish_reason == "stop"
+    assert orjson.loads(resp.content) == {"elements": [{"location": "San Francisco", "temperature": 58,
+                                                        "condition": "sunny"}]}
+    assert resp.usage == Usage(849, 47)
+
+
+def test_json_tool_stream_is_text():
+    data = load("anthropic", "stream_json_tool.sse")
+    events = run_stream(A.stream_parser(), data)
+    assert not any(isinstance(e, ToolCallDelta) for e in events)
+    resp = collect(events, default_id="x", model="m")
+    assert orjson.loads(resp.content)["elements"][0]["temperature"] == 58
+    assert events[-2:] == [Finish("stop"), UsageEvent(Usage(849, 47))]
+    assert run_stream(A.stream_parser(), data, step=1) == events
 
 
 def test_jpg_media_type_is_normalised():

@@ -22,6 +22,7 @@ REQUESTS = [
     request(tools=[WEATHER_TOOL], tool_choice={"type": "function", "function": {"name": "get_weather"}},
             response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": SCHEMA}}),
     request(response_format={"type": "json_object"}, top_p=0.5, tools=[WEATHER_TOOL], tool_choice="none"),
+    request(response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": SCHEMA}}),
 ]
 
 
@@ -77,13 +78,14 @@ def test_anthropic_request_matches_sdk_params(req):
 
 
 @pytest.mark.parametrize("name", ["message_text.json", "message_cached.json", "message_tool_use.json",
-                                  "message_parallel_tools.json"])
+                                  "message_parallel_tools.json", "message_json_tool.json"])
 def test_anthropic_fixtures_are_messages(name):
     types = pytest.importorskip("anthropic.types")
     types.Message.model_validate(orjson.loads(load("anthropic", name)))
 
 
-@pytest.mark.parametrize("name", ["stream_text.sse", "stream_tool_use.sse", "stream_parallel_tools.sse"])
+@pytest.mark.parametrize("name", ["stream_text.sse", "stream_tool_use.sse", "stream_parallel_tools.sse",
+                                  "stream_json_tool.sse"])
 def test_anthropic_stream_fixtures_are_stream_events(name):
     types = pytest.importorskip("anthropic.types")
     from pydantic import TypeAdapter

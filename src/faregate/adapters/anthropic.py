@@ -8,9 +8,13 @@ Translation choices worth knowing:
 - ``max_tokens`` is required by Anthropic: ``DEFAULT_MAX_TOKENS`` when the request has none.
 - ``temperature`` is clamped to Anthropic's 0..1 range; when both ``temperature`` and ``top_p``
   are set only ``temperature`` is sent (recent Claude models reject the pair).
-- ``response_format`` (json_object / json_schema): this API version has no JSON mode, so an
-  instruction is appended to ``system`` asking for bare JSON (matching the schema, if given).
-  The reply stays a plain text answer, so the client's parsing is unchanged.
+- ``response_format`` (json_object / json_schema): this API version has no JSON mode. When the
+  request has no tools of its own, the schema becomes the input schema of one reserved tool
+  (``JSON_TOOL``) that Claude is forced to call; the parsers turn that call back into the text
+  answer (streamed as text deltas, finish reason ``stop``), so the client sees plain JSON text that
+  matches the schema. With the client's own tools (a forced tool would shut them out), or a schema
+  whose root is not an object (tool inputs must be objects), an instruction appended to ``system``
+  asks for bare JSON matching the schema instead.
 - ``seed`` and OpenAI-only extras have no Anthropic equivalent and are dropped.
 """
 
@@ -38,6 +42,12 @@ STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop
 ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
                 "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
                 "rate_limit_error": 429, "api_error": 500, "timeout_error": 504, "overloaded_error": 529}
+
+# The reserved tool that carries JSON-mode answers; a name no client tool is likely to have, since the
+# parsers recognise it by name alone.
+JSON_TOOL = "faregate_json_response"
+JSON_TOOL_DESCRIPTION = ("Give your final answer by calling this tool: its input is the answer, "
+                         "a JSON value that conforms to the input schema.")
 
 JSON_OBJECT_INSTRUCTION = ("Respond with a single valid JSON object and nothing else: no prose before or "
                            "after it and no Markdown code fences.")
@@ -171,6 +181,21 @@ def _json_instruction(fmt: dict[str, Any] | None) -> str | None:
     return None
 
 
+def _json_tool(fmt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The reserved tool for JSON mode, or None when the format is not JSON or the schema root is not an
+    object (Anthropic tool inputs are objects)."""
+    kind = (fmt or {}).get("type")
+    if kind == "json_object":
+        schema: Any = {"type": "object"}
+    elif kind == "json_schema":
+        schema = ((fmt or {}).get("json_schema") or {}).get("schema") or {"type": "object"}
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            return None
+    else:
+        return None
+    return {"name": JSON_TOOL, "description": JSON_TOOL_DESCRIPTION, "input_schema": schema}
+
+
 def _tool_choice(choice: Any, parallel: bool | None) -> dict[str, Any] | None:
     out: dict[str, Any] | None
     if choice is None:
@@ -196,7 +221,8 @@ def _tool_choice(choice: Any, parallel: bool | None) -> dict[str, Any] | None:
 def build_body(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
     """The Anthropic Messages body for ``req`` (public for the tests and the fake provider)."""
     system, messages = _messages(req.messages)
-    instruction = _json_instruction(req.response_format)
+    json_tool = None if req.tools else _json_tool(req.response_format)
+    instruction = None if json_tool else _json_instruction(req.response_format)
     if instruction:
         system.append(instruction)
     body: dict[str, Any] = {"model": model, "max_tokens": req.max_tokens or DEFAULT_MAX_TOKENS,
@@ -216,6 +242,9 @@ def build_body(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
         choice = _tool_choice(req.tool_choice, req.parallel_tool_calls)
         if choice is not None:
             body["tool_choice"] = choice
+    if json_tool:
+        body["tools"] = [json_tool]
+        body["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
     if req.stop:
         stops = [s for s in req.stop if s.strip()]  # Anthropic rejects whitespace-only stop sequences
         if stops:
@@ -270,10 +299,15 @@ class AnthropicAdapter(Adapter):
                 continue
             if block.get("type") == "text":
                 text.append(block.get("text") or "")
+            elif block.get("type") == "tool_use" and block.get("name") == JSON_TOOL:
+                text.append(orjson.dumps(block.get("input") or {}).decode())
             elif block.get("type") == "tool_use":
                 calls.append(ToolCall(block.get("id") or f"call_{len(calls)}", block.get("name") or "",
                                       orjson.dumps(block.get("input") or {}).decode()))
         finish = STOP_REASONS.get(data.get("stop_reason") or "", "stop")
+        if finish == "tool_calls" and not calls and any(
+                isinstance(b, dict) and b.get("name") == JSON_TOOL for b in content):
+            finish = "stop"  # only the JSON-mode tool was called: a plain answer
         return ChatResponse(id=data.get("id") or "", model=model,
                             content="".join(text) if text or not calls else None, tool_calls=calls,
                             finish_reason=finish, usage=usage_from_anthropic(data.get("usage")))
@@ -303,7 +337,7 @@ class _AnthropicStream(StreamParser):
     message_stop; ``ping`` anywhere; ``error`` in band. Tool calls are numbered 0, 1, 2 among the
     ``tool_use`` blocks only; the usage is emitted once, complete, at ``message_stop``."""
 
-    __slots__ = ("_sse", "_usage", "_tools", "_args_seen", "_next_tool", "_stopped", "_finished")
+    __slots__ = ("_sse", "_usage", "_tools", "_args_seen", "_next_tool", "_json_blocks", "_stopped", "_finished")
 
     def __init__(self) -> None:
         self._sse = SSEDecoder()
@@ -311,6 +345,7 @@ class _AnthropicStream(StreamParser):
         self._tools: dict[int, int] = {}       # content block index -> tool call index
         self._args_seen: set[int] = set()      # tool call indexes that got argument bytes
         self._next_tool = 0
+        self._json_blocks: set[int] = set()   # content blocks of the JSON-mode tool: streamed as text
         self._stopped = False
         self._finished = False
 
@@ -354,6 +389,10 @@ class _AnthropicStream(StreamParser):
                     if delta.get("text"):
                         out.append(TextDelta(delta["text"]))
                 elif dtype == "input_json_delta":
+                    if msg.get("index", -1) in self._json_blocks:
+                        if delta.get("partial_json"):
+                            out.append(TextDelta(delta["partial_json"]))
+                        continue
                     tool = self._tools.get(msg.get("index", -1))
                     if tool is not None and delta.get("partial_json"):
                         self._args_seen.add(tool)
@@ -365,6 +404,10 @@ class _AnthropicStream(StreamParser):
                 if btype == "text":
                     if block.get("text"):
                         out.append(TextDelta(block["text"]))
+                elif btype == "tool_use" and block.get("name") == JSON_TOOL:
+                    self._json_blocks.add(msg.get("index", -1))
+                    if block.get("input"):
+                        out.append(TextDelta(orjson.dumps(block["input"]).decode()))
                 elif btype == "tool_use":
                     tool = self._next_tool
                     self._next_tool += 1
@@ -387,7 +430,10 @@ class _AnthropicStream(StreamParser):
                 reason = (msg.get("delta") or {}).get("stop_reason")
                 if reason and not self._finished:
                     self._finished = True
-                    out.append(Finish(STOP_REASONS.get(reason, "stop")))
+                    finish = STOP_REASONS.get(reason, "stop")
+                    if finish == "tool_calls" and not self._next_tool and self._json_blocks:
+                        finish = "stop"  # only the JSON-mode tool was called: a plain answer
+                    out.append(Finish(finish))
             elif kind == "message_stop":
                 if not self._finished:
                     self._finished = True
