@@ -141,6 +141,7 @@ def test_json_schema_mode_rewrites_the_schema():
     person = {"type": "OBJECT", "properties": {"id": {"type": "INTEGER", "format": "int64"}}, "required": ["id"]}
     assert gen["responseSchema"] == {
         "type": "OBJECT", "required": ["name", "tags", "owner"],
+        "propertyOrdering": ["name", "when", "tags", "score", "kind", "level", "owner", "backup"],
         "properties": {
             "name": {"type": "STRING", "minLength": 1},
             "when": {"type": "STRING", "format": "date-time"},

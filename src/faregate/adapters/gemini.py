@@ -10,7 +10,8 @@ Translation choices worth knowing:
 - Gemini function calls carry no id: answers number them ``call_0``, ``call_1``... within one reply.
 - JSON schemas (tool parameters, ``responseSchema``) are rewritten into Gemini's OpenAPI subset:
   ``$ref`` inlined, ``type: [x, "null"]`` and null variants turned into ``nullable``, ``const``
-  into ``enum``, keys Gemini rejects (``additionalProperties``, ``$schema``, ``strict``...) dropped.
+  into ``enum``, keys Gemini rejects (``additionalProperties``, ``$schema``, ``strict``...) dropped;
+  ``responseSchema`` also gets ``propertyOrdering`` so the JSON keeps the schema's key order.
 - Gemini 3 requires a thought signature on replayed function calls; the canonical history has none,
   so replayed calls carry Google's documented placeholder (``PLACEHOLDER_THOUGHT_SIGNATURE``).
 - ``user``, ``metadata`` and ``parallel_tool_calls`` have no Gemini equivalent and are dropped.
@@ -100,6 +101,21 @@ def gemini_schema(schema: Any, defs: dict[str, Any] | None = None, depth: int = 
     if out.get("type") == "OBJECT" and "properties" not in out:
         out.pop("required", None)
     return out
+
+
+def _with_property_ordering(schema: Any) -> Any:
+    """Gemini writes JSON properties in alphabetical order unless told otherwise: keep the schema's order."""
+    if isinstance(schema, dict):
+        props = schema.get("properties")
+        if isinstance(props, dict):
+            for sub in props.values():
+                _with_property_ordering(sub)
+            if len(props) > 1:
+                schema.setdefault("propertyOrdering", list(props))
+        _with_property_ordering(schema.get("items"))
+        for sub in schema.get("anyOf") or ():
+            _with_property_ordering(sub)
+    return schema
 
 
 def _mime_from_url(url: str) -> str | None:
@@ -258,7 +274,7 @@ def build_body(req: ChatRequest) -> dict[str, Any]:
         gen["responseMimeType"] = "application/json"
         schema = (fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None
         if isinstance(schema, dict):
-            gen["responseSchema"] = gemini_schema(schema)
+            gen["responseSchema"] = _with_property_ordering(gemini_schema(schema))
     if gen:
         body["generationConfig"] = gen
     return body
