@@ -160,6 +160,9 @@ class GatewayConfig(_Frozen):
     task_quality_defaults: dict[str, float] = Field(default_factory=lambda: {
         "classify": 0.9, "summarize": 0.75, "chat": 0.85, "generate": 0.8, "extract_json": 0.95})
     default_min_quality: float = Field(0.8, ge=0, le=1)
+    # The trained router (from `faregate train`) for `model: "auto"`; routes may name their own.
+    router_model: str | None = None
+    cascades: bool = True  # allow cascade plans (cheap model, judge, escalate)
     learning: "LearningConfig" = Field(default_factory=lambda: LearningConfig())
     database_url: str = "sqlite:///faregate.db"
     redis_url: str | None = None
@@ -242,7 +245,7 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
             raise ConfigError(f"config file {str(p)!r}: the top level must be a mapping")
         raw = _expand(loaded, env, "")
     for key, var in (("database_url", "FAREGATE_DATABASE_URL"), ("redis_url", "FAREGATE_REDIS_URL"),
-                     ("master_key", "FAREGATE_MASTER_KEY")):
+                     ("master_key", "FAREGATE_MASTER_KEY"), ("router_model", "FAREGATE_ROUTER_MODEL")):
         if env.get(var):
             raw[key] = env[var]
     if overrides:

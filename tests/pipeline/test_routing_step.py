@@ -9,8 +9,8 @@ from faregate.core.errors import InvalidRequest, PermissionDenied
 from faregate.endpoints.deployments import DeploymentRegistry
 from faregate.pipeline.constraints import resolve_constraints
 from faregate.pipeline.context import Principal, Reply, RequestContext
-from faregate.pipeline.routing_step import Prediction, RoutingStep, choose
-from faregate.pipeline.constraints import Constraints
+from faregate.pipeline.routing_step import RoutingStep
+from faregate.routing.policy import Candidate, choose
 from faregate.wire.openai_front import parse_chat_request
 
 MODELS = [
@@ -47,8 +47,8 @@ def test_latency_ceiling_excludes_slow_models_and_marks_unmet():
     assert plan.models != ["strong"]
     assert plan.constraint_unmet, "no model meets 0.9 within 3 s: best quality within the ceiling, marked unmet"
     assert plan.models == ["mid"]
-    strong = next(c for c in plan.candidates if c.model == "strong")
-    assert not strong.feasible and "over the latency ceiling" in strong.reasons
+    strong = next(c for c in plan.candidates if c["models"] == ["strong"])
+    assert not strong["within_limits"]
 
 
 def test_capabilities_filter_candidates():
@@ -64,7 +64,7 @@ def test_task_defaults_and_route_defaults():
     assert s.plan(ctx_for({"faregate": {"task": "classify"}}), "auto").constraints.min_quality == 0.9
     plan = s.plan(ctx_for({}), "support")
     assert plan.constraints.min_quality == 0.8 and plan.models == ["mid"]
-    assert {c.model for c in plan.candidates} == {"cheap", "mid"}
+    assert {c["models"][0] for c in plan.candidates} == {"cheap", "mid"}
 
 
 @pytest.mark.parametrize("bad", [{"min_quality": 1.5}, {"min_quality": -0.1}, {"max_latency_ms": 0},
@@ -100,27 +100,24 @@ async def test_rollout_sends_the_rest_to_the_control_model_and_records_the_arm()
     assert 0.22 < arms["routed"] / 400 < 0.38
 
 
-prediction = st.builds(
-    lambda name, q, c, l: Prediction(name, q, c, l),
+candidate = st.builds(
+    lambda name, q, c, l: Candidate((name,), q, c, l),
     st.sampled_from(["a", "b", "c", "d", "e"]), st.floats(0, 1), st.floats(1e-7, 0.1), st.floats(1, 20000))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(prediction, min_size=1, max_size=6, unique_by=lambda p: p.model),
+@given(st.lists(candidate, min_size=1, max_size=6, unique_by=lambda c: c.models),
        st.floats(0, 1), st.one_of(st.none(), st.floats(1, 20000)), st.one_of(st.none(), st.floats(1e-7, 0.1)))
-def test_plans_never_break_hard_constraints(preds, floor, max_latency, max_cost):
-    for p in preds:
-        p.feasible = (max_latency is None or p.latency_ms <= max_latency) and \
-                     (max_cost is None or p.cost_usd <= max_cost)
-    cons = Constraints(min_quality=floor, max_latency_ms=max_latency, max_cost_usd=max_cost)
-    plan = choose("auto", cons, preds)
-    chosen = next(p for p in preds if p.model == plan.models[0])
-    feasible = [p for p in preds if p.feasible]
-    if feasible:
-        assert chosen.feasible, "a feasible plan exists, so the chosen one must be feasible"
-    meeting = [p for p in feasible if p.quality >= floor]
+def test_plans_never_break_hard_constraints(cands, floor, max_latency, max_cost):
+    plan = choose(cands, min_quality=floor, max_latency_ms=max_latency, max_cost_usd=max_cost)
+    chosen = next(c for c in cands if list(c.models) == plan.models)
+    ok = [c for c in cands if (max_latency is None or c.latency_ms <= max_latency)
+          and (max_cost is None or c.cost_usd <= max_cost)]
+    if ok:
+        assert chosen in ok, "a plan within the hard limits exists, so the chosen one must be within them"
+    meeting = [c for c in ok if c.quality >= floor]
     if meeting:
         assert not plan.constraint_unmet and chosen.quality >= floor
-        assert chosen.cost_usd == min(p.cost_usd for p in meeting), "the cheapest plan that meets the floor"
+        assert chosen.cost_usd == min(c.cost_usd for c in meeting), "the cheapest plan that meets the floor"
     else:
         assert plan.constraint_unmet

@@ -20,7 +20,7 @@ from ..config import GatewayConfig
 from ..core.errors import GatewayError
 from ..endpoints.deployments import DeploymentRegistry
 from ..pipeline.context import RequestContext
-from ..pipeline.routing_step import OUTPUT_TOKENS, QualitySource, RoutingStep
+from ..pipeline.routing_step import OUTPUT_TOKENS, RoutingStep
 from ..wire.openai_front import parse_chat_request
 
 
@@ -69,8 +69,8 @@ def read_lines(lines: Iterable[bytes]) -> Iterator[tuple[dict | None, str | None
 
 
 def analyze(records: Iterable[tuple[dict | None, str | None]], config: GatewayConfig, *, route: str = "auto",
-            min_quality: float | None = None, quality: QualitySource | None = None, progress=None) -> Analysis:
-    step = RoutingStep(config, DeploymentRegistry(config), quality=quality)
+            min_quality: float | None = None, progress=None) -> Analysis:
+    step = RoutingStep(config, DeploymentRegistry(config))
     if route not in step.routes:
         raise ValueError(f"unknown route {route!r}; configured: {sorted(step.routes)}")
     prices = {m.name: m.prices for m in config.models}

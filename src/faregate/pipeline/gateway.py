@@ -58,19 +58,10 @@ class Gateway:
             learning = LearningLoop(explore_rate=self.config.learning.explore_rate,
                                     retry_window_s=self.config.learning.retry_window_s)
             self.components["learning"] = learning
-        routing = RoutingStep(self.config, self.registry, quality=self._quality_source(), learning=learning)
+        routing = RoutingStep(self.config, self.registry, learning=learning)
         self.components["routing"] = routing
         steps.append(routing)
         return steps
-
-    def _quality_source(self):
-        """The trained router(s) named by the routes, or the models' configured priors."""
-        from .routing_step import QualitySource
-        try:
-            from ..routing.gateway_source import TrainedQualitySource
-        except ImportError:
-            return QualitySource()
-        return TrainedQualitySource.from_config(self.config)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -1,44 +1,38 @@
 """The routing step: for ``model: "auto"`` or a named route, choose the cheapest plan whose
 predicted quality meets the request's floor and whose predicted p95 latency meets its ceiling.
 
-Predictions per candidate: quality from the route's trained router (``faregate train``), or
-the model's configured ``quality`` prior when no router knows it, corrected online by the
-learning loop; cost from the model's prices and the estimated tokens; latency from live
-time-to-first-token statistics (config priors until measured) plus output tokens / speed.
+Per candidate plan (a single model, or a cascade: cheap models, a judge, a strong model):
+quality from the route's trained router (``faregate train``), or the model's configured
+``quality`` prior when no router knows it, corrected online by the learning loop; cost from
+the models' prices and the estimated tokens; latency from live time-to-first-token
+statistics (config priors until measured) plus output tokens over speed. The choice itself is
+``routing.policy.choose``, a pure function.
 """
 
 from __future__ import annotations
 
+import logging
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, AsyncIterator
 
 from ..config import GatewayConfig, ModelConfig, RouteConfig
-from ..core.errors import InvalidRequest, PermissionDenied
+from ..core.errors import GatewayError, InvalidRequest, PermissionDenied
+from ..core.types import ChatResponse, Event, Finish, StreamStart, TextDelta, ToolCallDelta, UsageEvent
 from ..endpoints.deployments import DeploymentRegistry
+from ..routing import features as F
+from ..routing.cascade import json_valid, run_agreement
+from ..routing.policy import Candidate, choose, within_limits
 from .constraints import Constraints, resolve_constraints
 from .context import Reply, RequestContext
 from .step import Next, Step
 
+log = logging.getLogger("faregate.routing")
+
 # Typical answer length per task, for cost and latency estimates when max_tokens is not given.
 OUTPUT_TOKENS = {"classify": 16, "extract_json": 150, "summarize": 200, "chat": 250, "generate": 500,
                  "code": 400, "multiple_choice": 8}
-P95_FACTOR = 1.5  # p95 over the moving mean, until enough live samples exist
-
-
-@dataclass
-class Prediction:
-    model: str
-    quality: float
-    cost_usd: float
-    latency_ms: float
-    feasible: bool = True
-    reasons: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "predicted_quality": round(self.quality, 4),
-                "predicted_cost_usd": self.cost_usd, "predicted_p95_latency_ms": round(self.latency_ms, 1),
-                "feasible": self.feasible, "excluded_because": self.reasons}
+P95_FACTOR = 1.5  # p95 over the moving mean of time to first token
 
 
 @dataclass
@@ -46,15 +40,17 @@ class RoutePlan:
     route: str
     kind: str                 # "single" | "cascade"
     models: list[str]         # in call order
+    judge: str | None
     predicted_quality: float
     predicted_cost_usd: float
     predicted_latency_ms: float
     constraint_unmet: bool
     constraints: Constraints
-    candidates: list[Prediction]
-    judge: str | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
     arm: str = "routed"       # "routed", or "control" for the fixed-model arm of a gradual rollout
     explored: bool = False
+    # Offline (pre-learning) quality per single model, the baseline the learner corrects.
+    offline_quality: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"route": self.route, "kind": self.kind, "models": self.models, "judge": self.judge,
@@ -63,44 +59,85 @@ class RoutePlan:
                 "predicted_cost_usd": self.predicted_cost_usd,
                 "predicted_p95_latency_ms": round(self.predicted_latency_ms, 1),
                 "constraint_unmet": self.constraint_unmet, "constraints": self.constraints.as_dict(),
-                "candidates": [c.as_dict() for c in self.candidates]}
+                "candidates": self.candidates}
 
 
-class QualitySource:
-    """Where quality predictions come from. Extension point: ``predict`` returns, for each
-    candidate model name, the probability its answer to this request meets the floor."""
+class RouterSource:
+    """Where a route's quality predictions come from: its trained router, if any.
 
-    def predict(self, ctx: RequestContext, task: str | None, models: list[ModelConfig]) -> dict[str, float]:
-        return {m.name: m.quality for m in models}
+    Extension point: ``candidates`` returns policy ``Candidate`` plans for one request."""
+
+    def __init__(self, router=None) -> None:
+        self.router = router
+
+    @classmethod
+    def load(cls, path: str | None) -> "RouterSource":
+        if not path:
+            return cls(None)
+        from ..routing.model import RouterModel
+        return cls(RouterModel.load(path))
+
+    def candidates(self, feats: F.RequestFeatures, models: list[ModelConfig], *, latency_ms: dict[str, float],
+                   cost_usd: dict[str, float], cascades: bool) -> list[Candidate]:
+        out: list[Candidate] = []
+        known: set[str] = set()
+        if self.router is not None:
+            names = {(m.router_name or m.name): m.name for m in models
+                     if (m.router_name or m.name) in self.router.models}
+            out = self.router.candidates(feats, latency_ms=latency_ms, names=names, cost_usd=cost_usd,
+                                         cascades=cascades)
+            known = set(names.values())
+        for m in models:  # models the router does not know: their configured prior
+            if m.name not in known:
+                out.append(Candidate((m.name,), m.quality, cost_usd[m.name], latency_ms[m.name]))
+        return out
 
 
 class RoutingStep(Step):
-    def __init__(self, config: GatewayConfig, registry: DeploymentRegistry, *,
-                 quality: QualitySource | None = None, learning=None) -> None:
+    def __init__(self, config: GatewayConfig, registry: DeploymentRegistry, *, learning=None,
+                 sources: dict[str, RouterSource] | None = None) -> None:
         self.config = config
         self.registry = registry
-        self.quality = quality or QualitySource()
         self.learning = learning
         self.routes: dict[str, RouteConfig] = {r.name: r for r in config.routes}
         if "auto" not in self.routes:
-            self.routes["auto"] = RouteConfig(name="auto")
+            self.routes["auto"] = RouteConfig(name="auto", router_model=config.router_model)
         self._models = {m.name: m for m in config.models}
+        # Router files load once, at construction (start-up), never per request.
+        if sources is None:
+            cache: dict[str | None, RouterSource] = {}
+            sources = {}
+            for name, r in self.routes.items():
+                path = r.router_model or config.router_model
+                if path not in cache:
+                    cache[path] = RouterSource.load(path)
+                sources[name] = cache[path]
+        self.sources = sources
 
-    # -- planning (also used by POST /v1/route, which calls nothing) --------------------------
+    # -- planning (also used by POST /v1/route and `faregate analyze`, which call nothing) -----
 
-    def candidates(self, ctx: RequestContext, route: RouteConfig) -> tuple[list[ModelConfig], list[Prediction]]:
-        req = ctx.request
+    @staticmethod
+    def features(ctx: RequestContext) -> F.RequestFeatures:
+        feats = ctx.extras.get("features")
+        if feats is None:
+            req = ctx.request
+            task = req.routing.get("task") if req.routing else None
+            feats = ctx.extras["features"] = F.extract(req.messages, req.tools, req.response_format, task)
+        return feats
+
+    def input_tokens(self, ctx: RequestContext) -> int:
+        return self.features(ctx).input_tokens
+
+    def _usable(self, ctx: RequestContext, route: RouteConfig, feats: F.RequestFeatures):
         names = route.candidates or list(self._models)
         allowed = ctx.principal.models if ctx.principal is not None else None
         needs = set()
-        if req.tools:
+        if feats.has_tools:
             needs.add("tools")
-        if req.response_format:
+        if ctx.request.response_format:
             needs.add("json")
-        if any(isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
-               for m in req.messages):
+        if feats.has_images:
             needs.add("vision")
-        in_tokens = self.input_tokens(ctx)
         usable, excluded = [], []
         for n in names:
             m = self._models[n]
@@ -110,20 +147,13 @@ class RoutingStep(Step):
             missing = needs - set(m.capabilities)
             if missing:
                 why.append(f"lacks {', '.join(sorted(missing))}")
-            if in_tokens + (req.max_tokens or 0) > m.context_window:
+            if feats.input_tokens + (ctx.request.max_tokens or 0) > m.context_window:
                 why.append("prompt exceeds its context window")
             if why:
-                excluded.append(Prediction(n, 0.0, 0.0, 0.0, False, why))
+                excluded.append({"models": [n], "excluded_because": why})
             else:
                 usable.append(m)
         return usable, excluded
-
-    @staticmethod
-    def input_tokens(ctx: RequestContext) -> int:
-        cached = ctx.extras.get("input_tokens_est")
-        if cached is None:
-            cached = ctx.extras["input_tokens_est"] = len(ctx.request.prompt_text()) // 4 + 4 * len(ctx.request.messages)
-        return cached
 
     def latency_ms(self, m: ModelConfig, out_tokens: int) -> float:
         live = [d.ttft_ewma_ms for d in self.registry.deployments(m.name) if d.ttft_ewma_ms is not None]
@@ -132,112 +162,145 @@ class RoutingStep(Step):
 
     def plan(self, ctx: RequestContext, route_name: str) -> RoutePlan:
         route = self.routes[route_name]
-        task = ctx.request.routing.get("task") if ctx.request.routing else None
-        inferred = task or ctx.extras.get("task") or infer_task(ctx)
-        ctx.extras["task"] = inferred
-        cons = resolve_constraints(ctx.request.routing, route, self.config, inferred)
-        usable, excluded = self.candidates(ctx, route)
+        feats = self.features(ctx)
+        cons = resolve_constraints(ctx.request.routing, route, self.config, feats.task)
+        ctx.extras["task"] = cons.task
+        usable, excluded = self._usable(ctx, route, feats)
         if not usable:
-            if excluded and all("not allowed for this key" in p.reasons for p in excluded):
+            if excluded and all("not allowed for this key" in e["excluded_because"] for e in excluded):
                 raise PermissionDenied(f"This key may use none of route {route_name!r}'s models.", param="model")
-            raise InvalidRequest(f"No model of route {route_name!r} can serve this request: "
-                                 + "; ".join(f"{p.model} {', '.join(p.reasons)}" for p in excluded), param="model")
-        quality = self.quality.predict(ctx, cons.task, usable)
+            raise InvalidRequest(f"No model of route {route_name!r} can serve this request: " + "; ".join(
+                f"{e['models'][0]} {', '.join(e['excluded_because'])}" for e in excluded), param="model")
+        out_tokens = ctx.request.max_tokens or OUTPUT_TOKENS.get(cons.task or "", 256)
+        cost = {m.name: (feats.input_tokens * m.prices.input + out_tokens * m.prices.output) / 1e6 for m in usable}
+        latency = {m.name: self.latency_ms(m, out_tokens) for m in usable}
+        cascades = self.config.cascades and not ctx.request.tools  # a judge compares text answers
+        cands = self.sources[route_name].candidates(feats, usable, latency_ms=latency, cost_usd=cost,
+                                                    cascades=cascades)
+        offline = {c.models[0]: c.quality for c in cands if len(c.models) == 1}
         explored = False
         if self.learning is not None:
             x = self.learning_features(ctx, cons.task)
-            quality, explored = self.learning.adjust(ctx.request_id, x, quality)
-        in_tokens = self.input_tokens(ctx)
-        out_tokens = ctx.request.max_tokens or OUTPUT_TOKENS.get(cons.task or "", 256)
-        preds = []
-        for m in usable:
-            p = m.prices
-            cost = (in_tokens * p.input + out_tokens * p.output) / 1_000_000
-            pr = Prediction(m.name, quality[m.name], cost, self.latency_ms(m, out_tokens))
-            if cons.max_latency_ms is not None and pr.latency_ms > cons.max_latency_ms:
-                pr.feasible = False
-                pr.reasons.append("over the latency ceiling")
-            if cons.max_cost_usd is not None and pr.cost_usd > cons.max_cost_usd:
-                pr.feasible = False
-                pr.reasons.append("over the cost ceiling")
-            preds.append(pr)
-        plan = choose(route_name, cons, preds)
-        plan.candidates = preds + excluded
-        plan.explored = explored
-        return plan
+            adjusted, explored = self.learning.adjust(ctx.request_id, x, offline)
+            cands = [Candidate(c.models, adjusted[c.models[0]], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
+                     if len(c.models) == 1 else c for c in cands]
+        chosen = choose(cands, min_quality=cons.min_quality, max_latency_ms=cons.max_latency_ms,
+                        max_cost_usd=cons.max_cost_usd)
+        explained = []
+        for c in cands:
+            d = c.as_dict()
+            d["within_limits"] = within_limits(c, cons.max_latency_ms, cons.max_cost_usd)
+            d["meets_floor"] = c.quality >= cons.min_quality
+            explained.append(d)
+        return RoutePlan(route_name, chosen.kind, chosen.models, chosen.judge, chosen.predicted_quality,
+                         chosen.predicted_cost_usd, chosen.predicted_latency_ms, chosen.constraint_unmet, cons,
+                         explained + excluded, explored=explored, offline_quality=offline)
 
     def learning_features(self, ctx: RequestContext, task: str | None):
         x = ctx.extras.get("bandit_x")
         if x is None:
             from ..learning.features import bandit_features
-            x = ctx.extras["bandit_x"] = bandit_features(ctx.request.prompt_text(), task,
+            x = ctx.extras["bandit_x"] = bandit_features(self.features(ctx).text, task,
                                                          input_tokens=self.input_tokens(ctx))
         return x
 
     # -- the step --------------------------------------------------------------------------
 
     async def handle(self, ctx: RequestContext, call_next: Next) -> Reply:
-        if ctx.route is None:
+        if ctx.route is None or ctx.route not in self.routes:
             return await call_next(ctx)
-        route = self.routes.get(ctx.route)
-        if route is None:
-            return await call_next(ctx)
+        route = self.routes[ctx.route]
+        h = ctx.response_headers
+        h["x-faregate-route"] = route.name
         if route.rollout < 1.0 and route.control_model and _bucket(ctx.request_id) >= route.rollout:
             # The control arm of a gradual rollout: the fixed model, recorded as such.
             ctx.extras["arm"] = "control"
             ctx.candidates = [route.control_model, *self._models[route.control_model].fallbacks]
-            ctx.response_headers["x-faregate-route"] = route.name
-            ctx.response_headers["x-faregate-arm"] = "control"
+            h["x-faregate-arm"] = "control"
             return await call_next(ctx)
         plan = self.plan(ctx, route.name)
         ctx.plan = plan
         ctx.extras["arm"] = "routed"
         ctx.constraint_unmet = plan.constraint_unmet
-        ctx.candidates = list(plan.models) + [f for f in self._models[plan.models[-1]].fallbacks
-                                              if f not in plan.models]
-        h = ctx.response_headers
-        h["x-faregate-route"] = route.name
         h["x-faregate-predicted-quality"] = f"{plan.predicted_quality:.4f}"
-        h["x-faregate-predicted-cost-usd"] = f"{plan.predicted_cost_usd:.10f}".rstrip("0").rstrip(".")
+        h["x-faregate-predicted-cost-usd"] = _usd(plan.predicted_cost_usd)
         if plan.constraint_unmet:
             h["x-faregate-constraint-unmet"] = "true"
+        if plan.kind == "cascade":
+            h["x-faregate-plan"] = f"{plan.judge}:{'>'.join(plan.models)}"
         if self.learning is not None:
             ctx.on_finish.append(self._learn)
+        if plan.kind == "cascade":
+            return await self._cascade(ctx, plan, call_next)
+        last = plan.models[-1]
+        ctx.candidates = [last] + [f for f in self._models[last].fallbacks if f != last]
         return await call_next(ctx)
+
+    async def _cascade(self, ctx: RequestContext, plan: RoutePlan, call_next: Next) -> Reply:
+        """Call stage by stage until the judge accepts; the last stage (and its fallbacks) always answers."""
+        want_stream = ctx.request.stream
+        answers: list[str | None] = []
+        schema = ctx.request.response_format
+        reply: Reply | None = None
+        for i, model in enumerate(plan.models):
+            last = i == len(plan.models) - 1
+            ctx.candidates = [model] + ([f for f in self._models[model].fallbacks if f != model] if last else [])
+            if last:
+                ctx.request.stream = want_stream
+                ctx.extras["cascade_calls"] = i + 1
+                return await call_next(ctx)
+            ctx.request.stream = False  # a judge needs the whole answer
+            try:
+                reply = await call_next(ctx)
+            except GatewayError as err:
+                if err.status < 500 and err.status != 429:
+                    raise  # the request itself is wrong; a stronger model will not fix it
+                answers.append(None)
+                continue
+            answers.append(reply.response.content if reply.response else None)
+            if _accept(plan.judge, answers, schema):
+                ctx.extras["cascade_calls"] = i + 1
+                resp = reply.response
+                resp.usage = ctx.usage  # report everything the cascade consumed
+                ctx.request.stream = want_stream
+                return Reply(events=_as_events(resp)) if want_stream else reply
+        raise AssertionError("unreachable: the last stage always returns")
 
     def _learn(self, ctx: RequestContext) -> None:
         plan: RoutePlan = ctx.plan
-        model = ctx.answered_model or plan.models[0]
-        offline = self.quality.predict(ctx, plan.constraints.task, [self._models[model]])[model]
+        model = ctx.answered_model or plan.models[-1]
+        offline = plan.offline_quality.get(model)
+        if offline is None or ctx.client_disconnected:
+            return
         key = ctx.principal.key_id if ctx.principal else None
-        self.learning.remember(ctx.request_id, model, ctx.extras["bandit_x"], offline, key,
-                               ctx.request.prompt_text())
+        self.learning.remember(ctx.request_id, model, ctx.extras["bandit_x"], offline, key, self.features(ctx).text)
         if ctx.status >= 500 or ctx.error_class in ("timeout", "transient"):
             self.learning.signal_failure(ctx.request_id)
 
 
-def choose(route: str, cons: Constraints, preds: list[Prediction]) -> RoutePlan:
-    """Cheapest feasible prediction meeting the floor; else best quality within the hard limits."""
-    feasible = [p for p in preds if p.feasible]
-    meeting = [p for p in feasible if p.quality >= cons.min_quality]
-    unmet = not meeting
-    if meeting:
-        best = min(meeting, key=lambda p: (p.cost_usd, -p.quality))
-    else:
-        pool = feasible or preds
-        best = max(pool, key=lambda p: (p.quality, -p.cost_usd))
-    return RoutePlan(route, "single", [best.model], best.quality, best.cost_usd, best.latency_ms, unmet, cons, [])
+def _accept(judge: str | None, answers: list[str | None], schema: dict | None) -> bool:
+    if answers[-1] is None:
+        return False
+    if judge == "agree":
+        return len(answers) >= 2 and run_agreement(answers)
+    if judge == "json":
+        return json_valid(answers[-1], schema)
+    return False
 
 
-def infer_task(ctx: RequestContext) -> str | None:
-    req = ctx.request
-    if req.response_format:
-        return "extract_json"
-    try:
-        from ..routing.features import infer_task as routing_infer
-    except ImportError:
-        return None
-    return routing_infer(req.prompt_text())
+async def _as_events(resp: ChatResponse) -> AsyncIterator[Event]:
+    """A judged (hence complete) answer replayed as a stream."""
+    yield StreamStart(resp.id, resp.model)
+    if resp.content:
+        yield TextDelta(resp.content)
+    for i, tc in enumerate(resp.tool_calls):
+        yield ToolCallDelta(i, tc.id, tc.name, tc.arguments)
+    yield Finish(resp.finish_reason)
+    yield UsageEvent(resp.usage)
+
+
+def _usd(x: float) -> str:
+    return f"{x:.10f}".rstrip("0").rstrip(".") or "0"
 
 
 def _bucket(request_id: str) -> float:
