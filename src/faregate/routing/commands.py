@@ -11,7 +11,7 @@ import click
 import orjson
 
 DEFAULT_PREDICTOR = "knn"
-DEFAULT_KNN = {"k": 100, "power": 4.0, "prior": 10.0}  # chosen by cross-validation on training files
+DEFAULT_KNN = None  # kNN settings chosen by inner cross-validation on the training rows
 
 
 def _embedder(name: str):
@@ -90,7 +90,7 @@ def _fmt(x, pct=False):
 
 def _print_summary(console, s: dict) -> None:
     from rich.table import Table
-    t = Table(title="router (cross-validated sweep)")
+    t = Table(title="router on held-out rows (knob sweep)")
     t.add_column("metric")
     t.add_column("value", justify="right")
     t.add_row("AIQ", _fmt(s["aiq"]))
@@ -99,6 +99,8 @@ def _print_summary(console, s: dict) -> None:
     t.add_row("max quality", _fmt(s["max_quality"]))
     t.add_row(f"cost to match {s['best_single']} ({s['best_single_quality']:.3f})",
               _fmt(s["cost_to_match_pct"], pct=True))
+    t.add_row("cost to reach 99% of its quality", _fmt(s["cost_to_99pct_pct"], pct=True))
+    t.add_row("quality at 35% of its cost", _fmt(s["quality_at_35pct"]))
     if "apgr" in s:
         t.add_row("APGR", _fmt(s["apgr"]))
         t.add_row("CPT(50%)", _fmt(None if s["cpt50"] is None else 100 * s["cpt50"], pct=True))
@@ -122,17 +124,20 @@ def _plot(console, s: dict, path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        console.print("matplotlib is not installed: no plot (pip install 'faregate[plot]')")
+        console.print("matplotlib is not installed: no plot (pip install 'faregate\\[plot]')")
         return
     from .metrics import upper_hull
     fig, ax = plt.subplots(figsize=(7, 4.5))
     pts = s["points"]
     ax.scatter([c for c, _ in pts], [q for _, q in pts], s=8, color="tab:blue", alpha=0.5, label="router points")
-    h = upper_hull(pts)
-    ax.plot([c for c, _ in h], [q for _, q in h], color="tab:blue", label=f"router hull (AIQ {s['aiq']:.3f})")
+    import numpy as np
+    from .metrics import hull_value
     singles = s["baselines"]["singles"]
+    xs = np.geomspace(min(c for c, _ in singles.values()), max(c for c, _ in singles.values()), 200)
+    h = upper_hull(pts)  # straight in linear cost, so sampled densely for the log axis
+    ax.plot(xs, [hull_value(h, x) for x in xs], color="tab:blue", label=f"router hull (AIQ {s['aiq']:.3f})")
     sh = upper_hull(singles.values())
-    ax.plot([c for c, _ in sh], [q for _, q in sh], "--", color="gray",
+    ax.plot(xs, [hull_value(sh, x) for x in xs], "--", color="gray",
             label=f"zero router (AIQ {s['zero_router_aiq']:.3f})")
     for m, (c, q) in singles.items():
         ax.scatter([c], [q], color="gray", s=15)

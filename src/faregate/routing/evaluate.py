@@ -155,6 +155,9 @@ def summarise(sweep: Sweep, rows: list[Row]) -> dict:
            "max_quality": max(q for _, q in pts), "best_single": best_name, "best_single_quality": best_q,
            "best_single_cost": best_c,
            "cost_to_match_pct": None if match is None else 100.0 * match / best_c,
+           "quality_at_35pct": M.hull_value(M.upper_hull(pts), 0.35 * best_c),
+           "cost_to_99pct_pct": (lambda c: None if c is None else 100.0 * c / best_c)(
+               M.cost_to_reach(pts, 0.99 * best_q)),
            "baselines": base, "points": pts}
     o_c, o_q = base["oracle"]
     out["oracle_aiq"] = M.aiq([*singles.values(), (o_c, o_q)], lo, hi)

@@ -73,7 +73,8 @@ class RouterModel:
     def fit(cls, rows: list[Row], *, embedder: Embedder | None = None, predictor: str = "knn",
             cascades: bool = True, predictor_args: dict | None = None,
             embeddings: np.ndarray | None = None) -> "RouterModel":
-        """Fit on rows. ``embeddings`` may pass precomputed ``embedder.embed`` of the rows'
+        """Fit on rows. With ``predictor_args=None`` a kNN's settings are chosen by inner
+        cross-validation on these rows (``tune.select_knn``). ``embeddings`` may pass precomputed ``embedder.embed`` of the rows'
         routing texts (cross-validation embeds once)."""
         table = OutcomeTable.from_rows(rows)
         feats = [row_features(r) for r in rows]
@@ -90,6 +91,10 @@ class RouterModel:
         arms = [arms[i] for i in keep]
         reach = [sims[i][2][:, 2:] for i in keep]
         Y = np.hstack([Q[:, keep], *reach]) if reach else Q[:, keep]
+        if predictor_args is None and predictor == "knn":
+            from .tune import select_knn
+            singles = [i for i, a in enumerate(arms) if a.judge is None]
+            predictor_args = select_knn(E, groups, Y, Q[:, keep], C[:, keep], singles, len(tasks))
         pred = PREDICTORS[predictor](**(predictor_args or {})).fit(E, groups, Y, len(tasks))
         tokens = np.array([f.input_tokens for f in feats], float)
         costs = [CostModel().fit(tokens, groups, table.cost[:, j], len(tasks)) for j in range(len(table.models))]
