@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=2000)
     a = ap.parse_args()
     rows = load_rows(a.data)
-    model = RouterModel.fit(rows, embedder=default_embedder(a.embedder), )
+    model = RouterModel.fit(rows, embedder=default_embedder(a.embedder))
     lat = {m: 1000.0 for m in model.models}
     times = {"features": [], "embed+predict+plan": [], "total": []}
     for i in range(a.n):
