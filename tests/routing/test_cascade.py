@@ -36,3 +36,13 @@ def test_simulate_scores_cost_of_every_call_and_quality_of_the_last():
     q, c, _ = simulate(Arm(("b",)), t)
     assert q.tolist() == [1, 1] and c.tolist() == [2, 2]
     assert Arm.from_key(Arm(("a", "b", "s"), "agree").key) == Arm(("a", "b", "s"), "agree")
+
+
+def test_simulate_scorer_judge_accepts_confident_answers_only():
+    t = OutcomeTable(["a", "s"], np.array([[1, 1], [0, 1.0], [1, 0.0]]), np.array([[1, 10], [1, 10], [1, 10.0]]),
+                     [["A", "A"], ["B", "A"], ["C", "D"]])
+    scores = {"a": np.array([0.9, 0.2, 0.6])}
+    q, c, reached = simulate(Arm(("a", "s"), "scorer@0.7"), t, scores)
+    assert q.tolist() == [1, 1, 0] and c.tolist() == [1, 11, 11]
+    assert reached.tolist() == [[1, 0], [1, 1], [1, 1]]
+    assert Arm.from_key("scorer@0.7:a>s") == Arm(("a", "s"), "scorer@0.7")

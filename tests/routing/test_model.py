@@ -97,3 +97,30 @@ def test_inner_cv_selection_picks_from_grid_and_fits(synthetic_file):
     rows = load_rows(synthetic_file)
     model = RouterModel.fit(rows, embedder=HashEmbedder(128))  # predictor_args=None: inner CV
     assert {"k": model.predictor.k, "prior": model.predictor.prior} in [dict(g) for g in GRID]
+
+
+def test_learned_scorer_judge_and_accept(synthetic_file, tmp_path):
+    from faregate.routing.scorer import AnswerScorer
+    rows = load_rows(synthetic_file)
+    model = RouterModel.fit(rows, embedder=HashEmbedder(128), predictor_args={"k": 10, "prior": 1}, scorer=True)
+    arith = extract([{"role": "user", "content": "What is 7 plus 8?\nA) 15\nB) 14\nAnswer:"}], task="arith")
+    hist = extract([{"role": "user", "content": "In which century did event number 3 of the old kingdom "
+                                                "happen?\nA) tenth\nB) ninth\nAnswer:"}], task="history")
+    if model.scorer is None:  # every scorer plan was pruned: train the judge directly
+        model.scorer = AnswerScorer(model.models)
+    from faregate.routing.data import OutcomeTable
+    from faregate.routing.model import row_features
+    t = OutcomeTable.from_rows(rows, model.models)
+    E = model.embedder.embed([row_features(r).routing_text for r in rows])
+    g = np.array([model.group_of(r.task) for r in rows])
+    model.scorer.fit(E, g, len(model.tasks), t.responses, t.quality, ["cheap"])
+    assert model.accept("scorer@0.5", arith, ["cheap"], ["A"])
+    assert not model.accept("scorer@0.5", hist, ["cheap"], ["B"])
+    assert model.accept("agree", hist, ["cheap", "mid"], ["B", "b)"])
+    assert not model.accept("agree", hist, ["cheap"], ["B"])
+    assert model.accept("json", hist, ["cheap"], ['{"a": 1}']) and not model.accept("json", hist, ["cheap"], [None])
+    path = tmp_path / "r.model"
+    model.save(path)
+    again = RouterModel.load(path)
+    assert again.accept("scorer@0.5", arith, ["cheap"], ["A"])
+    assert not again.accept("scorer@0.5", hist, ["cheap"], ["B"])

@@ -7,7 +7,7 @@ A cascade is an ``Arm`` with several models in call order and a judge:
   models ``[a, b, strong]``: if a and b agree, b's answer is returned, else strong's.
 - ``"json"``: accept the answer if it parses as JSON (and matches the requested schema's
   required keys and types), else call the next model.
-- ``"scorer"``: accept if a learned scorer of (prompt, answer) says the answer is likely right
+- ``"scorer@T"``: accept if a learned scorer of (prompt, answer) gives P(correct) >= T
   (``faregate.routing.scorer``), else call the next model.
 
 ``simulate`` scores an arm offline on recorded responses (the README's rule: cost is the sum
@@ -97,20 +97,33 @@ class Arm:
 
     @classmethod
     def from_key(cls, key: str) -> "Arm":
-        if ":" in key and key.split(":", 1)[0] in ("agree", "json", "scorer"):
+        if ":" in key and key.split(":", 1)[0].split("@")[0] in ("agree", "json", "scorer"):
             judge, rest = key.split(":", 1)
             return cls(tuple(rest.split(">")), judge)
         return cls((key,))
 
 
-def simulate(arm: Arm, table: OutcomeTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def simulate(arm: Arm, table: OutcomeTable, scores: dict[str, np.ndarray] | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Offline outcome of ``arm`` on every row: (quality, cost, reached) where ``reached[i, s]``
-    is 1 if stage s was called on row i."""
+    is 1 if stage s was called on row i. ``scores[model][i]``: a learned scorer's P(correct)
+    of that model's recorded answer on row i (needed for ``scorer@T`` judges only)."""
     idx = [table.models.index(m) for m in arm.models]
     n = len(table.quality)
     if arm.judge is None:
         j = idx[0]
         return table.quality[:, j].copy(), table.cost[:, j].copy(), np.ones((n, 1))
+    if arm.judge.startswith("scorer@"):
+        thr = float(arm.judge.split("@", 1)[1])
+        q, c, reached = np.zeros(n), np.zeros(n), np.zeros((n, len(idx)))
+        open_ = np.ones(n, bool)
+        for s, (m, j) in enumerate(zip(arm.models, idx)):
+            reached[open_, s] = 1
+            c[open_] += table.cost[open_, j]
+            stop = open_ & ((scores[m] >= thr) if s < len(idx) - 1 else True)
+            q[stop] = table.quality[stop, j]
+            open_ &= ~stop
+        return q, c, reached
     if arm.judge != "agree":
         raise ValueError(f"offline simulation supports the agreement judge, not {arm.judge!r}")
     allnorm = _normalised(table)
@@ -140,7 +153,7 @@ def _normalised(table: OutcomeTable) -> list[list[str | None]]:
 
 
 def candidate_arms(table: OutcomeTable, *, cheap_share: float = 0.2, strong: int = 2,
-                   max_cheap: int = 8) -> list[Arm]:
+                   max_cheap: int = 8, scorer_thresholds: tuple[float, ...] = ()) -> list[Arm]:
     """Every single model, plus agreement cascades ``[a, b, s]`` and ``[a, b, c, s]`` over the
     cheap models (mean cost <= ``cheap_share`` of the dearest) escalating to the ``strong``
     best models by mean quality. Only when the data records responses."""
@@ -157,7 +170,15 @@ def candidate_arms(table: OutcomeTable, *, cheap_share: float = 0.2, strong: int
             arms.append(Arm((a, b, s), "agree"))
         for a, b, c in itertools.combinations(pool, 3):
             arms.append(Arm((a, b, c, s), "agree"))
+        for a in pool:
+            for t in scorer_thresholds:
+                arms.append(Arm((a, s), f"scorer@{t:g}"))
     return arms
+
+
+def cheap_models(arms: list[Arm]) -> list[str]:
+    """Models whose answers a scorer judge must score (every stage but the last)."""
+    return sorted({m for a in arms if a.judge and a.judge.startswith("scorer@") for m in a.models[:-1]})
 
 
 def prune_arms(arms: list[Arm], quality: np.ndarray, cost: np.ndarray, groups: np.ndarray,

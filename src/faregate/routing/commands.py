@@ -24,13 +24,14 @@ def _embedder(name: str):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="router model file to write")
 @click.option("--embedder", type=click.Choice(["hash", "minilm", "auto"]), default="hash", show_default=True)
 @click.option("--no-cascades", is_flag=True, help="learn single models only")
-def train_cmd(data: str, output: str, embedder: str, no_cascades: bool) -> None:
+@click.option("--scorer", is_flag=True, help="also learn cascades judged by a learned answer scorer")
+def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: bool) -> None:
     """Fit the router on routing-outcomes DATA (JSONL) and write it to a single file."""
     from .data import load_rows
     from .model import RouterModel
     rows = load_rows(data)
     model = RouterModel.fit(rows, embedder=_embedder(embedder), predictor=DEFAULT_PREDICTOR,
-                            predictor_args=DEFAULT_KNN, cascades=not no_cascades)
+                            predictor_args=DEFAULT_KNN, cascades=not no_cascades, scorer=scorer)
     model.save(output)
     click.echo(f"trained on {len(rows)} rows, {len(model.models)} models, {len(model.arms)} plans "
                f"({model.embedder.name}); wrote {output}")
@@ -44,8 +45,9 @@ def train_cmd(data: str, output: str, embedder: str, no_cascades: bool) -> None:
 @click.option("--decisions", type=click.Path(dir_okay=False), help="write every decision (JSONL)")
 @click.option("--plot", type=click.Path(dir_okay=False), help="PNG of the cost-quality curve")
 @click.option("--embedder", type=click.Choice(["hash", "minilm", "auto"]), default="hash", show_default=True)
-@click.option("--no-cascades", is_flag=True)
-def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_cascades) -> None:
+@click.option("--no-cascades", is_flag=True, help="single models only")
+@click.option("--scorer", is_flag=True, help="also cascades judged by a learned answer scorer (slower)")
+def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_cascades, scorer) -> None:
     """Sweep the router's cost/quality knob on held-out rows and print the metrics."""
     from rich.console import Console
     from rich.progress import Progress
@@ -53,7 +55,7 @@ def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_casc
     from .evaluate import cross_validate, iter_decisions, summarise, train_test
     console = Console(stderr=False)
     kw = dict(embedder=_embedder(embedder), predictor=DEFAULT_PREDICTOR, predictor_args=DEFAULT_KNN,
-              cascades=not no_cascades)
+              cascades=not no_cascades, scorer=scorer)
     if train_path and test_path:
         if data or cv:
             raise click.UsageError("give either DATA --cv K, or --train A --test B")

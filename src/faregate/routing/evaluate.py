@@ -44,7 +44,11 @@ def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarra
     tokens = np.array([f.input_tokens for f in feats], float)
     Qh, Ch, _ = model.predict_matrix(E, groups, tokens)
     table = OutcomeTable.from_rows(test, model.models)
-    sims = [simulate(a, table) for a in model.arms]
+    scores = None
+    if model.scorer is not None:
+        scores = {m: model.scorer.score(m, E, groups, [r[table.models.index(m)] for r in table.responses])
+                  for m in model.scorer.per_model}
+    sims = [simulate(a, table, scores) for a in model.arms]
     Q = np.stack([s[0] for s in sims], 1)
     C = np.stack([s[1] for s in sims], 1)
     qs, cs, dec = [], [], []
@@ -109,22 +113,22 @@ class _Embeds:
 
 def cross_validate(rows: list[Row], k: int = 5, *, embedder: Embedder | None = None, predictor: str = "knn",
                    predictor_args: dict | None = None, cascades: bool = True, lambdas=LAMBDAS,
-                   progress=None, seed: int = 0) -> Sweep:
+                   progress=None, seed: int = 0, scorer: bool = False) -> Sweep:
     embedder = embedder or HashEmbedder()
     emb = _Embeds(rows, embedder)
     folds = [([rows[i] for i in tr], [rows[i] for i in te]) for tr, te in kfold(rows, k, seed)]
     fit = lambda tr, E: RouterModel.fit(tr, embedder=embedder, predictor=predictor, cascades=cascades,
-                                        predictor_args=predictor_args, embeddings=E)
+                                        predictor_args=predictor_args, embeddings=E, scorer=scorer)
     return _run(folds, emb, fit, lambdas, progress)
 
 
 def train_test(train: list[Row], test: list[Row], *, embedder: Embedder | None = None, predictor: str = "knn",
                predictor_args: dict | None = None, cascades: bool = True, lambdas=LAMBDAS,
-               progress=None) -> Sweep:
+               progress=None, scorer: bool = False) -> Sweep:
     embedder = embedder or HashEmbedder()
     emb = _Embeds(train + test, embedder)
     fit = lambda tr, E: RouterModel.fit(tr, embedder=embedder, predictor=predictor, cascades=cascades,
-                                        predictor_args=predictor_args, embeddings=E)
+                                        predictor_args=predictor_args, embeddings=E, scorer=scorer)
     return _run([(train, test)], emb, fit, lambdas, progress)
 
 

@@ -21,12 +21,13 @@ import numpy as np
 import orjson
 
 from . import features as F
-from .cascade import Arm, candidate_arms, prune_arms, simulate
+from .cascade import Arm, candidate_arms, cheap_models, json_valid, prune_arms, run_agreement, simulate
 from .data import OutcomeTable, Row
 from .embed import Embedder, HashEmbedder, get_embedder
 from .predictors import PREDICTORS, CostModel, KNNPredictor
 
 FORMAT = "faregate-router/1"
+SCORER_THRESHOLDS = (0.5, 0.7, 0.85)
 
 
 @dataclass
@@ -47,7 +48,8 @@ def row_features(row: Row) -> F.RequestFeatures:
 
 
 class RouterModel:
-    def __init__(self, models, tasks, arms, embedder, predictor, cost_models) -> None:
+    def __init__(self, models, tasks, arms, embedder, predictor, cost_models, scorer=None) -> None:
+        self.scorer = scorer  # AnswerScorer, when plans with a learned judge were trained
         self.models: list[str] = models
         self.tasks: list[str] = tasks
         self.arms: list[Arm] = arms
@@ -72,7 +74,7 @@ class RouterModel:
     @classmethod
     def fit(cls, rows: list[Row], *, embedder: Embedder | None = None, predictor: str = "knn",
             cascades: bool = True, predictor_args: dict | None = None,
-            embeddings: np.ndarray | None = None) -> "RouterModel":
+            embeddings: np.ndarray | None = None, scorer: bool = False) -> "RouterModel":
         """Fit on rows. With ``predictor_args=None`` a kNN's settings are chosen by inner
         cross-validation on these rows (``tune.select_knn``). ``embeddings`` may pass precomputed ``embedder.embed`` of the rows'
         routing texts (cross-validation embeds once)."""
@@ -83,8 +85,15 @@ class RouterModel:
         groups = np.array([tix.get(f.task, -1) for f in feats])
         embedder = embedder or HashEmbedder()
         E = embeddings if embeddings is not None else embedder.embed([f.routing_text for f in feats])
-        arms = candidate_arms(table) if cascades else [Arm((m,)) for m in table.models]
-        sims = [simulate(a, table) for a in arms]
+        thresholds = SCORER_THRESHOLDS if scorer and cascades else ()
+        arms = candidate_arms(table, scorer_thresholds=thresholds) if cascades else [Arm((m,)) for m in table.models]
+        scores = None
+        if thresholds:
+            from .scorer import out_of_fold
+            # Honest judge scores on the training rows: each from a scorer that did not see the row.
+            scores = out_of_fold(E, groups, len(tasks), table.responses, table.quality, table.models,
+                                 cheap_models(arms))
+        sims = [simulate(a, table, scores) for a in arms]
         Q = np.stack([s[0] for s in sims], 1)
         C = np.stack([s[1] for s in sims], 1)
         keep = prune_arms(arms, Q, C, groups)
@@ -98,7 +107,35 @@ class RouterModel:
         pred = PREDICTORS[predictor](**(predictor_args or {})).fit(E, groups, Y, len(tasks))
         tokens = np.array([f.input_tokens for f in feats], float)
         costs = [CostModel().fit(tokens, groups, table.cost[:, j], len(tasks)) for j in range(len(table.models))]
-        return cls(table.models, tasks, arms, embedder, pred, costs)
+        judge = None
+        if cheap_models(arms):
+            from .scorer import AnswerScorer
+            judge = AnswerScorer(table.models).fit(E, groups, len(tasks), table.responses, table.quality,
+                                                   cheap_models(arms))
+        return cls(table.models, tasks, arms, embedder, pred, costs, judge)
+
+    # -- judging a cascade's answers live -------------------------------------------------------
+
+    def accept(self, judge: str | None, feats: F.RequestFeatures, models: list[str],
+               answers: list[str | None], schema: dict | None = None) -> bool:
+        """Whether a cascade stops at its latest answer. ``models``: the models called so far
+        (data names), ``answers`` their answers in order. "agree": the latest agrees with an
+        earlier one; "json": it is valid JSON (against ``schema`` if given); "scorer@T": the
+        learned scorer gives it P(correct) >= T."""
+        if not answers or answers[-1] is None:
+            return False
+        if judge == "agree":
+            return len(answers) >= 2 and run_agreement(answers)
+        if judge == "json":
+            return json_valid(answers[-1], schema)
+        if judge and judge.startswith("scorer@") and self.scorer is not None:
+            m = models[-1]
+            if m not in self.scorer.per_model:
+                return False
+            E = self.embedder.embed([feats.routing_text])
+            p = self.scorer.score(m, E, np.array([self.group_of(feats.task)]), [answers[-1]])[0]
+            return bool(p >= float(judge.split("@", 1)[1]))
+        return False
 
     # -- prediction ---------------------------------------------------------------------------
 
@@ -191,6 +228,8 @@ class RouterModel:
         for j, c in enumerate(self.cost_models):
             arrays[f"cost_{j}"] = c.W
             arrays[f"costg_{j}"] = np.array([c.n_groups, c.lo, c.hi])
+        if self.scorer is not None:
+            arrays.update({f"s_{k}": v for k, v in self.scorer.state().items()})
         arrays["header"] = np.frombuffer(orjson.dumps(header), dtype=np.uint8)
         with open(path, "wb") as f:  # np.savez would append ".npz" to a bare path
             np.savez_compressed(f, **arrays)
@@ -210,5 +249,10 @@ class RouterModel:
             g = data[f"costg_{j}"]
             c.W, c.n_groups, c.lo, c.hi = data[f"cost_{j}"], int(g[0]), float(g[1]), float(g[2])
             costs.append(c)
+        scorer = None
+        sst = {k[2:]: v for k, v in data.items() if k.startswith("s_")}
+        if sst:
+            from .scorer import AnswerScorer
+            scorer = AnswerScorer.from_state(header["models"], sst)
         return cls(header["models"], header["tasks"], [Arm.from_key(k) for k in header["arms"]],
-                   get_embedder(header["embedder"]), pred, costs)
+                   get_embedder(header["embedder"]), pred, costs, scorer)
