@@ -1,1 +1,16 @@
+"""Routing: learn from recorded outcomes which model (or cascade) each request needs.
 
+Modules, one job each (imports flow down this list):
+
+- ``data``        routing-outcomes JSONL rows and dense outcome tables, k folds
+- ``features``    ``extract(messages, tools, response_format, task) -> RequestFeatures``
+- ``embed``       ``Embedder.embed(texts)``: hashed n-grams (default), MiniLM (``minilm``, extra ``embed``)
+- ``predictors``  kNN / logistic predictors of per-plan quality; per-model cost model
+- ``tune``        kNN settings by inner cross-validation
+- ``cascade``     plans (``Arm``), judges (agreement, JSON, learned scorer), offline simulation
+- ``scorer``      the learned (prompt, answer) judge
+- ``model``       ``RouterModel``: fit / save / load / predict / candidates / accept
+- ``policy``      ``choose(candidates, min_quality, max_latency_ms, max_cost_usd) -> Plan``
+- ``metrics``     AIQ, cost to match, APGR, CPT
+- ``evaluate``    cross-validation and train/test sweeps; ``commands``: train, eval, route
+"""

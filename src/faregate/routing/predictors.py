@@ -45,16 +45,31 @@ class KNNPredictor:
         return self
 
     def predict(self, X: np.ndarray, groups: np.ndarray) -> np.ndarray:
-        sims = np.asarray(X, dtype=np.float32) @ self.X.T                  # (m, n)
-        # Rows of another task are far: they weigh in only when nothing closer exists.
-        sims = sims - 0.5 * (groups[:, None] != self.groups[None, :])
+        X = np.asarray(X, dtype=np.float32)
+        out = np.empty((len(X), self.Y.shape[1]), dtype=np.float64)
+        if not hasattr(self, "_members"):
+            self._members = {g: np.nonzero(self.groups == g)[0] for g in range(self.n_groups)}
+        for g in np.unique(groups):
+            q = np.nonzero(groups == g)[0]
+            rows = self._members.get(int(g))
+            if rows is not None and len(rows) >= self.k:
+                # Enough rows of the request's own task: look only there (fast on big files).
+                out[q] = self._predict(X[q], self.X[rows], self.Y[rows], int(g), None)
+            else:
+                # Unknown or rare task: every row, other tasks' rows pushed away.
+                out[q] = self._predict(X[q], self.X, self.Y, int(g), self.groups != g)
+        return out
+
+    def _predict(self, X, Xt, Yt, g: int, other: np.ndarray | None) -> np.ndarray:
+        sims = X @ Xt.T                                                   # (m, n)
+        if other is not None:
+            sims = sims - 0.5 * other[None, :]
         k = min(self.k, sims.shape[1])
         part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         s = np.take_along_axis(sims, part, axis=1)
         w = np.clip(s, 0.0, None) ** self.power                           # (m, k)
-        num = np.einsum("mk,mkt->mt", w, self.Y[part])
-        g = np.where(groups >= 0, groups, self.n_groups)
-        prior = self.means[g]
+        num = np.einsum("mk,mkt->mt", w, Yt[part])
+        prior = self.means[g if g >= 0 else self.n_groups][None, :]
         scale = w.max(1, keepdims=True) + 1e-9                            # prior weighs like `prior` best neighbours
         return (num + self.prior * scale * prior) / (w.sum(1, keepdims=True) + self.prior * scale)
 
