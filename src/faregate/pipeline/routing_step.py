@@ -92,6 +92,19 @@ class RouterSource:
                 out.append(Candidate((m.name,), m.quality, cost_usd[m.name], latency_ms[m.name]))
         return out
 
+    def accept(self, judge: str | None, feats: F.RequestFeatures, called: list[ModelConfig],
+               answers: list[str | None], schema: dict | None) -> bool:
+        """Whether a cascade stops at its latest answer (the router's judges, by data names)."""
+        if self.router is not None:
+            return self.router.accept(judge, feats, [m.router_name or m.name for m in called], answers, schema)
+        if not answers or answers[-1] is None:
+            return False
+        if judge == "agree":
+            return len(answers) >= 2 and run_agreement(answers)
+        if judge == "json":
+            return json_valid(answers[-1], schema)
+        return False
+
 
 class RoutingStep(Step):
     def __init__(self, config: GatewayConfig, registry: DeploymentRegistry, *, learning=None,
@@ -258,7 +271,8 @@ class RoutingStep(Step):
                 answers.append(None)
                 continue
             answers.append(reply.response.content if reply.response else None)
-            if _accept(plan.judge, answers, schema):
+            called = [self._models[m] for m in plan.models[:i + 1]]
+            if self.sources[plan.route].accept(plan.judge, self.features(ctx), called, answers, schema):
                 ctx.extras["cascade_calls"] = i + 1
                 resp = reply.response
                 resp.usage = ctx.usage  # report everything the cascade consumed
@@ -276,16 +290,6 @@ class RoutingStep(Step):
         self.learning.remember(ctx.request_id, model, ctx.extras["bandit_x"], offline, key, self.features(ctx).text)
         if ctx.status >= 500 or ctx.error_class in ("timeout", "transient"):
             self.learning.signal_failure(ctx.request_id)
-
-
-def _accept(judge: str | None, answers: list[str | None], schema: dict | None) -> bool:
-    if answers[-1] is None:
-        return False
-    if judge == "agree":
-        return len(answers) >= 2 and run_agreement(answers)
-    if judge == "json":
-        return json_valid(answers[-1], schema)
-    return False
 
 
 async def _as_events(resp: ChatResponse) -> AsyncIterator[Event]:
