@@ -9,6 +9,7 @@ router saves to one npz file.
   towards the mean of the request's task (so a lone odd neighbour cannot swing a decision).
 - ``LogisticPredictor``: one L2-regularised logistic regression per target on
   ``[embedding, task one-hot, 1]``, fitted jointly by full-batch gradient descent with Adam.
+- ``MFPredictor``: matrix factorisation (a shared low-rank prompt projection, one vector per target).
 - ``CostModel``: per model, least squares of log(cost) on ``[1, log tokens, task one-hot]``.
 
 Cross-validation on the shared training files chose kNN (see ``faregate eval``).
@@ -129,7 +130,58 @@ class LogisticPredictor:
         return p
 
 
-PREDICTORS = {"knn": KNNPredictor, "logistic": LogisticPredictor}
+class MFPredictor:
+    """Matrix factorisation in RouteLLM's sense: P(correct of target t on prompt x) =
+    sigmoid(v_t . (P x) + u_t . onehot(task) + b_t), with a projection P (d x dim) shared by
+    every target, so targets (models, plans) share what they learn about prompts."""
+
+    kind = "mf"
+
+    def __init__(self, rank: int = 16, l2: float = 1e-3, steps: int = 400, lr: float = 0.03) -> None:
+        self.rank, self.l2, self.steps, self.lr = rank, l2, steps, lr
+
+    def fit(self, X, groups, Y, n_groups: int) -> "MFPredictor":
+        self.n_groups = n_groups
+        X = np.asarray(X, np.float32)
+        A = _design(np.zeros((len(X), 0), np.float32), groups, n_groups)    # task one-hot + 1
+        Y = np.asarray(Y, np.float32)
+        rng = np.random.default_rng(0)
+        params = {"P": rng.normal(0, 0.1, (X.shape[1], self.rank)).astype(np.float32),
+                  "V": np.zeros((self.rank, Y.shape[1]), np.float32),
+                  "U": np.zeros((A.shape[1], Y.shape[1]), np.float32)}
+        p0 = np.clip(Y.mean(0), 1e-3, 1 - 1e-3)
+        params["U"][-1] = np.log(p0 / (1 - p0))
+        m = {k: np.zeros_like(v) for k, v in params.items()}
+        v = {k: np.zeros_like(v) for k, v in params.items()}
+        for t in range(1, self.steps + 1):
+            Z = X @ params["P"]
+            R = 1.0 / (1.0 + np.exp(-(Z @ params["V"] + A @ params["U"]))) - Y   # (n, t)
+            G = {"V": Z.T @ R / len(X), "U": A.T @ R / len(X), "P": X.T @ (R @ params["V"].T) / len(X)}
+            for k in params:
+                g = G[k] + self.l2 * params[k]
+                m[k] = 0.9 * m[k] + 0.1 * g
+                v[k] = 0.999 * v[k] + 0.001 * g * g
+                params[k] -= self.lr * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
+        self.P, self.V, self.U = params["P"], params["V"], params["U"]
+        return self
+
+    def predict(self, X, groups) -> np.ndarray:
+        A = _design(np.zeros((len(X), 0), np.float32), groups, self.n_groups)
+        return 1.0 / (1.0 + np.exp(-((np.asarray(X, np.float32) @ self.P) @ self.V + A @ self.U)))
+
+    def state(self) -> dict:
+        return {"P": self.P, "V": self.V, "U": self.U,
+                "params": np.array([self.rank, self.l2, self.steps, self.lr, self.n_groups])}
+
+    @classmethod
+    def from_state(cls, st: dict) -> "MFPredictor":
+        rank, l2, steps, lr, n_groups = st["params"]
+        p = cls(int(rank), float(l2), int(steps), float(lr))
+        p.P, p.V, p.U, p.n_groups = st["P"], st["V"], st["U"], int(n_groups)
+        return p
+
+
+PREDICTORS = {"knn": KNNPredictor, "logistic": LogisticPredictor, "mf": MFPredictor}
 
 
 class CostModel:
