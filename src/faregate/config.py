@@ -49,6 +49,30 @@ class TimeoutsConfig(_Frozen):
     total: float = Field(600.0, gt=0)
 
 
+class BreakerConfig(_Frozen):
+    """Circuit breaker of each deployment of a model (see ``endpoints/breaker.py``).
+
+    CLOSED -> OPEN after ``failure_threshold`` consecutive failures, or when at least
+    ``min_requests`` calls in the last ``window_s`` seconds failed at ``error_rate`` or more.
+    OPEN -> HALF_OPEN after ``cooldown_s`` (doubled on each re-open, up to ``max_cooldown_s``);
+    HALF_OPEN lets ``half_open_probes`` calls through at a time and closes after
+    ``success_threshold`` successes in a row (one failure re-opens it).
+    ``probe_interval_s``: actively probe OPEN and HALF_OPEN deployments with a one-token
+    request that often (off by default: a probe is a billed request).
+    """
+
+    enabled: bool = True
+    failure_threshold: int = Field(5, ge=1)
+    error_rate: float = Field(0.5, gt=0, le=1)
+    window_s: float = Field(60.0, gt=0)
+    min_requests: int = Field(20, ge=1)
+    cooldown_s: float = Field(30.0, gt=0)
+    max_cooldown_s: float = Field(300.0, gt=0)
+    half_open_probes: int = Field(1, ge=1)
+    success_threshold: int = Field(2, ge=1)
+    probe_interval_s: float | None = Field(None, gt=0)
+
+
 class DeploymentConfig(_Frozen):
     """One place a model is served: endpoint, credentials, upstream id, weight."""
 
@@ -90,6 +114,7 @@ class ModelConfig(_Frozen):
     context_fallback: str | None = None
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     max_attempts: int = Field(3, ge=1, le=20)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     latency: LatencyPrior = Field(default_factory=LatencyPrior)
     # The name this model has in routing-outcomes data, when it differs (e.g. "gpt-4-1106-preview").
     router_name: str | None = None

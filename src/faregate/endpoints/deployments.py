@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..adapters.base import Adapter, Target
 from ..adapters.registry import adapter_for
 from ..config import GatewayConfig, ModelConfig, TimeoutsConfig
+from .breaker import CircuitBreaker
 
 DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
                      "gemini": "https://generativelanguage.googleapis.com"}
@@ -27,8 +28,12 @@ class Deployment:
     cooldown_until: float = 0.0
     cooldown_s: float = 0.0  # last cooldown length, doubled on repeat credential errors
     last_error: str | None = None
+    last_error_kind: str | None = None
+    last_error_at: float | None = None  # wall-clock time (time.time())
     successes: int = 0
     failures: int = 0
+    breaker: CircuitBreaker | None = None  # None: breakers disabled for this model
+    last_probe: dict | None = None  # the last active health probe: {"at", "ok", "error"}
 
     @property
     def id(self) -> str:
@@ -56,7 +61,8 @@ def build_deployments(model: ModelConfig) -> list[Deployment]:
             base_url=base_url, api_key=(d.api_key if d and d.api_key else model.api_key),
             headers={**model.headers, **(d.headers if d else {})}, prices=prices)
         out.append(Deployment(target, adapter_for(provider), weight=d.weight if d else 1.0,
-                              priority=d.priority if d else 0, timeouts=model.timeouts))
+                              priority=d.priority if d else 0, timeouts=model.timeouts,
+                              breaker=CircuitBreaker(model.breaker) if model.breaker.enabled else None))
     return out
 
 

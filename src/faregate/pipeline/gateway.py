@@ -71,6 +71,8 @@ class Gateway:
         await self.pool.start()
         for step in self.steps:
             await step.start()
+        if hasattr(self.executor, "start"):
+            await self.executor.start()  # active health probes, when configured
         self._started = True
         if getattr(self.components.get("auth"), "open", False):
             log.warning("no gateway keys configured: every caller is accepted")
@@ -78,6 +80,8 @@ class Gateway:
     async def close(self) -> None:
         if not self._started:
             return
+        if hasattr(self.executor, "close"):
+            await self.executor.close()
         for step in reversed(self.steps):
             try:
                 await step.close()
@@ -116,7 +120,7 @@ class Gateway:
         if reply.events is None:
             await ctx.finish()
             return reply
-        reply.events = _finishing(ctx, reply.events)
+        reply.events = _Finishing(ctx, reply.events)
         return reply
 
     async def chat(self, request: ChatRequest | dict, *, api_key: str | None = None) -> ChatResponse:
@@ -131,8 +135,11 @@ class Gateway:
         req = _as_request(request, stream=True)
         reply = await self.handle(self.context(req, credential=api_key))
         assert reply.events is not None
-        async for ev in reply.events:
-            yield ev
+        try:
+            async for ev in reply.events:
+                yield ev
+        finally:
+            await reply.events.aclose()  # type: ignore[attr-defined]
 
     async def authenticate(self, credential: str | None) -> Principal | None:
         """Check a raw gateway key (for routes outside the chat pipeline, e.g. ``GET /v1/models``)."""
@@ -146,14 +153,34 @@ class Gateway:
         return [m.name for m in self.config.models]
 
 
-async def _finishing(ctx: RequestContext, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
-    """Pass a stream through, and finish the context when it ends, however it ends."""
-    try:
-        async for ev in events:
-            yield ev
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
-        await ctx.finish()
+class _Finishing:
+    """Pass a stream through, and finish the context when it ends, however it ends: also when
+    it is closed before its first event was asked for (a client that left before the first
+    write), which an async generator's ``finally`` would not see."""
+
+    __slots__ = ("_ctx", "_events", "_closed")
+
+    def __init__(self, ctx: RequestContext, events: AsyncIterator[Event]) -> None:
+        self._ctx, self._events, self._closed = ctx, events, False
+
+    def __aiter__(self) -> "_Finishing":
+        return self
+
+    async def __anext__(self) -> Event:
+        try:
+            return await self._events.__anext__()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._events.aclose()  # type: ignore[attr-defined]
+        finally:
+            await self._ctx.finish()
 
 
 def _as_request(request: ChatRequest | dict, *, stream: bool) -> ChatRequest:

@@ -137,8 +137,9 @@ async def stream_reply(request: web.Request, ctx: RequestContext, events, codec:
     headers = response_headers(ctx, with_cost=False)
     headers.update({"content-type": "text/event-stream", "cache-control": "no-cache"})
     resp = web.StreamResponse(status=200, headers=headers)
-    await resp.prepare(request)
     try:
+        # Inside the try: a client gone before the headers are written still closes the upstream.
+        await resp.prepare(request)
         async for ev in events:
             data = codec.render(ev)
             if data:
