@@ -124,3 +124,17 @@ def test_learned_scorer_judge_and_accept(synthetic_file, tmp_path):
     again = RouterModel.load(path)
     assert again.accept("scorer@0.5", arith, ["cheap"], ["A"])
     assert not again.accept("scorer@0.5", hist, ["cheap"], ["B"])
+
+
+@pytest.mark.parametrize("predictor,args", [("logistic", {"steps": 150}), ("mf", {"rank": 4, "steps": 150})])
+def test_other_predictors_learn_and_round_trip(synthetic_file, tmp_path, predictor, args):
+    rows = load_rows(synthetic_file)
+    model = RouterModel.fit(rows, embedder=HashEmbedder(128), predictor=predictor, predictor_args=args)
+    arith = extract([{"role": "user", "content": "What is 7 plus 8?\nA) 15\nB) 14\nAnswer:"}], task="arith")
+    hist = extract([{"role": "user", "content": "In which century did event number 3 happen?\nA) x\nB) y"}],
+                   task="history")
+    p, h = model.predict(arith), model.predict(hist)
+    assert p["cheap"]["quality"] > 0.7 > 0.3 > h["cheap"]["quality"]
+    model.save(tmp_path / "m")
+    again = RouterModel.load(tmp_path / "m").predict(arith)
+    assert again["cheap"]["quality"] == pytest.approx(p["cheap"]["quality"], abs=1e-6)
