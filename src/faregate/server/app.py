@@ -199,8 +199,9 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True,
 def default_route_adders() -> list[RouteAdder]:
     """Every optional route group (the route-inventory test walks what these add)."""
     from .anthropic_routes import add_anthropic_routes
+    from .health_routes import add_health_routes
     from .route_routes import add_route_routes
-    return [add_anthropic_routes, add_route_routes]
+    return [add_anthropic_routes, add_route_routes, add_health_routes]
 
 
 # Public paths that need no key; the route-inventory test checks every other route requires one.

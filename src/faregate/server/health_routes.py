@@ -1,0 +1,76 @@
+"""``GET /v1/health/deployments``: each deployment's circuit, load, latency and last error.
+
+Admin only: ``Authorization: Bearer <master key>`` (``master_key`` in the config or
+``FAREGATE_MASTER_KEY``). Without a master key configured the route always answers 401.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+from aiohttp import web
+
+from ..core.errors import AuthenticationFailed
+from ..endpoints.deployments import Deployment
+from ..pipeline.gateway import Gateway
+from .app import GATEWAY, bearer, json_response
+
+
+def require_master_key(gw: Gateway, request: web.Request) -> None:
+    master = gw.config.master_key
+    if not master:
+        raise AuthenticationFailed("This admin route needs a master key: set `master_key` in the config "
+                                   "or FAREGATE_MASTER_KEY, and send `Authorization: Bearer <master key>`.")
+    given = bearer(request) or ""
+    if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), master.encode("utf-8", "surrogatepass")):
+        raise AuthenticationFailed("This admin route needs `Authorization: Bearer <master key>`.")
+
+
+def _public_url(url: str) -> str:
+    """The base URL without user info or query (where a credential could hide)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def deployment_status(dep: Deployment, now: float | None = None) -> dict:
+    now = time.monotonic() if now is None else now
+    br = dep.breaker
+    snap = br.snapshot() if br is not None else None
+    return {
+        "deployment": dep.id,
+        "model": dep.target.model_name,
+        "provider": dep.target.provider,
+        "upstream_model": dep.target.upstream_model,
+        "base_url": _public_url(dep.target.base_url),
+        "state": snap["state"] if snap else "closed",
+        "breaker": snap,
+        "in_flight": dep.in_flight,
+        "latency_ms": round(dep.ttft_ewma_ms, 2) if dep.ttft_ewma_ms is not None else None,
+        "cooldown_s": round(max(0.0, dep.cooldown_until - now), 3),
+        "successes": dep.successes,
+        "failures": dep.failures,
+        "last_error": dep.last_error,
+        "last_error_kind": dep.last_error_kind,
+        "last_error_at": dep.last_error_at,
+        "last_probe": dep.last_probe,
+    }
+
+
+async def deployments_health(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    require_master_key(gw, request)
+    now = time.monotonic()
+    data = [deployment_status(d, now) for d in gw.registry.all()]
+    return json_response({"object": "list", "data": data})
+
+
+def add_health_routes(app: web.Application, gateway: Gateway) -> None:
+    app.router.add_get("/v1/health/deployments", deployments_health)
