@@ -21,7 +21,7 @@ def test_choose_never_violates_hard_limits_when_possible(cands, floor, lat, cost
     plan = choose(cands, min_quality=floor, max_latency_ms=lat, max_cost_usd=cost)
     feasible = [c for c in cands if _ok(c, lat, cost)]
     chosen = next(c for c in cands if list(c.models) == plan.models and c.quality == plan.predicted_quality
-                  and c.cost_usd == plan.predicted_cost_usd)
+                  and c.cost_usd == plan.predicted_cost_usd and c.latency_ms == plan.predicted_latency_ms)
     if feasible:
         assert _ok(chosen, lat, cost)
     meeting = [c for c in feasible if c.quality >= floor]
