@@ -92,6 +92,11 @@ class Arm:
         return "single" if len(self.models) == 1 else "cascade"
 
     @property
+    def always(self) -> int:
+        """How many leading models are always called (two for agreement, else one)."""
+        return 2 if self.judge == "agree" else 1
+
+    @property
     def key(self) -> str:
         return self.models[0] if self.judge is None else f"{self.judge}:{'>'.join(self.models)}"
 

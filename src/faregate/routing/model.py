@@ -61,11 +61,10 @@ class RouterModel:
         col = len(arms)
         for a in arms:
             cols = []
-            for _ in a.models[2:]:
+            for _ in a.models[a.always:]:
                 cols.append(col)
                 col += 1
             self._reach_cols.append(cols)
-        self._single = [self.models.index(a.models[0]) if a.judge is None else -1 for a in arms]
         self._mix = [[self.models.index(m) for m in a.models] for a in arms]
         self._costW: np.ndarray | None = None
 
@@ -97,8 +96,8 @@ class RouterModel:
         Q = np.stack([s[0] for s in sims], 1)
         C = np.stack([s[1] for s in sims], 1)
         keep = prune_arms(arms, Q, C, groups)
+        reach = [sims[i][2][:, arms[i].always:] for i in keep]
         arms = [arms[i] for i in keep]
-        reach = [sims[i][2][:, 2:] for i in keep]
         Y = np.hstack([Q[:, keep], *reach]) if reach else Q[:, keep]
         if predictor_args is None and predictor == "knn":
             from .tune import select_knn
@@ -150,9 +149,10 @@ class RouterModel:
         Q = Y[:, :len(self.arms)]
         C = np.empty_like(Q)
         for a, mix in enumerate(self._mix):
+            always = self.arms[a].always
             cost = mc[:, mix[0]].copy()
             for s, j in enumerate(mix[1:], 1):
-                cost += mc[:, j] * (1.0 if s == 1 else Y[:, self._reach_cols[a][s - 2]])
+                cost += mc[:, j] * (1.0 if s < always else Y[:, self._reach_cols[a][s - always]])
             C[:, a] = cost
         return Q, C, mc
 
@@ -171,7 +171,8 @@ class RouterModel:
         for a, arm in enumerate(self.arms):
             mix = self._mix[a]
             rc = self._reach_cols[a]
-            reach = [1.0] + [1.0 if s == 1 else Y[rc[s - 2]] for s in range(1, len(mix))]
+            always = arm.always
+            reach = [1.0 if s < always else Y[rc[s - always]] for s in range(len(mix))]
             cost = sum(r * mc[j] for r, j in zip(reach, mix))
             out.append(ArmPrediction(arm, Y[a], cost, reach))
         return out
