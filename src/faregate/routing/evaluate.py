@@ -21,7 +21,7 @@ from .embed import Embedder, HashEmbedder
 from . import metrics as M
 from .model import RouterModel, row_features
 
-LAMBDAS = np.concatenate([[0.0], np.geomspace(1.0, 1e6, 90), [np.inf]])
+LAMBDAS = np.concatenate([[0.0], np.geomspace(1.0, 1e7, 100)])  # quality per USD; 1e7 ~ cheapest
 
 
 @dataclass
@@ -177,6 +177,6 @@ def summarise(sweep: Sweep, rows: list[Row]) -> dict:
 
 def iter_decisions(sweep: Sweep) -> Iterator[dict]:
     for lam, dec in zip(sweep.lambdas, sweep.decisions):
-        point = None if np.isinf(lam) else float(lam)
+        point = float(lam)
         for rid, models in dec:
             yield {"point": point, "id": rid, "models": models}
