@@ -348,7 +348,9 @@ class TestBalancer:
         deps = self.deps()
         assert [b.order("m", "round_robin", deps)[0].id for _ in range(4)] == ["d0", "d1", "d2", "d0"]
 
-    def test_least_busy_latency_cost_priority(self):
+    def test_least_busy_latency_cost_priority(self, monkeypatch):
+        import faregate.endpoints.balancer as balancer_mod
+        monkeypatch.setattr(balancer_mod, "EXPLORE", 0.0)
         b = Balancer()
         deps = self.deps()
         deps[0].in_flight, deps[1].in_flight, deps[2].in_flight = 5, 0, 2
@@ -357,6 +359,13 @@ class TestBalancer:
         assert [d.id for d in b.order("m", "latency", deps)] == ["d2", "d0", "d1"]
         assert b.order("m", "cost", deps)[0].id == "d0"
         assert [d.id for d in b.order("m", "priority", deps)] == ["d2", "d1", "d0"]
+
+    def test_latency_explores_now_and_then(self):
+        b = Balancer(random.Random(5))
+        deps = self.deps()
+        deps[0].ttft_ewma_ms, deps[1].ttft_ewma_ms, deps[2].ttft_ewma_ms = 50, 80, 20
+        firsts = [b.order("m", "latency", deps)[0].id for _ in range(4000)]
+        assert 0.03 < 1 - firsts.count("d2") / 4000 < 0.07
 
     def test_cooling_and_open_circuits_skipped(self):
         from faregate.endpoints.health import DeploymentHealth

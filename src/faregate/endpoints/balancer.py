@@ -8,6 +8,8 @@ import time
 
 from .deployments import Deployment
 
+EXPLORE = 0.05  # share of requests on which the ``latency`` strategy tries another deployment first
+
 
 class Balancer:
     """Orders deployments: healthy first by strategy; cooling ones are left out.
@@ -34,9 +36,14 @@ class Balancer:
         if strategy == "least_busy":
             return sorted(ok, key=lambda d: (d.in_flight, self._rng.random()))
         if strategy == "latency":
-            # Unmeasured deployments first, so each gets a latency estimate.
-            return sorted(ok, key=lambda d: (d.ttft_ewma_ms if d.ttft_ewma_ms is not None else -1.0,
-                                             self._rng.random()))
+            # Unmeasured deployments first, so each gets a latency estimate; now and then
+            # (EXPLORE) another one goes first, so a deployment slow once is measured again.
+            out = sorted(ok, key=lambda d: (d.ttft_ewma_ms if d.ttft_ewma_ms is not None else -1.0,
+                                            self._rng.random()))
+            if self._rng.random() < EXPLORE:
+                k = self._rng.randrange(1, len(out))
+                out.insert(0, out.pop(k))
+            return out
         if strategy == "cost":
             return sorted(ok, key=lambda d: (d.target.prices.input + d.target.prices.output, d.priority))
         if strategy == "priority":
