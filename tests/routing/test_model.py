@@ -147,3 +147,12 @@ def test_router_beats_random_on_mmlu_apgr():
     s = summarise(cross_validate(rows, 3), rows)  # a quarter of the file, 3 folds: fast
     assert s["apgr"] >= 0.62  # random routing scores 0.5
     assert s["cpt50"] < 0.4
+
+
+def test_output_tokens_from_recorded_answers(synthetic_file, tmp_path):
+    rows = load_rows(synthetic_file)
+    model = RouterModel.fit(rows, embedder=HashEmbedder(128), predictor_args={"k": 10, "prior": 1})
+    feats = extract([{"role": "user", "content": "What is 1 plus 2?"}], task="arith")
+    assert model.predict_output_tokens(feats) == {"cheap": 1.0, "mid": 1.0, "strong": 1.0}
+    model.save(tmp_path / "m")
+    assert RouterModel.load(tmp_path / "m").predict_output_tokens(feats) == {"cheap": 1.0, "mid": 1.0, "strong": 1.0}

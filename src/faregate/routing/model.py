@@ -67,6 +67,8 @@ class RouterModel:
             self._reach_cols.append(cols)
         self._mix = [[self.models.index(m) for m in a.models] for a in arms]
         self._costW: np.ndarray | None = None
+        # Median answer length per (task, model) in tokens, from recorded responses; NaN if none.
+        self.output_tokens = np.full((len(tasks) + 1, len(models)), np.nan)
 
     # -- training ---------------------------------------------------------------------------
 
@@ -111,7 +113,9 @@ class RouterModel:
             from .scorer import AnswerScorer
             judge = AnswerScorer(table.models).fit(E, groups, len(tasks), table.responses, table.quality,
                                                    cheap_models(arms))
-        return cls(table.models, tasks, arms, embedder, pred, costs, judge)
+        out = cls(table.models, tasks, arms, embedder, pred, costs, judge)
+        out.output_tokens = _output_tokens(table, groups, len(tasks))
+        return out
 
     # -- judging a cascade's answers live -------------------------------------------------------
 
@@ -177,6 +181,13 @@ class RouterModel:
             out.append(ArmPrediction(arm, Y[a], cost, reach))
         return out
 
+    def predict_output_tokens(self, feats: F.RequestFeatures) -> dict[str, float]:
+        """Typical answer length (tokens) of each model for this request's task, for models whose
+        answers the training data recorded (others are left out: use a per-task default)."""
+        g = self.group_of(feats.task)
+        row = self.output_tokens[g if g >= 0 else len(self.tasks)]
+        return {m: float(v) for m, v in zip(self.models, row) if np.isfinite(v)}
+
     def predict(self, feats: F.RequestFeatures, names: dict[str, str] | None = None) -> dict[str, dict]:
         """Per single model: ``{"quality": p, "cost_usd": c}`` (data names, or renamed)."""
         out = {}
@@ -231,6 +242,7 @@ class RouterModel:
             arrays[f"costg_{j}"] = np.array([c.n_groups, c.lo, c.hi])
         if self.scorer is not None:
             arrays.update({f"s_{k}": v for k, v in self.scorer.state().items()})
+        arrays["output_tokens"] = self.output_tokens
         arrays["header"] = np.frombuffer(orjson.dumps(header), dtype=np.uint8)
         with open(path, "wb") as f:  # np.savez would append ".npz" to a bare path
             np.savez_compressed(f, **arrays)
@@ -255,5 +267,22 @@ class RouterModel:
         if sst:
             from .scorer import AnswerScorer
             scorer = AnswerScorer.from_state(header["models"], sst)
-        return cls(header["models"], header["tasks"], [Arm.from_key(k) for k in header["arms"]],
-                   get_embedder(header["embedder"]), pred, costs, scorer)
+        out = cls(header["models"], header["tasks"], [Arm.from_key(k) for k in header["arms"]],
+                  get_embedder(header["embedder"]), pred, costs, scorer)
+        if "output_tokens" in data:
+            out.output_tokens = data["output_tokens"]
+        return out
+
+
+def _output_tokens(table: OutcomeTable, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    lengths = np.array([[np.nan if r is None else max(1, -(-len(r) // F.CHARS_PER_TOKEN)) for r in row]
+                        for row in table.responses], dtype=float)
+    out = np.full((n_groups + 1, len(table.models)), np.nan)
+    for g in range(n_groups + 1):
+        sel = np.ones(len(groups), bool) if g == n_groups else groups == g
+        for j in range(len(table.models)):
+            col = lengths[sel, j]
+            col = col[np.isfinite(col)]
+            if len(col):
+                out[g, j] = float(np.median(col))
+    return out
