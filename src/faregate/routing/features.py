@@ -18,9 +18,9 @@ ROUTING_CHARS = 1200  # how much of the prompt's end the embedder sees
 
 _CHOICES = re.compile(r"(^|\n)\s*\(?[A-D][\).:]\s+\S", re.M)
 _RULES: tuple[tuple[str, re.Pattern], ...] = (
-    ("code", re.compile(r"\b(def |class |function|python|javascript|typescript|java\b|c\+\+|rust|golang|sql|"
-                        r"regex|write a (?:python )?(?:function|program|script)|implement|compile|bug|"
-                        r"stack ?trace|refactor)|```", re.I)),
+    ("code", re.compile(r"\b(def |class |python|javascript|typescript|java\b|c\+\+|rust\b|golang|sql\b|"
+                        r"regex|write (?:a|an) (?:\w+ )?(?:function|program|script|method)|implement (?:a|an|the)\b|"
+                        r"compile|stack ?trace|refactor|unit tests?)|```", re.I)),
     ("extract_json", re.compile(r"\b(json|extract (?:the )?(?:fields|entities)|as a dict|key[- ]value)\b", re.I)),
     ("summarize", re.compile(r"\b(summari[sz]e|summary|tl;?dr|condense|key points|in \d+ (?:words|sentences))\b", re.I)),
     ("classify", re.compile(r"\b(classify|categori[sz]e|sentiment|label (?:this|the)|which category|"
