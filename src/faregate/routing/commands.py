@@ -98,6 +98,7 @@ def _print_summary(console, s: dict) -> None:
     t.add_row("AIQ", _fmt(s["aiq"]))
     t.add_row("zero router AIQ", _fmt(s["zero_router_aiq"]))
     t.add_row("oracle AIQ", _fmt(s["oracle_aiq"]))
+    t.add_row("best plan per task, in-sample AIQ", _fmt(s["task_ceiling_aiq"]))
     t.add_row("max quality", _fmt(s["max_quality"]))
     t.add_row(f"cost to match {s['best_single']} ({s['best_single_quality']:.3f})",
               _fmt(s["cost_to_match_pct"], pct=True))

@@ -147,6 +147,28 @@ def baselines(rows: list[Row], seed: int = 0) -> dict:
             "random": (float(table.cost[r, pick].mean()), float(table.quality[r, pick].mean()))}
 
 
+def task_level_ceiling(rows: list[Row], lambdas=LAMBDAS) -> list[tuple[float, float]]:
+    """In-sample points of the best plan per task for each knob value: what routing by task
+    alone could reach at most with the same plans (a diagnostic, not a router)."""
+    from .cascade import candidate_arms
+    table = OutcomeTable.from_rows(rows)
+    arms = candidate_arms(table)
+    sims = [simulate(a, table) for a in arms]
+    Q = np.stack([x[0] for x in sims], 1)
+    C = np.stack([x[1] for x in sims], 1)
+    tasks = np.array([r.task or "" for r in rows])
+    pts = []
+    for lam in lambdas:
+        q = c = 0.0
+        for t in np.unique(tasks):
+            m = tasks == t
+            a = int(np.argmax(Q[m].mean(0) - lam * C[m].mean(0)))
+            q += Q[m, a].sum()
+            c += C[m, a].sum()
+        pts.append((c / len(rows), q / len(rows)))
+    return pts
+
+
 def summarise(sweep: Sweep, rows: list[Row]) -> dict:
     base = baselines(rows)
     singles = base["singles"]
@@ -165,6 +187,7 @@ def summarise(sweep: Sweep, rows: list[Row]) -> dict:
            "baselines": base, "points": pts}
     o_c, o_q = base["oracle"]
     out["oracle_aiq"] = M.aiq([*singles.values(), (o_c, o_q)], lo, hi)
+    out["task_ceiling_aiq"] = M.aiq(task_level_ceiling(rows), lo, hi)
     if len(singles) == 2 and sweep.strong_score is not None:
         models = models_of(rows)
         t = OutcomeTable.from_rows(sweep.rows, models)
