@@ -53,20 +53,13 @@ def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarra
     C = np.stack([s[1] for s in sims], 1)
     qs, cs, dec = [], [], []
     for lam in lambdas:
-        util = -Ch if np.isinf(lam) else Qh - lam * Ch
-        if np.isinf(lam):
-            util = util + 1e-9 * Qh
-        pick = util.argmax(1)
+        pick = (Qh - lam * Ch).argmax(1)
         r = np.arange(len(test))
         qs.append(Q[r, pick].sum())
         cs.append(C[r, pick].sum())
         dec.append([(test[i].id, [m for s, m in enumerate(model.arms[a].models) if sims[a][2][i, s]])
                     for i, a in enumerate(pick)])
-    score = None
-    if len(model.models) == 2:
-        strong = int(np.argmax(table.quality.mean(0)))  # fixed by the training side below
-        score = (Qh[:, strong] - Qh[:, 1 - strong]) if len(model.arms) >= 2 else None
-    return np.array(qs), np.array(cs), dec, score
+    return np.array(qs), np.array(cs), dec, Qh
 
 
 def _run(folds: list[tuple[list[Row], list[Row]]], E_of: Callable[[list[Row]], np.ndarray],
@@ -79,15 +72,14 @@ def _run(folds: list[tuple[list[Row], list[Row]]], E_of: Callable[[list[Row]], n
     scores, order = [], []
     for train, test in folds:
         model = fit(train, E_of(train))
-        # The strong model is named by the training side: the single arms come first, in model order.
-        q, c, dec, _ = _fold(model, test, E_of(test), lambdas)
+        q, c, dec, Qh = _fold(model, test, E_of(test), lambdas)
         if len(model.models) == 2:
+            # Two models: rank prompts by the predicted gain of the strong one (named by the
+            # training side) for APGR / CPT.
             tr = OutcomeTable.from_rows(train, model.models)
-            s = int(np.argmax(tr.quality.mean(0)))
-            feats = [row_features(r) for r in test]
-            g = np.array([model.group_of(f.task) for f in feats])
-            Qh, _, _ = model.predict_matrix(E_of(test), g, np.array([f.input_tokens for f in feats], float))
-            scores.append(Qh[:, s] - Qh[:, 1 - s])
+            strong, weak = (model.models[j] for j in np.argsort(-tr.quality.mean(0)))
+            col = {a.key: i for i, a in enumerate(model.arms)}
+            scores.append(Qh[:, col[strong]] - Qh[:, col[weak]])
             order.extend(test)
         qsum += q
         csum += c
