@@ -14,6 +14,11 @@ DEFAULT_PREDICTOR = "knn"
 DEFAULT_KNN = None  # kNN settings chosen by inner cross-validation on the training rows
 
 
+def _args(predictor: str) -> dict | None:
+    """kNN: chosen by inner CV (None); the others: fixed settings (MF regularised for small data)."""
+    return {"knn": DEFAULT_KNN, "logistic": {"l2": 1e-3}, "mf": {"rank": 8, "l2": 1e-2}}[predictor]
+
+
 def _embedder(name: str):
     from .embed import default_embedder
     return default_embedder(name)
@@ -25,13 +30,15 @@ def _embedder(name: str):
 @click.option("--embedder", type=click.Choice(["hash", "minilm", "auto"]), default="hash", show_default=True)
 @click.option("--no-cascades", is_flag=True, help="learn single models only")
 @click.option("--scorer", is_flag=True, help="also learn cascades judged by a learned answer scorer")
-def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: bool) -> None:
+@click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR,
+              show_default=True)
+def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: bool, predictor: str) -> None:
     """Fit the router on routing-outcomes DATA (JSONL) and write it to a single file."""
     from .data import load_rows
     from .model import RouterModel
     rows = load_rows(data)
-    model = RouterModel.fit(rows, embedder=_embedder(embedder), predictor=DEFAULT_PREDICTOR,
-                            predictor_args=DEFAULT_KNN, cascades=not no_cascades, scorer=scorer)
+    model = RouterModel.fit(rows, embedder=_embedder(embedder), predictor=predictor,
+                            predictor_args=_args(predictor), cascades=not no_cascades, scorer=scorer)
     model.save(output)
     click.echo(f"trained on {len(rows)} rows, {len(model.models)} models, {len(model.arms)} plans "
                f"({model.embedder.name}); wrote {output}")
@@ -47,14 +54,16 @@ def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: 
 @click.option("--embedder", type=click.Choice(["hash", "minilm", "auto"]), default="hash", show_default=True)
 @click.option("--no-cascades", is_flag=True, help="single models only")
 @click.option("--scorer", is_flag=True, help="also cascades judged by a learned answer scorer (slower)")
-def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_cascades, scorer) -> None:
+@click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR,
+              show_default=True)
+def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_cascades, scorer, predictor) -> None:
     """Sweep the router's cost/quality knob on held-out rows and print the metrics."""
     from rich.console import Console
     from rich.progress import Progress
     from .data import load_rows
     from .evaluate import cross_validate, iter_decisions, summarise, train_test
     console = Console(stderr=False)
-    kw = dict(embedder=_embedder(embedder), predictor=DEFAULT_PREDICTOR, predictor_args=DEFAULT_KNN,
+    kw = dict(embedder=_embedder(embedder), predictor=predictor, predictor_args=_args(predictor),
               cascades=not no_cascades, scorer=scorer)
     if train_path and test_path:
         if data or cv:
