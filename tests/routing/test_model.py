@@ -123,6 +123,7 @@ def test_learned_scorer_judge_and_accept(synthetic_file, tmp_path):
     model.save(path)
     again = RouterModel.load(path)
     assert again.accept("scorer@0.5", arith, ["cheap"], ["A"])
+    assert again.accept("scorer@0.5", arith, ["gw-small"], ["A"], names={"cheap": "gw-small"})
     assert not again.accept("scorer@0.5", hist, ["cheap"], ["B"])
 
 

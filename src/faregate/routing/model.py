@@ -120,9 +120,11 @@ class RouterModel:
     # -- judging a cascade's answers live -------------------------------------------------------
 
     def accept(self, judge: str | None, feats: F.RequestFeatures, models: list[str],
-               answers: list[str | None], schema: dict | None = None) -> bool:
+               answers: list[str | None], schema: dict | None = None,
+               names: dict[str, str] | None = None) -> bool:
         """Whether a cascade stops at its latest answer. ``models``: the models called so far
-        (data names), ``answers`` their answers in order. "agree": the latest agrees with an
+        (data names, or gateway names with ``names`` mapping data -> gateway as in
+        ``candidates``), ``answers`` their answers in order. "agree": the latest agrees with an
         earlier one; "json": it is valid JSON (against ``schema`` if given); "scorer@T": the
         learned scorer gives it P(correct) >= T."""
         if not answers or answers[-1] is None:
@@ -133,6 +135,8 @@ class RouterModel:
             return json_valid(answers[-1], schema)
         if judge and judge.startswith("scorer@") and self.scorer is not None:
             m = models[-1]
+            if names is not None:
+                m = {g: d for d, g in names.items()}.get(m, m)
             if m not in self.scorer.per_model:
                 return False
             E = self.embedder.embed([feats.routing_text])
