@@ -525,6 +525,8 @@ class HeldStream:
             self._resp.close()  # drop the upstream connection: the provider stops generating
         dep.in_flight -= 1
         usage = self._usage if self._usage.total_tokens else None
+        if usage is None and failed is not None:
+            usage = getattr(failed, "partial_usage", None)  # reported before it failed, e.g. message_start
         cost = dep.target.prices.cost(usage) if usage else 0.0
         if usage:
             ctx.usage = ctx.usage + usage

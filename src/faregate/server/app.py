@@ -86,7 +86,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     ctx = gw.context(req, principal=principal)
     ctx.extras["client_ip"] = request.remote
     apply_routing_headers(req, request)
-    reply = await gw.handle(ctx)
+    try:
+        reply = await gw.handle(ctx)
+    except GatewayError as err:
+        # An error is explained too: attempts made, cost of what was consumed.
+        err.headers = {**response_headers(ctx, with_cost=True), **err.headers}
+        raise
     model_name = ctx.answered_model or req.model
     if reply.response is not None:
         return web.Response(body=render_response(reply.response, request_id=ctx.request_id, model=model_name,
