@@ -8,7 +8,9 @@ streamed) with and without faults. With faults, the primary fake is scripted so 
 upstream call fails with probability ``--fault-rate``, drawn from 500, 502, 503, 529, a
 malformed JSON body, and (streamed) a stream cut before its first chunk.
 
-The two modes run in alternating blocks (ABBA), so drift on a shared machine hits both alike.
+The two modes run in alternating blocks (ABBA), so drift on a shared machine hits both alike,
+and the gateway is pinned to a core of its own (the fakes and the load generator share the
+rest), as one gateway worker runs in production.
 Prints both throughputs, their ratio (target: at least 0.90), and the client-visible errors
 (target: 0). Exits non-zero when a target is missed.
 """
@@ -31,8 +33,9 @@ import aiohttp
 import orjson
 
 KEY = "fg-bench-key"
-FAULTS_JSON = [{"status": 500}, {"status": 502}, {"status": 503}, {"status": 529}, {"malformed_json": True}]
-FAULTS_STREAM = [{"status": 500}, {"status": 502}, {"status": 503}, {"status": 529}, {"cut_after_chunks": 0}]
+# Each fault fails a streamed and a non-streamed call alike (the fake applies what fits the call).
+FAULTS = [{"status": 500}, {"status": 502}, {"status": 503}, {"status": 529},
+          {"malformed_json": True, "cut_after_chunks": 0}]
 
 
 def free_port() -> int:
@@ -56,9 +59,9 @@ models:
     timeouts: {{connect: 2, ttfb: 5, idle: 5, total: 30}}
     fallbacks: [backup]
   - name: backup
-    provider: anthropic
-    model: claude-sonnet-4-5
-    base_url: http://127.0.0.1:{p2}
+    provider: {fallback}
+    model: {fallback_model}
+    base_url: http://127.0.0.1:{p2}{fallback_path}
     api_key: fake
     prices: {{input: 3, output: 15}}
 """
@@ -132,14 +135,12 @@ async def block(url: str, n: int, concurrency: int, stream_share: float, seed: i
 
 
 async def script_faults(fake: str, n_calls: int, rate: float, seed: int) -> None:
-    """One behaviour per upstream call: a fault with probability ``rate``, else the default answer.
-    A fault entry names both a non-streaming and a streaming fault; the fake applies the one
-    that fits the request."""
+    """One behaviour per upstream call: a fault with probability ``rate``, else the default answer."""
     rng = random.Random(seed)
     script = []
     for _ in range(n_calls):
         if rng.random() < rate:
-            script.append(dict(rng.choice(FAULTS_JSON if rng.random() < 0.5 else FAULTS_STREAM)))
+            script.append(dict(rng.choice(FAULTS)))
         else:
             script.append({})
     async with aiohttp.ClientSession() as s:
@@ -157,17 +158,32 @@ async def reset(fake: str) -> None:
 
 
 async def run(a: argparse.Namespace) -> int:
+    if a.only_status:
+        FAULTS[:] = [{"status": 500}]
+    if a.only_cut:
+        FAULTS[:] = [FAULTS[-1]]
     p1, p2, pg = free_port(), free_port(), free_port()
     tmp = tempfile.mkdtemp(prefix="faregate-bench-")
     cfg = Path(tmp) / "failover.yaml"
-    cfg.write_text(CONFIG.format(port=pg, key=KEY, p1=p1, p2=p2))
+    fb = {"fallback": a.fallback, "fallback_model": "claude-sonnet-4-5" if a.fallback == "anthropic" else "gpt-4o",
+          "fallback_path": "/v1" if a.fallback == "openai" else ""}
+    cfg.write_text(CONFIG.format(port=pg, key=KEY, p1=p1, p2=p2, **fb))
     env = {**os.environ, "FAREGATE_DATABASE_URL": f"sqlite:///{tmp}/bench.db"}
     exe = [sys.executable, "-m", "faregate"]
+    me = [sys.executable, str(Path(__file__).resolve()), "--fake"]
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    pin = len(cpus) >= 2 and not a.no_pin
+    if pin:
+        # The gateway gets a core to itself; the fakes and this load generator share the others,
+        # so the fallback fake waking up under faults does not take the gateway's CPU.
+        os.sched_setaffinity(0, cpus[1:])
     procs = [
-        subprocess.Popen(exe + ["fake-provider", "--protocol", "openai", "--port", str(p1)], env=env),
-        subprocess.Popen(exe + ["fake-provider", "--protocol", "anthropic", "--port", str(p2)], env=env),
+        subprocess.Popen(me + ["openai", "--port", str(p1)], env=env),
+        subprocess.Popen(me + [a.fallback, "--port", str(p2)], env=env),
         subprocess.Popen(exe + ["serve", "--config", str(cfg), "--port", str(pg)], env=env),
     ]
+    if pin:
+        os.sched_setaffinity(procs[2].pid, cpus[:1])
     fake1 = f"http://127.0.0.1:{p1}"
     url = f"http://127.0.0.1:{pg}/v1/chat/completions"
     try:
@@ -178,8 +194,8 @@ async def run(a: argparse.Namespace) -> int:
         await block(url, min(1000, a.n // 5), a.concurrency, a.stream_share, 0, warm)
         clean, faulty = Tally(), Tally()
         blocks = max(2, a.blocks)
-        per = a.n // blocks
         for b in range(blocks):
+            per = a.n // blocks + (1 if b < a.n % blocks else 0)
             order = ("clean", "faulty") if b % 2 == 0 else ("faulty", "clean")
             for mode in order:
                 if mode == "faulty":
@@ -201,7 +217,7 @@ async def run(a: argparse.Namespace) -> int:
     ratio = faulty.rate() / clean.rate() if clean.rate() else 0.0
     print(f"\nfailover benchmark: {clean.requests} + {faulty.requests} requests, concurrency {a.concurrency}, "
           f"{a.stream_share:.0%} streamed, upstream fault rate {a.fault_rate:.0%} (primary: OpenAI-wire fake; "
-          f"fallback: Anthropic-wire fake)")
+          f"fallback: {a.fallback}-wire fake)")
     print(f"{'run':<18}{'requests':>10}{'errors':>8}{'retried':>9}{'failovers':>11}{'seconds':>9}{'req/s':>9}")
     for name, t in (("no faults", clean), (f"{a.fault_rate:.0%} faults", faulty)):
         print(f"{name:<18}{t.requests:>10}{t.errors:>8}{t.retried:>9}{t.failovers:>11}{t.seconds:>9.2f}"
@@ -213,13 +229,40 @@ async def run(a: argparse.Namespace) -> int:
     return 0 if faulty.errors == 0 and clean.errors == 0 and ratio >= 0.9 else 1
 
 
+def run_fake(protocol: str, port: int) -> None:
+    """A fake provider in this process, until terminated."""
+    try:
+        from faregate.testing import FakeProvider
+    except ImportError:  # not in the package yet: the reliability tests' stand-in, same control API
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reliability"))
+        from standin_fake import StandinFake as FakeProvider
+
+    async def serve() -> None:
+        async with FakeProvider(protocol, port=port):
+            await asyncio.Event().wait()
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve())
+
+
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--fake":
+        run_fake(sys.argv[2], int(sys.argv[sys.argv.index("--port") + 1]))
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=10_000, help="requests per mode (default 10000)")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--fault-rate", type=float, default=0.05)
     ap.add_argument("--stream-share", type=float, default=0.25)
-    ap.add_argument("--blocks", type=int, default=4, help="alternating blocks per mode (default 4)")
+    ap.add_argument("--only-status", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--only-cut", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--fallback", choices=["anthropic", "openai"], default="anthropic",
+                    help="wire format of the fallback fake (default anthropic: a cross-provider failover)")
+    ap.add_argument("--no-pin", action="store_true", help="do not give the gateway a CPU core of its own")
+    ap.add_argument("--blocks", type=int, default=6, help="alternating blocks per mode (default 6)")
     raise SystemExit(asyncio.run(run(ap.parse_args())))
 
 

@@ -114,6 +114,10 @@ class ModelConfig(_Frozen):
     context_fallback: str | None = None
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     max_attempts: int = Field(3, ge=1, le=20)
+    # After a transient failure, with every deployment of this model failed in this request:
+    # false (default) goes to the next fallback at once; true first retries this model (after
+    # backoff) up to max_attempts, which may be cheaper when the fallback costs more.
+    retry_before_fallback: bool = False
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     latency: LatencyPrior = Field(default_factory=LatencyPrior)
     # The name this model has in routing-outcomes data, when it differs (e.g. "gpt-4-1106-preview").

@@ -163,8 +163,25 @@ async def test_retry_after_honoured_as_floor_and_cools_the_deployment(upstream, 
     assert ex.registry.deployments("m")[0].cooling()
 
 
-async def test_retry_after_with_a_fallback_fails_over_instead_of_waiting(upstream, make):
+async def test_transient_with_a_fallback_fails_over_at_once(upstream, make):
     ex, sleeps = await make(config(upstream.url, fallbacks=["big"]))
+    upstream.script = [{"status": 500}]
+    ctx = ctx_for("m", "big")
+    await ex(ctx)
+    assert sleeps.calls == [] and [a.status for a in ctx.attempts] == ["transient", "ok"]
+    assert ctx.answered_model == "big"
+
+
+async def test_retry_before_fallback_retries_in_place_first(upstream, make):
+    ex, sleeps = await make(config(upstream.url, fallbacks=["big"], retry_before_fallback=True))
+    upstream.script = [{"status": 500}, {"status": 500}]
+    ctx = ctx_for("m", "big")
+    await ex(ctx)
+    assert len(sleeps.calls) == 2 and [a.model for a in ctx.attempts] == ["m", "m", "m"]
+
+
+async def test_retry_after_with_a_fallback_fails_over_instead_of_waiting(upstream, make):
+    ex, sleeps = await make(config(upstream.url, fallbacks=["big"], retry_before_fallback=True))
     upstream.script = [{"status": 503, "headers": {"retry-after": "5"}}]
     ctx = ctx_for("m", "big")
     await ex(ctx)
@@ -239,7 +256,7 @@ async def test_context_length_goes_to_context_fallback(upstream, make):
 
 
 async def test_breaker_opens_and_skips_deployment(upstream, make):
-    ex, _ = await make(config(upstream.url, fallbacks=["big"], max_attempts=2,
+    ex, _ = await make(config(upstream.url, fallbacks=["big"], max_attempts=2, retry_before_fallback=True,
                               breaker={"failure_threshold": 2, "cooldown_s": 60}))
     upstream.script = [{"status": 500}, {"status": 500}]
     ctx = ctx_for("m", "big")

@@ -130,6 +130,7 @@ async def test_breaker_half_opens_after_cooldown_and_closes_on_success(fakes, se
     primary, backup = fakes
     cfg = model_config(f"{primary.base}/v1", backup.base)
     cfg["models"][0]["breaker"] = {"failure_threshold": 2, "cooldown_s": 0.3, "success_threshold": 1}
+    cfg["models"][0]["retry_before_fallback"] = True
     srv = await serve(cfg)
     await primary.script({"status": 500}, {"status": 500})
     client = srv.client()
@@ -163,7 +164,7 @@ async def test_failed_probe_reopens(fakes, serve):
 async def test_active_probes_close_an_open_circuit_without_traffic(fakes, serve):
     primary, backup = fakes
     cfg = model_config(f"{primary.base}/v1", backup.base)
-    cfg["models"][0]["breaker"] = {"failure_threshold": 2, "cooldown_s": 60, "success_threshold": 1,
+    cfg["models"][0]["breaker"] = {"failure_threshold": 1, "cooldown_s": 60, "success_threshold": 1,
                                    "probe_interval_s": 0.05}
     srv = await serve(cfg)
     await primary.script({"status": 500}, {"status": 500})
@@ -178,7 +179,7 @@ async def test_active_probes_close_an_open_circuit_without_traffic(fakes, serve)
 
 async def test_probes_are_off_by_default(fakes, serve):
     primary, backup = fakes
-    srv = await serve(model_config(f"{primary.base}/v1", backup.base))
+    srv = await serve(model_config(f"{primary.base}/v1", backup.base, retry_before_fallback=True))
     assert srv.gw.executor._prober is None
     await primary.script({"status": 500}, {"status": 500})
     await srv.client().chat.completions.create(model="primary", messages=MSG)
@@ -188,7 +189,7 @@ async def test_probes_are_off_by_default(fakes, serve):
 
 async def test_health_route(fakes, serve):
     primary, backup = fakes
-    srv = await serve(model_config(f"{primary.base}/v1", backup.base))
+    srv = await serve(model_config(f"{primary.base}/v1", backup.base, retry_before_fallback=True))
     await primary.script({"status": 502}, {"status": 502})
     await srv.client().chat.completions.create(model="primary", messages=MSG)
     url = f"{srv.url}/v1/health/deployments"

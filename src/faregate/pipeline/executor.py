@@ -7,11 +7,13 @@ error's ``kind`` (see ``core.errors.UpstreamError``):
 
 - ``transient`` / ``timeout`` (5xx, 529, connection refused or reset, malformed reply, a
   stall): another deployment of the same model that has not failed yet is tried at once;
-  otherwise the same deployment again after a full-jitter backoff (uniform in 0..100 ms,
-  doubling to a 10 s cap), never sooner than the provider's ``Retry-After``. A
-  ``Retry-After`` also cools the deployment down for that long, and when the model has a
-  fallback the fallback is tried rather than waiting. At most ``max_attempts`` calls per
-  model, all within the deadline (the first model's ``timeouts.total``); then the next model.
+  when every deployment of the model has failed in this request, the next fallback is tried
+  at once (a model with ``retry_before_fallback: true`` retries itself first); with no
+  fallback left, a failed deployment is called again after a full-jitter backoff (uniform in
+  0..100 ms, the bound doubling to a 10 s cap), never sooner than the provider's
+  ``Retry-After`` (which also cools the deployment down for that long). At most
+  ``max_attempts`` calls per model, all within the deadline (the first model's
+  ``timeouts.total``). Waiting is for when nothing else is left.
 - ``credential`` (401/403/429 from the provider): cool that deployment down (for
   ``Retry-After`` when given, else 1 s doubling to 5 min) and move on at once.
 - ``context_length``: go straight to the model's ``context_fallback``, then its other fallbacks.
@@ -162,8 +164,8 @@ class Executor:
                         break
                     if self._has_fresh(deps, failed):
                         continue  # another deployment of this model, at once
-                    if err.retry_after_s is not None and i < len(models):
-                        break  # a fallback now beats waiting out the provider's Retry-After
+                    if i < len(models) and (err.retry_after_s is not None or not mcfg.retry_before_fallback):
+                        break  # a fallback now beats waiting for this model to recover
                     delay = self._backoff(backoff_n, err.retry_after_s)
                     backoff_n += 1
                     if time.monotonic() + delay >= deadline:
