@@ -36,7 +36,9 @@ class Fake:
 
     def __init__(self, provider: FakeProvider, session: aiohttp.ClientSession) -> None:
         self.provider = provider
-        self.base = provider.url.rstrip("/")
+        url = getattr(provider, "url", None) or getattr(provider, "base_url", None) \
+            or f"http://127.0.0.1:{provider.port}"
+        self.base = url.rstrip("/").removesuffix("/v1")
         self._s = session
 
     async def script(self, *behaviours: dict[str, Any]) -> None:

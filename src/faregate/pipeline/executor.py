@@ -331,6 +331,7 @@ class Executor:
                                                        timeout=timeout)
                 if resp.status >= 400:
                     body = await resp.read()
+                    resp.release()  # the body is read: the connection can serve another request
                     raise dep.adapter.classify_error(resp.status, body, retry_after_s=_retry_after(resp.headers),
                                                      deployment=dep.id)
                 ctype = resp.headers.get("content-type", "")
