@@ -155,6 +155,44 @@ class RouteConfig(_Frozen):
     control_model: str | None = None
 
 
+# --- limits and budgets (issue 6: keys, limits, budgets) -----------------------------------
+
+class LimitSet(_Frozen):
+    """Limits of one key, team or model; ``None`` means no limit of that kind.
+
+    Requests per minute/hour/day, tokens per minute, cost (USD) per hour/day, UTC calendar
+    budgets per day/month (``budget_soft: true`` only alerts), concurrent requests.
+    """
+
+    rpm: int | None = Field(None, ge=0)
+    rph: int | None = Field(None, ge=0)
+    rpd: int | None = Field(None, ge=0)
+    tpm: int | None = Field(None, ge=0)
+    cost_usd_hour: float | None = Field(None, ge=0)
+    cost_usd_day: float | None = Field(None, ge=0)
+    budget_usd_day: float | None = Field(None, ge=0)
+    budget_usd_month: float | None = Field(None, ge=0)
+    budget_soft: bool = False
+    max_concurrent: int | None = Field(None, ge=0)
+
+
+class LimitsConfig(_Frozen):
+    """Where counters live (``redis_url``; memory without it) and what happens when Redis is down."""
+
+    enabled: bool = True
+    redis_failure_policy: Literal["open", "closed"] = "open"
+    redis_timeout_ms: float = Field(100.0, gt=0, le=5000)
+    default_max_tokens: int = Field(1024, ge=1)   # output estimate when a request sets no max_tokens
+    concurrency_lease_s: float = Field(600.0, gt=0)
+    key_cache_ttl_s: float = Field(5.0, ge=0)
+    keys: LimitSet = Field(default_factory=LimitSet)   # every key without limits of its own
+    teams: dict[str, LimitSet] = Field(default_factory=dict)
+    models: dict[str, LimitSet] = Field(default_factory=dict)  # per model / deployment name
+
+
+# --- end of the limits block -----------------------------------------------------------------
+
+
 class KeyConfig(_Frozen):
     """A gateway key given in config (the key system in the database adds more)."""
 
@@ -162,6 +200,7 @@ class KeyConfig(_Frozen):
     name: str = "config"
     team: str | None = None
     models: list[str] | None = None
+    limits: LimitSet | None = None  # issue 6: this key's own limits and budgets
 
 
 class ServerConfig(_Frozen):
@@ -196,6 +235,7 @@ class GatewayConfig(_Frozen):
     database_url: str = "sqlite:///faregate.db"
     redis_url: str | None = None
     master_key: str | None = None
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)  # issue 6: keys, limits, budgets
 
     @model_validator(mode="after")
     def _consistent(self) -> "GatewayConfig":
