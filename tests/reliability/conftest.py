@@ -57,9 +57,17 @@ class Fake:
 
 @pytest.fixture
 async def fakes():
+    """(OpenAI-wire fake, Anthropic-wire fake), fresh for each test."""
+    providers = [FakeProvider("openai", port=0), FakeProvider("anthropic", port=0)]
+    entered = []
     async with aiohttp.ClientSession() as s:
-        async with FakeProvider("openai", port=0) as fo, FakeProvider("anthropic", port=0) as fa:
-            yield Fake(fo, s), Fake(fa, s)
+        try:
+            for p in providers:
+                entered.append((p, (await p.__aenter__()) or p))
+            yield tuple(Fake(obj, s) for _, obj in entered)
+        finally:
+            for p, _ in reversed(entered):
+                await p.__aexit__(None, None, None)
 
 
 class Served:
