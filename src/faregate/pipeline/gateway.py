@@ -12,7 +12,7 @@ import logging
 from typing import Any, AsyncIterator
 
 from ..config import GatewayConfig, load_config
-from ..core.errors import GatewayError
+from ..core.errors import GatewayError, UpstreamError, redact
 from ..core.types import ChatRequest, ChatResponse, Event
 from ..endpoints.deployments import DeploymentRegistry
 from ..endpoints.http import HttpPool
@@ -39,6 +39,10 @@ class Gateway:
         self.steps: list[Step] = steps if steps is not None else self._default_steps()
         self._chain: Next = build_chain(self.steps, self.executor)
         self._started = False
+        # Upstream credentials from the config: no error a caller sees may contain them.
+        self.secrets = frozenset(v for m in config.models for v in (
+            m.api_key, *m.headers.values(), *(x for d in m.deployments for x in (d.api_key, *d.headers.values())))
+            if v)
 
     @classmethod
     def from_config(cls, config: GatewayConfig | str | None = None, **kw: Any) -> "Gateway":
@@ -108,6 +112,8 @@ class Gateway:
         try:
             reply = await self._chain(ctx)
         except GatewayError as err:
+            if isinstance(err, UpstreamError):  # a provider's words: never echo credentials
+                err.message = redact(err.message, self.secrets)
             if ctx.status == 200:
                 ctx.status = err.status
                 ctx.error_class = getattr(err, "kind", None) or err.code
@@ -120,7 +126,7 @@ class Gateway:
         if reply.events is None:
             await ctx.finish()
             return reply
-        reply.events = _Finishing(ctx, reply.events)
+        reply.events = _Finishing(ctx, reply.events, self.secrets)
         return reply
 
     async def chat(self, request: ChatRequest | dict, *, api_key: str | None = None) -> ChatResponse:
@@ -158,10 +164,11 @@ class _Finishing:
     it is closed before its first event was asked for (a client that left before the first
     write), which an async generator's ``finally`` would not see."""
 
-    __slots__ = ("_ctx", "_events", "_closed")
+    __slots__ = ("_ctx", "_events", "_closed", "_secrets")
 
-    def __init__(self, ctx: RequestContext, events: AsyncIterator[Event]) -> None:
-        self._ctx, self._events, self._closed = ctx, events, False
+    def __init__(self, ctx: RequestContext, events: AsyncIterator[Event],
+                 secrets: frozenset[str] = frozenset()) -> None:
+        self._ctx, self._events, self._closed, self._secrets = ctx, events, False, secrets
 
     def __aiter__(self) -> "_Finishing":
         return self
@@ -169,6 +176,10 @@ class _Finishing:
     async def __anext__(self) -> Event:
         try:
             return await self._events.__anext__()
+        except UpstreamError as err:  # an in-band error after the first byte: never echo credentials
+            err.message = redact(err.message, self._secrets)
+            await self.aclose()
+            raise
         except BaseException:
             await self.aclose()
             raise
