@@ -44,9 +44,10 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
         return await handler(request)
     except GatewayError as err:
         return error_response(err)
-    except web.HTTPRequestEntityTooLarge as exc:
+    except web.HTTPRequestEntityTooLarge:
         return error_response(PayloadTooLarge(
-            f"The request body is over the limit of {exc.max_size} bytes (server.max_body_bytes)."))
+            f"The request body is over the limit of {request.app[GATEWAY].config.server.max_body_bytes} bytes "
+            f"(server.max_body_bytes)."))
     except web.HTTPNotFound:
         return error_response(NotFound(f"No route {request.method} {request.path}. See GET /v1/models "
                                        f"and POST /v1/chat/completions."))
@@ -74,7 +75,11 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"The request body ({request.content_length} bytes) is over the limit of "
                               f"{limit} bytes (server.max_body_bytes).")
-    return await request.read()
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:  # no Content-Length (chunked), and it kept coming
+        raise PayloadTooLarge(f"The request body is over the limit of {limit} bytes (server.max_body_bytes).") \
+            from None
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

@@ -42,7 +42,7 @@ def decode_json(raw: bytes) -> Any:
         msg = str(exc)
         if "utf-8" in msg.lower() or "surrogate" in msg.lower():
             raise InvalidRequest("The request body is not valid UTF-8.", code="invalid_json") from None
-        if "recursion" in msg.lower():
+        if "recursion" in msg.lower() or "depth" in msg.lower():
             raise InvalidRequest("The request body's JSON is nested too deeply.", code="invalid_json") from None
         raise InvalidRequest(f"The request body is not valid JSON ({msg}).", code="invalid_json") from None
 
