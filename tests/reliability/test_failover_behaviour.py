@@ -239,3 +239,32 @@ def test_example_config_serves_fake_resilient():
     m = cfg.model("fake-resilient")
     assert m is not None and m.provider == "openai" and m.fallbacks == ["fake-anthropic"]
     assert cfg.model("fake-anthropic").provider == "anthropic"
+
+
+async def test_anthropic_front_fails_over_and_errors_in_band(fakes, serve):
+    """The same rules through POST /v1/messages, with the official anthropic SDK."""
+    import anthropic
+    primary, backup = fakes
+    srv = await serve(model_config(f"{primary.base}/v1", backup.base))
+    client = anthropic.AsyncAnthropic(base_url=srv.url, api_key=KEY, max_retries=0, timeout=10)
+    try:
+        await primary.script({"status": 503})
+        await backup.script({"text": "from the backup"})
+        raw = await client.messages.with_raw_response.create(model="primary", max_tokens=50, messages=MSG)
+        msg = await raw.parse()
+        assert msg.content[0].text == "from the backup"
+        assert raw.headers["x-faregate-fallback"] == "backup" and raw.headers["x-faregate-attempts"] == "2"
+
+        await primary.script({"text": PRIMARY, "chunks": 4, "cut_after_chunks": 2})
+        got = []
+        with pytest.raises(anthropic.APIError):
+            async with client.messages.stream(model="primary", max_tokens=50, messages=MSG) as stream:
+                async for text in stream.text_stream:
+                    got.append(text)
+        assert got and PRIMARY.startswith("".join(got)) and "".join(got) != PRIMARY
+        assert len(await backup.requests()) == 1  # no switch after the first byte
+    finally:
+        await client.close()
+
+
+PRIMARY = "Four parts of the primary's answer."
