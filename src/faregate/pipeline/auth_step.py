@@ -1,0 +1,89 @@
+"""The auth step: a raw gateway key -> ``Principal``, and the model allow-list.
+
+The key is checked by its sha256 (see ``keys/secret.py``), looked up in the config keys and the
+key store (cached, ``limits.key_cache_ttl_s``), never logged and never echoed: every refusal
+is the same fixed 401 message whatever was sent (SQL-shaped strings, NUL bytes, 1 MB, unicode).
+With no key anywhere (none in the config, none ever created in the database) the gateway is
+open, as before keys existed; the first key created closes it within the cache TTL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..config import GatewayConfig
+from ..core.errors import AuthenticationFailed, GatewayError, PermissionDenied
+from ..keys.store import KeyResolver, KeyStore, ResolvedKey
+from .context import Principal, Reply, RequestContext
+from .step import Next, Step
+
+log = logging.getLogger("faregate.auth")
+
+MISSING = "Missing API key: send `Authorization: Bearer <gateway key>`."
+INCORRECT = "Incorrect API key provided."
+
+
+class KeysUnavailable(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "keys_unavailable"
+
+
+class KeyAuth(Step):
+    """``authenticate(raw)`` for the server; ``handle`` also enforces the model allow-list."""
+
+    def __init__(self, config: GatewayConfig, resolver: KeyResolver | None = None) -> None:
+        self.config = config
+        if resolver is None:
+            store = KeyStore(config.database_url) if config.database_url else None
+            resolver = KeyResolver(config, store)
+        self.resolver = resolver
+        self.open = False
+        self._resolved: dict[str, ResolvedKey] = {}
+
+    @property
+    def store(self) -> KeyStore | None:
+        return self.resolver.store
+
+    async def start(self) -> None:
+        self.open = not await self.resolver.any_keys()
+
+    async def close(self) -> None:
+        if self.resolver.store is not None:
+            await self.resolver.store.close()
+
+    async def authenticate(self, credential: str | None) -> Principal | None:
+        """The principal for a raw key; ``None`` while the gateway is open. 401 otherwise."""
+        if self.open:
+            self.open = not await self.resolver.any_keys()
+            if self.open:
+                return None
+        if not credential:
+            raise AuthenticationFailed(MISSING)
+        try:
+            rk = await self.resolver.resolve(credential)
+        except Exception:  # noqa: BLE001 - the database is down and nothing is cached
+            log.warning("key store unreachable; refusing a key not seen recently")
+            raise KeysUnavailable("Keys cannot be checked right now (the key store is unreachable); retry shortly.",
+                                  headers={"retry-after": "1"}) from None
+        if rk is None:
+            raise AuthenticationFailed(INCORRECT)
+        if len(self._resolved) > 100_000:
+            self._resolved.clear()
+        self._resolved[rk.key_id] = rk
+        return Principal(key_id=rk.key_id, name=rk.name, team=rk.team, models=rk.models, key_prefix=rk.prefix)
+
+    def limits_for(self, principal: Principal | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the key's own limits, its team's limits from the store) as last resolved."""
+        rk = self._resolved.get(principal.key_id) if principal is not None else None
+        return (rk.limits, rk.team_limits) if rk is not None else ({}, {})
+
+    async def handle(self, ctx: RequestContext, call_next: Next) -> Reply:
+        if ctx.principal is None:
+            ctx.principal = await self.authenticate(ctx.credential)
+        ctx.credential = None
+        p = ctx.principal
+        if p is not None and p.models is not None and not p.is_admin and ctx.request.model not in p.models:
+            raise PermissionDenied(f"This key may not use model {ctx.request.model[:200]!r}.", param="model")
+        return await call_next(ctx)
