@@ -176,6 +176,8 @@ class Executor:
                 except asyncio.CancelledError:
                     # The client went away (the server cancels its handler): nothing to learn.
                     self.health.on_neutral(dep, permit)
+                    ctx.attempts.append(Attempt(dep.id, name, "cancelled", None, 0.0,
+                                                (time.perf_counter() - t_start) * 1000, "the client disconnected"))
                     ctx.client_disconnected = True
                     ctx.status, ctx.error_class = 499, "client_disconnected"
                     raise
@@ -189,7 +191,8 @@ class Executor:
                 ctx.answered_by = dep.id
                 ctx.answered_model = name
                 return result
-        assert last is not None
+        if last is None:
+            raise GatewayError(f"none of the models {models} is configured", code="no_candidates")
         raise self._final(last)
 
     def _pick(self, name: str, strategy: str, deps: list[Deployment], failed: set[str],
