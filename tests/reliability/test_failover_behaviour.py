@@ -263,6 +263,11 @@ async def test_anthropic_front_fails_over_and_errors_in_band(fakes, serve):
                     got.append(text)
         assert got and PRIMARY.startswith("".join(got)) and "".join(got) != PRIMARY
         assert len(await backup.requests()) == 1  # no switch after the first byte
+
+        await primary.script({"status": 400})
+        with pytest.raises(anthropic.BadRequestError) as ei:
+            await client.messages.create(model="primary", max_tokens=50, messages=MSG)
+        assert ei.value.response.headers["x-faregate-attempts"] == "1"
     finally:
         await client.close()
 

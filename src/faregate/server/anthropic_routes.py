@@ -27,6 +27,7 @@ class AnthropicStreamCodec(StreamCodec):
 
 async def messages(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
+    ctx: RequestContext | None = None
     try:
         principal = await gw.authenticate(bearer(request))
         raw = await read_body(request, gw.config.server.max_body_bytes)
@@ -36,7 +37,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
         reply = await gw.handle(ctx)
     except GatewayError as err:
         # Anthropic clients expect Anthropic's error shape on this route.
-        return json_response(error_body(err), status=err.status, headers=err.headers or None)
+        # Explained like an answer: attempts made and the cost of what was consumed.
+        headers = {**(response_headers(ctx, with_cost=True) if ctx is not None else {}), **err.headers}
+        return json_response(error_body(err), status=err.status, headers=headers or None)
     model_name = ctx.answered_model or req.model
     if reply.response is not None:
         return web.Response(body=render_message(reply.response, request_id=ctx.request_id, model=model_name),
