@@ -1,0 +1,333 @@
+"""Fake LLM providers: real HTTP servers on loopback speaking the OpenAI, Anthropic or Gemini
+protocol, scriptable per request. Used by the tests, the benchmarks and the demo.
+
+    async with FakeProvider("anthropic") as fp:
+        fp.base_url          # what a faregate model's base_url should be
+        fp.script([{"status": 529}, {"text": "fine", "chunks": 3}])
+
+Control API (the same on every protocol):
+
+- ``POST /_fake/script``: a JSON list of behaviours for the next requests, one each, in order;
+  when used up, the default answer. A behaviour may set ``status`` (answer with that
+  protocol's error body), ``retry_after_s``, ``delay_ms`` (before the headers), ``ttft_ms``
+  (before the first chunk), ``chunk_gap_ms``, ``text``, ``chunks``, ``cut_after_chunks``
+  (close the connection after that many content chunks; 0: right after the headers),
+  ``stall_after_chunks`` (stop sending, keep the connection open), ``malformed_sse``,
+  ``error_event_after_200`` (true: an in-band error before any content; a number: after that
+  many chunks), ``malformed_json``, ``content_type``, ``tool_call`` ({"name", "arguments"}),
+  ``usage`` ({"input_tokens", "output_tokens"}).
+- ``POST /_fake/default``: the behaviour used when no script is queued.
+- ``GET /_fake/requests``: what arrived (method, path, query, headers, JSON body, and
+  ``disconnected`` when the client went away before the answer was complete).
+- ``POST /_fake/reset``: clears the script, the default and the log.
+
+``responder(protocol, model, body) -> behaviour`` decides the default answer per request
+(the demo uses it to simulate models of different quality and speed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections import deque
+from typing import Any, Callable
+
+import orjson
+from aiohttp import web
+
+from . import wire
+
+DEFAULT_PORTS = {"openai": 9101, "anthropic": 9102, "gemini": 9103}
+Responder = Callable[[str, str, dict], dict]
+_JSON = {"content-type": "application/json"}
+_SSE = {"content-type": "text/event-stream", "cache-control": "no-cache"}
+
+
+def _text_of(body: dict) -> str:
+    """The last user text of an OpenAI, Anthropic or Gemini request body."""
+    for m in reversed(body.get("messages") or body.get("contents") or []):
+        if not isinstance(m, dict) or m.get("role") not in ("user", None):
+            continue
+        c = m.get("content", m.get("parts"))
+        if isinstance(c, str):
+            return c
+        if isinstance(c, list):
+            return " ".join(p.get("text", "") for p in c if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _json_mode(protocol: str, body: dict) -> bool:
+    if protocol == "openai":
+        return (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
+    if protocol == "gemini":
+        return (body.get("generationConfig") or {}).get("responseMimeType") == "application/json"
+    return False
+
+
+class FakeProvider:
+    def __init__(self, protocol: str = "openai", host: str = "127.0.0.1", port: int = 0, *,
+                 responder: Responder | None = None, max_log: int = 1000) -> None:
+        if protocol not in DEFAULT_PORTS:
+            raise ValueError(f"protocol must be one of {sorted(DEFAULT_PORTS)}, not {protocol!r}")
+        self.protocol, self.host, self.port = protocol, host, port
+        self.responder = responder
+        self.queue: deque[dict] = deque()
+        self.default: dict = {}
+        self.log: deque[dict] = deque(maxlen=max_log)
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/_fake/script", self._script)
+        app.router.add_post("/_fake/default", self._set_default)
+        app.router.add_get("/_fake/requests", self._requests)
+        app.router.add_post("/_fake/reset", self._reset)
+        if protocol == "openai":
+            app.router.add_post("/v1/chat/completions", self._answer)
+            app.router.add_get("/v1/models", self._models)
+        elif protocol == "anthropic":
+            app.router.add_post("/v1/messages", self._answer)
+        else:
+            app.router.add_post("/v1beta/models/{tail}", self._answer)
+            app.router.add_post("/v1/models/{tail}", self._answer)
+        self.app = app
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The base URL a client (or faregate's model config) uses: OpenAI's includes ``/v1``."""
+        return self.origin + "/v1" if self.protocol == "openai" else self.origin
+
+    async def start(self) -> "FakeProvider":
+        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "FakeProvider":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- in-process control (same effect as the HTTP control API) ----------------------------
+
+    def script(self, behaviours: list[dict] | dict) -> None:
+        self.queue.extend(behaviours if isinstance(behaviours, list) else [behaviours])
+
+    def requests(self) -> list[dict]:
+        return list(self.log)
+
+    def reset(self) -> None:
+        self.queue.clear()
+        self.default = {}
+        self.log.clear()
+
+    async def _script(self, request: web.Request) -> web.Response:
+        data = orjson.loads(await request.read() or b"[]")
+        if not isinstance(data, (list, dict)):
+            return web.json_response({"error": "send a JSON list of behaviours"}, status=400)
+        self.script(data)
+        return web.json_response({"queued": len(self.queue)})
+
+    async def _set_default(self, request: web.Request) -> web.Response:
+        data = orjson.loads(await request.read() or b"{}")
+        self.default = data if isinstance(data, dict) else {}
+        return web.json_response({"default": self.default})
+
+    async def _requests(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps({"requests": list(self.log)}), headers=_JSON)
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model",
+                                                              "created": 0, "owned_by": "fake"}]})
+
+    # -- answering ---------------------------------------------------------------------------
+
+    def _parse(self, request: web.Request, raw: bytes) -> tuple[dict, str, bool]:
+        try:
+            body = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        if self.protocol == "gemini":
+            tail = request.match_info.get("tail", "")
+            model, _, action = tail.partition(":")
+            return body, model, action == "streamGenerateContent"
+        return body, str(body.get("model", "")), bool(body.get("stream"))
+
+    def _auth_error(self, request: web.Request) -> str | None:
+        h = request.headers
+        if self.protocol == "anthropic":
+            if not h.get("x-api-key"):
+                return "missing x-api-key header"
+            if not h.get("anthropic-version"):
+                return "missing anthropic-version header"
+        if self.protocol == "gemini" and not (h.get("x-goog-api-key") or request.query.get("key")):
+            return "API key not valid. Please pass a valid API key."
+        return None
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body, model, stream = self._parse(request, raw)
+        entry = {"method": request.method, "path": request.path, "query": dict(request.query),
+                 "headers": dict(request.headers), "body": body, "disconnected": False}
+        self.log.append(entry)
+        if self.queue:
+            b = self.queue.popleft()
+        elif self.responder is not None:
+            b = {**self.default, **(self.responder(self.protocol, model, body) or {})}
+        else:
+            b = self.default
+        try:
+            return await self._respond(request, body, model, stream, b)
+        except (asyncio.CancelledError, ConnectionResetError):
+            entry["disconnected"] = True
+            raise
+
+    def _content(self, body: dict, model: str, b: dict) -> tuple[str | None, dict | None, tuple[int, int]]:
+        tool = b.get("tool_call")
+        if tool is None and self.protocol == "anthropic":
+            tc = body.get("tool_choice") or {}
+            if tc.get("type") == "tool":  # a forced tool (faregate's JSON mode uses one)
+                tool = {"name": tc.get("name", ""), "arguments": b.get("text") or '{"answer": "ok"}'}
+        if tool is not None:
+            args = tool.get("arguments", "{}")
+            tool = {"name": tool.get("name", "tool"), "arguments": args if isinstance(args, str)
+                    else orjson.dumps(args).decode()}
+        text = b.get("text")
+        if text is None and tool is None:
+            asked = _text_of(body)
+            text = ('{"answer": "ok", "echo": ' + orjson.dumps(asked[:40]).decode() + "}"
+                    if _json_mode(self.protocol, body) else f"Answer from {model or 'fake'}: {asked[:60]}")
+        u = b.get("usage") or {}
+        prompt_chars = len(orjson.dumps(body.get("messages") or body.get("contents") or []))
+        usage = (int(u.get("input_tokens", max(1, prompt_chars // 4))),
+                 int(u.get("output_tokens", max(1, len(text or (tool or {}).get("arguments", "")) // 4))))
+        return text, tool, usage
+
+    async def _respond(self, request: web.Request, body: dict, model: str, stream: bool, b: dict) -> web.StreamResponse:
+        if b.get("delay_ms"):
+            await asyncio.sleep(b["delay_ms"] / 1000)
+        status = int(b.get("status", 200))
+        headers: dict[str, str] = {}
+        if b.get("retry_after_s") is not None:
+            headers["retry-after"] = str(b["retry_after_s"])
+        auth_problem = self._auth_error(request)
+        if auth_problem and status < 400:
+            status = 401
+            b = {**b, "error_message": auth_problem}
+        if status >= 400:
+            msg = b.get("error_message") or f"fake {self.protocol} error {status}"
+            return web.Response(status=status, body=wire.error_body(self.protocol, status, msg),
+                                headers={**_JSON, **headers})
+        text, tool, usage = self._content(body, model, b)
+        rid = f"fake-{next(self._ids)}"
+        if not stream:
+            if b.get("cut_after_chunks") is not None:
+                request.transport.close()  # type: ignore[union-attr]
+                raise ConnectionResetError("scripted cut")
+            if b.get("malformed_json"):
+                payload = b'{"id": "broken", "choices": [ {'
+            else:
+                build = {"openai": wire.openai_body, "anthropic": wire.anthropic_body,
+                         "gemini": wire.gemini_body}[self.protocol]
+                payload = build(rid, model, text, tool, usage)
+            ctype = b.get("content_type") or "application/json"
+            return web.Response(body=payload, headers={**headers, "content-type": ctype})
+        return await self._stream(request, body, model, rid, text, tool, usage, b, headers)
+
+    async def _stream(self, request: web.Request, body: dict, model: str, rid: str, text: str | None,
+                      tool: dict | None, usage: tuple[int, int], b: dict, headers: dict) -> web.StreamResponse:
+        pieces = wire.split_text(text or "", int(b.get("chunks", 3)))
+        p = self.protocol
+        preamble = b""
+        if p == "openai":
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            content, closing = wire.openai_events(rid, model, pieces, tool, usage, include_usage)
+            error_event = wire.openai_error_event
+        elif p == "anthropic":
+            preamble = wire.anthropic_preamble(rid, model, usage)
+            content, closing = wire.anthropic_events(pieces, tool, usage)
+            error_event = wire.anthropic_error_event
+        else:
+            content, closing = wire.gemini_events(rid, model, pieces, tool, usage)
+            error_event = wire.gemini_error_event
+        resp = web.StreamResponse(headers={**_SSE, **headers, **({"content-type": b["content_type"]}
+                                                                   if b.get("content_type") else {})})
+        await resp.prepare(request)
+        if preamble:
+            await resp.write(preamble)
+        cut, stall = b.get("cut_after_chunks"), b.get("stall_after_chunks")
+        err_at = b.get("error_event_after_200")
+        err_at = 0 if err_at is True else err_at
+        gap = (b.get("chunk_gap_ms") or 0) / 1000
+        if b.get("ttft_ms"):
+            await asyncio.sleep(b["ttft_ms"] / 1000)
+        if b.get("malformed_sse"):
+            await resp.write(b"data: {\"broken\": \n\n" if p != "anthropic"
+                             else b"event: content_block_delta\ndata: {broken\n\n")
+        for i, chunk in enumerate(content):
+            if cut is not None and i >= cut:
+                request.transport.close()  # type: ignore[union-attr]
+                raise ConnectionResetError("scripted cut")
+            if stall is not None and i >= stall:
+                await asyncio.sleep(3600)  # until the client goes away (the handler is cancelled)
+            if err_at is not None and i >= err_at:
+                await resp.write(error_event(f"fake {p} in-band error"))
+                return resp
+            if gap and i:
+                await asyncio.sleep(gap)
+            await resp.write(chunk)
+        if err_at is not None:
+            await resp.write(error_event(f"fake {p} in-band error"))
+            return resp
+        for chunk in closing:
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+
+class ThreadedFake:
+    """A fake provider running on its own event loop in a background thread (for sync code)."""
+
+    def __init__(self, provider: FakeProvider) -> None:
+        self.provider = provider
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(provider.start(), self._loop).result(10)
+
+    @property
+    def base_url(self) -> str:
+        return self.provider.base_url
+
+    @property
+    def port(self) -> int:
+        return self.provider.port
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.provider.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+def run_in_thread(protocol: str = "openai", port: int = 0, **kw: Any) -> ThreadedFake:
+    return ThreadedFake(FakeProvider(protocol, port=port, **kw))
