@@ -248,6 +248,11 @@ async def test_anthropic_front_fails_over_and_errors_in_band(fakes, serve):
     srv = await serve(model_config(f"{primary.base}/v1", backup.base))
     client = anthropic.AsyncAnthropic(base_url=srv.url, api_key=KEY, max_retries=0, timeout=10)
     try:
+        await primary.script({"status": 400})
+        with pytest.raises(anthropic.BadRequestError) as ei:
+            await client.messages.create(model="primary", max_tokens=50, messages=MSG)
+        assert ei.value.response.headers["x-faregate-attempts"] == "1"
+
         await primary.script({"status": 503})
         await backup.script({"text": "from the backup"})
         raw = await client.messages.with_raw_response.create(model="primary", max_tokens=50, messages=MSG)
@@ -264,10 +269,6 @@ async def test_anthropic_front_fails_over_and_errors_in_band(fakes, serve):
         assert got and PRIMARY.startswith("".join(got)) and "".join(got) != PRIMARY
         assert len(await backup.requests()) == 1  # no switch after the first byte
 
-        await primary.script({"status": 400})
-        with pytest.raises(anthropic.BadRequestError) as ei:
-            await client.messages.create(model="primary", max_tokens=50, messages=MSG)
-        assert ei.value.response.headers["x-faregate-attempts"] == "1"
     finally:
         await client.close()
 
