@@ -140,7 +140,7 @@ return 0
 
 class RedisLimitStore(LimitStore):
     def __init__(self, url: str, *, timeout_s: float = 0.1, failure_policy: str = "open",
-                 namespace: str = "fg:lim:", down_s: float = 1.0) -> None:
+                 namespace: str = "fg:lim:", down_s: float = 1.0, max_connections: int = 128) -> None:
         import redis.asyncio as aioredis
         from redis.backoff import NoBackoff
         from redis.asyncio.retry import Retry
@@ -155,9 +155,13 @@ class RedisLimitStore(LimitStore):
         self.degraded = 0      # requests served unlimited because of them (fail-open)
         self._down_until = 0.0
         self._last_log = 0.0
-        self.r = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                         retry=Retry(NoBackoff(), 0), retry_on_timeout=False,
-                                         health_check_interval=0)
+        # A blocking pool: a burst waits (bounded) for a free connection instead of failing, which
+        # would otherwise look like an outage and, fail-open, let the burst through unlimited.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=max(timeout_s * 3, 0.5), socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0), retry_on_timeout=False,
+            health_check_interval=0)
+        self.r = aioredis.Redis(connection_pool=pool)
         self._reserve = self.r.register_script(_RESERVE)
         self._reconcile = self.r.register_script(_RECONCILE)
         self._usage = self.r.register_script(_USAGE)
@@ -171,7 +175,7 @@ class RedisLimitStore(LimitStore):
             coro.close()
             raise _Failed()
         try:
-            return await asyncio.wait_for(coro, self.timeout_s * 2)
+            return await asyncio.wait_for(coro, max(self.timeout_s * 3, 0.5))
         except (asyncio.TimeoutError, OSError, Exception) as exc:  # noqa: BLE001 - any backend failure
             from redis.exceptions import NoScriptError, ResponseError
             if isinstance(exc, ResponseError) and not isinstance(exc, NoScriptError):
