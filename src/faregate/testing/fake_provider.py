@@ -176,7 +176,7 @@ class FakeProvider:
     def _auth_error(self, request: web.Request) -> str | None:
         h = request.headers
         if self.protocol == "anthropic":
-            if not h.get("x-api-key"):
+            if not (h.get("x-api-key") or h.get("authorization")):
                 return "missing x-api-key header"
             if not h.get("anthropic-version"):
                 return "missing anthropic-version header"
@@ -188,7 +188,7 @@ class FakeProvider:
         raw = await request.read()
         body, model, stream = self._parse(request, raw)
         entry = {"method": request.method, "path": request.path, "query": dict(request.query),
-                 "headers": dict(request.headers), "body": body, "disconnected": False}
+                 "headers": {str(k).lower(): v for k, v in request.headers.items()}, "body": body, "disconnected": False}
         self.log.append(entry)
         if self.queue:
             b = self.queue.popleft()
