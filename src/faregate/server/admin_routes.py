@@ -158,6 +158,7 @@ async def create_key(request: web.Request) -> web.Response:
                                                         limits=data.get("limits"), expires_at=expires_at)
     except ValueError as exc:
         raise _value_error(exc) from None
+    adm.invalidate()  # the first key closes an open gateway at once on this replica
     return json_response({"key": raw, **rec.public()}, status=201)
 
 
