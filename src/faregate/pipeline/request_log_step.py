@@ -1,0 +1,98 @@
+"""The request-log step: one ``RequestRecord`` per request, appended when the answer completes.
+
+Put it first (outermost) in the chain so it sees every request, refused ones included. It
+owns the ``LogWriter``: ``start()`` starts it, ``close()`` flushes it (SIGTERM path).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.errors import GatewayError
+from ..storage.request_log import LogWriter, RequestRecord, redact
+from .context import Reply, RequestContext
+from .step import Next, Step
+
+
+class RequestLogStep(Step):
+    def __init__(self, writer: LogWriter, *, log_bodies: bool = False, redact_emails: bool = False) -> None:
+        self.writer = writer
+        self.log_bodies = log_bodies
+        self.redact_emails = redact_emails
+
+    @classmethod
+    def from_config(cls, config: Any, **kw: Any) -> "RequestLogStep":
+        return cls(LogWriter(config.database_url, **kw), log_bodies=config.server.log_bodies)
+
+    async def start(self) -> None:
+        await self.writer.start()
+
+    async def close(self) -> None:
+        await self.writer.close()
+
+    async def handle(self, ctx: RequestContext, call_next: Next) -> Reply:
+        ctx.on_finish.append(self._hook)
+        try:
+            return await call_next(ctx)
+        except GatewayError as err:
+            ctx.status = err.status
+            ctx.error_class = ctx.error_class or type(err).__name__
+            ctx.error_message = ctx.error_message or str(err)
+            raise
+
+    def _hook(self, ctx: RequestContext) -> None:
+        self.writer.append(self.record(ctx))
+
+    def record(self, ctx: RequestContext) -> RequestRecord:
+        return build_record(ctx, log_bodies=self.log_bodies, redact_emails=self.redact_emails)
+
+
+def _prompt_text(ctx: RequestContext) -> str:
+    parts = []
+    for m in getattr(ctx.request, "messages", None) or []:
+        content = getattr(m, "content", None)
+        if content is None and isinstance(m, dict):
+            content = m.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            for p in content:
+                t = getattr(p, "text", None) if not isinstance(p, dict) else p.get("text")
+                if t:
+                    parts.append(t)
+    return "\n".join(parts)
+
+
+def build_record(ctx: RequestContext, *, log_bodies: bool = False, redact_emails: bool = False) -> RequestRecord:
+    p = ctx.principal
+    plan = ctx.plan
+    ex = ctx.extras
+    latency = ctx.elapsed_ms()
+    ceiling = None
+    cons = getattr(plan, "constraints", None)
+    if cons is not None:
+        ceiling = getattr(cons, "max_latency_ms", None)
+    if ceiling is None and getattr(ctx.request, "routing", None):
+        ceiling = ctx.request.routing.get("max_latency_ms")
+    status = ctx.status
+    if ctx.error_class and status < 400:
+        status = 500
+    return RequestRecord(
+        id=ctx.request_id, ts=ctx.started_at,
+        key_id=p.key_id if p else None, team=p.team if p else None,
+        route=ctx.route or getattr(plan, "route", None), requested_model=ctx.requested_model or ctx.request.model,
+        model=ctx.answered_model, deployment=ctx.answered_by,
+        plan_kind=getattr(plan, "kind", None), plan_models=list(getattr(plan, "models", None) or ctx.candidates),
+        models_called=[a.model for a in ctx.attempts],
+        pred_quality=getattr(plan, "predicted_quality", None), pred_cost_usd=getattr(plan, "predicted_cost_usd", None),
+        pred_latency_ms=getattr(plan, "predicted_latency_ms", None),
+        input_tokens=ctx.usage.input_tokens, output_tokens=ctx.usage.output_tokens,
+        cached_tokens=ctx.usage.cached_input_tokens, cost_usd=ctx.cost_usd,
+        ttft_ms=ctx.ttft_ms, latency_ms=latency, status=status, error_class=ctx.error_class,
+        attempts=len(ctx.attempts), fallback_used=ctx.fallback_used, cache_hit=ctx.cache_hit,
+        constraint_unmet=ctx.constraint_unmet, client_disconnect=ctx.client_disconnected,
+        latency_ceiling_ms=ceiling, latency_met=None if ceiling is None else latency <= ceiling,
+        arm=ex.get("arm") or getattr(plan, "arm", None), task=ex.get("task"),
+        prompt=redact(_prompt_text(ctx), emails=redact_emails) if log_bodies else None,
+        answer=redact(ctx.response_text, emails=redact_emails) if log_bodies else None,
+    )

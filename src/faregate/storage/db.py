@@ -1,0 +1,308 @@
+"""A tiny async database layer chosen by URL, shared by every storage concern.
+
+``sqlite:///relative/path`` or ``sqlite:////absolute/path``
+    stdlib ``sqlite3``; every write runs in ONE dedicated writer thread on its own connection
+    (WAL, ``synchronous=NORMAL``), every read on a second thread and connection, so a long
+    read never waits for a write batch and the event loop never waits for either.
+``postgresql://user@host:port/db``
+    an ``asyncpg`` pool.
+
+SQL is written once with PostgreSQL's ``$1, $2`` placeholders; the SQLite backend rewrites
+them to ``?`` (so never put ``$`` in a string literal). Keep the SQL portable (``ON CONFLICT``
+upserts, ``DOUBLE PRECISION``, ``BIGINT``, ``TEXT``); where the dialects differ, write
+``NNN_name.sqlite.sql`` and ``NNN_name.postgres.sql`` next to each other.
+
+API::
+
+    db = await Database.open(url)          # connects (raises DatabaseUnavailable if it cannot)
+    await db.migrate("request_log")        # applies storage/migrations/request_log/NNN_*.sql
+    await db.execute(sql, *args) -> int    # rows affected
+    await db.executemany(sql, rows)        # one transaction
+    await db.batch([(sql, rows), ...])     # several executemany, ONE transaction (all or nothing)
+    await db.fetch(sql, *args) -> list[dict]
+    await db.fetchrow(sql, *args) -> dict | None
+    await db.fetchval(sql, *args)
+    await db.close()
+
+Migrations: ``storage/migrations/<concern>/NNN_name.sql`` (or the per-dialect pair), applied in
+order, each in a transaction, recorded in ``schema_migrations(concern, version)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+_PH = re.compile(r"\$\d+")
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached (connect or query failed for a transport reason)."""
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a ``sqlite:///relative`` / ``sqlite:////absolute`` URL (None for other schemes)."""
+    if not url.startswith("sqlite:"):
+        return None
+    rest = url[len("sqlite:"):]
+    if rest.startswith("///"):
+        return rest[3:] or ":memory:"
+    if rest.startswith("//"):
+        return rest[2:] or ":memory:"
+    return rest or ":memory:"
+
+
+def migration_files(concern: str, dialect: str) -> list[tuple[int, str, str]]:
+    """``(version, name, sql)`` for a concern, picking the dialect file where there is one."""
+    folder = resources.files("faregate.storage").joinpath("migrations", concern)
+    by_version: dict[int, dict[str, Any]] = {}
+    for f in folder.iterdir():
+        name = f.name
+        if not name.endswith(".sql") or not name[:1].isdigit():
+            continue
+        version = int(name.split("_", 1)[0])
+        stem = name[:-4]
+        kind = "any"
+        for d in ("sqlite", "postgres"):
+            if stem.endswith("." + d):
+                kind = d
+        by_version.setdefault(version, {})[kind] = f
+    out = []
+    for version in sorted(by_version):
+        files = by_version[version]
+        f = files.get(dialect) or files.get("any")
+        if f is None:
+            raise RuntimeError(f"migration {concern}/{version:03d} has no file for {dialect}")
+        out.append((version, f.name, f.read_text(encoding="utf-8")))
+    return out
+
+
+class Database:
+    """Base class and factory; see the module docstring for the contract."""
+
+    dialect = ""
+
+    @staticmethod
+    async def open(url: str, **kw: Any) -> "Database":
+        if url.startswith("sqlite:"):
+            db: Database = SQLiteDatabase(url)
+        elif url.startswith(("postgresql:", "postgres:", "postgresql+asyncpg:")):
+            db = PostgresDatabase(url, **kw)
+        else:
+            raise ValueError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///path or "
+                             f"postgresql://...")
+        await db._connect()
+        return db
+
+    async def _connect(self) -> None: ...
+
+    async def execute(self, sql: str, *args: Any) -> int: ...
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+    async def batch(self, statements: list[tuple[str, Iterable[Sequence[Any]]]]) -> None: ...
+    async def executescript(self, script: str) -> None: ...
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]: ...
+    async def close(self) -> None: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else next(iter(row.values()))
+
+    async def migrate(self, concern: str) -> list[int]:
+        """Apply the concern's migrations not applied yet; returns the versions applied now."""
+        await self.execute("CREATE TABLE IF NOT EXISTS schema_migrations (concern TEXT NOT NULL, "
+                           "version INTEGER NOT NULL, name TEXT, PRIMARY KEY (concern, version))")
+        done = {r["version"] for r in await self.fetch(
+            "SELECT version FROM schema_migrations WHERE concern = $1", concern)}
+        applied = []
+        for version, name, sql in migration_files(concern, self.dialect):
+            if version in done:
+                continue
+            await self._apply_migration(sql, concern, version, name)
+            applied.append(version)
+        return applied
+
+    async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> None: ...
+
+
+class SQLiteDatabase(Database):
+    dialect = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = sqlite_path(url) or ":memory:"
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="fg-sqlite-writer")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="fg-sqlite-reader")
+        self._local = threading.local()
+        self._closed = False
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            if self.path != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+        return conn
+
+    async def _connect(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        await self._run(self._writer, lambda c: None)
+
+    async def _run(self, pool: ThreadPoolExecutor, fn) -> Any:
+        if self._closed:
+            raise DatabaseUnavailable("database is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(pool, lambda: fn(self._conn()))
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "unable to open" in str(exc) or "disk I/O" in str(exc):
+                raise DatabaseUnavailable(str(exc)) from exc
+            raise
+
+    @staticmethod
+    def _tx(conn: sqlite3.Connection, work) -> Any:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            out = work()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return out
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        q = _PH.sub("?", sql)
+        return await self._run(self._writer, lambda c: c.execute(q, args).rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.batch([(sql, rows)])
+
+    async def batch(self, statements: list[tuple[str, Iterable[Sequence[Any]]]]) -> None:
+        stmts = [(_PH.sub("?", s), list(r)) for s, r in statements]
+
+        def work(c: sqlite3.Connection) -> None:
+            def body() -> None:
+                for s, r in stmts:
+                    if r:
+                        c.executemany(s, r)
+            self._tx(c, body)
+        await self._run(self._writer, work)
+
+    async def executescript(self, script: str) -> None:
+        await self._run(self._writer, lambda c: c.executescript(script))
+
+    async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            # executescript commits first; wrap the script itself in a transaction.
+            c.executescript("BEGIN;\n" + sql + "\n;INSERT INTO schema_migrations (concern, version, name) "
+                            f"VALUES ('{concern}', {int(version)}, '{name}');\nCOMMIT;")
+        await self._run(self._writer, work)
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        q = _PH.sub("?", sql)
+        return await self._run(self._reader, lambda c: [dict(r) for r in c.execute(q, args).fetchall()])
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        for pool in (self._writer, self._reader):
+            await loop.run_in_executor(pool, self._close_local)
+            pool.shutdown(wait=True)
+        self._closed = True
+
+    def _close_local(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class PostgresDatabase(Database):
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 5.0) -> None:
+        self.url = url.replace("postgresql+asyncpg://", "postgresql://")
+        self._pool: Any = None
+        self._sizes = (min_size, max_size)
+        self._timeout = timeout
+
+    async def _connect(self) -> None:
+        import asyncpg
+        try:
+            self._pool = await asyncpg.create_pool(self.url, min_size=self._sizes[0], max_size=self._sizes[1],
+                                                   command_timeout=30, timeout=self._timeout)
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
+                asyncpg.CannotConnectNowError) as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    async def _guard(self, coro) -> Any:
+        import asyncpg
+        try:
+            return await coro
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
+                asyncpg.InterfaceError) as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status = await self._guard(self._pool.execute(sql, *args))
+        try:
+            return int(status.split()[-1])
+        except (ValueError, IndexError):
+            return 0
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.batch([(sql, rows)])
+
+    async def batch(self, statements: list[tuple[str, Iterable[Sequence[Any]]]]) -> None:
+        async def work() -> None:
+            async with self._pool.acquire() as conn:
+                async with conn.transaction():
+                    for s, r in statements:
+                        r = list(r)
+                        if r:
+                            await conn.executemany(s, r)
+        await self._guard(work())
+
+    async def executescript(self, script: str) -> None:
+        await self._guard(self._pool.execute(script))
+
+    async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> None:
+        async def work() -> None:
+            async with self._pool.acquire() as conn:
+                async with conn.transaction():
+                    # Serialise concurrent starters (several gateway processes on one database).
+                    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", concern)
+                    done = await conn.fetchval("SELECT 1 FROM schema_migrations WHERE concern = $1 "
+                                               "AND version = $2", concern, version)
+                    if done:
+                        return
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations (concern, version, name) "
+                                       "VALUES ($1, $2, $3)", concern, version, name)
+        await self._guard(work())
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._guard(self._pool.fetch(sql, *args))]
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), 10)
+            except Exception:  # noqa: BLE001
+                self._pool.terminate()
+            self._pool = None

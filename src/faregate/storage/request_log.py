@@ -1,0 +1,331 @@
+"""The request log: one ``RequestRecord`` per request, written in batches by one ``LogWriter``.
+
+Gateway use::
+
+    writer = LogWriter(config.database_url, spill_path="faregate-spill.jsonl")
+    await writer.start()          # never raises: an unreachable database only means queueing
+    writer.append(record)         # sync, O(1), never blocks, never raises
+    await writer.close()          # flushes everything (to the database, or to the spill file)
+
+Nothing is lost: records queue in memory up to ``max_queue``; while the database is down the
+overflow goes to the JSONL spill file, replayed (idempotently: ``ON CONFLICT (id) DO NOTHING``)
+once the database answers again. ``dropped`` counts records that could go nowhere (the spill
+file itself failing); it is 0 in every test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import rollup
+from .db import Database, DatabaseUnavailable
+
+log = logging.getLogger("faregate.request_log")
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    id: str
+    ts: float
+    key_id: str | None = None
+    team: str | None = None
+    route: str | None = None
+    requested_model: str | None = None
+    model: str | None = None            # the model that answered
+    deployment: str | None = None
+    plan_kind: str | None = None
+    plan_models: list[str] = field(default_factory=list)
+    models_called: list[str] = field(default_factory=list)
+    pred_quality: float | None = None
+    pred_cost_usd: float | None = None
+    pred_latency_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float = 0.0
+    ttft_ms: float | None = None
+    latency_ms: float = 0.0
+    status: int = 200
+    error_class: str | None = None
+    attempts: int = 0
+    fallback_used: bool = False
+    cache_hit: bool = False
+    constraint_unmet: bool = False
+    client_disconnect: bool = False
+    latency_ceiling_ms: float | None = None
+    latency_met: bool | None = None
+    arm: str | None = None
+    task: str | None = None
+    prompt: str | None = None
+    answer: str | None = None
+    extra: dict[str, Any] | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        """Column name -> value as stored (lists/dicts as JSON text, booleans as 0/1)."""
+        d = asdict(self)
+        for k in ("plan_models", "models_called", "extra"):
+            d[k] = orjson.dumps(d[k]).decode() if d[k] is not None else None
+        for k in ("fallback_used", "cache_hit", "constraint_unmet", "client_disconnect"):
+            d[k] = 1 if d[k] else 0
+        if d["latency_met"] is not None:
+            d["latency_met"] = 1 if d["latency_met"] else 0
+        return d
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "RequestRecord":
+        d = {f.name: row.get(f.name) for f in fields(cls)}
+        for k in ("plan_models", "models_called", "extra"):
+            if isinstance(d[k], (str, bytes)):
+                d[k] = orjson.loads(d[k])
+        for k in ("plan_models", "models_called"):
+            d[k] = d[k] or []
+        for k in ("fallback_used", "cache_hit", "constraint_unmet", "client_disconnect"):
+            d[k] = bool(d[k])
+        if d["latency_met"] is not None:
+            d["latency_met"] = bool(d["latency_met"])
+        return cls(**d)
+
+
+COLUMNS = tuple(f.name for f in fields(RequestRecord))
+INSERT_SQL = (f"INSERT INTO request_log ({', '.join(COLUMNS)}) VALUES "
+              f"({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))}) ON CONFLICT (id) DO NOTHING")
+
+# -- redaction ------------------------------------------------------------------------------------
+
+_SECRETS = [
+    re.compile(r"\bfg-[A-Za-z0-9_\-]{8,}"),                       # faregate keys
+    re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}"),       # OpenAI / Anthropic keys
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}"),                     # Google API keys
+    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),                 # AWS access key ids
+    re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*)[A-Za-z0-9/+=]{40}"),
+    re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/\-]{12,}=*"),    # bearer tokens
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"),                  # GitHub tokens
+    re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),               # Slack tokens
+]
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+
+
+def redact(text: str | None, *, emails: bool = False) -> str | None:
+    """Replace secrets (API keys, bearer tokens, fg- keys, AWS keys; emails optionally)."""
+    if not text:
+        return text
+    for pat in _SECRETS:
+        if pat.groups:
+            text = pat.sub(lambda m: m.group(1) + "[REDACTED]", text)
+        else:
+            text = pat.sub("[REDACTED]", text)
+    if emails:
+        text = _EMAIL.sub("[EMAIL]", text)
+    return text
+
+
+# -- the writer -----------------------------------------------------------------------------------
+
+class LogWriter:
+    """Bounded queue + one writer task; see the module docstring."""
+
+    def __init__(self, url: str, *, batch_size: int = 500, flush_interval: float = 0.25,
+                 max_queue: int = 50_000, spill_path: str | os.PathLike | None = None,
+                 retry_interval: float = 1.0, db: Database | None = None) -> None:
+        self.url = url
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_queue = max_queue
+        self.retry_interval = retry_interval
+        self.spill_path = Path(spill_path) if spill_path else Path(default_spill_path(url))
+        self.db: Database | None = db
+        self._queue: collections.deque[RequestRecord] = collections.deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closing = False
+        self.dropped = 0
+        self.written = 0
+        self.spilled = 0
+        self.replayed = 0
+        self.batches = 0
+        self.db_errors = 0
+        # Recent request id -> key id, so feedback on a request still queued is accepted.
+        self.recent: collections.OrderedDict[str, str | None] = collections.OrderedDict()
+        self.recent_max = 100_000
+
+    # public ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="faregate-log-writer")
+
+    def append(self, record: RequestRecord) -> None:
+        """Queue one record; never blocks, never raises."""
+        try:
+            self._queue.append(record)
+            self.recent[record.id] = record.key_id
+            if len(self.recent) > self.recent_max:
+                self.recent.popitem(last=False)
+            if len(self._queue) > self.max_queue:
+                self._spill(self._take(len(self._queue) - self.max_queue))
+            if len(self._queue) >= self.batch_size:
+                self._wake.set()
+        except Exception:  # noqa: BLE001 - logging must never fail a request
+            self.dropped += 1
+            log.exception("request log append failed")
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def stats(self) -> dict[str, int]:
+        return {"pending": self.pending, "written": self.written, "spilled": self.spilled,
+                "replayed": self.replayed, "dropped": self.dropped, "batches": self.batches}
+
+    async def flush(self) -> None:
+        """Write everything queued now (and any spill file) if the database answers."""
+        await self._ensure_db()
+        await self._replay_spill()
+        while self._queue:
+            batch = self._take(self.batch_size)
+            try:
+                await self._write(batch)
+            except Exception:
+                self._queue.extendleft(reversed(batch))
+                raise
+
+    async def close(self) -> None:
+        """Stop the writer and flush everything: to the database, or to the spill file."""
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+            self._task = None
+        try:
+            await asyncio.wait_for(self.flush(), timeout=20)
+        except (Exception, asyncio.TimeoutError) as exc:  # noqa: BLE001
+            log.warning("request log: database unavailable at shutdown (%s); %d record(s) spilled to %s",
+                        exc, len(self._queue), self.spill_path)
+            self._spill(self._take(len(self._queue)))
+        if self.db is not None:
+            try:
+                await self.db.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self.db = None
+
+    # internals ------------------------------------------------------------------------------
+
+    def _take(self, n: int) -> list[RequestRecord]:
+        q = self._queue
+        return [q.popleft() for _ in range(min(n, len(q)))]
+
+    def _spill(self, records: list[RequestRecord]) -> None:
+        if not records:
+            return
+        try:
+            self.spill_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.spill_path, "ab") as f:
+                f.write(b"".join(orjson.dumps(asdict(r)) + b"\n" for r in records))
+            self.spilled += len(records)
+        except OSError:
+            self.dropped += len(records)
+            log.exception("request log: could not spill %d record(s) to %s", len(records), self.spill_path)
+
+    async def _ensure_db(self) -> Database:
+        if self.db is None:
+            db = await Database.open(self.url)
+            try:
+                await db.migrate("request_log")
+            except Exception:
+                await db.close()
+                raise
+            self.db = db
+        return self.db
+
+    async def _write(self, batch: list[RequestRecord]) -> None:
+        db = await self._ensure_db()
+        rows = [r.to_row() for r in batch]
+        try:
+            await db.batch([(INSERT_SQL, [tuple(row[c] for c in COLUMNS) for row in rows]),
+                            (rollup.UPSERT_SQL, rollup.deltas(rows))])
+        except DatabaseUnavailable:
+            # The connection is likely gone: reopen on the next attempt.
+            self.db = None
+            try:
+                await db.close()
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        self.written += len(batch)
+        self.batches += 1
+
+    async def _replay_spill(self) -> None:
+        path = self.spill_path
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        # Move aside first so new spills during the replay land in a fresh file.
+        work = path.with_suffix(path.suffix + f".replay-{os.getpid()}")
+        if not work.exists():
+            os.replace(path, work)
+        records = [RequestRecord(**orjson.loads(line)) for line in work.read_bytes().splitlines() if line.strip()]
+        for i in range(0, len(records), self.batch_size):
+            # Idempotent: a record already written (a crash mid-replay) is skipped by ON CONFLICT,
+            # but its rollup would count twice, so write only ids not present yet.
+            chunk = records[i:i + self.batch_size]
+            db = await self._ensure_db()
+            ids = [r.id for r in chunk]
+            placeholders = ", ".join(f"${j + 1}" for j in range(len(ids)))
+            have = {r["id"] for r in await db.fetch(f"SELECT id FROM request_log WHERE id IN ({placeholders})", *ids)}
+            chunk = [r for r in chunk if r.id not in have]
+            if chunk:
+                await self._write(chunk)
+            self.replayed += len(chunk)
+        work.unlink()
+        log.info("request log: replayed %d spilled record(s)", len(records))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.flush_interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self._replay_spill()
+                while self._queue:
+                    batch = self._take(self.batch_size)
+                    try:
+                        await self._write(batch)
+                    except BaseException:
+                        self._queue.extendleft(reversed(batch))
+                        raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the database is down: keep queueing, retry later
+                self.db_errors += 1
+                if self.db_errors == 1 or self.db_errors % 100 == 0:
+                    log.warning("request log: database unavailable (%s); %d record(s) queued", exc,
+                                len(self._queue))
+                await asyncio.sleep(self.retry_interval)
+
+
+def default_spill_path(url: str) -> str:
+    """Next to the SQLite file, or ``faregate-log-spill.jsonl`` in the working directory."""
+    from .db import sqlite_path
+    p = sqlite_path(url)
+    if p and p != ":memory:":
+        return p + ".spill.jsonl"
+    return os.environ.get("FAREGATE_LOG_SPILL", "faregate-log-spill.jsonl")
+
+
+def now() -> float:
+    return time.time()
