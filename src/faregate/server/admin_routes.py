@@ -314,6 +314,8 @@ async def resets(request: web.Request) -> web.Response:
 
 def add_admin_routes(app: web.Application, gateway: Gateway) -> None:
     """Mount the admin API under ``/admin/`` (the lead adds this to ``default_route_adders``)."""
+    from .http_hardening import install
+    install()  # aiohttp would echo and log a malformed Authorization header (see http_hardening)
     app[ADMIN_STATE] = {}
     r = app.router
     r.add_get("/admin/keys", list_keys)
