@@ -10,7 +10,7 @@ import pytest
 
 from faregate.core.usage import Usage
 
-from conftest import StubUpstream, new_key
+from keys_harness import StubUpstream, new_key
 
 
 async def test_rpm_429_the_openai_way(make_app):
@@ -154,7 +154,7 @@ async def test_revoked_elsewhere_stops_within_the_ttl(make_app, tmp_path):
 
 
 async def test_config_keys_with_limits(make_app):
-    from conftest import CONFIG_KEY
+    from keys_harness import CONFIG_KEY
     app = await make_app(overrides={"keys": [{"key": CONFIG_KEY, "name": "cfg", "models": ["m1"],
                                               "limits": {"rpm": 1}}]})
     assert (await app.chat(CONFIG_KEY))[0] == 200

@@ -14,7 +14,7 @@ import pytest
 from faregate.core.errors import AuthenticationFailed
 from faregate.pipeline.auth_step import INCORRECT, MISSING
 
-from conftest import CONFIG_KEY, MASTER, new_key, start_app
+from keys_harness import CONFIG_KEY, MASTER, new_key, start_app
 
 HOSTILE = [
     "' OR '1'='1",

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from ..config import GatewayConfig, LimitSet
-from .db import Database, sqlite_path
+from ..storage.db import Database, sqlite_path
 from .secret import display_prefix, generate_key, hash_key, new_key_id, plausible, same_hash
 
 log = logging.getLogger("faregate.keys")
@@ -107,8 +107,9 @@ class KeyStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.db = Database(url)
+        self.db: Database | None = None
         self._open = False
+        self._lock = asyncio.Lock()
 
     def exists(self) -> bool:
         """False for a sqlite file not created yet (so merely serving never creates one)."""
@@ -117,15 +118,17 @@ class KeyStore:
 
     async def open(self) -> "KeyStore":
         if not self._open:
-            await self.db.connect()
-            await self.db.migrate("keys")
-            self._open = True
+            async with self._lock:
+                if not self._open:
+                    db = await Database.open(self.url)
+                    await db.migrate("keys")
+                    self.db, self._open = db, True
         return self
 
     async def close(self) -> None:
-        if self._open:
-            await self.db.close()
+        if self._open and self.db is not None:
             self._open = False
+            await self.db.close()
 
     async def __aenter__(self) -> "KeyStore":
         return await self.open()
