@@ -241,16 +241,27 @@ class FakeProvider:
         text, tool, usage = self._content(body, model, b)
         rid = f"fake-{next(self._ids)}"
         if not stream:
-            if b.get("cut_after_chunks") is not None:
-                request.transport.close()  # type: ignore[union-attr]
-                raise ConnectionResetError("scripted cut")
+            if b.get("ttft_ms"):
+                await asyncio.sleep(b["ttft_ms"] / 1000)
             if b.get("malformed_json"):
                 payload = b'{"id": "broken", "choices": [ {'
+            elif b.get("error_event_after_200"):  # a 200 whose body is the protocol's error object
+                payload = wire.error_body(self.protocol, 500, f"fake {self.protocol} error in a 200")
             else:
                 build = {"openai": wire.openai_body, "anthropic": wire.anthropic_body,
                          "gemini": wire.gemini_body}[self.protocol]
                 payload = build(rid, model, text, tool, usage)
             ctype = b.get("content_type") or "application/json"
+            if b.get("cut_after_chunks") is not None or b.get("stall_after_chunks") is not None:
+                # Half the body under a full Content-Length, then stall or drop the connection.
+                resp = web.StreamResponse(headers={**headers, "content-type": ctype,
+                                                   "content-length": str(len(payload))})
+                await resp.prepare(request)
+                await resp.write(payload[: len(payload) // 2])
+                if b.get("stall_after_chunks") is not None:
+                    await asyncio.sleep(3600)
+                request.transport.close()  # type: ignore[union-attr]
+                raise ConnectionResetError("scripted cut")
             return web.Response(body=payload, headers={**headers, "content-type": ctype})
         return await self._stream(request, body, model, rid, text, tool, usage, b, headers)
 
