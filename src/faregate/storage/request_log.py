@@ -72,7 +72,7 @@ class RequestRecord:
 
     def to_row(self) -> dict[str, Any]:
         """Column name -> value as stored (lists/dicts as JSON text, booleans as 0/1)."""
-        d = asdict(self)
+        d = {c: getattr(self, c) for c in COLUMNS}
         for k in ("plan_models", "models_called", "extra"):
             d[k] = orjson.dumps(d[k]).decode() if d[k] is not None else None
         for k in ("fallback_used", "cache_hit", "constraint_unmet", "client_disconnect"):
@@ -255,8 +255,7 @@ class LogWriter:
         db = await self._ensure_db()
         rows = [r.to_row() for r in batch]
         try:
-            await db.batch([(INSERT_SQL, [tuple(row[c] for c in COLUMNS) for row in rows]),
-                            (rollup.UPSERT_SQL, rollup.deltas(rows))])
+            await db.batch([(INSERT_SQL, [tuple(row.values()) for row in rows]), *rollup.statements(rows)])
         except DatabaseUnavailable:
             # The connection is likely gone: reopen on the next attempt.
             self.db = None

@@ -22,10 +22,16 @@ COUNTERS = ("requests", "errors", "fallbacks", "cache_hits", "unmet", "disconnec
 HIST_COLS = tuple(f"l{i}" for i in range(NBINS)) + tuple(f"t{i}" for i in range(NBINS))
 ALL_COLS = COUNTERS + HIST_COLS
 
-UPSERT_SQL = (
-    "INSERT INTO request_rollup (hour, dim, value, " + ", ".join(ALL_COLS) + ") VALUES ("
-    + ", ".join(f"${i + 1}" for i in range(3 + len(ALL_COLS))) + ") ON CONFLICT (hour, dim, value) DO UPDATE SET "
-    + ", ".join(f"{c} = request_rollup.{c} + excluded.{c}" for c in ALL_COLS))
+TABLES = {3600: "request_rollup", 86400: "request_rollup_day"}  # bucket span (s) -> table
+
+
+def upsert_sql(table: str) -> str:
+    return ("INSERT INTO " + table + " (hour, dim, value, " + ", ".join(ALL_COLS) + ") VALUES ("
+            + ", ".join(f"${i + 1}" for i in range(3 + len(ALL_COLS))) + ") ON CONFLICT (hour, dim, value) DO UPDATE SET "
+            + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ALL_COLS))
+
+
+UPSERTS = {span: upsert_sql(t) for span, t in TABLES.items()}
 
 
 def bin_of(ms: float) -> int:
@@ -93,15 +99,20 @@ def empty() -> dict[str, Any]:
     return d
 
 
-def deltas(rows: Iterable[dict[str, Any]]) -> list[tuple]:
-    """Upsert parameter tuples for a batch of log rows (aggregated per hour/dim/value first)."""
+def deltas(rows: list[dict[str, Any]], span: int = 3600) -> list[tuple]:
+    """Upsert parameter tuples for a batch of log rows (aggregated per bucket/dim/value first)."""
     agg: dict[tuple[int, str, str], dict[str, Any]] = {}
     for r in rows:
-        hour = int(r["ts"] // 3600) * 3600
+        bucket = int(r["ts"] // span) * span
         for dim, value in dim_values(r):
-            k = (hour, dim, value)
+            k = (bucket, dim, value)
             acc = agg.get(k)
             if acc is None:
                 acc = agg[k] = empty()
             add_row(acc, r)
     return [(h, d, v, *(acc[c] for c in ALL_COLS)) for (h, d, v), acc in agg.items()]
+
+
+def statements(rows: list[dict[str, Any]]) -> list[tuple[str, list[tuple]]]:
+    """The rollup upserts (hourly and daily) for a batch, for ``Database.batch``."""
+    return [(UPSERTS[span], deltas(rows, span)) for span in TABLES]

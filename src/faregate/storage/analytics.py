@@ -1,0 +1,242 @@
+"""Analytics over the request log: ``summary(db, since, until, group_by, ...)``.
+
+Whole hours inside ``[since, until)`` come from the hourly rollup (``request_rollup``, kept by
+the writer in the same transaction as the rows); the partial hours at either edge are read
+from ``request_log`` through its ``ts`` index and folded in with the same arithmetic. So a
+summary over a million requests reads a few thousand rollup rows plus at most two hours of
+raw rows. Percentiles come from fixed log-spaced histogram buckets (about 26% wide; the value
+reported is the bucket's geometric middle).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+import time
+from typing import Any, Mapping
+
+from ..core.usage import Prices, Usage
+from . import rollup
+from .db import Database
+
+GROUP_BYS = ("model", "key", "route", "task", "day", "arm")
+MONTH_S = 30 * 86400
+_REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.I)
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class BadParameter(ValueError):
+    """A bad ``since`` / ``until`` / ``group_by``; the message says what is accepted."""
+
+
+def parse_time(value: str | float | None, *, now: float | None = None, name: str = "since") -> float | None:
+    """``1h`` / ``7d`` / ``30m`` (ago), an ISO 8601 time (UTC if no offset), or epoch seconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    now = time.time() if now is None else now
+    m = _REL.match(value)
+    if m:
+        return now - float(m.group(1)) * _UNITS[m.group(2).lower()]
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        t = _dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadParameter(f"{name} must be a duration ago like 1h, 7d, 30m, an ISO 8601 time like "
+                           f"2026-01-31T12:00:00Z, or epoch seconds; got {value[:40]!r}") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.timezone.utc)
+    return t.timestamp()
+
+
+def _day(ts: float) -> str:
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+_SUM_COLS = ", ".join(f"SUM({c}) AS {c}" for c in rollup.ALL_COLS)
+_RAW_COLS = ("ts, key_id, route, requested_model, model, task, arm, status, error_class, fallback_used, cache_hit, "
+             "constraint_unmet, client_disconnect, latency_met, input_tokens, output_tokens, cached_tokens, "
+             "cost_usd, latency_ms, ttft_ms")
+
+
+def _add(acc: dict[str, Any], row: Mapping[str, Any]) -> None:
+    for c in rollup.ALL_COLS:
+        acc[c] += row[c] or 0
+
+
+async def _accumulate(db: Database, since: float, until: float, dim: str) -> dict[str, dict[str, Any]]:
+    """value -> accumulator (rollup columns) for one dim ('all' grouped by day when dim == 'day')."""
+    groups: dict[str, dict[str, Any]] = {}
+
+    def acc_for(key: str) -> dict[str, Any]:
+        a = groups.get(key)
+        if a is None:
+            a = groups[key] = rollup.empty()
+        return a
+
+    async def from_table(table: str, lo: int, hi: int) -> None:
+        if dim == "day":
+            rows = await db.fetch(f"SELECT hour, {', '.join(rollup.ALL_COLS)} FROM {table} "
+                                  f"WHERE dim = 'all' AND hour >= $1 AND hour < $2", lo, hi)
+            for r in rows:
+                _add(acc_for(_day(r["hour"])), r)
+        else:
+            rows = await db.fetch(f"SELECT value, {_SUM_COLS} FROM {table} WHERE dim = $1 AND hour >= $2 "
+                                  f"AND hour < $3 GROUP BY value", dim, lo, hi)
+            for r in rows:
+                _add(acc_for(r["value"]), r)
+
+    async def raw(lo: float, hi: float) -> None:
+        if lo >= hi:
+            return
+        for r in await db.fetch(f"SELECT {_RAW_COLS} FROM request_log WHERE ts >= $1 AND ts < $2", lo, hi):
+            key = _day(r["ts"]) if dim == "day" else dict(rollup.dim_values(r))[dim]
+            rollup.add_row(acc_for(key), r)
+
+    async def hourly(lo: float, hi: float) -> None:
+        h_lo, h_hi = math.ceil(lo / 3600) * 3600, math.floor(hi / 3600) * 3600
+        if h_lo < h_hi:
+            await from_table("request_rollup", int(h_lo), int(h_hi))
+            await raw(lo, float(h_lo))
+            await raw(float(h_hi), hi)
+        else:
+            await raw(lo, hi)
+
+    # Whole UTC days from the daily rollup, whole hours at the ends from the hourly one,
+    # the partial hours at the very ends from the rows themselves.
+    d_lo, d_hi = math.ceil(since / 86400) * 86400, math.floor(until / 86400) * 86400
+    if d_lo < d_hi:
+        await from_table("request_rollup_day", int(d_lo), int(d_hi))
+        await hourly(since, float(d_lo))
+        await hourly(float(d_hi), until)
+    else:
+        await hourly(since, until)
+    return groups
+
+
+def _finish(a: dict[str, Any], baseline: Prices | None) -> dict[str, Any]:
+    n = a["requests"]
+    rate = (lambda k: round(a[k] / n, 4) if n else None)
+    lat = [a[f"l{i}"] for i in range(rollup.NBINS)]
+    ttft = [a[f"t{i}"] for i in range(rollup.NBINS)]
+    out: dict[str, Any] = {
+        "requests": n,
+        "spend_usd": round(a["cost_usd"], 6),
+        "tokens": {"input": a["input_tokens"], "output": a["output_tokens"], "cached": a["cached_tokens"]},
+        "latency_ms": {"mean": round(a["latency_sum"] / n, 1) if n else None,
+                       "p50": rollup.percentile(lat, 0.5), "p95": rollup.percentile(lat, 0.95),
+                       "p99": rollup.percentile(lat, 0.99)},
+        "ttft_ms": {"p50": rollup.percentile(ttft, 0.5), "p95": rollup.percentile(ttft, 0.95),
+                    "p99": rollup.percentile(ttft, 0.99)},
+        "latency_ceiling_met": round(a["ceiling_met"] / a["ceiling_n"], 4) if a["ceiling_n"] else None,
+        "fallback_rate": rate("fallbacks"), "error_rate": rate("errors"), "cache_hit_rate": rate("cache_hits"),
+        "constraint_unmet_rate": rate("unmet"), "client_disconnect_rate": rate("disconnects"),
+    }
+    if baseline is not None:
+        base = baseline.cost(Usage(a["input_tokens"], a["output_tokens"], a["cached_tokens"]))
+        out["baseline_cost_usd"] = round(base, 6)
+        out["savings_usd"] = round(base - a["cost_usd"], 6)
+        out["savings_pct"] = round(100 * (base - a["cost_usd"]) / base, 2) if base > 0 else None
+    return out
+
+
+async def summary(db: Database, *, since: float | None = None, until: float | None = None,
+                  group_by: str = "model", baseline: str | None = None,
+                  prices: Mapping[str, Prices] | None = None, min_requests: int = 20,
+                  min_share: float = 0.75) -> dict[str, Any]:
+    """Totals and groups over ``[since, until)`` (default: the last 7 days up to now).
+
+    ``prices`` maps model name to ``Prices``; with ``baseline`` it gives savings (what the same
+    token counts would have cost on the baseline model) and enables recommendations.
+    """
+    if group_by not in GROUP_BYS:
+        raise BadParameter(f"group_by must be one of {', '.join(GROUP_BYS)}; got {group_by!r}")
+    prices = dict(prices or {})
+    if baseline is not None and baseline not in prices:
+        raise BadParameter(f"baseline model {baseline!r} has no prices; known: {', '.join(sorted(prices)) or 'none'}")
+    until = time.time() if until is None else until
+    since = until - 7 * 86400 if since is None else since
+    if since >= until:
+        raise BadParameter("since must be before until")
+    base = prices.get(baseline) if baseline else None
+    total = (await _accumulate(db, since, until, "all")).get("", rollup.empty())
+    groups = await _accumulate(db, since, until, group_by)
+    feedback = await _feedback(db, since, until, group_by)
+    out_groups = []
+    for key in sorted(groups, key=lambda k: (-groups[k]["cost_usd"], k) if group_by != "day" else k):
+        g = {"group": key, **_finish(groups[key], base)}
+        if key in feedback:
+            g["feedback"] = feedback[key]
+        out_groups.append(g)
+    result: dict[str, Any] = {"since": since, "until": until, "group_by": group_by, "baseline": baseline,
+                              "total": _finish(total, base), "groups": out_groups}
+    result["recommendations"] = await recommendations(db, since, until, prices, min_requests=min_requests,
+                                                      min_share=min_share) if prices else []
+    return result
+
+
+_FEEDBACK_COL = {"model": "COALESCE(l.model, l.requested_model, '')", "key": "COALESCE(l.key_id, '')",
+                 "route": "COALESCE(l.route, '')", "task": "COALESCE(l.task, '')", "arm": "COALESCE(l.arm, '')"}
+
+
+async def _feedback(db: Database, since: float, until: float, group_by: str) -> dict[str, dict[str, Any]]:
+    col = _FEEDBACK_COL.get(group_by)
+    if col is None or not await db.fetch("SELECT 1 AS x FROM feedback LIMIT 1"):
+        return {}
+    # CROSS JOIN: SQLite walks the (small) feedback table first, PostgreSQL plans freely.
+    rows = await db.fetch(f"SELECT {col} AS g, AVG(f.score) AS score, COUNT(*) AS n FROM feedback f "
+                          f"CROSS JOIN request_log l WHERE l.id = f.request_id AND l.ts >= $1 AND l.ts < $2 GROUP BY {col}",
+                          since, until)
+    return {r["g"]: {"mean_score": round(float(r["score"]), 4), "count": int(r["n"])} for r in rows}
+
+
+async def recommendations(db: Database, since: float, until: float, prices: Mapping[str, Prices], *,
+                          min_requests: int = 20, min_share: float = 0.75) -> list[dict[str, Any]]:
+    """Per route: a cheaper model whose requests met the floor (no error, constraint met) often
+    enough, and what sending the route's traffic there would save per month at this volume."""
+    by_rm = await _accumulate(db, since, until, "route_model")
+    routes: dict[str, dict[str, Any]] = {}
+    for key, acc in by_rm.items():
+        route, _, model = key.partition(rollup.SEP)
+        if not route:
+            continue
+        routes.setdefault(route, {})[model] = acc
+    scale = MONTH_S / (until - since)
+    out = []
+    for route, models in sorted(routes.items()):
+        spend = sum(a["cost_usd"] for a in models.values())
+        usage = Usage(sum(a["input_tokens"] for a in models.values()), sum(a["output_tokens"] for a in models.values()),
+                      sum(a["cached_tokens"] for a in models.values()))
+        best = None
+        for model, a in models.items():
+            if model not in prices or a["requests"] < min_requests:
+                continue
+            share = (a["requests"] - max(a["unmet"], 0) - a["errors"]) / a["requests"]
+            if share < min_share:
+                continue
+            cost = prices[model].cost(usage)
+            saves = (spend - cost) * scale
+            if saves > 0 and (best is None or saves > best["saves_usd_per_month"]):
+                best = {"route": route, "model": model, "share_met": round(share, 4),
+                        "requests": a["requests"], "saves_usd_per_month": round(saves, 2)}
+        if best:
+            best["message"] = (f"route {route}: {best['share_met']:.0%} of requests met the floor on model "
+                               f"{best['model']}; sending them there saves ${best['saves_usd_per_month']:,.2f} a month")
+            out.append(best)
+    return out
+
+
+async def compare_arms(db: Database, *, since: float | None = None, until: float | None = None) -> dict[str, Any]:
+    """The gradual-rollout arms side by side: cost, latency, feedback score."""
+    s = await summary(db, since=since, until=until, group_by="arm")
+    return {g["group"] or "(none)": {"requests": g["requests"], "spend_usd": g["spend_usd"],
+                                     "cost_per_request_usd": round(g["spend_usd"] / g["requests"], 8)
+                                     if g["requests"] else None,
+                                     "latency_p50_ms": g["latency_ms"]["p50"], "latency_p95_ms": g["latency_ms"]["p95"],
+                                     "error_rate": g["error_rate"], "feedback": g.get("feedback")}
+            for g in s["groups"]}
