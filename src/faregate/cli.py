@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("faregate.keys.commands", "keys_group"),
     "demo": ("faregate.demo.commands", "demo_cmd"),
     "analyze": ("faregate.analysis.commands", "analyze_cmd"),
+    "calibrate": ("faregate.learning.commands", "calibrate_cmd"),
 }
 
 

@@ -231,6 +231,8 @@ class GatewayConfig(_Frozen):
     # The trained router (from `faregate train`) for `model: "auto"`; routes may name their own.
     router_model: str | None = None
     cascades: bool = True  # allow cascade plans (cheap model, judge, escalate)
+    # From `faregate calibrate --from-log`: measured latency and per-task quality per model.
+    calibration_file: str | None = None
     learning: "LearningConfig" = Field(default_factory=lambda: LearningConfig())
     database_url: str = "sqlite:///faregate.db"
     redis_url: str | None = None

@@ -116,6 +116,7 @@ class RoutingStep(Step):
         if "auto" not in self.routes:
             self.routes["auto"] = RouteConfig(name="auto", router_model=config.router_model)
         self._models = {m.name: m for m in config.models}
+        self.calibration = load_calibration(config.calibration_file)
         # Router files load once, at construction (start-up), never per request.
         if sources is None:
             cache: dict[str | None, RouterSource] = {}
@@ -170,8 +171,15 @@ class RoutingStep(Step):
 
     def latency_ms(self, m: ModelConfig, out_tokens: int) -> float:
         live = [d.ttft_ewma_ms for d in self.registry.deployments(m.name) if d.ttft_ewma_ms is not None]
-        ttft = min(live) if live else m.latency.ttft_ms
-        return P95_FACTOR * ttft + 1000.0 * out_tokens / m.latency.tokens_per_s
+        cal = self.calibration.get(m.name, {})
+        if live:
+            ttft = P95_FACTOR * min(live)
+        elif cal.get("ttft_ms_p95") is not None:
+            ttft = cal["ttft_ms_p95"]
+        else:
+            ttft = P95_FACTOR * m.latency.ttft_ms
+        speed = cal.get("tokens_per_s") or m.latency.tokens_per_s
+        return ttft + 1000.0 * out_tokens / speed
 
     def plan(self, ctx: RequestContext, route_name: str) -> RoutePlan:
         route = self.routes[route_name]
@@ -190,6 +198,8 @@ class RoutingStep(Step):
         cascades = self.config.cascades and not ctx.request.tools  # a judge compares text answers
         cands = self.sources[route_name].candidates(feats, usable, latency_ms=latency, cost_usd=cost,
                                                     cascades=cascades)
+        if self.calibration:  # measured per-task quality replaces a prior-only model's configured one
+            cands = [self._calibrated(c, cons.task) for c in cands]
         offline = {c.models[0]: c.quality for c in cands if len(c.models) == 1}
         explored = False
         if self.learning is not None:
@@ -208,6 +218,16 @@ class RoutingStep(Step):
         return RoutePlan(route_name, chosen.kind, chosen.models, chosen.judge, chosen.predicted_quality,
                          chosen.predicted_cost_usd, chosen.predicted_latency_ms, chosen.constraint_unmet, cons,
                          explained + excluded, explored=explored, offline_quality=offline)
+
+    def _calibrated(self, c: Candidate, task: str | None) -> Candidate:
+        if len(c.models) != 1 or self.sources_know(c.models[0]):
+            return c
+        q = self.calibration.get(c.models[0], {}).get("quality_by_task", {}).get(task or "other")
+        return c if q is None else Candidate(c.models, q["quality"], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
+
+    def sources_know(self, model: str) -> bool:
+        m = self._models[model]
+        return any(s.router is not None and (m.router_name or m.name) in s.router.models for s in self.sources.values())
 
     def learning_features(self, ctx: RequestContext, task: str | None):
         x = ctx.extras.get("bandit_x")
@@ -301,6 +321,14 @@ async def _as_events(resp: ChatResponse) -> AsyncIterator[Event]:
         yield ToolCallDelta(i, tc.id, tc.name, tc.arguments)
     yield Finish(resp.finish_reason)
     yield UsageEvent(resp.usage)
+
+
+def load_calibration(path: str | None) -> dict[str, dict]:
+    if not path:
+        return {}
+    import orjson
+    with open(path, "rb") as f:
+        return orjson.loads(f.read())
 
 
 def _usd(x: float) -> str:
