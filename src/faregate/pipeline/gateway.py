@@ -52,9 +52,12 @@ class Gateway:
 
     def _default_steps(self) -> list[Step]:
         steps: list[Step] = []
-        auth = ConfigKeyAuth(self.config)
+        # issue 6 (keys, limits, budgets): database + config keys, then limits before anything else.
+        from .limits_step import build_key_steps
+        auth, limits = build_key_steps(self.config)
         self.components["auth"] = auth
-        steps.append(auth)
+        self.components["limits"] = limits
+        steps += [auth, limits]
         steps.append(ResolveModel(self.config))
         learning = None
         if self.config.learning.enabled:
