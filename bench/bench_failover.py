@@ -231,11 +231,7 @@ async def run(a: argparse.Namespace) -> int:
 
 def run_fake(protocol: str, port: int) -> None:
     """A fake provider in this process, until terminated."""
-    try:
-        from faregate.testing import FakeProvider
-    except ImportError:  # not in the package yet: the reliability tests' stand-in, same control API
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reliability"))
-        from standin_fake import StandinFake as FakeProvider
+    from faregate.testing import FakeProvider
 
     async def serve() -> None:
         async with FakeProvider(protocol, port=port):

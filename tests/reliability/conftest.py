@@ -15,10 +15,7 @@ from aiohttp import web
 from faregate.config import GatewayConfig
 from faregate.pipeline.gateway import Gateway
 from faregate.server.app import create_app
-try:
-    from faregate.testing import FakeProvider
-except ImportError:  # the package's fakes are not in yet: the stand-in speaks the same control API
-    from .standin_fake import StandinFake as FakeProvider
+from faregate.testing import FakeProvider
 
 KEY = "fg-test-key"
 MASTER = "fg-master-test"

@@ -42,6 +42,7 @@ class Fault:
     plain: str
     status: int = 502      # what the client gets without a fallback
     transient: bool = True  # retried in place when alone (429s are not: they cool down)
+    plain_behaviour: dict | None = None  # when non-streaming calls need another behaviour
 
 
 FAULTS = [
@@ -53,19 +54,25 @@ FAULTS = [
           transient=False),
     Fault("429", {"status": 429}, "before", "before", status=429, transient=False),
     Fault("connection-refused", None, "before", "before"),
-    Fault("ttfb-timeout", {"ttft_ms": 1500}, "before", "before", status=504),
+    # streamed: headers at once, then no content within ttfb; non-streamed: no headers within ttfb
+    Fault("ttfb-timeout", {"ttft_ms": 1500}, "before", "before", status=504, plain_behaviour={"delay_ms": 1500}),
+    # non-streamed: half the body, then silence (sock_read gives up after ttfb)
     Fault("stall-mid-stream", {"stall_after_chunks": 2}, "after", "before", status=504),
     Fault("cut-before-first-chunk", {"cut_after_chunks": 0}, "before", "before"),
     Fault("cut-after-2-chunks", {"cut_after_chunks": 2}, "after", "before"),
     Fault("malformed-sse", {"malformed_sse": True}, "before", "none"),
+    # non-streamed: a 200 whose body is the protocol's error object
     Fault("200-then-error-event", {"error_event_after_200": True}, "before", "before"),
+    # (a gap, so the first text chunk reaches the gateway, and the client, on its own)
+    Fault("error-event-after-chunks", {"error_event_after_200": 3, "chunk_gap_ms": 60}, "after", "before"),
     Fault("malformed-json", {"malformed_json": True}, "none", "before"),
     Fault("wrong-content-type", {"content_type": "text/html"}, "before", "before"),
 ]
 
 
-def _script_for(f: Fault) -> list[dict]:
-    b = {**(f.behaviour or {}), "text": PRIMARY_TEXT, "chunks": 4, "usage": PRIMARY_USAGE}
+def _script_for(f: Fault, stream: bool) -> list[dict]:
+    fault = f.behaviour if stream or f.plain_behaviour is None else f.plain_behaviour
+    b = {**(fault or {}), "text": PRIMARY_TEXT, "chunks": 4, "usage": PRIMARY_USAGE}
     return [b] * 4  # every attempt the primary gets meets the fault
 
 
@@ -77,7 +84,7 @@ async def test_fault(fault: Fault, stream: bool, with_fallback: bool, fakes, ser
     url = f"http://127.0.0.1:{dead_port()}/v1" if fault.behaviour is None else f"{primary.base}/v1"
     srv = await serve(model_config(url, backup.base if with_fallback else None))
     if fault.behaviour is not None:
-        await primary.script(*_script_for(fault))
+        await primary.script(*_script_for(fault, stream))
     await backup.script({"text": BACKUP_TEXT, "usage": BACKUP_USAGE})
     client = srv.client()
     kind = fault.stream if stream else fault.plain
@@ -103,7 +110,7 @@ async def test_fault(fault: Fault, stream: bool, with_fallback: bool, fakes, ser
                     got.append(chunk.choices[0].delta.content)
         partial = "".join(got)
         assert partial and PRIMARY_TEXT.startswith(partial) and partial != PRIMARY_TEXT
-        assert "primary" in str(ei.value.message)
+        assert ei.value.message  # the in-band error says what went wrong
         ctx = await srv.last_context()
         assert ctx.answered_model == "primary" and len(ctx.attempts) == 1
         assert ctx.extras.get("failed_after_first_byte") and ctx.status >= 500
