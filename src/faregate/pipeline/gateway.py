@@ -52,6 +52,11 @@ class Gateway:
 
     def _default_steps(self) -> list[Step]:
         steps: list[Step] = []
+        # issue 5 (request log): outermost, so every request that reaches the chain is logged once.
+        if self.config.database_url:
+            from .request_log_step import RequestLogStep
+            self.components["request_log"] = RequestLogStep.from_config(self.config)
+            steps.append(self.components["request_log"])
         # issue 6 (keys, limits, budgets): database + config keys, then limits before anything else.
         from .limits_step import build_key_steps
         auth, limits = build_key_steps(self.config)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import GatewayError
 from ..storage.request_log import LogWriter, RequestRecord, redact
 from .context import Reply, RequestContext
 from .step import Next, Step
@@ -31,14 +30,9 @@ class RequestLogStep(Step):
         await self.writer.close()
 
     async def handle(self, ctx: RequestContext, call_next: Next) -> Reply:
+        # The gateway records the status and error class of a refused request before finishing it.
         ctx.on_finish.append(self._hook)
-        try:
-            return await call_next(ctx)
-        except GatewayError as err:
-            ctx.status = err.status
-            ctx.error_class = ctx.error_class or type(err).__name__
-            ctx.error_message = ctx.error_message or str(err)
-            raise
+        return await call_next(ctx)
 
     def _hook(self, ctx: RequestContext) -> None:
         self.writer.append(self.record(ctx))

@@ -211,8 +211,9 @@ def default_route_adders() -> list[RouteAdder]:
     from .anthropic_routes import add_anthropic_routes
     from .health_routes import add_health_routes
     from .route_routes import add_route_routes
+    from .analytics_routes import add_analytics_routes  # issue 5: analytics summary, feedback
     from .admin_routes import add_admin_routes  # issue 6: /admin/... on the master key only
-    return [add_anthropic_routes, add_route_routes, add_health_routes, add_admin_routes]
+    return [add_anthropic_routes, add_route_routes, add_health_routes, add_admin_routes, add_analytics_routes]
 
 
 # Public paths that need no key; the route-inventory test checks every other route requires one.

@@ -1,0 +1,128 @@
+"""Analytics and feedback routes (issue 5).
+
+    GET  /v1/analytics/summary?since=&until=&group_by=model|key|route|task|day|arm&baseline=MODEL
+         master key only (``Authorization: Bearer <master key>``); 401 otherwise, 400 on bad params.
+    POST /v1/feedback {"request_id", "score": 0..1 | "thumbs": "up"|"down", "comment"?}
+         only from the gateway key that made the request: 403 another key, 404 unknown id,
+         400 a bad score. Feedback on a request still in the writer's queue is accepted.
+
+``add_analytics_routes(app, gateway)`` adds both. The request log writer is found as
+``gateway.components["request_log"].writer`` (the ``RequestLogStep``) when there is one; reads use
+their own ``Database`` on ``config.database_url``, opened on first use and closed on cleanup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..core.errors import InvalidRequest, NotFound, PermissionDenied
+from ..storage import analytics, feedback
+from ..storage.db import Database
+
+ANALYTICS_STATE = web.AppKey("faregate_analytics", dict)
+
+
+def _gateway(request: web.Request):
+    from .app import GATEWAY
+    return request.app[GATEWAY]
+
+
+async def _db(request: web.Request) -> Database:
+    state = request.app[ANALYTICS_STATE]
+    async with state["lock"]:
+        if state.get("db") is None:
+            gw = _gateway(request)
+            db = await Database.open(gw.config.database_url)
+            await db.migrate("request_log")
+            state["db"] = db
+    return state["db"]
+
+
+def _writer(gw: Any):
+    step = getattr(gw, "components", {}).get("request_log")
+    return getattr(step, "writer", None)
+
+
+def _prices(gw: Any) -> dict[str, Any]:
+    return {m.name: m.prices.prices() for m in gw.config.models}
+
+
+async def summary_handler(request: web.Request) -> web.Response:
+    from .admin_routes import require_admin
+    from .app import json_response
+    gw = _gateway(request)
+    require_admin(gw, request)
+    q = request.query
+    try:
+        now = time.time()
+        until = analytics.parse_time(q.get("until"), now=now, name="until")
+        since = analytics.parse_time(q.get("since"), now=now, name="since")
+        group_by = q.get("group_by", "model")
+        s = await analytics.summary(await _db(request), since=since, until=until, group_by=group_by,
+                                    baseline=q.get("baseline") or None, prices=_prices(gw))
+    except analytics.BadParameter as exc:
+        raise InvalidRequest(str(exc), param=_param_of(str(exc))) from None
+    w = _writer(gw)
+    if w is not None:
+        s["log_writer"] = w.stats()
+    return json_response(s)
+
+
+def _param_of(msg: str) -> str | None:
+    for p in ("group_by", "since", "until", "baseline"):
+        if msg.startswith(p):
+            return p
+    return None
+
+
+async def feedback_handler(request: web.Request) -> web.Response:
+    from .app import bearer, json_response, read_body
+    gw = _gateway(request)
+    principal = await gw.authenticate(bearer(request))
+    raw = await read_body(request, 64 * 1024)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("The body must be a JSON object like {\"request_id\": \"...\", \"score\": 0.8}.") from None
+    fb = feedback.parse(body)
+    key_id = principal.key_id if principal is not None else None
+    db = await _db(request)
+    owner_known, owner = False, None
+    w = _writer(gw)
+    if w is not None and fb.request_id in w.recent:
+        owner_known, owner = True, w.recent[fb.request_id]
+    if not owner_known:
+        row = await db.fetchrow("SELECT key_id FROM request_log WHERE id = $1", fb.request_id)
+        if row is None:
+            raise NotFound(f"No request with id {fb.request_id!r} in the request log.")
+        owner = row["key_id"]
+    if owner != key_id:
+        raise PermissionDenied("Feedback is accepted only from the gateway key that made the request.")
+    await feedback.record(db, fb, key_id=key_id)
+    learning = getattr(gw, "components", {}).get("learning")
+    if learning is not None and hasattr(learning, "feedback"):
+        try:
+            res = learning.feedback(fb.request_id, fb.score)
+            if asyncio.iscoroutine(res):
+                await res
+        except Exception:  # noqa: BLE001 - learning never fails the feedback call
+            pass
+    return json_response({"object": "feedback", "request_id": fb.request_id, "score": fb.score,
+                          "accepted": True})
+
+
+def add_analytics_routes(app: web.Application, gateway: Any) -> None:
+    app[ANALYTICS_STATE] = {"db": None, "lock": asyncio.Lock()}
+    app.router.add_get("/v1/analytics/summary", summary_handler)
+    app.router.add_post("/v1/feedback", feedback_handler)
+
+    async def close_db(_app: web.Application) -> None:
+        db = _app[ANALYTICS_STATE].get("db")
+        if db is not None:
+            await db.close()
+    app.on_cleanup.append(close_db)
