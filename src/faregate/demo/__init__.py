@@ -1,0 +1,1 @@
+"""`faregate demo`: simulated providers, a realistic workload, and the savings, end to end."""

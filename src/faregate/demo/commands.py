@@ -1,0 +1,128 @@
+"""``faregate demo``: the savings end to end, on embedded defaults, in about a minute."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from .simulator import CEILINGS_MS, FLOORS, MIX, STRONGEST, TIERS
+
+
+@click.command("demo")
+@click.option("--requests", "n", type=click.IntRange(1, 1_000_000), default=400, show_default=True,
+              help="Requests in the simulated workload.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulated world.")
+@click.option("--monthly-requests", type=click.IntRange(1), default=1_000_000, show_default=True,
+              help="Your monthly volume, for the projected savings.")
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True,
+              help="Requests in flight at once.")
+@click.option("--time-scale", type=click.FloatRange(0.001, 1.0), default=0.1, show_default=True,
+              help="Simulated latencies are multiplied by this (1.0: real time).")
+@click.option("--baseline", type=click.Choice(["send", "price"]), default="send", show_default=True,
+              help="send: the workload also goes to the strongest model through faregate; "
+                   "price: the same prompts priced at its list price, with its simulated quality.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="Where the SQLite request log goes (default: a new temporary directory).")
+def demo_cmd(n: int, seed: int, monthly_requests: int, concurrency: int, time_scale: float, baseline: str,
+             db_path: str | None) -> None:
+    """Route a simulated workload through faregate and show what it saves.
+
+    No API key and no server needed: simulated providers (priced like real models) run on
+    loopback, faregate serves them, and the official openai SDK sends the workload."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .runner import DemoOptions, run_demo
+
+    logging.getLogger("faregate").setLevel(logging.ERROR)
+    console = Console()
+    opts = DemoOptions(requests=n, seed=seed, monthly_requests=monthly_requests, concurrency=concurrency,
+                       time_scale=time_scale, db_path=db_path, baseline=baseline)
+    console.print(f"[bold]faregate demo[/]: {n} requests, seed {seed}, simulated providers "
+                  f"({', '.join(t.name for t in TIERS)}), latencies scaled x{time_scale:g}")
+    with Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                label = "model: auto (routed)" if phase == "routed" else f"model: {STRONGEST} (baseline)"
+                tasks[phase] = bar.add_task(label, total=total)
+            bar.update(tasks[phase], completed=done)
+
+        result = asyncio.run(run_demo(opts, progress=progress, on_phase=lambda s: console.log(s)))
+    render(console, result)
+
+
+def _usd(x: float) -> str:
+    if x == 0:
+        return "$0"
+    if x >= 100:
+        return f"${x:,.0f}"
+    if x >= 1:
+        return f"${x:,.2f}"
+    return f"${x:.4f}" if x >= 0.001 else f"${x:.6f}"
+
+
+def render(console, result) -> None:
+    from rich.table import Table
+
+    from .runner import figures, model_mix
+
+    o = result.options
+    r = figures(result.routed)
+    b = figures(result.baseline)
+    scale = o.time_scale
+    t = Table(title="faregate vs always the strongest model (same workload)", title_justify="left")
+    t.add_column("")
+    t.add_column("faregate (model: auto)", justify="right")
+    t.add_column(f"always {STRONGEST}", justify="right")
+    t.add_row("requests", str(r["requests"]), str(b["requests"]))
+    if r["errors"] or b["errors"]:
+        t.add_row("errors", str(r["errors"]), str(b["errors"]))
+    t.add_row("spend", _usd(r["spend"]), _usd(b["spend"]))
+    t.add_row("cost per request", _usd(r["per_request"]), _usd(b["per_request"]))
+    t.add_row("quality met (share at or above its task's floor)", f"{r['quality_met']:.1%}", f"{b['quality_met']:.1%}")
+    t.add_row("mean simulated quality", f"{r['mean_quality']:.3f}", f"{b['mean_quality']:.3f}")
+    t.add_row("latency p50 (simulated ms)", f"{r['p50']:,.0f}", f"{b['p50']:,.0f}")
+    t.add_row("latency p95 (simulated ms)", f"{r['p95']:,.0f}", f"{b['p95']:,.0f}")
+    t.add_row("latency ceiling met", f"{r['latency_met']:.1%}", f"{b['latency_met']:.1%}")
+    console.print(t)
+
+    savings = 1 - r["per_request"] / b["per_request"] if b["per_request"] else 0.0
+    monthly = (b["per_request"] - r["per_request"]) * o.monthly_requests
+    console.print(f"[bold green]savings: {savings:.1%}[/] of spend; at {o.monthly_requests:,} requests a month: "
+                  f"[bold]{_usd(monthly)}[/] saved ({_usd(r['per_request'] * o.monthly_requests)} instead of "
+                  f"{_usd(b['per_request'] * o.monthly_requests)})")
+
+    mix = model_mix(result.routed)
+    m = Table(title="model mix per task (faregate)", title_justify="left")
+    m.add_column("task")
+    m.add_column("share", justify="right")
+    m.add_column("floor", justify="right")
+    m.add_column("ceiling (sim. ms)", justify="right")
+    names = [tier.name for tier in TIERS]
+    for name in names:
+        m.add_column(name, justify="right")
+    for task in MIX:
+        row = mix.get(task, {})
+        total = sum(row.values()) or 1
+        m.add_row(task, f"{total / max(1, len(result.routed)):.0%}", f"{FLOORS[task]:.2f}",
+                  f"{CEILINGS_MS[task]:,.0f}", *[f"{row.get(n, 0) / total:.0%}" for n in names])
+    console.print(m)
+
+    console.print("[dim]Simulated: the tiers are priced at real list prices "
+                  + "; ".join(f"{tier.name} = {tier.priced_as}" for tier in TIERS) + " per 1M tokens in/out; "
+                  "their answers, quality and latency come from a seeded simulator (no real model is called).[/]")
+    console.print(f"[dim]Router: {result.router_kind}. Baseline: "
+                  + ("the same workload sent to the strongest model through faregate."
+                     if o.baseline == "send" else "the same prompts priced at the strongest tier's list prices, "
+                     "with its simulated quality and latency.")
+                  + f" Latencies ran x{scale:g} faster and are shown in simulated ms (measured / {scale:g}).[/]")
+    fb = (f"{result.feedback_sent} feedback scores sent (POST /v1/feedback)" if result.feedback_sent
+          else (result.feedback_note or "no feedback sent"))
+    console.print(f"[dim]Feedback: {fb}. Request log: {result.db_path}. Wall time: {result.wall_s:.1f} s.[/]")
+    for note in result.notes:
+        console.print(f"[dim]Note: {note}[/]")
