@@ -58,7 +58,8 @@ def _day(ts: float) -> str:
     return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d")
 
 
-_SUM_COLS = ", ".join(f"SUM({c}) AS {c}" for c in rollup.ALL_COLS)
+_SUM_COLS = ", ".join(f"SUM({c}) AS {c}" if c in ("cost_usd", "latency_sum") else f"CAST(SUM({c}) AS BIGINT) AS {c}"
+                      for c in rollup.ALL_COLS)
 _RAW_COLS = ("ts, key_id, route, requested_model, model, task, arm, status, error_class, fallback_used, cache_hit, "
              "constraint_unmet, client_disconnect, latency_met, input_tokens, output_tokens, cached_tokens, "
              "cost_usd, latency_ms, ttft_ms")
@@ -69,34 +70,39 @@ def _add(acc: dict[str, Any], row: Mapping[str, Any]) -> None:
         acc[c] += row[c] or 0
 
 
-async def _accumulate(db: Database, since: float, until: float, dim: str) -> dict[str, dict[str, Any]]:
-    """value -> accumulator (rollup columns) for one dim ('all' grouped by day when dim == 'day')."""
-    groups: dict[str, dict[str, Any]] = {}
+async def _accumulate(db: Database, since: float, until: float, dims: tuple[str, ...]
+                      ) -> dict[str, dict[str, dict[str, Any]]]:
+    """dim -> value -> accumulator (rollup columns), for several dims in one pass. ``day`` is
+    the 'all' dim keyed by UTC day."""
+    out: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in dims}
+    table_dims = tuple(d for d in dims if d != "day")
 
-    def acc_for(key: str) -> dict[str, Any]:
-        a = groups.get(key)
+    def acc_for(dim: str, key: str) -> dict[str, Any]:
+        a = out[dim].get(key)
         if a is None:
-            a = groups[key] = rollup.empty()
+            a = out[dim][key] = rollup.empty()
         return a
 
     async def from_table(table: str, lo: int, hi: int) -> None:
-        if dim == "day":
+        if "day" in dims:
             rows = await db.fetch(f"SELECT hour, {', '.join(rollup.ALL_COLS)} FROM {table} "
                                   f"WHERE dim = 'all' AND hour >= $1 AND hour < $2", lo, hi)
             for r in rows:
-                _add(acc_for(_day(r["hour"])), r)
-        else:
-            rows = await db.fetch(f"SELECT value, {_SUM_COLS} FROM {table} WHERE dim = $1 AND hour >= $2 "
-                                  f"AND hour < $3 GROUP BY value", dim, lo, hi)
+                _add(acc_for("day", _day(r["hour"])), r)
+        if table_dims:
+            marks = ", ".join(f"${i + 3}" for i in range(len(table_dims)))
+            rows = await db.fetch(f"SELECT dim, value, {_SUM_COLS} FROM {table} WHERE hour >= $1 AND hour < $2 "
+                                  f"AND dim IN ({marks}) GROUP BY dim, value", lo, hi, *table_dims)
             for r in rows:
-                _add(acc_for(r["value"]), r)
+                _add(acc_for(r["dim"], r["value"]), r)
 
     async def raw(lo: float, hi: float) -> None:
         if lo >= hi:
             return
         for r in await db.fetch(f"SELECT {_RAW_COLS} FROM request_log WHERE ts >= $1 AND ts < $2", lo, hi):
-            key = _day(r["ts"]) if dim == "day" else dict(rollup.dim_values(r))[dim]
-            rollup.add_row(acc_for(key), r)
+            values = dict(rollup.dim_values(r))
+            for dim in dims:
+                rollup.add_row(acc_for(dim, _day(r["ts"]) if dim == "day" else values[dim]), r)
 
     async def hourly(lo: float, hi: float) -> None:
         h_lo, h_hi = math.ceil(lo / 3600) * 3600, math.floor(hi / 3600) * 3600
@@ -116,7 +122,7 @@ async def _accumulate(db: Database, since: float, until: float, dim: str) -> dic
         await hourly(float(d_hi), until)
     else:
         await hourly(since, until)
-    return groups
+    return out
 
 
 def _finish(a: dict[str, Any], baseline: Prices | None) -> dict[str, Any]:
@@ -164,8 +170,10 @@ async def summary(db: Database, *, since: float | None = None, until: float | No
     if since >= until:
         raise BadParameter("since must be before until")
     base = prices.get(baseline) if baseline else None
-    total = (await _accumulate(db, since, until, "all")).get("", rollup.empty())
-    groups = await _accumulate(db, since, until, group_by)
+    dims = ("all", group_by, *(("route_model",) if prices else ()))
+    acc = await _accumulate(db, since, until, tuple(dict.fromkeys(dims)))
+    total = acc["all"].get("", rollup.empty())
+    groups = acc[group_by]
     feedback = await _feedback(db, since, until, group_by)
     out_groups = []
     for key in sorted(groups, key=lambda k: (-groups[k]["cost_usd"], k) if group_by != "day" else k):
@@ -175,8 +183,8 @@ async def summary(db: Database, *, since: float | None = None, until: float | No
         out_groups.append(g)
     result: dict[str, Any] = {"since": since, "until": until, "group_by": group_by, "baseline": baseline,
                               "total": _finish(total, base), "groups": out_groups}
-    result["recommendations"] = await recommendations(db, since, until, prices, min_requests=min_requests,
-                                                      min_share=min_share) if prices else []
+    result["recommendations"] = _recommend(acc["route_model"], since, until, prices, min_requests=min_requests,
+                                           min_share=min_share) if prices else []
     return result
 
 
@@ -195,11 +203,10 @@ async def _feedback(db: Database, since: float, until: float, group_by: str) -> 
     return {r["g"]: {"mean_score": round(float(r["score"]), 4), "count": int(r["n"])} for r in rows}
 
 
-async def recommendations(db: Database, since: float, until: float, prices: Mapping[str, Prices], *,
-                          min_requests: int = 20, min_share: float = 0.75) -> list[dict[str, Any]]:
+def _recommend(by_rm: dict[str, dict[str, Any]], since: float, until: float, prices: Mapping[str, Prices], *,
+               min_requests: int = 20, min_share: float = 0.75) -> list[dict[str, Any]]:
     """Per route: a cheaper model whose requests met the floor (no error, constraint met) often
     enough, and what sending the route's traffic there would save per month at this volume."""
-    by_rm = await _accumulate(db, since, until, "route_model")
     routes: dict[str, dict[str, Any]] = {}
     for key, acc in by_rm.items():
         route, _, model = key.partition(rollup.SEP)

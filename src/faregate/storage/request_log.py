@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,9 @@ class LogWriter:
             if len(self.recent) > self.recent_max:
                 self.recent.popitem(last=False)
             if len(self._queue) > self.max_queue:
-                self._spill(self._take(len(self._queue) - self.max_queue))
+                # Over the bound (the database is down or slow): the oldest tenth goes to the spill
+                # file in one write, so the cost per record stays small.
+                self._spill(self._take(len(self._queue) - self.max_queue + max(1, self.max_queue // 10)))
             if len(self._queue) >= self.batch_size:
                 self._wake.set()
         except Exception:  # noqa: BLE001 - logging must never fail a request
@@ -234,7 +236,7 @@ class LogWriter:
         try:
             self.spill_path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.spill_path, "ab") as f:
-                f.write(b"".join(orjson.dumps(asdict(r)) + b"\n" for r in records))
+                f.write(b"".join(orjson.dumps({c: getattr(r, c) for c in COLUMNS}) + b"\n" for r in records))
             self.spilled += len(records)
         except OSError:
             self.dropped += len(records)
@@ -269,27 +271,31 @@ class LogWriter:
 
     async def _replay_spill(self) -> None:
         path = self.spill_path
-        if not path.exists() or path.stat().st_size == 0:
+        work = path.with_name(path.name + ".replaying")
+        if not work.exists() and (not path.exists() or path.stat().st_size == 0):
             return
-        # Move aside first so new spills during the replay land in a fresh file.
-        work = path.with_suffix(path.suffix + f".replay-{os.getpid()}")
-        if not work.exists():
-            os.replace(path, work)
-        records = [RequestRecord(**orjson.loads(line)) for line in work.read_bytes().splitlines() if line.strip()]
-        for i in range(0, len(records), self.batch_size):
-            # Idempotent: a record already written (a crash mid-replay) is skipped by ON CONFLICT,
-            # but its rollup would count twice, so write only ids not present yet.
-            chunk = records[i:i + self.batch_size]
-            db = await self._ensure_db()
-            ids = [r.id for r in chunk]
-            placeholders = ", ".join(f"${j + 1}" for j in range(len(ids)))
-            have = {r["id"] for r in await db.fetch(f"SELECT id FROM request_log WHERE id IN ({placeholders})", *ids)}
-            chunk = [r for r in chunk if r.id not in have]
-            if chunk:
-                await self._write(chunk)
-            self.replayed += len(chunk)
-        work.unlink()
-        log.info("request log: replayed %d spilled record(s)", len(records))
+        await self._ensure_db()  # only move files around once the database answers
+        while True:
+            if not work.exists():
+                if not path.exists() or path.stat().st_size == 0:
+                    return
+                # Move aside first so records spilled during the replay land in a fresh file.
+                os.replace(path, work)
+            records = [RequestRecord(**orjson.loads(line)) for line in work.read_bytes().splitlines() if line.strip()]
+            for i in range(0, len(records), self.batch_size):
+                # Idempotent: ids already stored (a crash mid-replay) are skipped, so neither the
+                # row nor its rollup counts twice.
+                chunk = records[i:i + self.batch_size]
+                db = await self._ensure_db()
+                ids = [r.id for r in chunk]
+                marks = ", ".join(f"${j + 1}" for j in range(len(ids)))
+                have = {r["id"] for r in await db.fetch(f"SELECT id FROM request_log WHERE id IN ({marks})", *ids)}
+                chunk = [r for r in chunk if r.id not in have]
+                if chunk:
+                    await self._write(chunk)
+                self.replayed += len(chunk)
+            work.unlink()
+            log.info("request log: replayed %d spilled record(s)", len(records))
 
     async def _run(self) -> None:
         while True:

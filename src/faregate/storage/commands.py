@@ -1,0 +1,178 @@
+"""CLI: ``faregate logs export`` and ``faregate report`` (register ``logs_group`` and ``report_cmd``).
+
+Both read ``database_url`` from ``--database-url`` / ``FAREGATE_DATABASE_URL`` or the config file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import sys
+import time
+from typing import Any
+
+import click
+import orjson
+
+from . import analytics
+from .db import Database
+from .request_log import COLUMNS, RequestRecord
+
+_DB_OPTS = [
+    click.option("--database-url", envvar="FAREGATE_DATABASE_URL", default=None,
+                 help="Database URL (env FAREGATE_DATABASE_URL); default: the config's database_url."),
+    click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="FAREGATE_CONFIG", default=None,
+                 help="Config file (env FAREGATE_CONFIG), for database_url and model prices."),
+]
+
+
+def _db_opts(f):
+    for opt in reversed(_DB_OPTS):
+        f = opt(f)
+    return f
+
+
+def _config(config_path: str | None):
+    from ..config import ConfigError, load_config
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _time(value: str | None, name: str) -> float | None:
+    try:
+        return analytics.parse_time(value, name=name)
+    except analytics.BadParameter as exc:
+        raise click.BadParameter(str(exc), param_hint=f"--{name}") from None
+
+
+@click.group("logs")
+def logs_group() -> None:
+    """The request log."""
+
+
+@logs_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--since", default=None, help="1h, 7d, 30m ago, an ISO 8601 time, or epoch seconds.")
+@click.option("--until", default=None, help="Same forms as --since; default now.")
+@_db_opts
+def export_cmd(fmt: str, since: str | None, until: str | None, database_url: str | None,
+               config_path: str | None) -> None:
+    """Write logged requests in [since, until) to stdout, oldest first."""
+    url = database_url or _config(config_path).database_url
+    lo, hi = _time(since, "since"), _time(until, "until")
+    asyncio.run(_export(url, fmt, lo if lo is not None else 0.0, hi if hi is not None else time.time() + 1))
+
+
+async def _export(url: str, fmt: str, since: float, until: float) -> None:
+    db = await Database.open(url)
+    out = sys.stdout
+    try:
+        await db.migrate("request_log")
+        writer = csv.writer(out) if fmt == "csv" else None
+        if writer:
+            writer.writerow(COLUMNS)
+        last_ts, last_id = since, ""
+        while True:  # keyset pages: constant memory however long the log
+            rows = await db.fetch(f"SELECT {', '.join(COLUMNS)} FROM request_log WHERE (ts > $1 OR (ts = $1 AND id > $2)) "
+                                  f"AND ts >= $3 AND ts < $4 ORDER BY ts, id LIMIT 5000", last_ts, last_id, since, until)
+            if not rows:
+                break
+            for r in rows:
+                if writer:
+                    writer.writerow(["" if r[c] is None else r[c] for c in COLUMNS])
+                else:
+                    rec = RequestRecord.from_row(r)
+                    out.write(orjson.dumps({c: getattr(rec, c) for c in COLUMNS}).decode() + "\n")
+            last_ts, last_id = rows[-1]["ts"], rows[-1]["id"]
+        out.flush()
+    finally:
+        await db.close()
+
+
+@click.command("report")
+@click.option("--since", default="7d", show_default=True, help="1h, 7d, an ISO 8601 time, or epoch seconds.")
+@click.option("--until", default=None)
+@click.option("--group-by", type=click.Choice(["model", "key", "route", "task", "day"]), default="model",
+              show_default=True)
+@click.option("--baseline", default=None, help="Model to price the same tokens at, for savings.")
+@click.option("--compare", is_flag=True, help="Gradual rollout: the routed and control arms side by side.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_db_opts
+def report_cmd(since: str, until: str | None, group_by: str, baseline: str | None, compare: bool, as_json: bool,
+               database_url: str | None, config_path: str | None) -> None:
+    """Spend, savings, latency and reliability from the request log."""
+    cfg = _config(config_path)
+    url = database_url or cfg.database_url
+    prices = {m.name: m.prices.prices() for m in cfg.models}
+    lo, hi = _time(since, "since"), _time(until, "until")
+    try:
+        s, arms = asyncio.run(_report(url, lo, hi, group_by, baseline, prices, compare))
+    except analytics.BadParameter as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(orjson.dumps({**s, "arms": arms} if compare else s, option=orjson.OPT_INDENT_2).decode())
+        return
+    _print_report(s, arms)
+
+
+async def _report(url, since, until, group_by, baseline, prices, compare):
+    db = await Database.open(url)
+    try:
+        await db.migrate("request_log")
+        s = await analytics.summary(db, since=since, until=until, group_by=group_by, baseline=baseline, prices=prices)
+        arms = await analytics.compare_arms(db, since=since, until=until) if compare else None
+        return s, arms
+    finally:
+        await db.close()
+
+
+def _fmt(v: Any, kind: str = "") -> str:
+    if v is None:
+        return "-"
+    if kind == "%":
+        return f"{v * 100:.1f}%"
+    if kind == "$":
+        return f"${v:,.4f}"
+    if kind == "ms":
+        return f"{v:,.0f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _print_report(s: dict[str, Any], arms: dict[str, Any] | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    con = Console()
+    iso = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))  # noqa: E731
+    t = Table(title=f"faregate report {iso(s['since'])} .. {iso(s['until'])} UTC, by {s['group_by']}")
+    base = s["baseline"] is not None
+    cols = ["group", "requests", "spend", *(["savings"] if base else []), "tokens in/out", "p50 ms", "p95 ms",
+            "p99 ms", "ttft p50", "ceiling met", "fallback", "errors", "cache hit", "unmet"]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "group" else "right")
+    for g in [*s["groups"], {"group": "TOTAL", **s["total"]}]:
+        t.add_row(str(g["group"] or "(none)"), _fmt(g["requests"]), _fmt(g["spend_usd"], "$"),
+                  *([_fmt(g.get("savings_usd"), "$")] if base else []),
+                  f"{g['tokens']['input']:,}/{g['tokens']['output']:,}",
+                  _fmt(g["latency_ms"]["p50"], "ms"), _fmt(g["latency_ms"]["p95"], "ms"),
+                  _fmt(g["latency_ms"]["p99"], "ms"), _fmt(g["ttft_ms"]["p50"], "ms"),
+                  _fmt(g["latency_ceiling_met"], "%"), _fmt(g["fallback_rate"], "%"), _fmt(g["error_rate"], "%"),
+                  _fmt(g["cache_hit_rate"], "%"), _fmt(g["constraint_unmet_rate"], "%"))
+    con.print(t)
+    if base:
+        tot = s["total"]
+        con.print(f"Against always-{s['baseline']}: {_fmt(tot.get('baseline_cost_usd'), '$')}; "
+                  f"saved {_fmt(tot.get('savings_usd'), '$')} ({_fmt(tot.get('savings_pct'))}%).")
+    for r in s["recommendations"]:
+        con.print(f"[bold]recommendation:[/bold] {r['message']}")
+    if arms is not None:
+        a = Table(title="Gradual rollout: arms side by side")
+        for c in ("arm", "requests", "spend", "cost/request", "p50 ms", "p95 ms", "errors", "feedback (n)"):
+            a.add_column(c, justify="left" if c == "arm" else "right")
+        for name, v in arms.items():
+            fb = v["feedback"]
+            a.add_row(name, _fmt(v["requests"]), _fmt(v["spend_usd"], "$"), _fmt(v["cost_per_request_usd"], "$"),
+                      _fmt(v["latency_p50_ms"], "ms"), _fmt(v["latency_p95_ms"], "ms"), _fmt(v["error_rate"], "%"),
+                      f"{fb['mean_score']:.3f} ({fb['count']})" if fb else "-")
+        con.print(a)
