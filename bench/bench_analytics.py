@@ -15,7 +15,7 @@ import random
 import tempfile
 import time
 
-from faregate.core.usage import Prices
+from faregate.core.usage import Prices, Usage
 from faregate.storage import analytics
 from faregate.storage.db import Database
 from faregate.storage.request_log import LogWriter, RequestRecord
@@ -29,6 +29,7 @@ async def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--url", default=None)
     ap.add_argument("--chunk", type=int, default=20_000)
+    ap.add_argument("--skip-insert", action="store_true", help="time the summary over an existing --url only")
     a = ap.parse_args()
     tmp = None
     if a.url is None:
@@ -40,7 +41,7 @@ async def main() -> None:
     names = list(MODELS)
     w = LogWriter(a.url, batch_size=5000, max_queue=a.n + 1)
     t0 = time.perf_counter()
-    for c in range(0, a.n, a.chunk):
+    for c in range(0, 0 if a.skip_insert else a.n, a.chunk):
         for i in range(c, min(a.n, c + a.chunk)):
             m = rng.choice(names)
             inp, out = rng.randint(50, 3000), rng.randint(10, 800)
@@ -49,7 +50,7 @@ async def main() -> None:
             w.append(RequestRecord(
                 id=f"req-{i}", ts=start + (i / a.n) * 30 * 86400, key_id=f"key-{rng.randrange(50)}",
                 route=f"route-{rng.randrange(5)}", requested_model="auto", model=m, models_called=[m],
-                input_tokens=inp, output_tokens=out, cost_usd=MODELS[m].cost_from(inp, out) if hasattr(MODELS[m], "cost_from") else (inp * MODELS[m].input + out * MODELS[m].output) / 1e6,
+                input_tokens=inp, output_tokens=out, cost_usd=MODELS[m].cost(Usage(inp, out)),
                 ttft_ms=lat * 0.3, latency_ms=lat, status=200 if rng.random() > 0.01 else 502,
                 fallback_used=rng.random() < 0.02, cache_hit=rng.random() < 0.05,
                 constraint_unmet=rng.random() < 0.03, latency_ceiling_ms=ceiling,
@@ -58,7 +59,13 @@ async def main() -> None:
         await w.flush()
     ins = time.perf_counter() - t0
     await w.close()
-    print(f"inserted {a.n:,} records in {ins:.1f} s ({a.n / ins:,.0f}/s) on {a.url.split(':')[0]}")
+    if a.skip_insert:
+        db = await Database.open(a.url)
+        start = float(await db.fetchval("SELECT MIN(ts) FROM request_log"))
+        now = float(await db.fetchval("SELECT MAX(ts) FROM request_log"))
+        await db.close()
+    else:
+        print(f"inserted {a.n:,} records in {ins:.1f} s ({a.n / ins:,.0f}/s) on {a.url.split(':')[0]}")
     db = await Database.open(a.url)
     try:
         for gb in ("model", "key", "route", "task", "day"):
