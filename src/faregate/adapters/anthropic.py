@@ -294,13 +294,19 @@ class AnthropicAdapter(Adapter):
             raise malformed(self.protocol, "the message has no content array")
         text: list[str] = []
         calls: list[ToolCall] = []
+        json_answer = False
         for block in content:
             if not isinstance(block, dict):
                 continue
-            if block.get("type") == "text":
+            if block.get("type") == "text" and not json_answer:
                 text.append(block.get("text") or "")
             elif block.get("type") == "tool_use" and block.get("name") == JSON_TOOL:
-                text.append(orjson.dumps(block.get("input") or {}).decode())
+                # The JSON-mode tool's input is the whole answer: a text preamble beside it would
+                # make the answer invalid JSON, so it is dropped.
+                text = [orjson.dumps(block.get("input") or {}).decode()]
+                json_answer = True
+            elif json_answer and block.get("type") == "text":
+                continue
             elif block.get("type") == "tool_use":
                 calls.append(ToolCall(block.get("id") or f"call_{len(calls)}", block.get("name") or "",
                                       orjson.dumps(block.get("input") or {}).decode()))
