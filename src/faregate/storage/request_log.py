@@ -146,6 +146,7 @@ class LogWriter:
         self.db: Database | None = db
         self._queue: collections.deque[RequestRecord] = collections.deque()
         self._wake = asyncio.Event()
+        self._io = asyncio.Lock()  # one writer at a time: the task, or flush()/close()
         self._task: asyncio.Task | None = None
         self._closing = False
         self.dropped = 0
@@ -191,13 +192,17 @@ class LogWriter:
 
     async def flush(self) -> None:
         """Write everything queued now (and any spill file) if the database answers."""
-        await self._ensure_db()
+        async with self._io:  # waits for a batch the writer task has in flight
+            await self._ensure_db()
+            await self._drain()
+
+    async def _drain(self) -> None:
         await self._replay_spill()
         while self._queue:
             batch = self._take(self.batch_size)
             try:
                 await self._write(batch)
-            except Exception:
+            except BaseException:
                 self._queue.extendleft(reversed(batch))
                 raise
 
@@ -205,7 +210,8 @@ class LogWriter:
         """Stop the writer and flush everything: to the database, or to the spill file."""
         self._closing = True
         if self._task is not None:
-            self._task.cancel()
+            async with self._io:  # never cancel a batch mid-transaction: wait for it, then stop
+                self._task.cancel()
             try:
                 await self._task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
@@ -305,14 +311,8 @@ class LogWriter:
                 pass
             self._wake.clear()
             try:
-                await self._replay_spill()
-                while self._queue:
-                    batch = self._take(self.batch_size)
-                    try:
-                        await self._write(batch)
-                    except BaseException:
-                        self._queue.extendleft(reversed(batch))
-                        raise
+                async with self._io:
+                    await self._drain()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the database is down: keep queueing, retry later
