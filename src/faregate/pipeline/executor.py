@@ -586,4 +586,7 @@ def _connection_error(dep: Deployment, exc: Exception) -> UpstreamError:
     if isinstance(exc, aiohttp.ClientConnectorError):
         return UpstreamError(f"could not connect to {dep.id}: {exc.os_error.strerror or exc}",
                              kind="transient")
+    if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+        return UpstreamError(f"{dep.id} closed the connection before the answer was complete "
+                             f"({type(exc).__name__})", kind="transient")
     return UpstreamError(f"the connection to {dep.id} failed: {type(exc).__name__}", kind="transient")
