@@ -8,7 +8,7 @@
     an ``asyncpg`` pool.
 
 SQL is written once with PostgreSQL's ``$1, $2`` placeholders; the SQLite backend rewrites
-them to ``?`` (so never put ``$`` in a string literal). Keep the SQL portable (``ON CONFLICT``
+them to ``?1, ?2`` (so a parameter may be used twice; never put ``$`` in a string literal). Keep the SQL portable (``ON CONFLICT``
 upserts, ``DOUBLE PRECISION``, ``BIGINT``, ``TEXT``); where the dialects differ, write
 ``NNN_name.sqlite.sql`` and ``NNN_name.postgres.sql`` next to each other.
 
@@ -39,7 +39,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-_PH = re.compile(r"\$\d+")
+_PH = re.compile(r"\$(\d+)")
 
 
 class DatabaseUnavailable(Exception):
@@ -185,14 +185,14 @@ class SQLiteDatabase(Database):
         return out
 
     async def execute(self, sql: str, *args: Any) -> int:
-        q = _PH.sub("?", sql)
+        q = _PH.sub(r"?\1", sql)
         return await self._run(self._writer, lambda c: c.execute(q, args).rowcount)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self.batch([(sql, rows)])
 
     async def batch(self, statements: list[tuple[str, Iterable[Sequence[Any]]]]) -> None:
-        stmts = [(_PH.sub("?", s), list(r)) for s, r in statements]
+        stmts = [(_PH.sub(r"?\1", s), list(r)) for s, r in statements]
 
         def work(c: sqlite3.Connection) -> None:
             def body() -> None:
@@ -213,7 +213,7 @@ class SQLiteDatabase(Database):
         await self._run(self._writer, work)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        q = _PH.sub("?", sql)
+        q = _PH.sub(r"?\1", sql)
         return await self._run(self._reader, lambda c: [dict(r) for r in c.execute(q, args).fetchall()])
 
     async def close(self) -> None:
