@@ -16,9 +16,9 @@ from .simulator import CEILINGS_MS, FLOORS, MIX, STRONGEST, TIERS
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulated world.")
 @click.option("--monthly-requests", type=click.IntRange(1), default=1_000_000, show_default=True,
               help="Your monthly volume, for the projected savings.")
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True,
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=24, show_default=True,
               help="Requests in flight at once.")
-@click.option("--time-scale", type=click.FloatRange(0.001, 1.0), default=0.1, show_default=True,
+@click.option("--time-scale", type=click.FloatRange(0.001, 1.0), default=0.5, show_default=True,
               help="Simulated latencies are multiplied by this (1.0: real time).")
 @click.option("--baseline", type=click.Choice(["send", "price"]), default="send", show_default=True,
               help="send: the workload also goes to the strongest model through faregate; "
@@ -88,6 +88,7 @@ def render(console, result) -> None:
     t.add_row("mean simulated quality", f"{r['mean_quality']:.3f}", f"{b['mean_quality']:.3f}")
     t.add_row("latency p50 (simulated ms)", f"{r['p50']:,.0f}", f"{b['p50']:,.0f}")
     t.add_row("latency p95 (simulated ms)", f"{r['p95']:,.0f}", f"{b['p95']:,.0f}")
+    t.add_row("time to first token p50 (simulated ms)", f"{r['ttft_p50']:,.0f}", f"{b['ttft_p50']:,.0f}")
     t.add_row("latency ceiling met", f"{r['latency_met']:.1%}", f"{b['latency_met']:.1%}")
     console.print(t)
 
@@ -121,8 +122,9 @@ def render(console, result) -> None:
                      if o.baseline == "send" else "the same prompts priced at the strongest tier's list prices, "
                      "with its simulated quality and latency.")
                   + f" Latencies ran x{scale:g} faster and are shown in simulated ms (measured / {scale:g}).[/]")
-    fb = (f"{result.feedback_sent} feedback scores sent (POST /v1/feedback)" if result.feedback_sent
-          else (result.feedback_note or "no feedback sent"))
+    fb = f"{result.feedback_sent} feedback scores sent (POST /v1/feedback)" if result.feedback_sent else "none sent"
+    if result.feedback_note:
+        fb += f"; {result.feedback_note}"
     console.print(f"[dim]Feedback: {fb}. Request log: {result.db_path}. Wall time: {result.wall_s:.1f} s.[/]")
     for note in result.notes:
         console.print(f"[dim]Note: {note}[/]")

@@ -26,11 +26,12 @@ class DemoOptions:
     requests: int = 400
     seed: int = 7
     monthly_requests: int = 1_000_000
-    concurrency: int = 16
-    time_scale: float = 0.1
+    concurrency: int = 24
+    time_scale: float = 0.5
     train_rows: int = 600
     db_path: str | None = None
     baseline: str = "send"   # "send": the same workload sent to the strongest model through faregate
+    feedback: bool = True    # send each answer's simulated quality as feedback
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Outcome:
     met: bool
     request_id: str | None
     error: str | None = None
+    ttft_ms: float | None = None  # simulated ms
 
 
 @dataclass
@@ -117,11 +119,8 @@ Progress = Callable[[str, int], Any]   # (phase, completed) -> None
 
 async def run_demo(opts: DemoOptions, *, progress: Callable[[str, int, int], None] | None = None,
                    on_phase: Callable[[str], None] | None = None) -> DemoResult:
-    from aiohttp import web
     from openai import AsyncOpenAI
 
-    from ..pipeline.gateway import Gateway
-    from ..server.app import create_app
     from ..testing import FakeProvider
 
     t0 = time.perf_counter()
@@ -136,30 +135,26 @@ async def run_demo(opts: DemoOptions, *, progress: Callable[[str, int, int], Non
     router_model, calibration, router_kind = await asyncio.to_thread(
         train_router, Simulator(opts.seed + 1_000_003), opts.train_rows, workdir)
 
-    fakes = {t.name: FakeProvider("openai", responder=world.responder) for t in TIERS}
+    fakes = {t.name: FakeProvider("openai", responder=world.responder, max_log=1) for t in TIERS}
     for f in fakes.values():
         await f.start()
-    runner = None
-    gateway = None
+    server = None
     notes: list[str] = []
     try:
         config = build_config({n: f.base_url for n, f in fakes.items()}, db_path=db_path,
                               router_model=router_model, calibration_file=calibration,
                               time_scale=opts.time_scale)
-        gateway = _demo_gateway(Gateway, config, notes)
-        app = create_app(gateway)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        base = f"http://127.0.0.1:{port}"
+        # The gateway runs as `faregate serve` in its own process (its own core), as in production;
+        # this process runs the clients and the simulated providers.
+        say("starting faregate serve (SQLite request log, in-memory limits)")
+        server = await _Serve.start(config, workdir)
+        base = server.url
         client = AsyncOpenAI(base_url=base + "/v1", api_key=DEMO_KEY, max_retries=0, timeout=60)
         import aiohttp
         async with aiohttp.ClientSession() as http:
             fb = _Feedback(http, base)
             say("routing the workload through faregate (model: auto)")
-            routed = await _send_all(client, world, prompts, "auto", opts, fb,
+            routed = await _send_all(client, world, prompts, "auto", opts, fb if opts.feedback else None,
                                      lambda n: progress and progress("routed", n, len(prompts)))
             baseline: list[Outcome] = []
             if opts.baseline == "send":
@@ -168,8 +163,8 @@ async def run_demo(opts: DemoOptions, *, progress: Callable[[str, int, int], Non
                                            lambda n: progress and progress("baseline", n, len(prompts)))
         await client.close()
     finally:
-        if runner is not None:
-            await runner.cleanup()  # closes the gateway: the request log is flushed
+        if server is not None:
+            await server.stop()  # SIGTERM: faregate flushes the request log before it exits
         for f in fakes.values():
             await f.stop()
     if opts.baseline != "send":
@@ -178,25 +173,55 @@ async def run_demo(opts: DemoOptions, *, progress: Callable[[str, int, int], Non
                       time.perf_counter() - t0, notes)
 
 
-def _demo_gateway(Gateway, config, notes: list[str]):
-    """The gateway, with the request log step if the default chain does not have one yet."""
-    gw = Gateway(config)
-    try:
-        from ..pipeline.request_log_step import RequestLogStep
-    except ImportError:
-        notes.append("request log unavailable in this build")
-        return gw
-    if any(isinstance(s, RequestLogStep) for s in gw.steps):
-        return gw
+class _Serve:
+    """``faregate serve`` in a child process on a free loopback port."""
 
-    class DemoGateway(Gateway):
-        def _default_steps(self):
-            steps = super()._default_steps()
-            log_step = RequestLogStep.from_config(self.config)
-            self.components["request_log"] = log_step
-            return [log_step, *steps]
+    def __init__(self, proc, url: str, log_path: Path) -> None:
+        self.proc, self.url, self.log_path = proc, url, log_path
 
-    return DemoGateway(config)
+    @classmethod
+    async def start(cls, config, workdir: Path, timeout: float = 30.0) -> "_Serve":
+        import socket
+        import sys
+
+        import aiohttp
+        import yaml
+
+        cfg_path = workdir / "faregate-demo.yaml"
+        cfg_path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FAREGATE_")}
+        log_path = workdir / "faregate-serve.log"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "faregate", "serve", "--config", str(cfg_path), "--port", str(port),
+            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=open(log_path, "wb"))
+        self = cls(proc, f"http://127.0.0.1:{port}", log_path)
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while True:
+                if proc.returncode is not None:
+                    raise RuntimeError(f"faregate serve exited: {log_path.read_text()[-2000:]}")
+                try:
+                    async with http.get(self.url + "/health") as r:
+                        if r.status < 500:
+                            return self
+                except aiohttp.ClientError:
+                    pass
+                if time.monotonic() > deadline:
+                    await self.stop()
+                    raise RuntimeError(f"faregate serve did not come up: {log_path.read_text()[-2000:]}")
+                await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 30)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
 
 
 class _Feedback:
@@ -204,6 +229,7 @@ class _Feedback:
         self.http, self.url = http, base + "/v1/feedback"
         self.available: bool | None = None
         self.sent = 0
+        self.refused = 0
         self.note: str | None = None
 
     async def send(self, request_id: str, score: float) -> None:
@@ -216,7 +242,8 @@ class _Feedback:
                 self.note = "POST /v1/feedback is not in this build: feedback skipped"
                 return
             if r.status >= 400:
-                self.note = f"feedback refused: HTTP {r.status} {(await r.text())[:120]}"
+                self.refused += 1
+                self.note = f"{self.refused} refused (last: HTTP {r.status} {(await r.text())[:160]})"
                 return
             self.available = True
             self.sent += 1
@@ -244,29 +271,42 @@ async def _send_one(client, world: Simulator, p: Prompt, model: str, opts: DemoO
     extra = {"faregate": {"task": p.task, "min_quality": FLOORS[p.task],
                           "max_latency_ms": CEILINGS_MS[p.task] * opts.time_scale}}
     t = time.perf_counter()
+    ttft = None
+    usage = None
     try:
+        # Streaming, the main path: time to first token is measured as such on every side.
         raw = await client.chat.completions.with_raw_response.create(
-            model=model, messages=[{"role": "user", "content": p.text}],
-            extra_body=extra if model == "auto" else None)
+            model=model, messages=[{"role": "user", "content": p.text}], stream=True,
+            stream_options={"include_usage": True}, extra_body=extra if model == "auto" else None)
+        answered = raw.headers.get("x-faregate-model")
+        rid = raw.headers.get("x-request-id")
+        stream = raw.parse()
+        async for chunk in stream:
+            if ttft is None and chunk.choices and chunk.choices[0].delta.content:
+                ttft = time.perf_counter() - t
+            if chunk.usage is not None:
+                usage = chunk.usage
+            answered = answered or chunk.model
+            rid = rid or chunk.id
     except Exception as exc:  # noqa: BLE001 - counted, shown in the summary
         return Outcome(p, None, 0.0, (time.perf_counter() - t) * 1000 / opts.time_scale, None, False, None,
                        f"{type(exc).__name__}")
     elapsed = (time.perf_counter() - t) * 1000 / opts.time_scale
-    completion = raw.parse()
-    answered = raw.headers.get("x-faregate-model") or completion.model
-    cost = float(raw.headers.get("x-faregate-cost-usd") or 0.0)
-    rid = raw.headers.get("x-request-id") or completion.id
+    # faregate adds what the request cost to the final usage chunk.
+    cost = float((getattr(usage, "model_extra", None) or {}).get("cost_usd") or 0.0)
     q = world.quality(answered, p) if answered in {t.name for t in TIERS} else None
     met = q is not None and q >= FLOORS[p.task]
-    if fb is not None and q is not None:
+    if fb is not None and q is not None and rid:
         await fb.send(rid, q)
-    return Outcome(p, answered, cost, elapsed, q, met, rid)
+    return Outcome(p, answered, cost, elapsed, q, met, rid,
+                   ttft_ms=None if ttft is None else ttft * 1000 / opts.time_scale)
 
 
 def _priced(world: Simulator, p: Prompt) -> Outcome:
     q = world.quality(STRONGEST, p)
-    return Outcome(p, STRONGEST, world.cost_usd(STRONGEST, p), world.latency_ms(STRONGEST, p), q,
-                   q >= FLOORS[p.task], None)
+    ttft, gen = world.timing_ms(STRONGEST, p)
+    return Outcome(p, STRONGEST, world.cost_usd(STRONGEST, p), ttft + gen, q, q >= FLOORS[p.task], None,
+                   ttft_ms=ttft)
 
 
 # -- figures ----------------------------------------------------------------------------------
@@ -285,11 +325,13 @@ def figures(outs: list[Outcome]) -> dict[str, float]:
     ok = [o for o in outs if o.error is None]
     spend = sum(o.cost_usd for o in ok)
     lat = [o.latency_ms for o in ok]
+    ttft = [o.ttft_ms for o in ok if o.ttft_ms is not None]
     return {"requests": len(outs), "ok": len(ok), "errors": len(outs) - len(ok), "spend": spend,
             "per_request": spend / len(ok) if ok else 0.0,
             "quality_met": sum(o.met for o in ok) / len(ok) if ok else 0.0,
             "mean_quality": sum(o.quality or 0 for o in ok) / len(ok) if ok else 0.0,
             "p50": percentile(lat, 50), "p95": percentile(lat, 95),
+            "ttft_p50": percentile(ttft, 50),
             "latency_met": sum(o.latency_ms <= CEILINGS_MS[o.prompt.task] for o in ok) / len(ok) if ok else 0.0}
 
 

@@ -8,7 +8,7 @@ Each prompt has a hidden difficulty ``d`` in [0, 1] (the client never sends it; 
 sees it, only the prompt's text, whose wording depends on how hard the request is, as real
 traffic does). A tier's quality on a prompt is the probability that its answer is acceptable::
 
-    q(tier, task, d) = cap[tier] - drop[tier][task] * d ** 1.5   (+ a small seeded jitter)
+    q(tier, task, d) = cap - drop[task] * (0.25 d + 0.75 sigmoid((d - threshold) / 0.07))  (+ seeded jitter)
 
 so the small tier is fine on easy prompts and clearly worse on hard ones, while the frontier
 tier stays good everywhere. ``q`` is deterministic given the seed and the prompt.
@@ -17,6 +17,7 @@ tier stays good everywhere. ``q`` is deterministic given the seed and the prompt
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -39,16 +40,17 @@ class Tier:
     cap: float           # quality on the easiest prompts
     drop: dict[str, float] = field(default_factory=dict)  # quality lost at d = 1, per task
     verbosity: float = 1.0
+    threshold: float = 0.5  # the difficulty around which its quality falls off
 
 
 # List prices (USD per 1M tokens, input/output) as published by the vendors in 2025.
 TIERS = (
     Tier("sim-frontier", "GPT-4o ($2.50 / $10.00)", 2.50, 10.00, 650.0, 85.0, 0.99,
-         {"classify": 0.05, "summarize": 0.12, "chat": 0.10, "generate": 0.14}, 1.10),
+         {"classify": 0.05, "summarize": 0.12, "chat": 0.10, "generate": 0.14}, 1.10, 0.9),
     Tier("sim-mid", "Claude 3.5 Haiku ($0.80 / $4.00)", 0.80, 4.00, 450.0, 120.0, 0.975,
-         {"classify": 0.22, "summarize": 0.28, "chat": 0.32, "generate": 0.42}, 1.0),
+         {"classify": 0.22, "summarize": 0.28, "chat": 0.32, "generate": 0.42}, 1.0, 0.6),
     Tier("sim-small", "GPT-4o mini ($0.15 / $0.60)", 0.15, 0.60, 330.0, 160.0, 0.955,
-         {"classify": 0.42, "summarize": 0.50, "chat": 0.62, "generate": 0.85}, 0.9),
+         {"classify": 0.42, "summarize": 0.50, "chat": 0.62, "generate": 0.85}, 0.9, 0.3),
 )
 TIER_BY_NAME = {t.name: t for t in TIERS}
 STRONGEST = "sim-frontier"
@@ -100,6 +102,15 @@ _TEMPLATES = {
 }
 
 
+# Extra requirements: harder requests ask for more (a continuous, visible sign of difficulty).
+_REQS = ["Keep the original terminology.", "Cite the exact sentence you rely on.",
+         "Handle the edge cases explicitly.", "Respect the house style guide.",
+         "Do not omit any numeric detail.", "Resolve any contradiction you notice.",
+         "Explain your reasoning step by step.", "Match the requested format exactly.",
+         "Account for the regulatory context.", "Reconcile it with last year's figures.",
+         "Anticipate the reader's objections.", "Stay consistent with prior answers."]
+
+
 def _h(*parts: object) -> float:
     """A uniform number in [0, 1) from a hash of the parts (deterministic, seed-able)."""
     d = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
@@ -139,6 +150,9 @@ class Simulator:
             d = rng.uniform(0.0, 0.3) if u < 0.55 else (rng.uniform(0.3, 0.65) if u < 0.85 else rng.uniform(0.65, 1.0))
             tmpl = _TEMPLATES[task][_level(d)]
             text = tmpl.format(p=rng.choice(_PRODUCTS), t=rng.choice(_TOPICS), i=rng.choice(_ISSUES))
+            k = round(d * len(_REQS))
+            if k:
+                text += " " + " ".join(rng.sample(_REQS, k))
             text = f"{text} (ref {prefix}{self.seed}-{i})"  # unique per request, as real prompts are
             p = Prompt(f"{prefix}{self.seed}-{i}", task, text, round(d, 4))
             self._by_text.setdefault(text, p)
@@ -155,7 +169,9 @@ class Simulator:
     def quality(self, tier: str, p: Prompt) -> float:
         t = TIER_BY_NAME[tier]
         jitter = (_h(self.seed, "q", tier, p.text) - 0.5) * 0.04
-        q = t.cap - t.drop.get(p.task, 0.5) * p.difficulty ** 1.5 + jitter
+        # Good until the tier's difficulty threshold, then falling off quickly.
+        fall = 1.0 / (1.0 + math.exp(-(p.difficulty - t.threshold) / 0.07))
+        q = t.cap - t.drop.get(p.task, 0.5) * (0.25 * p.difficulty + 0.75 * fall) + jitter
         return round(min(1.0, max(0.0, q)), 4)
 
     def tokens(self, tier: str, p: Prompt) -> tuple[int, int]:
@@ -170,15 +186,17 @@ class Simulator:
         i, o = self.tokens(tier, p)
         return (i * t.input_price + o * t.output_price) / 1e6
 
-    def latency_ms(self, tier: str, p: Prompt) -> float:
-        """Simulated (unscaled) total latency: time to first token plus generation, log-normal."""
-        import math
+    def timing_ms(self, tier: str, p: Prompt) -> tuple[float, float]:
+        """Simulated (unscaled) time to first token and generation time, log-normal."""
         t = TIER_BY_NAME[tier]
         _, out = self.tokens(tier, p)
         z = _gauss(self.seed, "l", tier, p.text)
         ttft = t.ttft_ms * math.exp(0.35 * z)
         speed = t.tokens_per_s * math.exp(-0.15 * z)
-        return ttft + 1000.0 * out / speed
+        return ttft, 1000.0 * out / speed
+
+    def latency_ms(self, tier: str, p: Prompt) -> float:
+        return sum(self.timing_ms(tier, p))
 
     def behaviour(self, tier: str, body: dict) -> dict:
         """The fake provider's answer to ``body`` as tier ``tier`` (the ``responder`` hook)."""
@@ -188,8 +206,16 @@ class Simulator:
             return {}
         i, o = self.tokens(tier, p)
         q = self.quality(tier, p)
-        return {"text": f"[{tier} simulated answer, quality {q:.2f}]",
-                "ttft_ms": self.latency_ms(tier, p) * self.time_scale,
+        ttft, gen = self.timing_ms(tier, p)
+        chunks = 6
+        if body.get("stream"):
+            # The fake waits ttft_ms, sends the role chunk, then one gap before each text chunk:
+            # the first text arrives at the simulated time to first token, the last at the end.
+            gap = gen * self.time_scale / (chunks - 1)
+            timing = {"ttft_ms": max(0.0, ttft * self.time_scale - gap), "chunks": chunks, "chunk_gap_ms": gap}
+        else:
+            timing = {"ttft_ms": (ttft + gen) * self.time_scale}
+        return {"text": f"[{tier} simulated answer, quality {q:.2f}]", **timing,
                 "usage": {"input_tokens": i, "output_tokens": o}}
 
     def responder(self, protocol: str, model: str, body: dict) -> dict:
@@ -207,7 +233,6 @@ class Simulator:
 
 
 def _gauss(*parts: object) -> float:
-    import math
     u1 = max(1e-12, _h(*parts, 1))
     u2 = _h(*parts, 2)
     return math.sqrt(-2 * math.log(u1)) * math.cos(2 * math.pi * u2)
