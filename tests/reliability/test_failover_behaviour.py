@@ -274,3 +274,19 @@ async def test_anthropic_front_fails_over_and_errors_in_band(fakes, serve):
 
 
 PRIMARY = "Four parts of the primary's answer."
+
+
+async def test_context_length_goes_to_the_context_fallback(fakes, serve):
+    primary, backup = fakes
+    cfg = model_config(f"{primary.base}/v1", backup.base)
+    cfg["models"][0]["fallbacks"] = []
+    cfg["models"][0]["context_fallback"] = "backup"
+    srv = await serve(cfg)
+    await primary.script({"status": 400, "error_message": "This model's maximum context length is 8192 tokens."})
+    await backup.script({"text": "long context answer"})
+    r = await srv.client().chat.completions.with_raw_response.create(model="primary", messages=MSG)
+    assert r.parse().choices[0].message.content == "long context answer"
+    assert r.headers["x-faregate-fallback"] == "backup" and r.headers["x-faregate-attempts"] == "2"
+    ctx = await srv.last_context()
+    assert [a.status for a in ctx.attempts] == ["context_length", "ok"]
+    assert srv.deployment("primary").breaker.consecutive_failures == 0  # not the deployment's fault
