@@ -261,9 +261,11 @@ class LogWriter:
 
     async def _write(self, batch: list[RequestRecord]) -> None:
         db = await self._ensure_db()
-        rows = [r.to_row() for r in batch]
+        # Building the rows and rollup deltas is CPU work: off the event loop, so the request
+        # path does not wait for it.
+        stmts = await asyncio.to_thread(_prepare, batch)
         try:
-            await db.batch([(INSERT_SQL, [tuple(row.values()) for row in rows]), *rollup.statements(rows)])
+            await db.batch(stmts)
         except DatabaseUnavailable:
             # The connection is likely gone: reopen on the next attempt.
             self.db = None
@@ -321,6 +323,11 @@ class LogWriter:
                     log.warning("request log: database unavailable (%s); %d record(s) queued", exc,
                                 len(self._queue))
                 await asyncio.sleep(self.retry_interval)
+
+
+def _prepare(batch: list[RequestRecord]) -> list[tuple[str, list[tuple]]]:
+    rows = [r.to_row() for r in batch]
+    return [(INSERT_SQL, [tuple(row.values()) for row in rows]), *rollup.statements(rows)]
 
 
 def default_spill_path(url: str) -> str:

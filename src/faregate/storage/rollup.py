@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import defaultdict
 from typing import Any, Iterable
 
 NBINS = 60
@@ -99,20 +100,57 @@ def empty() -> dict[str, Any]:
     return d
 
 
-def deltas(rows: list[dict[str, Any]], span: int = 3600) -> list[tuple]:
-    """Upsert parameter tuples for a batch of log rows (aggregated per bucket/dim/value first)."""
+def contribution(r: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What one log row adds to each accumulator it belongs to, as (column, amount) pairs: the
+    non-zero part of ``add_row``, computed once per row rather than once per dim."""
+    acc: defaultdict[str, Any] = defaultdict(int)
+    add_row(acc, r)
+    return [(c, v) for c, v in acc.items() if v]
+
+
+def deltas(rows: list[dict[str, Any]], span: int = 3600,
+           contributions: list[list[tuple[str, Any]]] | None = None) -> list[tuple]:
+    """Upsert parameter tuples for a batch of log rows (aggregated per bucket/dim/value first).
+
+    Rows with the same bucket and the same dim values (most of a batch) are summed once, then
+    each sum is added to its dims' accumulators."""
+    if contributions is None:
+        contributions = [contribution(r) for r in rows]
+    groups: dict[tuple, dict[str, Any]] = {}
+    for r, contrib in zip(rows, contributions):
+        key = (int(r["ts"] // span) * span, tuple(dim_values(r)))
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = {}
+        for col, amount in contrib:
+            g[col] = g.get(col, 0) + amount
     agg: dict[tuple[int, str, str], dict[str, Any]] = {}
-    for r in rows:
-        bucket = int(r["ts"] // span) * span
-        for dim, value in dim_values(r):
+    for (bucket, dvs), g in groups.items():
+        for dim, value in dvs:
             k = (bucket, dim, value)
             acc = agg.get(k)
             if acc is None:
                 acc = agg[k] = empty()
-            add_row(acc, r)
+            for col, amount in g.items():
+                acc[col] += amount
     return [(h, d, v, *(acc[c] for c in ALL_COLS)) for (h, d, v), acc in agg.items()]
 
 
 def statements(rows: list[dict[str, Any]]) -> list[tuple[str, list[tuple]]]:
-    """The rollup upserts (hourly and daily) for a batch, for ``Database.batch``."""
-    return [(UPSERTS[span], deltas(rows, span)) for span in TABLES]
+    """The rollup upserts (hourly and daily) for a batch, for ``Database.batch``; each row's
+    contribution is computed once and added to its 7 dims x 2 spans."""
+    aggs: dict[int, dict[tuple[int, str, str], dict[str, Any]]] = {span: {} for span in TABLES}
+    for r in rows:
+        contrib = contribution(r)
+        dvs = dim_values(r)
+        for span, agg in aggs.items():
+            bucket = int(r["ts"] // span) * span
+            for dim, value in dvs:
+                k = (bucket, dim, value)
+                acc = agg.get(k)
+                if acc is None:
+                    acc = agg[k] = empty()
+                for col, inc in contrib:
+                    acc[col] += inc
+    return [(UPSERTS[span], [(h, d, v, *(acc[c] for c in ALL_COLS)) for (h, d, v), acc in agg.items()])
+            for span, agg in aggs.items()]
