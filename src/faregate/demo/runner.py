@@ -235,18 +235,23 @@ class _Feedback:
     async def send(self, request_id: str, score: float) -> None:
         if self.available is False:
             return
-        async with self.http.post(self.url, json={"request_id": request_id, "score": score},
-                                  headers={"authorization": f"Bearer {DEMO_KEY}"}) as r:
-            if r.status in (404, 405):
-                self.available = False
-                self.note = "POST /v1/feedback is not in this build: feedback skipped"
-                return
-            if r.status >= 400:
-                self.refused += 1
-                self.note = f"{self.refused} refused (last: HTTP {r.status} {(await r.text())[:160]})"
-                return
-            self.available = True
-            self.sent += 1
+        for attempt in range(3):  # a 5xx (e.g. the log database still starting) is retried
+            async with self.http.post(self.url, json={"request_id": request_id, "score": score},
+                                      headers={"authorization": f"Bearer {DEMO_KEY}"}) as r:
+                text = (await r.text())[:300]
+                if r.status in (404, 405) and self.available is None and "No route" in text:
+                    self.available = False
+                    self.note = "POST /v1/feedback is not in this build: feedback skipped"
+                    return
+                if r.status < 400:
+                    self.available = True
+                    self.sent += 1
+                    return
+                if r.status < 500 or attempt == 2:
+                    self.refused += 1
+                    self.note = f"{self.refused} refused (last: HTTP {r.status} {text[:160]})"
+                    return
+            await asyncio.sleep(0.2 * (attempt + 1))
 
 
 async def _send_all(client, world: Simulator, prompts: list[Prompt], model: str, opts: DemoOptions,
