@@ -69,7 +69,7 @@ def _usd(x: float) -> str:
 def render(console, result) -> None:
     from rich.table import Table
 
-    from .runner import figures, model_mix
+    from .runner import figures, model_mix, prediction_error
 
     o = result.options
     r = figures(result.routed)
@@ -97,6 +97,12 @@ def render(console, result) -> None:
     console.print(f"[bold green]savings: {savings:.1%}[/] of spend; at {o.monthly_requests:,} requests a month: "
                   f"[bold]{_usd(monthly)}[/] saved ({_usd(r['per_request'] * o.monthly_requests)} instead of "
                   f"{_usd(b['per_request'] * o.monthly_requests)})")
+
+    half = len(result.routed) // 2
+    e1, e2 = prediction_error(result.routed[:half]), prediction_error(result.routed[half:])
+    if result.feedback_sent and e1 is not None and e2 is not None:
+        console.print(f"learning from feedback: the router's quality predictions were off by {e1:.3f} on average "
+                      f"in the first half of the run, {e2:.3f} in the second")
 
     mix = model_mix(result.routed)
     m = Table(title="model mix per task (faregate)", title_justify="left")

@@ -45,6 +45,7 @@ class Outcome:
     request_id: str | None
     error: str | None = None
     ttft_ms: float | None = None  # simulated ms
+    predicted_quality: float | None = None  # x-faregate-predicted-quality (routed requests)
 
 
 @dataclass
@@ -285,6 +286,7 @@ async def _send_one(client, world: Simulator, p: Prompt, model: str, opts: DemoO
             stream_options={"include_usage": True}, extra_body=extra if model == "auto" else None)
         answered = raw.headers.get("x-faregate-model")
         rid = raw.headers.get("x-request-id")
+        pq = raw.headers.get("x-faregate-predicted-quality")
         stream = raw.parse()
         async for chunk in stream:
             if ttft is None and chunk.choices and chunk.choices[0].delta.content:
@@ -304,7 +306,8 @@ async def _send_one(client, world: Simulator, p: Prompt, model: str, opts: DemoO
     if fb is not None and q is not None and rid:
         await fb.send(rid, q)
     return Outcome(p, answered, cost, elapsed, q, met, rid,
-                   ttft_ms=None if ttft is None else ttft * 1000 / opts.time_scale)
+                   ttft_ms=None if ttft is None else ttft * 1000 / opts.time_scale,
+                   predicted_quality=float(pq) if pq else None)
 
 
 def _priced(world: Simulator, p: Prompt) -> Outcome:
@@ -338,6 +341,13 @@ def figures(outs: list[Outcome]) -> dict[str, float]:
             "p50": percentile(lat, 50), "p95": percentile(lat, 95),
             "ttft_p50": percentile(ttft, 50),
             "latency_met": sum(o.latency_ms <= CEILINGS_MS[o.prompt.task] for o in ok) / len(ok) if ok else 0.0}
+
+
+def prediction_error(outs: list[Outcome]) -> float | None:
+    """Mean |predicted - simulated| quality of the model that answered (routed requests)."""
+    e = [abs(o.predicted_quality - o.quality) for o in outs
+         if o.predicted_quality is not None and o.quality is not None]
+    return sum(e) / len(e) if e else None
 
 
 def model_mix(outs: list[Outcome]) -> dict[str, dict[str, int]]:
