@@ -14,8 +14,10 @@ PG_ADMIN = os.environ.get("FAREGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5
 
 
 def _pg_up() -> bool:
+    from urllib.parse import urlsplit
+    u = urlsplit(PG_ADMIN)
     try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+        with socket.create_connection((u.hostname or "127.0.0.1", u.port or 5432), timeout=1):
             return True
     except OSError:
         return False
@@ -56,8 +58,8 @@ async def db_url(request, tmp_path):
         return
     if not _pg_up():
         if os.environ.get("FAREGATE_REQUIRE_SERVICES") == "1":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required (FAREGATE_REQUIRE_SERVICES=1) but unreachable")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 unreachable")
+            pytest.fail(f"PostgreSQL at {PG_ADMIN} is required (FAREGATE_REQUIRE_SERVICES=1) but unreachable")
+        pytest.skip(f"PostgreSQL at {PG_ADMIN} unreachable")
     url, name = await make_pg_url()
     try:
         yield url
