@@ -52,7 +52,7 @@ def demo_cmd(n: int, seed: int, monthly_requests: int, concurrency: int, time_sc
                 tasks[phase] = bar.add_task(label, total=total)
             bar.update(tasks[phase], completed=done)
 
-        result = asyncio.run(run_demo(opts, progress=progress, on_phase=lambda s: console.log(s)))
+        result = asyncio.run(run_demo(opts, progress=progress, on_phase=lambda s: console.print(f"[dim]· {s}[/]")))
     render(console, result)
 
 
@@ -109,10 +109,10 @@ def render(console, result) -> None:
     m.add_column("task")
     m.add_column("share", justify="right")
     m.add_column("floor", justify="right")
-    m.add_column("ceiling (sim. ms)", justify="right")
+    m.add_column("ceiling ms", justify="right")
     names = [tier.name for tier in TIERS]
     for name in names:
-        m.add_column(name, justify="right")
+        m.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     for task in MIX:
         row = mix.get(task, {})
         total = sum(row.values()) or 1
