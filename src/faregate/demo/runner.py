@@ -115,9 +115,6 @@ def train_router(sim: Simulator, n_rows: int, workdir: Path) -> tuple[str | None
 
 # -- the run ----------------------------------------------------------------------------------
 
-Progress = Callable[[str, int], Any]   # (phase, completed) -> None
-
-
 async def run_demo(opts: DemoOptions, *, progress: Callable[[str, int, int], None] | None = None,
                    on_phase: Callable[[str], None] | None = None) -> DemoResult:
     from openai import AsyncOpenAI
@@ -195,9 +192,10 @@ class _Serve:
             port = s.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("FAREGATE_")}
         log_path = workdir / "faregate-serve.log"
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "faregate", "serve", "--config", str(cfg_path), "--port", str(port),
-            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=open(log_path, "wb"))
+        with open(log_path, "wb") as err:  # the child keeps its own copy of the descriptor
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "faregate", "serve", "--config", str(cfg_path), "--port", str(port),
+                env=env, stdout=asyncio.subprocess.DEVNULL, stderr=err)
         self = cls(proc, f"http://127.0.0.1:{port}", log_path)
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:
