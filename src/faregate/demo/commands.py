@@ -90,6 +90,7 @@ def render(console, result) -> None:
     t.add_row("latency p95 (simulated ms)", f"{r['p95']:,.0f}", f"{b['p95']:,.0f}")
     t.add_row("time to first token p50 (simulated ms)", f"{r['ttft_p50']:,.0f}", f"{b['ttft_p50']:,.0f}")
     t.add_row("latency ceiling met", f"{r['latency_met']:.1%}", f"{b['latency_met']:.1%}")
+    t.add_row("marked constraint_unmet (no plan met both)", f"{r['constraint_unmet']:.1%}", "-")
     console.print(t)
 
     savings = 1 - r["per_request"] / b["per_request"] if b["per_request"] else 0.0

@@ -46,6 +46,7 @@ class Outcome:
     error: str | None = None
     ttft_ms: float | None = None  # simulated ms
     predicted_quality: float | None = None  # x-faregate-predicted-quality (routed requests)
+    constraint_unmet: bool = False          # x-faregate-constraint-unmet: no plan met both bounds
 
 
 @dataclass
@@ -285,6 +286,7 @@ async def _send_one(client, world: Simulator, p: Prompt, model: str, opts: DemoO
         answered = raw.headers.get("x-faregate-model")
         rid = raw.headers.get("x-request-id")
         pq = raw.headers.get("x-faregate-predicted-quality")
+        unmet = raw.headers.get("x-faregate-constraint-unmet") == "true"
         stream = raw.parse()
         async for chunk in stream:
             if ttft is None and chunk.choices and chunk.choices[0].delta.content:
@@ -305,7 +307,7 @@ async def _send_one(client, world: Simulator, p: Prompt, model: str, opts: DemoO
         await fb.send(rid, q)
     return Outcome(p, answered, cost, elapsed, q, met, rid,
                    ttft_ms=None if ttft is None else ttft * 1000 / opts.time_scale,
-                   predicted_quality=float(pq) if pq else None)
+                   predicted_quality=float(pq) if pq else None, constraint_unmet=unmet)
 
 
 def _priced(world: Simulator, p: Prompt) -> Outcome:
@@ -338,6 +340,7 @@ def figures(outs: list[Outcome]) -> dict[str, float]:
             "mean_quality": sum(o.quality or 0 for o in ok) / len(ok) if ok else 0.0,
             "p50": percentile(lat, 50), "p95": percentile(lat, 95),
             "ttft_p50": percentile(ttft, 50),
+            "constraint_unmet": sum(o.constraint_unmet for o in ok) / len(ok) if ok else 0.0,
             "latency_met": sum(o.latency_ms <= CEILINGS_MS[o.prompt.task] for o in ok) / len(ok) if ok else 0.0}
 
 
