@@ -1,4 +1,4 @@
-"""Backends for the limits contract suite: memory always, Redis when reachable.
+"""Backends for the limits contract suite (fixtures re-exported by conftest.py): memory always, Redis when reachable.
 
 Redis tests skip when 127.0.0.1:6379 (or ``FAREGATE_TEST_REDIS_URL``) does not answer, unless
 ``FAREGATE_REQUIRE_SERVICES=1``: then they fail.

@@ -147,6 +147,9 @@ class LimitStore(ABC):
     @abstractmethod
     async def reset(self, prefix: str) -> int: ...
 
+    async def start(self) -> None:
+        """Connect ahead of the first request (optional)."""
+
     async def close(self) -> None:
         """Release connections."""
 

@@ -34,8 +34,11 @@ class LimitsUnavailable(GatewayError):
 
 
 _RESERVE = """
+local tok = KEYS[#KEYS]
+local prev = redis.call('GET', tok)
+if prev then return cjson.decode(prev) end
 local now = tonumber(ARGV[1])
-local n = #KEYS
+local n = #KEYS - 1
 local S = tonumber(ARGV[2])
 local used, reset, cur, live = {}, {}, {}, {}
 for i = 1, n do
@@ -80,6 +83,7 @@ for i = 1, n do
     end
     local out = {0, i, retry}
     for k = 1, n do out[#out + 1] = used[k]; out[#out + 1] = reset[k]; out[#out + 1] = cur[k] end
+    redis.call('SET', tok, cjson.encode(out), 'PX', 30000)
     return out
   end
 end
@@ -96,6 +100,7 @@ for i = 1, n do
   redis.call('PEXPIRE', KEYS[i], ttl)
   out[#out + 1] = used[i] + amount; out[#out + 1] = reset[i]; out[#out + 1] = cur[i]
 end
+redis.call('SET', tok, cjson.encode(out), 'PX', 30000)
 return out
 """
 
@@ -155,13 +160,25 @@ class RedisLimitStore(LimitStore):
         self.degraded = 0      # requests served unlimited because of them (fail-open)
         self._down_until = 0.0
         self._last_log = 0.0
-        # A blocking pool: a burst waits (bounded) for a free connection instead of failing, which
-        # would otherwise look like an outage and, fail-open, let the burst through unlimited.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=max(timeout_s * 3, 0.5), socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0), retry_on_timeout=False,
-            health_check_interval=0)
-        self.r = aioredis.Redis(connection_pool=pool)
+        # A blocking pool: a burst waits for a free connection instead of failing (waiting for
+        # our own pool is queueing here, not an outage there).
+        def client(socket_timeout: float) -> Any:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=10.0, socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout, retry=Retry(NoBackoff(), 0), retry_on_timeout=False,
+                health_check_interval=0)
+            return aioredis.Redis(connection_pool=pool)
+        self.r = client(timeout_s)
+        # For the one retry of a call that timed out while THIS process was overloaded (see _call).
+        self.r_patient = client(max(2.0, timeout_s))
+        self.overload_retries = 0
+        self._tick = 0.0
+        self._lag = 0.0
+        self._lag_at = 0.0
+        self._last_ok = 0.0
+        self._consecutive = 0
+        self.down_after = 3
+        self._monitor: asyncio.Task | None = None
         self._reserve = self.r.register_script(_RESERVE)
         self._reconcile = self.r.register_script(_RECONCILE)
         self._usage = self.r.register_script(_USAGE)
@@ -169,25 +186,88 @@ class RedisLimitStore(LimitStore):
 
     # -- failure handling -------------------------------------------------------------------
 
-    async def _call(self, coro: Any) -> Any:
-        """Run one Redis call within the timeout; ``_Failed`` when Redis is down or slow."""
-        if time.monotonic() < self._down_until:
-            coro.close()
-            raise _Failed()
+    async def start(self) -> None:
+        """Connect and load the scripts before the first request (errors only logged): a first
+        request should not pay for a connection and a script upload inside its short timeout."""
         try:
-            return await asyncio.wait_for(coro, max(self.timeout_s * 3, 0.5))
-        except (asyncio.TimeoutError, OSError, Exception) as exc:  # noqa: BLE001 - any backend failure
-            from redis.exceptions import NoScriptError, ResponseError
-            if isinstance(exc, ResponseError) and not isinstance(exc, NoScriptError):
-                raise  # a bug in a script, not an outage
-            self.failures += 1
-            self._down_until = time.monotonic() + self.down_s
-            now = time.monotonic()
-            if now - self._last_log > 10:
-                self._last_log = now
-                log.warning("limits backend unreachable (%s); policy fail-%s", type(exc).__name__,
-                            self.failure_policy)
-            raise _Failed() from None
+            await asyncio.wait_for(self._warm(), 2.0)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("limits backend not reachable at start (%s); policy fail-%s", type(exc).__name__,
+                        self.failure_policy)
+
+    async def _warm(self) -> None:
+        for client in (self.r, self.r_patient):
+            await client.ping()
+            for script in (self._reserve, self._reconcile, self._usage, self._acquire):
+                await client.script_load(script.script)
+
+    async def _watch_lag(self) -> None:
+        """Ticks every 10 ms and remembers how late it woke (the worst of the last second).
+
+        A late loop means this process is congested: a timeout then says nothing about Redis
+        (its answer may be sitting unread in the socket)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            prev = self._tick = loop.time()
+            await asyncio.sleep(0.01)
+            now = loop.time()
+            lag = now - prev - 0.01
+            if lag >= self._lag or now - self._lag_at > 1.0:
+                self._lag, self._lag_at = lag, now
+
+    def _congested(self, started: float) -> bool:
+        now = asyncio.get_running_loop().time()
+        return (now - self._tick > 0.03                                   # stalled right now
+                or (self._lag > self.timeout_s / 2 and now - self._lag_at < 2.0)  # was lately
+                or time.monotonic() - started > self.timeout_s * 3                 # this call's timer fired late
+                or self._last_ok > started)                                        # Redis answered others meanwhile
+
+    async def _call(self, make: Any) -> Any:
+        """Run one Redis call (``make(client)`` -> awaitable) within the timeout.
+
+        Raises ``_Failed`` when Redis is down or does not answer. A timeout while this process's
+        event loop is itself running late (an overload, measured by ``_watch_lag``) is not taken
+        for an outage, which would fail open a whole burst: the call is asked once more on a
+        patient connection (reservations are idempotent: the script remembers its answer).
+        """
+        if time.monotonic() < self._down_until:
+            raise _Failed()
+        if self._monitor is None:
+            self._tick = asyncio.get_running_loop().time()
+            self._monitor = asyncio.get_running_loop().create_task(self._watch_lag())
+        from redis.exceptions import NoScriptError, ResponseError
+        from redis.exceptions import TimeoutError as RedisTimeout
+        for attempt in (0, 1):
+            client = self.r if attempt == 0 else self.r_patient
+            t0 = time.monotonic()
+            try:
+                out = await asyncio.wait_for(make(client), 10.0 if attempt else max(self.timeout_s * 5, 1.0))
+                self._last_ok = time.monotonic()
+                self._consecutive = 0
+                return out
+            except Exception as exc:  # noqa: BLE001 - any backend failure
+                if isinstance(exc, ResponseError) and not isinstance(exc, NoScriptError):
+                    raise  # a bug in a script, not an outage
+                timed_out = isinstance(exc, (asyncio.TimeoutError, RedisTimeout, TimeoutError))
+                # Evidence that Redis is alive and this process is the slow one: the loop is
+                # congested right now, or another call got its answer since this one started.
+                late = timed_out and self._congested(t0)
+                if attempt == 0 and timed_out and late:
+                    self.overload_retries += 1
+                    continue
+                self.failures += 1
+                self._consecutive += 1
+                if self._consecutive >= self.down_after:
+                    # Several calls in a row failed: stop asking for ``down_s`` (one slow answer on
+                    # a noisy machine only fails its own request).
+                    self._down_until = time.monotonic() + self.down_s
+                now = time.monotonic()
+                if now - self._last_log > 10:
+                    self._last_log = now
+                    log.warning("limits backend unreachable (%s after %.0f ms, attempt %d); policy fail-%s",
+                                type(exc).__name__, (now - t0) * 1000, attempt + 1, self.failure_policy)
+                raise _Failed() from None
+        raise _Failed()
 
     def _on_failure(self) -> Grant:
         if self.failure_policy == "closed":
@@ -204,6 +284,7 @@ class RedisLimitStore(LimitStore):
         now = time.time() if now is None else now
         now_ms = int(now * 1000)
         keys, args = [], [now_ms, SLOTS]
+        token = self.ns + "rsv:" + secrets.token_hex(10)
         for lim, amount in zip(limits, amounts):
             keys.append(self.ns + lim.storage_key(now))
             if lim.calendar is None:
@@ -214,7 +295,7 @@ class RedisLimitStore(LimitStore):
                 ttl = int((period_end(lim.calendar, now) - now) * 1000) + 86_400_000
             args += [int(lim.limit), slot_ms, int(amount), 1 if lim.hard else 0, ttl]
         try:
-            out = await self._call(self._reserve(keys=keys, args=args))
+            out = await self._call(lambda c: self._reserve(keys=[*keys, token], args=args, client=c))
         except _Failed:
             return self._on_failure()
         ok, refused_i, retry_ms = int(out[0]), int(out[1]), int(out[2])
@@ -238,7 +319,7 @@ class RedisLimitStore(LimitStore):
             keys.append(skey)
             args += [slot, int(amount) - reserved]
         try:
-            await self._call(self._reconcile(keys=keys, args=args))
+            await self._call(lambda c: self._reconcile(keys=keys, args=args, client=c))
         except _Failed:
             pass
 
@@ -246,9 +327,10 @@ class RedisLimitStore(LimitStore):
         now = time.time() if now is None else now
         token = secrets.token_hex(8)
         try:
-            ok = await self._call(self._acquire(keys=[self.ns + "conc:" + key],
-                                                args=[int(now * 1000), limit, int((now + lease_s) * 1000), token,
-                                                      int(lease_s * 1000) + 1000]))
+            ok = await self._call(lambda c: self._acquire(
+                keys=[self.ns + "conc:" + key],
+                args=[int(now * 1000), limit, int((now + lease_s) * 1000), token, int(lease_s * 1000) + 1000],
+                client=c))
         except _Failed:
             if self.failure_policy == "closed":
                 self._on_failure()
@@ -260,7 +342,7 @@ class RedisLimitStore(LimitStore):
         if token == "degraded":
             return
         try:
-            await self._call(self.r.zrem(self.ns + "conc:" + key, token))
+            await self._call(lambda c: c.zrem(self.ns + "conc:" + key, token))
         except _Failed:
             pass  # the lease expires on its own
 
@@ -268,8 +350,8 @@ class RedisLimitStore(LimitStore):
         now = time.time() if now is None else now
         slot_ms = 0 if limit.calendar else limit.window_s * 1000 / SLOTS
         try:
-            return int(await self._call(self._usage(keys=[self.ns + limit.storage_key(now)],
-                                                    args=[int(now * 1000), slot_ms, SLOTS])))
+            return int(await self._call(lambda c: self._usage(keys=[self.ns + limit.storage_key(now)],
+                                                              args=[int(now * 1000), slot_ms, SLOTS], client=c)))
         except _Failed:
             return 0
 
@@ -281,7 +363,11 @@ class RedisLimitStore(LimitStore):
         return n
 
     async def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            self._monitor = None
         await self.r.aclose()
+        await self.r_patient.aclose()
 
 
 class _Failed(Exception):

@@ -100,6 +100,9 @@ class LimitsStep(Step):
         self.soft_alerts = 0
         self.refused = 0
 
+    async def start(self) -> None:
+        await self.store.start()
+
     async def close(self) -> None:
         await self.store.close()
 

@@ -1,0 +1,1 @@
+from limits_services import store  # noqa: F401 - the fixture
