@@ -281,3 +281,21 @@ async def test_unreachable_database_raises_unavailable():
 def _usage(i: int, o: int, c: int = 0):
     from faregate.core.usage import Usage
     return Usage(i, o, c)
+
+
+async def test_a_record_written_twice_counts_once(db_url):
+    """A batch retried after its commit was in fact done: rows and rollups count each id once."""
+    t = time.time()
+    w = LogWriter(db_url)
+    w.append(rec(1, t))
+    await w.flush()
+    w.append(rec(1, t))
+    w.append(rec(2, t))
+    await w.close()
+    assert w.dropped == 0 and w.pending == 0
+    assert await count(db_url) == 2
+    db = await Database.open(db_url)
+    try:
+        assert await db.fetchval("SELECT SUM(requests) FROM request_rollup WHERE dim = 'all'") == 2
+    finally:
+        await db.close()

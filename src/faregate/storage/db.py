@@ -18,7 +18,8 @@ API::
     await db.migrate("request_log")        # applies storage/migrations/request_log/NNN_*.sql
     await db.execute(sql, *args) -> int    # rows affected
     await db.executemany(sql, rows)        # one transaction
-    await db.batch([(sql, rows), ...])     # several executemany, ONE transaction (all or nothing)
+    await db.batch([(sql, rows), Copy(table, columns, rows), ...])
+                                           # several executemany / bulk copies, ONE transaction
     await db.fetch(sql, *args) -> list[dict]
     await db.fetchrow(sql, *args) -> dict | None
     await db.fetchval(sql, *args)
@@ -40,6 +41,21 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 _PH = re.compile(r"\$(\d+)")
+
+
+class Copy:
+    """A bulk insert for ``Database.batch``: PostgreSQL's COPY (several times faster than an
+    INSERT per row), a plain ``executemany`` INSERT on SQLite. No ON CONFLICT: a duplicate key
+    fails the whole batch."""
+
+    __slots__ = ("table", "columns", "rows")
+
+    def __init__(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+        self.table, self.columns, self.rows = table, list(columns), rows
+
+    def insert_sql(self) -> str:
+        return (f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES "
+                f"({', '.join(f'${i + 1}' for i in range(len(self.columns)))})")
 
 
 class DatabaseUnavailable(Exception):
@@ -104,7 +120,7 @@ class Database:
 
     async def execute(self, sql: str, *args: Any) -> int: ...
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
-    async def batch(self, statements: list[tuple[str, Iterable[Sequence[Any]]]]) -> None: ...
+    async def batch(self, statements: list[Any]) -> None: ...
     async def executescript(self, script: str) -> None: ...
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]: ...
     async def close(self) -> None: ...
@@ -192,7 +208,8 @@ class SQLiteDatabase(Database):
         await self.batch([(sql, rows)])
 
     async def batch(self, statements: list[tuple[str, Iterable[Sequence[Any]]]]) -> None:
-        stmts = [(_PH.sub(r"?\1", s), list(r)) for s, r in statements]
+        stmts = [(_PH.sub(r"?\1", s.insert_sql()), s.rows) if isinstance(s, Copy) else (_PH.sub(r"?\1", s[0]), list(s[1]))
+                 for s in statements]
 
         def work(c: sqlite3.Connection) -> None:
             def body() -> None:
@@ -272,8 +289,12 @@ class PostgresDatabase(Database):
         async def work() -> None:
             async with self._pool.acquire() as conn:
                 async with conn.transaction():
-                    for s, r in statements:
-                        r = list(r)
+                    for st in statements:
+                        if isinstance(st, Copy):
+                            if st.rows:
+                                await conn.copy_records_to_table(st.table, records=st.rows, columns=st.columns)
+                            continue
+                        s, r = st[0], list(st[1])
                         if r:
                             await conn.executemany(s, r)
         await self._guard(work())

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from . import rollup
-from .db import Database, DatabaseUnavailable
+from .db import Copy, Database, DatabaseUnavailable
 
 log = logging.getLogger("faregate.request_log")
 
@@ -265,7 +265,18 @@ class LogWriter:
         # path does not wait for it.
         stmts = await asyncio.to_thread(_prepare, batch)
         try:
-            await db.batch(stmts)
+            try:
+                await db.batch(stmts)
+            except DatabaseUnavailable:
+                raise
+            except Exception:
+                # A duplicate id (a batch whose commit was acknowledged too late, then retried):
+                # write only the records not stored yet, so rows and rollups count each once.
+                fresh = await self._not_stored(db, batch)
+                if len(fresh) == len(batch):
+                    raise
+                if fresh:
+                    await db.batch(await asyncio.to_thread(_prepare, fresh))
         except DatabaseUnavailable:
             # The connection is likely gone: reopen on the next attempt.
             self.db = None
@@ -276,6 +287,20 @@ class LogWriter:
             raise
         self.written += len(batch)
         self.batches += 1
+
+    @staticmethod
+    async def _not_stored(db: Database, records: list[RequestRecord]) -> list[RequestRecord]:
+        seen: set[str] = set()
+        for i in range(0, len(records), 500):
+            ids = [r.id for r in records[i:i + 500]]
+            marks = ", ".join(f"${j + 1}" for j in range(len(ids)))
+            seen |= {r["id"] for r in await db.fetch(f"SELECT id FROM request_log WHERE id IN ({marks})", *ids)}
+        out, dup = [], set()
+        for r in records:
+            if r.id not in seen and r.id not in dup:
+                dup.add(r.id)
+                out.append(r)
+        return out
 
     async def _replay_spill(self) -> None:
         path = self.spill_path
@@ -293,12 +318,7 @@ class LogWriter:
             for i in range(0, len(records), self.batch_size):
                 # Idempotent: ids already stored (a crash mid-replay) are skipped, so neither the
                 # row nor its rollup counts twice.
-                chunk = records[i:i + self.batch_size]
-                db = await self._ensure_db()
-                ids = [r.id for r in chunk]
-                marks = ", ".join(f"${j + 1}" for j in range(len(ids)))
-                have = {r["id"] for r in await db.fetch(f"SELECT id FROM request_log WHERE id IN ({marks})", *ids)}
-                chunk = [r for r in chunk if r.id not in have]
+                chunk = await self._not_stored(await self._ensure_db(), records[i:i + self.batch_size])
                 if chunk:
                     await self._write(chunk)
                 self.replayed += len(chunk)
@@ -327,7 +347,7 @@ class LogWriter:
 
 def _prepare(batch: list[RequestRecord]) -> list[tuple[str, list[tuple]]]:
     rows = [r.to_row() for r in batch]
-    return [(INSERT_SQL, [tuple(row.values()) for row in rows]), *rollup.statements(rows)]
+    return [Copy("request_log", COLUMNS, [tuple(row.values()) for row in rows]), *rollup.statements(rows)]
 
 
 def default_spill_path(url: str) -> str:
