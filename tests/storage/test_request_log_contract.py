@@ -299,3 +299,15 @@ async def test_a_record_written_twice_counts_once(db_url):
         assert await db.fetchval("SELECT SUM(requests) FROM request_rollup WHERE dim = 'all'") == 2
     finally:
         await db.close()
+
+
+async def test_append_after_close_goes_to_the_spill_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'late.db'}"
+    w = LogWriter(url, spill_path=tmp_path / "late.jsonl")
+    await w.start()
+    await w.close()
+    w.append(rec(1, time.time()))  # a request that finished after shutdown
+    assert (w.spilled, w.dropped) == (1, 0)
+    again = LogWriter(url, spill_path=tmp_path / "late.jsonl")
+    await again.close()
+    assert again.replayed == 1 and await count(url) == 1

@@ -97,9 +97,6 @@ class RequestRecord:
 
 
 COLUMNS = tuple(f.name for f in fields(RequestRecord))
-INSERT_SQL = (f"INSERT INTO request_log ({', '.join(COLUMNS)}) VALUES "
-              f"({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))}) ON CONFLICT (id) DO NOTHING")
-
 # -- redaction ------------------------------------------------------------------------------------
 
 _SECRETS = [
@@ -149,6 +146,7 @@ class LogWriter:
         self._io = asyncio.Lock()  # one writer at a time: the task, or flush()/close()
         self._task: asyncio.Task | None = None
         self._closing = False
+        self._closed = False
         self.dropped = 0
         self.written = 0
         self.spilled = 0
@@ -168,6 +166,9 @@ class LogWriter:
     def append(self, record: RequestRecord) -> None:
         """Queue one record; never blocks, never raises."""
         try:
+            if self._closed:  # a request that finished after shutdown: straight to the spill file
+                self._spill([record])
+                return
             self._queue.append(record)
             self.recent[record.id] = record.key_id
             if len(self.recent) > self.recent_max:
@@ -223,6 +224,7 @@ class LogWriter:
             log.warning("request log: database unavailable at shutdown (%s); %d record(s) spilled to %s",
                         exc, len(self._queue), self.spill_path)
             self._spill(self._take(len(self._queue)))
+        self._closed = True
         if self.db is not None:
             try:
                 await self.db.close()
