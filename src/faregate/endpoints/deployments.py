@@ -28,6 +28,7 @@ class Deployment:
     cooldown_until: float = 0.0
     cooldown_s: float = 0.0  # last cooldown length, doubled on repeat credential errors
     last_error: str | None = None
+    tokens_per_s: float = 80.0  # the model's configured output speed, to split whole-answer latency
     last_error_kind: str | None = None
     last_error_at: float | None = None  # wall-clock time (time.time())
     successes: int = 0
@@ -62,6 +63,7 @@ def build_deployments(model: ModelConfig) -> list[Deployment]:
             headers={**model.headers, **(d.headers if d else {})}, prices=prices)
         out.append(Deployment(target, adapter_for(provider), weight=d.weight if d else 1.0,
                               priority=d.priority if d else 0, timeouts=model.timeouts,
+                              tokens_per_s=model.latency.tokens_per_s,
                               breaker=CircuitBreaker(model.breaker) if model.breaker.enabled else None))
     return out
 

@@ -294,7 +294,9 @@ class Executor:
                              permit: Permit) -> ChatResponse:
         t_start = time.perf_counter()
         response = await self._post(dep, ctx.request, deadline)
-        dep.observe_ttft((time.perf_counter() - t_start) * 1000)
+        # A whole answer took generation time too: take it out, so the estimate stays a time to first token.
+        gen_ms = 1000.0 * response.usage.output_tokens / dep.tokens_per_s
+        dep.observe_ttft(max(0.0, (time.perf_counter() - t_start) * 1000 - gen_ms))
         ctx.ttft_ms = ctx.elapsed_ms()
         self.health.on_success(dep, permit)
         own = response.usage

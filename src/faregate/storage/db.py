@@ -225,8 +225,16 @@ class SQLiteDatabase(Database):
     async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> None:
         def work(c: sqlite3.Connection) -> None:
             # executescript commits first; wrap the script itself in a transaction.
-            c.executescript("BEGIN;\n" + sql + "\n;INSERT INTO schema_migrations (concern, version, name) "
-                            f"VALUES ('{concern}', {int(version)}, '{name}');\nCOMMIT;")
+            try:
+                c.executescript("BEGIN;\n" + sql + "\n;INSERT INTO schema_migrations (concern, version, name) "
+                                f"VALUES ('{concern}', {int(version)}, '{name}');\nCOMMIT;")
+            except sqlite3.IntegrityError:
+                # Another connection applied this version while we waited for the lock: keep theirs.
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                if not c.execute("SELECT 1 FROM schema_migrations WHERE concern = ? AND version = ?",
+                                 (concern, int(version))).fetchone():
+                    raise
         await self._run(self._writer, work)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
