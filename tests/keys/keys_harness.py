@@ -106,7 +106,7 @@ async def start_app(tmp_path, *, overrides: dict | None = None, upstream: StubUp
     gw.components["limits"] = limits
     if all_routes:
         from faregate.server.app import default_route_adders
-        app = create_app(gw, extra_routes=[*default_route_adders(), add_admin_routes])
+        app = create_app(gw, extra_routes=default_route_adders())
     else:
         app = create_app(gw, extra_routes=[add_admin_routes])
     runner = web.AppRunner(app, access_log=None)
