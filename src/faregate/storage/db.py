@@ -150,6 +150,21 @@ class Database:
     async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> None: ...
 
 
+def _split_sql(script: str) -> list[str]:
+    """Complete statements of a SQL script (sqlite3.complete_statement knows quotes and triggers)."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip().strip(";").strip() and not all(
+                    ln.strip().startswith("--") or not ln.strip() for ln in buf.strip().splitlines()):
+                out.append(buf)
+            buf = ""
+    if buf.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in buf.strip().splitlines()):
+        out.append(buf)
+    return out
+
+
 class SQLiteDatabase(Database):
     dialect = "sqlite"
 
@@ -224,17 +239,21 @@ class SQLiteDatabase(Database):
 
     async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> None:
         def work(c: sqlite3.Connection) -> None:
-            # executescript commits first; wrap the script itself in a transaction.
+            # BEGIN IMMEDIATE takes the write lock, so two processes (or two handles) starting at
+            # once apply each version exactly once; statements one by one because executescript
+            # would commit the transaction first.
+            c.execute("BEGIN IMMEDIATE")
             try:
-                c.executescript("BEGIN;\n" + sql + "\n;INSERT INTO schema_migrations (concern, version, name) "
-                                f"VALUES ('{concern}', {int(version)}, '{name}');\nCOMMIT;")
-            except sqlite3.IntegrityError:
-                # Another connection applied this version while we waited for the lock: keep theirs.
-                if c.in_transaction:
-                    c.execute("ROLLBACK")
-                if not c.execute("SELECT 1 FROM schema_migrations WHERE concern = ? AND version = ?",
-                                 (concern, int(version))).fetchone():
-                    raise
+                if c.execute("SELECT 1 FROM schema_migrations WHERE concern = ? AND version = ?",
+                             (concern, version)).fetchone() is None:
+                    for stmt in _split_sql(sql):
+                        c.execute(stmt)
+                    c.execute("INSERT INTO schema_migrations (concern, version, name) VALUES (?, ?, ?)",
+                              (concern, version, name))
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
         await self._run(self._writer, work)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
