@@ -160,3 +160,31 @@ async def test_config_keys_with_limits(make_app):
     assert (await app.chat(CONFIG_KEY))[0] == 200
     assert (await app.chat(CONFIG_KEY))[0] == 429
     assert (await app.chat(CONFIG_KEY, model="m2"))[0] == 403
+
+
+async def test_a_stream_reconciles_when_it_ends(make_app):
+    from faregate.core.types import Finish, TextDelta, UsageEvent
+    from faregate.pipeline.context import Reply
+
+    class StreamingStub(StubUpstream):
+        async def __call__(self, ctx):
+            async def events():
+                yield TextDelta("hel")
+                yield TextDelta("lo")
+                ctx.usage = Usage(10, 20)
+                ctx.cost_usd = 0.00005
+                yield UsageEvent(Usage(10, 20))
+                yield Finish("stop")
+            return Reply(events=events())
+
+    app = await make_app(upstream=StreamingStub())
+    key, kid = await new_key(app, limits={"tpm": 100_000, "budget_usd_day": 1.0})
+    async with app.s.post(f"{app.url}/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
+                          json={"model": "m1", "stream": True, "max_tokens": 4000,
+                                "messages": [{"role": "user", "content": "hi"}]}) as r:
+        assert r.status == 200 and r.headers["x-ratelimit-limit-tokens"] == "100000"
+        await r.read()
+    await asyncio.sleep(0.05)
+    st, body = await app.admin("GET", f"/admin/usage?key={kid}")
+    counters = {c["limit"]: c["used"] for c in orjson.loads(body)["counters"]}
+    assert counters["tpm"] == 30 and counters["budget_usd_day"] == pytest.approx(0.00005, abs=1e-9)
