@@ -160,6 +160,11 @@ async def test_config_keys_with_limits(make_app):
     assert (await app.chat(CONFIG_KEY))[0] == 200
     assert (await app.chat(CONFIG_KEY))[0] == 429
     assert (await app.chat(CONFIG_KEY, model="m2"))[0] == 403
+    kid = next(iter(app.auth.resolver._config.values())).key_id
+    st, body = await app.admin("GET", f"/admin/usage?key={kid}")
+    assert st == 200 and orjson.loads(body)["counters"][0]["used"] == 1
+    st, body = await app.admin("GET", "/admin/limits")
+    assert orjson.loads(body)["refused"] == 1
 
 
 async def test_a_stream_reconciles_when_it_ends(make_app):

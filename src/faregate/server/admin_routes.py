@@ -270,7 +270,10 @@ async def get_limits(request: web.Request) -> web.Response:
                           "teams": {k: v.model_dump(exclude_none=True) for k, v in cfg.teams.items()},
                           "models": {k: v.model_dump(exclude_none=True) for k, v in cfg.models.items()},
                           "failures": getattr(adm.limits, "failures", 0),
-                          "degraded": getattr(adm.limits, "degraded", 0)})
+                          "degraded": getattr(adm.limits, "degraded", 0),
+                          "overload_retries": getattr(adm.limits, "overload_retries", 0),
+                          "refused": getattr(adm.gw.components.get("limits"), "refused", 0),
+                          "soft_budget_alerts": getattr(adm.gw.components.get("limits"), "soft_alerts", 0)})
 
 
 async def _scope(adm: _Admin, q: Any) -> tuple[str, dict[str, Any]]:
@@ -284,7 +287,10 @@ async def _scope(adm: _Admin, q: Any) -> tuple[str, dict[str, Any]]:
     if f == "key":
         rec = await store.get_key(v)
         if rec is None:
-            raise NotFound("No such key id.")
+            cfg_key = next((k for k in getattr(adm.resolver, "_config", {}).values() if k.key_id == v), None)
+            if cfg_key is None:
+                raise NotFound("No such key id.")
+            return f"key:{v}", merged(cfg.keys, cfg_key.limits)  # a key from the YAML config
         return f"key:{v}", merged(cfg.keys, rec.limits)
     if f == "team":
         t = await store.get_team(v)
