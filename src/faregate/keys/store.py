@@ -309,6 +309,8 @@ class KeyResolver:
         self._cache: dict[str, tuple[float, ResolvedKey | None]] = {}
         self._inflight: dict[str, asyncio.Future] = {}
         self._store_has_keys: tuple[float, bool] | None = None
+        # Uncached keys (a flood of random ones included) reach the database at most this many at a time.
+        self._db_slots = asyncio.Semaphore(16)
 
     @property
     def config_keys(self) -> int:
@@ -354,7 +356,8 @@ class KeyResolver:
         fut = asyncio.get_running_loop().create_future()
         self._inflight[digest] = fut
         try:
-            value = await self._load(digest, cached, now)
+            async with self._db_slots:
+                value = await self._load(digest, cached, now)
             fut.set_result(value)
             return value
         except BaseException as exc:
