@@ -311,3 +311,14 @@ async def test_append_after_close_goes_to_the_spill_file(tmp_path):
     again = LogWriter(url, spill_path=tmp_path / "late.jsonl")
     await again.close()
     assert again.replayed == 1 and await count(url) == 1
+
+
+async def test_concurrent_starters_apply_each_migration_once(db_url):
+    dbs = [await Database.open(db_url) for _ in range(4)]
+    try:
+        applied = await asyncio.gather(*(d.migrate("request_log") for d in dbs))
+        assert sorted(applied) == [[], [], [], [1]]
+        assert await dbs[0].fetchval("SELECT COUNT(*) FROM schema_migrations WHERE concern = 'request_log'") == 1
+    finally:
+        for d in dbs:
+            await d.close()

@@ -135,19 +135,26 @@ class Database:
 
     async def migrate(self, concern: str) -> list[int]:
         """Apply the concern's migrations not applied yet; returns the versions applied now."""
-        await self.execute("CREATE TABLE IF NOT EXISTS schema_migrations (concern TEXT NOT NULL, "
-                           "version INTEGER NOT NULL, name TEXT, PRIMARY KEY (concern, version))")
+        await self._ensure_migrations_table()
         done = {r["version"] for r in await self.fetch(
             "SELECT version FROM schema_migrations WHERE concern = $1", concern)}
         applied = []
         for version, name, sql in migration_files(concern, self.dialect):
             if version in done:
                 continue
-            await self._apply_migration(sql, concern, version, name)
-            applied.append(version)
+            if await self._apply_migration(sql, concern, version, name):
+                applied.append(version)
         return applied
 
-    async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> None: ...
+    async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> bool:
+        """Apply one version in a transaction unless another starter did; True if applied here."""
+
+    async def _ensure_migrations_table(self) -> None:
+        await self.execute(_MIGRATIONS_TABLE)
+
+
+_MIGRATIONS_TABLE = ("CREATE TABLE IF NOT EXISTS schema_migrations (concern TEXT NOT NULL, "
+                     "version INTEGER NOT NULL, name TEXT, PRIMARY KEY (concern, version))")
 
 
 def _split_sql(script: str) -> list[str]:
@@ -237,12 +244,13 @@ class SQLiteDatabase(Database):
     async def executescript(self, script: str) -> None:
         await self._run(self._writer, lambda c: c.executescript(script))
 
-    async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> None:
-        def work(c: sqlite3.Connection) -> None:
+    async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> bool:
+        def work(c: sqlite3.Connection) -> bool:
             # BEGIN IMMEDIATE takes the write lock, so two processes (or two handles) starting at
             # once apply each version exactly once; statements one by one because executescript
             # would commit the transaction first.
             c.execute("BEGIN IMMEDIATE")
+            applied = False
             try:
                 if c.execute("SELECT 1 FROM schema_migrations WHERE concern = ? AND version = ?",
                              (concern, version)).fetchone() is None:
@@ -250,11 +258,13 @@ class SQLiteDatabase(Database):
                         c.execute(stmt)
                     c.execute("INSERT INTO schema_migrations (concern, version, name) VALUES (?, ?, ?)",
                               (concern, version, name))
+                    applied = True
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
             c.execute("COMMIT")
-        await self._run(self._writer, work)
+            return applied
+        return await self._run(self._writer, work)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         q = _PH.sub(r"?\1", sql)
@@ -329,8 +339,8 @@ class PostgresDatabase(Database):
     async def executescript(self, script: str) -> None:
         await self._guard(self._pool.execute(script))
 
-    async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> None:
-        async def work() -> None:
+    async def _apply_migration(self, sql: str, concern: str, version: int, name: str) -> bool:
+        async def work() -> bool:
             async with self._pool.acquire() as conn:
                 async with conn.transaction():
                     # Serialise concurrent starters (several gateway processes on one database).
@@ -338,10 +348,20 @@ class PostgresDatabase(Database):
                     done = await conn.fetchval("SELECT 1 FROM schema_migrations WHERE concern = $1 "
                                                "AND version = $2", concern, version)
                     if done:
-                        return
+                        return False
                     await conn.execute(sql)
                     await conn.execute("INSERT INTO schema_migrations (concern, version, name) "
                                        "VALUES ($1, $2, $3)", concern, version, name)
+                    return True
+        return await self._guard(work())
+
+    async def _ensure_migrations_table(self) -> None:
+        async def work() -> None:
+            async with self._pool.acquire() as conn:
+                async with conn.transaction():
+                    # Concurrent CREATE TABLE IF NOT EXISTS can collide in pg_type: serialise it.
+                    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('schema_migrations'))")
+                    await conn.execute(_MIGRATIONS_TABLE)
         await self._guard(work())
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
