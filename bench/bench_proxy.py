@@ -231,6 +231,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="ABBA rounds")
     ap.add_argument("--quick", action="store_true", help="a smaller run (a smoke test, ~20 s)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    ap.add_argument("--no-log-variant", action="store_true",
+                    help="skip 'fg-nolog' (faregate without its request log), measured by default for comparison")
     a = ap.parse_args()
     if a.quick:
         a.requests, a.latency_requests, a.rounds = 2000, 400, 1
@@ -238,10 +240,14 @@ def main() -> int:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     pin = len(cpus) >= 2 and not a.no_pin
     proxy_cpus, other_cpus = (cpus[:1], cpus[1:]) if pin else (None, None)
-    fake_port, fg_port, pt_port = free_port(), free_port(), free_port()
+    fake_port, fg_port, pt_port, nl_port = free_port(), free_port(), free_port(), free_port()
     tmp = tempfile.mkdtemp(prefix="faregate-bench-")
     cfg = Path(tmp) / "bench.yaml"
     cfg.write_text(CONFIG.format(port=fg_port, key=KEY, fake=fake_port))
+    # The same gateway without the request log (no database): what the log costs per request.
+    cfg_nolog = Path(tmp) / "bench-nolog.yaml"
+    cfg_nolog.write_text(CONFIG.format(port=nl_port, key=KEY, fake=fake_port) + 'database_url: ""\n')
+    env_nolog = {k: v for k, v in os.environ.items() if k != "FAREGATE_DATABASE_URL"}
     env = {**os.environ, "FAREGATE_DATABASE_URL": f"sqlite:///{tmp}/bench.db"}
     me = [sys.executable, str(Path(__file__).resolve())]
     procs: dict[str, subprocess.Popen] = {}
@@ -249,15 +255,23 @@ def main() -> int:
         procs["fake"] = subprocess.Popen(me + ["--fake", str(fake_port)], env=env)
         procs["faregate"] = subprocess.Popen([sys.executable, "-m", "faregate", "serve", "--config", str(cfg),
                                               "--port", str(fg_port)], env=env, cwd=tmp)
+        if not a.no_log_variant:
+            procs["fg-nolog"] = subprocess.Popen([sys.executable, "-m", "faregate", "serve", "--config",
+                                                  str(cfg_nolog), "--port", str(nl_port)], env=env_nolog, cwd=tmp)
         procs["floor"] = subprocess.Popen([sys.executable, str(HERE / "passthrough.py"), "--port", str(pt_port),
                                            "--upstream", f"http://127.0.0.1:{fake_port}/v1"], env=env)
         if pin:
             os.sched_setaffinity(procs["fake"].pid, other_cpus)
             os.sched_setaffinity(procs["faregate"].pid, proxy_cpus)
             os.sched_setaffinity(procs["floor"].pid, proxy_cpus)
-        for name, port in (("fake", fake_port), ("faregate", fg_port), ("floor", pt_port)):
-            wait_port(port, procs[name])
+            if "fg-nolog" in procs:
+                os.sched_setaffinity(procs["fg-nolog"].pid, proxy_cpus)
+        ports = {"fake": fake_port, "faregate": fg_port, "floor": pt_port, "fg-nolog": nl_port}
+        for name in procs:
+            wait_port(ports[name], procs[name])
         targets = {"direct": fake_port, "floor": pt_port, "faregate": fg_port}
+        if "fg-nolog" in procs:
+            targets["fg-nolog"] = nl_port
         path = "/v1/chat/completions"
         # Warm up every path (connection pools, caches, lazy imports).
         for port in targets.values():
@@ -282,7 +296,7 @@ def main() -> int:
                 res[t]["c50"] += r50["lat"]
                 res[t]["rps"].append(len(r50["lat"]) / r50["elapsed"])
         took = time.perf_counter() - t_start
-        rss = {"direct": float("nan"), "floor": rss_mib(procs["floor"].pid), "faregate": rss_mib(procs["faregate"].pid)}
+        rss = {t: rss_mib(procs[t].pid) if t in procs else float("nan") for t in targets}
     finally:
         for p in procs.values():
             p.terminate()
@@ -323,6 +337,10 @@ def main() -> int:
     ok = ratio >= 0.60 and added <= 1.0
     print(f"\nfaregate / floor req/s: {ratio:.0%} (target >= 60%); faregate added p50 at c=1: {added:.3f} ms "
           f"(target <= 1 ms): {'PASS' if ok else 'MISS'}")
+    if "fg-nolog" in res:
+        nl = statistics.median(res["fg-nolog"]["rps"])
+        print(f"without the request log: {nl / floor_rps:.0%} of the floor's req/s "
+              f"(the SQLite request log costs {1 - fg_rps / nl:.0%} of faregate's throughput)")
     return 0 if ok else 1
 
 
