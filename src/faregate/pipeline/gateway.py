@@ -16,7 +16,6 @@ from ..core.errors import GatewayError, UpstreamError, redact
 from ..core.types import ChatRequest, ChatResponse, Event
 from ..endpoints.deployments import DeploymentRegistry
 from ..endpoints.http import HttpPool
-from .auth_config import ConfigKeyAuth
 from .context import Principal, Reply, RequestContext
 from .executor import Executor
 from .resolve import ResolveModel

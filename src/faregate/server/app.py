@@ -188,6 +188,8 @@ async def health(request: web.Request) -> web.Response:
 
 def create_app(gateway: Gateway, *, manage_lifecycle: bool = True,
                extra_routes: list[RouteAdder] | None = None) -> web.Application:
+    from .http_hardening import install as harden_http_errors
+    harden_http_errors()  # aiohttp's own 400 page would echo a malformed Authorization header
     app = web.Application(middlewares=[errors_middleware], client_max_size=gateway.config.server.max_body_bytes)
     app[GATEWAY] = gateway
     app.router.add_post("/v1/chat/completions", chat_completions)
