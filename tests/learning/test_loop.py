@@ -57,3 +57,14 @@ def test_retry_signal_updates_the_earlier_decision():
     loop.remember("r2", "cheap", x, 0.9, "k1", prompt + "!")
     assert loop.updates == before + 1
     assert loop.adjust("r3", x, {"cheap": 0.9})[0]["cheap"] < 0.9
+
+
+def test_latency_over_the_ceiling_is_a_weaker_negative_signal():
+    slow, failed = LearningLoop(explore_rate=0.0), LearningLoop(explore_rate=0.0)
+    x = bandit_features("summarize the meeting notes", "summarize")
+    for loop, signal in ((slow, "signal_slow"), (failed, "signal_failure")):
+        loop.remember("r1", "m", x, 0.9, "k")
+        assert getattr(loop, signal)("r1")
+    q_slow = slow.adjust("q", x, {"m": 0.9})[0]["m"]
+    q_failed = failed.adjust("q", x, {"m": 0.9})[0]["m"]
+    assert q_failed < q_slow < 0.9

@@ -36,8 +36,8 @@ class LearningLoop:
       the mean. The policy still enforces every hard constraint on the adjusted values.
     - ``remember``: keep what was decided, to learn from feedback that comes later.
     - ``feedback``: an explicit score in [0, 1].
-    - ``signal_*``: implicit outcomes (upstream error or timeout: 0; a retried prompt: the
-      earlier answer scores 0).
+    - ``signal_*``: implicit outcomes (upstream error or timeout: 0; over the latency
+      ceiling: 0 at half weight; a retried prompt: the earlier answer scores 0 at half weight).
     """
 
     def __init__(self, *, explore_rate: float = 0.05, noise: float = 0.2, prior_strength: float = 1.0,
@@ -81,6 +81,10 @@ class LearningLoop:
 
     def signal_failure(self, request_id: str) -> bool:
         return self._apply(request_id, 0.0, weight=1.0, reason="upstream_failure", settle=True)
+
+    def signal_slow(self, request_id: str) -> bool:
+        """The answer came after the request's latency ceiling: half the weight of a failure."""
+        return self._apply(request_id, 0.0, weight=0.5, reason="over_latency_ceiling")
 
     def _apply(self, request_id: str, score: float, *, weight: float, reason: str, settle: bool = False) -> bool:
         d = self._decisions.get(request_id)

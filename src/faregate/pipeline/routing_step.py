@@ -310,6 +310,8 @@ class RoutingStep(Step):
         self.learning.remember(ctx.request_id, model, ctx.extras["bandit_x"], offline, key, self.features(ctx).text)
         if ctx.status >= 500 or ctx.error_class in ("timeout", "transient"):
             self.learning.signal_failure(ctx.request_id)
+        elif plan.constraints.max_latency_ms is not None and ctx.elapsed_ms() > plan.constraints.max_latency_ms:
+            self.learning.signal_slow(ctx.request_id)
 
 
 async def _as_events(resp: ChatResponse) -> AsyncIterator[Event]:
