@@ -7,6 +7,8 @@
   from those fakes (``helpers.fake_config``), keys ``[helpers.GATEWAY_KEY]``; ``.base_url`` is
   what an OpenAI SDK takes.
 - ``start_server``: start another in-process faregate from a config dict (stopped after the test).
+
+Request logs go to temporary SQLite files, never into the working tree.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ def upstreams(_session_upstreams) -> dict[str, Fake]:
 
 
 @pytest.fixture(scope="session")
-def _session_server(server_loop, _session_upstreams):
-    srv = InProcessServer(server_loop, fake_config(_session_upstreams)).start()
+def _session_server(server_loop, _session_upstreams, tmp_path_factory):
+    log_db = tmp_path_factory.mktemp("faregate-log") / "log.db"
+    srv = InProcessServer(server_loop, fake_config(_session_upstreams, database_url=f"sqlite:///{log_db}")).start()
     yield srv
     srv.stop()
 
@@ -61,10 +64,12 @@ def faregate_server(_session_server, upstreams) -> InProcessServer:
 
 
 @pytest.fixture
-def start_server(server_loop):
+def start_server(server_loop, tmp_path):
     servers: list[InProcessServer] = []
 
     def _start(config) -> InProcessServer:
+        if isinstance(config, dict) and "database_url" not in config:  # the request log goes to tmp_path
+            config = {**config, "database_url": f"sqlite:///{tmp_path / f'log{len(servers)}.db'}"}
         srv = InProcessServer(server_loop, config).start()
         servers.append(srv)
         return srv

@@ -240,7 +240,7 @@ async def test_embedded_gateway_without_a_server(upstreams, tmp_path, protocol):
     from faregate.pipeline.gateway import Gateway
     from helpers import fake_config
     cfg = tmp_path / "faregate.yaml"
-    cfg.write_text(yaml.safe_dump(fake_config(upstreams)))
+    cfg.write_text(yaml.safe_dump(fake_config(upstreams, database_url=f"sqlite:///{tmp_path}/log.db")))
     upstreams[protocol].script({"text": "embedded", "usage": {"input_tokens": 10, "output_tokens": 3}},
                                {"text": "streamed here", "chunks": 2, "usage": {"input_tokens": 11, "output_tokens": 4}})
     async with Gateway.from_config(str(cfg)) as gw:
