@@ -295,8 +295,10 @@ class Executor:
         t_start = time.perf_counter()
         response = await self._post(dep, ctx.request, deadline)
         # A whole answer took generation time too: take it out, so the estimate stays a time to first token.
+        # The speed is the configured prior, so keep at least a tenth of the measured time.
+        total_ms = (time.perf_counter() - t_start) * 1000
         gen_ms = 1000.0 * response.usage.output_tokens / dep.tokens_per_s
-        dep.observe_ttft(max(0.0, (time.perf_counter() - t_start) * 1000 - gen_ms))
+        dep.observe_ttft(max(0.1 * total_ms, total_ms - gen_ms))
         ctx.ttft_ms = ctx.elapsed_ms()
         self.health.on_success(dep, permit)
         own = response.usage
