@@ -35,6 +35,9 @@ class KeyAuth(Step):
 
     def __init__(self, config: GatewayConfig, resolver: KeyResolver | None = None) -> None:
         self.config = config
+        # Route names: a key's allow-list applies to the models a route picks (the routing step
+        # routes only among the key's models), not to the route's name.
+        self._routes = {"auto", *(r.name for r in getattr(config, "routes", ()))}
         if resolver is None:
             store = KeyStore(config.database_url) if config.database_url else None
             resolver = KeyResolver(config, store)
@@ -84,6 +87,7 @@ class KeyAuth(Step):
             ctx.principal = await self.authenticate(ctx.credential)
         ctx.credential = None
         p = ctx.principal
-        if p is not None and p.models is not None and not p.is_admin and ctx.request.model not in p.models:
+        if p is not None and p.models is not None and not p.is_admin and ctx.request.model not in p.models \
+                and ctx.request.model not in self._routes:
             raise PermissionDenied(f"This key may not use model {ctx.request.model[:200]!r}.", param="model")
         return await call_next(ctx)
