@@ -36,14 +36,24 @@ class ChatRequest:
 
     def prompt_text(self) -> str:
         """All text of the conversation, for features, caching keys and token estimates."""
-        out: list[str] = []
-        for m in self.messages:
-            c = m.get("content")
-            if isinstance(c, str):
-                out.append(c)
-            elif isinstance(c, list):
-                out.extend(p.get("text", "") for p in c if isinstance(p, dict) and p.get("type") == "text")
-        return "\n".join(out)
+        return messages_text(self.messages)
+
+
+def content_text(content: Any) -> str:
+    """Text of one message's ``content``: a string, or a list of parts (text parts joined)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content
+                         if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
+    return str(content)
+
+
+def messages_text(messages: list[dict[str, Any]]) -> str:
+    """Every message's text, non-empty ones joined by newlines."""
+    return "\n".join(t for t in (content_text(m.get("content")) for m in messages) if t)
 
 
 @dataclass(slots=True)

@@ -10,7 +10,10 @@ since few-shot prompts share their beginnings and differ in the final question.
 from __future__ import annotations
 
 import re
+
 from dataclasses import dataclass
+
+from ..core.types import content_text as _core_content_text, messages_text
 
 TASKS = ("classify", "summarize", "chat", "generate", "extract_json", "code", "multiple_choice")
 CHARS_PER_TOKEN = 4
@@ -46,20 +49,12 @@ class RequestFeatures:
         return routing_text(self.text)
 
 
-def content_text(content) -> str:
-    """Text of one message's ``content``: a string, or a list of parts (text parts joined)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content
-                         if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
-    return str(content)
+# One text extraction for the whole gateway; re-exported here for the router's callers.
+content_text = _core_content_text
 
 
 def prompt_text(messages: list[dict]) -> str:
-    return "\n".join(t for t in (content_text(m.get("content")) for m in messages) if t)
+    return messages_text(messages)
 
 
 def has_images(messages: list[dict]) -> bool:
