@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import defaultdict
 from typing import Any, Iterable
 
 NBINS = 60
@@ -100,57 +99,91 @@ def empty() -> dict[str, Any]:
     return d
 
 
-def contribution(r: dict[str, Any]) -> list[tuple[str, Any]]:
-    """What one log row adds to each accumulator it belongs to, as (column, amount) pairs: the
-    non-zero part of ``add_row``, computed once per row rather than once per dim."""
-    acc: defaultdict[str, Any] = defaultdict(int)
-    add_row(acc, r)
-    return [(c, v) for c, v in acc.items() if v]
+_COL = {c: i for i, c in enumerate(ALL_COLS)}
+_REQ, _ERR, _FB, _CH, _UNMET, _DISC, _CN, _CMET, _IN, _OUT, _CACHED, _COST, _LSUM, _TN = (
+    _COL[c] for c in COUNTERS)
+_L0, _T0 = _COL["l0"], _COL["t0"]
+_FLOATS = (_COST, _LSUM)
 
 
-def deltas(rows: list[dict[str, Any]], span: int = 3600,
-           contributions: list[list[tuple[str, Any]]] | None = None) -> list[tuple]:
-    """Upsert parameter tuples for a batch of log rows (aggregated per bucket/dim/value first).
+def _zeros() -> list:
+    acc: list = [0] * len(ALL_COLS)
+    for i in _FLOATS:
+        acc[i] = 0.0
+    return acc
 
-    Rows with the same bucket and the same dim values (most of a batch) are summed once, then
-    each sum is added to its dims' accumulators."""
-    if contributions is None:
-        contributions = [contribution(r) for r in rows]
-    groups: dict[tuple, dict[str, Any]] = {}
-    for r, contrib in zip(rows, contributions):
-        key = (int(r["ts"] // span) * span, tuple(dim_values(r)))
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = {}
-        for col, amount in contrib:
-            g[col] = g.get(col, 0) + amount
-    agg: dict[tuple[int, str, str], dict[str, Any]] = {}
-    for (bucket, dvs), g in groups.items():
-        for dim, value in dvs:
-            k = (bucket, dim, value)
-            acc = agg.get(k)
+
+class Accumulator:
+    """The rollup deltas of a batch of ``RequestRecord``s, added a slice at a time.
+
+    Records with the same hour and the same dim values (most of a batch) are summed into one
+    accumulator, with a handful of list increments per record; only ``statements()`` spreads
+    each sum over its 7 dims x 2 spans. The result is what ``add_row`` per record and dim gives.
+    """
+
+    __slots__ = ("groups",)
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple, list] = {}
+
+    def add(self, records: Iterable[Any]) -> None:
+        groups = self.groups
+        for r in records:
+            ts = r.ts
+            key = (int(ts // 3600) * 3600, r.model or r.requested_model or "", r.key_id or "", r.route or "",
+                   r.task or "", r.arm or "")
+            acc = groups.get(key)
             if acc is None:
-                acc = agg[k] = empty()
-            for col, amount in g.items():
-                acc[col] += amount
-    return [(h, d, v, *(acc[c] for c in ALL_COLS)) for (h, d, v), acc in agg.items()]
+                acc = groups[key] = _zeros()
+            acc[_REQ] += 1
+            if r.status >= 400 or r.error_class:
+                acc[_ERR] += 1
+            if r.fallback_used:
+                acc[_FB] += 1
+            if r.cache_hit:
+                acc[_CH] += 1
+            if r.constraint_unmet:
+                acc[_UNMET] += 1
+            if r.client_disconnect:
+                acc[_DISC] += 1
+            if r.latency_met is not None:
+                acc[_CN] += 1
+                if r.latency_met:
+                    acc[_CMET] += 1
+            acc[_IN] += r.input_tokens or 0
+            acc[_OUT] += r.output_tokens or 0
+            acc[_CACHED] += r.cached_tokens or 0
+            acc[_COST] += r.cost_usd or 0.0
+            lat = r.latency_ms or 0.0
+            acc[_LSUM] += lat
+            acc[_L0 + bin_of(lat)] += 1
+            if r.ttft_ms is not None:
+                acc[_TN] += 1
+                acc[_T0 + bin_of(r.ttft_ms)] += 1
+
+    def statements(self) -> list[tuple[str, list[tuple]]]:
+        """The upserts for ``Database.batch``: one (sql, parameter rows) per span."""
+        out = []
+        for span in TABLES:
+            agg: dict[tuple[int, str, str], list] = {}
+            for (hour, model, key_id, route, task, arm), g in self.groups.items():
+                bucket = hour // span * span
+                for dim, value in (("all", ""), ("model", model), ("key", key_id), ("route", route), ("task", task),
+                                   ("arm", arm), ("route_model", route + SEP + model)):
+                    k = (bucket, dim, value)
+                    acc = agg.get(k)
+                    if acc is None:
+                        agg[k] = g.copy()
+                    else:
+                        for i, v in enumerate(g):
+                            if v:
+                                acc[i] += v
+            out.append((UPSERTS[span], [(h, d, v, *acc) for (h, d, v), acc in agg.items()]))
+        return out
 
 
-def statements(rows: list[dict[str, Any]]) -> list[tuple[str, list[tuple]]]:
-    """The rollup upserts (hourly and daily) for a batch, for ``Database.batch``; each row's
-    contribution is computed once and added to its 7 dims x 2 spans."""
-    aggs: dict[int, dict[tuple[int, str, str], dict[str, Any]]] = {span: {} for span in TABLES}
-    for r in rows:
-        contrib = contribution(r)
-        dvs = dim_values(r)
-        for span, agg in aggs.items():
-            bucket = int(r["ts"] // span) * span
-            for dim, value in dvs:
-                k = (bucket, dim, value)
-                acc = agg.get(k)
-                if acc is None:
-                    acc = agg[k] = empty()
-                for col, inc in contrib:
-                    acc[col] += inc
-    return [(UPSERTS[span], [(h, d, v, *(acc[c] for c in ALL_COLS)) for (h, d, v), acc in agg.items()])
-            for span, agg in aggs.items()]
+def statements(records: Iterable[Any]) -> list[tuple[str, list[tuple]]]:
+    """The rollup upserts (hourly and daily) for a batch of ``RequestRecord``s."""
+    acc = Accumulator()
+    acc.add(records)
+    return acc.statements()
