@@ -306,6 +306,9 @@ class KeyResolver:
                 key_id=f"cfg_{hash_key(k.key)[:12]}", name=k.name, prefix=display_prefix(k.key), team=k.team,
                 models=tuple(k.models) if k.models is not None else None,
                 limits=k.limits.model_dump(exclude_none=True) if k.limits else {}, team_limits=tl)
+        # Config keys by their raw text too (the config holds it anyway): no hash per request for them.
+        # A dict lookup compares strings only on a full hash match, so it tells a guesser nothing.
+        self._config_raw = {k.key: self._config[hash_key(k.key)] for k in config.keys}
         self._cache: dict[str, tuple[float, ResolvedKey | None]] = {}
         self._inflight: dict[str, asyncio.Future] = {}
         self._store_has_keys: tuple[float, bool] | None = None
@@ -337,6 +340,9 @@ class KeyResolver:
         return has
 
     async def resolve(self, raw: str | None) -> ResolvedKey | None:
+        hit = self._config_raw.get(raw) if raw else None
+        if hit is not None:
+            return hit
         if not plausible(raw):
             return None
         assert raw is not None

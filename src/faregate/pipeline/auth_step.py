@@ -10,7 +10,7 @@ open, as before keys existed; the first key created closes it within the cache T
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Awaitable
 
 from ..config import GatewayConfig
 from ..core.errors import AuthenticationFailed, GatewayError, PermissionDenied
@@ -82,12 +82,19 @@ class KeyAuth(Step):
         rk = self._resolved.get(principal.key_id) if principal is not None else None
         return (rk.limits, rk.team_limits) if rk is not None else ({}, {})
 
-    async def handle(self, ctx: RequestContext, call_next: Next) -> Reply:
-        if ctx.principal is None:
-            ctx.principal = await self.authenticate(ctx.credential)
+    def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
+        if ctx.principal is None:  # in-process calls; the HTTP server authenticates before the body
+            return self._authenticate_then(ctx, call_next)
+        return self._check_models(ctx, call_next)
+
+    async def _authenticate_then(self, ctx: RequestContext, call_next: Next) -> Reply:
+        ctx.principal = await self.authenticate(ctx.credential)
+        return await self._check_models(ctx, call_next)
+
+    def _check_models(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         ctx.credential = None
         p = ctx.principal
         if p is not None and p.models is not None and not p.is_admin and ctx.request.model not in p.models \
                 and ctx.request.model not in self._routes:
             raise PermissionDenied(f"This key may not use model {ctx.request.model[:200]!r}.", param="model")
-        return await call_next(ctx)
+        return call_next(ctx)

@@ -33,6 +33,7 @@ Usage and cost count every attempt the provider reported usage for, failed ones 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -270,8 +271,7 @@ class Executor:
         up = dep.adapter.build_request(req, dep.target, stream=False)
         remaining = max(0.001, deadline - time.monotonic())
         # sock_read bounds the wait for the answer to start and every gap in its body.
-        timeout = aiohttp.ClientTimeout(total=min(t.total, remaining), sock_connect=t.connect,
-                                        sock_read=t.ttfb)
+        timeout = _timeout(min(t.total, remaining), t.connect, t.ttfb)
         try:
             async with self.pool.session.request(up.method, up.url, headers=up.headers, data=up.body,
                                                  timeout=timeout) as resp:
@@ -556,6 +556,12 @@ class HeldStream:
             a.status = "ok"
             ex.health.on_success(dep, self._permit)
         ctx.response_text = "".join(self._text)
+
+
+@functools.lru_cache(maxsize=256)
+def _timeout(total: float, connect: float, read: float) -> aiohttp.ClientTimeout:
+    """Timeouts are immutable: the common case (the whole model timeout left) is built once."""
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
 
 
 def _close(resp: aiohttp.ClientResponse | None) -> None:

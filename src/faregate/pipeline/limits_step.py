@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Awaitable
 
 from ..config import GatewayConfig, LimitSet
 from ..core.errors import RateLimited
@@ -99,6 +99,9 @@ class LimitsStep(Step):
         self.keys = keys
         self.soft_alerts = 0
         self.refused = 0
+        # (key id, team, model) -> (the key's limits dict, its team's, limits, concurrency scopes):
+        # built once per key and model; rebuilt when the key store hands out new limits.
+        self._plans: dict[tuple, tuple] = {}
 
     async def start(self) -> None:
         await self.store.start()
@@ -110,11 +113,24 @@ class LimitsStep(Step):
 
     def limits_for(self, ctx: RequestContext) -> tuple[list[Limit], list[tuple[str, int]]]:
         p = ctx.principal
+        own, team_own = self.keys.limits_for(p) if p is not None and self.keys is not None else ({}, {})
+        key = (p.key_id, p.team, ctx.request.model) if p is not None else (None, None, ctx.request.model)
+        hit = self._plans.get(key)
+        if hit is not None and hit[0] is own and hit[1] is team_own:
+            return hit[2], hit[3]
+        limits, conc = self._build_limits(ctx, own, team_own)
+        if len(self._plans) > 50_000:
+            self._plans.clear()
+        self._plans[key] = (own, team_own, limits, conc)
+        return limits, conc
+
+    def _build_limits(self, ctx: RequestContext, own: dict[str, Any],
+                      team_own: dict[str, Any]) -> tuple[list[Limit], list[tuple[str, int]]]:
+        p = ctx.principal
         out: list[Limit] = []
         conc: list[tuple[str, int]] = []
         scopes: list[tuple[str, str, dict[str, Any]]] = []
         if p is not None:
-            own, team_own = self.keys.limits_for(p) if self.keys is not None else ({}, {})
             scopes.append((f"key:{p.key_id}", f"key {p.name!r} ({p.key_prefix}...)", merged(self.cfg.keys, own)))
             if p.team:
                 scopes.append((f"team:{p.team}", f"team {p.team!r}", merged(self.cfg.teams.get(p.team), team_own)))
@@ -139,10 +155,14 @@ class LimitsStep(Step):
 
     # -- the step --------------------------------------------------------------------------
 
-    async def handle(self, ctx: RequestContext, call_next: Next) -> Reply:
+    def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         limits, conc = self.limits_for(ctx)
         if not limits and not conc:
-            return await call_next(ctx)
+            return call_next(ctx)
+        return self._reserve_then(ctx, call_next, limits, conc)
+
+    async def _reserve_then(self, ctx: RequestContext, call_next: Next, limits: list[Limit],
+                            conc: list[tuple[str, int]]) -> Reply:
         tokens, cost = self.estimate(ctx)
         amounts = [_amount(lim, tokens, cost) for lim in limits]
         grant = await self.store.reserve(limits, amounts)

@@ -6,7 +6,7 @@ owns the ``LogWriter``: ``start()`` starts it, ``close()`` flushes it (SIGTERM p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable
 
 from ..storage.request_log import LogWriter, RequestRecord, redact
 from .context import Reply, RequestContext
@@ -29,10 +29,10 @@ class RequestLogStep(Step):
     async def close(self) -> None:
         await self.writer.close()
 
-    async def handle(self, ctx: RequestContext, call_next: Next) -> Reply:
+    def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         # The gateway records the status and error class of a refused request before finishing it.
         ctx.on_finish.append(self._hook)
-        return await call_next(ctx)
+        return call_next(ctx)
 
     def _hook(self, ctx: RequestContext) -> None:
         self.writer.append(self.record(ctx))

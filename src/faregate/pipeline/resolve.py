@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Awaitable
+
 from ..config import GatewayConfig
 from ..core.errors import ModelNotFound, PermissionDenied
 from .context import Reply, RequestContext
@@ -20,7 +22,7 @@ class ResolveModel(Step):
         self._routes = {r.name for r in config.routes} | {"auto"}
         self._valid = sorted(self._chains)
 
-    async def handle(self, ctx: RequestContext, call_next: Next) -> Reply:
+    def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         name = ctx.request.model
         ctx.requested_model = name
         if not ctx.candidates:
@@ -38,4 +40,4 @@ class ResolveModel(Step):
         p = ctx.principal
         if p is not None and p.models is not None and ctx.candidates and ctx.candidates[0] not in p.models:
             raise PermissionDenied(f"This key may not use model {ctx.candidates[0]!r}.", param="model")
-        return await call_next(ctx)
+        return call_next(ctx)

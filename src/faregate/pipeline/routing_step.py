@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable
 
 from ..config import GatewayConfig, ModelConfig, RouteConfig
 from ..core.errors import GatewayError, InvalidRequest, PermissionDenied
@@ -239,9 +239,12 @@ class RoutingStep(Step):
 
     # -- the step --------------------------------------------------------------------------
 
-    async def handle(self, ctx: RequestContext, call_next: Next) -> Reply:
+    def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         if ctx.route is None or ctx.route not in self.routes:
-            return await call_next(ctx)
+            return call_next(ctx)  # a named model: nothing to route
+        return self._route(ctx, call_next)
+
+    async def _route(self, ctx: RequestContext, call_next: Next) -> Reply:
         route = self.routes[ctx.route]
         h = ctx.response_headers
         h["x-faregate-route"] = route.name

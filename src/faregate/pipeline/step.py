@@ -17,10 +17,14 @@ class Step(ABC):
     ``call_next(ctx)`` to go on, and wrap or replace the ``Reply`` it gets back. Work that
     must happen after the answer is complete (reconciling a reservation, writing the log)
     goes in ``ctx.on_finish``, because a streamed reply is not complete when ``handle`` returns.
+
+    A step with nothing to await on its common path may be a plain ``def`` that returns
+    ``call_next(ctx)`` itself (a tail call): the chain then has one coroutine fewer per request.
+    Whoever calls a step awaits what it returns either way.
     """
 
     @abstractmethod
-    async def handle(self, ctx: RequestContext, call_next: Next) -> Reply: ...
+    def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]: ...
 
     async def start(self) -> None:
         """Open what the step needs (connections, background tasks). Called once."""

@@ -32,6 +32,7 @@ order, each in a transaction, recorded in ``schema_migrations(concern, version)`
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
 import threading
@@ -41,6 +42,13 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 _PH = re.compile(r"\$(\d+)")
+
+
+@functools.lru_cache(maxsize=512)
+def _qmarks(sql: str) -> str:
+    """PostgreSQL's ``$1`` placeholders as SQLite's ``?1``; cached, since the same few statements
+    (the log insert, the rollup upserts) run every batch and the rewrite costs more than the lookup."""
+    return _PH.sub(r"?\1", sql)
 
 
 class Copy:
@@ -223,14 +231,14 @@ class SQLiteDatabase(Database):
         return out
 
     async def execute(self, sql: str, *args: Any) -> int:
-        q = _PH.sub(r"?\1", sql)
+        q = _qmarks(sql)
         return await self._run(self._writer, lambda c: c.execute(q, args).rowcount)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self.batch([(sql, rows)])
 
     async def batch(self, statements: list[tuple[str, Iterable[Sequence[Any]]]]) -> None:
-        stmts = [(_PH.sub(r"?\1", s.insert_sql()), s.rows) if isinstance(s, Copy) else (_PH.sub(r"?\1", s[0]), list(s[1]))
+        stmts = [(_qmarks(s.insert_sql()), s.rows) if isinstance(s, Copy) else (_qmarks(s[0]), list(s[1]))
                  for s in statements]
 
         def work(c: sqlite3.Connection) -> None:
@@ -267,7 +275,7 @@ class SQLiteDatabase(Database):
         return await self._run(self._writer, work)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        q = _PH.sub(r"?\1", sql)
+        q = _qmarks(sql)
         return await self._run(self._reader, lambda c: [dict(r) for r in c.execute(q, args).fetchall()])
 
     async def close(self) -> None:
