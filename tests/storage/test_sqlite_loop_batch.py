@@ -1,0 +1,95 @@
+"""SQLite bulk writes run on the event loop: in slices (the loop keeps serving), waiting for a
+write lock another connection holds without blocking the loop, all or nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from faregate.storage import db as dbmod
+from faregate.storage.db import Copy, Database, DatabaseUnavailable
+
+
+async def _open(tmp_path) -> Database:
+    db = await Database.open(f"sqlite:///{tmp_path / 't.db'}")
+    await db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    return db
+
+
+class _Ticker:
+    """Counts how often the loop ran something else while a batch was in progress."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            self.ticks += 1
+            await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self._task
+
+
+async def test_a_large_batch_yields_to_the_loop_between_slices(tmp_path):
+    db = await _open(tmp_path)
+    n = 40 * dbmod.LOOP_SLICE_ROWS
+    ticker = _Ticker()
+    await asyncio.sleep(0)
+    before = ticker.ticks
+    await db.batch([Copy("t", ["id", "v"], [(i, f"row {i}") for i in range(n)])])
+    during = ticker.ticks - before
+    await ticker.stop()
+    assert await db.fetchval("SELECT COUNT(*) FROM t") == n
+    # One yield per slice at least: other requests ran while the rows went in.
+    assert during >= n // dbmod.LOOP_SLICE_ROWS - 1
+    await db.close()
+
+
+async def test_a_held_write_lock_is_waited_for_without_blocking_the_loop(tmp_path):
+    db = await _open(tmp_path)
+    other = sqlite3.connect(str(tmp_path / "t.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    other.execute("INSERT INTO t VALUES (1000, 'theirs')")
+    ticker = _Ticker()
+    write = asyncio.get_running_loop().create_task(db.batch([Copy("t", ["id", "v"], [(1, "ours")])]))
+    await asyncio.sleep(0.2)
+    assert not write.done()
+    assert ticker.ticks > 10  # the loop kept running all along
+    other.execute("COMMIT")
+    await asyncio.wait_for(write, 5)
+    await ticker.stop()
+    assert {r["id"] for r in await db.fetch("SELECT id FROM t")} == {1, 1000}
+    other.close()
+    await db.close()
+
+
+async def test_a_lock_held_too_long_is_unavailable_and_writes_nothing(tmp_path, monkeypatch):
+    db = await _open(tmp_path)
+    other = sqlite3.connect(str(tmp_path / "t.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    real = dbmod.SQLiteDatabase._retry_busy
+    monkeypatch.setattr(dbmod.SQLiteDatabase, "_retry_busy",
+                        staticmethod(lambda c, sql, timeout_s=10.0: real(c, sql, timeout_s=0.1)))
+    with pytest.raises(DatabaseUnavailable):
+        await db.batch([Copy("t", ["id", "v"], [(1, "ours")])])
+    other.execute("ROLLBACK")
+    other.close()
+    assert await db.fetchval("SELECT COUNT(*) FROM t") == 0
+    await db.close()
+
+
+async def test_a_failing_statement_rolls_back_the_whole_batch(tmp_path):
+    db = await _open(tmp_path)
+    rows = [(i, "x") for i in range(3 * dbmod.LOOP_SLICE_ROWS)] + [(0, "duplicate id")]
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.batch([Copy("t", ["id", "v"], rows)])
+    assert await db.fetchval("SELECT COUNT(*) FROM t") == 0
+    await db.batch([Copy("t", ["id", "v"], rows[:-1])])  # the connection is usable again
+    assert await db.fetchval("SELECT COUNT(*) FROM t") == len(rows) - 1
+    await db.close()
