@@ -339,6 +339,10 @@ class KeyResolver:
         self._store_has_keys = (now, has)
         return has
 
+    def config_key(self, raw: str) -> ResolvedKey | None:
+        """A config key by its raw text (no hashing, no I/O)."""
+        return self._config_raw.get(raw)
+
     async def resolve(self, raw: str | None) -> ResolvedKey | None:
         hit = self._config_raw.get(raw) if raw else None
         if hit is not None:

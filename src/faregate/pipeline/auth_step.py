@@ -72,6 +72,17 @@ class KeyAuth(Step):
                                   headers={"retry-after": "1"}) from None
         if rk is None:
             raise AuthenticationFailed(INCORRECT)
+        return self._principal(rk)
+
+    def known(self, credential: str | None) -> Principal | None:
+        """The principal of a config key, found without awaiting anything; ``None`` means ask
+        ``authenticate`` (a store key, an unknown one, no key, an open gateway)."""
+        if self.open or not credential:
+            return None
+        rk = self.resolver.config_key(credential)
+        return self._principal(rk) if rk is not None else None
+
+    def _principal(self, rk: ResolvedKey) -> Principal:
         if len(self._resolved) > 100_000:
             self._resolved.clear()
         self._resolved[rk.key_id] = rk

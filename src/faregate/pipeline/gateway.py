@@ -158,6 +158,12 @@ class Gateway:
         """Check a raw gateway key (for routes outside the chat pipeline, e.g. ``GET /v1/models``)."""
         return await self.components["auth"].authenticate(credential)
 
+    def known_principal(self, credential: str | None) -> Principal | None:
+        """The principal of a config key without awaiting anything (the hot path's shortcut);
+        ``None``: await ``authenticate``, which decides every other case."""
+        auth = self.components.get("auth")
+        return auth.known(credential) if auth is not None else None
+
     def route_names(self) -> list[str]:
         names = [r.name for r in self.config.routes]
         return (["auto"] + names) if self.config.models else names

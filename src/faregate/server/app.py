@@ -85,11 +85,11 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     # Authenticate before reading the body: an unknown caller learns nothing about validation.
-    principal = await gw.authenticate(bearer(request))
+    credential = bearer(request)
+    principal = gw.known_principal(credential) or await gw.authenticate(credential)
     raw = await read_body(request, gw.config.server.max_body_bytes)
     req = parse_chat_request(decode_json(raw))
     ctx = gw.context(req, principal=principal)
-    ctx.extras["client_ip"] = request.remote
     apply_routing_headers(req, request)
     try:
         reply = await gw.handle(ctx)
