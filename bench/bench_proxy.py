@@ -11,7 +11,7 @@ and drives load from yet another process (a raw keep-alive HTTP/1.1 client on as
 much cheaper per request than any client library). Both proxies are pinned to the same core
 (measured one after the other); the fake and the load generator share the other cores.
 
-Each target (direct to the fake, the floor, faregate) is measured in six short rounds in ABBA
+Each target (direct to the fake, the floor, faregate) is measured in ten short rounds in ABBA
 order, so drift on a shared machine hits all alike; the throughput ratio is the median of the
 per-round ratios (floor and faregate measured back to back). Printed: req/s at concurrency 50, added p50/p99
 latency at concurrency 1 and 50 (through the proxy minus direct to the fake), added time to the
@@ -232,7 +232,7 @@ def main() -> int:
     # both orders) is far steadier than a ratio of two medians.
     ap.add_argument("--requests", type=int, default=3000, help="requests per throughput run (concurrency 50)")
     ap.add_argument("--latency-requests", type=int, default=600, help="requests per concurrency-1 run")
-    ap.add_argument("--rounds", type=int, default=6, help="ABBA rounds")
+    ap.add_argument("--rounds", type=int, default=10, help="ABBA rounds")
     ap.add_argument("--quick", action="store_true", help="a smaller run (a smoke test, ~20 s)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     ap.add_argument("--no-log-variant", action="store_true",
