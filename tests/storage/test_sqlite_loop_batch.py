@@ -93,3 +93,18 @@ async def test_a_failing_statement_rolls_back_the_whole_batch(tmp_path):
     await db.batch([Copy("t", ["id", "v"], rows[:-1])])  # the connection is usable again
     assert await db.fetchval("SELECT COUNT(*) FROM t") == len(rows) - 1
     await db.close()
+
+
+async def test_concurrent_batches_each_commit_whole(tmp_path):
+    """Two batches at once share the loop's connection: one waits for the other's transaction,
+    and a failing one rolls back only itself."""
+    db = await _open(tmp_path)
+    big = [(i, "a") for i in range(10 * dbmod.LOOP_SLICE_ROWS)]
+    bad = [(100_000, "b"), (100_000, "b again")]  # fails on its second row
+    ok_small = [(200_000, "c")]
+    results = await asyncio.gather(db.batch([Copy("t", ["id", "v"], big)]), db.batch([Copy("t", ["id", "v"], bad)]),
+                                   db.batch([Copy("t", ["id", "v"], ok_small)]), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], sqlite3.IntegrityError) and results[2] is None
+    ids = {r["id"] for r in await db.fetch("SELECT id FROM t")}
+    assert ids == {i for i, _ in big} | {200_000}
+    await db.close()
