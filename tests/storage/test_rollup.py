@@ -80,3 +80,10 @@ def test_values_follow_columns():
     v = dict(zip(COLUMNS, r.to_values()))
     assert v["plan_models"] == '["a","b"]' and v["fallback_used"] == 1 and v["id"] == r.id
     assert RequestRecord.from_row(r.to_row()) == r
+
+
+def test_flags_are_never_null_and_an_unknown_ceiling_stays_null():
+    r = RequestRecord(id="req_x", ts=1.0, fallback_used=None, latency_met=None)  # type: ignore[arg-type]
+    v = dict(zip(COLUMNS, r.to_values()))
+    assert v["fallback_used"] == 0 and v["cache_hit"] == 0 and v["latency_met"] is None
+    assert dict(zip(COLUMNS, RequestRecord(id="req_y", ts=1.0, latency_met=False).to_values()))["latency_met"] == 0

@@ -77,9 +77,10 @@ class RequestRecord:
         for i in _JSON_AT:
             if v[i] is not None:
                 v[i] = orjson.dumps(v[i]).decode()
-        for i in _BOOL_AT:
-            if v[i] is not None:
-                v[i] = 1 if v[i] else 0
+        for i in _FLAG_AT:
+            v[i] = 1 if v[i] else 0
+        if v[_MET_AT] is not None:  # unknown (no ceiling) stays NULL
+            v[_MET_AT] = 1 if v[_MET_AT] else 0
         return tuple(v)
 
     def to_row(self) -> dict[str, Any]:
@@ -104,8 +105,8 @@ class RequestRecord:
 COLUMNS = tuple(f.name for f in fields(RequestRecord))
 _VALUES = operator.attrgetter(*COLUMNS)
 _JSON_AT = tuple(COLUMNS.index(c) for c in ("plan_models", "models_called", "extra"))
-_BOOL_AT = tuple(COLUMNS.index(c) for c in ("fallback_used", "cache_hit", "constraint_unmet", "client_disconnect",
-                                             "latency_met"))
+_FLAG_AT = tuple(COLUMNS.index(c) for c in ("fallback_used", "cache_hit", "constraint_unmet", "client_disconnect"))
+_MET_AT = COLUMNS.index("latency_met")
 # -- redaction ------------------------------------------------------------------------------------
 
 _SECRETS = [
