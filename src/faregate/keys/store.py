@@ -344,7 +344,7 @@ class KeyResolver:
         return self._config_raw.get(raw)
 
     async def resolve(self, raw: str | None) -> ResolvedKey | None:
-        hit = self._config_raw.get(raw) if raw else None
+        hit = self.config_key(raw) if raw else None
         if hit is not None:
             return hit
         if not plausible(raw):

@@ -203,7 +203,7 @@ class SQLiteDatabase(Database):
         self._local = threading.local()
         self._closed = False
         self._loop_conn: sqlite3.Connection | None = None  # bulk writes on the event loop (batch)
-        self._loop_tx: asyncio.Lock | None = None  # one batch at a time on that connection
+        self._loop_tx = asyncio.Lock()  # one batch at a time on that connection
         self._since_checkpoint = 0
 
     def _conn(self) -> sqlite3.Connection:
@@ -278,12 +278,10 @@ class SQLiteDatabase(Database):
     # checkpoints (the fsyncs) run in the writer thread.
 
     async def _batch_on_loop(self, stmts: list[tuple[str, list]]) -> None:
-        if self._loop_tx is None:
-            self._loop_tx = asyncio.Lock()
         async with self._loop_tx:  # a second batch must not start inside the first's transaction
-            await self._batch_on_loop_locked(stmts)
+            await self._write_on_loop(stmts)
 
-    async def _batch_on_loop_locked(self, stmts: list[tuple[str, list]]) -> None:
+    async def _write_on_loop(self, stmts: list[tuple[str, list]]) -> None:
         if self._closed:
             raise DatabaseUnavailable("database is closed")
         try:

@@ -62,10 +62,13 @@ def percentile(hist: list[int], q: float) -> float | None:
 
 def dim_values(r: dict[str, Any]) -> list[tuple[str, str]]:
     """The (dim, value) pairs one log row contributes to."""
-    model = r.get("model") or r.get("requested_model") or ""
-    route = r.get("route") or ""
-    return [("all", ""), ("model", model), ("key", r.get("key_id") or ""), ("route", route),
-            ("task", r.get("task") or ""), ("arm", r.get("arm") or ""), ("route_model", route + SEP + model)]
+    return _dims(r.get("model") or r.get("requested_model") or "", r.get("key_id") or "", r.get("route") or "",
+                 r.get("task") or "", r.get("arm") or "")
+
+
+def _dims(model: str, key_id: str, route: str, task: str, arm: str) -> list[tuple[str, str]]:
+    return [("all", ""), ("model", model), ("key", key_id), ("route", route), ("task", task), ("arm", arm),
+            ("route_model", route + SEP + model)]
 
 
 def add_row(acc: dict[str, Any], r: dict[str, Any]) -> None:
@@ -166,10 +169,9 @@ class Accumulator:
         out = []
         for span in TABLES:
             agg: dict[tuple[int, str, str], list] = {}
-            for (hour, model, key_id, route, task, arm), g in self.groups.items():
+            for (hour, *dims), g in self.groups.items():
                 bucket = hour // span * span
-                for dim, value in (("all", ""), ("model", model), ("key", key_id), ("route", route), ("task", task),
-                                   ("arm", arm), ("route_model", route + SEP + model)):
+                for dim, value in _dims(*dims):
                     k = (bucket, dim, value)
                     acc = agg.get(k)
                     if acc is None:
