@@ -20,8 +20,14 @@ from faregate.storage import analytics
 from faregate.storage.db import Database
 from faregate.storage.request_log import LogWriter, RequestRecord
 
-MODELS = {"gpt-4o": Prices(2.5, 10), "gpt-4o-mini": Prices(0.15, 0.6), "claude-sonnet": Prices(3, 15),
-          "claude-haiku": Prices(0.8, 4), "gemini-flash": Prices(0.1, 0.4), "llama-70b": Prices(0.6, 0.8)}
+MODELS = {
+    "gpt-4o": Prices(2.5, 10),
+    "gpt-4o-mini": Prices(0.15, 0.6),
+    "claude-sonnet": Prices(3, 15),
+    "claude-haiku": Prices(0.8, 4),
+    "gemini-flash": Prices(0.1, 0.4),
+    "llama-70b": Prices(0.6, 0.8),
+}
 
 
 async def main() -> None:
@@ -47,15 +53,30 @@ async def main() -> None:
             inp, out = rng.randint(50, 3000), rng.randint(10, 800)
             lat = rng.lognormvariate(6.5, 0.6)
             ceiling = rng.choice([None, 1000.0, 3000.0])
-            w.append(RequestRecord(
-                id=f"req-{i}", ts=start + (i / a.n) * 30 * 86400, key_id=f"key-{rng.randrange(50)}",
-                route=f"route-{rng.randrange(5)}", requested_model="auto", model=m, models_called=[m],
-                input_tokens=inp, output_tokens=out, cost_usd=MODELS[m].cost(Usage(inp, out)),
-                ttft_ms=lat * 0.3, latency_ms=lat, status=200 if rng.random() > 0.01 else 502,
-                fallback_used=rng.random() < 0.02, cache_hit=rng.random() < 0.05,
-                constraint_unmet=rng.random() < 0.03, latency_ceiling_ms=ceiling,
-                latency_met=None if ceiling is None else lat <= ceiling,
-                arm="routed" if rng.random() < 0.9 else "control", task=rng.choice(["chat", "classify", "summarize", "extract_json", "generate"])))
+            w.append(
+                RequestRecord(
+                    id=f"req-{i}",
+                    ts=start + (i / a.n) * 30 * 86400,
+                    key_id=f"key-{rng.randrange(50)}",
+                    route=f"route-{rng.randrange(5)}",
+                    requested_model="auto",
+                    model=m,
+                    models_called=[m],
+                    input_tokens=inp,
+                    output_tokens=out,
+                    cost_usd=MODELS[m].cost(Usage(inp, out)),
+                    ttft_ms=lat * 0.3,
+                    latency_ms=lat,
+                    status=200 if rng.random() > 0.01 else 502,
+                    fallback_used=rng.random() < 0.02,
+                    cache_hit=rng.random() < 0.05,
+                    constraint_unmet=rng.random() < 0.03,
+                    latency_ceiling_ms=ceiling,
+                    latency_met=None if ceiling is None else lat <= ceiling,
+                    arm="routed" if rng.random() < 0.9 else "control",
+                    task=rng.choice(["chat", "classify", "summarize", "extract_json", "generate"]),
+                )
+            )
         await w.flush()
     ins = time.perf_counter() - t0
     await w.close()
@@ -73,12 +94,15 @@ async def main() -> None:
             for _ in range(5):
                 t = time.perf_counter()
                 # An unaligned window: both edge hours come from the raw rows.
-                s = await analytics.summary(db, since=start - 1234.5, until=now + 10, group_by=gb,
-                                            baseline="gpt-4o", prices=MODELS)
+                s = await analytics.summary(
+                    db, since=start - 1234.5, until=now + 10, group_by=gb, baseline="gpt-4o", prices=MODELS
+                )
                 times.append((time.perf_counter() - t) * 1000)
             assert s["total"]["requests"] == a.n, s["total"]["requests"]
-            print(f"summary group_by={gb:<6} over {s['total']['requests']:,} requests: "
-                  f"median {sorted(times)[2]:.1f} ms (min {min(times):.1f}, max {max(times):.1f})")
+            print(
+                f"summary group_by={gb:<6} over {s['total']['requests']:,} requests: "
+                f"median {sorted(times)[2]:.1f} ms (min {min(times):.1f}, max {max(times):.1f})"
+            )
         print("recommendation:", (s["recommendations"] or [{"message": "none"}])[0]["message"])
     finally:
         await db.close()

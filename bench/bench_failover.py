@@ -35,8 +35,13 @@ import orjson
 
 KEY = "fg-bench-key"
 # Each fault fails a streamed and a non-streamed call alike (the fake applies what fits the call).
-FAULTS = [{"status": 500}, {"status": 502}, {"status": 503}, {"status": 529},
-          {"malformed_json": True, "cut_after_chunks": 0}]
+FAULTS = [
+    {"status": 500},
+    {"status": 502},
+    {"status": 503},
+    {"status": 529},
+    {"malformed_json": True, "cut_after_chunks": 0},
+]
 
 
 def free_port() -> int:
@@ -99,9 +104,9 @@ async def wait_http(url: str, timeout: float = 20.0) -> None:
 async def one(session: aiohttp.ClientSession, url: str, stream: bool, tally: Tally) -> None:
     body = {"model": "primary", "messages": [{"role": "user", "content": "Say hello."}], "stream": stream}
     try:
-        async with session.post(url, data=orjson.dumps(body),
-                                headers={"authorization": f"Bearer {KEY}",
-                                         "content-type": "application/json"}) as r:
+        async with session.post(
+            url, data=orjson.dumps(body), headers={"authorization": f"Bearer {KEY}", "content-type": "application/json"}
+        ) as r:
             data = await r.read()
             ok = r.status == 200
             if ok and stream:
@@ -127,9 +132,11 @@ async def block(url: str, n: int, concurrency: int, stream_share: float, seed: i
     it = iter(plan)
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=conn) as session:
+
         async def worker() -> None:
             for stream in it:
                 await one(session, url, stream, tally)
+
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         tally.seconds += time.perf_counter() - t0
@@ -147,8 +154,9 @@ async def script_faults(fake: str, n_calls: int, rate: float, seed: int) -> None
     async with aiohttp.ClientSession() as s:
         async with s.post(f"{fake}/_fake/reset") as r:
             r.raise_for_status()
-        async with s.post(f"{fake}/_fake/script", data=orjson.dumps(script),
-                          headers={"content-type": "application/json"}) as r:
+        async with s.post(
+            f"{fake}/_fake/script", data=orjson.dumps(script), headers={"content-type": "application/json"}
+        ) as r:
             r.raise_for_status()
 
 
@@ -166,8 +174,11 @@ async def run(a: argparse.Namespace) -> int:
     p1, p2, pg = free_port(), free_port(), free_port()
     tmp = tempfile.mkdtemp(prefix="faregate-bench-")
     cfg = Path(tmp) / "failover.yaml"
-    fb = {"fallback": a.fallback, "fallback_model": "claude-sonnet-4-5" if a.fallback == "anthropic" else "gpt-4o",
-          "fallback_path": "/v1" if a.fallback == "openai" else ""}
+    fb = {
+        "fallback": a.fallback,
+        "fallback_model": "claude-sonnet-4-5" if a.fallback == "anthropic" else "gpt-4o",
+        "fallback_path": "/v1" if a.fallback == "openai" else "",
+    }
     cfg.write_text(CONFIG.format(port=pg, key=KEY, p1=p1, p2=p2, **fb))
     env = {**os.environ, "FAREGATE_DATABASE_URL": f"sqlite:///{tmp}/bench.db"}
     exe = [sys.executable, "-m", "faregate"]
@@ -211,8 +222,10 @@ async def run(a: argparse.Namespace) -> int:
                     await block(url, per, a.concurrency, a.stream_share, seed=b, tally=clean)
                     took[mode] = clean.seconds - t0
             pair_ratios.append(took["clean"] / took["faulty"])  # same requests: the throughput ratio
-            print(f"  block {b + 1}/{blocks}: clean {clean.rate():7.0f} req/s, "
-                  f"5% faults {faulty.rate():7.0f} req/s", file=sys.stderr)
+            print(
+                f"  block {b + 1}/{blocks}: clean {clean.rate():7.0f} req/s, 5% faults {faulty.rate():7.0f} req/s",
+                file=sys.stderr,
+            )
     finally:
         for p in procs:
             p.terminate()
@@ -224,15 +237,20 @@ async def run(a: argparse.Namespace) -> int:
     overall = faulty.rate() / clean.rate() if clean.rate() else 0.0
     # The median over adjacent block pairs: a burst of load from a neighbour hits one pair, not the figure.
     ratio = statistics.median(pair_ratios)
-    print(f"\nfailover benchmark: {clean.requests} + {faulty.requests} requests, concurrency {a.concurrency}, "
-          f"{a.stream_share:.0%} streamed, upstream fault rate {a.fault_rate:.0%} (primary: OpenAI-wire fake; "
-          f"fallback: {a.fallback}-wire fake)")
+    print(
+        f"\nfailover benchmark: {clean.requests} + {faulty.requests} requests, concurrency {a.concurrency}, "
+        f"{a.stream_share:.0%} streamed, upstream fault rate {a.fault_rate:.0%} (primary: OpenAI-wire fake; "
+        f"fallback: {a.fallback}-wire fake)"
+    )
     print(f"{'run':<18}{'requests':>10}{'errors':>8}{'retried':>9}{'failovers':>11}{'seconds':>9}{'req/s':>9}")
     for name, t in (("no faults", clean), (f"{a.fault_rate:.0%} faults", faulty)):
-        print(f"{name:<18}{t.requests:>10}{t.errors:>8}{t.retried:>9}{t.failovers:>11}{t.seconds:>9.2f}"
-              f"{t.rate():>9.0f}")
-    print(f"throughput with faults / without: {ratio:.3f} (median of {len(pair_ratios)} adjacent block pairs; "
-          f"{overall:.3f} from the totals; target >= 0.90)")
+        print(
+            f"{name:<18}{t.requests:>10}{t.errors:>8}{t.retried:>9}{t.failovers:>11}{t.seconds:>9.2f}{t.rate():>9.0f}"
+        )
+    print(
+        f"throughput with faults / without: {ratio:.3f} (median of {len(pair_ratios)} adjacent block pairs; "
+        f"{overall:.3f} from the totals; target >= 0.90)"
+    )
     print(f"client-visible errors with faults: {faulty.errors} (target 0)")
     for ex in faulty.examples + clean.examples:
         print("  error example:", ex)
@@ -247,8 +265,12 @@ def main() -> None:
     ap.add_argument("--stream-share", type=float, default=0.25)
     ap.add_argument("--only-status", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--only-cut", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--fallback", choices=["anthropic", "openai"], default="anthropic",
-                    help="wire format of the fallback fake (default anthropic: a cross-provider failover)")
+    ap.add_argument(
+        "--fallback",
+        choices=["anthropic", "openai"],
+        default="anthropic",
+        help="wire format of the fallback fake (default anthropic: a cross-provider failover)",
+    )
     ap.add_argument("--no-pin", action="store_true", help="do not give the gateway a CPU core of its own")
     ap.add_argument("--blocks", type=int, default=6, help="alternating blocks per mode (default 6)")
     raise SystemExit(asyncio.run(run(ap.parse_args())))

@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -30,17 +30,32 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from faregate.storage import request_log  # noqa: E402
-from faregate.storage.db import Database, _qmarks  # noqa: E402
-from faregate.storage.request_log import COLUMNS, RequestRecord  # noqa: E402
+from faregate.storage import request_log
+from faregate.storage.db import Database, _qmarks
+from faregate.storage.request_log import RequestRecord
 
 
 def records(n: int) -> list[RequestRecord]:
     now = time.time()
-    return [RequestRecord(id=f"req_{int(now * 1000):012x}{i:012x}", ts=now, key_id="cfg_0123456789ab",
-                          requested_model="bench", model="bench", deployment="bench#0", plan_models=["bench"],
-                          models_called=["bench"], input_tokens=21, output_tokens=7, cost_usd=7.35e-6,
-                          latency_ms=0.6 + (i % 11) * 0.05, status=200, attempts=1) for i in range(n)]
+    return [
+        RequestRecord(
+            id=f"req_{int(now * 1000):012x}{i:012x}",
+            ts=now,
+            key_id="cfg_0123456789ab",
+            requested_model="bench",
+            model="bench",
+            deployment="bench#0",
+            plan_models=["bench"],
+            models_called=["bench"],
+            input_tokens=21,
+            output_tokens=7,
+            cost_usd=7.35e-6,
+            latency_ms=0.6 + (i % 11) * 0.05,
+            status=200,
+            attempts=1,
+        )
+        for i in range(n)
+    ]
 
 
 async def request_path(stop: asyncio.Event, counts: list[int], gaps: list[float]) -> None:
@@ -61,10 +76,10 @@ async def run(mode: str, n: int, batch: int, folder: str) -> dict:
     url = f"sqlite:///{folder}/{mode}-{time.monotonic_ns()}.db"
     db = await Database.open(url)
     await db.migrate("request_log")
-    stmts = [await request_log._prepare(recs[i:i + batch]) for i in range(0, n, batch)]
+    stmts = [await request_log._prepare(recs[i : i + batch]) for i in range(0, n, batch)]
     t0 = time.perf_counter()
     for i in range(0, n, batch):
-        await request_log._prepare(recs[i:i + batch])
+        await request_log._prepare(recs[i : i + batch])
     prep_us = (time.perf_counter() - t0) / n * 1e6
     if mode == "thread":
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
@@ -77,6 +92,7 @@ async def run(mode: str, n: int, batch: int, folder: str) -> dict:
                 sql, rows = (_qmarks(s.insert_sql()), s.rows) if hasattr(s, "insert_sql") else (_qmarks(s[0]), s[1])
                 conn.executemany(sql, rows)
             conn.execute("COMMIT")
+
     stop, counts, gaps = asyncio.Event(), [0], []
     path = asyncio.get_running_loop().create_task(request_path(stop, counts, gaps))
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -94,15 +110,21 @@ async def run(mode: str, n: int, batch: int, folder: str) -> dict:
     await path
     await db.close()
     written = 0 if mode == "none" else n
-    return {"its": counts[0] / elapsed, "written": written, "cpu": cpu,
-            "max_gap_ms": max(gaps) * 1000 if gaps else float("nan"), "prep_us": prep_us, "elapsed": elapsed}
+    return {
+        "its": counts[0] / elapsed,
+        "written": written,
+        "cpu": cpu,
+        "max_gap_ms": max(gaps) * 1000 if gaps else float("nan"),
+        "prep_us": prep_us,
+        "elapsed": elapsed,
+    }
 
 
 async def main_async(a: argparse.Namespace) -> None:
     folder = tempfile.mkdtemp(prefix="faregate-bench-log-")
     res: dict[str, list[dict]] = {m: [] for m in ("none", "thread", "loop")}
     for r in range(a.rounds):
-        for m in (("none", "thread", "loop") if r % 2 == 0 else ("loop", "thread", "none")):
+        for m in ("none", "thread", "loop") if r % 2 == 0 else ("loop", "thread", "none"):
             res[m].append(await run(m, a.records, a.batch, folder))
     base = statistics.median(x["its"] for x in res["none"])
     print(f"\n{a.rounds} round(s) of {a.records:,} records in batches of {a.batch}; one core")
@@ -110,13 +132,16 @@ async def main_async(a: argparse.Namespace) -> None:
     for m, xs in res.items():
         its = statistics.median(x["its"] for x in xs)
         # The core time the log took from the request path, per record written.
-        cpu = statistics.median((1 - x["its"] / base) * x["cpu"] / x["written"] * 1e6 if x["written"] else float("nan")
-                                for x in xs)
+        cpu = statistics.median(
+            (1 - x["its"] / base) * x["cpu"] / x["written"] * 1e6 if x["written"] else float("nan") for x in xs
+        )
         gap = statistics.median(x["max_gap_ms"] for x in xs)
         prep = statistics.median(x["prep_us"] for x in xs)
         print(f"{m:<8}{its:>12,.0f}{its / base:>10.0%}{cpu:>13.1f}{gap:>14.2f}{prep:>13.1f}")
-    print("\n'path kept': request-path work done while the log writes, against no writes ('none'). 'core us/rec':"
-          " the core time the writes took from it, per record (process CPU x the share of path work lost).")
+    print(
+        "\n'path kept': request-path work done while the log writes, against no writes ('none'). 'core us/rec':"
+        " the core time the writes took from it, per record (process CPU x the share of path work lost)."
+    )
 
 
 def main() -> None:
@@ -129,6 +154,7 @@ def main() -> None:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])
     try:
         import uvloop
+
         uvloop.install()
     except ImportError:
         pass

@@ -35,16 +35,33 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 KEY = "fg-bench-key"
-PROMPT = {"model": "bench", "messages": [{"role": "system", "content": "You are terse."},
-                                         {"role": "user", "content": "Say hello in five words."}]}
+PROMPT = {
+    "model": "bench",
+    "messages": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Say hello in five words."},
+    ],
+}
 
 # -- the fake provider (own process) --------------------------------------------------------
 
-_ANSWER = json.dumps({
-    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-mini",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there, nice to meet."},
-                 "logprobs": None, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28}}).encode()
+_ANSWER = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello there, nice to meet."},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28},
+    }
+).encode()
 
 
 def _sse() -> bytes:
@@ -57,11 +74,20 @@ def _sse() -> bytes:
     return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
 
 
-_PLAIN_RESP = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-               + str(len(_ANSWER)).encode() + b"\r\n\r\n" + _ANSWER)
+_PLAIN_RESP = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+    + str(len(_ANSWER)).encode()
+    + b"\r\n\r\n"
+    + _ANSWER
+)
 _body = _sse()
-_STREAM_RESP = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-                + f"{len(_body):x}".encode() + b"\r\n" + _body + b"\r\n0\r\n\r\n")
+_STREAM_RESP = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    + f"{len(_body):x}".encode()
+    + b"\r\n"
+    + _body
+    + b"\r\n0\r\n\r\n"
+)
 
 
 class _FakeProtocol(asyncio.Protocol):
@@ -79,11 +105,11 @@ class _FakeProtocol(asyncio.Protocol):
                 return
             head = self.buf[:end].lower()
             i = head.find(b"content-length:")
-            n = int(head[i + 15:head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else None]) if i >= 0 else 0
+            n = int(head[i + 15 : head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else None]) if i >= 0 else 0
             if len(self.buf) < end + 4 + n:
                 return
-            body = self.buf[end + 4:end + 4 + n]
-            self.buf = self.buf[end + 4 + n:]
+            body = self.buf[end + 4 : end + 4 + n]
+            self.buf = self.buf[end + 4 + n :]
             if head.startswith(b"get"):
                 self.t.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
             elif b'"stream":true' in body.replace(b" ", b""):
@@ -97,10 +123,12 @@ def run_fake(port: int) -> None:
         server = await asyncio.get_running_loop().create_server(_FakeProtocol, "127.0.0.1", port, backlog=1024)
         async with server:
             await server.serve_forever()
+
     asyncio.run(main())
 
 
 # -- the load generator (own process) --------------------------------------------------------
+
 
 async def _read_response(reader: asyncio.StreamReader, t0: float) -> tuple[int, float]:
     """Read one response; return (status, seconds to the first body byte after t0)."""
@@ -119,7 +147,7 @@ async def _read_response(reader: asyncio.StreamReader, t0: float) -> tuple[int, 
                 break
     else:
         i = low.find(b"content-length:")
-        n = int(low[i + 15:low.find(b"\r\n", i)]) if i >= 0 else 0
+        n = int(low[i + 15 : low.find(b"\r\n", i)]) if i >= 0 else 0
         await reader.readexactly(n)
         first = time.perf_counter() - t0
     return status, first
@@ -127,8 +155,10 @@ async def _read_response(reader: asyncio.StreamReader, t0: float) -> tuple[int, 
 
 async def _load(host: str, port: int, path: str, n: int, concurrency: int, stream: bool) -> dict:
     body = json.dumps({**PROMPT, "stream": stream}).encode()
-    req = (f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\nauthorization: Bearer {KEY}\r\n"
-           f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n").encode() + body
+    req = (
+        f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\nauthorization: Bearer {KEY}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    ).encode() + body
     lat: list[float] = []
     ttfb: list[float] = []
     errors = 0
@@ -164,6 +194,7 @@ def run_load(argv: list[str]) -> None:
 
 # -- orchestration ---------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -191,8 +222,17 @@ def rss_mib(pid: int) -> float:
 
 
 def load(port: int, path: str, n: int, concurrency: int, stream: bool, cpus: list[int] | None) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--load", "127.0.0.1", str(port), path, str(n),
-           str(concurrency), "1" if stream else "0"]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--load",
+        "127.0.0.1",
+        str(port),
+        path,
+        str(n),
+        str(concurrency),
+        "1" if stream else "0",
+    ]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
     if cpus:
         try:
@@ -235,8 +275,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=10, help="ABBA rounds")
     ap.add_argument("--quick", action="store_true", help="a smaller run (a smoke test, ~20 s)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
-    ap.add_argument("--no-log-variant", action="store_true",
-                    help="skip 'fg-nolog' (faregate without its request log), measured by default for comparison")
+    ap.add_argument(
+        "--no-log-variant",
+        action="store_true",
+        help="skip 'fg-nolog' (faregate without its request log), measured by default for comparison",
+    )
     a = ap.parse_args()
     if a.quick:
         a.requests, a.latency_requests, a.rounds = 2000, 400, 2
@@ -257,13 +300,26 @@ def main() -> int:
     procs: dict[str, subprocess.Popen] = {}
     try:
         procs["fake"] = subprocess.Popen(me + ["--fake", str(fake_port)], env=env)
-        procs["faregate"] = subprocess.Popen([sys.executable, "-m", "faregate", "serve", "--config", str(cfg),
-                                              "--port", str(fg_port)], env=env, cwd=tmp)
+        procs["faregate"] = subprocess.Popen(
+            [sys.executable, "-m", "faregate", "serve", "--config", str(cfg), "--port", str(fg_port)], env=env, cwd=tmp
+        )
         if not a.no_log_variant:
-            procs["fg-nolog"] = subprocess.Popen([sys.executable, "-m", "faregate", "serve", "--config",
-                                                  str(cfg_nolog), "--port", str(nl_port)], env=env_nolog, cwd=tmp)
-        procs["floor"] = subprocess.Popen([sys.executable, str(HERE / "passthrough.py"), "--port", str(pt_port),
-                                           "--upstream", f"http://127.0.0.1:{fake_port}/v1"], env=env)
+            procs["fg-nolog"] = subprocess.Popen(
+                [sys.executable, "-m", "faregate", "serve", "--config", str(cfg_nolog), "--port", str(nl_port)],
+                env=env_nolog,
+                cwd=tmp,
+            )
+        procs["floor"] = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "passthrough.py"),
+                "--port",
+                str(pt_port),
+                "--upstream",
+                f"http://127.0.0.1:{fake_port}/v1",
+            ],
+            env=env,
+        )
         if pin:
             os.sched_setaffinity(procs["fake"].pid, other_cpus)
             os.sched_setaffinity(procs["faregate"].pid, proxy_cpus)
@@ -287,7 +343,7 @@ def main() -> int:
         order = list(targets)
         t_start = time.perf_counter()
         for rnd in range(a.rounds):
-            for t in (order if rnd % 2 == 0 else order[::-1]):
+            for t in order if rnd % 2 == 0 else order[::-1]:
                 port = targets[t]
                 r1 = load(port, path, a.latency_requests, 1, False, other_cpus)
                 rs = load(port, path, a.latency_requests // 2, 1, True, other_cpus)
@@ -312,42 +368,79 @@ def main() -> int:
 
     ms = 1000.0
     d = res["direct"]
-    base = {"c1_50": pct(d["c1"], .5), "c1_99": pct(d["c1"], .99), "c50_50": pct(d["c50"], .5),
-            "c50_99": pct(d["c50"], .99), "ttfb": pct(d["c1s"], .5)}
+    base = {
+        "c1_50": pct(d["c1"], 0.5),
+        "c1_99": pct(d["c1"], 0.99),
+        "c50_50": pct(d["c50"], 0.5),
+        "c50_99": pct(d["c50"], 0.99),
+        "ttfb": pct(d["c1s"], 0.5),
+    }
     rows = []
     for t in targets:
         r = res[t]
         rps = statistics.median(r["rps"])
         if t == "direct":
-            rows.append((t, rps, base["c1_50"] * ms, base["c1_99"] * ms, base["c50_50"] * ms, base["c50_99"] * ms,
-                         base["ttfb"] * ms, rss[t], True))
+            rows.append(
+                (
+                    t,
+                    rps,
+                    base["c1_50"] * ms,
+                    base["c1_99"] * ms,
+                    base["c50_50"] * ms,
+                    base["c50_99"] * ms,
+                    base["ttfb"] * ms,
+                    rss[t],
+                    True,
+                )
+            )
             continue
-        rows.append((t, rps, (pct(r["c1"], .5) - base["c1_50"]) * ms, (pct(r["c1"], .99) - base["c1_99"]) * ms,
-                     (pct(r["c50"], .5) - base["c50_50"]) * ms, (pct(r["c50"], .99) - base["c50_99"]) * ms,
-                     (pct(r["c1s"], .5) - base["ttfb"]) * ms, rss[t], False))
-    print(f"\n{a.rounds} round(s), {a.latency_requests} requests at c=1, {a.requests} at c=50 per round; "
-          f"proxies pinned to cpu {proxy_cpus}" if pin else "\nunpinned", f"({took:.0f} s)")
+        rows.append(
+            (
+                t,
+                rps,
+                (pct(r["c1"], 0.5) - base["c1_50"]) * ms,
+                (pct(r["c1"], 0.99) - base["c1_99"]) * ms,
+                (pct(r["c50"], 0.5) - base["c50_50"]) * ms,
+                (pct(r["c50"], 0.99) - base["c50_99"]) * ms,
+                (pct(r["c1s"], 0.5) - base["ttfb"]) * ms,
+                rss[t],
+                False,
+            )
+        )
+    print(
+        f"\n{a.rounds} round(s), {a.latency_requests} requests at c=1, {a.requests} at c=50 per round; "
+        f"proxies pinned to cpu {proxy_cpus}"
+        if pin
+        else "\nunpinned",
+        f"({took:.0f} s)",
+    )
     print("latencies in ms; 'direct' row: absolute, other rows: added over direct")
-    hdr = f"{'target':<10}{'req/s c=50':>12}{'p50 c=1':>10}{'p99 c=1':>10}{'p50 c=50':>10}{'p99 c=50':>10}" \
-          f"{'TTFB c=1':>10}{'RSS MiB':>9}"
+    hdr = (
+        f"{'target':<10}{'req/s c=50':>12}{'p50 c=1':>10}{'p99 c=1':>10}{'p50 c=50':>10}{'p99 c=50':>10}"
+        f"{'TTFB c=1':>10}{'RSS MiB':>9}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for name, rps, a50, a99, b50, b99, tt, mem, _ in rows:
         print(f"{name:<10}{rps:>12,.0f}{a50:>10.3f}{a99:>10.3f}{b50:>10.3f}{b99:>10.3f}{tt:>10.3f}{mem:>9.1f}")
-    floor_rps = statistics.median(res["floor"]["rps"])
-    fg_rps = statistics.median(res["faregate"]["rps"])
+    statistics.median(res["floor"]["rps"])
+    statistics.median(res["faregate"]["rps"])
     # The median of the per-round ratios: each round measures floor and faregate back to back.
     ratios = [f / b for f, b in zip(res["faregate"]["rps"], res["floor"]["rps"])]
     ratio = statistics.median(ratios)
     print(f"\nper-round faregate / floor req/s: {', '.join(f'{r:.0%}' for r in ratios)}")
-    added = (pct(res["faregate"]["c1"], .5) - base["c1_50"]) * ms
+    added = (pct(res["faregate"]["c1"], 0.5) - base["c1_50"]) * ms
     ok = ratio >= 0.60 and added <= 1.0
-    print(f"faregate / floor req/s: {ratio:.0%} (target >= 60%); faregate added p50 at c=1: {added:.3f} ms "
-          f"(target <= 1 ms): {'PASS' if ok else 'MISS'}")
+    print(
+        f"faregate / floor req/s: {ratio:.0%} (target >= 60%); faregate added p50 at c=1: {added:.3f} ms "
+        f"(target <= 1 ms): {'PASS' if ok else 'MISS'}"
+    )
     if "fg-nolog" in res:
         nl_ratio = statistics.median(n / b for n, b in zip(res["fg-nolog"]["rps"], res["floor"]["rps"]))
-        print(f"without the request log: {nl_ratio:.0%} of the floor's req/s "
-              f"(the SQLite request log costs {1 - ratio / nl_ratio:.0%} of faregate's throughput)")
+        print(
+            f"without the request log: {nl_ratio:.0%} of the floor's req/s "
+            f"(the SQLite request log costs {1 - ratio / nl_ratio:.0%} of faregate's throughput)"
+        )
     return 0 if ok else 1
 
 

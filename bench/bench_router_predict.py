@@ -31,7 +31,7 @@ def main() -> None:
     a = ap.parse_args()
     rows = load_rows(a.data)
     model = RouterModel.fit(rows, embedder=default_embedder(a.embedder))
-    lat = {m: 1000.0 for m in model.models}
+    lat = dict.fromkeys(model.models, 1000.0)
     times = {"features": [], "embed+predict+plan": [], "total": []}
     for i in range(a.n):
         r = rows[i % len(rows)]
@@ -43,10 +43,12 @@ def main() -> None:
         times["features"].append(t1 - t0)
         times["embed+predict+plan"].append(t2 - t1)
         times["total"].append(t2 - t0)
-    print(f"router: {len(rows)} training rows, {len(model.models)} models, {len(model.arms)} plans, "
-          f"embedder {model.embedder.name}")
+    print(
+        f"router: {len(rows)} training rows, {len(model.models)} models, {len(model.arms)} plans, "
+        f"embedder {model.embedder.name}"
+    )
     for k, v in times.items():
-        v = np.array(v[len(v) // 10:]) * 1e3  # drop warm-up
+        v = np.array(v[len(v) // 10 :]) * 1e3  # drop warm-up
         print(f"{k:22s} p50 {np.percentile(v, 50):6.3f} ms   p99 {np.percentile(v, 99):6.3f} ms")
 
 

@@ -42,8 +42,11 @@ def make_app(upstream: str, api_key: str) -> web.Application:
         return web.Response(text="ok")
 
     async def on_startup(app: web.Application) -> None:
-        app[SESSION] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000, keepalive_timeout=30),
-                                             cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",))
+        app[SESSION] = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1000, keepalive_timeout=30),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent",),
+        )
 
     async def on_cleanup(app: web.Application) -> None:
         await app[SESSION].close()
@@ -65,11 +68,18 @@ def main() -> None:
     a = ap.parse_args()
     try:
         import uvloop  # the same event loop faregate serve uses, when installed
+
         uvloop.install()
     except ImportError:
         pass
-    web.run_app(make_app(a.upstream, a.api_key), host=a.host, port=a.port, access_log=None, print=None,
-                handler_cancellation=True)
+    web.run_app(
+        make_app(a.upstream, a.api_key),
+        host=a.host,
+        port=a.port,
+        access_log=None,
+        print=None,
+        handler_cancellation=True,
+    )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ import os
 
 from openai import OpenAI
 
-client = OpenAI(base_url=os.environ.get("FAREGATE_BASE_URL", "http://127.0.0.1:8080/v1"),
-                api_key=os.environ.get("FAREGATE_KEY", "fg-demo-key"))
+client = OpenAI(
+    base_url=os.environ.get("FAREGATE_BASE_URL", "http://127.0.0.1:8080/v1"),
+    api_key=os.environ.get("FAREGATE_KEY", "fg-demo-key"),
+)
 
 raw = client.chat.completions.with_raw_response.create(
     model="auto",
@@ -20,6 +22,12 @@ raw = client.chat.completions.with_raw_response.create(
 )
 reply = raw.parse()
 print("answer:             ", reply.choices[0].message.content)
-for h in ("x-faregate-route", "x-faregate-model", "x-faregate-predicted-quality",
-          "x-faregate-predicted-cost-usd", "x-faregate-cost-usd", "x-request-id"):
+for h in (
+    "x-faregate-route",
+    "x-faregate-model",
+    "x-faregate-predicted-quality",
+    "x-faregate-predicted-cost-usd",
+    "x-faregate-cost-usd",
+    "x-request-id",
+):
     print(f"{h + ':':<32}", raw.headers.get(h))

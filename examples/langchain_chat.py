@@ -1,8 +1,8 @@
 """LangChain's ChatOpenAI pointed at faregate: nothing changes but the base URL and the key.
 
-    pip install langchain-openai
-    faregate serve --config examples/fake-providers.yaml
-    python examples/langchain_chat.py
+pip install langchain-openai
+faregate serve --config examples/fake-providers.yaml
+python examples/langchain_chat.py
 """
 
 import os

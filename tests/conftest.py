@@ -29,6 +29,7 @@ def server_loop():
 def _session_upstreams(server_loop):
     try:
         import faregate.testing as testing
+
         testing.FakeProvider  # noqa: B018
     except (ImportError, AttributeError):
         pytest.skip("faregate.testing.FakeProvider is not available")

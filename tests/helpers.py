@@ -24,21 +24,26 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, Awaitable, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 GATEWAY_KEY = "fg-test-key"
 # Upstream credentials faregate is configured with; tests assert they reach the fakes and never a client.
-UPSTREAM_KEYS = {"openai": "sk-test-openai-UPSTREAM-SECRET-1",
-                 "anthropic": "sk-ant-test-UPSTREAM-SECRET-2",
-                 "gemini": "AIza-test-UPSTREAM-SECRET-3"}
+UPSTREAM_KEYS = {
+    "openai": "sk-test-openai-UPSTREAM-SECRET-1",
+    "anthropic": "sk-ant-test-UPSTREAM-SECRET-2",
+    "gemini": "AIza-test-UPSTREAM-SECRET-3",
+}
 UPSTREAM_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash"}
 # USD per million tokens.
-PRICES = {"openai": {"input": 0.15, "output": 0.60, "cached_input": 0.075},
-          "anthropic": {"input": 3.0, "output": 15.0, "cached_input": 0.30},
-          "gemini": {"input": 0.30, "output": 2.50, "cached_input": 0.075}}
+PRICES = {
+    "openai": {"input": 0.15, "output": 0.60, "cached_input": 0.075},
+    "anthropic": {"input": 3.0, "output": 15.0, "cached_input": 0.30},
+    "gemini": {"input": 0.30, "output": 2.50, "cached_input": 0.075},
+}
 PROTOCOLS = ("openai", "anthropic", "gemini")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,8 +91,9 @@ class Fake:
     def __init__(self, protocol: str, provider: Any) -> None:
         self.protocol = protocol
         self.provider = provider
-        url = getattr(provider, "base_url", None) or getattr(provider, "url", None) \
-            or f"http://127.0.0.1:{provider.port}"
+        url = (
+            getattr(provider, "base_url", None) or getattr(provider, "url", None) or f"http://127.0.0.1:{provider.port}"
+        )
         self.root = url.rstrip("/").removesuffix("/v1")
 
     @property
@@ -114,6 +120,7 @@ class Fake:
 async def start_fake(protocol: str) -> tuple[Any, Fake]:
     """Enter a ``FakeProvider(protocol, port=0)``; returns (the context manager, its ``Fake``)."""
     from faregate.testing import FakeProvider
+
     provider = FakeProvider(protocol, port=0)
     entered = await provider.__aenter__()
     return provider, Fake(protocol, entered or provider)
@@ -121,12 +128,25 @@ async def start_fake(protocol: str) -> tuple[Any, Fake]:
 
 def fake_config(fakes: dict[str, Fake], *, keys: list[str] = (GATEWAY_KEY,), **extra: Any) -> dict[str, Any]:
     """A config serving ``fake-<protocol>`` for each fake, with ``PRICES`` and ``UPSTREAM_KEYS``."""
-    models = [{"name": f"fake-{p}", "provider": p, "model": UPSTREAM_MODELS[p], "base_url": f.model_base_url,
-               "api_key": UPSTREAM_KEYS[p], "prices": PRICES[p], "max_attempts": 1,
-               "timeouts": {"connect": 2, "ttfb": 10, "idle": 5, "total": 20}}
-              for p, f in fakes.items()]
-    cfg: dict[str, Any] = {"models": models, "keys": [{"key": k} for k in keys],
-                           "learning": {"enabled": False}, "cascades": False}
+    models = [
+        {
+            "name": f"fake-{p}",
+            "provider": p,
+            "model": UPSTREAM_MODELS[p],
+            "base_url": f.model_base_url,
+            "api_key": UPSTREAM_KEYS[p],
+            "prices": PRICES[p],
+            "max_attempts": 1,
+            "timeouts": {"connect": 2, "ttfb": 10, "idle": 5, "total": 20},
+        }
+        for p, f in fakes.items()
+    ]
+    cfg: dict[str, Any] = {
+        "models": models,
+        "keys": [{"key": k} for k in keys],
+        "learning": {"enabled": False},
+        "cascades": False,
+    }
     cfg.update(extra)
     return cfg
 
@@ -151,6 +171,7 @@ class InProcessServer:
         from faregate.config import GatewayConfig
         from faregate.pipeline.gateway import Gateway
         from faregate.server.app import create_app
+
         cfg = self.config if isinstance(self.config, GatewayConfig) else GatewayConfig.model_validate(self.config)
         self.gateway = Gateway(cfg)
         self._runner = web.AppRunner(create_app(self.gateway), handler_cancellation=True, access_log=None)
@@ -159,7 +180,7 @@ class InProcessServer:
         await site.start()
         self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
 
-    def start(self) -> "InProcessServer":
+    def start(self) -> InProcessServer:
         self._loop.run(self._start())
         return self
 
@@ -172,8 +193,15 @@ class InProcessServer:
 class ServeProcess:
     """A ``faregate`` subcommand as a real process; ``wait_ready`` polls ``ready_path`` until it answers."""
 
-    def __init__(self, args: list[str], *, env: dict[str, str] | None = None, port: int | None = None,
-                 ready_path: str = "/health", cwd: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        ready_path: str = "/health",
+        cwd: str | Path | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = args
@@ -182,15 +210,21 @@ class ServeProcess:
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 20.0) -> "ServeProcess":
-        self.proc = subprocess.Popen([sys.executable, "-m", "faregate", *self.args, "--port", str(self.port)],
-                                     env=self.env, cwd=self.cwd, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+    def start(self, timeout: float = 20.0) -> ServeProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "faregate", *self.args, "--port", str(self.port)],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         t_end = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"`faregate {' '.join(self.args)}` exited: "
-                                   f"{self.proc.stderr.read().decode(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"`faregate {' '.join(self.args)}` exited: "
+                    f"{self.proc.stderr.read().decode(errors='replace')[-2000:]}"
+                )
             try:
                 urllib.request.urlopen(self.url + self.ready_path, timeout=1).read()
                 return self
@@ -199,7 +233,7 @@ class ServeProcess:
             except OSError:
                 if time.monotonic() > t_end:
                     self.stop()
-                    raise RuntimeError(f"`faregate {' '.join(self.args)}` did not come up on {self.url}")
+                    raise RuntimeError(f"`faregate {' '.join(self.args)}` did not come up on {self.url}") from None
                 time.sleep(0.05)
 
     def rss_kib(self) -> int:

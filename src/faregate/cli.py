@@ -33,9 +33,13 @@ class LazyGroup(click.Group):
         try:
             module = importlib.import_module(spec[0])
         except ImportError as exc:
-            @click.command(name=name, help=f"(unavailable: {exc})")
+            # `exc` is unbound once the except block ends: keep the message for the closure.
+            reason = str(exc)
+
+            @click.command(name=name, help=f"(unavailable: {reason})")
             def unavailable() -> None:
-                raise click.ClickException(f"`faregate {name}` is not available in this install: {exc}")
+                raise click.ClickException(f"`faregate {name}` is not available in this install: {reason}")
+
             return unavailable
         return getattr(module, spec[1])
 

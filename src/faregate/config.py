@@ -107,7 +107,8 @@ class ModelConfig(_Frozen):
     context_window: int = Field(128_000, gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
     capabilities: list[Literal["tools", "json", "vision", "streaming"]] = Field(
-        default_factory=lambda: ["tools", "json", "vision", "streaming"])
+        default_factory=lambda: ["tools", "json", "vision", "streaming"]
+    )
     deployments: list[DeploymentConfig] = Field(default_factory=list)
     strategy: Literal["weighted", "round_robin", "least_busy", "latency", "cost", "priority"] = "weighted"
     fallbacks: list[str] = Field(default_factory=list)
@@ -133,7 +134,7 @@ class ModelConfig(_Frozen):
         return v
 
     @model_validator(mode="after")
-    def _reachable(self) -> "ModelConfig":
+    def _reachable(self) -> ModelConfig:
         if not self.deployments and not self.base_url and self.provider == "openai":
             # OpenAI itself is the default base URL for provider openai.
             pass
@@ -156,6 +157,7 @@ class RouteConfig(_Frozen):
 
 
 # --- limits and budgets (issue 6: keys, limits, budgets) -----------------------------------
+
 
 class LimitSet(_Frozen):
     """Limits of one key, team or model; ``None`` means no limit of that kind.
@@ -182,10 +184,10 @@ class LimitsConfig(_Frozen):
     enabled: bool = True
     redis_failure_policy: Literal["open", "closed"] = "open"
     redis_timeout_ms: float = Field(100.0, gt=0, le=5000)
-    default_max_tokens: int = Field(1024, ge=1)   # output estimate when a request sets no max_tokens
+    default_max_tokens: int = Field(1024, ge=1)  # output estimate when a request sets no max_tokens
     concurrency_lease_s: float = Field(600.0, gt=0)
     key_cache_ttl_s: float = Field(5.0, ge=0)
-    keys: LimitSet = Field(default_factory=LimitSet)   # every key without limits of its own
+    keys: LimitSet = Field(default_factory=LimitSet)  # every key without limits of its own
     teams: dict[str, LimitSet] = Field(default_factory=dict)
     models: dict[str, LimitSet] = Field(default_factory=dict)  # per model / deployment name
 
@@ -215,7 +217,7 @@ class LearningConfig(_Frozen):
 
     enabled: bool = True
     explore_rate: float = Field(0.05, ge=0, le=1)  # share of routed requests that may explore
-    retry_window_s: float = Field(300.0, gt=0)      # a near-duplicate prompt within it is a retry
+    retry_window_s: float = Field(300.0, gt=0)  # a near-duplicate prompt within it is a retry
 
 
 class GatewayConfig(_Frozen):
@@ -225,22 +227,29 @@ class GatewayConfig(_Frozen):
     models: list[ModelConfig] = Field(default_factory=list)
     routes: list[RouteConfig] = Field(default_factory=list)
     keys: list[KeyConfig] = Field(default_factory=list)
-    task_quality_defaults: dict[str, float] = Field(default_factory=lambda: {
-        "classify": 0.9, "summarize": 0.75, "chat": 0.85, "generate": 0.8, "extract_json": 0.95})
+    task_quality_defaults: dict[str, float] = Field(
+        default_factory=lambda: {
+            "classify": 0.9,
+            "summarize": 0.75,
+            "chat": 0.85,
+            "generate": 0.8,
+            "extract_json": 0.95,
+        }
+    )
     default_min_quality: float = Field(0.8, ge=0, le=1)
     # The trained router (from `faregate train`) for `model: "auto"`; routes may name their own.
     router_model: str | None = None
     cascades: bool = True  # allow cascade plans (cheap model, judge, escalate)
     # From `faregate calibrate --from-log`: measured latency and per-task quality per model.
     calibration_file: str | None = None
-    learning: "LearningConfig" = Field(default_factory=lambda: LearningConfig())
+    learning: LearningConfig = Field(default_factory=lambda: LearningConfig())
     database_url: str = "sqlite:///faregate.db"
     redis_url: str | None = None
     master_key: str | None = None
     limits: LimitsConfig = Field(default_factory=LimitsConfig)  # issue 6: keys, limits, budgets
 
     @model_validator(mode="after")
-    def _consistent(self) -> "GatewayConfig":
+    def _consistent(self) -> GatewayConfig:
         names = [m.name for m in self.models]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -270,6 +279,7 @@ class GatewayConfig(_Frozen):
 def _expand(value: Any, env: dict[str, str], path: str) -> Any:
     """Resolve ``${VAR}`` and ``${VAR:-default}`` references anywhere in the loaded YAML."""
     if isinstance(value, str):
+
         def sub(m: re.Match) -> str:
             name, default = m.group(1), m.group(2)
             if name in env:
@@ -277,6 +287,7 @@ def _expand(value: Any, env: dict[str, str], path: str) -> Any:
             if default is not None:
                 return default
             raise ConfigError(f"{path}: environment variable {name} is not set")
+
         return _REF.sub(sub, value)
     if isinstance(value, list):
         return [_expand(v, env, f"{path}.{i}") for i, v in enumerate(value)]
@@ -293,8 +304,9 @@ def _format_errors(err: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None,
-                overrides: dict[str, Any] | None = None) -> GatewayConfig:
+def load_config(
+    path: str | os.PathLike | None = None, env: dict[str, str] | None = None, overrides: dict[str, Any] | None = None
+) -> GatewayConfig:
     """Load, expand and validate the config; raise ``ConfigError`` naming each bad key path.
 
     With no file, the config is empty (no models) but valid: the server still starts.
@@ -315,8 +327,12 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {str(p)!r}: the top level must be a mapping")
         raw = _expand(loaded, env, "")
-    for key, var in (("database_url", "FAREGATE_DATABASE_URL"), ("redis_url", "FAREGATE_REDIS_URL"),
-                     ("master_key", "FAREGATE_MASTER_KEY"), ("router_model", "FAREGATE_ROUTER_MODEL")):
+    for key, var in (
+        ("database_url", "FAREGATE_DATABASE_URL"),
+        ("redis_url", "FAREGATE_REDIS_URL"),
+        ("master_key", "FAREGATE_MASTER_KEY"),
+        ("router_model", "FAREGATE_ROUTER_MODEL"),
+    ):
         if env.get(var):
             raw[key] = env[var]
     if overrides:

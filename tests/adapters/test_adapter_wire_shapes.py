@@ -8,19 +8,35 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
 from adapter_payloads import CONVERSATION, TIME_TOOL, WEATHER_TOOL, load, request
+
 from faregate.adapters.sse import SSEDecoder
 
-SCHEMA = {"type": "object", "additionalProperties": False, "required": ["a"],
-          "properties": {"a": {"type": ["string", "null"]}, "b": {"$ref": "#/$defs/B"}},
-          "$defs": {"B": {"type": "array", "items": {"type": "integer"}}}}
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["a"],
+    "properties": {"a": {"type": ["string", "null"]}, "b": {"$ref": "#/$defs/B"}},
+    "$defs": {"B": {"type": "array", "items": {"type": "integer"}}},
+}
 
 REQUESTS = [
-    request(messages=CONVERSATION, tools=[WEATHER_TOOL, TIME_TOOL], tool_choice="required",
-            parallel_tool_calls=False, temperature=0.2, max_tokens=5, stop=["x"], user="u", seed=1),
-    request(tools=[WEATHER_TOOL], tool_choice={"type": "function", "function": {"name": "get_weather"}},
-            response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": SCHEMA}}),
+    request(
+        messages=CONVERSATION,
+        tools=[WEATHER_TOOL, TIME_TOOL],
+        tool_choice="required",
+        parallel_tool_calls=False,
+        temperature=0.2,
+        max_tokens=5,
+        stop=["x"],
+        user="u",
+        seed=1,
+    ),
+    request(
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": SCHEMA}},
+    ),
     request(response_format={"type": "json_object"}, top_p=0.5, tools=[WEATHER_TOOL], tool_choice="none"),
     request(response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": SCHEMA}}),
 ]
@@ -34,6 +50,7 @@ def _events(data: bytes) -> list[dict]:
 def test_gemini_request_matches_google_genai_models(req):
     types = pytest.importorskip("google.genai.types")
     from faregate.adapters.gemini import build_body
+
     body = build_body(req)
     for content in body["contents"]:
         types.Content.model_validate(content)
@@ -53,8 +70,16 @@ def test_google_genai_models_do_reject_unknown_keys():
         types.Content.model_validate({"role": "user", "parts": [{"txet": "typo"}]})
 
 
-@pytest.mark.parametrize("name", ["generate_text.json", "generate_function_call.json", "generate_parallel_calls.json",
-                                  "generate_max_tokens.json", "generate_blocked.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "generate_text.json",
+        "generate_function_call.json",
+        "generate_parallel_calls.json",
+        "generate_max_tokens.json",
+        "generate_blocked.json",
+    ],
+)
 def test_gemini_fixtures_are_generate_content_responses(name):
     types = pytest.importorskip("google.genai.types")
     types.GenerateContentResponse.model_validate(orjson.loads(load("gemini", name)))
@@ -74,21 +99,32 @@ def test_anthropic_request_matches_sdk_params(req):
     from pydantic import TypeAdapter
 
     from faregate.adapters.anthropic import build_body
+
     TypeAdapter(MessageCreateParamsNonStreaming).validate_python(build_body(req, "claude-x", stream=False))
 
 
-@pytest.mark.parametrize("name", ["message_text.json", "message_cached.json", "message_tool_use.json",
-                                  "message_parallel_tools.json", "message_json_tool.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "message_text.json",
+        "message_cached.json",
+        "message_tool_use.json",
+        "message_parallel_tools.json",
+        "message_json_tool.json",
+    ],
+)
 def test_anthropic_fixtures_are_messages(name):
     types = pytest.importorskip("anthropic.types")
     types.Message.model_validate(orjson.loads(load("anthropic", name)))
 
 
-@pytest.mark.parametrize("name", ["stream_text.sse", "stream_tool_use.sse", "stream_parallel_tools.sse",
-                                  "stream_json_tool.sse"])
+@pytest.mark.parametrize(
+    "name", ["stream_text.sse", "stream_tool_use.sse", "stream_parallel_tools.sse", "stream_json_tool.sse"]
+)
 def test_anthropic_stream_fixtures_are_stream_events(name):
     types = pytest.importorskip("anthropic.types")
     from pydantic import TypeAdapter
+
     adapter = TypeAdapter(types.RawMessageStreamEvent)
     for event in _events(load("anthropic", name)):
         if event["type"] != "ping":

@@ -13,8 +13,12 @@ MODELS = [
 
 
 def line(floor, used="strong", ts=None):
-    rec = {"model": used, "messages": [{"role": "user", "content": "classify: x"}],
-           "faregate": {"min_quality": floor}, "usage": {"prompt_tokens": 1000, "completion_tokens": 500}}
+    rec = {
+        "model": used,
+        "messages": [{"role": "user", "content": "classify: x"}],
+        "faregate": {"min_quality": floor},
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 500},
+    }
     if ts is not None:
         rec["created"] = ts
     return orjson.dumps(rec)
@@ -51,4 +55,4 @@ def test_cli_prints_savings(tmp_path):
     out = CliRunner().invoke(analyze_cmd, [str(traffic), "--config", str(cfg), "--monthly-requests", "1000"])
     assert out.exit_code == 0, out.output
     assert "45.0%" in out.output  # (0.04 - 0.022) / 0.04
-    assert "$9.00" in out.output   # 0.009 saved per request x 1000
+    assert "$9.00" in out.output  # 0.009 saved per request x 1000

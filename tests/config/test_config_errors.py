@@ -7,18 +7,41 @@ import pytest
 from faregate.config import ConfigError, load_config
 
 
-@pytest.mark.parametrize("yaml_text,path,words", [
-    ("models:\n  - name: a\n    provider: azure\n", "models.0.provider", "'openai', 'anthropic' or 'gemini'"),
-    ("models:\n  - name: a\n  - name: b\n    prices: {input: -1}\n", "models.1.prices.input", "greater than or equal to 0"),
-    ("server: {port: 99999}\n", "server.port", "less than or equal to 65535"),
-    ("server: {max_body_bytes: 0}\n", "server.max_body_bytes", "greater than 0"),
-    ("models:\n  - name: a\n    api_key: ${FG_TEST_UNSET_KEY}\n", "models.0.api_key", "FG_TEST_UNSET_KEY is not set"),
-    ("models: [{name: a, fallbacks: [b]}]\n", "models.0.fallbacks", "unknown model 'b'"),
-    ("models: [{name: a}, {name: a}]\n", "models", "duplicate model name"),
-    ("models: [{name: a, colour: red}]\n", "models.0.colour", "not permitted"),
-    ("models: [{name: a, timeouts: {ttfb: soon}}]\n", "models.0.timeouts.ttfb", "valid number"),
-    ("keys: [{name: no-key-field}]\n", "keys.0.key", "required"),
-], ids=["provider", "price", "port", "body-limit", "env-ref", "fallback", "duplicate", "unknown-key", "timeout", "key"])
+@pytest.mark.parametrize(
+    "yaml_text,path,words",
+    [
+        ("models:\n  - name: a\n    provider: azure\n", "models.0.provider", "'openai', 'anthropic' or 'gemini'"),
+        (
+            "models:\n  - name: a\n  - name: b\n    prices: {input: -1}\n",
+            "models.1.prices.input",
+            "greater than or equal to 0",
+        ),
+        ("server: {port: 99999}\n", "server.port", "less than or equal to 65535"),
+        ("server: {max_body_bytes: 0}\n", "server.max_body_bytes", "greater than 0"),
+        (
+            "models:\n  - name: a\n    api_key: ${FG_TEST_UNSET_KEY}\n",
+            "models.0.api_key",
+            "FG_TEST_UNSET_KEY is not set",
+        ),
+        ("models: [{name: a, fallbacks: [b]}]\n", "models.0.fallbacks", "unknown model 'b'"),
+        ("models: [{name: a}, {name: a}]\n", "models", "duplicate model name"),
+        ("models: [{name: a, colour: red}]\n", "models.0.colour", "not permitted"),
+        ("models: [{name: a, timeouts: {ttfb: soon}}]\n", "models.0.timeouts.ttfb", "valid number"),
+        ("keys: [{name: no-key-field}]\n", "keys.0.key", "required"),
+    ],
+    ids=[
+        "provider",
+        "price",
+        "port",
+        "body-limit",
+        "env-ref",
+        "fallback",
+        "duplicate",
+        "unknown-key",
+        "timeout",
+        "key",
+    ],
+)
 def test_errors_name_the_key_path(tmp_path, yaml_text, path, words):
     cfg = tmp_path / "faregate.yaml"
     cfg.write_text(yaml_text)

@@ -28,9 +28,24 @@ def _usd(cell: str) -> float:
 
 def test_demo_figures_match_the_request_log(tmp_path):
     db_path = tmp_path / "demo.db"
-    result = CliRunner().invoke(demo_cmd, ["--requests", str(N), "--seed", "3", "--time-scale", "0.1",
-                                           "--concurrency", "16", "--monthly-requests", "1000000",
-                                           "--db", str(db_path)], terminal_width=200)
+    result = CliRunner().invoke(
+        demo_cmd,
+        [
+            "--requests",
+            str(N),
+            "--seed",
+            "3",
+            "--time-scale",
+            "0.1",
+            "--concurrency",
+            "16",
+            "--monthly-requests",
+            "1000000",
+            "--db",
+            str(db_path),
+        ],
+        terminal_width=200,
+    )
     out = result.output
     assert result.exit_code == 0, out
     assert "errors" not in out.split("savings:")[0]
@@ -43,8 +58,9 @@ def test_demo_figures_match_the_request_log(tmp_path):
     monthly = _usd(re.search(r"a month: (\$[\d,.]+) saved", out).group(1))
 
     db = sqlite3.connect(db_path)
-    routed = db.execute("SELECT id, task, cost_usd, model FROM request_log WHERE requested_model = 'auto' "
-                        "AND status = 200").fetchall()
+    routed = db.execute(
+        "SELECT id, task, cost_usd, model FROM request_log WHERE requested_model = 'auto' AND status = 200"
+    ).fetchall()
     base = db.execute("SELECT cost_usd FROM request_log WHERE requested_model = ?", (STRONGEST,)).fetchall()
     assert len(routed) == N and len(base) == N
     log_spend = sum(r[2] for r in routed)

@@ -10,8 +10,13 @@ import pytest
 
 from helpers import GATEWAY_KEY, PROTOCOLS
 
-TOOLS = [{"name": "get_weather", "description": "Weather in a city",
-          "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+]
 
 
 def client(srv, key: str = GATEWAY_KEY) -> anthropic.Anthropic:
@@ -22,8 +27,11 @@ def client(srv, key: str = GATEWAY_KEY) -> anthropic.Anthropic:
 def test_text_and_system(faregate_server, upstreams, protocol):
     upstreams[protocol].script({"text": f"Hello via {protocol}", "usage": {"input_tokens": 21, "output_tokens": 7}})
     msg = client(faregate_server).messages.create(
-        model=f"fake-{protocol}", max_tokens=100, system="You are terse.",
-        messages=[{"role": "user", "content": "Say hi"}])
+        model=f"fake-{protocol}",
+        max_tokens=100,
+        system="You are terse.",
+        messages=[{"role": "user", "content": "Say hi"}],
+    )
     assert msg.type == "message" and msg.role == "assistant"
     assert [b.type for b in msg.content] == ["text"] and msg.content[0].text == f"Hello via {protocol}"
     assert msg.usage.input_tokens == 21 and msg.usage.output_tokens == 7
@@ -37,7 +45,8 @@ def test_streaming(faregate_server, upstreams, protocol):
     text = "one two three four five"
     upstreams[protocol].script({"text": text, "chunks": 4, "usage": {"input_tokens": 30, "output_tokens": 5}})
     with client(faregate_server).messages.stream(
-            model=f"fake-{protocol}", max_tokens=100, messages=[{"role": "user", "content": "Count"}]) as s:
+        model=f"fake-{protocol}", max_tokens=100, messages=[{"role": "user", "content": "Count"}]
+    ) as s:
         pieces = list(s.text_stream)
         final = s.get_final_message()
     assert "".join(pieces) == text and len(pieces) > 1
@@ -50,17 +59,19 @@ def test_streaming(faregate_server, upstreams, protocol):
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_tool_use_round_trip(faregate_server, upstreams, protocol):
     fake = upstreams[protocol]
-    fake.script({"tool_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
-                {"text": "It is sunny in Paris."})
+    fake.script(
+        {"tool_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}, {"text": "It is sunny in Paris."}
+    )
     c = client(faregate_server)
     messages = [{"role": "user", "content": "Weather in Paris?"}]
     msg = c.messages.create(model=f"fake-{protocol}", max_tokens=100, tools=TOOLS, messages=messages)
     assert msg.stop_reason == "tool_use"
     (use,) = [b for b in msg.content if b.type == "tool_use"]
     assert use.name == "get_weather" and use.input == {"city": "Paris"} and use.id
-    messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in msg.content]},
-                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
-                                               "content": "22C and sunny"}]}]
+    messages += [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in msg.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "22C and sunny"}]},
+    ]
     msg2 = c.messages.create(model=f"fake-{protocol}", max_tokens=100, tools=TOOLS, messages=messages)
     assert msg2.content[0].text == "It is sunny in Paris."
     upstream = json.dumps(fake.last_request()["body"])
@@ -69,11 +80,13 @@ def test_tool_use_round_trip(faregate_server, upstreams, protocol):
 
 def test_errors_in_anthropic_shape(faregate_server, upstreams):
     with pytest.raises(anthropic.NotFoundError) as e:
-        client(faregate_server).messages.create(model="no-such-model", max_tokens=10,
-                                                messages=[{"role": "user", "content": "x"}])
+        client(faregate_server).messages.create(
+            model="no-such-model", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
     assert e.value.body["type"] == "error" and e.value.body["error"]["type"] == "not_found_error"
     with pytest.raises(anthropic.AuthenticationError) as e:
         client(faregate_server, key="fg-wrong-key").messages.create(
-            model="fake-openai", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+            model="fake-openai", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
     assert e.value.body["error"]["type"] == "authentication_error"
     assert all(not f.requests() for f in upstreams.values())  # nothing reached a provider

@@ -20,12 +20,15 @@ def server(tmp_path_factory):
     """faregate with two models whose upstream is a closed port (bad input never gets that far)."""
     tmp = tmp_path_factory.mktemp("bad-input")
     dead = free_port()
-    models = "\n".join(f"""  - name: {m}
+    models = "\n".join(
+        f"""  - name: {m}
     provider: openai
     base_url: http://127.0.0.1:{dead}/v1
     api_key: sk-never-shown-123456
     max_attempts: 1
-    timeouts: {{connect: 1, ttfb: 2, idle: 2, total: 3}}""" for m in MODELS)
+    timeouts: {{connect: 1, ttfb: 2, idle: 2, total: 3}}"""
+        for m in MODELS
+    )
     cfg = tmp / "faregate.yaml"
     cfg.write_text(f"keys: [{{key: {GATEWAY_KEY}}}]\nlearning: {{enabled: false}}\nmodels:\n{models}\n")
     srv = ServeProcess(["serve", "--config", str(cfg)], env=clean_env(), cwd=tmp).start()
@@ -56,7 +59,9 @@ async def still_serving(srv: ServeProcess) -> None:
         async with s.get(srv.url + "/v1/models", headers=AUTH) as r:
             assert r.status == 200
             assert [m["id"] for m in (await r.json())["data"]][:2] == list(MODELS)
-    status, body = await post(srv.url, orjson.dumps({"model": "alpha", "messages": [{"role": "user", "content": "hi"}]}))
+    status, body = await post(
+        srv.url, orjson.dumps({"model": "alpha", "messages": [{"role": "user", "content": "hi"}]})
+    )
     assert status == 502 and envelope(body)["code"] in ("upstream_error", "upstream_unavailable")
     assert "sk-never-shown" not in orjson.dumps(body).decode()
 
@@ -64,25 +69,45 @@ async def still_serving(srv: ServeProcess) -> None:
 GOOD = {"model": "alpha", "messages": [{"role": "user", "content": "hi"}]}
 
 
-@pytest.mark.parametrize("raw,param,words", [
-    (b'{"model": "alpha", "messages": [', None, "not valid JSON"),
-    (b'{"model": "alpha", "messages": [{"role": "user", "content": "\xff\xfe"}]}', None, "UTF-8"),
-    (b"[" * 100_000 + b"]" * 100_000, None, "nested too deeply"),
-    (b"", None, "empty"),
-    (b"[1, 2]", None, "JSON object"),
-    (orjson.dumps({**GOOD, "messages": "hi"}), "messages", "expected an array"),
-    (orjson.dumps({**GOOD, "messages": []}), "messages", "at least one message"),
-    (orjson.dumps({**GOOD, "temperature": "hot"}), "temperature", "expected a number"),
-    (orjson.dumps({**GOOD, "max_tokens": 1.5}), "max_tokens", "integer"),
-    (orjson.dumps({**GOOD, "stream": "yes"}), "stream", "true or false"),
-    (orjson.dumps({**GOOD, "messages": [{"role": "user", "content": 5}]}), "messages[0].content", "string"),
-    (orjson.dumps({**GOOD, "messages": [{"role": "robot", "content": "x"}]}), "messages[0].role", "robot"),
-    (orjson.dumps({**GOOD, "tools": [{"type": "function", "function": {"name": ""}}]}),
-     "tools[0].function.name", "name"),
-    (orjson.dumps({"messages": GOOD["messages"]}), "model", "model"),
-], ids=["truncated-json", "invalid-utf8", "deeply-nested", "empty-body", "not-an-object", "messages-a-string",
-        "messages-empty", "temperature-a-string", "max_tokens-a-float", "stream-a-string", "content-a-number",
-        "unknown-role", "tool-without-name", "no-model"])
+@pytest.mark.parametrize(
+    "raw,param,words",
+    [
+        (b'{"model": "alpha", "messages": [', None, "not valid JSON"),
+        (b'{"model": "alpha", "messages": [{"role": "user", "content": "\xff\xfe"}]}', None, "UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, None, "nested too deeply"),
+        (b"", None, "empty"),
+        (b"[1, 2]", None, "JSON object"),
+        (orjson.dumps({**GOOD, "messages": "hi"}), "messages", "expected an array"),
+        (orjson.dumps({**GOOD, "messages": []}), "messages", "at least one message"),
+        (orjson.dumps({**GOOD, "temperature": "hot"}), "temperature", "expected a number"),
+        (orjson.dumps({**GOOD, "max_tokens": 1.5}), "max_tokens", "integer"),
+        (orjson.dumps({**GOOD, "stream": "yes"}), "stream", "true or false"),
+        (orjson.dumps({**GOOD, "messages": [{"role": "user", "content": 5}]}), "messages[0].content", "string"),
+        (orjson.dumps({**GOOD, "messages": [{"role": "robot", "content": "x"}]}), "messages[0].role", "robot"),
+        (
+            orjson.dumps({**GOOD, "tools": [{"type": "function", "function": {"name": ""}}]}),
+            "tools[0].function.name",
+            "name",
+        ),
+        (orjson.dumps({"messages": GOOD["messages"]}), "model", "model"),
+    ],
+    ids=[
+        "truncated-json",
+        "invalid-utf8",
+        "deeply-nested",
+        "empty-body",
+        "not-an-object",
+        "messages-a-string",
+        "messages-empty",
+        "temperature-a-string",
+        "max_tokens-a-float",
+        "stream-a-string",
+        "content-a-number",
+        "unknown-role",
+        "tool-without-name",
+        "no-model",
+    ],
+)
 async def test_each_bad_body_gets_a_400_that_names_the_fault(server, raw, param, words):
     status, body = await post(server.url, raw)
     assert status == 400, body
@@ -106,7 +131,9 @@ async def test_missing_or_unknown_key_is_401_and_the_key_is_never_echoed(server)
     assert "Authorization" in body["error"]["message"]
     wrong = "sk-wrong-key-0123456789abcdef"
     for headers in ({"authorization": f"Bearer {wrong}"}, {"x-api-key": wrong}):
-        status, body = await post(server.url, orjson.dumps(GOOD), headers={**headers, "content-type": "application/json"})
+        status, body = await post(
+            server.url, orjson.dumps(GOOD), headers={**headers, "content-type": "application/json"}
+        )
         assert status == 401 and envelope(body)["code"] == "invalid_api_key"
         assert wrong not in orjson.dumps(body).decode() and "0123456789" not in orjson.dumps(body).decode()
 
@@ -121,6 +148,7 @@ async def test_oversized_body_is_413_whether_or_not_its_length_is_announced(serv
     async def chunks():  # no Content-Length: the limit must hold while reading too
         for _ in range(10):
             yield b"x" * (1024 * 1024)
+
     status, body = await post(server.url, chunks())
     assert status == 413 and envelope(body)["code"] == "request_too_large"
     await still_serving(server)
@@ -145,8 +173,13 @@ async def test_hundred_thousand_messages_are_refused_and_memory_stays_bounded(se
 
 
 async def test_the_body_limit_is_configurable(start_server):
-    srv = start_server({"server": {"max_body_bytes": 2048}, "learning": {"enabled": False},
-                        "models": [{"name": "alpha", "base_url": "http://127.0.0.1:9/v1"}]})
+    srv = start_server(
+        {
+            "server": {"max_body_bytes": 2048},
+            "learning": {"enabled": False},
+            "models": [{"name": "alpha", "base_url": "http://127.0.0.1:9/v1"}],
+        }
+    )
     status, body = await post(srv.url, orjson.dumps({**GOOD, "messages": [{"role": "user", "content": "y" * 4096}]}))
     assert status == 413 and "2048" in envelope(body)["message"]
     status, body = await post(srv.url, orjson.dumps({**GOOD, "model": "nope"}))
@@ -160,8 +193,9 @@ async def test_without_config_or_credentials_serve_starts_empty_and_says_how_to_
             async with s.get(srv.url + "/v1/models") as r:
                 assert r.status == 200
                 assert (await r.json()) == {"object": "list", "data": []}
-        status, body = await post(srv.url, orjson.dumps({**GOOD, "model": "gpt-4o"}),
-                                  headers={"content-type": "application/json"})
+        status, body = await post(
+            srv.url, orjson.dumps({**GOOD, "model": "gpt-4o"}), headers={"content-type": "application/json"}
+        )
         assert status == 404
         err = envelope(body)
         assert err["code"] == "model_not_found" and "models:" in err["message"] and "--config" in err["message"]

@@ -35,24 +35,49 @@ def test_openai_sdk_streams_a_tool_call_from_fake_anthropic(tmp_path):
         config = tmp_path / "fake-providers.yaml"
         config.write_text(EXAMPLE.read_text().replace("127.0.0.1:9102", f"127.0.0.1:{fake_port}"))
     env = clean_env()
-    fake = ServeProcess(["fake-provider", "--protocol", "anthropic"], port=fake_port, env=env,
-                        ready_path="/_fake/requests", cwd=tmp_path).start()
+    fake = ServeProcess(
+        ["fake-provider", "--protocol", "anthropic"],
+        port=fake_port,
+        env=env,
+        ready_path="/_fake/requests",
+        cwd=tmp_path,
+    ).start()
     gw = ServeProcess(["serve", "--config", str(config)], env=env, cwd=tmp_path).start()
     try:
-        http_json("POST", f"{fake.url}/_fake/script", [{
-            "tool_call": {"name": "get_weather", "arguments": '{"city": "Lisbon"}'},
-            "usage": {"input_tokens": 321, "output_tokens": 45}}])
+        http_json(
+            "POST",
+            f"{fake.url}/_fake/script",
+            [
+                {
+                    "tool_call": {"name": "get_weather", "arguments": '{"city": "Lisbon"}'},
+                    "usage": {"input_tokens": 321, "output_tokens": 45},
+                }
+            ],
+        )
         client = openai.OpenAI(base_url=gw.url + "/v1", api_key="fg-demo-key", max_retries=0, timeout=10)
-        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
-            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+        tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+                },
+            }
+        ]
         stream = client.chat.completions.create(
-            model="fake-anthropic", stream=True, stream_options={"include_usage": True}, tools=tools,
-            messages=[{"role": "system", "content": "Use tools."}, {"role": "user", "content": "Weather in Lisbon?"}])
+            model="fake-anthropic",
+            stream=True,
+            stream_options={"include_usage": True},
+            tools=tools,
+            messages=[{"role": "system", "content": "Use tools."}, {"role": "user", "content": "Weather in Lisbon?"}],
+        )
         chunks = list(stream)
         calls = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
         assert calls[0].function.name == "get_weather" and calls[0].id
         assert json.loads("".join(tc.function.arguments or "" for tc in calls)) == {"city": "Lisbon"}
-        assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+        assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [
+            "tool_calls"
+        ]
         usage = chunks[-1].usage
         assert (usage.prompt_tokens, usage.completion_tokens) == (321, 45)
         p = anthropic_model["prices"]

@@ -10,12 +10,24 @@ import pytest
 
 from helpers import GATEWAY_KEY, PROTOCOLS, UPSTREAM_KEYS, UPSTREAM_MODELS, cost_of
 
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
-    {"type": "function", "function": {
-        "name": "get_time", "description": "Local time in a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "description": "Local time in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    },
+]
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hello there"}]
 
 
@@ -70,7 +82,8 @@ def test_sync_answer_usage_cost_and_upstream_payload(faregate_server, upstreams,
     fake.script({"text": f"Hi from {protocol}", "usage": {"input_tokens": 1234, "output_tokens": 567}})
     with sync_client(faregate_server) as client:
         raw = client.chat.completions.with_raw_response.create(
-            model=f"fake-{protocol}", messages=MESSAGES, temperature=0.5, max_tokens=50)
+            model=f"fake-{protocol}", messages=MESSAGES, temperature=0.5, max_tokens=50
+        )
         resp = raw.parse()
     assert resp.choices[0].message.content == f"Hi from {protocol}"
     assert resp.choices[0].finish_reason == "stop"
@@ -97,7 +110,8 @@ async def test_async_stream_with_usage_in_the_last_chunk(faregate_server, upstre
     fake.script({"text": text, "chunks": 4, "usage": {"input_tokens": 40, "output_tokens": 12}})
     async with async_client(faregate_server) as client:
         raw = await client.chat.completions.with_raw_response.create(
-            model=f"fake-{protocol}", messages=MESSAGES, stream=True, stream_options={"include_usage": True})
+            model=f"fake-{protocol}", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
         assert raw.headers["content-type"].startswith("text/event-stream")
         stream = raw.parse()
         chunks = [c async for c in stream]
@@ -126,11 +140,16 @@ async def test_stream_without_include_usage_has_no_usage_chunk(faregate_server, 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_tool_call_sync(faregate_server, upstreams, protocol):
     fake = upstreams[protocol]
-    fake.script({"tool_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-                 "usage": {"input_tokens": 80, "output_tokens": 20}})
+    fake.script(
+        {
+            "tool_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            "usage": {"input_tokens": 80, "output_tokens": 20},
+        }
+    )
     with sync_client(faregate_server) as client:
-        resp = client.chat.completions.create(model=f"fake-{protocol}", messages=MESSAGES, tools=TOOLS,
-                                              tool_choice="auto", parallel_tool_calls=True)
+        resp = client.chat.completions.create(
+            model=f"fake-{protocol}", messages=MESSAGES, tools=TOOLS, tool_choice="auto", parallel_tool_calls=True
+        )
     choice = resp.choices[0]
     assert choice.finish_reason == "tool_calls"
     (call,) = choice.message.tool_calls
@@ -151,12 +170,21 @@ def test_tool_call_sync(faregate_server, upstreams, protocol):
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_tool_call_streamed_as_deltas(faregate_server, upstreams, protocol):
     fake = upstreams[protocol]
-    fake.script({"tool_call": {"name": "get_weather", "arguments": '{"city": "Oslo", "unit": "celsius"}'},
-                 "usage": {"input_tokens": 90, "output_tokens": 25}})
+    fake.script(
+        {
+            "tool_call": {"name": "get_weather", "arguments": '{"city": "Oslo", "unit": "celsius"}'},
+            "usage": {"input_tokens": 90, "output_tokens": 25},
+        }
+    )
     async with async_client(faregate_server) as client:
         stream = await client.chat.completions.create(
-            model=f"fake-{protocol}", messages=MESSAGES, tools=TOOLS, stream=True,
-            stream_options={"include_usage": True}, parallel_tool_calls=False)
+            model=f"fake-{protocol}",
+            messages=MESSAGES,
+            tools=TOOLS,
+            stream=True,
+            stream_options={"include_usage": True},
+            parallel_tool_calls=False,
+        )
         chunks = [c async for c in stream]
     calls = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
     assert calls, "no tool-call delta"
@@ -174,8 +202,12 @@ async def test_tool_call_streamed_as_deltas(faregate_server, upstreams, protocol
         assert body["parallel_tool_calls"] is False
 
 
-SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"],
-          "additionalProperties": False}
+SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string"}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -183,8 +215,11 @@ SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "requi
 def test_json_mode(faregate_server, upstreams, protocol, mode):
     fake = upstreams[protocol]
     fake.script({"text": '{"answer": "forty-two"}'})
-    fmt = {"type": "json_object"} if mode == "json_object" else \
-        {"type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA, "strict": True}}
+    fmt = (
+        {"type": "json_object"}
+        if mode == "json_object"
+        else {"type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA, "strict": True}}
+    )
     with sync_client(faregate_server) as client:
         resp = client.chat.completions.create(model=f"fake-{protocol}", messages=MESSAGES, response_format=fmt)
     assert json.loads(resp.choices[0].message.content) == {"answer": "forty-two"}
@@ -207,16 +242,23 @@ def test_json_mode(faregate_server, upstreams, protocol, mode):
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_client_credentials_and_urls_never_reach_or_redirect_upstream(faregate_server, upstreams, protocol):
     fake = upstreams[protocol]
-    evil = {"x-api-key": "sk-client-evil-1", "api-key": "sk-client-evil-2", "x-goog-api-key": "sk-client-evil-3",
-            "anthropic-version": "1999-01-01", "x-forwarded-host": "evil.example"}
+    evil = {
+        "x-api-key": "sk-client-evil-1",
+        "api-key": "sk-client-evil-2",
+        "x-goog-api-key": "sk-client-evil-3",
+        "anthropic-version": "1999-01-01",
+        "x-forwarded-host": "evil.example",
+    }
     with sync_client(faregate_server, default_headers=evil) as client:
-        resp = client.chat.completions.create(model=f"fake-{protocol}", messages=MESSAGES,
-                                              metadata={"base_url": "http://127.0.0.1:1/v1"})
+        resp = client.chat.completions.create(
+            model=f"fake-{protocol}", messages=MESSAGES, metadata={"base_url": "http://127.0.0.1:1/v1"}
+        )
         assert resp.choices[0].message.content
         # A base-URL-looking top-level field is refused, not followed.
         with pytest.raises(openai.BadRequestError) as exc:
-            client.chat.completions.create(model=f"fake-{protocol}", messages=MESSAGES,
-                                           extra_body={"base_url": "http://127.0.0.1:1/v1"})
+            client.chat.completions.create(
+                model=f"fake-{protocol}", messages=MESSAGES, extra_body={"base_url": "http://127.0.0.1:1/v1"}
+            )
         assert exc.value.body["param"] == "base_url"
     (rec,) = fake.requests()  # exactly one call, to the configured fake
     assert_upstream(protocol, rec, stream=False)
@@ -239,14 +281,19 @@ async def test_embedded_gateway_without_a_server(upstreams, tmp_path, protocol):
     from faregate.core.types import TextDelta, UsageEvent
     from faregate.pipeline.gateway import Gateway
     from helpers import fake_config
+
     cfg = tmp_path / "faregate.yaml"
     cfg.write_text(yaml.safe_dump(fake_config(upstreams, database_url=f"sqlite:///{tmp_path}/log.db")))
-    upstreams[protocol].script({"text": "embedded", "usage": {"input_tokens": 10, "output_tokens": 3}},
-                               {"text": "streamed here", "chunks": 2, "usage": {"input_tokens": 11, "output_tokens": 4}})
+    upstreams[protocol].script(
+        {"text": "embedded", "usage": {"input_tokens": 10, "output_tokens": 3}},
+        {"text": "streamed here", "chunks": 2, "usage": {"input_tokens": 11, "output_tokens": 4}},
+    )
     async with Gateway.from_config(str(cfg)) as gw:
         reply = await gw.chat({"model": f"fake-{protocol}", "messages": MESSAGES}, api_key=GATEWAY_KEY)
         assert reply.content == "embedded" and (reply.usage.input_tokens, reply.usage.output_tokens) == (10, 3)
-        events = [ev async for ev in gw.stream({"model": f"fake-{protocol}", "messages": MESSAGES}, api_key=GATEWAY_KEY)]
+        events = [
+            ev async for ev in gw.stream({"model": f"fake-{protocol}", "messages": MESSAGES}, api_key=GATEWAY_KEY)
+        ]
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "streamed here"
     usage = [e.usage for e in events if isinstance(e, UsageEvent)]
     assert usage and (usage[-1].input_tokens, usage[-1].output_tokens) == (11, 4)

@@ -35,9 +35,11 @@ def test_provider_error_is_502_with_its_message_and_no_credentials(strict_server
     key = UPSTREAM_KEYS[protocol]
     # What a real provider (or a proxy in front of it) may send back: the key in full, masked,
     # as a bearer header, and as a query parameter.
-    echo = (f"Upstream exploded. Incorrect API key provided: {key}. Received headers: "
-            f"Authorization: Bearer {key}; x-api-key: {key}; url=/v1/x?key={key}; "
-            f"also sk-live-0123456789abcdef")
+    echo = (
+        f"Upstream exploded. Incorrect API key provided: {key}. Received headers: "
+        f"Authorization: Bearer {key}; x-api-key: {key}; url=/v1/x?key={key}; "
+        f"also sk-live-0123456789abcdef"
+    )
     upstreams[protocol].script({"status": 500, "error_message": echo})
     with client(strict_server) as c, pytest.raises(openai.APIStatusError) as exc:
         c.chat.completions.create(model=f"fake-{protocol}", messages=MESSAGES)
@@ -53,8 +55,7 @@ def test_provider_error_is_502_with_its_message_and_no_credentials(strict_server
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_in_band_stream_error_never_echoes_credentials(strict_server, upstreams, protocol):
     key = UPSTREAM_KEYS[protocol]
-    upstreams[protocol].script({"text": "some words here", "chunks": 4, "error_event_after_200": 4,
-                                 "chunk_gap_ms": 50})
+    upstreams[protocol].script({"text": "some words here", "chunks": 4, "error_event_after_200": 4, "chunk_gap_ms": 50})
     async with openai.AsyncOpenAI(base_url=strict_server.base_url, api_key=GATEWAY_KEY, max_retries=0) as c:
         stream = await c.chat.completions.create(model=f"fake-{protocol}", messages=MESSAGES, stream=True)
         got = []
@@ -88,27 +89,38 @@ def test_rejected_credential_then_cooling_down_is_503(strict_server, upstreams):
     assert len(upstreams["anthropic"].requests()) == 1  # the second never went upstream
 
 
-@pytest.mark.parametrize("message", [
-    "Incorrect API key provided: sk-proj-abcdEFGH1234****wxyz. Find your key at ...",
-    "Incorrect API key provided: sk-ant-api03-AbCdEf0123456789",
-    "echo of headers: {'authorization': 'Bearer opaque-token-value-99'}",
-    'x-goog-api-key: "AIzaSyA1234567890abcdefGHIJ"',
-    "GET /v1beta/models/m:generateContent?key=opaque-token-value-99 failed",
-    "token=opaque-token-value-99&x=1",
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Incorrect API key provided: sk-proj-abcdEFGH1234****wxyz. Find your key at ...",
+        "Incorrect API key provided: sk-ant-api03-AbCdEf0123456789",
+        "echo of headers: {'authorization': 'Bearer opaque-token-value-99'}",
+        'x-goog-api-key: "AIzaSyA1234567890abcdefGHIJ"',
+        "GET /v1beta/models/m:generateContent?key=opaque-token-value-99 failed",
+        "token=opaque-token-value-99&x=1",
+    ],
+)
 def test_redact_removes_key_shaped_strings(message):
     from faregate.core.errors import redact
+
     out = redact(message)
     assert "[redacted]" in out
-    assert not any(s in out for s in ("abcdEFGH1234", "AbCdEf0123456789", "opaque-token-value-99",
-                                      "AIzaSyA1234567890"))
+    assert not any(s in out for s in ("abcdEFGH1234", "AbCdEf0123456789", "opaque-token-value-99", "AIzaSyA1234567890"))
 
 
 def test_redact_keeps_ordinary_provider_messages():
     from faregate.core.errors import redact
-    for m in ("API key not valid. Please pass a valid API key.", "invalid x-api-key",
-              "The model `gpt-9` does not exist", "messages.0.content: Input should be a valid list",
-              "Rate limit reached for requests", "max_tokens: 100000 > 8192, which is the maximum"):
+
+    for m in (
+        "API key not valid. Please pass a valid API key.",
+        "invalid x-api-key",
+        "The model `gpt-9` does not exist",
+        "messages.0.content: Input should be a valid list",
+        "Rate limit reached for requests",
+        "max_tokens: 100000 > 8192, which is the maximum",
+    ):
         assert redact(m) == m
-    assert redact("configured secret xyz-SECRET-1 echoed", frozenset({"xyz-SECRET-1"})) == \
-        "configured secret [redacted] echoed"
+    assert (
+        redact("configured secret xyz-SECRET-1 echoed", frozenset({"xyz-SECRET-1"}))
+        == "configured secret [redacted] echoed"
+    )

@@ -18,8 +18,18 @@ class Clock:
 
 def make(**kw):
     clock = Clock()
-    cfg = BreakerConfig(**{"failure_threshold": 3, "cooldown_s": 10, "success_threshold": 2,
-                           "half_open_probes": 1, "min_requests": 10, "error_rate": 0.5, "window_s": 60, **kw})
+    cfg = BreakerConfig(
+        **{
+            "failure_threshold": 3,
+            "cooldown_s": 10,
+            "success_threshold": 2,
+            "half_open_probes": 1,
+            "min_requests": 10,
+            "error_rate": 0.5,
+            "window_s": 60,
+            **kw,
+        }
+    )
     return CircuitBreaker(cfg, clock=clock), clock
 
 

@@ -77,8 +77,11 @@ class App:
 
     async def chat(self, key: str | None, model: str = "m1", **body):
         headers = {"authorization": f"Bearer {key}"} if key is not None else {}
-        async with self.s.post(f"{self.url}/v1/chat/completions", headers=headers,
-                               json={"model": model, "messages": [{"role": "user", "content": "hi"}], **body}) as r:
+        async with self.s.post(
+            f"{self.url}/v1/chat/completions",
+            headers=headers,
+            json={"model": model, "messages": [{"role": "user", "content": "hi"}], **body},
+        ) as r:
             return r.status, {k.lower(): v for k, v in r.headers.items()}, await r.read()
 
     async def admin(self, method: str, path: str, key: str | None = MASTER, **kw):
@@ -87,11 +90,22 @@ class App:
             return r.status, await r.read()
 
 
-async def start_app(tmp_path, *, overrides: dict | None = None, upstream: StubUpstream | None = None,
-                    redis: bool = False, all_routes: bool = False):
-    raw = {"models": [{"name": "m1", "prices": {"input": 1.0, "output": 2.0}},
-                      {"name": "m2", "prices": {"input": 1.0, "output": 2.0}}],
-           "database_url": f"sqlite:///{tmp_path / 'keys.db'}", "master_key": MASTER}
+async def start_app(
+    tmp_path,
+    *,
+    overrides: dict | None = None,
+    upstream: StubUpstream | None = None,
+    redis: bool = False,
+    all_routes: bool = False,
+):
+    raw = {
+        "models": [
+            {"name": "m1", "prices": {"input": 1.0, "output": 2.0}},
+            {"name": "m2", "prices": {"input": 1.0, "output": 2.0}},
+        ],
+        "database_url": f"sqlite:///{tmp_path / 'keys.db'}",
+        "master_key": MASTER,
+    }
     if redis:
         raw["redis_url"] = REDIS_URL
     raw.update(overrides or {})
@@ -106,6 +120,7 @@ async def start_app(tmp_path, *, overrides: dict | None = None, upstream: StubUp
     gw.components["limits"] = limits
     if all_routes:
         from faregate.server.app import default_route_adders
+
         app = create_app(gw, extra_routes=default_route_adders())
     else:
         app = create_app(gw, extra_routes=[add_admin_routes])
@@ -126,6 +141,7 @@ async def make_app(tmp_path):
         app, runner, _ = await start_app(tmp_path, **kw)
         made.append((app, runner))
         return app
+
     yield make
     for app, runner in made:
         await app.s.close()
@@ -137,6 +153,7 @@ async def make_app(tmp_path):
 async def new_key(app: App, **body) -> tuple[str, str]:
     """Create a key through the admin API: (raw key, id)."""
     import orjson
+
     status, data = await app.admin("POST", "/admin/keys", json={"name": "t", **body})
     assert status == 201, data
     d = orjson.loads(data)

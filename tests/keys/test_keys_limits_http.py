@@ -7,10 +7,9 @@ import asyncio
 
 import orjson
 import pytest
+from keys_harness import StubUpstream, new_key
 
 from faregate.core.usage import Usage
-
-from keys_harness import StubUpstream, new_key
 
 
 async def test_rpm_429_the_openai_way(make_app):
@@ -86,8 +85,10 @@ async def test_budget_race_overshoots_by_at_most_one_reservation(make_app):
 
 def _req(model, max_tokens):
     from faregate.wire.openai_front import parse_chat_request
-    return parse_chat_request({"model": model, "max_tokens": max_tokens,
-                               "messages": [{"role": "user", "content": "hi"}]})
+
+    return parse_chat_request(
+        {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hi"}]}
+    )
 
 
 async def test_soft_budget_alerts_but_serves(make_app):
@@ -155,8 +156,10 @@ async def test_revoked_elsewhere_stops_within_the_ttl(make_app, tmp_path):
 
 async def test_config_keys_with_limits(make_app):
     from keys_harness import CONFIG_KEY
-    app = await make_app(overrides={"keys": [{"key": CONFIG_KEY, "name": "cfg", "models": ["m1"],
-                                              "limits": {"rpm": 1}}]})
+
+    app = await make_app(
+        overrides={"keys": [{"key": CONFIG_KEY, "name": "cfg", "models": ["m1"], "limits": {"rpm": 1}}]}
+    )
     assert (await app.chat(CONFIG_KEY))[0] == 200
     assert (await app.chat(CONFIG_KEY))[0] == 429
     assert (await app.chat(CONFIG_KEY, model="m2"))[0] == 403
@@ -180,13 +183,16 @@ async def test_a_stream_reconciles_when_it_ends(make_app):
                 ctx.cost_usd = 0.00005
                 yield UsageEvent(Usage(10, 20))
                 yield Finish("stop")
+
             return Reply(events=events())
 
     app = await make_app(upstream=StreamingStub())
     key, kid = await new_key(app, limits={"tpm": 100_000, "budget_usd_day": 1.0})
-    async with app.s.post(f"{app.url}/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
-                          json={"model": "m1", "stream": True, "max_tokens": 4000,
-                                "messages": [{"role": "user", "content": "hi"}]}) as r:
+    async with app.s.post(
+        f"{app.url}/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": "m1", "stream": True, "max_tokens": 4000, "messages": [{"role": "user", "content": "hi"}]},
+    ) as r:
         assert r.status == 200 and r.headers["x-ratelimit-limit-tokens"] == "100000"
         await r.read()
     await asyncio.sleep(0.05)

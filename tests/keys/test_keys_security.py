@@ -10,16 +10,15 @@ import sqlite3
 
 import orjson
 import pytest
+from keys_harness import CONFIG_KEY, MASTER, new_key, start_app
 
 from faregate.core.errors import AuthenticationFailed
 from faregate.pipeline.auth_step import INCORRECT, MISSING
 
-from keys_harness import CONFIG_KEY, MASTER, new_key, start_app
-
 HOSTILE = [
     "' OR '1'='1",
     "fg-x'; DROP TABLE fg_keys; --",
-    "fg-\" UNION SELECT key_hash FROM fg_keys --",
+    'fg-" UNION SELECT key_hash FROM fg_keys --',
     "fg-abc\x00def",
     "fg-secret-part\x00",
     "\x00",
@@ -49,8 +48,10 @@ async def test_hostile_keys_over_http_are_refused_with_nothing_echoed(make_app, 
     host, port = app.url.removeprefix("http://").split(":")
     for raw in HOSTILE:
         value = raw.encode("utf-8", "surrogatepass")
-        req = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-               b"Authorization: Bearer " + value + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        req = (
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + value + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        )
         reader, writer = await asyncio.open_connection(host, int(port))
         resp = b""
         try:
@@ -101,14 +102,24 @@ async def test_a_canary_key_never_leaks(make_app, caplog, tmp_path):
     db.close()
     assert canary not in dump and canary[3:] not in dump
     from faregate.keys.secret import hash_key
+
     assert hash_key(canary) in dump  # only its hash is stored
     assert repr(app.auth.resolver.__dict__).find(canary) == -1
 
 
-ADMIN_CALLS = [("GET", "/admin/keys"), ("POST", "/admin/keys"), ("GET", "/admin/keys/{id}"),
-               ("PATCH", "/admin/keys/{id}"), ("POST", "/admin/keys/{id}/revoke"), ("POST", "/admin/keys/{id}/rotate"),
-               ("GET", "/admin/teams"), ("PUT", "/admin/teams/t"), ("GET", "/admin/limits"),
-               ("GET", "/admin/usage?key={id}"), ("POST", "/admin/resets")]
+ADMIN_CALLS = [
+    ("GET", "/admin/keys"),
+    ("POST", "/admin/keys"),
+    ("GET", "/admin/keys/{id}"),
+    ("PATCH", "/admin/keys/{id}"),
+    ("POST", "/admin/keys/{id}/revoke"),
+    ("POST", "/admin/keys/{id}/rotate"),
+    ("GET", "/admin/teams"),
+    ("PUT", "/admin/teams/t"),
+    ("GET", "/admin/limits"),
+    ("GET", "/admin/usage?key={id}"),
+    ("POST", "/admin/resets"),
+]
 
 
 async def test_admin_api_takes_only_the_master_key(make_app):
@@ -131,18 +142,21 @@ async def test_no_master_key_configured_means_no_admin_api(make_app):
         assert (await app.admin("GET", "/admin/keys", key=bearer))[0] == 401
 
 
-@pytest.mark.parametrize("body", [
-    {"name": "x", "is_admin": True},
-    {"name": "x", "role": "admin"},
-    {"name": "x", "id": "key_0000"},
-    {"name": "x", "key_hash": "0" * 64},
-    {"name": "x", "key": "fg-chosen-by-caller"},
-    {"name": "x", "revoked_at": None},
-    {"name": "x", "limits": {"rpm": 5, "is_admin": True}},
-    {"name": "x", "limits": {"rpm": -1}},
-    {"name": "x", "models": "not-a-list-of-names" * 50},
-    {"name": "x", "__proto__": {"is_admin": True}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "x", "is_admin": True},
+        {"name": "x", "role": "admin"},
+        {"name": "x", "id": "key_0000"},
+        {"name": "x", "key_hash": "0" * 64},
+        {"name": "x", "key": "fg-chosen-by-caller"},
+        {"name": "x", "revoked_at": None},
+        {"name": "x", "limits": {"rpm": 5, "is_admin": True}},
+        {"name": "x", "limits": {"rpm": -1}},
+        {"name": "x", "models": "not-a-list-of-names" * 50},
+        {"name": "x", "__proto__": {"is_admin": True}},
+    ],
+)
 async def test_mass_assignment_refused_on_create(make_app, body):
     app = await make_app()
     status, out = await app.admin("POST", "/admin/keys", json=body)
@@ -151,10 +165,19 @@ async def test_mass_assignment_refused_on_create(make_app, body):
     assert orjson.loads(listing)["data"] == []
 
 
-@pytest.mark.parametrize("body", [
-    {"is_admin": True}, {"role": "admin"}, {"key_hash": "0" * 64}, {"id": "other"},
-    {"revoked_at": None}, {"created_at": 0}, {"limits": {"unlimited": True}}, {"limits": "rpm=999"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"is_admin": True},
+        {"role": "admin"},
+        {"key_hash": "0" * 64},
+        {"id": "other"},
+        {"revoked_at": None},
+        {"created_at": 0},
+        {"limits": {"unlimited": True}},
+        {"limits": "rpm=999"},
+    ],
+)
 async def test_mass_assignment_refused_on_update(make_app, body):
     app = await make_app()
     key, kid = await new_key(app, limits={"rpm": 1})
@@ -167,14 +190,15 @@ async def test_mass_assignment_refused_on_update(make_app, body):
 async def test_a_key_cannot_raise_its_own_limits_through_the_data_plane(make_app):
     app = await make_app()
     key, kid = await new_key(app, limits={"rpm": 1}, models=["m1"])
-    tricks = {"faregate": {"limits": {"rpm": 1000}}, "metadata": {"role": "admin", "is_admin": True},
-              "user": "admin"}
+    tricks = {"faregate": {"limits": {"rpm": 1000}}, "metadata": {"role": "admin", "is_admin": True}, "user": "admin"}
     assert (await app.chat(key, **tricks))[0] in (200, 400)
     assert (await app.chat(key, **tricks))[0] in (429, 400)
     for hdr in ({"x-faregate-role": "admin"}, {"x-api-key": MASTER}):
-        async with app.s.post(f"{app.url}/v1/chat/completions",
-                              headers={"authorization": f"Bearer {key}", **hdr},
-                              json={"model": "m2", "messages": [{"role": "user", "content": "hi"}]}) as r:
+        async with app.s.post(
+            f"{app.url}/v1/chat/completions",
+            headers={"authorization": f"Bearer {key}", **hdr},
+            json={"model": "m2", "messages": [{"role": "user", "content": "hi"}]},
+        ) as r:
             assert r.status in (403, 429)
     st, out = await app.admin("GET", f"/admin/keys/{kid}")
     d = orjson.loads(out)
@@ -187,8 +211,9 @@ ALLOWED_PUBLIC = {"/health"}
 
 
 async def test_route_inventory_every_route_needs_a_key(tmp_path):
-    app, runner, web_app = await start_app(tmp_path, all_routes=True,
-                                           overrides={"keys": [{"key": CONFIG_KEY, "name": "cfg"}]})
+    app, runner, web_app = await start_app(
+        tmp_path, all_routes=True, overrides={"keys": [{"key": CONFIG_KEY, "name": "cfg"}]}
+    )
     try:
         routes = []
         for route in web_app.router.routes():
@@ -210,8 +235,9 @@ async def test_route_inventory_every_route_needs_a_key(tmp_path):
             checked += 1
             if path.startswith("/admin") or "health/" in path:
                 # A valid gateway key is no admin credential.
-                async with app.s.request(method, app.url + concrete, json={},
-                                         headers={"authorization": f"Bearer {CONFIG_KEY}"}) as r:
+                async with app.s.request(
+                    method, app.url + concrete, json={}, headers={"authorization": f"Bearer {CONFIG_KEY}"}
+                ) as r:
                     assert r.status == 401, (method, path, "gateway key", r.status)
         assert checked >= 15
     finally:

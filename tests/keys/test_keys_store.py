@@ -8,12 +8,11 @@ import secrets
 import time
 
 import pytest
+from keys_harness import PG_URL, need_service
 
 from faregate.config import load_config
 from faregate.keys import KeyResolver, KeyStore, hash_key
 from faregate.keys.commands import parse_expires
-
-from keys_harness import PG_URL, need_service
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -88,6 +87,7 @@ async def test_resolver_collapses_concurrent_lookups(store):
         nonlocal calls
         calls += 1
         return await orig(d)
+
     store.by_hash = counting
     out = await asyncio.gather(*(r.resolve(raw) for _ in range(50)))
     assert all(o and o.key_id == rec.id for o in out) and calls == 1
@@ -103,11 +103,34 @@ def test_parse_expires():
 
 def test_cli_create_prints_the_key_last(tmp_path):
     from click.testing import CliRunner
+
     from faregate.keys.commands import keys_group
+
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    r = CliRunner().invoke(keys_group, ["create", "--name", "ci", "--team", "a", "--models", "m1,m2", "--rpm", "5",
-                                        "--tpm", "1000", "--budget-usd-day", "2", "--budget-usd-month", "20",
-                                        "--expires", "30d", "--database-url", url])
+    r = CliRunner().invoke(
+        keys_group,
+        [
+            "create",
+            "--name",
+            "ci",
+            "--team",
+            "a",
+            "--models",
+            "m1,m2",
+            "--rpm",
+            "5",
+            "--tpm",
+            "1000",
+            "--budget-usd-day",
+            "2",
+            "--budget-usd-month",
+            "20",
+            "--expires",
+            "30d",
+            "--database-url",
+            url,
+        ],
+    )
     assert r.exit_code == 0, r.output
     key = r.stdout.strip().splitlines()[-1]
     assert key.startswith("fg-") and len(key) > 40

@@ -13,8 +13,9 @@ KEY = "fg-config-key-0123456789abcdef"
 
 
 def _auth(tmp_path, keys) -> KeyAuth:
-    config = load_config(env={}, overrides={"models": [{"name": "m1"}], "keys": keys,
-                                            "database_url": f"sqlite:///{tmp_path / 'k.db'}"})
+    config = load_config(
+        env={}, overrides={"models": [{"name": "m1"}], "keys": keys, "database_url": f"sqlite:///{tmp_path / 'k.db'}"}
+    )
     return KeyAuth(config)
 
 

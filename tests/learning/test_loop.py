@@ -1,6 +1,6 @@
 import numpy as np
 
-from faregate.learning.features import DIM, bandit_features
+from faregate.learning.features import bandit_features
 from faregate.learning.loop import LearningLoop
 from faregate.learning.signals import RetryDetector, hamming, simhash
 
@@ -30,9 +30,10 @@ def test_explore_rate_bounds_exploration_and_replays():
     flags = [loop.adjust(f"req_{i}", x, {"a": 0.5})[1] for i in range(2000)]
     assert 0.07 < np.mean(flags) < 0.13
     # The same request id draws the same way: decisions can be replayed and explained.
-    assert [loop.adjust(f"req_{i}", x, {"a": 0.5}) for i in range(50)] == \
-           [loop.adjust(f"req_{i}", x, {"a": 0.5}) for i in range(50)]
-    assert not any(LearningLoop(explore_rate=0.0).adjust(f"q{i}", x, {"a": .5})[1] for i in range(500))
+    assert [loop.adjust(f"req_{i}", x, {"a": 0.5}) for i in range(50)] == [
+        loop.adjust(f"req_{i}", x, {"a": 0.5}) for i in range(50)
+    ]
+    assert not any(LearningLoop(explore_rate=0.0).adjust(f"q{i}", x, {"a": 0.5})[1] for i in range(500))
 
 
 def test_retry_of_near_duplicate_prompt_marks_earlier_answer_unsatisfying():

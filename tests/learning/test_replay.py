@@ -48,9 +48,16 @@ def test_learner_prefers_cheap_model_only_where_it_is_good():
     rows = []
     for i in range(600):
         hard = i % 2 == 0
-        rows.append({"id": str(i), "messages": [{"role": "user", "content": "def f(): hard" if hard else "easy question"}],
-                     "outcomes": {"cheap": {"quality": float(not hard and rng.random() < 0.95), "cost_usd": 0.0001},
-                                  "strong": {"quality": float(rng.random() < 0.95), "cost_usd": 0.002}}})
+        rows.append(
+            {
+                "id": str(i),
+                "messages": [{"role": "user", "content": "def f(): hard" if hard else "easy question"}],
+                "outcomes": {
+                    "cheap": {"quality": float(not hard and rng.random() < 0.95), "cost_usd": 0.0001},
+                    "strong": {"quality": float(rng.random() < 0.95), "cost_usd": 0.002},
+                },
+            }
+        )
     res = replay(rows, cost_weight=100, infer_task=infer, seed=1)
     late = list(zip(rows[300:], res.chosen[300:]))
     hard_strong = np.mean([c == "strong" for r, c in late if "hard" in r["messages"][0]["content"]])

@@ -19,6 +19,7 @@ REDIS_URL = os.environ.get("FAREGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 
 def redis_reachable(url: str = REDIS_URL) -> bool:
     from urllib.parse import urlsplit
+
     u = urlsplit(url)
     try:
         with socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=0.5) as s:

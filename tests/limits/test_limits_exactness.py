@@ -15,11 +15,10 @@ import time
 import aiohttp
 import pytest
 import yaml
+from limits_services import need_redis
 
 from faregate.limits import open_limit_store
 from faregate.testing import FakeProvider
-
-from limits_services import need_redis
 
 
 def free_port() -> int:
@@ -50,18 +49,37 @@ async def replicas(tmp_path):
     fake = await FakeProvider("openai", "127.0.0.1", 0).start()
     key = "fg-exact-" + secrets.token_urlsafe(24)
     ns_scope = None
-    cfg = {"models": [{"name": "fake", "provider": "openai", "model": "gpt-4o-mini", "base_url": fake.base_url,
-                       "api_key": "sk-fake", "prices": {"input": 1.0, "output": 2.0}}],
-           "keys": [{"key": key, "name": "exact", "limits": {"rpm": 100}},
-                    {"key": key + "-budget", "name": "budget", "limits": {"budget_usd_day": 0.01}}],
-           "learning": {"enabled": False},
-           "database_url": f"sqlite:///{tmp_path / 'unused.db'}"}
+    cfg = {
+        "models": [
+            {
+                "name": "fake",
+                "provider": "openai",
+                "model": "gpt-4o-mini",
+                "base_url": fake.base_url,
+                "api_key": "sk-fake",
+                "prices": {"input": 1.0, "output": 2.0},
+            }
+        ],
+        "keys": [
+            {"key": key, "name": "exact", "limits": {"rpm": 100}},
+            {"key": key + "-budget", "name": "budget", "limits": {"budget_usd_day": 0.01}},
+        ],
+        "learning": {"enabled": False},
+        "database_url": f"sqlite:///{tmp_path / 'unused.db'}",
+    }
     path = tmp_path / "faregate.yaml"
     path.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "FAREGATE_REDIS_URL": redis_url, "FAREGATE_LOG_LEVEL": "warning"}
     ports = [free_port() for _ in range(3)]
-    procs = [subprocess.Popen([sys.executable, "-m", "faregate", "serve", "--config", str(path), "--port", str(p)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for p in ports]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "faregate", "serve", "--config", str(path), "--port", str(p)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for p in ports
+    ]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     try:
@@ -80,6 +98,7 @@ async def replicas(tmp_path):
                 p.kill()
         await fake.stop()
         from faregate.keys.secret import hash_key
+
         store = open_limit_store(redis_url)
         for k in (key, key + "-budget"):
             await store.reset(f"key:cfg_{hash_key(k)[:12]}:")
@@ -90,6 +109,7 @@ async def replicas(tmp_path):
 def _stderr(replicas) -> str:
     """What the replicas logged so far (non-blocking)."""
     import fcntl
+
     out = []
     for p in replicas[4]:
         fd = p.stderr.fileno()
@@ -102,8 +122,11 @@ def _stderr(replicas) -> str:
 
 
 async def _post(session, url, key, **body):
-    async with session.post(url + "/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
-                            json={"model": "fake", "messages": [{"role": "user", "content": "hi"}], **body}) as r:
+    async with session.post(
+        url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": "fake", "messages": [{"role": "user", "content": "hi"}], **body},
+    ) as r:
         await r.read()
         return r.status
 
@@ -120,8 +143,9 @@ async def test_budget_race_across_replicas(replicas):
     # Every answer takes 300 ms and uses exactly what it may (7 prompt + max_tokens 1000 output
     # tokens: $0.002007, the reservation), so all 64 reserve while none has finished.
     fake.default = {"delay_ms": 300, "usage": {"input_tokens": 7, "output_tokens": 1000}}
-    results = await asyncio.gather(*(_post_cost(session, urls[i % 3], key + "-budget", max_tokens=1000)
-                                     for i in range(64)))
+    results = await asyncio.gather(
+        *(_post_cost(session, urls[i % 3], key + "-budget", max_tokens=1000) for i in range(64))
+    )
     admitted = [c for s, c in results if s == 200]
     assert sum(1 for s, _ in results if s == 429) == 64 - len(admitted)
     est = (7 * 1.0 + 1000 * 2.0) / 1e6
@@ -131,7 +155,10 @@ async def test_budget_race_across_replicas(replicas):
 
 
 async def _post_cost(session, url, key, **body):
-    async with session.post(url + "/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
-                            json={"model": "fake", "messages": [{"role": "user", "content": "hi"}], **body}) as r:
+    async with session.post(
+        url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": "fake", "messages": [{"role": "user", "content": "hi"}], **body},
+    ) as r:
         data = await r.json()
         return r.status, (data.get("usage", {}).get("cost_usd", 0.0) if r.status == 200 else 0.0)

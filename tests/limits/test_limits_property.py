@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from faregate.limits import Limit
 from faregate.limits.memory import MemoryLimitStore
@@ -15,8 +16,10 @@ T0 = 1_800_000_000.0
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 5, allow_nan=False), st.integers(1, 30)), min_size=1, max_size=80),
-       st.integers(1, 100))
+@given(
+    st.lists(st.tuples(st.floats(0, 5, allow_nan=False), st.integers(1, 30)), min_size=1, max_size=80),
+    st.integers(1, 100),
+)
 def test_sliding_window_bounds(steps, limit):
     async def run():
         store = MemoryLimitStore()
@@ -34,4 +37,5 @@ def test_sliding_window_bounds(steps, limit):
         span = 60.0 - 1.0
         for t, _ in admitted:
             assert sum(a for u, a in admitted if t - span < u <= t) <= limit
+
     asyncio.run(run())

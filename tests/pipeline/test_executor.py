@@ -47,24 +47,40 @@ class Upstream:
         status = b.get("status", 200)
         headers = b.get("headers", {})
         if status >= 400:
-            return web.json_response({"error": {"message": b.get("message", f"status {status}")}},
-                                     status=status, headers=headers)
+            return web.json_response(
+                {"error": {"message": b.get("message", f"status {status}")}}, status=status, headers=headers
+            )
         usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
         if not body.get("stream"):
-            return web.json_response({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
-                                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
-                                                   "finish_reason": "stop"}], "usage": usage})
+            return web.json_response(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": "m",
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+                    ],
+                    "usage": usage,
+                }
+            )
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await resp.prepare(request)
         try:
             for i, piece in enumerate(b.get("chunks", ["hel", "lo"])):
                 if b.get("stall_after") == i:
                     await asyncio.sleep(3600)
-                chunk = {"id": "x", "object": "chat.completion.chunk", "choices": [
-                    {"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                chunk = {
+                    "id": "x",
+                    "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                }
                 await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
-            end = {"id": "x", "object": "chat.completion.chunk",
-                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            end = {
+                "id": "x",
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
             await resp.write(b"data: " + orjson.dumps(end) + b"\n\n")
             await resp.write(b"data: " + orjson.dumps({"id": "x", "choices": [], "usage": usage}) + b"\n\n")
             await resp.write(b"data: [DONE]\n\n")
@@ -83,8 +99,14 @@ class Sleeps:
 
 
 def config(url: str, **model) -> GatewayConfig:
-    base = {"name": "m", "provider": "openai", "base_url": url, "prices": {"input": 1, "output": 2},
-            "max_attempts": 3, "timeouts": {"connect": 1, "ttfb": 1, "idle": 0.3, "total": 10}}
+    base = {
+        "name": "m",
+        "provider": "openai",
+        "base_url": url,
+        "prices": {"input": 1, "output": 2},
+        "max_attempts": 3,
+        "timeouts": {"connect": 1, "ttfb": 1, "idle": 0.3, "total": 10},
+    }
     other = {"name": "big", "provider": "openai", "base_url": url}
     return GatewayConfig.model_validate({"models": [{**base, **model}, other]})
 
@@ -108,14 +130,16 @@ async def make():
         sleeps = Sleeps()
         ex = Executor(cfg, DeploymentRegistry(cfg), pool, sleep=sleeps, rng=random.Random(1), **kw)
         return ex, sleeps
+
     yield _make
     for p in pools:
         await p.close()
 
 
 def ctx_for(*models: str, stream: bool = False) -> RequestContext:
-    ctx = RequestContext(request=ChatRequest(model=models[0], messages=[{"role": "user", "content": "x"}],
-                                             stream=stream))
+    ctx = RequestContext(
+        request=ChatRequest(model=models[0], messages=[{"role": "user", "content": "x"}], stream=stream)
+    )
     ctx.candidates = list(models)
     return ctx
 
@@ -123,7 +147,7 @@ def ctx_for(*models: str, stream: bool = False) -> RequestContext:
 def test_full_jitter_backoff_bounds():
     ex = Executor(GatewayConfig(), None, None, rng=random.Random(7))
     for n in range(12):
-        cap = min(BACKOFF_CAP_S, 0.1 * 2 ** n)
+        cap = min(BACKOFF_CAP_S, 0.1 * 2**n)
         draws = [ex._backoff(n, None) for _ in range(200)]
         assert all(0 <= d <= cap for d in draws)
         assert max(draws) > cap * 0.8  # the whole range is used: full jitter
@@ -143,14 +167,14 @@ async def test_transient_retries_with_backoff_then_succeeds(upstream, make):
 
 
 async def test_other_deployment_tried_at_once_before_backing_off(upstream, make):
-    cfg = config(upstream.url, deployments=[{"name": "a", "priority": 0}, {"name": "b", "priority": 1}],
-                 strategy="priority")
+    cfg = config(
+        upstream.url, deployments=[{"name": "a", "priority": 0}, {"name": "b", "priority": 1}], strategy="priority"
+    )
     ex, sleeps = await make(cfg)
     upstream.script = [{"status": 502}, {"status": 502}]
     ctx = ctx_for("m")
     await ex(ctx)
-    assert [(a.deployment, a.status) for a in ctx.attempts] == [("a", "transient"), ("b", "transient"),
-                                                                  ("a", "ok")]
+    assert [(a.deployment, a.status) for a in ctx.attempts] == [("a", "transient"), ("b", "transient"), ("a", "ok")]
     assert len(sleeps.calls) == 1  # only before calling a deployment that already failed
 
 
@@ -256,8 +280,15 @@ async def test_context_length_goes_to_context_fallback(upstream, make):
 
 
 async def test_breaker_opens_and_skips_deployment(upstream, make):
-    ex, _ = await make(config(upstream.url, fallbacks=["big"], max_attempts=2, retry_before_fallback=True,
-                              breaker={"failure_threshold": 2, "cooldown_s": 60}))
+    ex, _ = await make(
+        config(
+            upstream.url,
+            fallbacks=["big"],
+            max_attempts=2,
+            retry_before_fallback=True,
+            breaker={"failure_threshold": 2, "cooldown_s": 60},
+        )
+    )
     upstream.script = [{"status": 500}, {"status": 500}]
     ctx = ctx_for("m", "big")
     await ex(ctx)
@@ -283,6 +314,7 @@ async def test_in_flight_released_when_the_adapter_refuses(upstream, make, monke
 
     def refuse(*a, **k):
         raise InvalidRequest("nope")
+
     monkeypatch.setattr(dep.adapter, "build_request", refuse)
     with pytest.raises(InvalidRequest):
         await ex(ctx_for("m"))
@@ -347,10 +379,26 @@ async def test_deadline_bounds_all_attempts(upstream, make):
 
 class TestBalancer:
     def deps(self, n=3, **model):
-        cfg = GatewayConfig.model_validate({"models": [{
-            "name": "m", "base_url": "http://x/v1",
-            "deployments": [{"name": f"d{i}", "weight": [1, 2, 7][i % 3], "priority": n - i,
-                             "prices": {"input": i + 1, "output": 1}} for i in range(n)], **model}]})
+        cfg = GatewayConfig.model_validate(
+            {
+                "models": [
+                    {
+                        "name": "m",
+                        "base_url": "http://x/v1",
+                        "deployments": [
+                            {
+                                "name": f"d{i}",
+                                "weight": [1, 2, 7][i % 3],
+                                "priority": n - i,
+                                "prices": {"input": i + 1, "output": 1},
+                            }
+                            for i in range(n)
+                        ],
+                        **model,
+                    }
+                ]
+            }
+        )
         return DeploymentRegistry(cfg).deployments("m")
 
     def test_weighted_follows_weights(self):
@@ -367,6 +415,7 @@ class TestBalancer:
 
     def test_least_busy_latency_cost_priority(self, monkeypatch):
         import faregate.endpoints.balancer as balancer_mod
+
         monkeypatch.setattr(balancer_mod, "EXPLORE", 0.0)
         b = Balancer()
         deps = self.deps()
@@ -386,6 +435,7 @@ class TestBalancer:
 
     def test_cooling_and_open_circuits_skipped(self):
         from faregate.endpoints.health import DeploymentHealth
+
         b = Balancer()
         deps = self.deps()
         deps[0].cooldown_until = float("inf")

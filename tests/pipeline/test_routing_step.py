@@ -14,12 +14,28 @@ from faregate.routing.policy import Candidate, choose
 from faregate.wire.openai_front import parse_chat_request
 
 MODELS = [
-    {"name": "cheap", "base_url": "http://127.0.0.1:1/v1", "prices": {"input": 0.1, "output": 0.4}, "quality": 0.7,
-     "latency": {"ttft_ms": 200, "tokens_per_s": 200}},
-    {"name": "mid", "base_url": "http://127.0.0.1:1/v1", "prices": {"input": 1, "output": 4}, "quality": 0.85,
-     "latency": {"ttft_ms": 400, "tokens_per_s": 100}, "capabilities": ["json", "streaming"]},
-    {"name": "strong", "base_url": "http://127.0.0.1:1/v1", "prices": {"input": 10, "output": 30}, "quality": 0.95,
-     "latency": {"ttft_ms": 1500, "tokens_per_s": 30}},
+    {
+        "name": "cheap",
+        "base_url": "http://127.0.0.1:1/v1",
+        "prices": {"input": 0.1, "output": 0.4},
+        "quality": 0.7,
+        "latency": {"ttft_ms": 200, "tokens_per_s": 200},
+    },
+    {
+        "name": "mid",
+        "base_url": "http://127.0.0.1:1/v1",
+        "prices": {"input": 1, "output": 4},
+        "quality": 0.85,
+        "latency": {"ttft_ms": 400, "tokens_per_s": 100},
+        "capabilities": ["json", "streaming"],
+    },
+    {
+        "name": "strong",
+        "base_url": "http://127.0.0.1:1/v1",
+        "prices": {"input": 10, "output": 30},
+        "quality": 0.95,
+        "latency": {"ttft_ms": 1500, "tokens_per_s": 30},
+    },
 ]
 
 
@@ -29,8 +45,9 @@ def step(**cfg):
 
 
 def ctx_for(body, principal=None):
-    req = parse_chat_request({"model": "auto", "messages": [{"role": "user", "content": "Summarize this memo."}],
-                              **body})
+    req = parse_chat_request(
+        {"model": "auto", "messages": [{"role": "user", "content": "Summarize this memo."}], **body}
+    )
     return RequestContext(request=req, principal=principal)
 
 
@@ -52,23 +69,37 @@ def test_latency_ceiling_excludes_slow_models_and_marks_unmet():
 
 
 def test_capabilities_filter_candidates():
-    body = {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
-            "faregate": {"min_quality": 0.8}}
+    body = {
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "faregate": {"min_quality": 0.8},
+    }
     plan = step().plan(ctx_for(body), "auto")
     assert plan.models == ["strong"], "mid lacks tools"
 
 
 def test_task_defaults_and_route_defaults():
-    s = step(routes=[{"name": "support", "candidates": ["cheap", "mid"], "min_quality": 0.8}],
-             task_quality_defaults={"classify": 0.9})
+    s = step(
+        routes=[{"name": "support", "candidates": ["cheap", "mid"], "min_quality": 0.8}],
+        task_quality_defaults={"classify": 0.9},
+    )
     assert s.plan(ctx_for({"faregate": {"task": "classify"}}), "auto").constraints.min_quality == 0.9
     plan = s.plan(ctx_for({}), "support")
     assert plan.constraints.min_quality == 0.8 and plan.models == ["mid"]
     assert {c["models"][0] for c in plan.candidates} == {"cheap", "mid"}
 
 
-@pytest.mark.parametrize("bad", [{"min_quality": 1.5}, {"min_quality": -0.1}, {"max_latency_ms": 0},
-                                 {"max_cost_usd": -1}, {"min_quality": "high"}, {"speed": 3}, {"task": ""}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"min_quality": 1.5},
+        {"min_quality": -0.1},
+        {"max_latency_ms": 0},
+        {"max_cost_usd": -1},
+        {"min_quality": "high"},
+        {"speed": 3},
+        {"task": ""},
+    ],
+)
 def test_out_of_range_constraints_are_400_naming_the_range(bad):
     with pytest.raises(InvalidRequest) as e:
         resolve_constraints(bad, None, GatewayConfig(), None)
@@ -87,12 +118,13 @@ def test_key_allow_list_restricts_candidates():
 async def test_rollout_sends_the_rest_to_the_control_model_and_records_the_arm():
     s = step(routes=[{"name": "r", "rollout": 0.3, "control_model": "strong"}])
     arms = {}
-    for i in range(400):
+    for _i in range(400):
         ctx = ctx_for({"model": "r"})
         ctx.route = "r"
 
         async def nxt(c):
             return Reply()
+
         await s.handle(ctx, nxt)
         arms[ctx.extras["arm"]] = arms.get(ctx.extras["arm"], 0) + 1
         if ctx.extras["arm"] == "control":
@@ -102,17 +134,28 @@ async def test_rollout_sends_the_rest_to_the_control_model_and_records_the_arm()
 
 candidate = st.builds(
     lambda name, q, c, l: Candidate((name,), q, c, l),
-    st.sampled_from(["a", "b", "c", "d", "e"]), st.floats(0, 1), st.floats(1e-7, 0.1), st.floats(1, 20000))
+    st.sampled_from(["a", "b", "c", "d", "e"]),
+    st.floats(0, 1),
+    st.floats(1e-7, 0.1),
+    st.floats(1, 20000),
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(candidate, min_size=1, max_size=6, unique_by=lambda c: c.models),
-       st.floats(0, 1), st.one_of(st.none(), st.floats(1, 20000)), st.one_of(st.none(), st.floats(1e-7, 0.1)))
+@given(
+    st.lists(candidate, min_size=1, max_size=6, unique_by=lambda c: c.models),
+    st.floats(0, 1),
+    st.one_of(st.none(), st.floats(1, 20000)),
+    st.one_of(st.none(), st.floats(1e-7, 0.1)),
+)
 def test_plans_never_break_hard_constraints(cands, floor, max_latency, max_cost):
     plan = choose(cands, min_quality=floor, max_latency_ms=max_latency, max_cost_usd=max_cost)
     chosen = next(c for c in cands if list(c.models) == plan.models)
-    ok = [c for c in cands if (max_latency is None or c.latency_ms <= max_latency)
-          and (max_cost is None or c.cost_usd <= max_cost)]
+    ok = [
+        c
+        for c in cands
+        if (max_latency is None or c.latency_ms <= max_latency) and (max_cost is None or c.cost_usd <= max_cost)
+    ]
     if ok:
         assert chosen in ok, "a plan within the hard limits exists, so the chosen one must be within them"
     meeting = [c for c in ok if c.quality >= floor]

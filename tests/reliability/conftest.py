@@ -33,8 +33,9 @@ class Fake:
 
     def __init__(self, provider: FakeProvider, session: aiohttp.ClientSession) -> None:
         self.provider = provider
-        url = getattr(provider, "url", None) or getattr(provider, "base_url", None) \
-            or f"http://127.0.0.1:{provider.port}"
+        url = (
+            getattr(provider, "url", None) or getattr(provider, "base_url", None) or f"http://127.0.0.1:{provider.port}"
+        )
         self.base = url.rstrip("/").removesuffix("/v1")
         self._s = session
 
@@ -78,8 +79,13 @@ class Served:
         self.clients: list[openai.AsyncOpenAI] = []
 
     def client(self, **kw) -> openai.AsyncOpenAI:
-        c = openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=kw.pop("api_key", KEY), max_retries=0,
-                               timeout=kw.pop("timeout", 10.0), **kw)
+        c = openai.AsyncOpenAI(
+            base_url=f"{self.url}/v1",
+            api_key=kw.pop("api_key", KEY),
+            max_retries=0,
+            timeout=kw.pop("timeout", 10.0),
+            **kw,
+        )
         self.clients.append(c)
         return c
 
@@ -101,14 +107,33 @@ class Served:
 
 def model_config(primary_url: str, fallback_url: str | None = None, **primary: Any) -> dict:
     fast = {"connect": 0.5, "ttfb": 0.4, "idle": 0.3, "total": 5}
-    models = [{"name": "primary", "provider": "openai", "model": "gpt-4o-mini", "base_url": primary_url,
-               "api_key": "sk-primary-secret", "prices": {"input": 1.0, "output": 2.0}, "max_attempts": 2,
-               "timeouts": fast, "breaker": {"failure_threshold": 2, "cooldown_s": 30, "success_threshold": 1},
-               "fallbacks": ["backup"] if fallback_url else [], **primary}]
+    models = [
+        {
+            "name": "primary",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "base_url": primary_url,
+            "api_key": "sk-primary-secret",
+            "prices": {"input": 1.0, "output": 2.0},
+            "max_attempts": 2,
+            "timeouts": fast,
+            "breaker": {"failure_threshold": 2, "cooldown_s": 30, "success_threshold": 1},
+            "fallbacks": ["backup"] if fallback_url else [],
+            **primary,
+        }
+    ]
     if fallback_url:
-        models.append({"name": "backup", "provider": "anthropic", "model": "claude-sonnet-4-5",
-                       "base_url": fallback_url, "api_key": "sk-ant-backup-secret",
-                       "prices": {"input": 3.0, "output": 15.0}, "timeouts": fast})
+        models.append(
+            {
+                "name": "backup",
+                "provider": "anthropic",
+                "model": "claude-sonnet-4-5",
+                "base_url": fallback_url,
+                "api_key": "sk-ant-backup-secret",
+                "prices": {"input": 3.0, "output": 15.0},
+                "timeouts": fast,
+            }
+        )
     return {"models": models, "keys": [{"key": KEY}], "master_key": MASTER, "learning": {"enabled": False}}
 
 
@@ -128,14 +153,17 @@ async def serve():
         port = site._server.sockets[0].getsockname()[1]
         served = Served(gw, f"http://127.0.0.1:{port}")
         if not real_sleep:
+
             async def no_wait(s: float) -> None:  # backoff is tested on its own; here it only slows
                 served.sleeps.append(s)
+
             gw.executor._sleep = no_wait
         handle = gw.handle
 
         async def recording(ctx):
             served.contexts.append(ctx)
             return await handle(ctx)
+
         gw.handle = recording
         served_all.append(served)
         return served

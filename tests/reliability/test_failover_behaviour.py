@@ -65,6 +65,7 @@ async def test_client_leaving_a_stream_stops_the_upstream(fakes, serve):
     async def upstream_saw_it():
         reqs = await primary.requests()
         return reqs and reqs[0]["disconnected"]
+
     await wait_for(upstream_saw_it, timeout=1.5)
     assert time.monotonic() - t_left < 1.0  # at once, not after the 4 s the answer would take
     ctx = await srv.last_context()
@@ -86,6 +87,7 @@ async def test_client_leaving_while_waiting_stops_the_upstream(fakes, serve):
     async def upstream_saw_it():
         reqs = await primary.requests()
         return reqs and reqs[0]["disconnected"]
+
     await wait_for(upstream_saw_it, timeout=1.5)
     ctx = await srv.last_context()
     assert ctx.client_disconnected and ctx.status == 499
@@ -98,18 +100,35 @@ async def test_tokens_of_a_failed_partial_attempt_are_billed(fakes, serve):
     """An Anthropic stream reports its input tokens in message_start; when it then fails (before
     its first content here), those tokens count in the request's usage and cost."""
     primary, backup = fakes  # the Anthropic fake is the primary here, the OpenAI one the fallback
-    cfg = {"models": [
-        {"name": "claude", "provider": "anthropic", "base_url": backup.base, "api_key": "k",
-         "prices": {"input": 3.0, "output": 15.0}, "max_attempts": 1, "fallbacks": ["gpt"]},
-        {"name": "gpt", "provider": "openai", "base_url": f"{primary.base}/v1", "api_key": "k",
-         "prices": {"input": 1.0, "output": 2.0}}],
-        "keys": [{"key": KEY}], "learning": {"enabled": False}}
+    cfg = {
+        "models": [
+            {
+                "name": "claude",
+                "provider": "anthropic",
+                "base_url": backup.base,
+                "api_key": "k",
+                "prices": {"input": 3.0, "output": 15.0},
+                "max_attempts": 1,
+                "fallbacks": ["gpt"],
+            },
+            {
+                "name": "gpt",
+                "provider": "openai",
+                "base_url": f"{primary.base}/v1",
+                "api_key": "k",
+                "prices": {"input": 1.0, "output": 2.0},
+            },
+        ],
+        "keys": [{"key": KEY}],
+        "learning": {"enabled": False},
+    }
     srv = await serve(cfg)
     await backup.script({"error_event_after_200": True, "usage": {"input_tokens": 40, "output_tokens": 1}})
     await primary.script({"text": "fallback text", "usage": {"input_tokens": 10, "output_tokens": 4}})
     client = srv.client()
-    stream = await client.chat.completions.create(model="claude", messages=MSG, stream=True,
-                                                  stream_options={"include_usage": True})
+    stream = await client.chat.completions.create(
+        model="claude", messages=MSG, stream=True, stream_options={"include_usage": True}
+    )
     text, usage = "", None
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -164,8 +183,12 @@ async def test_failed_probe_reopens(fakes, serve):
 async def test_active_probes_close_an_open_circuit_without_traffic(fakes, serve):
     primary, backup = fakes
     cfg = model_config(f"{primary.base}/v1", backup.base)
-    cfg["models"][0]["breaker"] = {"failure_threshold": 1, "cooldown_s": 60, "success_threshold": 1,
-                                   "probe_interval_s": 0.05}
+    cfg["models"][0]["breaker"] = {
+        "failure_threshold": 1,
+        "cooldown_s": 60,
+        "success_threshold": 1,
+        "probe_interval_s": 0.05,
+    }
     srv = await serve(cfg)
     await primary.script({"status": 500}, {"status": 500})
     client = srv.client()
@@ -244,6 +267,7 @@ def test_example_config_serves_fake_resilient():
 async def test_anthropic_front_fails_over_and_errors_in_band(fakes, serve):
     """The same rules through POST /v1/messages, with the official anthropic SDK."""
     import anthropic
+
     primary, backup = fakes
     srv = await serve(model_config(f"{primary.base}/v1", backup.base))
     client = anthropic.AsyncAnthropic(base_url=srv.url, api_key=KEY, max_retries=0, timeout=10)

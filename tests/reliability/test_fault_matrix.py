@@ -40,7 +40,7 @@ class Fault:
     behaviour: dict | None  # None: connection refused (the primary points at a dead port)
     stream: str
     plain: str
-    status: int = 502      # what the client gets without a fallback
+    status: int = 502  # what the client gets without a fallback
     transient: bool = True  # retried in place when alone (429s are not: they cool down)
     plain_behaviour: dict | None = None  # when non-streaming calls need another behaviour
 
@@ -50,8 +50,7 @@ FAULTS = [
     Fault("502", {"status": 502}, "before", "before"),
     Fault("503", {"status": 503}, "before", "before"),
     Fault("529", {"status": 529}, "before", "before"),
-    Fault("429+retry-after", {"status": 429, "retry_after_s": 3}, "before", "before", status=429,
-          transient=False),
+    Fault("429+retry-after", {"status": 429, "retry_after_s": 3}, "before", "before", status=429, transient=False),
     Fault("429", {"status": 429}, "before", "before", status=429, transient=False),
     Fault("connection-refused", None, "before", "before"),
     # streamed: headers at once, then no content within ttfb; non-streamed: no headers within ttfb
@@ -99,8 +98,7 @@ async def test_fault(fault: Fault, stream: bool, with_fallback: bool, fakes, ser
         return
 
     if kind == "after":  # streamed content reached the client: never switch, in-band error
-        raw = await client.chat.completions.with_raw_response.create(
-            model="primary", messages=messages, stream=True)
+        raw = await client.chat.completions.with_raw_response.create(model="primary", messages=messages, stream=True)
         assert raw.headers["x-faregate-attempts"] == "1"
         assert raw.headers["x-faregate-model"] == "primary" and "x-faregate-fallback" not in raw.headers
         got = []
@@ -159,8 +157,7 @@ async def test_fault(fault: Fault, stream: bool, with_fallback: bool, fakes, ser
 
 
 async def _ask(client: openai.AsyncOpenAI, messages: list[dict], stream: bool) -> tuple[str, dict]:
-    raw = await client.chat.completions.with_raw_response.create(model="primary", messages=messages,
-                                                                 stream=stream)
+    raw = await client.chat.completions.with_raw_response.create(model="primary", messages=messages, stream=stream)
     if stream:
         parts = []
         async for chunk in raw.parse():

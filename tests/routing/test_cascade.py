@@ -5,8 +5,18 @@ from faregate.routing.cascade import Arm, json_valid, normalise_answer, run_agre
 from faregate.routing.data import OutcomeTable
 
 
-@pytest.mark.parametrize("raw,norm", [("B", "B"), ("B\n", "B"), ("(c) the moon", "C"), ("Answer: D", "D"),
-                                      ("  Hello   World ", "hello world"), ("", None), (None, None)])
+@pytest.mark.parametrize(
+    "raw,norm",
+    [
+        ("B", "B"),
+        ("B\n", "B"),
+        ("(c) the moon", "C"),
+        ("Answer: D", "D"),
+        ("  Hello   World ", "hello world"),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_normalise_answer(raw, norm):
     assert normalise_answer(raw) == norm
 
@@ -28,8 +38,12 @@ def test_json_judge():
 
 def test_simulate_scores_cost_of_every_call_and_quality_of_the_last():
     # Row 0: cheap models agree (right) -> stop after two. Row 1: they disagree -> strong answers.
-    t = OutcomeTable(["a", "b", "s"], np.array([[1, 1, 1], [0, 1, 0.0]]),
-                     np.array([[1, 2, 10], [1, 2, 10.0]]), [["B", "B", "B"], ["A", "C", "D"]])
+    t = OutcomeTable(
+        ["a", "b", "s"],
+        np.array([[1, 1, 1], [0, 1, 0.0]]),
+        np.array([[1, 2, 10], [1, 2, 10.0]]),
+        [["B", "B", "B"], ["A", "C", "D"]],
+    )
     q, c, reached = simulate(Arm(("a", "b", "s"), "agree"), t)
     assert q.tolist() == [1, 0] and c.tolist() == [3, 13]
     assert reached.tolist() == [[1, 1, 0], [1, 1, 1]]
@@ -39,8 +53,12 @@ def test_simulate_scores_cost_of_every_call_and_quality_of_the_last():
 
 
 def test_simulate_scorer_judge_accepts_confident_answers_only():
-    t = OutcomeTable(["a", "s"], np.array([[1, 1], [0, 1.0], [1, 0.0]]), np.array([[1, 10], [1, 10], [1, 10.0]]),
-                     [["A", "A"], ["B", "A"], ["C", "D"]])
+    t = OutcomeTable(
+        ["a", "s"],
+        np.array([[1, 1], [0, 1.0], [1, 0.0]]),
+        np.array([[1, 10], [1, 10], [1, 10.0]]),
+        [["A", "A"], ["B", "A"], ["C", "D"]],
+    )
     scores = {"a": np.array([0.9, 0.2, 0.6])}
     q, c, reached = simulate(Arm(("a", "s"), "scorer@0.7"), t, scores)
     assert q.tolist() == [1, 1, 0] and c.tolist() == [1, 11, 11]

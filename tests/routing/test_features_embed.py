@@ -5,11 +5,18 @@ from faregate.routing.features import extract, infer_task
 
 
 def test_extract_reads_parts_images_tools_and_json_mode():
-    msgs = [{"role": "system", "content": "be brief"},
-            {"role": "user", "content": [{"type": "text", "text": "what is in this picture?"},
-                                         {"type": "image_url", "image_url": {"url": "data:..."}}]},
-            {"role": "assistant", "content": "a cat"},
-            {"role": "user", "content": "x" * 400}]
+    msgs = [
+        {"role": "system", "content": "be brief"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is in this picture?"},
+                {"type": "image_url", "image_url": {"url": "data:..."}},
+            ],
+        },
+        {"role": "assistant", "content": "a cat"},
+        {"role": "user", "content": "x" * 400},
+    ]
     f = extract(msgs, tools=[{"type": "function"}], response_format={"type": "json_object"})
     assert f.has_images and f.has_tools and f.json_mode
     assert f.depth == 3

@@ -43,7 +43,7 @@ def test_pgr_apgr_cpt_hand_computed():
     # 4 prompts; strong right on all, weak right on the first two. Weak mean .5, strong 1.
     strong = np.array([1, 1, 1, 1.0])
     weak = np.array([1, 1, 0, 0.0])
-    perfect = np.array([0, 0, 1, 1.0])          # routes the two weak failures first
+    perfect = np.array([0, 0, 1, 1.0])  # routes the two weak failures first
     share, pgr = M.pgr_curve(perfect, strong, weak)
     assert share.tolist() == [0, 0.25, 0.5, 0.75, 1.0]
     assert pgr.tolist() == pytest.approx([0, 0.5, 1, 1, 1])

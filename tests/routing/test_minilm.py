@@ -15,19 +15,32 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "sat", "dog", "##s", 
 
 def _write_tiny_model(d, hidden=8, heads=2, layers=2, inter=16):
     rng = np.random.default_rng(0)
-    t = {"embeddings.word_embeddings.weight": (len(VOCAB), hidden), "embeddings.position_embeddings.weight": (64, hidden),
-         "embeddings.token_type_embeddings.weight": (2, hidden), "embeddings.LayerNorm.weight": (hidden,),
-         "embeddings.LayerNorm.bias": (hidden,)}
+    t = {
+        "embeddings.word_embeddings.weight": (len(VOCAB), hidden),
+        "embeddings.position_embeddings.weight": (64, hidden),
+        "embeddings.token_type_embeddings.weight": (2, hidden),
+        "embeddings.LayerNorm.weight": (hidden,),
+        "embeddings.LayerNorm.bias": (hidden,),
+    }
     for i in range(layers):
         p = f"encoder.layer.{i}."
         for n in ("query", "key", "value"):
             t[p + f"attention.self.{n}.weight"] = (hidden, hidden)
             t[p + f"attention.self.{n}.bias"] = (hidden,)
-        t.update({p + "attention.output.dense.weight": (hidden, hidden), p + "attention.output.dense.bias": (hidden,),
-                  p + "attention.output.LayerNorm.weight": (hidden,), p + "attention.output.LayerNorm.bias": (hidden,),
-                  p + "intermediate.dense.weight": (inter, hidden), p + "intermediate.dense.bias": (inter,),
-                  p + "output.dense.weight": (hidden, inter), p + "output.dense.bias": (hidden,),
-                  p + "output.LayerNorm.weight": (hidden,), p + "output.LayerNorm.bias": (hidden,)})
+        t.update(
+            {
+                p + "attention.output.dense.weight": (hidden, hidden),
+                p + "attention.output.dense.bias": (hidden,),
+                p + "attention.output.LayerNorm.weight": (hidden,),
+                p + "attention.output.LayerNorm.bias": (hidden,),
+                p + "intermediate.dense.weight": (inter, hidden),
+                p + "intermediate.dense.bias": (inter,),
+                p + "output.dense.weight": (hidden, inter),
+                p + "output.dense.bias": (hidden,),
+                p + "output.LayerNorm.weight": (hidden,),
+                p + "output.LayerNorm.bias": (hidden,),
+            }
+        )
     header, blobs, off = {}, [], 0
     for name, shape in t.items():
         a = rng.normal(0, 0.5, shape).astype(np.float32)
@@ -39,8 +52,9 @@ def _write_tiny_model(d, hidden=8, heads=2, layers=2, inter=16):
     h = json.dumps(header).encode()
     (d / "model.safetensors").write_bytes(struct.pack("<Q", len(h)) + h + b"".join(blobs))
     (d / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    (d / "config.json").write_text(json.dumps({"hidden_size": hidden, "num_attention_heads": heads,
-                                               "num_hidden_layers": layers}))
+    (d / "config.json").write_text(
+        json.dumps({"hidden_size": hidden, "num_attention_heads": heads, "num_hidden_layers": layers})
+    )
     return t
 
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import orjson
 import pytest
@@ -11,8 +13,6 @@ from faregate.routing.features import extract
 from faregate.routing.model import RouterModel
 from faregate.routing.policy import choose
 
-from pathlib import Path
-
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "routing"
 
 
@@ -23,8 +23,16 @@ def test_fit_predict_round_trip(synthetic_file, tmp_path):
     p = model.predict(feats)
     assert set(p) == {"cheap", "mid", "strong"}
     assert p["cheap"]["quality"] > 0.9 and p["strong"]["quality"] > 0.9
-    hist = extract([{"role": "user", "content": "In which century did event number 3 of the old kingdom "
-                                                "happen?\nA) tenth\nB) ninth\nAnswer:"}], task="history")
+    hist = extract(
+        [
+            {
+                "role": "user",
+                "content": "In which century did event number 3 of the old kingdom "
+                "happen?\nA) tenth\nB) ninth\nAnswer:",
+            }
+        ],
+        task="history",
+    )
     assert model.predict(hist)["cheap"]["quality"] < 0.2
     path = tmp_path / "router.model"
     model.save(path)
@@ -54,8 +62,18 @@ def test_cli_train_route_eval_decisions(synthetic_file, tmp_path):
     model = tmp_path / "router.model"
     res = r.invoke(train_cmd, [str(synthetic_file), "-o", str(model)])
     assert res.exit_code == 0, res.output
-    res = r.invoke(route_cmd, ["What is 2 plus 3?\nA) 5\nB) 6\nAnswer:", "--model-file", str(model),
-                               "--task", "arith", "--min-quality", "0.8"])
+    res = r.invoke(
+        route_cmd,
+        [
+            "What is 2 plus 3?\nA) 5\nB) 6\nAnswer:",
+            "--model-file",
+            str(model),
+            "--task",
+            "arith",
+            "--min-quality",
+            "0.8",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = orjson.loads(res.output)
     assert out["plan"]["models"] == ["cheap"] and len(out["plan"]["candidates"]) >= 3
@@ -94,6 +112,7 @@ def test_router_beats_zero_router_on_routerbench_cv():
 
 def test_inner_cv_selection_picks_from_grid_and_fits(synthetic_file):
     from faregate.routing.tune import GRID
+
     rows = load_rows(synthetic_file)
     model = RouterModel.fit(rows, embedder=HashEmbedder(128))  # predictor_args=None: inner CV
     assert {"k": model.predictor.k, "prior": model.predictor.prior} in [dict(g) for g in GRID]
@@ -101,15 +120,25 @@ def test_inner_cv_selection_picks_from_grid_and_fits(synthetic_file):
 
 def test_learned_scorer_judge_and_accept(synthetic_file, tmp_path):
     from faregate.routing.scorer import AnswerScorer
+
     rows = load_rows(synthetic_file)
     model = RouterModel.fit(rows, embedder=HashEmbedder(128), predictor_args={"k": 10, "prior": 1}, scorer=True)
     arith = extract([{"role": "user", "content": "What is 7 plus 8?\nA) 15\nB) 14\nAnswer:"}], task="arith")
-    hist = extract([{"role": "user", "content": "In which century did event number 3 of the old kingdom "
-                                                "happen?\nA) tenth\nB) ninth\nAnswer:"}], task="history")
+    hist = extract(
+        [
+            {
+                "role": "user",
+                "content": "In which century did event number 3 of the old kingdom "
+                "happen?\nA) tenth\nB) ninth\nAnswer:",
+            }
+        ],
+        task="history",
+    )
     if model.scorer is None:  # every scorer plan was pruned: train the judge directly
         model.scorer = AnswerScorer(model.models)
     from faregate.routing.data import OutcomeTable
     from faregate.routing.model import row_features
+
     t = OutcomeTable.from_rows(rows, model.models)
     E = model.embedder.embed([row_features(r).routing_text for r in rows])
     g = np.array([model.group_of(r.task) for r in rows])
@@ -132,8 +161,9 @@ def test_other_predictors_learn_and_round_trip(synthetic_file, tmp_path, predict
     rows = load_rows(synthetic_file)
     model = RouterModel.fit(rows, embedder=HashEmbedder(128), predictor=predictor, predictor_args=args)
     arith = extract([{"role": "user", "content": "What is 7 plus 8?\nA) 15\nB) 14\nAnswer:"}], task="arith")
-    hist = extract([{"role": "user", "content": "In which century did event number 3 happen?\nA) x\nB) y"}],
-                   task="history")
+    hist = extract(
+        [{"role": "user", "content": "In which century did event number 3 happen?\nA) x\nB) y"}], task="history"
+    )
     p, h = model.predict(arith), model.predict(hist)
     assert p["cheap"]["quality"] > 0.7 > 0.3 > h["cheap"]["quality"]
     model.save(tmp_path / "m")
@@ -144,6 +174,7 @@ def test_other_predictors_learn_and_round_trip(synthetic_file, tmp_path, predict
 @pytest.mark.skipif(not (SHARED / "routellm-mmlu.jsonl").exists(), reason="shared data absent")
 def test_router_beats_random_on_mmlu_apgr():
     import zlib
+
     rows = [r for r in load_rows(SHARED / "routellm-mmlu.jsonl") if zlib.crc32(r.id.encode()) % 4 == 0]
     s = summarise(cross_validate(rows, 3), rows)  # a quarter of the file, 3 folds: fast
     assert s["apgr"] >= 0.62  # random routing scores 0.5

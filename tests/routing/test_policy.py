@@ -1,12 +1,19 @@
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from faregate.routing.policy import Candidate, choose, choose_tradeoff
 
 cand = st.builds(
-    lambda names, q, c, extra, lat, judge: Candidate(tuple(names), q, c, lat, judge if len(names) > 1 else None,
-                                                     c + extra),
+    lambda names, q, c, extra, lat, judge: Candidate(
+        tuple(names), q, c, lat, judge if len(names) > 1 else None, c + extra
+    ),
     st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=3, unique=True),
-    st.floats(0, 1), st.floats(1e-6, 1e-2), st.floats(0, 1e-2), st.floats(10, 5000), st.just("agree"))
+    st.floats(0, 1),
+    st.floats(1e-6, 1e-2),
+    st.floats(0, 1e-2),
+    st.floats(10, 5000),
+    st.just("agree"),
+)
 opt_lat = st.none() | st.floats(10, 6000)
 opt_cost = st.none() | st.floats(1e-6, 3e-2)
 
@@ -20,8 +27,14 @@ def _ok(c, lat, cost):
 def test_choose_never_violates_hard_limits_when_possible(cands, floor, lat, cost):
     plan = choose(cands, min_quality=floor, max_latency_ms=lat, max_cost_usd=cost)
     feasible = [c for c in cands if _ok(c, lat, cost)]
-    chosen = next(c for c in cands if list(c.models) == plan.models and c.quality == plan.predicted_quality
-                  and c.cost_usd == plan.predicted_cost_usd and c.latency_ms == plan.predicted_latency_ms)
+    chosen = next(
+        c
+        for c in cands
+        if list(c.models) == plan.models
+        and c.quality == plan.predicted_quality
+        and c.cost_usd == plan.predicted_cost_usd
+        and c.latency_ms == plan.predicted_latency_ms
+    )
     if feasible:
         assert _ok(chosen, lat, cost)
     meeting = [c for c in feasible if c.quality >= floor]

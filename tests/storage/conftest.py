@@ -15,6 +15,7 @@ PG_ADMIN = os.environ.get("FAREGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5
 
 def _pg_up() -> bool:
     from urllib.parse import urlsplit
+
     u = urlsplit(PG_ADMIN)
     try:
         with socket.create_connection((u.hostname or "127.0.0.1", u.port or 5432), timeout=1):
@@ -33,6 +34,7 @@ def closed_port() -> int:
 
 async def make_pg_url() -> tuple[str, str]:
     import asyncpg
+
     name = "fg_test_" + uuid.uuid4().hex[:12]
     conn = await asyncpg.connect(PG_ADMIN, timeout=5)
     try:
@@ -44,6 +46,7 @@ async def make_pg_url() -> tuple[str, str]:
 
 async def drop_pg(name: str) -> None:
     import asyncpg
+
     conn = await asyncpg.connect(PG_ADMIN, timeout=5)
     try:
         await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

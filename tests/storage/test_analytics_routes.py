@@ -4,9 +4,6 @@ master key only. Run on both backends."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -14,7 +11,6 @@ from faregate.config import GatewayConfig
 from faregate.pipeline.gateway import Gateway
 from faregate.server.app import create_app
 from faregate.storage.db import Database
-
 from helpers import PRICES, UPSTREAM_KEYS, UPSTREAM_MODELS, start_fake
 
 KEY_A, KEY_B, MASTER = "fg-test-key-a", "fg-test-key-b", "fg-master-secret"
@@ -23,13 +19,27 @@ KEY_A, KEY_B, MASTER = "fg-test-key-a", "fg-test-key-b", "fg-master-secret"
 @pytest.fixture
 async def client(db_url, tmp_path):
     provider, fake = await start_fake("openai")
-    cfg = GatewayConfig.model_validate({
-        "models": [{"name": "fake-openai", "provider": "openai", "model": UPSTREAM_MODELS["openai"],
-                    "base_url": fake.model_base_url, "api_key": UPSTREAM_KEYS["openai"], "prices": PRICES["openai"],
-                    "max_attempts": 1}],
-        "keys": [{"key": KEY_A, "name": "a", "team": "t1"}, {"key": KEY_B, "name": "b"}],
-        "learning": {"enabled": False}, "cascades": False, "database_url": db_url, "master_key": MASTER,
-        "server": {"log_bodies": True}})
+    cfg = GatewayConfig.model_validate(
+        {
+            "models": [
+                {
+                    "name": "fake-openai",
+                    "provider": "openai",
+                    "model": UPSTREAM_MODELS["openai"],
+                    "base_url": fake.model_base_url,
+                    "api_key": UPSTREAM_KEYS["openai"],
+                    "prices": PRICES["openai"],
+                    "max_attempts": 1,
+                }
+            ],
+            "keys": [{"key": KEY_A, "name": "a", "team": "t1"}, {"key": KEY_B, "name": "b"}],
+            "learning": {"enabled": False},
+            "cascades": False,
+            "database_url": db_url,
+            "master_key": MASTER,
+            "server": {"log_bodies": True},
+        }
+    )
     gw = Gateway(cfg)
     gw.components["request_log"].writer.spill_path = tmp_path / "spill.jsonl"
     c = TestClient(TestServer(create_app(gw)))
@@ -47,8 +57,11 @@ def auth(k: str) -> dict[str, str]:
 
 
 async def chat(c, key: str, text: str = "hello") -> str:
-    r = await c.post("/v1/chat/completions", headers=auth(key),
-                     json={"model": "fake-openai", "messages": [{"role": "user", "content": text}]})
+    r = await c.post(
+        "/v1/chat/completions",
+        headers=auth(key),
+        json={"model": "fake-openai", "messages": [{"role": "user", "content": text}]},
+    )
     assert r.status == 200, await r.text()
     await r.read()
     return r.headers["x-request-id"]
@@ -86,8 +99,13 @@ async def test_feedback_only_from_the_key_that_made_the_request(client):
     assert r.status == 403
     r = await c.post("/v1/feedback", headers=auth(KEY_A), json={"request_id": "req-nope", "score": 1})
     assert r.status == 404 and (await r.json())["error"]["type"]
-    for bad in ({"request_id": rid, "score": 1.5}, {"request_id": rid, "score": "x"}, {"request_id": rid},
-                {"request_id": rid, "thumbs": "sideways"}, {"score": 1}):
+    for bad in (
+        {"request_id": rid, "score": 1.5},
+        {"request_id": rid, "score": "x"},
+        {"request_id": rid},
+        {"request_id": rid, "thumbs": "sideways"},
+        {"score": 1},
+    ):
         r = await c.post("/v1/feedback", headers=auth(KEY_A), json=bad)
         assert r.status == 400, bad
         assert (await r.json())["error"]["message"]
@@ -108,8 +126,12 @@ async def test_summary_is_admin_only_and_validates_params(client):
         r = await c.get("/v1/analytics/summary", headers=headers)
         assert r.status == 401
         assert (await r.json())["error"]["message"]
-    for q, param in (("group_by=colour", "group_by"), ("since=yesterdayish", "since"), ("baseline=nope", "baseline"),
-                     ("since=1h&until=2h", "since")):
+    for q, param in (
+        ("group_by=colour", "group_by"),
+        ("since=yesterdayish", "since"),
+        ("baseline=nope", "baseline"),
+        ("since=1h&until=2h", "since"),
+    ):
         r = await c.get(f"/v1/analytics/summary?{q}", headers=auth(MASTER))
         assert r.status == 400, q
         err = (await r.json())["error"]

@@ -18,10 +18,23 @@ DAY0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 async def _fill(url: str) -> None:
     w = LogWriter(url, batch_size=3)
     for i in range(10):
-        w.append(RequestRecord(id=f"r{i}", ts=DAY0 + i * 3600, key_id="k", route="support", model="fake-openai",
-                               models_called=["fake-openai"], input_tokens=100, output_tokens=10, cost_usd=0.001,
-                               latency_ms=100.0 + i, status=200, arm="control" if i < 4 else "routed",
-                               prompt="a, \"quoted\"\nline" if i == 0 else None))
+        w.append(
+            RequestRecord(
+                id=f"r{i}",
+                ts=DAY0 + i * 3600,
+                key_id="k",
+                route="support",
+                model="fake-openai",
+                models_called=["fake-openai"],
+                input_tokens=100,
+                output_tokens=10,
+                cost_usd=0.001,
+                latency_ms=100.0 + i,
+                status=200,
+                arm="control" if i < 4 else "routed",
+                prompt='a, "quoted"\nline' if i == 0 else None,
+            )
+        )
     await w.close()
 
 
@@ -31,9 +44,22 @@ def test_export_jsonl_and_csv(db_url):
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in r.output.splitlines()]
     assert [x["id"] for x in rows] == [f"r{i}" for i in range(10)]
-    assert rows[0]["models_called"] == ["fake-openai"] and rows[0]["prompt"] == "a, \"quoted\"\nline"
-    r = CliRunner().invoke(cli_main, ["logs", "export", "--format", "csv", "--database-url", db_url,
-                                      "--since", str(DAY0 + 3600 * 2), "--until", str(DAY0 + 3600 * 5)])
+    assert rows[0]["models_called"] == ["fake-openai"] and rows[0]["prompt"] == 'a, "quoted"\nline'
+    r = CliRunner().invoke(
+        cli_main,
+        [
+            "logs",
+            "export",
+            "--format",
+            "csv",
+            "--database-url",
+            db_url,
+            "--since",
+            str(DAY0 + 3600 * 2),
+            "--until",
+            str(DAY0 + 3600 * 5),
+        ],
+    )
     assert r.exit_code == 0, r.output
     table = list(csv.DictReader(io.StringIO(r.output)))
     assert [x["id"] for x in table] == ["r2", "r3", "r4"] and table[0]["cost_usd"] == "0.001"
@@ -43,12 +69,37 @@ def test_export_jsonl_and_csv(db_url):
 
 def test_report_tables_and_compare(db_url):
     asyncio.run(_fill(db_url))
-    r = CliRunner().invoke(cli_main, ["report", "--database-url", db_url, "--since", "2026-01-01T00:00:00Z",
-                                      "--until", "2026-01-02T00:00:00Z", "--group-by", "route", "--compare"],
-                            env={"COLUMNS": "240"})
+    r = CliRunner().invoke(
+        cli_main,
+        [
+            "report",
+            "--database-url",
+            db_url,
+            "--since",
+            "2026-01-01T00:00:00Z",
+            "--until",
+            "2026-01-02T00:00:00Z",
+            "--group-by",
+            "route",
+            "--compare",
+        ],
+        env={"COLUMNS": "240"},
+    )
     assert r.exit_code == 0, r.output
     assert "support" in r.output and "TOTAL" in r.output and "control" in r.output and "routed" in r.output
-    r = CliRunner().invoke(cli_main, ["report", "--database-url", db_url, "--since", "2026-01-01T00:00:00Z",
-                                      "--until", "2026-01-02T00:00:00Z", "--json", "--compare"])
+    r = CliRunner().invoke(
+        cli_main,
+        [
+            "report",
+            "--database-url",
+            db_url,
+            "--since",
+            "2026-01-01T00:00:00Z",
+            "--until",
+            "2026-01-02T00:00:00Z",
+            "--json",
+            "--compare",
+        ],
+    )
     s = json.loads(r.output)
     assert s["total"]["requests"] == 10 and s["arms"]["control"]["requests"] == 4

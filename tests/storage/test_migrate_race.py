@@ -15,8 +15,14 @@ async def test_concurrent_migrations_on_one_sqlite_file(tmp_path):
             await asyncio.gather(a.migrate("request_log"), b.migrate("request_log"))
             rows = await a.fetch("SELECT version FROM schema_migrations WHERE concern = $1", "request_log")
             assert len(rows) == len({r["version"] for r in rows}) >= 1
-            await b.execute("INSERT INTO feedback (request_id, key_id, ts, score, comment) VALUES ($1, $2, $3, $4, $5)",
-                            "r1", None, 0.0, 1.0, None)
+            await b.execute(
+                "INSERT INTO feedback (request_id, key_id, ts, score, comment) VALUES ($1, $2, $3, $4, $5)",
+                "r1",
+                None,
+                0.0,
+                1.0,
+                None,
+            )
         finally:
             await a.close()
             await b.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import orjson
 import pytest
 
 from faregate.core.usage import Prices
@@ -17,8 +16,19 @@ from .conftest import closed_port
 
 
 def rec(i: int, ts: float, **kw) -> RequestRecord:
-    base = dict(id=f"r{i}", ts=ts, key_id="k1", route="support", requested_model="auto", model="big",
-                input_tokens=1000, output_tokens=100, cost_usd=0.01, latency_ms=100.0, ttft_ms=50.0)
+    base = {
+        "id": f"r{i}",
+        "ts": ts,
+        "key_id": "k1",
+        "route": "support",
+        "requested_model": "auto",
+        "model": "big",
+        "input_tokens": 1000,
+        "output_tokens": 100,
+        "cost_usd": 0.01,
+        "latency_ms": 100.0,
+        "ttft_ms": 50.0,
+    }
     base.update(kw)
     return RequestRecord(**base)
 
@@ -45,17 +55,27 @@ async def test_migrations_apply_once_and_paramstyle(db_url):
         assert await db.migrate("request_log") == []
         rows = await db.fetch("SELECT concern, version FROM schema_migrations WHERE concern = $1", "request_log")
         assert [(r["concern"], r["version"]) for r in rows] == [("request_log", 1)]
-        await db.executemany("INSERT INTO feedback (request_id, key_id, ts, score) VALUES ($1, $2, $3, $4)",
-                             [("a", "k", 1.0, 0.5), ("b", "k", 2.0, 1.0)])
+        await db.executemany(
+            "INSERT INTO feedback (request_id, key_id, ts, score) VALUES ($1, $2, $3, $4)",
+            [("a", "k", 1.0, 0.5), ("b", "k", 2.0, 1.0)],
+        )
         assert await db.fetchval("SELECT SUM(score) FROM feedback WHERE key_id = $1", "k") == 1.5
         assert (await db.fetchrow("SELECT request_id FROM feedback WHERE ts > $1", 1.5))["request_id"] == "b"
         assert await db.fetchrow("SELECT request_id FROM feedback WHERE ts > $1", 5.0) is None
         # A batch is one transaction: a failing statement rolls back the others.
         with pytest.raises(Exception):
-            await db.batch([("INSERT INTO feedback (request_id, key_id, ts, score) VALUES ($1, $2, $3, $4)",
-                             [("c", "k", 3.0, 0.1)]),
-                            ("INSERT INTO feedback (request_id, key_id, ts, score) VALUES ($1, $2, $3, $4)",
-                             [("a", "k", 3.0, 0.1)])])
+            await db.batch(
+                [
+                    (
+                        "INSERT INTO feedback (request_id, key_id, ts, score) VALUES ($1, $2, $3, $4)",
+                        [("c", "k", 3.0, 0.1)],
+                    ),
+                    (
+                        "INSERT INTO feedback (request_id, key_id, ts, score) VALUES ($1, $2, $3, $4)",
+                        [("a", "k", 3.0, 0.1)],
+                    ),
+                ]
+            )
         assert await db.fetchval("SELECT COUNT(*) FROM feedback") == 2
     finally:
         await db.close()
@@ -66,8 +86,17 @@ async def test_writer_batches_and_round_trips(db_url):
     await w.start()
     t = time.time()
     for i in range(230):
-        w.append(rec(i, t, models_called=["small", "big"], fallback_used=True, latency_ceiling_ms=200.0,
-                     latency_met=True, extra={"x": 1}))
+        w.append(
+            rec(
+                i,
+                t,
+                models_called=["small", "big"],
+                fallback_used=True,
+                latency_ceiling_ms=200.0,
+                latency_met=True,
+                extra={"x": 1},
+            )
+        )
     await wait_for(lambda: w.written == 230)
     assert w.batches >= 5 and w.batches < 230  # batched, not one write per record
     await w.close()
@@ -77,8 +106,15 @@ async def test_writer_batches_and_round_trips(db_url):
     try:
         row = await db.fetchrow("SELECT * FROM request_log WHERE id = $1", "r7")
         back = RequestRecord.from_row(row)
-        assert back == rec(7, t, models_called=["small", "big"], fallback_used=True, latency_ceiling_ms=200.0,
-                           latency_met=True, extra={"x": 1})
+        assert back == rec(
+            7,
+            t,
+            models_called=["small", "big"],
+            fallback_used=True,
+            latency_ceiling_ms=200.0,
+            latency_met=True,
+            extra={"x": 1},
+        )
         assert await db.fetchval("SELECT SUM(requests) FROM request_rollup WHERE dim = 'all'") == 230
         assert await db.fetchval("SELECT SUM(requests) FROM request_rollup_day WHERE dim = 'model'") == 230
     finally:
@@ -98,8 +134,12 @@ async def test_close_flushes_everything_pending(db_url):
 
 
 async def test_append_never_blocks_when_the_database_is_down(tmp_path):
-    w = LogWriter(f"postgresql://postgres@127.0.0.1:{closed_port()}/x", max_queue=1000,
-                  spill_path=tmp_path / "spill.jsonl", retry_interval=0.05)
+    w = LogWriter(
+        f"postgresql://postgres@127.0.0.1:{closed_port()}/x",
+        max_queue=1000,
+        spill_path=tmp_path / "spill.jsonl",
+        retry_interval=0.05,
+    )
     await w.start()
     t0 = time.perf_counter()
     for i in range(20_000):
@@ -112,8 +152,14 @@ async def test_append_never_blocks_when_the_database_is_down(tmp_path):
 
 async def test_spill_when_down_then_replay_when_back(db_url, tmp_path):
     spill = tmp_path / "spill.jsonl"
-    down = LogWriter(f"postgresql://postgres@127.0.0.1:{closed_port()}/x", max_queue=100, batch_size=50,
-                     spill_path=spill, retry_interval=0.05, flush_interval=0.02)
+    down = LogWriter(
+        f"postgresql://postgres@127.0.0.1:{closed_port()}/x",
+        max_queue=100,
+        batch_size=50,
+        spill_path=spill,
+        retry_interval=0.05,
+        flush_interval=0.02,
+    )
     await down.start()
     t = time.time()
     for i in range(300):
@@ -142,8 +188,14 @@ async def test_database_going_away_mid_run_then_back(tmp_path):
     """PostgreSQL URL on a closed port first, then the writer is pointed at a working one."""
     spill = tmp_path / "s.jsonl"
     url_ok = f"sqlite:///{tmp_path / 'ok.db'}"
-    w = LogWriter(f"postgresql://postgres@127.0.0.1:{closed_port()}/x", max_queue=20, batch_size=10,
-                  spill_path=spill, retry_interval=0.02, flush_interval=0.01)
+    w = LogWriter(
+        f"postgresql://postgres@127.0.0.1:{closed_port()}/x",
+        max_queue=20,
+        batch_size=10,
+        spill_path=spill,
+        retry_interval=0.02,
+        flush_interval=0.01,
+    )
     await w.start()
     for i in range(100):
         w.append(rec(i, time.time()))
@@ -157,10 +209,12 @@ async def test_database_going_away_mid_run_then_back(tmp_path):
 
 
 def test_redaction():
-    text = ("key sk-proj-abcdefghijklmnopqrstuvwx and fg-live_0123456789abcdef, "
-            "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig and AKIAIOSFODNN7EXAMPLE "
-            "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY1 mail bob@example.com "
-            "google AIzaSyA-1234567890abcdefghijklmnopqrstu")
+    text = (
+        "key sk-proj-abcdefghijklmnopqrstuvwx and fg-live_0123456789abcdef, "
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig and AKIAIOSFODNN7EXAMPLE "
+        "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY1 mail bob@example.com "
+        "google AIzaSyA-1234567890abcdefghijklmnopqrstu"
+    )
     out = redact(text)
     for secret in ("sk-proj-abc", "fg-live_0123", "eyJhbGci", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI", "AIzaSyA"):
         assert secret not in out, secret
@@ -186,26 +240,57 @@ async def test_analytics_against_hand_computed_values(db_url):
     # 10 requests on "big": latencies 100..1000 ms, 2 errors, 1 fallback, ceiling 500 ms on all.
     for i in range(10):
         lat = 100.0 * (i + 1)
-        recs.append(rec(i, day0 + 3600 * 5 + i * 60, model="big", input_tokens=1000, output_tokens=100,
-                        cost_usd=PRICES["big"].cost(_usage(1000, 100)), latency_ms=lat, ttft_ms=lat / 2,
-                        status=502 if i in (3, 4) else 200, error_class="transient" if i in (3, 4) else None,
-                        fallback_used=i == 5, latency_ceiling_ms=500.0, latency_met=lat <= 500))
+        recs.append(
+            rec(
+                i,
+                day0 + 3600 * 5 + i * 60,
+                model="big",
+                input_tokens=1000,
+                output_tokens=100,
+                cost_usd=PRICES["big"].cost(_usage(1000, 100)),
+                latency_ms=lat,
+                ttft_ms=lat / 2,
+                status=502 if i in (3, 4) else 200,
+                error_class="transient" if i in (3, 4) else None,
+                fallback_used=i == 5,
+                latency_ceiling_ms=500.0,
+                latency_met=lat <= 500,
+            )
+        )
     # 30 requests on "small" (200 in, 50 out, 100 cached), one cache hit, 3 constraint_unmet, another key.
     for i in range(30):
-        recs.append(rec(100 + i, day0 + 86400 + 3600 * 2 + i * 100, model="small", key_id="k2",
-                        input_tokens=200, output_tokens=50, cached_tokens=100,
-                        cost_usd=PRICES["small"].cost(_usage(200, 50, 100)), latency_ms=40.0, ttft_ms=None,
-                        cache_hit=i == 0, constraint_unmet=i < 3, task="classify", arm="control" if i < 10 else "routed"))
+        recs.append(
+            rec(
+                100 + i,
+                day0 + 86400 + 3600 * 2 + i * 100,
+                model="small",
+                key_id="k2",
+                input_tokens=200,
+                output_tokens=50,
+                cached_tokens=100,
+                cost_usd=PRICES["small"].cost(_usage(200, 50, 100)),
+                latency_ms=40.0,
+                ttft_ms=None,
+                cache_hit=i == 0,
+                constraint_unmet=i < 3,
+                task="classify",
+                arm="control" if i < 10 else "routed",
+            )
+        )
     await _write(db_url, recs)
     db = await Database.open(db_url)
     try:
         big_cost = 10 * (1000 * 10 + 100 * 30) / 1e6
         small_cost = 30 * (100 * 1.0 + 100 * 0.5 + 50 * 2.0) / 1e6
         # Windows: unaligned (raw edges + hourly + daily), whole days, and entirely within one hour's edges.
-        for since, until in ((day0 + 1234.5, day0 + 2 * 86400 + 77.0), (day0, day0 + 3 * 86400),
-                             (day0 - 86400 * 3, day0 + 86400 * 9)):
-            s = await analytics.summary(db, since=since, until=until, group_by="model", baseline="big",
-                                        prices=PRICES, min_requests=5)
+        for since, until in (
+            (day0 + 1234.5, day0 + 2 * 86400 + 77.0),
+            (day0, day0 + 3 * 86400),
+            (day0 - 86400 * 3, day0 + 86400 * 9),
+        ):
+            s = await analytics.summary(
+                db, since=since, until=until, group_by="model", baseline="big", prices=PRICES, min_requests=5
+            )
             tot = s["total"]
             assert tot["requests"] == 40
             assert tot["spend_usd"] == pytest.approx(big_cost + small_cost, abs=1e-6)
@@ -248,8 +333,17 @@ async def test_recommendation_names_route_model_and_monthly_savings(db_url):
     # route "support" over one day: 20 requests on big, 20 on small of which 2 constraint_unmet (90% met).
     for i in range(40):
         m = "big" if i < 20 else "small"
-        recs.append(rec(i, day0 + i * 60, model=m, input_tokens=1000, output_tokens=100,
-                        cost_usd=PRICES[m].cost(_usage(1000, 100)), constraint_unmet=i >= 38))
+        recs.append(
+            rec(
+                i,
+                day0 + i * 60,
+                model=m,
+                input_tokens=1000,
+                output_tokens=100,
+                cost_usd=PRICES[m].cost(_usage(1000, 100)),
+                constraint_unmet=i >= 38,
+            )
+        )
     await _write(db_url, recs)
     db = await Database.open(db_url)
     try:
@@ -280,6 +374,7 @@ async def test_unreachable_database_raises_unavailable():
 
 def _usage(i: int, o: int, c: int = 0):
     from faregate.core.usage import Usage
+
     return Usage(i, o, c)
 
 

@@ -21,15 +21,23 @@ class _Writer:
 async def test_record_from_a_routed_request_with_fallback_and_bodies():
     w = _Writer()
     step = RequestLogStep(w, log_bodies=True, redact_emails=True)  # type: ignore[arg-type]
-    req = ChatRequest(model="auto", messages=[{"role": "user", "content": [{"type": "text",
-                                                                           "text": "mail me: a@b.io, Bearer abcdefghijklmnop"}]}])
+    req = ChatRequest(
+        model="auto",
+        messages=[{"role": "user", "content": [{"type": "text", "text": "mail me: a@b.io, Bearer abcdefghijklmnop"}]}],
+    )
     ctx = RequestContext(request=req, principal=Principal(key_id="key_1", team="ops"))
 
     async def terminal(c: RequestContext) -> Reply:
         c.route, c.requested_model = "support", "auto"
-        c.plan = SimpleNamespace(kind="single", models=["small", "big"], predicted_quality=0.9,
-                                 predicted_cost_usd=0.001, predicted_latency_ms=800.0, arm="routed",
-                                 constraints=SimpleNamespace(max_latency_ms=60_000.0))
+        c.plan = SimpleNamespace(
+            kind="single",
+            models=["small", "big"],
+            predicted_quality=0.9,
+            predicted_cost_usd=0.001,
+            predicted_latency_ms=800.0,
+            arm="routed",
+            constraints=SimpleNamespace(max_latency_ms=60_000.0),
+        )
         c.extras["task"] = "chat"
         c.attempts = [Attempt("small-1", "small", "transient"), Attempt("big-1", "big", "ok")]
         c.answered_model, c.answered_by, c.fallback_used = "big", "big-1", True
@@ -43,7 +51,14 @@ async def test_record_from_a_routed_request_with_fallback_and_bodies():
     await ctx.finish()
     [r] = w.records
     assert (r.id, r.key_id, r.team, r.route, r.requested_model, r.model, r.deployment) == (
-        ctx.request_id, "key_1", "ops", "support", "auto", "big", "big-1")
+        ctx.request_id,
+        "key_1",
+        "ops",
+        "support",
+        "auto",
+        "big",
+        "big-1",
+    )
     assert r.plan_models == ["small", "big"] and r.models_called == ["small", "big"] and r.attempts == 2
     assert (r.pred_quality, r.pred_cost_usd, r.pred_latency_ms) == (0.9, 0.001, 800.0)
     assert (r.input_tokens, r.output_tokens, r.cached_tokens, r.cost_usd, r.ttft_ms) == (120, 30, 20, 0.002, 40.0)

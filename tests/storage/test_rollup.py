@@ -15,16 +15,31 @@ def _records(n: int, seed: int = 7) -> list[RequestRecord]:
     t0 = 1_700_000_000.0
     out = []
     for i in range(n):
-        out.append(RequestRecord(
-            id=f"req_{i}", ts=t0 + rng.uniform(0, 3 * 86400),  # three days, many hours
-            key_id=rng.choice(["k1", "k2", None]), route=rng.choice([None, "auto", "cheap"]),
-            requested_model="m-req", model=rng.choice(["a", "b", None]), task=rng.choice([None, "code", "chat"]),
-            arm=rng.choice([None, "router", "control"]), input_tokens=rng.randint(0, 900),
-            output_tokens=rng.randint(0, 300), cached_tokens=rng.randint(0, 50), cost_usd=rng.random() / 1000,
-            ttft_ms=rng.choice([None, rng.uniform(0, 5000)]), latency_ms=rng.choice([0.0, rng.uniform(0, 90_000)]),
-            status=rng.choice([200, 200, 200, 429, 502]), error_class=rng.choice([None, None, "timeout"]),
-            fallback_used=rng.random() < 0.2, cache_hit=rng.random() < 0.1, constraint_unmet=rng.random() < 0.1,
-            client_disconnect=rng.random() < 0.05, latency_met=rng.choice([None, True, False])))
+        out.append(
+            RequestRecord(
+                id=f"req_{i}",
+                ts=t0 + rng.uniform(0, 3 * 86400),  # three days, many hours
+                key_id=rng.choice(["k1", "k2", None]),
+                route=rng.choice([None, "auto", "cheap"]),
+                requested_model="m-req",
+                model=rng.choice(["a", "b", None]),
+                task=rng.choice([None, "code", "chat"]),
+                arm=rng.choice([None, "router", "control"]),
+                input_tokens=rng.randint(0, 900),
+                output_tokens=rng.randint(0, 300),
+                cached_tokens=rng.randint(0, 50),
+                cost_usd=rng.random() / 1000,
+                ttft_ms=rng.choice([None, rng.uniform(0, 5000)]),
+                latency_ms=rng.choice([0.0, rng.uniform(0, 90_000)]),
+                status=rng.choice([200, 200, 200, 429, 502]),
+                error_class=rng.choice([None, None, "timeout"]),
+                fallback_used=rng.random() < 0.2,
+                cache_hit=rng.random() < 0.1,
+                constraint_unmet=rng.random() < 0.1,
+                client_disconnect=rng.random() < 0.05,
+                latency_met=rng.choice([None, True, False]),
+            )
+        )
     return out
 
 
@@ -51,7 +66,7 @@ def test_grouped_deltas_equal_per_row_definition():
     ref = _reference(records)
     acc = rollup.Accumulator()
     for i in range(0, len(records), 300):  # added a slice at a time, as the writer does
-        acc.add(records[i:i + 300])
+        acc.add(records[i : i + 300])
     stmts = acc.statements()
     assert [sql for sql, _ in stmts] == [rollup.UPSERTS[span] for span in rollup.TABLES]
     for span, (_, params) in zip(rollup.TABLES, stmts):

@@ -74,8 +74,9 @@ async def test_a_lock_held_too_long_is_unavailable_and_writes_nothing(tmp_path, 
     other = sqlite3.connect(str(tmp_path / "t.db"), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     real = dbmod.SQLiteDatabase._retry_busy
-    monkeypatch.setattr(dbmod.SQLiteDatabase, "_retry_busy",
-                        staticmethod(lambda c, sql, timeout_s=10.0: real(c, sql, timeout_s=0.1)))
+    monkeypatch.setattr(
+        dbmod.SQLiteDatabase, "_retry_busy", staticmethod(lambda c, sql, timeout_s=10.0: real(c, sql, timeout_s=0.1))
+    )
     with pytest.raises(DatabaseUnavailable):
         await db.batch([Copy("t", ["id", "v"], [(1, "ours")])])
     other.execute("ROLLBACK")
@@ -102,8 +103,12 @@ async def test_concurrent_batches_each_commit_whole(tmp_path):
     big = [(i, "a") for i in range(10 * dbmod.LOOP_SLICE_ROWS)]
     bad = [(100_000, "b"), (100_000, "b again")]  # fails on its second row
     ok_small = [(200_000, "c")]
-    results = await asyncio.gather(db.batch([Copy("t", ["id", "v"], big)]), db.batch([Copy("t", ["id", "v"], bad)]),
-                                   db.batch([Copy("t", ["id", "v"], ok_small)]), return_exceptions=True)
+    results = await asyncio.gather(
+        db.batch([Copy("t", ["id", "v"], big)]),
+        db.batch([Copy("t", ["id", "v"], bad)]),
+        db.batch([Copy("t", ["id", "v"], ok_small)]),
+        return_exceptions=True,
+    )
     assert results[0] is None and isinstance(results[1], sqlite3.IntegrityError) and results[2] is None
     ids = {r["id"] for r in await db.fetch("SELECT id FROM t")}
     assert ids == {i for i, _ in big} | {200_000}

@@ -1,13 +1,12 @@
 """The fake providers speak each protocol faithfully enough for the official SDKs, and every
 scripted behaviour does what it says."""
 
+import http.client
 import json
 import time
 import urllib.request
 
 import anthropic
-import http.client
-import socket
 import openai
 import pytest
 from google import genai
@@ -31,8 +30,9 @@ def _reset(fakes):
 
 
 def script(fake, *behaviours):
-    req = urllib.request.Request(fake.provider.origin + "/_fake/script", data=json.dumps(list(behaviours)).encode(),
-                                 method="POST")
+    req = urllib.request.Request(
+        fake.provider.origin + "/_fake/script", data=json.dumps(list(behaviours)).encode(), method="POST"
+    )
     urllib.request.urlopen(req).read()
 
 
@@ -47,8 +47,11 @@ def test_openai_sdk_parses_plain_stream_tools_and_errors(fakes):
     r = c.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].message.content == "hello world" and r.usage.prompt_tokens == 7
     script(f, {"text": "abcdef", "chunks": 3})
-    chunks = list(c.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True,
-                                            stream_options={"include_usage": True}))
+    chunks = list(
+        c.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "abcdef"
     assert chunks[-1].usage is not None and chunks[-1].choices == []
     script(f, {"tool_call": {"name": "get_weather", "arguments": {"city": "Paris"}}})
@@ -90,8 +93,10 @@ def test_genai_sdk_parses_plain_stream_and_function_calls(fakes):
     r = c.models.generate_content(model="gemini-x", contents="hi")
     assert r.text == "hola" and r.usage_metadata.prompt_token_count == 4
     script(f, {"text": "uno dos tres", "chunks": 3})
-    assert "".join(ch.text or "" for ch in c.models.generate_content_stream(model="gemini-x", contents="hi")) \
+    assert (
+        "".join(ch.text or "" for ch in c.models.generate_content_stream(model="gemini-x", contents="hi"))
         == "uno dos tres"
+    )
     script(f, {"tool_call": {"name": "f", "arguments": {"a": 1}}})
     r = c.models.generate_content(model="gemini-x", contents="hi")
     assert r.function_calls[0].name == "f" and r.function_calls[0].args == {"a": 1}
@@ -105,7 +110,7 @@ def post(fake, body, timeout=5.0):
     r = conn.getresponse()
     try:
         data = r.read()
-    except (http.client.IncompleteRead, ConnectionError, socket.timeout) as exc:
+    except (TimeoutError, http.client.IncompleteRead, ConnectionError) as exc:
         data = exc
     conn.close()
     return r.status, {k.lower(): v for k, v in r.getheaders()}, data
@@ -116,8 +121,15 @@ BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream":
 
 def test_scripted_faults(fakes):
     f = fakes["openai"]
-    script(f, {"malformed_json": True}, {"content_type": "text/html"}, {"error_event_after_200": True},
-           {"malformed_sse": True}, {"delay_ms": 300}, {"status": 503, "retry_after_s": 2})
+    script(
+        f,
+        {"malformed_json": True},
+        {"content_type": "text/html"},
+        {"error_event_after_200": True},
+        {"malformed_sse": True},
+        {"delay_ms": 300},
+        {"status": 503, "retry_after_s": 2},
+    )
     assert post(f, {**BODY, "stream": False})[2].startswith(b'{"id": "broken"')
     assert post(f, {**BODY, "stream": False})[1]["content-type"].startswith("text/html")
     status, _, data = post(f, BODY)

@@ -25,8 +25,17 @@ from typing import Any
 import orjson
 
 from ..core.errors import InvalidRequest, UpstreamError, upstream_kind_for_status
-from ..core.types import (ChatRequest, ChatResponse, Event, Finish, StreamStart, TextDelta, ToolCall,
-                          ToolCallDelta, UsageEvent)
+from ..core.types import (
+    ChatRequest,
+    ChatResponse,
+    Event,
+    Finish,
+    StreamStart,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    UsageEvent,
+)
 from ..core.usage import Usage
 from .base import Adapter, StreamParser, Target, UpstreamRequest, malformed
 from .sse import SSEDecoder
@@ -35,24 +44,45 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 
-STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
-                "model_context_window_exceeded": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
 
 # Anthropic error types -> the HTTP status they stand for, to classify in-band error events.
-ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
-                "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
-                "rate_limit_error": 429, "api_error": 500, "timeout_error": 504, "overloaded_error": 529}
+ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
 
 # The reserved tool that carries JSON-mode answers; a name no client tool is likely to have, since the
 # parsers recognise it by name alone.
 JSON_TOOL = "faregate_json_response"
-JSON_TOOL_DESCRIPTION = ("Give your final answer by calling this tool: its input is the answer, "
-                         "a JSON value that conforms to the input schema.")
+JSON_TOOL_DESCRIPTION = (
+    "Give your final answer by calling this tool: its input is the answer, "
+    "a JSON value that conforms to the input schema."
+)
 
-JSON_OBJECT_INSTRUCTION = ("Respond with a single valid JSON object and nothing else: no prose before or "
-                           "after it and no Markdown code fences.")
-JSON_SCHEMA_INSTRUCTION = ("Respond with a single valid JSON value that conforms to the JSON Schema below, "
-                           "and nothing else: no prose before or after it and no Markdown code fences.")
+JSON_OBJECT_INSTRUCTION = (
+    "Respond with a single valid JSON object and nothing else: no prose before or after it and no Markdown code fences."
+)
+JSON_SCHEMA_INSTRUCTION = (
+    "Respond with a single valid JSON value that conforms to the JSON Schema below, "
+    "and nothing else: no prose before or after it and no Markdown code fences."
+)
 
 
 def usage_from_anthropic(u: dict[str, Any] | None) -> Usage:
@@ -79,8 +109,9 @@ def image_block(url: str, where: str) -> dict[str, Any]:
         header, sep, data = url[5:].partition(",")
         media_type, _, encoding = header.partition(";")
         if not sep or encoding != "base64" or not data:
-            raise InvalidRequest(f"{where}: a data URL image must be base64 encoded "
-                                 "(data:image/png;base64,...)", param=where)
+            raise InvalidRequest(
+                f"{where}: a data URL image must be base64 encoded (data:image/png;base64,...)", param=where
+            )
         media_type = "image/jpeg" if media_type == "image/jpg" else (media_type or "image/png")
         return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
     return {"type": "image", "source": {"type": "url", "url": url}}
@@ -117,8 +148,9 @@ def _tool_use(call: dict[str, Any], where: str) -> dict[str, Any]:
         try:
             args = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:
-            raise InvalidRequest(f"{where}.function.arguments: not valid JSON", param=f"{where}.function.arguments") \
-                from None
+            raise InvalidRequest(
+                f"{where}.function.arguments: not valid JSON", param=f"{where}.function.arguments"
+            ) from None
     if not isinstance(args, dict):
         args = {"value": args}  # Anthropic's tool input must be an object
     return {"type": "tool_use", "id": call.get("id") or "", "name": fn.get("name") or "", "input": args}
@@ -225,16 +257,17 @@ def build_body(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
     instruction = None if json_tool else _json_instruction(req.response_format)
     if instruction:
         system.append(instruction)
-    body: dict[str, Any] = {"model": model, "max_tokens": req.max_tokens or DEFAULT_MAX_TOKENS,
-                            "messages": messages}
+    body: dict[str, Any] = {"model": model, "max_tokens": req.max_tokens or DEFAULT_MAX_TOKENS, "messages": messages}
     if system:
         body["system"] = "\n\n".join(system)
     if req.tools:
         tools = []
         for t in req.tools:
             fn = t.get("function") or {}
-            tool = {"name": fn.get("name", ""), "input_schema": fn.get("parameters") or {"type": "object",
-                                                                                         "properties": {}}}
+            tool = {
+                "name": fn.get("name", ""),
+                "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
+            }
             if fn.get("description"):
                 tool["description"] = fn["description"]
             tools.append(tool)
@@ -264,8 +297,11 @@ def _error_from_event(err: Any) -> UpstreamError:
     etype = err.get("type", "") if isinstance(err, dict) else ""
     message = (err.get("message") if isinstance(err, dict) else None) or str(err) or "unknown error"
     status = ERROR_STATUS.get(etype, 500)
-    return UpstreamError(f"anthropic upstream sent an error event: {etype or 'error'}: {message}",
-                         kind=upstream_kind_for_status(status, message), provider_status=status)
+    return UpstreamError(
+        f"anthropic upstream sent an error event: {etype or 'error'}: {message}",
+        kind=upstream_kind_for_status(status, message),
+        provider_status=status,
+    )
 
 
 class AnthropicAdapter(Adapter):
@@ -308,15 +344,28 @@ class AnthropicAdapter(Adapter):
             elif json_answer and block.get("type") == "text":
                 continue
             elif block.get("type") == "tool_use":
-                calls.append(ToolCall(block.get("id") or f"call_{len(calls)}", block.get("name") or "",
-                                      orjson.dumps(block.get("input") or {}).decode()))
+                calls.append(
+                    ToolCall(
+                        block.get("id") or f"call_{len(calls)}",
+                        block.get("name") or "",
+                        orjson.dumps(block.get("input") or {}).decode(),
+                    )
+                )
         finish = STOP_REASONS.get(data.get("stop_reason") or "", "stop")
-        if finish == "tool_calls" and not calls and any(
-                isinstance(b, dict) and b.get("name") == JSON_TOOL for b in content):
+        if (
+            finish == "tool_calls"
+            and not calls
+            and any(isinstance(b, dict) and b.get("name") == JSON_TOOL for b in content)
+        ):
             finish = "stop"  # only the JSON-mode tool was called: a plain answer
-        return ChatResponse(id=data.get("id") or "", model=model,
-                            content="".join(text) if text or not calls else None, tool_calls=calls,
-                            finish_reason=finish, usage=usage_from_anthropic(data.get("usage")))
+        return ChatResponse(
+            id=data.get("id") or "",
+            model=model,
+            content="".join(text) if text or not calls else None,
+            tool_calls=calls,
+            finish_reason=finish,
+            usage=usage_from_anthropic(data.get("usage")),
+        )
 
     def stream_parser(self) -> StreamParser:
         return _AnthropicStream()
@@ -348,10 +397,10 @@ class _AnthropicStream(StreamParser):
     def __init__(self) -> None:
         self._sse = SSEDecoder()
         self._usage: dict[str, int] = {}
-        self._tools: dict[int, int] = {}       # content block index -> tool call index
-        self._args_seen: set[int] = set()      # tool call indexes that got argument bytes
+        self._tools: dict[int, int] = {}  # content block index -> tool call index
+        self._args_seen: set[int] = set()  # tool call indexes that got argument bytes
         self._next_tool = 0
-        self._json_blocks: set[int] = set()   # content blocks of the JSON-mode tool: streamed as text
+        self._json_blocks: set[int] = set()  # content blocks of the JSON-mode tool: streamed as text
         self._stopped = False
         self._finished = False
 

@@ -20,10 +20,10 @@ from ..core.usage import Prices
 class Target:
     """One resolved deployment: where to send, with which credentials, at which prices."""
 
-    deployment: str          # unique id, e.g. "fake-openai#0"
-    model_name: str          # the name clients use
-    provider: str            # "openai" | "anthropic" | "gemini"
-    upstream_model: str      # the provider's model id
+    deployment: str  # unique id, e.g. "fake-openai#0"
+    model_name: str  # the name clients use
+    provider: str  # "openai" | "anthropic" | "gemini"
+    upstream_model: str  # the provider's model id
     base_url: str
     api_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -75,13 +75,19 @@ class Adapter(ABC):
     def error_message(self, status: int, body: bytes) -> str:
         """The provider's own message from an error body (never echoing credentials)."""
 
-    def classify_error(self, status: int, body: bytes, *, retry_after_s: float | None,
-                       deployment: str) -> UpstreamError:
+    def classify_error(
+        self, status: int, body: bytes, *, retry_after_s: float | None, deployment: str
+    ) -> UpstreamError:
         """An error HTTP status into an ``UpstreamError`` with its retry ``kind``."""
         message = self.error_message(status, body)
         kind = upstream_kind_for_status(status, message)
-        return UpstreamError(f"{self.protocol} upstream returned {status}: {message}", kind=kind,
-                             provider_status=status, retry_after_s=retry_after_s, deployment=deployment)
+        return UpstreamError(
+            f"{self.protocol} upstream returned {status}: {message}",
+            kind=kind,
+            provider_status=status,
+            retry_after_s=retry_after_s,
+            deployment=deployment,
+        )
 
 
 def malformed(protocol: str, what: str) -> UpstreamError:

@@ -24,8 +24,17 @@ from typing import Any
 import orjson
 
 from ..core.errors import InvalidRequest, UpstreamError, upstream_kind_for_status
-from ..core.types import (ChatRequest, ChatResponse, Event, Finish, StreamStart, TextDelta, ToolCall,
-                          ToolCallDelta, UsageEvent)
+from ..core.types import (
+    ChatRequest,
+    ChatResponse,
+    Event,
+    Finish,
+    StreamStart,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    UsageEvent,
+)
 from ..core.usage import Usage
 from .base import Adapter, StreamParser, Target, UpstreamRequest, malformed
 from .sse import SSEDecoder
@@ -34,19 +43,55 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 # Documented by Google for histories whose function calls come from elsewhere (no real signature).
 PLACEHOLDER_THOUGHT_SIGNATURE = "skip_thought_signature_validator"
 
-FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter",
-                  "RECITATION": "content_filter", "BLOCKLIST": "content_filter",
-                  "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
-                  "IMAGE_SAFETY": "content_filter"}
+FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
 
 # Gemini's Schema object (an OpenAPI 3.0 subset): anything else is rejected with a 400.
-_SCHEMA_KEYS = frozenset({"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems",
-                          "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength",
-                          "pattern", "example", "anyOf", "propertyOrdering", "default", "items", "minimum",
-                          "maximum"})
+_SCHEMA_KEYS = frozenset(
+    {
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "maxItems",
+        "minItems",
+        "properties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "example",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "items",
+        "minimum",
+        "maximum",
+    }
+)
 _FORMATS = {"STRING": {"enum", "date-time"}, "INTEGER": {"int32", "int64"}, "NUMBER": {"float", "double"}}
-_IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
-                "webp": "image/webp", "heic": "image/heic", "heif": "image/heif", "pdf": "application/pdf"}
+_IMAGE_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "heic": "image/heic",
+    "heif": "image/heif",
+    "pdf": "application/pdf",
+}
 
 
 def gemini_schema(schema: Any, defs: dict[str, Any] | None = None, depth: int = 0) -> Any:
@@ -145,8 +190,9 @@ def _parts(content: Any, where: str) -> list[dict[str, Any]]:
                 mime, _, encoding = header.partition(";")
                 if not sep or encoding != "base64" or not data:
                     param = f"{where}.{j}.image_url.url"
-                    raise InvalidRequest(f"{param}: a data URL image must be base64 encoded "
-                                         "(data:image/png;base64,...)", param=param)
+                    raise InvalidRequest(
+                        f"{param}: a data URL image must be base64 encoded (data:image/png;base64,...)", param=param
+                    )
                 out.append({"inlineData": {"mimeType": mime or "image/png", "data": data}})
             else:
                 file_data = {"fileUri": url}
@@ -210,8 +256,9 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
                 name = fn.get("name") or ""
                 if call.get("id"):
                     names[call["id"]] = name
-                part: dict[str, Any] = {"functionCall": {"name": name,
-                                                         "args": args if isinstance(args, dict) else {"value": args}}}
+                part: dict[str, Any] = {
+                    "functionCall": {"name": name, "args": args if isinstance(args, dict) else {"value": args}}
+                }
                 if j == 0:
                     part["thoughtSignature"] = PLACEHOLDER_THOUGHT_SIGNATURE
                 parts.append(part)
@@ -293,8 +340,11 @@ def _error(err: Any) -> UpstreamError:
     status = code if isinstance(code, int) else 500
     message = (err.get("message") if isinstance(err, dict) else None) or str(err)
     label = err.get("status") if isinstance(err, dict) and err.get("status") else "error"
-    return UpstreamError(f"gemini upstream sent an error: {label}: {message}",
-                         kind=upstream_kind_for_status(status, message), provider_status=status)
+    return UpstreamError(
+        f"gemini upstream sent an error: {label}: {message}",
+        kind=upstream_kind_for_status(status, message),
+        provider_status=status,
+    )
 
 
 class _Reply:
@@ -326,8 +376,14 @@ class _Reply:
                 call = part["functionCall"] or {}
                 index = self.calls
                 self.calls += 1
-                out.append(ToolCallDelta(index, call.get("id") or f"call_{index}", call.get("name") or "",
-                                         orjson.dumps(call.get("args") or {}).decode()))
+                out.append(
+                    ToolCallDelta(
+                        index,
+                        call.get("id") or f"call_{index}",
+                        call.get("name") or "",
+                        orjson.dumps(call.get("args") or {}).decode(),
+                    )
+                )
             elif part.get("text"):
                 out.append(TextDelta(part["text"]))
         if chunk.get("usageMetadata"):
@@ -387,8 +443,14 @@ class GeminiAdapter(Adapter):
                 usage = ev.usage
             elif isinstance(ev, StreamStart):
                 rid = ev.id
-        return ChatResponse(id=rid, model=model, content="".join(text) if text or not calls else None,
-                            tool_calls=calls, finish_reason=finish, usage=usage)
+        return ChatResponse(
+            id=rid,
+            model=model,
+            content="".join(text) if text or not calls else None,
+            tool_calls=calls,
+            finish_reason=finish,
+            usage=usage,
+        )
 
     def stream_parser(self) -> StreamParser:
         return _GeminiStream()

@@ -8,8 +8,17 @@ from typing import Any
 import orjson
 
 from ..core.errors import UpstreamError
-from ..core.types import (ChatRequest, ChatResponse, Event, Finish, StreamStart, TextDelta, ToolCall,
-                          ToolCallDelta, UsageEvent)
+from ..core.types import (
+    ChatRequest,
+    ChatResponse,
+    Event,
+    Finish,
+    StreamStart,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    UsageEvent,
+)
 from ..core.usage import Usage
 from .base import Adapter, StreamParser, Target, UpstreamRequest, malformed
 from .sse import SSEDecoder
@@ -17,16 +26,28 @@ from .sse import SSEDecoder
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 # Canonical field -> OpenAI body key, for the optional scalars copied as they are.
-_OPTIONAL = ("tools", "tool_choice", "parallel_tool_calls", "response_format", "temperature", "top_p",
-             "max_tokens", "stop", "seed", "user", "metadata")
+_OPTIONAL = (
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+    "user",
+    "metadata",
+)
 
 
 def usage_from_openai(u: dict[str, Any] | None) -> Usage:
     if not u:
         return Usage()
     details = u.get("prompt_tokens_details") or {}
-    return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0),
-                 int(details.get("cached_tokens") or 0))
+    return Usage(
+        int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0), int(details.get("cached_tokens") or 0)
+    )
 
 
 class OpenAIAdapter(Adapter):
@@ -57,12 +78,23 @@ class OpenAIAdapter(Adapter):
             msg = choice.get("message") or {}
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
             raise malformed(self.protocol, "the body is not a chat.completion object") from None
-        calls = [ToolCall(c.get("id") or f"call_{i}", (c.get("function") or {}).get("name", ""),
-                          (c.get("function") or {}).get("arguments", ""))
-                 for i, c in enumerate(msg.get("tool_calls") or [])]
-        return ChatResponse(id=data.get("id") or "", model=model, content=msg.get("content"),
-                            tool_calls=calls, finish_reason=choice.get("finish_reason") or "stop",
-                            usage=usage_from_openai(data.get("usage")), created=int(data.get("created") or 0))
+        calls = [
+            ToolCall(
+                c.get("id") or f"call_{i}",
+                (c.get("function") or {}).get("name", ""),
+                (c.get("function") or {}).get("arguments", ""),
+            )
+            for i, c in enumerate(msg.get("tool_calls") or [])
+        ]
+        return ChatResponse(
+            id=data.get("id") or "",
+            model=model,
+            content=msg.get("content"),
+            tool_calls=calls,
+            finish_reason=choice.get("finish_reason") or "stop",
+            usage=usage_from_openai(data.get("usage")),
+            created=int(data.get("created") or 0),
+        )
 
     def stream_parser(self) -> StreamParser:
         return _OpenAIStream()
@@ -127,8 +159,11 @@ class _OpenAIStream(StreamParser):
                     out.append(TextDelta(text))
                 for tc in delta.get("tool_calls") or ():
                     fn = tc.get("function") or {}
-                    out.append(ToolCallDelta(int(tc.get("index") or 0), tc.get("id"), fn.get("name"),
-                                             fn.get("arguments") or ""))
+                    out.append(
+                        ToolCallDelta(
+                            int(tc.get("index") or 0), tc.get("id"), fn.get("name"), fn.get("arguments") or ""
+                        )
+                    )
                 if choice.get("finish_reason"):
                     self._finished = True
                     out.append(Finish(choice["finish_reason"]))

@@ -11,13 +11,19 @@ from ..config import ConfigError, load_config
 
 @click.command("analyze")
 @click.argument("traffic", type=click.Path(exists=True, dir_okay=False))
-@click.option("--config", "config_path", envvar="FAREGATE_CONFIG", type=click.Path(dir_okay=False),
-              help="The gateway config whose models and prices to plan with.")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="FAREGATE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="The gateway config whose models and prices to plan with.",
+)
 @click.option("--route", default="auto", show_default=True, help="Route to plan each request with.")
 @click.option("--min-quality", type=click.FloatRange(0, 1), default=None, help="Floor for every request.")
 @click.option("--monthly-requests", type=int, default=None, help="Volume to project the savings to.")
-def analyze_cmd(traffic: str, config_path: str | None, route: str, min_quality: float | None,
-                monthly_requests: int | None) -> None:
+def analyze_cmd(
+    traffic: str, config_path: str | None, route: str, min_quality: float | None, monthly_requests: int | None
+) -> None:
     """What faregate would have chosen for past requests (TRAFFIC: one JSON body per line) and the
     projected monthly savings."""
     from rich.console import Console
@@ -38,8 +44,9 @@ def analyze_cmd(traffic: str, config_path: str | None, route: str, min_quality: 
     with Progress(console=console, transient=True) as bar, path.open("rb") as f:
         task = bar.add_task("planning", total=total)
         try:
-            res = analyze(read_lines(f), config, route=route, min_quality=min_quality,
-                          progress=lambda: bar.advance(task))
+            res = analyze(
+                read_lines(f), config, route=route, min_quality=min_quality, progress=lambda: bar.advance(task)
+            )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     monthly, basis = res.monthly(monthly_requests)

@@ -11,8 +11,8 @@ is the routing decision alone.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 import orjson
 
@@ -55,7 +55,10 @@ class Analysis:
             days = (self.last_ts - self.first_ts) / 86400.0
             rate = self.requests / days
             return per_request * rate * 30, f"{rate * 30:,.0f} requests a month (from the file's time span)"
-        return per_request * self.requests * 30, "the file as one day of traffic (no timestamps; use --monthly-requests)"
+        return (
+            per_request * self.requests * 30,
+            "the file as one day of traffic (no timestamps; use --monthly-requests)",
+        )
 
 
 def read_lines(lines: Iterable[bytes]) -> Iterator[tuple[dict | None, str | None]]:
@@ -68,8 +71,14 @@ def read_lines(lines: Iterable[bytes]) -> Iterator[tuple[dict | None, str | None
             yield None, f"line {n}: not JSON"
 
 
-def analyze(records: Iterable[tuple[dict | None, str | None]], config: GatewayConfig, *, route: str = "auto",
-            min_quality: float | None = None, progress=None) -> Analysis:
+def analyze(
+    records: Iterable[tuple[dict | None, str | None]],
+    config: GatewayConfig,
+    *,
+    route: str = "auto",
+    min_quality: float | None = None,
+    progress=None,
+) -> Analysis:
     step = RoutingStep(config, DeploymentRegistry(config))
     if route not in step.routes:
         raise ValueError(f"unknown route {route!r}; configured: {sorted(step.routes)}")
@@ -103,7 +112,9 @@ def analyze(records: Iterable[tuple[dict | None, str | None]], config: GatewayCo
             out.skipped += 1
             continue
         tin = int(usage.get("prompt_tokens") or step.input_tokens(ctx))
-        tout = int(usage.get("completion_tokens") or req.max_tokens or OUTPUT_TOKENS.get(plan.constraints.task or "", 256))
+        tout = int(
+            usage.get("completion_tokens") or req.max_tokens or OUTPUT_TOKENS.get(plan.constraints.task or "", 256)
+        )
         chosen = plan.models[-1]
         out.requests += 1
         out.used[used] += 1

@@ -17,8 +17,9 @@ class GatewayError(Exception):
     type: str = "server_error"
     code: str | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
@@ -28,8 +29,7 @@ class GatewayError(Exception):
 
     def envelope(self) -> dict[str, Any]:
         """The OpenAI error body: ``{"error": {"message", "type", "param", "code"}}``."""
-        return {"error": {"message": self.message, "type": self.type, "param": self.param,
-                          "code": self.code}}
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
 class InvalidRequest(GatewayError):
@@ -96,8 +96,16 @@ class UpstreamError(GatewayError):
     type = "upstream_error"
     code = "upstream_error"
 
-    def __init__(self, message: str, *, kind: str = "transient", provider_status: int | None = None,
-                 retry_after_s: float | None = None, deployment: str | None = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "transient",
+        provider_status: int | None = None,
+        retry_after_s: float | None = None,
+        deployment: str | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(message, **kw)
         self.kind = kind
         self.provider_status = provider_status
@@ -123,8 +131,13 @@ def upstream_kind_for_status(status: int, message: str = "") -> str:
     """Classify a provider's HTTP status (and message) into an ``UpstreamError.kind``."""
     low = message.lower()
     if status in (400, 413, 422):
-        if "context" in low and ("length" in low or "window" in low) or "too many tokens" in low \
-                or "prompt is too long" in low or "maximum context" in low:
+        if (
+            "context" in low
+            and ("length" in low or "window" in low)
+            or "too many tokens" in low
+            or "prompt is too long" in low
+            or "maximum context" in low
+        ):
             return "context_length"
         return "client"
     if status in (401, 403, 429):
@@ -147,8 +160,13 @@ _SECRET_PATTERNS = (
     (_re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"), r"\1 [redacted]"),
     (_re.compile(r"\bsk-[A-Za-z0-9_\-*.]{6,}"), "[redacted]"),
     (_re.compile(r"\bAIza[0-9A-Za-z_\-]{10,}"), "[redacted]"),
-    (_re.compile(r"(?i)\b((?:x-goog-|x-)?api[_-]?key|authorization|key|token|secret)(\"?\s*[:=]\s*\"?)"
-                 r"(?!\[redacted\])[^\s\"',;&]{4,}"), r"\1\2[redacted]"),
+    (
+        _re.compile(
+            r"(?i)\b((?:x-goog-|x-)?api[_-]?key|authorization|key|token|secret)(\"?\s*[:=]\s*\"?)"
+            r"(?!\[redacted\])[^\s\"',;&]{4,}"
+        ),
+        r"\1\2[redacted]",
+    ),
 )
 
 

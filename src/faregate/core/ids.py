@@ -21,7 +21,7 @@ class _RandomPool:
             if pos + 12 > len(self._hex):
                 self._hex, pos = os.urandom(4092).hex(), 0
             self._pos = pos + 12
-            return self._hex[pos:pos + 12]
+            return self._hex[pos : pos + 12]
 
 
 _POOL = _RandomPool()

@@ -9,7 +9,7 @@ codec; past it, every field here is known to be well formed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -46,8 +46,9 @@ def content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content
-                         if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
+        return "\n".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") in ("text", "input_text")
+        )
     return str(content)
 
 
@@ -63,8 +64,7 @@ class ToolCall:
     arguments: str  # a JSON string, as OpenAI sends it
 
     def to_openai(self) -> dict[str, Any]:
-        return {"id": self.id, "type": "function",
-                "function": {"name": self.name, "arguments": self.arguments}}
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
 
 
 @dataclass(slots=True)
@@ -76,7 +76,7 @@ class ChatResponse:
     content: str | None
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str = "stop"
-    usage: "Usage" = None  # type: ignore[assignment]
+    usage: Usage = None  # type: ignore[assignment]
     created: int = 0
 
     def __post_init__(self) -> None:
@@ -86,6 +86,7 @@ class ChatResponse:
 
 # Stream events: what an adapter's stream parser yields. A non-streaming answer is the
 # same events collected (see ``collect``).
+
 
 @dataclass(slots=True)
 class TextDelta:
@@ -104,7 +105,7 @@ class ToolCallDelta:
 
 @dataclass(slots=True)
 class UsageEvent:
-    usage: "Usage"
+    usage: Usage
 
 
 @dataclass(slots=True)
@@ -120,7 +121,7 @@ class StreamStart:
     model: str = ""
 
 
-Event = Union[StreamStart, TextDelta, ToolCallDelta, UsageEvent, Finish]
+Event = StreamStart | TextDelta | ToolCallDelta | UsageEvent | Finish
 
 CONTENT_EVENTS = (TextDelta, ToolCallDelta)
 
@@ -150,8 +151,14 @@ def collect(events: list[Event], *, default_id: str, model: str) -> ChatResponse
             finish = ev.reason
         elif isinstance(ev, StreamStart) and ev.id:
             rid = ev.id
-    return ChatResponse(id=rid, model=model, content="".join(text) if text or not calls else None,
-                        tool_calls=[calls[i] for i in sorted(calls)], finish_reason=finish, usage=usage)
+    return ChatResponse(
+        id=rid,
+        model=model,
+        content="".join(text) if text or not calls else None,
+        tool_calls=[calls[i] for i in sorted(calls)],
+        finish_reason=finish,
+        usage=usage,
+    )
 
 
 from .usage import Usage  # noqa: E402  (kept last: Usage is referenced in annotations above)

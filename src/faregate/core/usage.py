@@ -19,19 +19,25 @@ class Usage:
     cached_input_tokens: int = 0
     cache_creation_tokens: int = 0
 
-    def __add__(self, other: "Usage") -> "Usage":
-        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
-                     self.cached_input_tokens + other.cached_input_tokens,
-                     self.cache_creation_tokens + other.cache_creation_tokens)
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.cache_creation_tokens + other.cache_creation_tokens,
+        )
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
     def to_openai(self) -> dict:
-        return {"prompt_tokens": self.input_tokens, "completion_tokens": self.output_tokens,
-                "total_tokens": self.input_tokens + self.output_tokens,
-                "prompt_tokens_details": {"cached_tokens": self.cached_input_tokens}}
+        return {
+            "prompt_tokens": self.input_tokens,
+            "completion_tokens": self.output_tokens,
+            "total_tokens": self.input_tokens + self.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cached_input_tokens},
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,5 +51,6 @@ class Prices:
     def cost(self, usage: Usage) -> float:
         cached = min(usage.cached_input_tokens, usage.input_tokens)
         cached_price = self.input if self.cached_input is None else self.cached_input
-        return ((usage.input_tokens - cached) * self.input + cached * cached_price
-                + usage.output_tokens * self.output) / 1_000_000
+        return (
+            (usage.input_tokens - cached) * self.input + cached * cached_price + usage.output_tokens * self.output
+        ) / 1_000_000

@@ -11,22 +11,50 @@ from .simulator import CEILINGS_MS, FLOORS, MIX, STRONGEST, TIERS
 
 
 @click.command("demo")
-@click.option("--requests", "n", type=click.IntRange(1, 1_000_000), default=400, show_default=True,
-              help="Requests in the simulated workload.")
+@click.option(
+    "--requests",
+    "n",
+    type=click.IntRange(1, 1_000_000),
+    default=400,
+    show_default=True,
+    help="Requests in the simulated workload.",
+)
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the simulated world.")
-@click.option("--monthly-requests", type=click.IntRange(1), default=1_000_000, show_default=True,
-              help="Your monthly volume, for the projected savings.")
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=24, show_default=True,
-              help="Requests in flight at once.")
-@click.option("--time-scale", type=click.FloatRange(0.001, 1.0), default=0.5, show_default=True,
-              help="Simulated latencies are multiplied by this (1.0: real time).")
-@click.option("--baseline", type=click.Choice(["send", "price"]), default="send", show_default=True,
-              help="send: the workload also goes to the strongest model through faregate; "
-                   "price: the same prompts priced at its list price, with its simulated quality.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-              help="Where the SQLite request log goes (default: a new temporary directory).")
-def demo_cmd(n: int, seed: int, monthly_requests: int, concurrency: int, time_scale: float, baseline: str,
-             db_path: str | None) -> None:
+@click.option(
+    "--monthly-requests",
+    type=click.IntRange(1),
+    default=1_000_000,
+    show_default=True,
+    help="Your monthly volume, for the projected savings.",
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 1024), default=24, show_default=True, help="Requests in flight at once."
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(0.001, 1.0),
+    default=0.5,
+    show_default=True,
+    help="Simulated latencies are multiplied by this (1.0: real time).",
+)
+@click.option(
+    "--baseline",
+    type=click.Choice(["send", "price"]),
+    default="send",
+    show_default=True,
+    help="send: the workload also goes to the strongest model through faregate; "
+    "price: the same prompts priced at its list price, with its simulated quality.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where the SQLite request log goes (default: a new temporary directory).",
+)
+def demo_cmd(
+    n: int, seed: int, monthly_requests: int, concurrency: int, time_scale: float, baseline: str, db_path: str | None
+) -> None:
     """Route a simulated workload through faregate and show what it saves.
 
     No API key and no server needed: simulated providers (priced like real models) run on
@@ -38,12 +66,27 @@ def demo_cmd(n: int, seed: int, monthly_requests: int, concurrency: int, time_sc
 
     logging.getLogger("faregate").setLevel(logging.ERROR)
     console = Console()
-    opts = DemoOptions(requests=n, seed=seed, monthly_requests=monthly_requests, concurrency=concurrency,
-                       time_scale=time_scale, db_path=db_path, baseline=baseline)
-    console.print(f"[bold]faregate demo[/]: {n} requests, seed {seed}, simulated providers "
-                  f"({', '.join(t.name for t in TIERS)}), latencies scaled x{time_scale:g}")
-    with Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
+    opts = DemoOptions(
+        requests=n,
+        seed=seed,
+        monthly_requests=monthly_requests,
+        concurrency=concurrency,
+        time_scale=time_scale,
+        db_path=db_path,
+        baseline=baseline,
+    )
+    console.print(
+        f"[bold]faregate demo[/]: {n} requests, seed {seed}, simulated providers "
+        f"({', '.join(t.name for t in TIERS)}), latencies scaled x{time_scale:g}"
+    )
+    with Progress(
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         tasks: dict[str, int] = {}
 
         def progress(phase: str, done: int, total: int) -> None:
@@ -95,15 +138,19 @@ def render(console, result) -> None:
 
     savings = 1 - r["per_request"] / b["per_request"] if b["per_request"] else 0.0
     monthly = (b["per_request"] - r["per_request"]) * o.monthly_requests
-    console.print(f"[bold green]savings: {savings:.1%}[/] of spend; at {o.monthly_requests:,} requests a month: "
-                  f"[bold]{_usd(monthly)}[/] saved ({_usd(r['per_request'] * o.monthly_requests)} instead of "
-                  f"{_usd(b['per_request'] * o.monthly_requests)})")
+    console.print(
+        f"[bold green]savings: {savings:.1%}[/] of spend; at {o.monthly_requests:,} requests a month: "
+        f"[bold]{_usd(monthly)}[/] saved ({_usd(r['per_request'] * o.monthly_requests)} instead of "
+        f"{_usd(b['per_request'] * o.monthly_requests)})"
+    )
 
     half = len(result.routed) // 2
     e1, e2 = prediction_error(result.routed[:half]), prediction_error(result.routed[half:])
     if result.feedback_sent and e1 is not None and e2 is not None:
-        console.print(f"learning from feedback: the router's quality predictions were off by {e1:.3f} on average "
-                      f"in the first half of the run, {e2:.3f} in the second")
+        console.print(
+            f"learning from feedback: the router's quality predictions were off by {e1:.3f} on average "
+            f"in the first half of the run, {e2:.3f} in the second"
+        )
 
     mix = model_mix(result.routed)
     m = Table(title="model mix per task (faregate)", title_justify="left")
@@ -117,18 +164,30 @@ def render(console, result) -> None:
     for task in MIX:
         row = mix.get(task, {})
         total = sum(row.values()) or 1
-        m.add_row(task, f"{total / max(1, len(result.routed)):.0%}", f"{FLOORS[task]:.2f}",
-                  f"{CEILINGS_MS[task]:,.0f}", *[f"{row.get(n, 0) / total:.0%}" for n in names])
+        m.add_row(
+            task,
+            f"{total / max(1, len(result.routed)):.0%}",
+            f"{FLOORS[task]:.2f}",
+            f"{CEILINGS_MS[task]:,.0f}",
+            *[f"{row.get(n, 0) / total:.0%}" for n in names],
+        )
     console.print(m)
 
-    console.print("[dim]Simulated: the tiers are priced at real list prices "
-                  + "; ".join(f"{tier.name} = {tier.priced_as}" for tier in TIERS) + " per 1M tokens in/out; "
-                  "their answers, quality and latency come from a seeded simulator (no real model is called).[/]")
-    console.print(f"[dim]Router: {result.router_kind}. Baseline: "
-                  + ("the same workload sent to the strongest model through faregate."
-                     if o.baseline == "send" else "the same prompts priced at the strongest tier's list prices, "
-                     "with its simulated quality and latency.")
-                  + f" Latencies ran x{scale:g} faster and are shown in simulated ms (measured / {scale:g}).[/]")
+    console.print(
+        "[dim]Simulated: the tiers are priced at real list prices "
+        + "; ".join(f"{tier.name} = {tier.priced_as}" for tier in TIERS)
+        + " per 1M tokens in/out; "
+        "their answers, quality and latency come from a seeded simulator (no real model is called).[/]"
+    )
+    console.print(
+        f"[dim]Router: {result.router_kind}. Baseline: "
+        + (
+            "the same workload sent to the strongest model through faregate."
+            if o.baseline == "send"
+            else "the same prompts priced at the strongest tier's list prices, with its simulated quality and latency."
+        )
+        + f" Latencies ran x{scale:g} faster and are shown in simulated ms (measured / {scale:g}).[/]"
+    )
     fb = f"{result.feedback_sent} feedback scores sent (POST /v1/feedback)" if result.feedback_sent else "none sent"
     if result.feedback_note:
         fb += f"; {result.feedback_note}"

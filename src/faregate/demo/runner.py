@@ -10,9 +10,10 @@ import asyncio
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -30,8 +31,8 @@ class DemoOptions:
     time_scale: float = 0.5
     train_rows: int = 600
     db_path: str | None = None
-    baseline: str = "send"   # "send": the same workload sent to the strongest model through faregate
-    feedback: bool = True    # send each answer's simulated quality as feedback
+    baseline: str = "send"  # "send": the same workload sent to the strongest model through faregate
+    feedback: bool = True  # send each answer's simulated quality as feedback
 
 
 @dataclass
@@ -39,14 +40,14 @@ class Outcome:
     prompt: Prompt
     model: str | None
     cost_usd: float
-    latency_ms: float      # simulated ms (measured / time_scale)
+    latency_ms: float  # simulated ms (measured / time_scale)
     quality: float | None  # the simulator's quality of the model that answered
     met: bool
     request_id: str | None
     error: str | None = None
     ttft_ms: float | None = None  # simulated ms
     predicted_quality: float | None = None  # x-faregate-predicted-quality (routed requests)
-    constraint_unmet: bool = False          # x-faregate-constraint-unmet: no plan met both bounds
+    constraint_unmet: bool = False  # x-faregate-constraint-unmet: no plan met both bounds
 
 
 @dataclass
@@ -64,31 +65,47 @@ class DemoResult:
 
 # -- the gateway's config, built in code ----------------------------------------------------------
 
-def build_config(base_urls: dict[str, str], *, db_path: str, router_model: str | None,
-                 calibration_file: str | None, time_scale: float):
+
+def build_config(
+    base_urls: dict[str, str],
+    *,
+    db_path: str,
+    router_model: str | None,
+    calibration_file: str | None,
+    time_scale: float,
+):
     from ..config import GatewayConfig
 
     models = []
     for t in TIERS:
-        models.append({
-            "name": t.name, "provider": "openai", "model": t.name, "base_url": base_urls[t.name],
-            "api_key": "simulated", "prices": {"input": t.input_price, "output": t.output_price},
-            # Priors on the demo's (scaled) clock, refined by live measurements.
-            "latency": {"ttft_ms": t.ttft_ms * time_scale, "tokens_per_s": t.tokens_per_s / time_scale},
-            "router_name": t.name, "max_attempts": 1,
-        })
-    return GatewayConfig.model_validate({
-        "server": {"host": "127.0.0.1", "port": 0},
-        "models": models,
-        "routes": [{"name": "auto", "candidates": [t.name for t in TIERS], "router_model": router_model}],
-        "keys": [{"key": DEMO_KEY, "name": "demo"}],
-        "task_quality_defaults": dict(FLOORS),
-        "router_model": router_model,
-        "calibration_file": calibration_file,
-        "cascades": False,
-        "database_url": f"sqlite:///{db_path}",
-        "limits": {"enabled": True},
-    })
+        models.append(
+            {
+                "name": t.name,
+                "provider": "openai",
+                "model": t.name,
+                "base_url": base_urls[t.name],
+                "api_key": "simulated",
+                "prices": {"input": t.input_price, "output": t.output_price},
+                # Priors on the demo's (scaled) clock, refined by live measurements.
+                "latency": {"ttft_ms": t.ttft_ms * time_scale, "tokens_per_s": t.tokens_per_s / time_scale},
+                "router_name": t.name,
+                "max_attempts": 1,
+            }
+        )
+    return GatewayConfig.model_validate(
+        {
+            "server": {"host": "127.0.0.1", "port": 0},
+            "models": models,
+            "routes": [{"name": "auto", "candidates": [t.name for t in TIERS], "router_model": router_model}],
+            "keys": [{"key": DEMO_KEY, "name": "demo"}],
+            "task_quality_defaults": dict(FLOORS),
+            "router_model": router_model,
+            "calibration_file": calibration_file,
+            "cascades": False,
+            "database_url": f"sqlite:///{db_path}",
+            "limits": {"enabled": True},
+        }
+    )
 
 
 def train_router(sim: Simulator, n_rows: int, workdir: Path) -> tuple[str | None, str | None, str]:
@@ -98,11 +115,18 @@ def train_router(sim: Simulator, n_rows: int, workdir: Path) -> tuple[str | None
     try:
         from ..routing.data import parse_row
         from ..routing.model import RouterModel
+
         model = RouterModel.fit([parse_row(r) for r in rows], cascades=False)
         path = workdir / "demo-router.model"
         model.save(path)
-        return str(path), None, (f"trained router ({model.predictor.kind} on hashed n-grams, "
-                                 f"{n_rows} synthetic outcome rows, seed {sim.seed})")
+        return (
+            str(path),
+            None,
+            (
+                f"trained router ({model.predictor.kind} on hashed n-grams, "
+                f"{n_rows} synthetic outcome rows, seed {sim.seed})"
+            ),
+        )
     except Exception as exc:  # noqa: BLE001 - the demo still runs on priors
         by: dict[str, dict[str, list[float]]] = {}
         for r in rows:
@@ -116,8 +140,13 @@ def train_router(sim: Simulator, n_rows: int, workdir: Path) -> tuple[str | None
 
 # -- the run ----------------------------------------------------------------------------------
 
-async def run_demo(opts: DemoOptions, *, progress: Callable[[str, int, int], None] | None = None,
-                   on_phase: Callable[[str], None] | None = None) -> DemoResult:
+
+async def run_demo(
+    opts: DemoOptions,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> DemoResult:
     from openai import AsyncOpenAI
 
     from ..testing import FakeProvider
@@ -132,7 +161,8 @@ async def run_demo(opts: DemoOptions, *, progress: Callable[[str, int, int], Non
     prompts = world.workload(opts.requests)
     say("training the router on synthetic outcomes (a separate seed)")
     router_model, calibration, router_kind = await asyncio.to_thread(
-        train_router, Simulator(opts.seed + 1_000_003), opts.train_rows, workdir)
+        train_router, Simulator(opts.seed + 1_000_003), opts.train_rows, workdir
+    )
 
     fakes = {t.name: FakeProvider("openai", responder=world.responder, max_log=1) for t in TIERS}
     for f in fakes.values():
@@ -140,9 +170,13 @@ async def run_demo(opts: DemoOptions, *, progress: Callable[[str, int, int], Non
     server = None
     notes: list[str] = []
     try:
-        config = build_config({n: f.base_url for n, f in fakes.items()}, db_path=db_path,
-                              router_model=router_model, calibration_file=calibration,
-                              time_scale=opts.time_scale)
+        config = build_config(
+            {n: f.base_url for n, f in fakes.items()},
+            db_path=db_path,
+            router_model=router_model,
+            calibration_file=calibration,
+            time_scale=opts.time_scale,
+        )
         # The gateway runs as `faregate serve` in its own process (its own core), as in production;
         # this process runs the clients and the simulated providers.
         say("starting faregate serve (SQLite request log, in-memory limits)")
@@ -150,16 +184,31 @@ async def run_demo(opts: DemoOptions, *, progress: Callable[[str, int, int], Non
         base = server.url
         client = AsyncOpenAI(base_url=base + "/v1", api_key=DEMO_KEY, max_retries=0, timeout=60)
         import aiohttp
+
         async with aiohttp.ClientSession() as http:
             fb = _Feedback(http, base)
             say("routing the workload through faregate (model: auto)")
-            routed = await _send_all(client, world, prompts, "auto", opts, fb if opts.feedback else None,
-                                     lambda n: progress and progress("routed", n, len(prompts)))
+            routed = await _send_all(
+                client,
+                world,
+                prompts,
+                "auto",
+                opts,
+                fb if opts.feedback else None,
+                lambda n: progress and progress("routed", n, len(prompts)),
+            )
             baseline: list[Outcome] = []
             if opts.baseline == "send":
                 say(f"sending the same workload to {STRONGEST} through faregate")
-                baseline = await _send_all(client, world, prompts, STRONGEST, opts, None,
-                                           lambda n: progress and progress("baseline", n, len(prompts)))
+                baseline = await _send_all(
+                    client,
+                    world,
+                    prompts,
+                    STRONGEST,
+                    opts,
+                    None,
+                    lambda n: progress and progress("baseline", n, len(prompts)),
+                )
         await client.close()
     finally:
         if server is not None:
@@ -168,8 +217,7 @@ async def run_demo(opts: DemoOptions, *, progress: Callable[[str, int, int], Non
             await f.stop()
     if opts.baseline != "send":
         baseline = [_priced(world, p) for p in prompts]
-    return DemoResult(opts, db_path, router_kind, routed, baseline, fb.sent, fb.note,
-                      time.perf_counter() - t0, notes)
+    return DemoResult(opts, db_path, router_kind, routed, baseline, fb.sent, fb.note, time.perf_counter() - t0, notes)
 
 
 class _Serve:
@@ -179,7 +227,7 @@ class _Serve:
         self.proc, self.url, self.log_path = proc, url, log_path
 
     @classmethod
-    async def start(cls, config, workdir: Path, timeout: float = 30.0) -> "_Serve":
+    async def start(cls, config, workdir: Path, timeout: float = 30.0) -> _Serve:
         import socket
         import sys
 
@@ -195,8 +243,18 @@ class _Serve:
         log_path = workdir / "faregate-serve.log"
         with open(log_path, "wb") as err:  # the child keeps its own copy of the descriptor
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "faregate", "serve", "--config", str(cfg_path), "--port", str(port),
-                env=env, stdout=asyncio.subprocess.DEVNULL, stderr=err)
+                sys.executable,
+                "-m",
+                "faregate",
+                "serve",
+                "--config",
+                str(cfg_path),
+                "--port",
+                str(port),
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=err,
+            )
         self = cls(proc, f"http://127.0.0.1:{port}", log_path)
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:
@@ -219,7 +277,7 @@ class _Serve:
             self.proc.terminate()
             try:
                 await asyncio.wait_for(self.proc.wait(), 30)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
 
@@ -236,8 +294,11 @@ class _Feedback:
         if self.available is False:
             return
         for attempt in range(3):  # a 5xx (e.g. the log database still starting) is retried
-            async with self.http.post(self.url, json={"request_id": request_id, "score": score},
-                                      headers={"authorization": f"Bearer {DEMO_KEY}"}) as r:
+            async with self.http.post(
+                self.url,
+                json={"request_id": request_id, "score": score},
+                headers={"authorization": f"Bearer {DEMO_KEY}"},
+            ) as r:
                 text = (await r.text())[:300]
                 if r.status in (404, 405) and self.available is None and "No route" in text:
                     self.available = False
@@ -254,8 +315,15 @@ class _Feedback:
             await asyncio.sleep(0.2 * (attempt + 1))
 
 
-async def _send_all(client, world: Simulator, prompts: list[Prompt], model: str, opts: DemoOptions,
-                    fb: _Feedback | None, tick: Callable[[int], Any]) -> list[Outcome]:
+async def _send_all(
+    client,
+    world: Simulator,
+    prompts: list[Prompt],
+    model: str,
+    opts: DemoOptions,
+    fb: _Feedback | None,
+    tick: Callable[[int], Any],
+) -> list[Outcome]:
     sem = asyncio.Semaphore(opts.concurrency)
     done = 0
     out: list[Outcome | None] = [None] * len(prompts)
@@ -271,18 +339,28 @@ async def _send_all(client, world: Simulator, prompts: list[Prompt], model: str,
     return [o for o in out if o is not None]
 
 
-async def _send_one(client, world: Simulator, p: Prompt, model: str, opts: DemoOptions,
-                    fb: _Feedback | None) -> Outcome:
-    extra = {"faregate": {"task": p.task, "min_quality": FLOORS[p.task],
-                          "max_latency_ms": CEILINGS_MS[p.task] * opts.time_scale}}
+async def _send_one(
+    client, world: Simulator, p: Prompt, model: str, opts: DemoOptions, fb: _Feedback | None
+) -> Outcome:
+    extra = {
+        "faregate": {
+            "task": p.task,
+            "min_quality": FLOORS[p.task],
+            "max_latency_ms": CEILINGS_MS[p.task] * opts.time_scale,
+        }
+    }
     t = time.perf_counter()
     ttft = None
     usage = None
     try:
         # Streaming, the main path: time to first token is measured as such on every side.
         raw = await client.chat.completions.with_raw_response.create(
-            model=model, messages=[{"role": "user", "content": p.text}], stream=True,
-            stream_options={"include_usage": True}, extra_body=extra if model == "auto" else None)
+            model=model,
+            messages=[{"role": "user", "content": p.text}],
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body=extra if model == "auto" else None,
+        )
         answered = raw.headers.get("x-faregate-model")
         rid = raw.headers.get("x-request-id")
         pq = raw.headers.get("x-faregate-predicted-quality")
@@ -296,8 +374,9 @@ async def _send_one(client, world: Simulator, p: Prompt, model: str, opts: DemoO
             answered = answered or chunk.model
             rid = rid or chunk.id
     except Exception as exc:  # noqa: BLE001 - counted, shown in the summary
-        return Outcome(p, None, 0.0, (time.perf_counter() - t) * 1000 / opts.time_scale, None, False, None,
-                       f"{type(exc).__name__}")
+        return Outcome(
+            p, None, 0.0, (time.perf_counter() - t) * 1000 / opts.time_scale, None, False, None, f"{type(exc).__name__}"
+        )
     elapsed = (time.perf_counter() - t) * 1000 / opts.time_scale
     # faregate adds what the request cost to the final usage chunk.
     cost = float((getattr(usage, "model_extra", None) or {}).get("cost_usd") or 0.0)
@@ -305,19 +384,28 @@ async def _send_one(client, world: Simulator, p: Prompt, model: str, opts: DemoO
     met = q is not None and q >= FLOORS[p.task]
     if fb is not None and q is not None and rid:
         await fb.send(rid, q)
-    return Outcome(p, answered, cost, elapsed, q, met, rid,
-                   ttft_ms=None if ttft is None else ttft * 1000 / opts.time_scale,
-                   predicted_quality=float(pq) if pq else None, constraint_unmet=unmet)
+    return Outcome(
+        p,
+        answered,
+        cost,
+        elapsed,
+        q,
+        met,
+        rid,
+        ttft_ms=None if ttft is None else ttft * 1000 / opts.time_scale,
+        predicted_quality=float(pq) if pq else None,
+        constraint_unmet=unmet,
+    )
 
 
 def _priced(world: Simulator, p: Prompt) -> Outcome:
     q = world.quality(STRONGEST, p)
     ttft, gen = world.timing_ms(STRONGEST, p)
-    return Outcome(p, STRONGEST, world.cost_usd(STRONGEST, p), ttft + gen, q, q >= FLOORS[p.task], None,
-                   ttft_ms=ttft)
+    return Outcome(p, STRONGEST, world.cost_usd(STRONGEST, p), ttft + gen, q, q >= FLOORS[p.task], None, ttft_ms=ttft)
 
 
 # -- figures ----------------------------------------------------------------------------------
+
 
 def percentile(xs: list[float], pct: float) -> float:
     if not xs:
@@ -334,20 +422,27 @@ def figures(outs: list[Outcome]) -> dict[str, float]:
     spend = sum(o.cost_usd for o in ok)
     lat = [o.latency_ms for o in ok]
     ttft = [o.ttft_ms for o in ok if o.ttft_ms is not None]
-    return {"requests": len(outs), "ok": len(ok), "errors": len(outs) - len(ok), "spend": spend,
-            "per_request": spend / len(ok) if ok else 0.0,
-            "quality_met": sum(o.met for o in ok) / len(ok) if ok else 0.0,
-            "mean_quality": sum(o.quality or 0 for o in ok) / len(ok) if ok else 0.0,
-            "p50": percentile(lat, 50), "p95": percentile(lat, 95),
-            "ttft_p50": percentile(ttft, 50),
-            "constraint_unmet": sum(o.constraint_unmet for o in ok) / len(ok) if ok else 0.0,
-            "latency_met": sum(o.latency_ms <= CEILINGS_MS[o.prompt.task] for o in ok) / len(ok) if ok else 0.0}
+    return {
+        "requests": len(outs),
+        "ok": len(ok),
+        "errors": len(outs) - len(ok),
+        "spend": spend,
+        "per_request": spend / len(ok) if ok else 0.0,
+        "quality_met": sum(o.met for o in ok) / len(ok) if ok else 0.0,
+        "mean_quality": sum(o.quality or 0 for o in ok) / len(ok) if ok else 0.0,
+        "p50": percentile(lat, 50),
+        "p95": percentile(lat, 95),
+        "ttft_p50": percentile(ttft, 50),
+        "constraint_unmet": sum(o.constraint_unmet for o in ok) / len(ok) if ok else 0.0,
+        "latency_met": sum(o.latency_ms <= CEILINGS_MS[o.prompt.task] for o in ok) / len(ok) if ok else 0.0,
+    }
 
 
 def prediction_error(outs: list[Outcome]) -> float | None:
     """Mean |predicted - simulated| quality of the model that answered (routed requests)."""
-    e = [abs(o.predicted_quality - o.quality) for o in outs
-         if o.predicted_quality is not None and o.quality is not None]
+    e = [
+        abs(o.predicted_quality - o.quality) for o in outs if o.predicted_quality is not None and o.quality is not None
+    ]
     return sum(e) / len(e) if e else None
 
 

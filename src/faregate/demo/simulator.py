@@ -31,13 +31,13 @@ CEILINGS_MS = {"classify": 2_000.0, "summarize": 8_000.0, "chat": 6_000.0, "gene
 
 @dataclass(frozen=True)
 class Tier:
-    name: str            # the gateway's model name
-    priced_as: str       # the real model whose list price it uses
-    input_price: float   # USD per million input tokens
+    name: str  # the gateway's model name
+    priced_as: str  # the real model whose list price it uses
+    input_price: float  # USD per million input tokens
     output_price: float  # USD per million output tokens
-    ttft_ms: float       # median time to first token
+    ttft_ms: float  # median time to first token
     tokens_per_s: float  # median generation speed
-    cap: float           # quality on the easiest prompts
+    cap: float  # quality on the easiest prompts
     drop: dict[str, float] = field(default_factory=dict)  # quality lost at d = 1, per task
     verbosity: float = 1.0
     threshold: float = 0.5  # the difficulty around which its quality falls off
@@ -45,12 +45,42 @@ class Tier:
 
 # List prices (USD per 1M tokens, input/output) as published by the vendors in 2025.
 TIERS = (
-    Tier("sim-frontier", "GPT-4o ($2.50 / $10.00)", 2.50, 10.00, 650.0, 85.0, 0.99,
-         {"classify": 0.05, "summarize": 0.12, "chat": 0.10, "generate": 0.14}, 1.10, 0.9),
-    Tier("sim-mid", "Claude 3.5 Haiku ($0.80 / $4.00)", 0.80, 4.00, 450.0, 120.0, 0.975,
-         {"classify": 0.22, "summarize": 0.28, "chat": 0.32, "generate": 0.42}, 1.0, 0.6),
-    Tier("sim-small", "GPT-4o mini ($0.15 / $0.60)", 0.15, 0.60, 330.0, 160.0, 0.955,
-         {"classify": 0.42, "summarize": 0.50, "chat": 0.62, "generate": 0.85}, 0.9, 0.3),
+    Tier(
+        "sim-frontier",
+        "GPT-4o ($2.50 / $10.00)",
+        2.50,
+        10.00,
+        650.0,
+        85.0,
+        0.99,
+        {"classify": 0.05, "summarize": 0.12, "chat": 0.10, "generate": 0.14},
+        1.10,
+        0.9,
+    ),
+    Tier(
+        "sim-mid",
+        "Claude 3.5 Haiku ($0.80 / $4.00)",
+        0.80,
+        4.00,
+        450.0,
+        120.0,
+        0.975,
+        {"classify": 0.22, "summarize": 0.28, "chat": 0.32, "generate": 0.42},
+        1.0,
+        0.6,
+    ),
+    Tier(
+        "sim-small",
+        "GPT-4o mini ($0.15 / $0.60)",
+        0.15,
+        0.60,
+        330.0,
+        160.0,
+        0.955,
+        {"classify": 0.42, "summarize": 0.50, "chat": 0.62, "generate": 0.85},
+        0.9,
+        0.3,
+    ),
 )
 TIER_BY_NAME = {t.name: t for t in TIERS}
 STRONGEST = "sim-frontier"
@@ -58,24 +88,57 @@ OUTPUT_TOKENS = {"classify": 6, "summarize": 160, "chat": 180, "generate": 420}
 
 # -- prompt text: the wording shows how hard a request is (as it does in real traffic) ------------
 
-_PRODUCTS = ["headphones", "blender", "running shoes", "desk lamp", "phone case", "backpack", "coffee grinder",
-             "e-reader", "office chair", "monitor", "kettle", "tent", "keyboard", "vacuum", "jacket"]
-_TOPICS = ["quarterly sales", "a product launch", "a data migration", "the onboarding flow", "a pricing change",
-           "the hiring plan", "a security incident", "the mobile app release", "supplier contracts",
-           "customer churn", "the cloud bill", "a warehouse move"]
-_ISSUES = ["my order has not arrived", "I was charged twice", "I cannot log in", "the app crashes on start",
-           "I want to change my plan", "the invoice address is wrong", "my refund is late",
-           "the password reset email never comes"]
+_PRODUCTS = [
+    "headphones",
+    "blender",
+    "running shoes",
+    "desk lamp",
+    "phone case",
+    "backpack",
+    "coffee grinder",
+    "e-reader",
+    "office chair",
+    "monitor",
+    "kettle",
+    "tent",
+    "keyboard",
+    "vacuum",
+    "jacket",
+]
+_TOPICS = [
+    "quarterly sales",
+    "a product launch",
+    "a data migration",
+    "the onboarding flow",
+    "a pricing change",
+    "the hiring plan",
+    "a security incident",
+    "the mobile app release",
+    "supplier contracts",
+    "customer churn",
+    "the cloud bill",
+    "a warehouse move",
+]
+_ISSUES = [
+    "my order has not arrived",
+    "I was charged twice",
+    "I cannot log in",
+    "the app crashes on start",
+    "I want to change my plan",
+    "the invoice address is wrong",
+    "my refund is late",
+    "the password reset email never comes",
+]
 
 _TEMPLATES = {
     "classify": [
         'Is this review positive or negative? "The {p} is great, I love it." Answer with one word.',
         'Label the sentiment (positive, negative, neutral) of: "The {p} arrived on time and works as described, '
         'though the box was dented." One word.',
-        'Classify the intent of this message into one of: billing, shipping, account, technical, legal, other. '
+        "Classify the intent of this message into one of: billing, shipping, account, technical, legal, other. "
         'Message: "{i}, and frankly if this is how you treat long-standing customers I will reconsider the '
         'enterprise renewal we discussed, but I also need the {p} integration fixed before the audit." '
-        'Consider sarcasm, mixed intents and implicit escalation; answer with the single dominant label.',
+        "Consider sarcasm, mixed intents and implicit escalation; answer with the single dominant label.",
     ],
     "summarize": [
         "Summarise in one sentence: The team met about {t}. Everyone agreed to ship on Friday.",
@@ -103,18 +166,26 @@ _TEMPLATES = {
 
 
 # Extra requirements: harder requests ask for more (a continuous, visible sign of difficulty).
-_REQS = ["Keep the original terminology.", "Cite the exact sentence you rely on.",
-         "Handle the edge cases explicitly.", "Respect the house style guide.",
-         "Do not omit any numeric detail.", "Resolve any contradiction you notice.",
-         "Explain your reasoning step by step.", "Match the requested format exactly.",
-         "Account for the regulatory context.", "Reconcile it with last year's figures.",
-         "Anticipate the reader's objections.", "Stay consistent with prior answers."]
+_REQS = [
+    "Keep the original terminology.",
+    "Cite the exact sentence you rely on.",
+    "Handle the edge cases explicitly.",
+    "Respect the house style guide.",
+    "Do not omit any numeric detail.",
+    "Resolve any contradiction you notice.",
+    "Explain your reasoning step by step.",
+    "Match the requested format exactly.",
+    "Account for the regulatory context.",
+    "Reconcile it with last year's figures.",
+    "Anticipate the reader's objections.",
+    "Stay consistent with prior answers.",
+]
 
 
 def _h(*parts: object) -> float:
     """A uniform number in [0, 1) from a hash of the parts (deterministic, seed-able)."""
     d = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(d, "big") / 2 ** 64
+    return int.from_bytes(d, "big") / 2**64
 
 
 @dataclass(frozen=True)
@@ -215,8 +286,11 @@ class Simulator:
             timing = {"ttft_ms": max(0.0, ttft * self.time_scale - gap), "chunks": chunks, "chunk_gap_ms": gap}
         else:
             timing = {"ttft_ms": (ttft + gen) * self.time_scale}
-        return {"text": f"[{tier} simulated answer, quality {q:.2f}]", **timing,
-                "usage": {"input_tokens": i, "output_tokens": o}}
+        return {
+            "text": f"[{tier} simulated answer, quality {q:.2f}]",
+            **timing,
+            "usage": {"input_tokens": i, "output_tokens": o},
+        }
 
     def responder(self, protocol: str, model: str, body: dict) -> dict:
         return self.behaviour(model, body)
@@ -226,9 +300,17 @@ class Simulator:
     def outcome_rows(self, n: int) -> list[dict]:
         rows = []
         for p in self.workload(n, prefix="train"):
-            rows.append({"id": p.id, "task": p.task, "messages": [{"role": "user", "content": p.text}],
-                         "outcomes": {t.name: {"quality": self.quality(t.name, p),
-                                               "cost_usd": self.cost_usd(t.name, p)} for t in TIERS}})
+            rows.append(
+                {
+                    "id": p.id,
+                    "task": p.task,
+                    "messages": [{"role": "user", "content": p.text}],
+                    "outcomes": {
+                        t.name: {"quality": self.quality(t.name, p), "cost_usd": self.cost_usd(t.name, p)}
+                        for t in TIERS
+                    },
+                }
+            )
         return rows
 
 

@@ -23,8 +23,7 @@ class Balancer:
         self._rng = rng or random.Random()
         self._rr: dict[str, itertools.count] = {}
 
-    def order(self, model: str, strategy: str, deployments: list[Deployment],
-              usable=None) -> list[Deployment]:
+    def order(self, model: str, strategy: str, deployments: list[Deployment], usable=None) -> list[Deployment]:
         now = time.monotonic()
         ok = [d for d in deployments if not d.cooling(now) and (usable is None or usable(d))]
         if len(ok) <= 1:
@@ -38,8 +37,7 @@ class Balancer:
         if strategy == "latency":
             # Unmeasured deployments first, so each gets a latency estimate; now and then
             # (EXPLORE) another one goes first, so a deployment slow once is measured again.
-            out = sorted(ok, key=lambda d: (d.ttft_ewma_ms if d.ttft_ewma_ms is not None else -1.0,
-                                            self._rng.random()))
+            out = sorted(ok, key=lambda d: (d.ttft_ewma_ms if d.ttft_ewma_ms is not None else -1.0, self._rng.random()))
             if self._rng.random() < EXPLORE:
                 k = self._rng.randrange(1, len(out))
                 out.insert(0, out.pop(k))

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..config import BreakerConfig
 
@@ -39,9 +39,23 @@ class Permit:
 class CircuitBreaker:
     """One deployment's circuit. Not thread-safe; one event loop owns it."""
 
-    __slots__ = ("cfg", "_clock", "_state", "_generation", "consecutive_failures", "_window",
-                 "_window_failures", "opened_at", "open_until", "_cooldown", "_probes", "_probe_successes",
-                 "opened_count", "last_transition", "last_reason")
+    __slots__ = (
+        "cfg",
+        "_clock",
+        "_state",
+        "_generation",
+        "consecutive_failures",
+        "_window",
+        "_window_failures",
+        "opened_at",
+        "open_until",
+        "_cooldown",
+        "_probes",
+        "_probe_successes",
+        "opened_count",
+        "last_transition",
+        "last_reason",
+    )
 
     def __init__(self, cfg: BreakerConfig | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg or BreakerConfig()
@@ -179,10 +193,15 @@ class CircuitBreaker:
 
     def snapshot(self) -> dict:
         state = self.state
-        return {"state": state, "consecutive_failures": self.consecutive_failures,
-                "window_calls": len(self._window), "window_error_rate": round(self.error_rate(), 4),
-                "open_for_s": round(self.retry_in(), 3) if state == OPEN else None,
-                "half_open_probes_in_flight": self._probes if state == HALF_OPEN else 0,
-                "half_open_successes": self._probe_successes if state == HALF_OPEN else 0,
-                "times_opened": self.opened_count, "last_failure": self.last_reason,
-                "in_state_for_s": round(self._clock() - self.last_transition, 3)}
+        return {
+            "state": state,
+            "consecutive_failures": self.consecutive_failures,
+            "window_calls": len(self._window),
+            "window_error_rate": round(self.error_rate(), 4),
+            "open_for_s": round(self.retry_in(), 3) if state == OPEN else None,
+            "half_open_probes_in_flight": self._probes if state == HALF_OPEN else 0,
+            "half_open_successes": self._probe_successes if state == HALF_OPEN else 0,
+            "times_opened": self.opened_count,
+            "last_failure": self.last_reason,
+            "in_state_for_s": round(self._clock() - self.last_transition, 3),
+        }

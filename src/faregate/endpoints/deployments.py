@@ -10,8 +10,11 @@ from ..adapters.registry import adapter_for
 from ..config import GatewayConfig, ModelConfig, TimeoutsConfig
 from .breaker import CircuitBreaker
 
-DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
-                     "gemini": "https://generativelanguage.googleapis.com"}
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
 
 
 @dataclass(slots=True)
@@ -52,19 +55,30 @@ def build_deployments(model: ModelConfig) -> list[Deployment]:
     specs = model.deployments or [None]
     out = []
     for i, d in enumerate(specs):
-        provider = (d.provider if d and d.provider else model.provider)
+        provider = d.provider if d and d.provider else model.provider
         base_url = (d.base_url if d and d.base_url else model.base_url) or DEFAULT_BASE_URLS[provider]
         prices = (d.prices if d and d.prices else model.prices).prices()
         target = Target(
             deployment=(d.name if d and d.name else f"{model.name}#{i}"),
-            model_name=model.name, provider=provider,
+            model_name=model.name,
+            provider=provider,
             upstream_model=(d.model if d and d.model else None) or model.model or model.name,
-            base_url=base_url, api_key=(d.api_key if d and d.api_key else model.api_key),
-            headers={**model.headers, **(d.headers if d else {})}, prices=prices)
-        out.append(Deployment(target, adapter_for(provider), weight=d.weight if d else 1.0,
-                              priority=d.priority if d else 0, timeouts=model.timeouts,
-                              tokens_per_s=model.latency.tokens_per_s,
-                              breaker=CircuitBreaker(model.breaker) if model.breaker.enabled else None))
+            base_url=base_url,
+            api_key=(d.api_key if d and d.api_key else model.api_key),
+            headers={**model.headers, **(d.headers if d else {})},
+            prices=prices,
+        )
+        out.append(
+            Deployment(
+                target,
+                adapter_for(provider),
+                weight=d.weight if d else 1.0,
+                priority=d.priority if d else 0,
+                timeouts=model.timeouts,
+                tokens_per_s=model.latency.tokens_per_s,
+                breaker=CircuitBreaker(model.breaker) if model.breaker.enabled else None,
+            )
+        )
     return out
 
 

@@ -15,11 +15,13 @@ class HttpPool:
 
     async def start(self) -> None:
         if self.session is None:
-            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit_per_host,
-                                             keepalive_timeout=30, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, limit_per_host=self._limit_per_host, keepalive_timeout=30, ttl_dns_cache=300
+            )
             # auto_decompress stays on; cookies are never kept between unrelated clients' requests.
-            self.session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                                 skip_auto_headers=("User-Agent",))
+            self.session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",)
+            )
 
     async def close(self) -> None:
         if self.session is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -38,7 +38,7 @@ def parse_expires(value: str | None, now: float | None = None) -> float | None:
     except ValueError:
         raise click.BadParameter(f"{value!r}: use 30d, 12h, 90m, an ISO date (2027-01-31) or epoch seconds") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 
@@ -46,6 +46,7 @@ def _db_url(url: str | None, config_path: str | None) -> str:
     if url:
         return url
     from ..config import load_config
+
     return load_config(config_path).database_url
 
 
@@ -53,12 +54,22 @@ def _run(url: str, fn: Any) -> Any:
     async def go() -> Any:
         async with KeyStore(url) as store:
             return await fn(store)
+
     return asyncio.run(go())
 
 
 def _limits(rpm, rph, rpd, tpm, cost_hour, cost_day, day, month, soft, concurrent) -> dict[str, Any]:
-    vals = {"rpm": rpm, "rph": rph, "rpd": rpd, "tpm": tpm, "cost_usd_hour": cost_hour, "cost_usd_day": cost_day,
-            "budget_usd_day": day, "budget_usd_month": month, "max_concurrent": concurrent}
+    vals = {
+        "rpm": rpm,
+        "rph": rph,
+        "rpd": rpd,
+        "tpm": tpm,
+        "cost_usd_hour": cost_hour,
+        "cost_usd_day": cost_day,
+        "budget_usd_day": day,
+        "budget_usd_month": month,
+        "max_concurrent": concurrent,
+    }
     out = {k: v for k, v in vals.items() if v is not None}
     if soft:
         out["budget_soft"] = True
@@ -66,30 +77,37 @@ def _limits(rpm, rph, rpd, tpm, cost_hour, cost_day, day, month, soft, concurren
 
 
 def _ts(v: float | None) -> str:
-    return "-" if v is None else datetime.fromtimestamp(v, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return "-" if v is None else datetime.fromtimestamp(v, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def limit_options(f: Any) -> Any:
-    for opt in reversed([
-        click.option("--rpm", type=click.IntRange(min=0), help="Requests per minute."),
-        click.option("--rph", type=click.IntRange(min=0), help="Requests per hour."),
-        click.option("--rpd", type=click.IntRange(min=0), help="Requests per day."),
-        click.option("--tpm", type=click.IntRange(min=0), help="Tokens per minute."),
-        click.option("--cost-usd-hour", type=click.FloatRange(min=0), help="Cost per hour (USD, rolling)."),
-        click.option("--cost-usd-day", type=click.FloatRange(min=0), help="Cost per 24 h (USD, rolling)."),
-        click.option("--budget-usd-day", type=click.FloatRange(min=0), help="Daily budget (USD, UTC day)."),
-        click.option("--budget-usd-month", type=click.FloatRange(min=0), help="Monthly budget (USD, UTC month)."),
-        click.option("--soft-budget", is_flag=True, help="Budgets only alert (logged, counted), never refuse."),
-        click.option("--max-concurrent", type=click.IntRange(min=0), help="Concurrent requests."),
-    ]):
+    for opt in reversed(
+        [
+            click.option("--rpm", type=click.IntRange(min=0), help="Requests per minute."),
+            click.option("--rph", type=click.IntRange(min=0), help="Requests per hour."),
+            click.option("--rpd", type=click.IntRange(min=0), help="Requests per day."),
+            click.option("--tpm", type=click.IntRange(min=0), help="Tokens per minute."),
+            click.option("--cost-usd-hour", type=click.FloatRange(min=0), help="Cost per hour (USD, rolling)."),
+            click.option("--cost-usd-day", type=click.FloatRange(min=0), help="Cost per 24 h (USD, rolling)."),
+            click.option("--budget-usd-day", type=click.FloatRange(min=0), help="Daily budget (USD, UTC day)."),
+            click.option("--budget-usd-month", type=click.FloatRange(min=0), help="Monthly budget (USD, UTC month)."),
+            click.option("--soft-budget", is_flag=True, help="Budgets only alert (logged, counted), never refuse."),
+            click.option("--max-concurrent", type=click.IntRange(min=0), help="Concurrent requests."),
+        ]
+    ):
         f = opt(f)
     return f
 
 
 _common = [
     click.option("--database-url", envvar="FAREGATE_DATABASE_URL", help="Database (env FAREGATE_DATABASE_URL)."),
-    click.option("--config", "config_path", envvar="FAREGATE_CONFIG", type=click.Path(dir_okay=False),
-                 help="Config file, for its database_url."),
+    click.option(
+        "--config",
+        "config_path",
+        envvar="FAREGATE_CONFIG",
+        type=click.Path(dir_okay=False),
+        help="Config file, for its database_url.",
+    ),
 ]
 
 
@@ -111,16 +129,38 @@ def keys_group() -> None:
 @click.option("--expires", help="30d, 12h, an ISO date, or epoch seconds.")
 @limit_options
 @common
-def create_cmd(name, team, models, expires, rpm, rph, rpd, tpm, cost_usd_hour, cost_usd_day, budget_usd_day,
-               budget_usd_month, soft_budget, max_concurrent, database_url, config_path) -> None:
+def create_cmd(
+    name,
+    team,
+    models,
+    expires,
+    rpm,
+    rph,
+    rpd,
+    tpm,
+    cost_usd_hour,
+    cost_usd_day,
+    budget_usd_day,
+    budget_usd_month,
+    soft_budget,
+    max_concurrent,
+    database_url,
+    config_path,
+) -> None:
     """Create a key; the key itself is printed on the LAST line, once."""
-    limits = _limits(rpm, rph, rpd, tpm, cost_usd_hour, cost_usd_day, budget_usd_day, budget_usd_month,
-                     soft_budget, max_concurrent)
+    limits = _limits(
+        rpm, rph, rpd, tpm, cost_usd_hour, cost_usd_day, budget_usd_day, budget_usd_month, soft_budget, max_concurrent
+    )
     exp = parse_expires(expires)
-    raw, rec = _run(_db_url(database_url, config_path),
-                    lambda s: s.create_key(name, team=team, models=models, limits=limits, expires_at=exp))
-    click.echo(f"created {rec.id} ({rec.prefix}...) name={rec.name} team={rec.team or '-'} "
-               f"models={','.join(rec.models) if rec.models is not None else '*'} expires={_ts(rec.expires_at)}", err=True)
+    raw, rec = _run(
+        _db_url(database_url, config_path),
+        lambda s: s.create_key(name, team=team, models=models, limits=limits, expires_at=exp),
+    )
+    click.echo(
+        f"created {rec.id} ({rec.prefix}...) name={rec.name} team={rec.team or '-'} "
+        f"models={','.join(rec.models) if rec.models is not None else '*'} expires={_ts(rec.expires_at)}",
+        err=True,
+    )
     click.echo("store this key now; it is not shown again:", err=True)
     click.echo(raw)
 
@@ -134,16 +174,26 @@ def list_cmd(team, as_json, database_url, config_path) -> None:
     recs = _run(_db_url(database_url, config_path), lambda s: s.list_keys(team=team))
     if as_json:
         import orjson
+
         for r in recs:
             click.echo(orjson.dumps(r.public()).decode())
         return
     from rich.console import Console
     from rich.table import Table
+
     t = Table("id", "prefix", "name", "team", "models", "limits", "expires", "state")
     for r in recs:
         state = "revoked" if r.revoked_at else ("expired" if not r.active() else "active")
-        t.add_row(r.id, r.prefix + "...", r.name, r.team or "-", ",".join(r.models) if r.models is not None else "*",
-                  " ".join(f"{k}={v}" for k, v in r.limits.items()) or "-", _ts(r.expires_at), state)
+        t.add_row(
+            r.id,
+            r.prefix + "...",
+            r.name,
+            r.team or "-",
+            ",".join(r.models) if r.models is not None else "*",
+            " ".join(f"{k}={v}" for k, v in r.limits.items()) or "-",
+            _ts(r.expires_at),
+            state,
+        )
     Console().print(t)
 
 
@@ -152,9 +202,11 @@ def list_cmd(team, as_json, database_url, config_path) -> None:
 @common
 def revoke_cmd(key_id, database_url, config_path) -> None:
     """Revoke a key (by id or display prefix); every replica refuses it within the cache TTL."""
+
     async def go(s: KeyStore) -> bool:
         rec = await s.find_key(key_id)
         return rec is not None and await s.revoke_key(rec.id)
+
     if not _run(_db_url(database_url, config_path), go):
         raise click.ClickException(f"no active key {key_id!r}")
     click.echo(f"revoked {key_id}")
@@ -165,9 +217,11 @@ def revoke_cmd(key_id, database_url, config_path) -> None:
 @common
 def rotate_cmd(key_id, database_url, config_path) -> None:
     """A new secret for the same key (limits, counters, team kept); the new key is the LAST line."""
+
     async def go(s: KeyStore) -> Any:
         rec = await s.find_key(key_id)
         return None if rec is None else await s.rotate_key(rec.id)
+
     out = _run(_db_url(database_url, config_path), go)
     if out is None:
         raise click.ClickException(f"no active key {key_id!r}")
@@ -183,11 +237,40 @@ def rotate_cmd(key_id, database_url, config_path) -> None:
 @click.option("--expires")
 @limit_options
 @common
-def update_cmd(key_id, models, team, expires, rpm, rph, rpd, tpm, cost_usd_hour, cost_usd_day, budget_usd_day,
-               budget_usd_month, soft_budget, max_concurrent, database_url, config_path) -> None:
+def update_cmd(
+    key_id,
+    models,
+    team,
+    expires,
+    rpm,
+    rph,
+    rpd,
+    tpm,
+    cost_usd_hour,
+    cost_usd_day,
+    budget_usd_day,
+    budget_usd_month,
+    soft_budget,
+    max_concurrent,
+    database_url,
+    config_path,
+) -> None:
     """Change a key's models, team, expiry or limits."""
-    kw: dict[str, Any] = {"limits": _limits(rpm, rph, rpd, tpm, cost_usd_hour, cost_usd_day, budget_usd_day,
-                                            budget_usd_month, soft_budget, max_concurrent) or None}
+    kw: dict[str, Any] = {
+        "limits": _limits(
+            rpm,
+            rph,
+            rpd,
+            tpm,
+            cost_usd_hour,
+            cost_usd_day,
+            budget_usd_day,
+            budget_usd_month,
+            soft_budget,
+            max_concurrent,
+        )
+        or None
+    }
     if models is not None:
         kw["models"] = None if models == "*" else models
     if team is not None:
@@ -198,6 +281,7 @@ def update_cmd(key_id, models, team, expires, rpm, rph, rpd, tpm, cost_usd_hour,
     async def go(s: KeyStore) -> Any:
         rec = await s.find_key(key_id)
         return None if rec is None else await s.update_key(rec.id, **kw)
+
     rec = _run(_db_url(database_url, config_path), go)
     if rec is None:
         raise click.ClickException(f"no key {key_id!r}")
@@ -214,11 +298,38 @@ def teams_group() -> None:
 @click.option("--models", help="Comma-separated allow-list ('*' for every model).")
 @limit_options
 @common
-def team_set_cmd(name, models, rpm, rph, rpd, tpm, cost_usd_hour, cost_usd_day, budget_usd_day, budget_usd_month,
-                 soft_budget, max_concurrent, database_url, config_path) -> None:
+def team_set_cmd(
+    name,
+    models,
+    rpm,
+    rph,
+    rpd,
+    tpm,
+    cost_usd_hour,
+    cost_usd_day,
+    budget_usd_day,
+    budget_usd_month,
+    soft_budget,
+    max_concurrent,
+    database_url,
+    config_path,
+) -> None:
     """Create or change a team."""
-    kw: dict[str, Any] = {"limits": _limits(rpm, rph, rpd, tpm, cost_usd_hour, cost_usd_day, budget_usd_day,
-                                            budget_usd_month, soft_budget, max_concurrent) or None}
+    kw: dict[str, Any] = {
+        "limits": _limits(
+            rpm,
+            rph,
+            rpd,
+            tpm,
+            cost_usd_hour,
+            cost_usd_day,
+            budget_usd_day,
+            budget_usd_month,
+            soft_budget,
+            max_concurrent,
+        )
+        or None
+    }
     if models is not None:
         kw["models"] = None if models == "*" else models
     t = _run(_db_url(database_url, config_path), lambda s: s.upsert_team(name, **kw))

@@ -43,10 +43,19 @@ class KeyRecord:
 
     def public(self) -> dict[str, Any]:
         """What lists and the admin API show: never the hash, never the key."""
-        return {"id": self.id, "name": self.name, "prefix": self.prefix, "team": self.team,
-                "models": self.models, "limits": self.limits, "created_at": self.created_at,
-                "expires_at": self.expires_at, "revoked_at": self.revoked_at, "rotated_at": self.rotated_at,
-                "active": self.active()}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "team": self.team,
+            "models": self.models,
+            "limits": self.limits,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "revoked_at": self.revoked_at,
+            "rotated_at": self.rotated_at,
+            "active": self.active(),
+        }
 
     def active(self, now: float | None = None) -> bool:
         now = time.time() if now is None else now
@@ -86,16 +95,28 @@ def clean_models(models: Any) -> list[str] | None:
 
 
 def _key_row(r: dict[str, Any]) -> KeyRecord:
-    return KeyRecord(id=r["id"], name=r["name"], prefix=r["prefix"], team=r.get("team"),
-                     models=orjson.loads(r["models"]) if r.get("models") else None,
-                     limits=orjson.loads(r["limits"]) if r.get("limits") else {},
-                     created_at=r["created_at"], expires_at=r.get("expires_at"), revoked_at=r.get("revoked_at"),
-                     rotated_at=r.get("rotated_at"), key_hash=r.get("key_hash", ""))
+    return KeyRecord(
+        id=r["id"],
+        name=r["name"],
+        prefix=r["prefix"],
+        team=r.get("team"),
+        models=orjson.loads(r["models"]) if r.get("models") else None,
+        limits=orjson.loads(r["limits"]) if r.get("limits") else {},
+        created_at=r["created_at"],
+        expires_at=r.get("expires_at"),
+        revoked_at=r.get("revoked_at"),
+        rotated_at=r.get("rotated_at"),
+        key_hash=r.get("key_hash", ""),
+    )
 
 
 def _team_row(r: dict[str, Any]) -> TeamRecord:
-    return TeamRecord(name=r["name"], models=orjson.loads(r["models"]) if r.get("models") else None,
-                      limits=orjson.loads(r["limits"]) if r.get("limits") else {}, created_at=r["created_at"])
+    return TeamRecord(
+        name=r["name"],
+        models=orjson.loads(r["models"]) if r.get("models") else None,
+        limits=orjson.loads(r["limits"]) if r.get("limits") else {},
+        created_at=r["created_at"],
+    )
 
 
 def _dump(v: Any) -> str | None:
@@ -116,7 +137,7 @@ class KeyStore:
         path = sqlite_path(self.url)
         return path is None or path == ":memory:" or os.path.exists(path)
 
-    async def open(self) -> "KeyStore":
+    async def open(self) -> KeyStore:
         if not self._open:
             async with self._lock:
                 if not self._open:
@@ -130,7 +151,7 @@ class KeyStore:
             self._open = False
             await self.db.close()
 
-    async def __aenter__(self) -> "KeyStore":
+    async def __aenter__(self) -> KeyStore:
         return await self.open()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -138,20 +159,43 @@ class KeyStore:
 
     # -- keys ------------------------------------------------------------------------------
 
-    async def create_key(self, name: str, *, team: str | None = None, models: Any = None,
-                         limits: dict[str, Any] | None = None, expires_at: float | None = None) -> tuple[str, KeyRecord]:
+    async def create_key(
+        self,
+        name: str,
+        *,
+        team: str | None = None,
+        models: Any = None,
+        limits: dict[str, Any] | None = None,
+        expires_at: float | None = None,
+    ) -> tuple[str, KeyRecord]:
         """A new key: returns (the raw key, shown once; its record)."""
         if not name or len(name) > 200:
             raise ValueError("name must be 1 to 200 characters")
         raw = generate_key()
-        rec = KeyRecord(id=new_key_id(), name=name, prefix=display_prefix(raw), team=team,
-                        models=clean_models(models), limits=clean_limits(limits), created_at=time.time(),
-                        expires_at=expires_at, key_hash=hash_key(raw))
+        rec = KeyRecord(
+            id=new_key_id(),
+            name=name,
+            prefix=display_prefix(raw),
+            team=team,
+            models=clean_models(models),
+            limits=clean_limits(limits),
+            created_at=time.time(),
+            expires_at=expires_at,
+            key_hash=hash_key(raw),
+        )
         await self.db.execute(
             "INSERT INTO fg_keys (id, key_hash, prefix, name, team, models, limits, created_at, expires_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            rec.id, rec.key_hash, rec.prefix, rec.name, rec.team, _dump(rec.models), _dump(rec.limits),
-            rec.created_at, rec.expires_at)
+            rec.id,
+            rec.key_hash,
+            rec.prefix,
+            rec.name,
+            rec.team,
+            _dump(rec.models),
+            _dump(rec.limits),
+            rec.created_at,
+            rec.expires_at,
+        )
         return raw, rec
 
     async def get_key(self, key_id: str) -> KeyRecord | None:
@@ -169,14 +213,17 @@ class KeyStore:
     async def by_hash(self, digest: str) -> tuple[KeyRecord, TeamRecord | None] | None:
         rows = await self.db.fetch(
             "SELECT k.*, t.name AS t_name, t.models AS t_models, t.limits AS t_limits, t.created_at AS t_created "
-            "FROM fg_keys k LEFT JOIN fg_teams t ON t.name = k.team WHERE k.key_hash = $1", digest)
+            "FROM fg_keys k LEFT JOIN fg_teams t ON t.name = k.team WHERE k.key_hash = $1",
+            digest,
+        )
         if not rows:
             return None
         r = rows[0]
         team = None
         if r.get("t_name"):
-            team = _team_row({"name": r["t_name"], "models": r["t_models"], "limits": r["t_limits"],
-                              "created_at": r["t_created"]})
+            team = _team_row(
+                {"name": r["t_name"], "models": r["t_models"], "limits": r["t_limits"], "created_at": r["t_created"]}
+            )
         return _key_row(r), team
 
     async def list_keys(self, team: str | None = None, include_revoked: bool = True) -> list[KeyRecord]:
@@ -191,8 +238,9 @@ class KeyStore:
         return int(await self.db.fetchval("SELECT COUNT(*) FROM fg_keys") or 0)
 
     async def revoke_key(self, key_id: str) -> bool:
-        n = await self.db.execute("UPDATE fg_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                                  time.time(), key_id)
+        n = await self.db.execute(
+            "UPDATE fg_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", time.time(), key_id
+        )
         return n > 0
 
     async def rotate_key(self, key_id: str) -> tuple[str, KeyRecord] | None:
@@ -200,15 +248,27 @@ class KeyStore:
         raw = generate_key()
         n = await self.db.execute(
             "UPDATE fg_keys SET key_hash = $1, prefix = $2, rotated_at = $3 WHERE id = $4 AND revoked_at IS NULL",
-            hash_key(raw), display_prefix(raw), time.time(), key_id)
+            hash_key(raw),
+            display_prefix(raw),
+            time.time(),
+            key_id,
+        )
         if not n:
             return None
         rec = await self.get_key(key_id)
         assert rec is not None
         return raw, rec
 
-    async def update_key(self, key_id: str, *, name: str | None = None, team: Any = ..., models: Any = ...,
-                         limits: dict[str, Any] | None = None, expires_at: Any = ...) -> KeyRecord | None:
+    async def update_key(
+        self,
+        key_id: str,
+        *,
+        name: str | None = None,
+        team: Any = ...,
+        models: Any = ...,
+        limits: dict[str, Any] | None = None,
+        expires_at: Any = ...,
+    ) -> KeyRecord | None:
         """Change the given fields only (``...``: leave as is). Limits merge; a ``None`` value clears one."""
         rec = await self.get_key(key_id)
         if rec is None:
@@ -224,9 +284,15 @@ class KeyStore:
             rec.limits = clean_limits({k: v for k, v in merged.items() if v is not None})
         if expires_at is not ...:
             rec.expires_at = expires_at
-        await self.db.execute("UPDATE fg_keys SET name = $1, team = $2, models = $3, limits = $4, expires_at = $5 "
-                              "WHERE id = $6", rec.name, rec.team, _dump(rec.models), _dump(rec.limits),
-                              rec.expires_at, rec.id)
+        await self.db.execute(
+            "UPDATE fg_keys SET name = $1, team = $2, models = $3, limits = $4, expires_at = $5 WHERE id = $6",
+            rec.name,
+            rec.team,
+            _dump(rec.models),
+            _dump(rec.limits),
+            rec.expires_at,
+            rec.id,
+        )
         return rec
 
     # -- teams -----------------------------------------------------------------------------
@@ -242,11 +308,20 @@ class KeyStore:
             merged = {**team.limits, **limits}
             team.limits = clean_limits({k: v for k, v in merged.items() if v is not None})
         if cur is None:
-            await self.db.execute("INSERT INTO fg_teams (name, models, limits, created_at) VALUES ($1, $2, $3, $4)",
-                                  team.name, _dump(team.models), _dump(team.limits), team.created_at)
+            await self.db.execute(
+                "INSERT INTO fg_teams (name, models, limits, created_at) VALUES ($1, $2, $3, $4)",
+                team.name,
+                _dump(team.models),
+                _dump(team.limits),
+                team.created_at,
+            )
         else:
-            await self.db.execute("UPDATE fg_teams SET models = $1, limits = $2 WHERE name = $3",
-                                  _dump(team.models), _dump(team.limits), team.name)
+            await self.db.execute(
+                "UPDATE fg_teams SET models = $1, limits = $2 WHERE name = $3",
+                _dump(team.models),
+                _dump(team.limits),
+                team.name,
+            )
         return team
 
     async def get_team(self, name: str) -> TeamRecord | None:
@@ -268,8 +343,8 @@ class ResolvedKey:
     name: str
     prefix: str
     team: str | None
-    models: tuple[str, ...] | None   # key and team allow-lists intersected
-    limits: dict[str, Any]           # the key's own
+    models: tuple[str, ...] | None  # key and team allow-lists intersected
+    limits: dict[str, Any]  # the key's own
     team_limits: dict[str, Any]
 
 
@@ -291,8 +366,15 @@ class KeyResolver:
     locks every caller out at once.
     """
 
-    def __init__(self, config: GatewayConfig, store: KeyStore | None, *, ttl_s: float | None = None,
-                 stale_s: float = 60.0, max_entries: int = 50_000) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: KeyStore | None,
+        *,
+        ttl_s: float | None = None,
+        stale_s: float = 60.0,
+        max_entries: int = 50_000,
+    ) -> None:
         self.ttl_s = config.limits.key_cache_ttl_s if ttl_s is None else ttl_s
         self.stale_s = stale_s
         self.store = store
@@ -300,12 +382,17 @@ class KeyResolver:
         self.db_failures = 0
         self._config: dict[str, ResolvedKey] = {}
         team_cfg = config.limits.teams
-        for i, k in enumerate(config.keys):
+        for _i, k in enumerate(config.keys):
             tl = team_cfg.get(k.team).model_dump(exclude_none=True) if k.team and k.team in team_cfg else {}
             self._config[hash_key(k.key)] = ResolvedKey(
-                key_id=f"cfg_{hash_key(k.key)[:12]}", name=k.name, prefix=display_prefix(k.key), team=k.team,
+                key_id=f"cfg_{hash_key(k.key)[:12]}",
+                name=k.name,
+                prefix=display_prefix(k.key),
+                team=k.team,
                 models=tuple(k.models) if k.models is not None else None,
-                limits=k.limits.model_dump(exclude_none=True) if k.limits else {}, team_limits=tl)
+                limits=k.limits.model_dump(exclude_none=True) if k.limits else {},
+                team_limits=tl,
+            )
         # Config keys by their raw text too (the config holds it anyway): no hash per request for them.
         # A dict lookup compares strings only on a full hash match, so it tells a guesser nothing.
         self._config_raw = {k.key: self._config[hash_key(k.key)] for k in config.keys}
@@ -377,8 +464,9 @@ class KeyResolver:
         finally:
             self._inflight.pop(digest, None)
 
-    async def _load(self, digest: str, cached: tuple[float, ResolvedKey | None] | None,
-                    now: float) -> ResolvedKey | None:
+    async def _load(
+        self, digest: str, cached: tuple[float, ResolvedKey | None] | None, now: float
+    ) -> ResolvedKey | None:
         assert self.store is not None
         try:
             if not self.store.exists():
@@ -386,7 +474,7 @@ class KeyResolver:
             else:
                 await self.store.open()
                 found = await self.store.by_hash(digest)
-        except Exception:  # noqa: BLE001
+        except Exception:
             self.db_failures += 1
             if cached is not None and now - cached[0] < self.stale_s:
                 log.warning("key store unreachable; using a cached key entry")
@@ -396,9 +484,15 @@ class KeyResolver:
         if found is not None:
             rec, team = found
             if rec.active() and same_hash(rec.key_hash, digest):
-                value = ResolvedKey(key_id=rec.id, name=rec.name, prefix=rec.prefix, team=rec.team,
-                                    models=_allowed(rec.models, team.models if team else None),
-                                    limits=rec.limits, team_limits=team.limits if team else {})
+                value = ResolvedKey(
+                    key_id=rec.id,
+                    name=rec.name,
+                    prefix=rec.prefix,
+                    team=rec.team,
+                    models=_allowed(rec.models, team.models if team else None),
+                    limits=rec.limits,
+                    team_limits=team.limits if team else {},
+                )
                 if rec.expires_at is not None:
                     # Do not cache past the expiry.
                     now = min(now, now - self.ttl_s + max(0.0, rec.expires_at - time.time()))

@@ -16,7 +16,7 @@ import numpy as np
 @dataclass
 class _Arm:
     a_inv: np.ndarray  # (d, d) inverse precision
-    b: np.ndarray      # (d,)
+    b: np.ndarray  # (d,)
     n: int = 0
 
     @property

@@ -9,8 +9,8 @@ scores and implicit outcomes (an error counts 0), shrunk toward the model's prio
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 
@@ -24,9 +24,13 @@ class ModelCalibration:
     quality_by_task: dict[str, tuple[float, int]] = field(default_factory=dict)  # task -> (quality, n)
 
     def as_dict(self) -> dict:
-        return {"requests": self.requests, "ttft_ms_p50": self.ttft_ms_p50, "ttft_ms_p95": self.ttft_ms_p95,
-                "tokens_per_s": self.tokens_per_s,
-                "quality_by_task": {t: {"quality": round(q, 4), "n": n} for t, (q, n) in self.quality_by_task.items()}}
+        return {
+            "requests": self.requests,
+            "ttft_ms_p50": self.ttft_ms_p50,
+            "ttft_ms_p95": self.ttft_ms_p95,
+            "tokens_per_s": self.tokens_per_s,
+            "quality_by_task": {t: {"quality": round(q, 4), "n": n} for t, (q, n) in self.quality_by_task.items()},
+        }
 
 
 def _get(rec: dict, *names):
@@ -36,8 +40,9 @@ def _get(rec: dict, *names):
     return None
 
 
-def calibrate(records: Iterable[dict], *, priors: dict[str, float] | None = None,
-              prior_weight: float = 5.0, min_samples: int = 5) -> dict[str, ModelCalibration]:
+def calibrate(
+    records: Iterable[dict], *, priors: dict[str, float] | None = None, prior_weight: float = 5.0, min_samples: int = 5
+) -> dict[str, ModelCalibration]:
     """One pass over request-log records (as ``faregate logs export`` writes them)."""
     priors = priors or {}
     ttft: dict[str, list[float]] = defaultdict(list)

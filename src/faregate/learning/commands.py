@@ -11,13 +11,16 @@ import orjson
 from ..config import ConfigError, load_config
 from .calibrate import calibrate
 
-SQL = ("SELECT r.model AS model, r.task AS task, r.status AS status, r.ttft_ms AS ttft_ms, "
-       "r.latency_ms AS latency_ms, r.output_tokens AS output_tokens, f.score AS feedback_score "
-       "FROM request_log r LEFT JOIN feedback f ON f.request_id = r.id WHERE r.ts >= $1")
+SQL = (
+    "SELECT r.model AS model, r.task AS task, r.status AS status, r.ttft_ms AS ttft_ms, "
+    "r.latency_ms AS latency_ms, r.output_tokens AS output_tokens, f.score AS feedback_score "
+    "FROM request_log r LEFT JOIN feedback f ON f.request_id = r.id WHERE r.ts >= $1"
+)
 
 
 async def read_log(url: str, since: float) -> list[dict]:
     from ..storage.db import Database
+
     db = await Database.open(url)
     try:
         await db.migrate("request_log")
@@ -34,18 +37,29 @@ def _since(text: str) -> float:
 
 
 @click.command("calibrate")
-@click.option("--from-log", "from_log", is_flag=True, required=True,
-              help="Read logged outcomes from the request log (FAREGATE_DATABASE_URL).")
+@click.option(
+    "--from-log",
+    "from_log",
+    is_flag=True,
+    required=True,
+    help="Read logged outcomes from the request log (FAREGATE_DATABASE_URL).",
+)
 @click.option("--config", "config_path", envvar="FAREGATE_CONFIG", type=click.Path(dir_okay=False))
 @click.option("--database-url", envvar="FAREGATE_DATABASE_URL", default=None)
 @click.option("--since", default="7d", show_default=True, help="How far back: 24h, 7d, 4w.")
-@click.option("-o", "--output", default="calibration.json", show_default=True,
-              help="Where to write it; point `calibration_file:` in the config at it.")
+@click.option(
+    "-o",
+    "--output",
+    default="calibration.json",
+    show_default=True,
+    help="Where to write it; point `calibration_file:` in the config at it.",
+)
 def calibrate_cmd(from_log: bool, config_path: str | None, database_url: str | None, since: str, output: str) -> None:
     """Refit each model's latency (time to first token, output speed) and per-task quality
     (feedback and errors, shrunk toward the model's prior) from logged outcomes."""
     from rich.console import Console
     from rich.table import Table
+
     try:
         config = load_config(config_path)
     except ConfigError as exc:

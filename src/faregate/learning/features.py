@@ -34,7 +34,7 @@ def bandit_features(text: str, task: str | None, *, input_tokens: int | None = N
         prev = w
     n = np.linalg.norm(h)
     if n > 0:
-        x[1 + len(TASKS):1 + len(TASKS) + HASH_DIMS] = HASH_WEIGHT * h / n
+        x[1 + len(TASKS) : 1 + len(TASKS) + HASH_DIMS] = HASH_WEIGHT * h / n
     toks = input_tokens if input_tokens is not None else len(text) // 4
     x[-2] = min(1.0, np.log1p(toks) / 10.0)
     x[-1] = 1.0 if toks > 2000 else 0.0

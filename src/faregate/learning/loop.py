@@ -40,8 +40,15 @@ class LearningLoop:
       ceiling: 0 at half weight; a retried prompt: the earlier answer scores 0 at half weight).
     """
 
-    def __init__(self, *, explore_rate: float = 0.05, noise: float = 0.2, prior_strength: float = 1.0,
-                 memory: int = 100_000, retry_window_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        *,
+        explore_rate: float = 0.05,
+        noise: float = 0.2,
+        prior_strength: float = 1.0,
+        memory: int = 100_000,
+        retry_window_s: float = 300.0,
+    ) -> None:
         if not 0.0 <= explore_rate <= 1.0:
             raise ValueError("explore_rate must be in [0, 1]")
         self.explore_rate = explore_rate
@@ -65,8 +72,15 @@ class LearningLoop:
             out[m] = float(min(1.0, max(0.0, p + r)))
         return out, explore
 
-    def remember(self, request_id: str, model: str, x: np.ndarray, predicted_quality: float,
-                 key_id: str | None, prompt: str | None = None) -> None:
+    def remember(
+        self,
+        request_id: str,
+        model: str,
+        x: np.ndarray,
+        predicted_quality: float,
+        key_id: str | None,
+        prompt: str | None = None,
+    ) -> None:
         self._decisions[request_id] = Decision(model, x, predicted_quality, key_id, time.time())
         while len(self._decisions) > self._memory:
             self._decisions.popitem(last=False)

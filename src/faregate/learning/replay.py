@@ -8,8 +8,8 @@ the model with the best sampled utility; it starts from a flat prior (no data at
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from .features import DIM, bandit_features
 
 @dataclass
 class ReplayResult:
-    utilities: list[float]                 # per decision, in order
+    utilities: list[float]  # per decision, in order
     chosen: list[str]
     single_model_utility: dict[str, float]  # each fixed model's mean utility on the same rows
     explored: int = 0
@@ -34,9 +34,17 @@ class ReplayResult:
         return [float(c.mean()) for c in np.array_split(u, parts)]
 
 
-def replay(rows: Iterable[dict], *, cost_weight: float, infer_task: Callable[[str], str | None],
-           prior_quality: float = 0.5, explore_rate: float = 1.0, seed: int = 0,
-           noise: float = 0.2, prior_strength: float = 1.0) -> ReplayResult:
+def replay(
+    rows: Iterable[dict],
+    *,
+    cost_weight: float,
+    infer_task: Callable[[str], str | None],
+    prior_quality: float = 0.5,
+    explore_rate: float = 1.0,
+    seed: int = 0,
+    noise: float = 0.2,
+    prior_strength: float = 1.0,
+) -> ReplayResult:
     rows = list(rows)
     models = sorted(rows[0]["outcomes"])
     # Prices are known in advance (config), so the expected cost per call is too.
@@ -65,8 +73,10 @@ def replay(rows: Iterable[dict], *, cost_weight: float, infer_task: Callable[[st
         learner.update(pick, x, out["quality"] - prior_quality)
         utilities.append(out["quality"] - cost_weight * out["cost_usd"])
         chosen.append(pick)
-    single = {m: float(np.mean([r["outcomes"][m]["quality"] - cost_weight * r["outcomes"][m]["cost_usd"]
-                                for r in rows])) for m in models}
+    single = {
+        m: float(np.mean([r["outcomes"][m]["quality"] - cost_weight * r["outcomes"][m]["cost_usd"] for r in rows]))
+        for m in models
+    }
     return ReplayResult(utilities, chosen, single, explored)
 
 

@@ -14,7 +14,7 @@ _TOKEN = re.compile(r"\w+")
 def simhash(text: str) -> int:
     """64-bit SimHash of word 3-shingles: near-identical prompts differ in few bits."""
     words = _TOKEN.findall(text.lower())[:2000]
-    shingles = [" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))] or [""]
+    shingles = [" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))] or [""]
     acc = [0] * 64
     for sh in shingles:
         h = zlib.crc32(sh.encode()) | (zlib.crc32(sh.encode()[::-1]) << 32)
@@ -33,8 +33,15 @@ class RetryDetector:
     Bounded: at most ``max_keys`` keys and ``per_key`` prompts each, older than ``window_s`` forgotten.
     """
 
-    def __init__(self, *, window_s: float = 300.0, max_distance: int = 3, per_key: int = 32,
-                 max_keys: int = 10_000, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        window_s: float = 300.0,
+        max_distance: int = 3,
+        per_key: int = 32,
+        max_keys: int = 10_000,
+        clock=time.monotonic,
+    ) -> None:
         self.window_s = window_s
         self.max_distance = max_distance
         self.per_key = per_key
@@ -47,12 +54,12 @@ class RetryDetector:
         h = simhash(text)
         entries = [e for e in self._recent.pop(key_id, []) if now - e[0] <= self.window_s]
         earlier = None
-        for t, eh, rid in reversed(entries):
+        for _t, eh, rid in reversed(entries):
             if hamming(h, eh) <= self.max_distance:
                 earlier = rid
                 break
         entries.append((now, h, request_id))
-        self._recent[key_id] = entries[-self.per_key:]
+        self._recent[key_id] = entries[-self.per_key :]
         while len(self._recent) > self.max_keys:
             self._recent.popitem(last=False)
         return earlier

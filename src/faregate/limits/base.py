@@ -30,9 +30,9 @@ from __future__ import annotations
 import calendar as _cal
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Sequence
+from datetime import UTC, datetime
 
 USD = 1_000_000_000  # nano-dollars per dollar
 SLOTS = 60
@@ -71,12 +71,12 @@ def period_id(cal: str, now: float) -> str:
 
 def period_end(cal: str, now: float) -> float:
     """Epoch seconds when the calendar period that contains ``now`` ends."""
-    d = datetime.fromtimestamp(now, tz=timezone.utc)
+    d = datetime.fromtimestamp(now, tz=UTC)
     if cal == "day":
-        start = datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
+        start = datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
         return start + 86400
     days = _cal.monthrange(d.year, d.month)[1]
-    return datetime(d.year, d.month, 1, tzinfo=timezone.utc).timestamp() + days * 86400
+    return datetime(d.year, d.month, 1, tzinfo=UTC).timestamp() + days * 86400
 
 
 @dataclass(slots=True)
@@ -84,8 +84,8 @@ class Check:
     """One limit's state after a reservation (or a refusal)."""
 
     limit: Limit
-    used: int          # usage in the window, this reservation included when granted
-    reset_s: float     # seconds until the window's oldest usage leaves it (or the period ends)
+    used: int  # usage in the window, this reservation included when granted
+    reset_s: float  # seconds until the window's oldest usage leaves it (or the period ends)
 
     @property
     def remaining(self) -> int:
@@ -154,13 +154,16 @@ class LimitStore(ABC):
         """Release connections."""
 
 
-def open_limit_store(url: str | None = None, *, timeout_s: float = 0.1, failure_policy: str = "open",
-                     namespace: str = "fg:lim:") -> LimitStore:
+def open_limit_store(
+    url: str | None = None, *, timeout_s: float = 0.1, failure_policy: str = "open", namespace: str = "fg:lim:"
+) -> LimitStore:
     """``memory://`` (default, one process) or ``redis://host:port/db`` (shared by replicas)."""
     if not url or url.startswith("memory://"):
         from .memory import MemoryLimitStore
+
         return MemoryLimitStore()
     if url.startswith(("redis://", "rediss://", "unix://")):
         from .redis_store import RedisLimitStore
+
         return RedisLimitStore(url, timeout_s=timeout_s, failure_policy=failure_policy, namespace=namespace)
     raise ValueError(f"unknown limits backend {url.split(':', 1)[0]!r}: use memory:// or redis://")

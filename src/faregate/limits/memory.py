@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
-from .base import Check, Grant, Limit, LimitStore, SLOTS, period_end
+from .base import SLOTS, Check, Grant, Limit, LimitStore, period_end
 
 
 class MemoryLimitStore(LimitStore):
     def __init__(self) -> None:
-        self._slots: dict[str, dict[int, int]] = {}   # sliding: key -> slot -> amount
-        self._periods: dict[str, int] = {}             # calendar: key:period -> amount
+        self._slots: dict[str, dict[int, int]] = {}  # sliding: key -> slot -> amount
+        self._periods: dict[str, int] = {}  # calendar: key:period -> amount
         self._leases: dict[str, dict[str, float]] = {}
 
     def _state(self, lim: Limit, now: float) -> tuple[str, int, int, float, list[tuple[int, int]]]:
@@ -34,10 +34,14 @@ class MemoryLimitStore(LimitStore):
     async def reserve(self, limits: Sequence[Limit], amounts: Sequence[int], now: float | None = None) -> Grant:
         now = time.time() if now is None else now
         states = [self._state(lim, now) for lim in limits]
-        for lim, amount, (skey, cur, used, reset, live) in zip(limits, amounts, states):
+        for lim, amount, (_skey, _cur, used, reset, live) in zip(limits, amounts, states):
             if lim.hard and used + amount > lim.limit:
-                return Grant(False, [Check(l, st[2], st[3]) for l, st in zip(limits, states)], refused=lim,
-                             retry_after_s=_retry_after(lim, amount, used, reset, live, now))
+                return Grant(
+                    False,
+                    [Check(l, st[2], st[3]) for l, st in zip(limits, states)],
+                    refused=lim,
+                    retry_after_s=_retry_after(lim, amount, used, reset, live, now),
+                )
         grant = Grant(True)
         for lim, amount, (skey, cur, used, reset, live) in zip(limits, amounts, states):
             if cur < 0:

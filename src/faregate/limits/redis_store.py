@@ -17,10 +17,11 @@ import asyncio
 import logging
 import secrets
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..core.errors import GatewayError
-from .base import Check, Grant, Limit, LimitStore, SLOTS, period_end
+from .base import SLOTS, Check, Grant, Limit, LimitStore, period_end
 
 log = logging.getLogger("faregate.limits")
 
@@ -144,11 +145,19 @@ return 0
 
 
 class RedisLimitStore(LimitStore):
-    def __init__(self, url: str, *, timeout_s: float = 0.1, failure_policy: str = "open",
-                 namespace: str = "fg:lim:", down_s: float = 1.0, max_connections: int = 128) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 0.1,
+        failure_policy: str = "open",
+        namespace: str = "fg:lim:",
+        down_s: float = 1.0,
+        max_connections: int = 128,
+    ) -> None:
         import redis.asyncio as aioredis
-        from redis.backoff import NoBackoff
         from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         if failure_policy not in ("open", "closed"):
             raise ValueError("failure_policy must be 'open' or 'closed'")
@@ -156,18 +165,26 @@ class RedisLimitStore(LimitStore):
         self.failure_policy = failure_policy
         self.ns = namespace
         self.down_s = down_s
-        self.failures = 0      # backend calls that failed or timed out
-        self.degraded = 0      # requests served unlimited because of them (fail-open)
+        self.failures = 0  # backend calls that failed or timed out
+        self.degraded = 0  # requests served unlimited because of them (fail-open)
         self._down_until = 0.0
         self._last_log = 0.0
+
         # A blocking pool: a burst waits for a free connection instead of failing (waiting for
         # our own pool is queueing here, not an outage there).
         def client(socket_timeout: float) -> Any:
             pool = aioredis.BlockingConnectionPool.from_url(
-                url, max_connections=max_connections, timeout=10.0, socket_timeout=socket_timeout,
-                socket_connect_timeout=socket_timeout, retry=Retry(NoBackoff(), 0), retry_on_timeout=False,
-                health_check_interval=0)
+                url,
+                max_connections=max_connections,
+                timeout=10.0,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                retry=Retry(NoBackoff(), 0),
+                retry_on_timeout=False,
+                health_check_interval=0,
+            )
             return aioredis.Redis(connection_pool=pool)
+
         self.r = client(timeout_s)
         # For the one retry of a call that timed out while THIS process was overloaded (see _call).
         self.r_patient = client(max(2.0, timeout_s))
@@ -192,8 +209,9 @@ class RedisLimitStore(LimitStore):
         try:
             await asyncio.wait_for(self._warm(), 2.0)
         except Exception as exc:  # noqa: BLE001
-            log.warning("limits backend not reachable at start (%s); policy fail-%s", type(exc).__name__,
-                        self.failure_policy)
+            log.warning(
+                "limits backend not reachable at start (%s); policy fail-%s", type(exc).__name__, self.failure_policy
+            )
 
     async def _warm(self) -> None:
         for client in (self.r, self.r_patient):
@@ -217,10 +235,12 @@ class RedisLimitStore(LimitStore):
 
     def _congested(self, started: float) -> bool:
         now = asyncio.get_running_loop().time()
-        return (now - self._tick > 0.03                                   # stalled right now
-                or (self._lag > self.timeout_s / 2 and now - self._lag_at < 2.0)  # was lately
-                or time.monotonic() - started > self.timeout_s * 3                 # this call's timer fired late
-                or self._last_ok > started)                                        # Redis answered others meanwhile
+        return (
+            now - self._tick > 0.03  # stalled right now
+            or (self._lag > self.timeout_s / 2 and now - self._lag_at < 2.0)  # was lately
+            or time.monotonic() - started > self.timeout_s * 3  # this call's timer fired late
+            or self._last_ok > started
+        )  # Redis answered others meanwhile
 
     async def _call(self, make: Any) -> Any:
         """Run one Redis call (``make(client)`` -> awaitable) within the timeout.
@@ -237,6 +257,7 @@ class RedisLimitStore(LimitStore):
             self._monitor = asyncio.get_running_loop().create_task(self._watch_lag())
         from redis.exceptions import NoScriptError, ResponseError
         from redis.exceptions import TimeoutError as RedisTimeout
+
         for attempt in (0, 1):
             client = self.r if attempt == 0 else self.r_patient
             t0 = time.monotonic()
@@ -245,7 +266,7 @@ class RedisLimitStore(LimitStore):
                 self._last_ok = time.monotonic()
                 self._consecutive = 0
                 return out
-            except Exception as exc:  # noqa: BLE001 - any backend failure
+            except Exception as exc:
                 if isinstance(exc, ResponseError) and not isinstance(exc, NoScriptError):
                     raise  # a bug in a script, not an outage
                 timed_out = isinstance(exc, (asyncio.TimeoutError, RedisTimeout, TimeoutError))
@@ -264,15 +285,22 @@ class RedisLimitStore(LimitStore):
                 now = time.monotonic()
                 if now - self._last_log > 10:
                     self._last_log = now
-                    log.warning("limits backend unreachable (%s after %.0f ms, attempt %d); policy fail-%s",
-                                type(exc).__name__, (now - t0) * 1000, attempt + 1, self.failure_policy)
+                    log.warning(
+                        "limits backend unreachable (%s after %.0f ms, attempt %d); policy fail-%s",
+                        type(exc).__name__,
+                        (now - t0) * 1000,
+                        attempt + 1,
+                        self.failure_policy,
+                    )
                 raise _Failed() from None
         raise _Failed()
 
     def _on_failure(self) -> Grant:
         if self.failure_policy == "closed":
-            raise LimitsUnavailable("Rate limiting is temporarily unavailable (its backend is unreachable); "
-                                    "retry shortly.", headers={"retry-after": "1"})
+            raise LimitsUnavailable(
+                "Rate limiting is temporarily unavailable (its backend is unreachable); retry shortly.",
+                headers={"retry-after": "1"},
+            )
         self.degraded += 1
         return Grant(True, degraded=True)
 
@@ -327,10 +355,13 @@ class RedisLimitStore(LimitStore):
         now = time.time() if now is None else now
         token = secrets.token_hex(8)
         try:
-            ok = await self._call(lambda c: self._acquire(
-                keys=[self.ns + "conc:" + key],
-                args=[int(now * 1000), limit, int((now + lease_s) * 1000), token, int(lease_s * 1000) + 1000],
-                client=c))
+            ok = await self._call(
+                lambda c: self._acquire(
+                    keys=[self.ns + "conc:" + key],
+                    args=[int(now * 1000), limit, int((now + lease_s) * 1000), token, int(lease_s * 1000) + 1000],
+                    client=c,
+                )
+            )
         except _Failed:
             if self.failure_policy == "closed":
                 self._on_failure()
@@ -350,8 +381,13 @@ class RedisLimitStore(LimitStore):
         now = time.time() if now is None else now
         slot_ms = 0 if limit.calendar else limit.window_s * 1000 / SLOTS
         try:
-            return int(await self._call(lambda c: self._usage(keys=[self.ns + limit.storage_key(now)],
-                                                              args=[int(now * 1000), slot_ms, SLOTS], client=c)))
+            return int(
+                await self._call(
+                    lambda c: self._usage(
+                        keys=[self.ns + limit.storage_key(now)], args=[int(now * 1000), slot_ms, SLOTS], client=c
+                    )
+                )
+            )
         except _Failed:
             return 0
 

@@ -10,7 +10,8 @@ open, as before keys existed; the first key created closes it within the cache T
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable
+from collections.abc import Awaitable
+from typing import Any
 
 from ..config import GatewayConfig
 from ..core.errors import AuthenticationFailed, GatewayError, PermissionDenied
@@ -68,8 +69,10 @@ class KeyAuth(Step):
             rk = await self.resolver.resolve(credential)
         except Exception:  # noqa: BLE001 - the database is down and nothing is cached
             log.warning("key store unreachable; refusing a key not seen recently")
-            raise KeysUnavailable("Keys cannot be checked right now (the key store is unreachable); retry shortly.",
-                                  headers={"retry-after": "1"}) from None
+            raise KeysUnavailable(
+                "Keys cannot be checked right now (the key store is unreachable); retry shortly.",
+                headers={"retry-after": "1"},
+            ) from None
         if rk is None:
             raise AuthenticationFailed(INCORRECT)
         return self._principal(rk)
@@ -105,7 +108,12 @@ class KeyAuth(Step):
     def _check_models(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         ctx.credential = None
         p = ctx.principal
-        if p is not None and p.models is not None and not p.is_admin and ctx.request.model not in p.models \
-                and ctx.request.model not in self._routes:
+        if (
+            p is not None
+            and p.models is not None
+            and not p.is_admin
+            and ctx.request.model not in p.models
+            and ctx.request.model not in self._routes
+        ):
             raise PermissionDenied(f"This key may not use model {ctx.request.model[:200]!r}.", param="model")
         return call_next(ctx)

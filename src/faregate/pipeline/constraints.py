@@ -27,8 +27,12 @@ class Constraints:
     task_given: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"min_quality": self.min_quality, "max_latency_ms": self.max_latency_ms,
-                "max_cost_usd": self.max_cost_usd, "task": self.task}
+        return {
+            "min_quality": self.min_quality,
+            "max_latency_ms": self.max_latency_ms,
+            "max_cost_usd": self.max_cost_usd,
+            "task": self.task,
+        }
 
 
 def _check(name: str, value: Any) -> float:
@@ -39,23 +43,23 @@ def _check(name: str, value: Any) -> float:
     ok = (lo <= value if incl else lo < value) and value <= hi
     if not ok:
         rng = f"{'[' if incl else '('}{lo:g}, {hi:g}]"
-        raise InvalidRequest(f"{where} = {value!r} is out of range; valid range is {rng}.",
-                             param=f"faregate.{name}")
+        raise InvalidRequest(f"{where} = {value!r} is out of range; valid range is {rng}.", param=f"faregate.{name}")
     return float(value)
 
 
-def resolve_constraints(routing: dict | None, route: RouteConfig | None, config: GatewayConfig,
-                        inferred_task: str | None) -> Constraints:
+def resolve_constraints(
+    routing: dict | None, route: RouteConfig | None, config: GatewayConfig, inferred_task: str | None
+) -> Constraints:
     """Body/header values win over the route's defaults, which win over per-task defaults."""
     routing = routing or {}
     unknown = sorted(set(routing) - KEYS)
     if unknown:
-        raise InvalidRequest(f"Unknown routing constraint(s) {unknown}; valid: {sorted(KEYS)}.",
-                             param="faregate")
+        raise InvalidRequest(f"Unknown routing constraint(s) {unknown}; valid: {sorted(KEYS)}.", param="faregate")
     task = routing.get("task")
     if task is not None and (not isinstance(task, str) or not task or len(task) > MAX_TASK_LEN):
-        raise InvalidRequest(f"faregate.task must be a non-empty string of at most {MAX_TASK_LEN} characters.",
-                             param="faregate.task")
+        raise InvalidRequest(
+            f"faregate.task must be a non-empty string of at most {MAX_TASK_LEN} characters.", param="faregate.task"
+        )
     given = task is not None
     task = task or (route.task if route else None) or inferred_task
     values: dict[str, float | None] = {}
@@ -64,5 +68,10 @@ def resolve_constraints(routing: dict | None, route: RouteConfig | None, config:
         values[name] = _check(name, v) if v is not None else (getattr(route, name) if route else None)
     if values["min_quality"] is None:
         values["min_quality"] = config.task_quality_defaults.get(task or "", config.default_min_quality)
-    return Constraints(min_quality=float(values["min_quality"]), max_latency_ms=values["max_latency_ms"],
-                       max_cost_usd=values["max_cost_usd"], task=task, task_given=given)
+    return Constraints(
+        min_quality=float(values["min_quality"]),
+        max_latency_ms=values["max_latency_ms"],
+        max_cost_usd=values["max_cost_usd"],
+        task=task,
+        task_given=given,
+    )

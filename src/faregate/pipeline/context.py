@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from ..core.ids import new_request_id
 from ..core.types import ChatRequest, ChatResponse, Event
@@ -92,8 +93,9 @@ class RequestContext:
                 res = hook(self)
                 if res is not None:
                     await res
-            except Exception:  # noqa: BLE001 - a log or limit hook must never fail a response
+            except Exception:
                 import logging
+
                 logging.getLogger("faregate").exception("finish hook failed for %s", self.request_id)
 
 

@@ -37,7 +37,8 @@ import functools
 import logging
 import random
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 
@@ -64,9 +65,17 @@ COOLDOWN_CAP_S = 300.0
 
 
 class Executor:
-    def __init__(self, config: GatewayConfig, registry: DeploymentRegistry, pool: HttpPool, *,
-                 balancer: Balancer | None = None, health: DeploymentHealth | None = None,
-                 rng: random.Random | None = None, sleep=asyncio.sleep) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        registry: DeploymentRegistry,
+        pool: HttpPool,
+        *,
+        balancer: Balancer | None = None,
+        health: DeploymentHealth | None = None,
+        rng: random.Random | None = None,
+        sleep=asyncio.sleep,
+    ) -> None:
         self.config = config
         self.registry = registry
         self.pool = pool
@@ -91,8 +100,7 @@ class Executor:
 
     async def start(self) -> None:
         """Start the active health prober when a model asks for one (``breaker.probe_interval_s``)."""
-        if self._prober is None and any(m.breaker.enabled and m.breaker.probe_interval_s
-                                        for m in self.config.models):
+        if self._prober is None and any(m.breaker.enabled and m.breaker.probe_interval_s for m in self.config.models):
             self._prober = asyncio.create_task(self._probe_loop(), name="faregate-health-probes")
 
     async def close(self) -> None:
@@ -127,9 +135,13 @@ class Executor:
             waited_for: Deployment | None = None
             while tries < mcfg.max_attempts:
                 if time.monotonic() >= deadline:
-                    raise self._final(UpstreamError(
-                        f"the request's deadline passed after {len(ctx.attempts)} attempt(s)"
-                        + (f"; last error: {last.message}" if last else ""), kind="timeout"))
+                    raise self._final(
+                        UpstreamError(
+                            f"the request's deadline passed after {len(ctx.attempts)} attempt(s)"
+                            + (f"; last error: {last.message}" if last else ""),
+                            kind="timeout",
+                        )
+                    )
                 picked = self._pick(name, mcfg.strategy, deps, failed, waited_for)
                 waited_for = None
                 if picked is None:
@@ -177,8 +189,17 @@ class Executor:
                 except asyncio.CancelledError:
                     # The client went away (the server cancels its handler): nothing to learn.
                     self.health.on_neutral(dep, permit)
-                    ctx.attempts.append(Attempt(dep.id, name, "cancelled", None, 0.0,
-                                                (time.perf_counter() - t_start) * 1000, "the client disconnected"))
+                    ctx.attempts.append(
+                        Attempt(
+                            dep.id,
+                            name,
+                            "cancelled",
+                            None,
+                            0.0,
+                            (time.perf_counter() - t_start) * 1000,
+                            "the client disconnected",
+                        )
+                    )
                     ctx.client_disconnected = True
                     ctx.status, ctx.error_class = 499, "client_disconnected"
                     raise
@@ -196,8 +217,9 @@ class Executor:
             raise GatewayError(f"none of the models {models} is configured", code="no_candidates")
         raise self._final(last)
 
-    def _pick(self, name: str, strategy: str, deps: list[Deployment], failed: set[str],
-              waited_for: Deployment | None) -> tuple[Deployment, Permit] | None:
+    def _pick(
+        self, name: str, strategy: str, deps: list[Deployment], failed: set[str], waited_for: Deployment | None
+    ) -> tuple[Deployment, Permit] | None:
         """The next deployment to call, with its permit: ones not yet failed in this request
         first, in the balancer's order; ``waited_for`` (whose Retry-After we just slept out)
         even though its cooldown may not have passed by the clock."""
@@ -220,8 +242,11 @@ class Executor:
         now = time.monotonic()
         waits = [max(d.cooldown_until - now, d.breaker.retry_in() if d.breaker else 0.0) for d in deps]
         waits = [w for w in waits if w > 0]
-        err = UpstreamError(f"every deployment of {name!r} is cooling down or its circuit is open",
-                            kind="unavailable", retry_after_s=min(waits) if waits else None)
+        err = UpstreamError(
+            f"every deployment of {name!r} is cooling down or its circuit is open",
+            kind="unavailable",
+            retry_after_s=min(waits) if waits else None,
+        )
         return err
 
     @staticmethod
@@ -232,7 +257,7 @@ class Executor:
         return err
 
     def _backoff(self, n: int, retry_after_s: float | None) -> float:
-        cap = min(BACKOFF_CAP_S, BACKOFF_START_S * (2 ** n))
+        cap = min(BACKOFF_CAP_S, BACKOFF_START_S * (2**n))
         delay = self._rng.uniform(0, cap)
         if retry_after_s is not None:
             delay = max(delay, retry_after_s)
@@ -246,16 +271,32 @@ class Executor:
         dep.cooldown_s = length
         dep.cooldown_until = max(dep.cooldown_until, time.monotonic() + length)
 
-    def _record_failure(self, ctx: RequestContext, dep: Deployment, err: UpstreamError, t_start: float,
-                        permit: Permit | None, usage: Usage | None = None) -> None:
+    def _record_failure(
+        self,
+        ctx: RequestContext,
+        dep: Deployment,
+        err: UpstreamError,
+        t_start: float,
+        permit: Permit | None,
+        usage: Usage | None = None,
+    ) -> None:
         self.health.on_failure(dep, err, permit)
         usage = usage or getattr(err, "partial_usage", None)
         cost = dep.target.prices.cost(usage) if usage else 0.0
         if usage:
             ctx.usage = ctx.usage + usage
             ctx.cost_usd += cost
-        ctx.attempts.append(Attempt(dep.id, dep.target.model_name, err.kind, usage, cost,
-                                    (time.perf_counter() - t_start) * 1000, err.message))
+        ctx.attempts.append(
+            Attempt(
+                dep.id,
+                dep.target.model_name,
+                err.kind,
+                usage,
+                cost,
+                (time.perf_counter() - t_start) * 1000,
+                err.message,
+            )
+        )
 
     @staticmethod
     def _fail_ctx(ctx: RequestContext, err: GatewayError) -> None:
@@ -273,25 +314,26 @@ class Executor:
         # sock_read bounds the wait for the answer to start and every gap in its body.
         timeout = _timeout(min(t.total, remaining), t.connect, t.ttfb)
         try:
-            async with self.pool.session.request(up.method, up.url, headers=up.headers, data=up.body,
-                                                 timeout=timeout) as resp:
+            async with self.pool.session.request(
+                up.method, up.url, headers=up.headers, data=up.body, timeout=timeout
+            ) as resp:
                 body = await resp.read()
                 status = resp.status
                 ctype = resp.headers.get("content-type", "")
                 retry_after = _retry_after(resp.headers)
-        except asyncio.TimeoutError:  # aiohttp's ServerTimeoutError is one too
+        except TimeoutError:  # aiohttp's ServerTimeoutError is one too
             raise UpstreamError(f"{dep.id} did not answer within its timeout", kind="timeout") from None
         except aiohttp.ClientError as exc:
             raise _connection_error(dep, exc) from None
         if status >= 400:
             raise dep.adapter.classify_error(status, body, retry_after_s=retry_after, deployment=dep.id)
         if "json" not in ctype:
-            raise UpstreamError(f"{dep.id} answered with content type {ctype or 'none'!r}, not JSON",
-                                kind="transient")
+            raise UpstreamError(f"{dep.id} answered with content type {ctype or 'none'!r}, not JSON", kind="transient")
         return dep.adapter.parse_response(body, model=dep.target.model_name)
 
-    async def _complete_once(self, ctx: RequestContext, dep: Deployment, deadline: float,
-                             permit: Permit) -> ChatResponse:
+    async def _complete_once(
+        self, ctx: RequestContext, dep: Deployment, deadline: float, permit: Permit
+    ) -> ChatResponse:
         t_start = time.perf_counter()
         response = await self._post(dep, ctx.request, deadline)
         # A whole answer took generation time too: take it out, so the estimate stays a time to first token.
@@ -309,21 +351,23 @@ class Executor:
         if earlier:
             # Earlier failed attempts (or cascade stages) consumed tokens too: report them all.
             response.usage = ctx.usage
-        ctx.attempts.append(Attempt(dep.id, dep.target.model_name, "ok", own, cost,
-                                    (time.perf_counter() - t_start) * 1000))
+        ctx.attempts.append(
+            Attempt(dep.id, dep.target.model_name, "ok", own, cost, (time.perf_counter() - t_start) * 1000)
+        )
         return response
 
     # -- streaming -------------------------------------------------------------------------
 
-    async def _open_stream(self, ctx: RequestContext) -> "HeldStream":
+    async def _open_stream(self, ctx: RequestContext) -> HeldStream:
         try:
             return await self._attempts(ctx, self._open_stream_once)
         except GatewayError as err:
             self._fail_ctx(ctx, err)
             raise
 
-    async def _open_stream_once(self, ctx: RequestContext, dep: Deployment, deadline: float,
-                                permit: Permit) -> "HeldStream":
+    async def _open_stream_once(
+        self, ctx: RequestContext, dep: Deployment, deadline: float, permit: Permit
+    ) -> HeldStream:
         t = dep.timeouts
         up = dep.adapter.build_request(ctx.request, dep.target, stream=True)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=t.connect, sock_read=None)
@@ -334,17 +378,20 @@ class Executor:
         hold = min(t.ttfb, max(0.001, deadline - time.monotonic()))
         try:
             async with asyncio.timeout(hold):
-                resp = await self.pool.session.request(up.method, up.url, headers=up.headers, data=up.body,
-                                                       timeout=timeout)
+                resp = await self.pool.session.request(
+                    up.method, up.url, headers=up.headers, data=up.body, timeout=timeout
+                )
                 if resp.status >= 400:
                     body = await resp.read()
                     resp.release()  # the body is read: the connection can serve another request
-                    raise dep.adapter.classify_error(resp.status, body, retry_after_s=_retry_after(resp.headers),
-                                                     deployment=dep.id)
+                    raise dep.adapter.classify_error(
+                        resp.status, body, retry_after_s=_retry_after(resp.headers), deployment=dep.id
+                    )
                 ctype = resp.headers.get("content-type", "")
                 if "event-stream" not in ctype:
-                    raise UpstreamError(f"{dep.id} answered a stream with content type {ctype or 'none'!r}",
-                                        kind="transient")
+                    raise UpstreamError(
+                        f"{dep.id} answered a stream with content type {ctype or 'none'!r}", kind="transient"
+                    )
                 done = False
                 while True:
                     chunk = await resp.content.readany()
@@ -360,7 +407,7 @@ class Executor:
             _close(resp)
             _note_partial_usage(buffered, err)
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             _close(resp)
             what = "the request's deadline passed" if hold < t.ttfb else f"no content within {t.ttfb:g} s"
             err = UpstreamError(f"{dep.id} sent no content: {what}", kind="timeout")
@@ -392,8 +439,7 @@ class Executor:
         br = dep.breaker
         if br is None or br.state == CLOSED:
             return True
-        req = ChatRequest(model=dep.target.model_name, messages=[{"role": "user", "content": "ping"}],
-                          max_tokens=1)
+        req = ChatRequest(model=dep.target.model_name, messages=[{"role": "user", "content": "ping"}], max_tokens=1)
         permit = None
         if br.state != OPEN:
             permit = br.acquire()
@@ -445,9 +491,20 @@ class HeldStream:
     raised from ``__anext__`` (the front codec turns it into an in-band error).
     """
 
-    def __init__(self, ex: Executor, ctx: RequestContext, dep: Deployment, permit: Permit,
-                 resp: aiohttp.ClientResponse, parser: StreamParser, buffered: list[Event], done: bool,
-                 t_start: float, deadline: float, attempt: Attempt) -> None:
+    def __init__(
+        self,
+        ex: Executor,
+        ctx: RequestContext,
+        dep: Deployment,
+        permit: Permit,
+        resp: aiohttp.ClientResponse,
+        parser: StreamParser,
+        buffered: list[Event],
+        done: bool,
+        t_start: float,
+        deadline: float,
+        attempt: Attempt,
+    ) -> None:
         self._ex, self._ctx, self._dep, self._permit = ex, ctx, dep, permit
         self._resp, self._parser, self._buffered, self._done = resp, parser, buffered, done
         self._t_start, self._deadline, self._attempt = t_start, deadline, attempt
@@ -457,7 +514,7 @@ class HeldStream:
         self._gen: AsyncIterator[Event] | None = None
         self._settled = False
 
-    def __aiter__(self) -> "HeldStream":
+    def __aiter__(self) -> HeldStream:
         return self
 
     async def __anext__(self) -> Event:
@@ -492,17 +549,20 @@ class HeldStream:
             while not self._done:
                 left = self._deadline - time.monotonic()
                 if left <= 0:
-                    raise UpstreamError(f"{dep.id} was still streaming when the request's deadline passed",
-                                        kind="timeout")
+                    raise UpstreamError(
+                        f"{dep.id} was still streaming when the request's deadline passed", kind="timeout"
+                    )
                 try:
                     async with asyncio.timeout(min(idle, left)):
                         chunk = await resp.content.readany()
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if idle < left:
-                        raise UpstreamError(f"{dep.id} stalled: no bytes for {idle:g} s mid-stream",
-                                            kind="timeout") from None
-                    raise UpstreamError(f"{dep.id} was still streaming when the request's deadline passed",
-                                        kind="timeout") from None
+                        raise UpstreamError(
+                            f"{dep.id} stalled: no bytes for {idle:g} s mid-stream", kind="timeout"
+                        ) from None
+                    raise UpstreamError(
+                        f"{dep.id} was still streaming when the request's deadline passed", kind="timeout"
+                    ) from None
                 except aiohttp.ClientError as exc:
                     raise _connection_error(dep, exc) from None
                 if chunk:
@@ -594,9 +654,9 @@ def _retry_after(headers: Any) -> float | None:
 
 def _connection_error(dep: Deployment, exc: Exception) -> UpstreamError:
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamError(f"could not connect to {dep.id}: {exc.os_error.strerror or exc}",
-                             kind="transient")
+        return UpstreamError(f"could not connect to {dep.id}: {exc.os_error.strerror or exc}", kind="transient")
     if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
-        return UpstreamError(f"{dep.id} closed the connection before the answer was complete "
-                             f"({type(exc).__name__})", kind="transient")
+        return UpstreamError(
+            f"{dep.id} closed the connection before the answer was complete ({type(exc).__name__})", kind="transient"
+        )
     return UpstreamError(f"the connection to {dep.id} failed: {type(exc).__name__}", kind="transient")

@@ -1,15 +1,16 @@
 """The ``Gateway``: one pipeline, used in-process or behind the HTTP server.
 
-    async with Gateway.from_config("faregate.yaml") as gw:
-        reply = await gw.chat({"model": "fake-openai", "messages": [...]})
-        async for event in gw.stream({...}):
-            ...
+async with Gateway.from_config("faregate.yaml") as gw:
+    reply = await gw.chat({"model": "fake-openai", "messages": [...]})
+    async for event in gw.stream({...}):
+        ...
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from ..config import GatewayConfig, load_config
 from ..core.errors import GatewayError, UpstreamError, redact
@@ -28,8 +29,9 @@ log = logging.getLogger("faregate")
 class Gateway:
     """Owns the config, the shared HTTP pool, the deployments and the step chain."""
 
-    def __init__(self, config: GatewayConfig, *, steps: list[Step] | None = None,
-                 executor: Executor | None = None) -> None:
+    def __init__(
+        self, config: GatewayConfig, *, steps: list[Step] | None = None, executor: Executor | None = None
+    ) -> None:
         self.config = config
         self.pool = HttpPool()
         self.registry = DeploymentRegistry(config)
@@ -39,12 +41,19 @@ class Gateway:
         self._chain: Next = build_chain(self.steps, self.executor)
         self._started = False
         # Upstream credentials from the config: no error a caller sees may contain them.
-        self.secrets = frozenset(v for m in config.models for v in (
-            m.api_key, *m.headers.values(), *(x for d in m.deployments for x in (d.api_key, *d.headers.values())))
-            if v)
+        self.secrets = frozenset(
+            v
+            for m in config.models
+            for v in (
+                m.api_key,
+                *m.headers.values(),
+                *(x for d in m.deployments for x in (d.api_key, *d.headers.values())),
+            )
+            if v
+        )
 
     @classmethod
-    def from_config(cls, config: GatewayConfig | str | None = None, **kw: Any) -> "Gateway":
+    def from_config(cls, config: GatewayConfig | str | None = None, **kw: Any) -> Gateway:
         if not isinstance(config, GatewayConfig):
             config = load_config(config)
         return cls(config, **kw)
@@ -54,10 +63,12 @@ class Gateway:
         # issue 5 (request log): outermost, so every request that reaches the chain is logged once.
         if self.config.database_url:
             from .request_log_step import RequestLogStep
+
             self.components["request_log"] = RequestLogStep.from_config(self.config)
             steps.append(self.components["request_log"])
         # issue 6 (keys, limits, budgets): database + config keys, then limits before anything else.
         from .limits_step import build_key_steps
+
         auth, limits = build_key_steps(self.config)
         self.components["auth"] = auth
         self.components["limits"] = limits
@@ -66,8 +77,10 @@ class Gateway:
         learning = None
         if self.config.learning.enabled:
             from ..learning.loop import LearningLoop
-            learning = LearningLoop(explore_rate=self.config.learning.explore_rate,
-                                    retry_window_s=self.config.learning.retry_window_s)
+
+            learning = LearningLoop(
+                explore_rate=self.config.learning.explore_rate, retry_window_s=self.config.learning.retry_window_s
+            )
             self.components["learning"] = learning
         routing = RoutingStep(self.config, self.registry, learning=learning)
         self.components["routing"] = routing
@@ -96,12 +109,12 @@ class Gateway:
         for step in reversed(self.steps):
             try:
                 await step.close()
-            except Exception:  # noqa: BLE001 - close every step even if one fails
+            except Exception:
                 log.exception("closing %s failed", type(step).__name__)
         await self.pool.close()
         self._started = False
 
-    async def __aenter__(self) -> "Gateway":
+    async def __aenter__(self) -> Gateway:
         await self.start()
         return self
 
@@ -110,8 +123,9 @@ class Gateway:
 
     # -- requests --------------------------------------------------------------------------
 
-    def context(self, request: ChatRequest, *, credential: str | None = None,
-                principal: Principal | None = None) -> RequestContext:
+    def context(
+        self, request: ChatRequest, *, credential: str | None = None, principal: Principal | None = None
+    ) -> RequestContext:
         return RequestContext(request=request, credential=credential, principal=principal)
 
     async def handle(self, ctx: RequestContext) -> Reply:
@@ -179,11 +193,12 @@ class _Finishing:
 
     __slots__ = ("_ctx", "_events", "_closed", "_secrets")
 
-    def __init__(self, ctx: RequestContext, events: AsyncIterator[Event],
-                 secrets: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, ctx: RequestContext, events: AsyncIterator[Event], secrets: frozenset[str] = frozenset()
+    ) -> None:
         self._ctx, self._events, self._closed, self._secrets = ctx, events, False, secrets
 
-    def __aiter__(self) -> "_Finishing":
+    def __aiter__(self) -> _Finishing:
         return self
 
     async def __anext__(self) -> Event:
@@ -212,6 +227,7 @@ def _as_request(request: ChatRequest | dict, *, stream: bool) -> ChatRequest:
         request.stream = stream
         return request
     from ..wire.openai_front import parse_chat_request
+
     body = dict(request)
     body["stream"] = stream
     return parse_chat_request(body)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Awaitable
+from collections.abc import Awaitable
+from typing import Any
 
 from ..config import GatewayConfig, LimitSet
 from ..core.errors import RateLimited
@@ -23,9 +24,14 @@ from .step import Next, Step
 
 log = logging.getLogger("faregate.limits")
 
-_WINDOWS = (("rpm", 60, "requests", "requests per minute"), ("rph", 3600, "requests", "requests per hour"),
-            ("rpd", 86400, "requests", "requests per day"), ("tpm", 60, "tokens", "tokens per minute"),
-            ("cost_usd_hour", 3600, "cost", "cost (USD) per hour"), ("cost_usd_day", 86400, "cost", "cost (USD) per day"))
+_WINDOWS = (
+    ("rpm", 60, "requests", "requests per minute"),
+    ("rph", 3600, "requests", "requests per hour"),
+    ("rpd", 86400, "requests", "requests per day"),
+    ("tpm", 60, "tokens", "tokens per minute"),
+    ("cost_usd_hour", 3600, "cost", "cost (USD) per hour"),
+    ("cost_usd_day", 86400, "cost", "cost (USD) per day"),
+)
 
 
 def merged(base: LimitSet | dict | None, *over: dict[str, Any] | LimitSet | None) -> dict[str, Any]:
@@ -51,8 +57,16 @@ def limits_of(scope: str, label: str, ls: dict[str, Any]) -> list[Limit]:
     for field, cal in (("budget_usd_day", "day"), ("budget_usd_month", "month")):
         v = ls.get(field)
         if v is not None:
-            out.append(Limit(f"{scope}:{field}", int(round(v * USD)), calendar=cal, hard=not soft, kind="cost",
-                             name=f"{'soft ' if soft else ''}{'daily' if cal == 'day' else 'monthly'} budget (USD) of {label}"))
+            out.append(
+                Limit(
+                    f"{scope}:{field}",
+                    int(round(v * USD)),
+                    calendar=cal,
+                    hard=not soft,
+                    kind="cost",
+                    name=f"{'soft ' if soft else ''}{'daily' if cal == 'day' else 'monthly'} budget (USD) of {label}",
+                )
+            )
     return out
 
 
@@ -94,8 +108,9 @@ class LimitsStep(Step):
     def __init__(self, config: GatewayConfig, *, store: LimitStore | None = None, keys: Any = None) -> None:
         self.config = config
         self.cfg = config.limits
-        self.store = store or open_limit_store(config.redis_url, timeout_s=self.cfg.redis_timeout_ms / 1000,
-                                               failure_policy=self.cfg.redis_failure_policy)
+        self.store = store or open_limit_store(
+            config.redis_url, timeout_s=self.cfg.redis_timeout_ms / 1000, failure_policy=self.cfg.redis_failure_policy
+        )
         self.keys = keys
         self.soft_alerts = 0
         self.refused = 0
@@ -124,8 +139,9 @@ class LimitsStep(Step):
         self._plans[key] = (own, team_own, limits, conc)
         return limits, conc
 
-    def _build_limits(self, ctx: RequestContext, own: dict[str, Any],
-                      team_own: dict[str, Any]) -> tuple[list[Limit], list[tuple[str, int]]]:
+    def _build_limits(
+        self, ctx: RequestContext, own: dict[str, Any], team_own: dict[str, Any]
+    ) -> tuple[list[Limit], list[tuple[str, int]]]:
         p = ctx.principal
         out: list[Limit] = []
         conc: list[tuple[str, int]] = []
@@ -161,8 +177,9 @@ class LimitsStep(Step):
             return call_next(ctx)
         return self._reserve_then(ctx, call_next, limits, conc)
 
-    async def _reserve_then(self, ctx: RequestContext, call_next: Next, limits: list[Limit],
-                            conc: list[tuple[str, int]]) -> Reply:
+    async def _reserve_then(
+        self, ctx: RequestContext, call_next: Next, limits: list[Limit], conc: list[tuple[str, int]]
+    ) -> Reply:
         tokens, cost = self.estimate(ctx)
         amounts = [_amount(lim, tokens, cost) for lim in limits]
         grant = await self.store.reserve(limits, amounts)
@@ -178,16 +195,20 @@ class LimitsStep(Step):
                 self.soft_alerts += 1
                 ctx.extras["budget_alert"] = c.limit.name
                 ctx.response_headers["x-faregate-budget-warning"] = c.limit.name
-                log.warning("soft budget exceeded: %s (%.6f of %.6f USD)", c.limit.name, c.used / USD,
-                            c.limit.limit / USD)
+                log.warning(
+                    "soft budget exceeded: %s (%.6f of %.6f USD)", c.limit.name, c.used / USD, c.limit.limit / USD
+                )
         leases: list[tuple[str, str]] = []
         try:
             for scope, n in conc:
                 token = await self.store.acquire(scope, n, self.cfg.concurrency_lease_s)
                 if token is None:
-                    raise RateLimited(f"Too many concurrent requests for {scope.split(':', 1)[0]} "
-                                      f"(max_concurrent {n}); retry when one finishes.", retry_after_s=1,
-                                      code="concurrency_limit_exceeded")
+                    raise RateLimited(
+                        f"Too many concurrent requests for {scope.split(':', 1)[0]} "
+                        f"(max_concurrent {n}); retry when one finishes.",
+                        retry_after_s=1,
+                        code="concurrency_limit_exceeded",
+                    )
                 leases.append((scope, token))
         except BaseException:
             for scope, token in leases:
@@ -201,6 +222,7 @@ class LimitsStep(Step):
             used_tokens = c.usage.total_tokens
             used_cost = int(math.ceil(max(0.0, c.cost_usd) * USD))
             await self.store.reconcile(grant, [_amount(l, used_tokens, used_cost) for l in limits])
+
         ctx.on_finish.append(finish)
         return await call_next(ctx)
 
@@ -208,10 +230,14 @@ class LimitsStep(Step):
         lim = grant.refused
         assert lim is not None
         used = next((c.used for c in grant.checks if c.limit is lim), 0)
+
         def show(v: int) -> str:
             return f"{v / USD:.6f} USD" if lim.kind == "cost" else f"{v} {lim.kind}"
-        msg = (f"Rate limit reached for {lim.name}: limit {show(lim.limit)}, used {show(used)}, "
-               f"this request needs {show(amount)}. Retry after {fmt_duration(grant.retry_after_s)}.")
+
+        msg = (
+            f"Rate limit reached for {lim.name}: limit {show(lim.limit)}, used {show(used)}, "
+            f"this request needs {show(amount)}. Retry after {fmt_duration(grant.retry_after_s)}."
+        )
         code = "budget_exceeded" if lim.calendar else "rate_limit_exceeded"
         err = RateLimited(msg, retry_after_s=max(grant.retry_after_s, 0.001), code=code)
         err.headers["x-faregate-limit"] = lim.key.split(":", 2)[0] + ":" + lim.key.rsplit(":", 1)[-1]
@@ -221,5 +247,6 @@ class LimitsStep(Step):
 def build_key_steps(config: GatewayConfig) -> tuple[Step, Step]:
     """(auth, limits): the two steps the gateway puts first, in this order."""
     from .auth_step import KeyAuth
+
     auth = KeyAuth(config)
     return auth, LimitsStep(config, keys=auth)

@@ -6,7 +6,8 @@ owns the ``LogWriter``: ``start()`` starts it, ``close()`` flushes it (SIGTERM p
 
 from __future__ import annotations
 
-from typing import Any, Awaitable
+from collections.abc import Awaitable
+from typing import Any
 
 from ..storage.request_log import LogWriter, RequestRecord, redact
 from .context import Reply, RequestContext
@@ -20,7 +21,7 @@ class RequestLogStep(Step):
         self.redact_emails = redact_emails
 
     @classmethod
-    def from_config(cls, config: Any, **kw: Any) -> "RequestLogStep":
+    def from_config(cls, config: Any, **kw: Any) -> RequestLogStep:
         return cls(LogWriter(config.database_url, **kw), log_bodies=config.server.log_bodies)
 
     async def start(self) -> None:
@@ -72,21 +73,37 @@ def build_record(ctx: RequestContext, *, log_bodies: bool = False, redact_emails
     if ctx.error_class and status < 400:
         status = 500
     return RequestRecord(
-        id=ctx.request_id, ts=ctx.started_at,
-        key_id=p.key_id if p else None, team=p.team if p else None,
-        route=ctx.route or getattr(plan, "route", None), requested_model=ctx.requested_model or ctx.request.model,
-        model=ctx.answered_model, deployment=ctx.answered_by,
-        plan_kind=getattr(plan, "kind", None), plan_models=list(getattr(plan, "models", None) or ctx.candidates),
+        id=ctx.request_id,
+        ts=ctx.started_at,
+        key_id=p.key_id if p else None,
+        team=p.team if p else None,
+        route=ctx.route or getattr(plan, "route", None),
+        requested_model=ctx.requested_model or ctx.request.model,
+        model=ctx.answered_model,
+        deployment=ctx.answered_by,
+        plan_kind=getattr(plan, "kind", None),
+        plan_models=list(getattr(plan, "models", None) or ctx.candidates),
         models_called=[a.model for a in ctx.attempts],
-        pred_quality=getattr(plan, "predicted_quality", None), pred_cost_usd=getattr(plan, "predicted_cost_usd", None),
+        pred_quality=getattr(plan, "predicted_quality", None),
+        pred_cost_usd=getattr(plan, "predicted_cost_usd", None),
         pred_latency_ms=getattr(plan, "predicted_latency_ms", None),
-        input_tokens=ctx.usage.input_tokens, output_tokens=ctx.usage.output_tokens,
-        cached_tokens=ctx.usage.cached_input_tokens, cost_usd=ctx.cost_usd,
-        ttft_ms=ctx.ttft_ms, latency_ms=latency, status=status, error_class=ctx.error_class,
-        attempts=len(ctx.attempts), fallback_used=ctx.fallback_used, cache_hit=ctx.cache_hit,
-        constraint_unmet=ctx.constraint_unmet, client_disconnect=ctx.client_disconnected,
-        latency_ceiling_ms=ceiling, latency_met=None if ceiling is None else latency <= ceiling,
-        arm=ex.get("arm") or getattr(plan, "arm", None), task=ex.get("task"),
+        input_tokens=ctx.usage.input_tokens,
+        output_tokens=ctx.usage.output_tokens,
+        cached_tokens=ctx.usage.cached_input_tokens,
+        cost_usd=ctx.cost_usd,
+        ttft_ms=ctx.ttft_ms,
+        latency_ms=latency,
+        status=status,
+        error_class=ctx.error_class,
+        attempts=len(ctx.attempts),
+        fallback_used=ctx.fallback_used,
+        cache_hit=ctx.cache_hit,
+        constraint_unmet=ctx.constraint_unmet,
+        client_disconnect=ctx.client_disconnected,
+        latency_ceiling_ms=ceiling,
+        latency_met=None if ceiling is None else latency <= ceiling,
+        arm=ex.get("arm") or getattr(plan, "arm", None),
+        task=ex.get("task"),
         prompt=redact(_prompt_text(ctx), emails=redact_emails) if log_bodies else None,
         answer=redact(ctx.response_text, emails=redact_emails) if log_bodies else None,
     )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Awaitable
+from collections.abc import Awaitable
 
 from ..config import GatewayConfig
 from ..core.errors import ModelNotFound, PermissionDenied
 from .context import Reply, RequestContext
 from .step import Next, Step
 
-HOW_TO_ADD = ("add one under `models:` in the config file passed to `faregate serve --config` "
-              "(see README, Configuration)")
+HOW_TO_ADD = (
+    "add one under `models:` in the config file passed to `faregate serve --config` (see README, Configuration)"
+)
 
 
 class ResolveModel(Step):
@@ -32,11 +33,15 @@ class ResolveModel(Step):
             elif name in self._routes and (self._chains or name != "auto"):
                 ctx.route = name  # the routing step fills the candidates
             elif not self._chains:
-                raise ModelNotFound(f"The model {name!r} does not exist: no models are configured; {HOW_TO_ADD}.",
-                                    param="model")
+                raise ModelNotFound(
+                    f"The model {name!r} does not exist: no models are configured; {HOW_TO_ADD}.", param="model"
+                )
             else:
-                raise ModelNotFound(f"The model {name!r} does not exist. Valid models: "
-                                    f"{', '.join(self._valid + sorted(self._routes))}.", param="model")
+                raise ModelNotFound(
+                    f"The model {name!r} does not exist. Valid models: "
+                    f"{', '.join(self._valid + sorted(self._routes))}.",
+                    param="model",
+                )
         p = ctx.principal
         if p is not None and p.models is not None and ctx.candidates and ctx.candidates[0] not in p.models:
             raise PermissionDenied(f"This key may not use model {ctx.candidates[0]!r}.", param="model")

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable
+from typing import Any
 
 from ..config import GatewayConfig, ModelConfig, RouteConfig
 from ..core.errors import GatewayError, InvalidRequest, PermissionDenied
@@ -30,16 +31,23 @@ from .step import Next, Step
 log = logging.getLogger("faregate.routing")
 
 # Typical answer length per task, for cost and latency estimates when max_tokens is not given.
-OUTPUT_TOKENS = {"classify": 16, "extract_json": 150, "summarize": 200, "chat": 250, "generate": 500,
-                 "code": 400, "multiple_choice": 8}
+OUTPUT_TOKENS = {
+    "classify": 16,
+    "extract_json": 150,
+    "summarize": 200,
+    "chat": 250,
+    "generate": 500,
+    "code": 400,
+    "multiple_choice": 8,
+}
 P95_FACTOR = 1.5  # p95 over the moving mean of time to first token
 
 
 @dataclass
 class RoutePlan:
     route: str
-    kind: str                 # "single" | "cascade"
-    models: list[str]         # in call order
+    kind: str  # "single" | "cascade"
+    models: list[str]  # in call order
     judge: str | None
     predicted_quality: float
     predicted_cost_usd: float
@@ -47,19 +55,26 @@ class RoutePlan:
     constraint_unmet: bool
     constraints: Constraints
     candidates: list[dict[str, Any]] = field(default_factory=list)
-    arm: str = "routed"       # "routed", or "control" for the fixed-model arm of a gradual rollout
+    arm: str = "routed"  # "routed", or "control" for the fixed-model arm of a gradual rollout
     explored: bool = False
     # Offline (pre-learning) quality per single model, the baseline the learner corrects.
     offline_quality: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"route": self.route, "kind": self.kind, "models": self.models, "judge": self.judge,
-                "arm": self.arm, "explored": self.explored,
-                "predicted_quality": round(self.predicted_quality, 4),
-                "predicted_cost_usd": self.predicted_cost_usd,
-                "predicted_p95_latency_ms": round(self.predicted_latency_ms, 1),
-                "constraint_unmet": self.constraint_unmet, "constraints": self.constraints.as_dict(),
-                "candidates": self.candidates}
+        return {
+            "route": self.route,
+            "kind": self.kind,
+            "models": self.models,
+            "judge": self.judge,
+            "arm": self.arm,
+            "explored": self.explored,
+            "predicted_quality": round(self.predicted_quality, 4),
+            "predicted_cost_usd": self.predicted_cost_usd,
+            "predicted_p95_latency_ms": round(self.predicted_latency_ms, 1),
+            "constraint_unmet": self.constraint_unmet,
+            "constraints": self.constraints.as_dict(),
+            "candidates": self.candidates,
+        }
 
 
 class RouterSource:
@@ -71,29 +86,45 @@ class RouterSource:
         self.router = router
 
     @classmethod
-    def load(cls, path: str | None) -> "RouterSource":
+    def load(cls, path: str | None) -> RouterSource:
         if not path:
             return cls(None)
         from ..routing.model import RouterModel
+
         return cls(RouterModel.load(path))
 
-    def candidates(self, feats: F.RequestFeatures, models: list[ModelConfig], *, latency_ms: dict[str, float],
-                   cost_usd: dict[str, float], cascades: bool) -> list[Candidate]:
+    def candidates(
+        self,
+        feats: F.RequestFeatures,
+        models: list[ModelConfig],
+        *,
+        latency_ms: dict[str, float],
+        cost_usd: dict[str, float],
+        cascades: bool,
+    ) -> list[Candidate]:
         out: list[Candidate] = []
         known: set[str] = set()
         if self.router is not None:
-            names = {(m.router_name or m.name): m.name for m in models
-                     if (m.router_name or m.name) in self.router.models}
-            out = self.router.candidates(feats, latency_ms=latency_ms, names=names, cost_usd=cost_usd,
-                                         cascades=cascades)
+            names = {
+                (m.router_name or m.name): m.name for m in models if (m.router_name or m.name) in self.router.models
+            }
+            out = self.router.candidates(
+                feats, latency_ms=latency_ms, names=names, cost_usd=cost_usd, cascades=cascades
+            )
             known = set(names.values())
         for m in models:  # models the router does not know: their configured prior
             if m.name not in known:
                 out.append(Candidate((m.name,), m.quality, cost_usd[m.name], latency_ms[m.name]))
         return out
 
-    def accept(self, judge: str | None, feats: F.RequestFeatures, called: list[ModelConfig],
-               answers: list[str | None], schema: dict | None) -> bool:
+    def accept(
+        self,
+        judge: str | None,
+        feats: F.RequestFeatures,
+        called: list[ModelConfig],
+        answers: list[str | None],
+        schema: dict | None,
+    ) -> bool:
         """Whether a cascade stops at its latest answer (the router's judges, by data names)."""
         if self.router is not None:
             return self.router.accept(judge, feats, [m.router_name or m.name for m in called], answers, schema)
@@ -107,8 +138,14 @@ class RouterSource:
 
 
 class RoutingStep(Step):
-    def __init__(self, config: GatewayConfig, registry: DeploymentRegistry, *, learning=None,
-                 sources: dict[str, RouterSource] | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        registry: DeploymentRegistry,
+        *,
+        learning=None,
+        sources: dict[str, RouterSource] | None = None,
+    ) -> None:
         self.config = config
         self.registry = registry
         self.learning = learning
@@ -190,14 +227,16 @@ class RoutingStep(Step):
         if not usable:
             if excluded and all("not allowed for this key" in e["excluded_because"] for e in excluded):
                 raise PermissionDenied(f"This key may use none of route {route_name!r}'s models.", param="model")
-            raise InvalidRequest(f"No model of route {route_name!r} can serve this request: " + "; ".join(
-                f"{e['models'][0]} {', '.join(e['excluded_because'])}" for e in excluded), param="model")
+            raise InvalidRequest(
+                f"No model of route {route_name!r} can serve this request: "
+                + "; ".join(f"{e['models'][0]} {', '.join(e['excluded_because'])}" for e in excluded),
+                param="model",
+            )
         out_tokens = ctx.request.max_tokens or OUTPUT_TOKENS.get(cons.task or "", 256)
         cost = {m.name: (feats.input_tokens * m.prices.input + out_tokens * m.prices.output) / 1e6 for m in usable}
         latency = {m.name: self.latency_ms(m, out_tokens) for m in usable}
         cascades = self.config.cascades and not ctx.request.tools  # a judge compares text answers
-        cands = self.sources[route_name].candidates(feats, usable, latency_ms=latency, cost_usd=cost,
-                                                    cascades=cascades)
+        cands = self.sources[route_name].candidates(feats, usable, latency_ms=latency, cost_usd=cost, cascades=cascades)
         if self.calibration:  # measured per-task quality replaces a prior-only model's configured one
             cands = [self._calibrated(c, cons.task) for c in cands]
         offline = {c.models[0]: c.quality for c in cands if len(c.models) == 1}
@@ -205,25 +244,43 @@ class RoutingStep(Step):
         if self.learning is not None:
             x = self.learning_features(ctx, cons.task)
             adjusted, explored = self.learning.adjust(ctx.request_id, x, offline)
-            cands = [Candidate(c.models, adjusted[c.models[0]], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
-                     if len(c.models) == 1 else c for c in cands]
-        chosen = choose(cands, min_quality=cons.min_quality, max_latency_ms=cons.max_latency_ms,
-                        max_cost_usd=cons.max_cost_usd)
+            cands = [
+                Candidate(c.models, adjusted[c.models[0]], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
+                if len(c.models) == 1
+                else c
+                for c in cands
+            ]
+        chosen = choose(
+            cands, min_quality=cons.min_quality, max_latency_ms=cons.max_latency_ms, max_cost_usd=cons.max_cost_usd
+        )
         explained = []
         for c in cands:
             d = c.as_dict()
             d["within_limits"] = within_limits(c, cons.max_latency_ms, cons.max_cost_usd)
             d["meets_floor"] = c.quality >= cons.min_quality
             explained.append(d)
-        return RoutePlan(route_name, chosen.kind, chosen.models, chosen.judge, chosen.predicted_quality,
-                         chosen.predicted_cost_usd, chosen.predicted_latency_ms, chosen.constraint_unmet, cons,
-                         explained + excluded, explored=explored, offline_quality=offline)
+        return RoutePlan(
+            route_name,
+            chosen.kind,
+            chosen.models,
+            chosen.judge,
+            chosen.predicted_quality,
+            chosen.predicted_cost_usd,
+            chosen.predicted_latency_ms,
+            chosen.constraint_unmet,
+            cons,
+            explained + excluded,
+            explored=explored,
+            offline_quality=offline,
+        )
 
     def _calibrated(self, c: Candidate, task: str | None) -> Candidate:
         if len(c.models) != 1 or self.sources_know(c.models[0]):
             return c
         q = self.calibration.get(c.models[0], {}).get("quality_by_task", {}).get(task or "other")
-        return c if q is None else Candidate(c.models, q["quality"], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
+        return (
+            c if q is None else Candidate(c.models, q["quality"], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
+        )
 
     def sources_know(self, model: str) -> bool:
         m = self._models[model]
@@ -233,8 +290,10 @@ class RoutingStep(Step):
         x = ctx.extras.get("bandit_x")
         if x is None:
             from ..learning.features import bandit_features
-            x = ctx.extras["bandit_x"] = bandit_features(self.features(ctx).text, task,
-                                                         input_tokens=self.input_tokens(ctx))
+
+            x = ctx.extras["bandit_x"] = bandit_features(
+                self.features(ctx).text, task, input_tokens=self.input_tokens(ctx)
+            )
         return x
 
     # -- the step --------------------------------------------------------------------------
@@ -294,7 +353,7 @@ class RoutingStep(Step):
                 answers.append(None)
                 continue
             answers.append(reply.response.content if reply.response else None)
-            called = [self._models[m] for m in plan.models[:i + 1]]
+            called = [self._models[m] for m in plan.models[: i + 1]]
             if self.sources[plan.route].accept(plan.judge, self.features(ctx), called, answers, schema):
                 ctx.extras["cascade_calls"] = i + 1
                 resp = reply.response
@@ -332,6 +391,7 @@ def load_calibration(path: str | None) -> dict[str, dict]:
     if not path:
         return {}
     import orjson
+
     with open(path, "rb") as f:
         return orjson.loads(f.read())
 

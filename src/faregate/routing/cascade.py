@@ -62,7 +62,7 @@ def json_valid(answer: str | None, schema: dict | None = None) -> bool:
     t = answer.strip()
     if t.startswith("```"):
         t = t.strip("`")
-        t = t[t.find("\n") + 1:] if "\n" in t else t
+        t = t[t.find("\n") + 1 :] if "\n" in t else t
     try:
         value = orjson.loads(t)
     except orjson.JSONDecodeError:
@@ -71,8 +71,7 @@ def json_valid(answer: str | None, schema: dict | None = None) -> bool:
         return True
     schema = schema.get("schema", schema) if "json_schema" not in schema else schema["json_schema"].get("schema", {})
     want = schema.get("type")
-    types = {"object": dict, "array": list, "string": str, "number": (int, float), "integer": int,
-             "boolean": bool}
+    types = {"object": dict, "array": list, "string": str, "number": (int, float), "integer": int, "boolean": bool}
     if want in types and not isinstance(value, types[want]):
         return False
     if isinstance(value, dict):
@@ -101,15 +100,16 @@ class Arm:
         return self.models[0] if self.judge is None else f"{self.judge}:{'>'.join(self.models)}"
 
     @classmethod
-    def from_key(cls, key: str) -> "Arm":
+    def from_key(cls, key: str) -> Arm:
         if ":" in key and key.split(":", 1)[0].split("@")[0] in ("agree", "json", "scorer"):
             judge, rest = key.split(":", 1)
             return cls(tuple(rest.split(">")), judge)
         return cls((key,))
 
 
-def simulate(arm: Arm, table: OutcomeTable, scores: dict[str, np.ndarray] | None = None
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def simulate(
+    arm: Arm, table: OutcomeTable, scores: dict[str, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Offline outcome of ``arm`` on every row: (quality, cost, reached) where ``reached[i, s]``
     is 1 if stage s was called on row i. ``scores[model][i]``: a learned scorer's P(correct)
     of that model's recorded answer on row i (needed for ``scorer@T`` judges only)."""
@@ -157,8 +157,14 @@ def _normalised(table: OutcomeTable) -> list[list[str | None]]:
     return cached
 
 
-def candidate_arms(table: OutcomeTable, *, cheap_share: float = 0.2, strong: int = 2,
-                   max_cheap: int = 8, scorer_thresholds: tuple[float, ...] = ()) -> list[Arm]:
+def candidate_arms(
+    table: OutcomeTable,
+    *,
+    cheap_share: float = 0.2,
+    strong: int = 2,
+    max_cheap: int = 8,
+    scorer_thresholds: tuple[float, ...] = (),
+) -> list[Arm]:
     """Every single model, plus agreement cascades ``[a, b, s]`` and ``[a, b, c, s]`` over the
     cheap models (mean cost <= ``cheap_share`` of the dearest) escalating to the ``strong``
     best models by mean quality. Only when the data records responses."""
@@ -186,8 +192,9 @@ def cheap_models(arms: list[Arm]) -> list[str]:
     return sorted({m for a in arms if a.judge and a.judge.startswith("scorer@") for m in a.models[:-1]})
 
 
-def prune_arms(arms: list[Arm], quality: np.ndarray, cost: np.ndarray, groups: np.ndarray,
-               tol: float = 0.003) -> list[int]:
+def prune_arms(
+    arms: list[Arm], quality: np.ndarray, cost: np.ndarray, groups: np.ndarray, tol: float = 0.003
+) -> list[int]:
     """Indices of arms worth keeping: Pareto-optimal (within ``tol`` quality) in mean
     (cost, quality) overall or within some group (task). Singles are always kept."""
     keep = {i for i, a in enumerate(arms) if a.judge is None}

@@ -21,6 +21,7 @@ def _args(predictor: str) -> dict | None:
 
 def _embedder(name: str):
     from .embed import default_embedder
+
     return default_embedder(name)
 
 
@@ -30,18 +31,26 @@ def _embedder(name: str):
 @click.option("--embedder", type=click.Choice(["hash", "minilm", "auto"]), default="hash", show_default=True)
 @click.option("--no-cascades", is_flag=True, help="learn single models only")
 @click.option("--scorer", is_flag=True, help="also learn cascades judged by a learned answer scorer")
-@click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR,
-              show_default=True)
+@click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR, show_default=True)
 def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: bool, predictor: str) -> None:
     """Fit the router on routing-outcomes DATA (JSONL) and write it to a single file."""
     from .data import load_rows
     from .model import RouterModel
+
     rows = load_rows(data)
-    model = RouterModel.fit(rows, embedder=_embedder(embedder), predictor=predictor,
-                            predictor_args=_args(predictor), cascades=not no_cascades, scorer=scorer)
+    model = RouterModel.fit(
+        rows,
+        embedder=_embedder(embedder),
+        predictor=predictor,
+        predictor_args=_args(predictor),
+        cascades=not no_cascades,
+        scorer=scorer,
+    )
     model.save(output)
-    click.echo(f"trained on {len(rows)} rows, {len(model.models)} models, {len(model.arms)} plans "
-               f"({model.embedder.name}); wrote {output}")
+    click.echo(
+        f"trained on {len(rows)} rows, {len(model.models)} models, {len(model.arms)} plans "
+        f"({model.embedder.name}); wrote {output}"
+    )
 
 
 @click.command("eval")
@@ -54,17 +63,23 @@ def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: 
 @click.option("--embedder", type=click.Choice(["hash", "minilm", "auto"]), default="hash", show_default=True)
 @click.option("--no-cascades", is_flag=True, help="single models only")
 @click.option("--scorer", is_flag=True, help="also cascades judged by a learned answer scorer (slower)")
-@click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR,
-              show_default=True)
+@click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR, show_default=True)
 def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_cascades, scorer, predictor) -> None:
     """Sweep the router's cost/quality knob on held-out rows and print the metrics."""
     from rich.console import Console
     from rich.progress import Progress
+
     from .data import load_rows
     from .evaluate import cross_validate, iter_decisions, summarise, train_test
+
     console = Console(stderr=False)
-    kw = dict(embedder=_embedder(embedder), predictor=predictor, predictor_args=_args(predictor),
-              cascades=not no_cascades, scorer=scorer)
+    kw = {
+        "embedder": _embedder(embedder),
+        "predictor": predictor,
+        "predictor_args": _args(predictor),
+        "cascades": not no_cascades,
+        "scorer": scorer,
+    }
     if train_path and test_path:
         if data or cv:
             raise click.UsageError("give either DATA --cv K, or --train A --test B")
@@ -77,9 +92,15 @@ def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_casc
         raise click.UsageError("give DATA --cv K, or --train A.jsonl --test B.jsonl")
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("embedding, fitting and sweeping", total=steps)
-        adv = lambda: progress.advance(task)
-        sweep = (train_test(train, test, progress=adv, **kw) if train_path
-                 else cross_validate(rows, steps, progress=adv, **kw))
+
+        def adv():
+            return progress.advance(task)
+
+        sweep = (
+            train_test(train, test, progress=adv, **kw)
+            if train_path
+            else cross_validate(rows, steps, progress=adv, **kw)
+        )
     s = summarise(sweep, scored)
     _print_summary(console, s)
     if decisions:
@@ -101,6 +122,7 @@ def _fmt(x, pct=False):
 
 def _print_summary(console, s: dict) -> None:
     from rich.table import Table
+
     t = Table(title="router on held-out rows (knob sweep)")
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -109,8 +131,9 @@ def _print_summary(console, s: dict) -> None:
     t.add_row("oracle AIQ", _fmt(s["oracle_aiq"]))
     t.add_row("best plan per task, in-sample AIQ", _fmt(s["task_ceiling_aiq"]))
     t.add_row("max quality", _fmt(s["max_quality"]))
-    t.add_row(f"cost to match {s['best_single']} ({s['best_single_quality']:.3f})",
-              _fmt(s["cost_to_match_pct"], pct=True))
+    t.add_row(
+        f"cost to match {s['best_single']} ({s['best_single_quality']:.3f})", _fmt(s["cost_to_match_pct"], pct=True)
+    )
     t.add_row("cost to reach 99% of its quality", _fmt(s["cost_to_99pct_pct"], pct=True))
     t.add_row("quality at 35% of its cost", _fmt(s["quality_at_35pct"]))
     if "apgr" in s:
@@ -133,24 +156,29 @@ def _print_summary(console, s: dict) -> None:
 def _plot(console, s: dict, path: str) -> None:
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         console.print("matplotlib is not installed: no plot (pip install 'faregate\\[plot]')")
         return
     from .metrics import upper_hull
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
     pts = s["points"]
     ax.scatter([c for c, _ in pts], [q for _, q in pts], s=8, color="tab:blue", alpha=0.5, label="router points")
     import numpy as np
+
     from .metrics import hull_value
+
     singles = s["baselines"]["singles"]
     xs = np.geomspace(min(c for c, _ in singles.values()), max(c for c, _ in singles.values()), 200)
     h = upper_hull(pts)  # straight in linear cost, so sampled densely for the log axis
     ax.plot(xs, [hull_value(h, x) for x in xs], color="tab:blue", label=f"router hull (AIQ {s['aiq']:.3f})")
     sh = upper_hull(singles.values())
-    ax.plot(xs, [hull_value(sh, x) for x in xs], "--", color="gray",
-            label=f"zero router (AIQ {s['zero_router_aiq']:.3f})")
+    ax.plot(
+        xs, [hull_value(sh, x) for x in xs], "--", color="gray", label=f"zero router (AIQ {s['zero_router_aiq']:.3f})"
+    )
     for m, (c, q) in singles.items():
         ax.scatter([c], [q], color="gray", s=15)
         ax.annotate(m.split("/")[-1], (c, q), fontsize=6)
@@ -173,24 +201,32 @@ def _plot(console, s: dict, path: str) -> None:
 @click.option("--max-latency-ms", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--max-cost-usd", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--task", default=None, help="the task, if known (else inferred)")
-@click.option("--model-file", type=click.Path(dir_okay=False), default=None,
-              help="router file from `faregate train` (default: $FAREGATE_ROUTER_MODEL)")
-@click.option("--latency-ms", "latency", default=1000.0, show_default=True,
-              help="p95 latency to assume for every model (offline)")
+@click.option(
+    "--model-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="router file from `faregate train` (default: $FAREGATE_ROUTER_MODEL)",
+)
+@click.option(
+    "--latency-ms", "latency", default=1000.0, show_default=True, help="p95 latency to assume for every model (offline)"
+)
 def route_cmd(prompt, min_quality, max_latency_ms, max_cost_usd, task, model_file, latency) -> None:
     """Print the plan for PROMPT and every candidate's predictions (JSON); calls no model."""
     from .features import extract
     from .model import RouterModel
     from .policy import choose
+
     path = model_file or os.environ.get("FAREGATE_ROUTER_MODEL")
     if not path:
-        raise click.UsageError("no router model: pass --model-file or set FAREGATE_ROUTER_MODEL "
-                               "(make one with `faregate train DATA.jsonl -o router.model`)")
+        raise click.UsageError(
+            "no router model: pass --model-file or set FAREGATE_ROUTER_MODEL "
+            "(make one with `faregate train DATA.jsonl -o router.model`)"
+        )
     if not Path(path).is_file():
         raise click.UsageError(f"router model file not found: {path}")
     model = RouterModel.load(path)
     feats = extract([{"role": "user", "content": prompt}], task=task)
-    cands = model.candidates(feats, latency_ms={m: latency for m in model.models})
+    cands = model.candidates(feats, latency_ms=dict.fromkeys(model.models, latency))
     plan = choose(cands, min_quality=min_quality, max_latency_ms=max_latency_ms, max_cost_usd=max_cost_usd)
     out = {"task": feats.task, "input_tokens": feats.input_tokens, "plan": plan.as_dict()}
     sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")

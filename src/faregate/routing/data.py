@@ -12,9 +12,9 @@ training and offline scoring.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import orjson
@@ -31,7 +31,7 @@ class Row:
 def parse_row(obj: dict, where: str = "") -> Row:
     try:
         outcomes = obj["outcomes"]
-        for m, o in outcomes.items():
+        for _m, o in outcomes.items():
             float(o["quality"]), float(o["cost_usd"])
         return Row(str(obj["id"]), obj.get("task"), list(obj["messages"]), outcomes)
     except (KeyError, TypeError, ValueError) as e:
@@ -74,7 +74,7 @@ class OutcomeTable:
     responses: list[list[str | None]]
 
     @classmethod
-    def from_rows(cls, rows: list[Row], models: list[str] | None = None) -> "OutcomeTable":
+    def from_rows(cls, rows: list[Row], models: list[str] | None = None) -> OutcomeTable:
         models = models or models_of(rows)
         q = np.array([[float(r.outcomes[m]["quality"]) for m in models] for r in rows], dtype=np.float64)
         c = np.array([[float(r.outcomes[m]["cost_usd"]) for m in models] for r in rows], dtype=np.float64)
@@ -96,5 +96,4 @@ def kfold(rows: list[Row], k: int, seed: int = 0) -> list[tuple[list[int], list[
     """Reproducible k folds by a hash of each row id (independent of file order)."""
     order = sorted(range(len(rows)), key=lambda i: zlib.crc32(f"{seed}:{rows[i].id}".encode()))
     folds = [order[f::k] for f in range(k)]
-    return [(sorted(i for g, fold in enumerate(folds) if g != f for i in fold), sorted(folds[f]))
-            for f in range(k)]
+    return [(sorted(i for g, fold in enumerate(folds) if g != f for i in fold), sorted(folds[f])) for f in range(k)]

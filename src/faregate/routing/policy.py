@@ -40,15 +40,21 @@ class Candidate:
         return self.cost_usd if self.worst_cost_usd is None else self.worst_cost_usd
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "models": list(self.models), "judge": self.judge,
-                "predicted_quality": round(self.quality, 4), "predicted_cost_usd": self.cost_usd,
-                "worst_cost_usd": self.worst_cost, "predicted_p95_latency_ms": round(self.latency_ms, 1)}
+        return {
+            "kind": self.kind,
+            "models": list(self.models),
+            "judge": self.judge,
+            "predicted_quality": round(self.quality, 4),
+            "predicted_cost_usd": self.cost_usd,
+            "worst_cost_usd": self.worst_cost,
+            "predicted_p95_latency_ms": round(self.latency_ms, 1),
+        }
 
 
 @dataclass
 class Plan:
-    kind: str                      # "single" | "cascade"
-    models: list[str]              # in call order
+    kind: str  # "single" | "cascade"
+    models: list[str]  # in call order
     judge: str | None
     predicted_quality: float
     predicted_cost_usd: float
@@ -57,25 +63,35 @@ class Plan:
     candidates: list[Candidate] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "models": self.models, "judge": self.judge,
-                "predicted_quality": round(self.predicted_quality, 4),
-                "predicted_cost_usd": self.predicted_cost_usd,
-                "predicted_p95_latency_ms": round(self.predicted_latency_ms, 1),
-                "constraint_unmet": self.constraint_unmet,
-                "candidates": [c.as_dict() for c in self.candidates]}
+        return {
+            "kind": self.kind,
+            "models": self.models,
+            "judge": self.judge,
+            "predicted_quality": round(self.predicted_quality, 4),
+            "predicted_cost_usd": self.predicted_cost_usd,
+            "predicted_p95_latency_ms": round(self.predicted_latency_ms, 1),
+            "constraint_unmet": self.constraint_unmet,
+            "candidates": [c.as_dict() for c in self.candidates],
+        }
 
 
 def within_limits(c: Candidate, max_latency_ms: float | None, max_cost_usd: float | None) -> bool:
-    return ((max_latency_ms is None or c.latency_ms <= max_latency_ms)
-            and (max_cost_usd is None or c.worst_cost <= max_cost_usd))
+    return (max_latency_ms is None or c.latency_ms <= max_latency_ms) and (
+        max_cost_usd is None or c.worst_cost <= max_cost_usd
+    )
 
 
 def _plan(c: Candidate, unmet: bool, cands: list[Candidate]) -> Plan:
     return Plan(c.kind, list(c.models), c.judge, c.quality, c.cost_usd, c.latency_ms, unmet, list(cands))
 
 
-def choose(candidates: list[Candidate], *, min_quality: float, max_latency_ms: float | None = None,
-           max_cost_usd: float | None = None) -> Plan:
+def choose(
+    candidates: list[Candidate],
+    *,
+    min_quality: float,
+    max_latency_ms: float | None = None,
+    max_cost_usd: float | None = None,
+) -> Plan:
     if not candidates:
         raise ValueError("no candidates to choose from")
     ok = [c for c in candidates if within_limits(c, max_latency_ms, max_cost_usd)]
@@ -90,8 +106,9 @@ def choose(candidates: list[Candidate], *, min_quality: float, max_latency_ms: f
     return _plan(best, True, candidates)
 
 
-def choose_tradeoff(candidates: list[Candidate], lam: float, *, max_latency_ms: float | None = None,
-                    max_cost_usd: float | None = None) -> Plan:
+def choose_tradeoff(
+    candidates: list[Candidate], lam: float, *, max_latency_ms: float | None = None, max_cost_usd: float | None = None
+) -> Plan:
     """Maximise predicted quality - ``lam`` * predicted cost (``lam`` in quality per USD)."""
     if not candidates:
         raise ValueError("no candidates to choose from")

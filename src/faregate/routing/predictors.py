@@ -37,7 +37,7 @@ class KNNPredictor:
     def __init__(self, k: int = 40, power: float = 4.0, prior: float = 4.0) -> None:
         self.k, self.power, self.prior = k, power, prior
 
-    def fit(self, X: np.ndarray, groups: np.ndarray, Y: np.ndarray, n_groups: int) -> "KNNPredictor":
+    def fit(self, X: np.ndarray, groups: np.ndarray, Y: np.ndarray, n_groups: int) -> KNNPredictor:
         self.X = np.ascontiguousarray(X, dtype=np.float32)
         self.Y = np.asarray(Y, dtype=np.float32)
         self.groups = groups.astype(np.int32)
@@ -62,24 +62,29 @@ class KNNPredictor:
         return out
 
     def _predict(self, X, Xt, Yt, g: int, other: np.ndarray | None) -> np.ndarray:
-        sims = X @ Xt.T                                                   # (m, n)
+        sims = X @ Xt.T  # (m, n)
         if other is not None:
             sims = sims - 0.5 * other[None, :]
         k = min(self.k, sims.shape[1])
         part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         s = np.take_along_axis(sims, part, axis=1)
-        w = np.clip(s, 0.0, None) ** self.power                           # (m, k)
+        w = np.clip(s, 0.0, None) ** self.power  # (m, k)
         num = np.einsum("mk,mkt->mt", w, Yt[part])
         prior = self.means[g if g >= 0 else self.n_groups][None, :]
-        scale = w.max(1, keepdims=True) + 1e-9                            # prior weighs like `prior` best neighbours
+        scale = w.max(1, keepdims=True) + 1e-9  # prior weighs like `prior` best neighbours
         return (num + self.prior * scale * prior) / (w.sum(1, keepdims=True) + self.prior * scale)
 
     def state(self) -> dict:
-        return {"X": self.X, "Y": self.Y, "groups": self.groups, "means": self.means,
-                "params": np.array([self.k, self.power, self.prior, self.n_groups], dtype=np.float64)}
+        return {
+            "X": self.X,
+            "Y": self.Y,
+            "groups": self.groups,
+            "means": self.means,
+            "params": np.array([self.k, self.power, self.prior, self.n_groups], dtype=np.float64),
+        }
 
     @classmethod
-    def from_state(cls, st: dict) -> "KNNPredictor":
+    def from_state(cls, st: dict) -> KNNPredictor:
         k, power, prior, n_groups = st["params"]
         p = cls(int(k), float(power), float(prior))
         p.X, p.Y, p.groups, p.means, p.n_groups = st["X"], st["Y"], st["groups"], st["means"], int(n_groups)
@@ -98,7 +103,7 @@ class LogisticPredictor:
     def __init__(self, l2: float = 1e-3, steps: int = 300, lr: float = 0.05) -> None:
         self.l2, self.steps, self.lr = l2, steps, lr
 
-    def fit(self, X, groups, Y, n_groups: int) -> "LogisticPredictor":
+    def fit(self, X, groups, Y, n_groups: int) -> LogisticPredictor:
         self.n_groups = n_groups
         A = _design(X, groups, n_groups)
         Y = np.asarray(Y, dtype=np.float32)
@@ -112,7 +117,7 @@ class LogisticPredictor:
             G = A.T @ (P - Y) / len(A) + self.l2 * W
             m = b1 * m + (1 - b1) * G
             v = b2 * v + (1 - b2) * G * G
-            W -= self.lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + 1e-8)
+            W -= self.lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + 1e-8)
         self.W = W
         return self
 
@@ -123,7 +128,7 @@ class LogisticPredictor:
         return {"W": self.W, "params": np.array([self.l2, self.steps, self.lr, self.n_groups])}
 
     @classmethod
-    def from_state(cls, st: dict) -> "LogisticPredictor":
+    def from_state(cls, st: dict) -> LogisticPredictor:
         l2, steps, lr, n_groups = st["params"]
         p = cls(float(l2), int(steps), float(lr))
         p.W, p.n_groups = st["W"], int(n_groups)
@@ -140,28 +145,30 @@ class MFPredictor:
     def __init__(self, rank: int = 16, l2: float = 1e-3, steps: int = 400, lr: float = 0.03) -> None:
         self.rank, self.l2, self.steps, self.lr = rank, l2, steps, lr
 
-    def fit(self, X, groups, Y, n_groups: int) -> "MFPredictor":
+    def fit(self, X, groups, Y, n_groups: int) -> MFPredictor:
         self.n_groups = n_groups
         X = np.asarray(X, np.float32)
-        A = _design(np.zeros((len(X), 0), np.float32), groups, n_groups)    # task one-hot + 1
+        A = _design(np.zeros((len(X), 0), np.float32), groups, n_groups)  # task one-hot + 1
         Y = np.asarray(Y, np.float32)
         rng = np.random.default_rng(0)
-        params = {"P": rng.normal(0, 0.1, (X.shape[1], self.rank)).astype(np.float32),
-                  "V": np.zeros((self.rank, Y.shape[1]), np.float32),
-                  "U": np.zeros((A.shape[1], Y.shape[1]), np.float32)}
+        params = {
+            "P": rng.normal(0, 0.1, (X.shape[1], self.rank)).astype(np.float32),
+            "V": np.zeros((self.rank, Y.shape[1]), np.float32),
+            "U": np.zeros((A.shape[1], Y.shape[1]), np.float32),
+        }
         p0 = np.clip(Y.mean(0), 1e-3, 1 - 1e-3)
         params["U"][-1] = np.log(p0 / (1 - p0))
         m = {k: np.zeros_like(v) for k, v in params.items()}
         v = {k: np.zeros_like(v) for k, v in params.items()}
         for t in range(1, self.steps + 1):
             Z = X @ params["P"]
-            R = 1.0 / (1.0 + np.exp(-(Z @ params["V"] + A @ params["U"]))) - Y   # (n, t)
+            R = 1.0 / (1.0 + np.exp(-(Z @ params["V"] + A @ params["U"]))) - Y  # (n, t)
             G = {"V": Z.T @ R / len(X), "U": A.T @ R / len(X), "P": X.T @ (R @ params["V"].T) / len(X)}
             for k in params:
                 g = G[k] + self.l2 * params[k]
                 m[k] = 0.9 * m[k] + 0.1 * g
                 v[k] = 0.999 * v[k] + 0.001 * g * g
-                params[k] -= self.lr * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
+                params[k] -= self.lr * (m[k] / (1 - 0.9**t)) / (np.sqrt(v[k] / (1 - 0.999**t)) + 1e-8)
         self.P, self.V, self.U = params["P"], params["V"], params["U"]
         return self
 
@@ -170,11 +177,15 @@ class MFPredictor:
         return 1.0 / (1.0 + np.exp(-((np.asarray(X, np.float32) @ self.P) @ self.V + A @ self.U)))
 
     def state(self) -> dict:
-        return {"P": self.P, "V": self.V, "U": self.U,
-                "params": np.array([self.rank, self.l2, self.steps, self.lr, self.n_groups])}
+        return {
+            "P": self.P,
+            "V": self.V,
+            "U": self.U,
+            "params": np.array([self.rank, self.l2, self.steps, self.lr, self.n_groups]),
+        }
 
     @classmethod
-    def from_state(cls, st: dict) -> "MFPredictor":
+    def from_state(cls, st: dict) -> MFPredictor:
         rank, l2, steps, lr, n_groups = st["params"]
         p = cls(int(rank), float(l2), int(steps), float(lr))
         p.P, p.V, p.U, p.n_groups = st["P"], st["V"], st["U"], int(n_groups)
@@ -187,7 +198,7 @@ PREDICTORS = {"knn": KNNPredictor, "logistic": LogisticPredictor, "mf": MFPredic
 class CostModel:
     """Per-model cost from input length and task: log(cost) ~ [1, log(1 + tokens), task]."""
 
-    def fit(self, tokens: np.ndarray, groups: np.ndarray, cost: np.ndarray, n_groups: int) -> "CostModel":
+    def fit(self, tokens: np.ndarray, groups: np.ndarray, cost: np.ndarray, n_groups: int) -> CostModel:
         self.n_groups = n_groups
         self.lo, self.hi = float(np.min(tokens)), float(np.max(tokens))
         A = self._design(tokens, groups)

@@ -28,8 +28,20 @@ ANSWER_DIM = 128
 def answer_features(answers: list[str | None], emb: HashEmbedder) -> np.ndarray:
     texts = [a or "" for a in answers]
     H = emb.embed([t[:2000] for t in texts])
-    shape = np.array([[np.log1p(len(t)) / 8.0, bool(_LETTER.match(t)), "```" in t, "def " in t or "function" in t,
-                       bool(_REFUSAL.search(t[:300])), not t.strip()] for t in texts], dtype=np.float32)
+    shape = np.array(
+        [
+            [
+                np.log1p(len(t)) / 8.0,
+                bool(_LETTER.match(t)),
+                "```" in t,
+                "def " in t or "function" in t,
+                bool(_REFUSAL.search(t[:300])),
+                not t.strip(),
+            ]
+            for t in texts
+        ],
+        dtype=np.float32,
+    )
     return np.hstack([H, shape])
 
 
@@ -43,8 +55,15 @@ class AnswerScorer:
     def _X(self, E: np.ndarray, answers: list[str | None]) -> np.ndarray:
         return np.hstack([E, answer_features(answers, self.emb)])
 
-    def fit(self, E: np.ndarray, groups: np.ndarray, n_groups: int, responses: list[list[str | None]],
-            quality: np.ndarray, models: list[str] | None = None) -> "AnswerScorer":
+    def fit(
+        self,
+        E: np.ndarray,
+        groups: np.ndarray,
+        n_groups: int,
+        responses: list[list[str | None]],
+        quality: np.ndarray,
+        models: list[str] | None = None,
+    ) -> AnswerScorer:
         """``responses[i][j]`` / ``quality[i, j]``: row i, model ``self.models[j]``."""
         for j, m in enumerate(self.models):
             if models is not None and m not in models:
@@ -64,7 +83,7 @@ class AnswerScorer:
         return out
 
     @classmethod
-    def from_state(cls, models: list[str], st: dict) -> "AnswerScorer":
+    def from_state(cls, models: list[str], st: dict) -> AnswerScorer:
         s = cls(models)
         for j, m in enumerate(models):
             sub = {k.split("_", 1)[1]: v for k, v in st.items() if k.split("_", 1)[0] == str(j)}
@@ -73,8 +92,9 @@ class AnswerScorer:
         return s
 
 
-def out_of_fold(E, groups, n_groups, responses, quality, models: list[str], which: list[str],
-                folds: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+def out_of_fold(
+    E, groups, n_groups, responses, quality, models: list[str], which: list[str], folds: int = 3, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Scores of ``which`` models on every training row, each from a scorer that did not see it."""
     n = len(E)
     fold = np.random.default_rng(seed).permutation(n) % folds

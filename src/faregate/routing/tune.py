@@ -37,8 +37,19 @@ def _score(Qh, Ch, Q, C, singles: list[int]) -> float:
     return M.aiq(pts, float(costs.min()), float(costs.max()))
 
 
-def select_knn(E: np.ndarray, groups: np.ndarray, Y: np.ndarray, Q: np.ndarray, C: np.ndarray,
-               singles: list[int], n_groups: int, *, folds: int = 3, grid=GRID, seed: int = 0) -> dict:
+def select_knn(
+    E: np.ndarray,
+    groups: np.ndarray,
+    Y: np.ndarray,
+    Q: np.ndarray,
+    C: np.ndarray,
+    singles: list[int],
+    n_groups: int,
+    *,
+    folds: int = 3,
+    grid=GRID,
+    seed: int = 0,
+) -> dict:
     """Best kNN settings for targets ``Y`` (first ``Q.shape[1]`` columns are arm qualities);
     ``Q``/``C`` are the arms' realised quality and cost on the same rows."""
     n = len(E)
@@ -52,7 +63,7 @@ def select_knn(E: np.ndarray, groups: np.ndarray, Y: np.ndarray, Q: np.ndarray, 
         for f in range(folds):
             tr, te = fold != f, fold == f
             p = KNNPredictor(**params).fit(E[tr], groups[tr], Y[tr], n_groups)
-            Qh[te] = p.predict(E[te], groups[te])[:, :Q.shape[1]]
+            Qh[te] = p.predict(E[te], groups[te])[:, : Q.shape[1]]
             Ch[te] = group_means(C[tr], groups[tr], n_groups)[np.where(groups[te] >= 0, groups[te], n_groups)]
         scores.append(_score(Qh, Ch, Q, C, singles))
     return dict(grid[int(np.argmax(scores))])

@@ -49,14 +49,17 @@ def require_admin(gw: Gateway, request: web.Request) -> None:
     """401 unless the bearer is the master key (compared as sha256 digests, in constant time)."""
     master = gw.config.master_key
     if not master:
-        raise AuthenticationFailed("The admin API needs a master key: set `master_key` in the config or "
-                                   "FAREGATE_MASTER_KEY, and send `Authorization: Bearer <master key>`.")
+        raise AuthenticationFailed(
+            "The admin API needs a master key: set `master_key` in the config or "
+            "FAREGATE_MASTER_KEY, and send `Authorization: Bearer <master key>`."
+        )
     given = bearer(request) or ""
     a = hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest()
     b = hashlib.sha256(master.encode("utf-8", "surrogatepass")).digest()
     if not given or not hmac.compare_digest(a, b):
-        raise AuthenticationFailed("The admin API needs `Authorization: Bearer <master key>`; "
-                                   "gateway keys are not accepted here.")
+        raise AuthenticationFailed(
+            "The admin API needs `Authorization: Bearer <master key>`; gateway keys are not accepted here."
+        )
 
 
 async def _body(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
@@ -73,8 +76,10 @@ async def _body(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]
         raise InvalidRequest("The body must be a JSON object.")
     extra = sorted(set(data) - allowed)
     if extra:
-        raise InvalidRequest(f"Field(s) not accepted here: {', '.join(repr(e[:40]) for e in extra[:10])}; "
-                             f"allowed: {', '.join(sorted(allowed))}.")
+        raise InvalidRequest(
+            f"Field(s) not accepted here: {', '.join(repr(e[:40]) for e in extra[:10])}; "
+            f"allowed: {', '.join(sorted(allowed))}."
+        )
     return data
 
 
@@ -103,9 +108,15 @@ class _Admin:
         self.keys: KeyStore = store or KeyStore(gw.config.database_url)
         lim = gw.components.get("limits")
         self._own_limits = lim is None
-        self.limits: LimitStore = lim.store if lim is not None else open_limit_store(
-            gw.config.redis_url, timeout_s=gw.config.limits.redis_timeout_ms / 1000,
-            failure_policy=gw.config.limits.redis_failure_policy)
+        self.limits: LimitStore = (
+            lim.store
+            if lim is not None
+            else open_limit_store(
+                gw.config.redis_url,
+                timeout_s=gw.config.limits.redis_timeout_ms / 1000,
+                failure_policy=gw.config.limits.redis_failure_policy,
+            )
+        )
 
     async def store(self) -> KeyStore:
         return await self.keys.open()
@@ -123,6 +134,7 @@ class _Admin:
 
 def _admin(request: web.Request) -> _Admin:
     from .app import GATEWAY
+
     gw = request.app[GATEWAY]
     require_admin(gw, request)
     state = request.app[ADMIN_STATE]
@@ -136,6 +148,7 @@ def _value_error(exc: ValueError) -> InvalidRequest:
 
 
 # -- keys ------------------------------------------------------------------------------------
+
 
 async def list_keys(request: web.Request) -> web.Response:
     adm = _admin(request)
@@ -154,8 +167,13 @@ async def create_key(request: web.Request) -> web.Response:
     if data.get("expires_in_s") is not None:
         expires_at = time.time() + (_num(data["expires_in_s"], "expires_in_s") or 0)
     try:
-        raw, rec = await (await adm.store()).create_key(name, team=_opt_str(data, "team"), models=data.get("models"),
-                                                        limits=data.get("limits"), expires_at=expires_at)
+        raw, rec = await (await adm.store()).create_key(
+            name,
+            team=_opt_str(data, "team"),
+            models=data.get("models"),
+            limits=data.get("limits"),
+            expires_at=expires_at,
+        )
     except ValueError as exc:
         raise _value_error(exc) from None
     adm.invalidate()  # the first key closes an open gateway at once on this replica
@@ -220,6 +238,7 @@ async def rotate_key(request: web.Request) -> web.Response:
 
 # -- teams -----------------------------------------------------------------------------------
 
+
 async def list_teams(request: web.Request) -> web.Response:
     adm = _admin(request)
     return json_response({"object": "list", "data": [t.public() for t in await (await adm.store()).list_teams()]})
@@ -261,19 +280,24 @@ async def delete_team(request: web.Request) -> web.Response:
 
 # -- limits, usage, resets ---------------------------------------------------------------------
 
+
 async def get_limits(request: web.Request) -> web.Response:
     adm = _admin(request)
     cfg = adm.gw.config.limits
-    return json_response({"backend": "redis" if adm.gw.config.redis_url else "memory",
-                          "redis_failure_policy": cfg.redis_failure_policy,
-                          "key_defaults": cfg.keys.model_dump(exclude_none=True),
-                          "teams": {k: v.model_dump(exclude_none=True) for k, v in cfg.teams.items()},
-                          "models": {k: v.model_dump(exclude_none=True) for k, v in cfg.models.items()},
-                          "failures": getattr(adm.limits, "failures", 0),
-                          "degraded": getattr(adm.limits, "degraded", 0),
-                          "overload_retries": getattr(adm.limits, "overload_retries", 0),
-                          "refused": getattr(adm.gw.components.get("limits"), "refused", 0),
-                          "soft_budget_alerts": getattr(adm.gw.components.get("limits"), "soft_alerts", 0)})
+    return json_response(
+        {
+            "backend": "redis" if adm.gw.config.redis_url else "memory",
+            "redis_failure_policy": cfg.redis_failure_policy,
+            "key_defaults": cfg.keys.model_dump(exclude_none=True),
+            "teams": {k: v.model_dump(exclude_none=True) for k, v in cfg.teams.items()},
+            "models": {k: v.model_dump(exclude_none=True) for k, v in cfg.models.items()},
+            "failures": getattr(adm.limits, "failures", 0),
+            "degraded": getattr(adm.limits, "degraded", 0),
+            "overload_retries": getattr(adm.limits, "overload_retries", 0),
+            "refused": getattr(adm.gw.components.get("limits"), "refused", 0),
+            "soft_budget_alerts": getattr(adm.gw.components.get("limits"), "soft_alerts", 0),
+        }
+    )
 
 
 async def _scope(adm: _Admin, q: Any) -> tuple[str, dict[str, Any]]:
@@ -305,8 +329,15 @@ async def usage(request: web.Request) -> web.Response:
     for lim in limits_of(scope, scope, ls):
         used = await adm.limits.usage(lim)
         scale = USD if lim.kind == "cost" else 1
-        out.append({"limit": lim.key.rsplit(":", 1)[-1], "kind": lim.kind, "hard": lim.hard,
-                    "max": lim.limit / scale, "used": used / scale})
+        out.append(
+            {
+                "limit": lim.key.rsplit(":", 1)[-1],
+                "kind": lim.kind,
+                "hard": lim.hard,
+                "max": lim.limit / scale,
+                "used": used / scale,
+            }
+        )
     return json_response({"scope": scope, "counters": out})
 
 
@@ -321,6 +352,7 @@ async def resets(request: web.Request) -> web.Response:
 def add_admin_routes(app: web.Application, gateway: Gateway) -> None:
     """Mount the admin API under ``/admin/`` (the lead adds this to ``default_route_adders``)."""
     from .http_hardening import install
+
     install()  # aiohttp would echo and log a malformed Authorization header (see http_hardening)
     app[ADMIN_STATE] = {}
     r = app.router
@@ -342,4 +374,5 @@ def add_admin_routes(app: web.Application, gateway: Gateway) -> None:
         adm = _app[ADMIN_STATE].get("admin")
         if adm is not None:
             await adm.close()
+
     app.on_cleanup.append(on_cleanup)

@@ -29,6 +29,7 @@ ANALYTICS_STATE = web.AppKey("faregate_analytics", dict)
 
 def _gateway(request: web.Request):
     from .app import GATEWAY
+
     return request.app[GATEWAY]
 
 
@@ -55,6 +56,7 @@ def _prices(gw: Any) -> dict[str, Any]:
 async def summary_handler(request: web.Request) -> web.Response:
     from .admin_routes import require_admin
     from .app import json_response
+
     gw = _gateway(request)
     require_admin(gw, request)
     q = request.query
@@ -63,8 +65,14 @@ async def summary_handler(request: web.Request) -> web.Response:
         until = analytics.parse_time(q.get("until"), now=now, name="until")
         since = analytics.parse_time(q.get("since"), now=now, name="since")
         group_by = q.get("group_by", "model")
-        s = await analytics.summary(await _db(request), since=since, until=until, group_by=group_by,
-                                    baseline=q.get("baseline") or None, prices=_prices(gw))
+        s = await analytics.summary(
+            await _db(request),
+            since=since,
+            until=until,
+            group_by=group_by,
+            baseline=q.get("baseline") or None,
+            prices=_prices(gw),
+        )
     except analytics.BadParameter as exc:
         raise InvalidRequest(str(exc), param=_param_of(str(exc))) from None
     w = _writer(gw)
@@ -82,13 +90,14 @@ def _param_of(msg: str) -> str | None:
 
 async def feedback_handler(request: web.Request) -> web.Response:
     from .app import bearer, json_response, read_body
+
     gw = _gateway(request)
     principal = await gw.authenticate(bearer(request))
     raw = await read_body(request, 64 * 1024)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise InvalidRequest("The body must be a JSON object like {\"request_id\": \"...\", \"score\": 0.8}.") from None
+        raise InvalidRequest('The body must be a JSON object like {"request_id": "...", "score": 0.8}.') from None
     fb = feedback.parse(body)
     key_id = principal.key_id if principal is not None else None
     db = await _db(request)
@@ -112,8 +121,7 @@ async def feedback_handler(request: web.Request) -> web.Response:
                 await res
         except Exception:  # noqa: BLE001 - learning never fails the feedback call
             pass
-    return json_response({"object": "feedback", "request_id": fb.request_id, "score": fb.score,
-                          "accepted": True})
+    return json_response({"object": "feedback", "request_id": fb.request_id, "score": fb.score, "accepted": True})
 
 
 def add_analytics_routes(app: web.Application, gateway: Any) -> None:
@@ -125,4 +133,5 @@ def add_analytics_routes(app: web.Application, gateway: Any) -> None:
         db = _app[ANALYTICS_STATE].get("db")
         if db is not None:
             await db.close()
+
     app.on_cleanup.append(close_db)

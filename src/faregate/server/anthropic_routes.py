@@ -9,8 +9,16 @@ from ..pipeline.context import RequestContext
 from ..pipeline.gateway import Gateway
 from ..wire.anthropic_front import MessageStreamRenderer, error_body, parse_messages_request, render_message
 from ..wire.openai_front import decode_json
-from .app import GATEWAY, StreamCodec, apply_routing_headers, bearer, json_response, read_body, \
-    response_headers, stream_reply
+from .app import (
+    GATEWAY,
+    StreamCodec,
+    apply_routing_headers,
+    bearer,
+    json_response,
+    read_body,
+    response_headers,
+    stream_reply,
+)
 
 
 class AnthropicStreamCodec(StreamCodec):
@@ -42,8 +50,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return json_response(error_body(err), status=err.status, headers=headers or None)
     model_name = ctx.answered_model or req.model
     if reply.response is not None:
-        return web.Response(body=render_message(reply.response, request_id=ctx.request_id, model=model_name),
-                            content_type="application/json", headers=response_headers(ctx, with_cost=True))
+        return web.Response(
+            body=render_message(reply.response, request_id=ctx.request_id, model=model_name),
+            content_type="application/json",
+            headers=response_headers(ctx, with_cost=True),
+        )
     return await stream_reply(request, ctx, reply.events, AnthropicStreamCodec(ctx, model_name))
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Callable
 
 import orjson
 from aiohttp import web
 
-from ..core.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge, UpstreamError
+from ..core.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge
 from ..pipeline.context import RequestContext
 from ..pipeline.gateway import Gateway
 from ..wire.openai_front import ChunkRenderer, decode_json, parse_chat_request, render_response
@@ -22,8 +22,7 @@ RouteAdder = Callable[[web.Application, Gateway], None]
 
 
 def json_response(data, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json",
-                        headers=headers)
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
 def error_response(err: GatewayError) -> web.Response:
@@ -45,15 +44,20 @@ async def errors_middleware(request: web.Request, handler) -> web.StreamResponse
     except GatewayError as err:
         return error_response(err)
     except web.HTTPRequestEntityTooLarge:
-        return error_response(PayloadTooLarge(
-            f"The request body is over the limit of {request.app[GATEWAY].config.server.max_body_bytes} bytes "
-            f"(server.max_body_bytes)."))
+        return error_response(
+            PayloadTooLarge(
+                f"The request body is over the limit of {request.app[GATEWAY].config.server.max_body_bytes} bytes "
+                f"(server.max_body_bytes)."
+            )
+        )
     except web.HTTPNotFound:
-        return error_response(NotFound(f"No route {request.method} {request.path}. See GET /v1/models "
-                                       f"and POST /v1/chat/completions."))
+        return error_response(
+            NotFound(f"No route {request.method} {request.path}. See GET /v1/models and POST /v1/chat/completions.")
+        )
     except web.HTTPMethodNotAllowed as exc:
-        err = InvalidRequest(f"Method {request.method} is not allowed on {request.path}; use "
-                             f"{', '.join(sorted(exc.allowed_methods))}.")
+        err = InvalidRequest(
+            f"Method {request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}."
+        )
         err.status, err.code = 405, "method_not_allowed"
         return error_response(err)
 
@@ -73,13 +77,14 @@ def response_headers(ctx: RequestContext, *, with_cost: bool) -> dict[str, str]:
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"The request body ({request.content_length} bytes) is over the limit of "
-                              f"{limit} bytes (server.max_body_bytes).")
+        raise PayloadTooLarge(
+            f"The request body ({request.content_length} bytes) is over the limit of "
+            f"{limit} bytes (server.max_body_bytes)."
+        )
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:  # no Content-Length (chunked), and it kept coming
-        raise PayloadTooLarge(f"The request body is over the limit of {limit} bytes (server.max_body_bytes).") \
-            from None
+        raise PayloadTooLarge(f"The request body is over the limit of {limit} bytes (server.max_body_bytes).") from None
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -99,17 +104,23 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         raise
     model_name = ctx.answered_model or req.model
     if reply.response is not None:
-        return web.Response(body=render_response(reply.response, request_id=ctx.request_id, model=model_name,
-                                                 cost_usd=ctx.cost_usd),
-                            content_type="application/json", headers=response_headers(ctx, with_cost=True))
+        return web.Response(
+            body=render_response(reply.response, request_id=ctx.request_id, model=model_name, cost_usd=ctx.cost_usd),
+            content_type="application/json",
+            headers=response_headers(ctx, with_cost=True),
+        )
     return await stream_reply(request, ctx, reply.events, OpenAIStreamCodec(ctx, model_name))
 
 
 def apply_routing_headers(req, request: web.Request) -> None:
     """Routing constraints may come as headers; the body's ``faregate`` object wins."""
     hdr = {}
-    for name, key in (("x-faregate-min-quality", "min_quality"), ("x-faregate-max-latency-ms", "max_latency_ms"),
-                      ("x-faregate-max-cost-usd", "max_cost_usd"), ("x-faregate-task", "task")):
+    for name, key in (
+        ("x-faregate-min-quality", "min_quality"),
+        ("x-faregate-max-latency-ms", "max_latency_ms"),
+        ("x-faregate-max-cost-usd", "max_cost_usd"),
+        ("x-faregate-task", "task"),
+    ):
         v = request.headers.get(name)
         if v is not None:
             if key != "task":
@@ -168,10 +179,8 @@ async def stream_reply(request: web.Request, ctx: RequestContext, events, codec:
 async def list_models(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     created = 0
-    data = [{"id": m.name, "object": "model", "created": created, "owned_by": m.provider}
-            for m in gw.config.models]
-    data += [{"id": r, "object": "model", "created": created, "owned_by": "faregate"}
-             for r in gw.route_names()]
+    data = [{"id": m.name, "object": "model", "created": created, "owned_by": m.provider} for m in gw.config.models]
+    data += [{"id": r, "object": "model", "created": created, "owned_by": "faregate"} for r in gw.route_names()]
     return json_response({"object": "list", "data": data})
 
 
@@ -186,23 +195,27 @@ async def health(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
-def create_app(gateway: Gateway, *, manage_lifecycle: bool = True,
-               extra_routes: list[RouteAdder] | None = None) -> web.Application:
+def create_app(
+    gateway: Gateway, *, manage_lifecycle: bool = True, extra_routes: list[RouteAdder] | None = None
+) -> web.Application:
     from .http_hardening import install as harden_http_errors
+
     harden_http_errors()  # aiohttp's own 400 page would echo a malformed Authorization header
     app = web.Application(middlewares=[errors_middleware], client_max_size=gateway.config.server.max_body_bytes)
     app[GATEWAY] = gateway
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", models_auth)
     app.router.add_get("/health", health)
-    for add in (extra_routes if extra_routes is not None else default_route_adders()):
+    for add in extra_routes if extra_routes is not None else default_route_adders():
         add(app, gateway)
     if manage_lifecycle:
+
         async def on_startup(_app: web.Application) -> None:
             await gateway.start()
 
         async def on_cleanup(_app: web.Application) -> None:
             await gateway.close()
+
         app.on_startup.append(on_startup)
         app.on_cleanup.append(on_cleanup)
     return app
@@ -210,11 +223,12 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True,
 
 def default_route_adders() -> list[RouteAdder]:
     """Every optional route group (the route-inventory test walks what these add)."""
+    from .admin_routes import add_admin_routes  # issue 6: /admin/... on the master key only
+    from .analytics_routes import add_analytics_routes  # issue 5: analytics summary, feedback
     from .anthropic_routes import add_anthropic_routes
     from .health_routes import add_health_routes
     from .route_routes import add_route_routes
-    from .analytics_routes import add_analytics_routes  # issue 5: analytics summary, feedback
-    from .admin_routes import add_admin_routes  # issue 6: /admin/... on the master key only
+
     return [add_anthropic_routes, add_route_routes, add_health_routes, add_admin_routes, add_analytics_routes]
 
 

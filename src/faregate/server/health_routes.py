@@ -21,8 +21,10 @@ from .app import GATEWAY, bearer, json_response
 def require_master_key(gw: Gateway, request: web.Request) -> None:
     master = gw.config.master_key
     if not master:
-        raise AuthenticationFailed("This admin route needs a master key: set `master_key` in the config "
-                                   "or FAREGATE_MASTER_KEY, and send `Authorization: Bearer <master key>`.")
+        raise AuthenticationFailed(
+            "This admin route needs a master key: set `master_key` in the config "
+            "or FAREGATE_MASTER_KEY, and send `Authorization: Bearer <master key>`."
+        )
     given = bearer(request) or ""
     if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), master.encode("utf-8", "surrogatepass")):
         raise AuthenticationFailed("This admin route needs `Authorization: Bearer <master key>`.")

@@ -14,8 +14,10 @@ import logging
 
 log = logging.getLogger("faregate.http")
 
-GENERIC = ("Bad Request\n\nThe request is malformed (a header is too long or holds characters "
-           "HTTP does not allow); nothing of it is repeated here.")
+GENERIC = (
+    "Bad Request\n\nThe request is malformed (a header is too long or holds characters "
+    "HTTP does not allow); nothing of it is repeated here."
+)
 
 
 def install() -> None:
@@ -29,8 +31,11 @@ def install() -> None:
     def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
         if status != 400:
             return original(self, request, status, exc, message)
-        log.warning("malformed HTTP request from %s refused (%s)", request.remote,
-                    type(exc).__name__ if exc is not None else "bad request")
+        log.warning(
+            "malformed HTTP request from %s refused (%s)",
+            request.remote,
+            type(exc).__name__ if exc is not None else "bad request",
+        )
         if request.writer.output_size > 0:
             raise ConnectionError("Response is sent already, cannot send another response")
         resp = web.Response(status=400, text=GENERIC, content_type="text/plain")

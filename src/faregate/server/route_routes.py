@@ -21,8 +21,9 @@ async def route_dry_run(request: web.Request) -> web.Response:
     apply_routing_headers(req, request)
     routing = gw.components["routing"]
     if req.model not in routing.routes:
-        raise InvalidRequest(f"'{req.model}' is not a route; use 'auto' or one of {sorted(routing.routes)}.",
-                             param="model")
+        raise InvalidRequest(
+            f"'{req.model}' is not a route; use 'auto' or one of {sorted(routing.routes)}.", param="model"
+        )
     ctx = gw.context(req, principal=principal)
     plan = routing.plan(ctx, req.model)
     return json_response({"request_id": ctx.request_id, **plan.as_dict()})

@@ -40,6 +40,7 @@ def run_server(config_path: str | None, host: str | None, port: int | None) -> N
     port = config.server.port if port is None else port
     try:
         import uvloop  # optional: faster event loop when installed
+
         uvloop.install()
     except ImportError:
         pass
@@ -47,19 +48,28 @@ def run_server(config_path: str | None, host: str | None, port: int | None) -> N
     app = create_app(gateway)
     click.echo(f"faregate serving {len(config.models)} model(s) on http://{host}:{port}/v1", err=True)
     tune_gc()
-    web.run_app(app, host=host, port=port, access_log=None, print=None, handler_cancellation=True,
-                shutdown_timeout=30)
+    web.run_app(app, host=host, port=port, access_log=None, print=None, handler_cancellation=True, shutdown_timeout=30)
 
 
 @click.command("serve")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="FAREGATE_CONFIG",
-              help="YAML config file (env FAREGATE_CONFIG). Without one, no models are configured.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="FAREGATE_CONFIG",
+    help="YAML config file (env FAREGATE_CONFIG). Without one, no models are configured.",
+)
 @click.option("--host", envvar="FAREGATE_HOST", default=None, help="Bind address (default 127.0.0.1).")
 @click.option("--port", envvar="FAREGATE_PORT", type=int, default=None, help="Port (default 8080).")
-@click.option("--log-level", envvar="FAREGATE_LOG_LEVEL", default="warning",
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--log-level",
+    envvar="FAREGATE_LOG_LEVEL",
+    default="warning",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
 def serve_cmd(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
     """Run the gateway's HTTP server."""
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     run_server(config_path, host, port)

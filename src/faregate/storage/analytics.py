@@ -14,7 +14,8 @@ import datetime as _dt
 import math
 import re
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..core.usage import Prices, Usage
 from . import rollup
@@ -47,27 +48,33 @@ def parse_time(value: str | float | None, *, now: float | None = None, name: str
     try:
         t = _dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise BadParameter(f"{name} must be a duration ago like 1h, 7d, 30m, an ISO 8601 time like "
-                           f"2026-01-31T12:00:00Z, or epoch seconds; got {value[:40]!r}") from None
+        raise BadParameter(
+            f"{name} must be a duration ago like 1h, 7d, 30m, an ISO 8601 time like "
+            f"2026-01-31T12:00:00Z, or epoch seconds; got {value[:40]!r}"
+        ) from None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=_dt.timezone.utc)
+        t = t.replace(tzinfo=_dt.UTC)
     return t.timestamp()
 
 
 def _day(ts: float) -> str:
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d")
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%d")
 
 
 # Integer sums through DOUBLE PRECISION: exact to 2**53, and PostgreSQL's SUM(bigint) goes
 # through NUMERIC, several times slower over 134 columns.
 _SUM_COLS = {
-    "postgres": ", ".join(f"SUM({c}) AS {c}" if c in ("cost_usd", "latency_sum")
-                          else f"SUM({c}::float8)::bigint AS {c}" for c in rollup.ALL_COLS),
+    "postgres": ", ".join(
+        f"SUM({c}) AS {c}" if c in ("cost_usd", "latency_sum") else f"SUM({c}::float8)::bigint AS {c}"
+        for c in rollup.ALL_COLS
+    ),
     "sqlite": ", ".join(f"SUM({c}) AS {c}" for c in rollup.ALL_COLS),  # integer sums stay integers
 }
-_RAW_COLS = ("ts, key_id, route, requested_model, model, task, arm, status, error_class, fallback_used, cache_hit, "
-             "constraint_unmet, client_disconnect, latency_met, input_tokens, output_tokens, cached_tokens, "
-             "cost_usd, latency_ms, ttft_ms")
+_RAW_COLS = (
+    "ts, key_id, route, requested_model, model, task, arm, status, error_class, fallback_used, cache_hit, "
+    "constraint_unmet, client_disconnect, latency_met, input_tokens, output_tokens, cached_tokens, "
+    "cost_usd, latency_ms, ttft_ms"
+)
 
 
 def _add(acc: dict[str, Any], row: Mapping[str, Any]) -> None:
@@ -75,8 +82,9 @@ def _add(acc: dict[str, Any], row: Mapping[str, Any]) -> None:
         acc[c] += row[c] or 0
 
 
-async def _accumulate(db: Database, since: float, until: float, dims: tuple[str, ...]
-                      ) -> dict[str, dict[str, dict[str, Any]]]:
+async def _accumulate(
+    db: Database, since: float, until: float, dims: tuple[str, ...]
+) -> dict[str, dict[str, dict[str, Any]]]:
     """dim -> value -> accumulator (rollup columns), for several dims in one pass. ``day`` is
     the 'all' dim keyed by UTC day."""
     out: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in dims}
@@ -90,14 +98,23 @@ async def _accumulate(db: Database, since: float, until: float, dims: tuple[str,
 
     async def from_table(table: str, lo: int, hi: int) -> None:
         if "day" in dims:
-            rows = await db.fetch(f"SELECT hour, {', '.join(rollup.ALL_COLS)} FROM {table} "
-                                  f"WHERE dim = 'all' AND hour >= $1 AND hour < $2", lo, hi)
+            rows = await db.fetch(
+                f"SELECT hour, {', '.join(rollup.ALL_COLS)} FROM {table} "
+                f"WHERE dim = 'all' AND hour >= $1 AND hour < $2",
+                lo,
+                hi,
+            )
             for r in rows:
                 _add(acc_for("day", _day(r["hour"])), r)
         if table_dims:
             marks = ", ".join(f"${i + 3}" for i in range(len(table_dims)))
-            rows = await db.fetch(f"SELECT dim, value, {_SUM_COLS[db.dialect]} FROM {table} WHERE hour >= $1 AND hour < $2 "
-                                  f"AND dim IN ({marks}) GROUP BY dim, value", lo, hi, *table_dims)
+            rows = await db.fetch(
+                f"SELECT dim, value, {_SUM_COLS[db.dialect]} FROM {table} WHERE hour >= $1 AND hour < $2 "
+                f"AND dim IN ({marks}) GROUP BY dim, value",
+                lo,
+                hi,
+                *table_dims,
+            )
             for r in rows:
                 _add(acc_for(r["dim"], r["value"]), r)
 
@@ -132,21 +149,33 @@ async def _accumulate(db: Database, since: float, until: float, dims: tuple[str,
 
 def _finish(a: dict[str, Any], baseline: Prices | None) -> dict[str, Any]:
     n = a["requests"]
-    rate = (lambda k: round(a[k] / n, 4) if n else None)
+
+    def rate(k):
+        return round(a[k] / n, 4) if n else None
+
     lat = [a[f"l{i}"] for i in range(rollup.NBINS)]
     ttft = [a[f"t{i}"] for i in range(rollup.NBINS)]
     out: dict[str, Any] = {
         "requests": n,
         "spend_usd": round(a["cost_usd"], 6),
         "tokens": {"input": a["input_tokens"], "output": a["output_tokens"], "cached": a["cached_tokens"]},
-        "latency_ms": {"mean": round(a["latency_sum"] / n, 1) if n else None,
-                       "p50": rollup.percentile(lat, 0.5), "p95": rollup.percentile(lat, 0.95),
-                       "p99": rollup.percentile(lat, 0.99)},
-        "ttft_ms": {"p50": rollup.percentile(ttft, 0.5), "p95": rollup.percentile(ttft, 0.95),
-                    "p99": rollup.percentile(ttft, 0.99)},
+        "latency_ms": {
+            "mean": round(a["latency_sum"] / n, 1) if n else None,
+            "p50": rollup.percentile(lat, 0.5),
+            "p95": rollup.percentile(lat, 0.95),
+            "p99": rollup.percentile(lat, 0.99),
+        },
+        "ttft_ms": {
+            "p50": rollup.percentile(ttft, 0.5),
+            "p95": rollup.percentile(ttft, 0.95),
+            "p99": rollup.percentile(ttft, 0.99),
+        },
         "latency_ceiling_met": round(a["ceiling_met"] / a["ceiling_n"], 4) if a["ceiling_n"] else None,
-        "fallback_rate": rate("fallbacks"), "error_rate": rate("errors"), "cache_hit_rate": rate("cache_hits"),
-        "constraint_unmet_rate": rate("unmet"), "client_disconnect_rate": rate("disconnects"),
+        "fallback_rate": rate("fallbacks"),
+        "error_rate": rate("errors"),
+        "cache_hit_rate": rate("cache_hits"),
+        "constraint_unmet_rate": rate("unmet"),
+        "client_disconnect_rate": rate("disconnects"),
     }
     if baseline is not None:
         base = baseline.cost(Usage(a["input_tokens"], a["output_tokens"], a["cached_tokens"]))
@@ -156,10 +185,17 @@ def _finish(a: dict[str, Any], baseline: Prices | None) -> dict[str, Any]:
     return out
 
 
-async def summary(db: Database, *, since: float | None = None, until: float | None = None,
-                  group_by: str = "model", baseline: str | None = None,
-                  prices: Mapping[str, Prices] | None = None, min_requests: int = 20,
-                  min_share: float = 0.75) -> dict[str, Any]:
+async def summary(
+    db: Database,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    group_by: str = "model",
+    baseline: str | None = None,
+    prices: Mapping[str, Prices] | None = None,
+    min_requests: int = 20,
+    min_share: float = 0.75,
+) -> dict[str, Any]:
     """Totals and groups over ``[since, until)`` (default: the last 7 days up to now).
 
     ``prices`` maps model name to ``Prices``; with ``baseline`` it gives savings (what the same
@@ -188,15 +224,29 @@ async def summary(db: Database, *, since: float | None = None, until: float | No
         if key in feedback:
             g["feedback"] = feedback[key]
         out_groups.append(g)
-    result: dict[str, Any] = {"since": since, "until": until, "group_by": group_by, "baseline": baseline,
-                              "total": _finish(total, base), "groups": out_groups}
-    result["recommendations"] = _recommend(acc["route_model"], since, until, prices, min_requests=min_requests,
-                                           min_share=min_share) if prices else []
+    result: dict[str, Any] = {
+        "since": since,
+        "until": until,
+        "group_by": group_by,
+        "baseline": baseline,
+        "total": _finish(total, base),
+        "groups": out_groups,
+    }
+    result["recommendations"] = (
+        _recommend(acc["route_model"], since, until, prices, min_requests=min_requests, min_share=min_share)
+        if prices
+        else []
+    )
     return result
 
 
-_FEEDBACK_COL = {"model": "COALESCE(l.model, l.requested_model, '')", "key": "COALESCE(l.key_id, '')",
-                 "route": "COALESCE(l.route, '')", "task": "COALESCE(l.task, '')", "arm": "COALESCE(l.arm, '')"}
+_FEEDBACK_COL = {
+    "model": "COALESCE(l.model, l.requested_model, '')",
+    "key": "COALESCE(l.key_id, '')",
+    "route": "COALESCE(l.route, '')",
+    "task": "COALESCE(l.task, '')",
+    "arm": "COALESCE(l.arm, '')",
+}
 
 
 async def _feedback(db: Database, since: float, until: float, group_by: str) -> dict[str, dict[str, Any]]:
@@ -204,14 +254,24 @@ async def _feedback(db: Database, since: float, until: float, group_by: str) -> 
     if col is None or not await db.fetch("SELECT 1 AS x FROM feedback LIMIT 1"):
         return {}
     # CROSS JOIN: SQLite walks the (small) feedback table first, PostgreSQL plans freely.
-    rows = await db.fetch(f"SELECT {col} AS g, AVG(f.score) AS score, COUNT(*) AS n FROM feedback f "
-                          f"CROSS JOIN request_log l WHERE l.id = f.request_id AND l.ts >= $1 AND l.ts < $2 GROUP BY {col}",
-                          since, until)
+    rows = await db.fetch(
+        f"SELECT {col} AS g, AVG(f.score) AS score, COUNT(*) AS n FROM feedback f "
+        f"CROSS JOIN request_log l WHERE l.id = f.request_id AND l.ts >= $1 AND l.ts < $2 GROUP BY {col}",
+        since,
+        until,
+    )
     return {r["g"]: {"mean_score": round(float(r["score"]), 4), "count": int(r["n"])} for r in rows}
 
 
-def _recommend(by_rm: dict[str, dict[str, Any]], since: float, until: float, prices: Mapping[str, Prices], *,
-               min_requests: int = 20, min_share: float = 0.75) -> list[dict[str, Any]]:
+def _recommend(
+    by_rm: dict[str, dict[str, Any]],
+    since: float,
+    until: float,
+    prices: Mapping[str, Prices],
+    *,
+    min_requests: int = 20,
+    min_share: float = 0.75,
+) -> list[dict[str, Any]]:
     """Per route: a cheaper model whose requests met the floor (no error, constraint met) often
     enough, and what sending the route's traffic there would save per month at this volume."""
     routes: dict[str, dict[str, Any]] = {}
@@ -224,8 +284,11 @@ def _recommend(by_rm: dict[str, dict[str, Any]], since: float, until: float, pri
     out = []
     for route, models in sorted(routes.items()):
         spend = sum(a["cost_usd"] for a in models.values())
-        usage = Usage(sum(a["input_tokens"] for a in models.values()), sum(a["output_tokens"] for a in models.values()),
-                      sum(a["cached_tokens"] for a in models.values()))
+        usage = Usage(
+            sum(a["input_tokens"] for a in models.values()),
+            sum(a["output_tokens"] for a in models.values()),
+            sum(a["cached_tokens"] for a in models.values()),
+        )
         best = None
         for model, a in models.items():
             if model not in prices or a["requests"] < min_requests:
@@ -236,11 +299,18 @@ def _recommend(by_rm: dict[str, dict[str, Any]], since: float, until: float, pri
             cost = prices[model].cost(usage)
             saves = (spend - cost) * scale
             if saves > 0 and (best is None or saves > best["saves_usd_per_month"]):
-                best = {"route": route, "model": model, "share_met": round(share, 4),
-                        "requests": a["requests"], "saves_usd_per_month": round(saves, 2)}
+                best = {
+                    "route": route,
+                    "model": model,
+                    "share_met": round(share, 4),
+                    "requests": a["requests"],
+                    "saves_usd_per_month": round(saves, 2),
+                }
         if best:
-            best["message"] = (f"route {route}: {best['share_met']:.0%} of requests met the floor on model "
-                               f"{best['model']}; sending them there saves ${best['saves_usd_per_month']:,.2f} a month")
+            best["message"] = (
+                f"route {route}: {best['share_met']:.0%} of requests met the floor on model "
+                f"{best['model']}; sending them there saves ${best['saves_usd_per_month']:,.2f} a month"
+            )
             out.append(best)
     return out
 
@@ -248,9 +318,15 @@ def _recommend(by_rm: dict[str, dict[str, Any]], since: float, until: float, pri
 async def compare_arms(db: Database, *, since: float | None = None, until: float | None = None) -> dict[str, Any]:
     """The gradual-rollout arms side by side: cost, latency, feedback score."""
     s = await summary(db, since=since, until=until, group_by="arm")
-    return {g["group"] or "(none)": {"requests": g["requests"], "spend_usd": g["spend_usd"],
-                                     "cost_per_request_usd": round(g["spend_usd"] / g["requests"], 8)
-                                     if g["requests"] else None,
-                                     "latency_p50_ms": g["latency_ms"]["p50"], "latency_p95_ms": g["latency_ms"]["p95"],
-                                     "error_rate": g["error_rate"], "feedback": g.get("feedback")}
-            for g in s["groups"]}
+    return {
+        g["group"] or "(none)": {
+            "requests": g["requests"],
+            "spend_usd": g["spend_usd"],
+            "cost_per_request_usd": round(g["spend_usd"] / g["requests"], 8) if g["requests"] else None,
+            "latency_p50_ms": g["latency_ms"]["p50"],
+            "latency_p95_ms": g["latency_ms"]["p95"],
+            "error_rate": g["error_rate"],
+            "feedback": g.get("feedback"),
+        }
+        for g in s["groups"]
+    }

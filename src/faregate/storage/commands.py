@@ -19,10 +19,20 @@ from .db import Database
 from .request_log import COLUMNS, RequestRecord
 
 _DB_OPTS = [
-    click.option("--database-url", envvar="FAREGATE_DATABASE_URL", default=None,
-                 help="Database URL (env FAREGATE_DATABASE_URL); default: the config's database_url."),
-    click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="FAREGATE_CONFIG", default=None,
-                 help="Config file (env FAREGATE_CONFIG), for database_url and model prices."),
+    click.option(
+        "--database-url",
+        envvar="FAREGATE_DATABASE_URL",
+        default=None,
+        help="Database URL (env FAREGATE_DATABASE_URL); default: the config's database_url.",
+    ),
+    click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        envvar="FAREGATE_CONFIG",
+        default=None,
+        help="Config file (env FAREGATE_CONFIG), for database_url and model prices.",
+    ),
 ]
 
 
@@ -34,6 +44,7 @@ def _db_opts(f):
 
 def _config(config_path: str | None):
     from ..config import ConfigError, load_config
+
     try:
         return load_config(config_path)
     except ConfigError as exc:
@@ -57,8 +68,9 @@ def logs_group() -> None:
 @click.option("--since", default=None, help="1h, 7d, 30m ago, an ISO 8601 time, or epoch seconds.")
 @click.option("--until", default=None, help="Same forms as --since; default now.")
 @_db_opts
-def export_cmd(fmt: str, since: str | None, until: str | None, database_url: str | None,
-               config_path: str | None) -> None:
+def export_cmd(
+    fmt: str, since: str | None, until: str | None, database_url: str | None, config_path: str | None
+) -> None:
     """Write logged requests in [since, until) to stdout, oldest first."""
     url = database_url or _config(config_path).database_url
     lo, hi = _time(since, "since"), _time(until, "until")
@@ -75,8 +87,14 @@ async def _export(url: str, fmt: str, since: float, until: float) -> None:
             writer.writerow(COLUMNS)
         last_ts, last_id = since, ""
         while True:  # keyset pages: constant memory however long the log
-            rows = await db.fetch(f"SELECT {', '.join(COLUMNS)} FROM request_log WHERE (ts > $1 OR (ts = $1 AND id > $2)) "
-                                  f"AND ts >= $3 AND ts < $4 ORDER BY ts, id LIMIT 5000", last_ts, last_id, since, until)
+            rows = await db.fetch(
+                f"SELECT {', '.join(COLUMNS)} FROM request_log WHERE (ts > $1 OR (ts = $1 AND id > $2)) "
+                f"AND ts >= $3 AND ts < $4 ORDER BY ts, id LIMIT 5000",
+                last_ts,
+                last_id,
+                since,
+                until,
+            )
             if not rows:
                 break
             for r in rows:
@@ -94,14 +112,23 @@ async def _export(url: str, fmt: str, since: float, until: float) -> None:
 @click.command("report")
 @click.option("--since", default="7d", show_default=True, help="1h, 7d, an ISO 8601 time, or epoch seconds.")
 @click.option("--until", default=None)
-@click.option("--group-by", type=click.Choice(["model", "key", "route", "task", "day"]), default="model",
-              show_default=True)
+@click.option(
+    "--group-by", type=click.Choice(["model", "key", "route", "task", "day"]), default="model", show_default=True
+)
 @click.option("--baseline", default=None, help="Model to price the same tokens at, for savings.")
 @click.option("--compare", is_flag=True, help="Gradual rollout: the routed and control arms side by side.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_db_opts
-def report_cmd(since: str, until: str | None, group_by: str, baseline: str | None, compare: bool, as_json: bool,
-               database_url: str | None, config_path: str | None) -> None:
+def report_cmd(
+    since: str,
+    until: str | None,
+    group_by: str,
+    baseline: str | None,
+    compare: bool,
+    as_json: bool,
+    database_url: str | None,
+    config_path: str | None,
+) -> None:
     """Spend, savings, latency and reliability from the request log."""
     cfg = _config(config_path)
     url = database_url or cfg.database_url
@@ -143,27 +170,53 @@ def _fmt(v: Any, kind: str = "") -> str:
 def _print_report(s: dict[str, Any], arms: dict[str, Any] | None) -> None:
     from rich.console import Console
     from rich.table import Table
+
     con = Console()
     iso = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))  # noqa: E731
     t = Table(title=f"faregate report {iso(s['since'])} .. {iso(s['until'])} UTC, by {s['group_by']}")
     base = s["baseline"] is not None
-    cols = ["group", "requests", "spend", *(["savings"] if base else []), "tokens in/out", "p50 ms", "p95 ms",
-            "p99 ms", "ttft p50", "ceiling met", "fallback", "errors", "cache hit", "unmet"]
+    cols = [
+        "group",
+        "requests",
+        "spend",
+        *(["savings"] if base else []),
+        "tokens in/out",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "ttft p50",
+        "ceiling met",
+        "fallback",
+        "errors",
+        "cache hit",
+        "unmet",
+    ]
     for c in cols:
         t.add_column(c, justify="left" if c == "group" else "right")
     for g in [*s["groups"], {"group": "TOTAL", **s["total"]}]:
-        t.add_row(str(g["group"] or "(none)"), _fmt(g["requests"]), _fmt(g["spend_usd"], "$"),
-                  *([_fmt(g.get("savings_usd"), "$")] if base else []),
-                  f"{g['tokens']['input']:,}/{g['tokens']['output']:,}",
-                  _fmt(g["latency_ms"]["p50"], "ms"), _fmt(g["latency_ms"]["p95"], "ms"),
-                  _fmt(g["latency_ms"]["p99"], "ms"), _fmt(g["ttft_ms"]["p50"], "ms"),
-                  _fmt(g["latency_ceiling_met"], "%"), _fmt(g["fallback_rate"], "%"), _fmt(g["error_rate"], "%"),
-                  _fmt(g["cache_hit_rate"], "%"), _fmt(g["constraint_unmet_rate"], "%"))
+        t.add_row(
+            str(g["group"] or "(none)"),
+            _fmt(g["requests"]),
+            _fmt(g["spend_usd"], "$"),
+            *([_fmt(g.get("savings_usd"), "$")] if base else []),
+            f"{g['tokens']['input']:,}/{g['tokens']['output']:,}",
+            _fmt(g["latency_ms"]["p50"], "ms"),
+            _fmt(g["latency_ms"]["p95"], "ms"),
+            _fmt(g["latency_ms"]["p99"], "ms"),
+            _fmt(g["ttft_ms"]["p50"], "ms"),
+            _fmt(g["latency_ceiling_met"], "%"),
+            _fmt(g["fallback_rate"], "%"),
+            _fmt(g["error_rate"], "%"),
+            _fmt(g["cache_hit_rate"], "%"),
+            _fmt(g["constraint_unmet_rate"], "%"),
+        )
     con.print(t)
     if base:
         tot = s["total"]
-        con.print(f"Against always-{s['baseline']}: {_fmt(tot.get('baseline_cost_usd'), '$')}; "
-                  f"saved {_fmt(tot.get('savings_usd'), '$')} ({_fmt(tot.get('savings_pct'))}%).")
+        con.print(
+            f"Against always-{s['baseline']}: {_fmt(tot.get('baseline_cost_usd'), '$')}; "
+            f"saved {_fmt(tot.get('savings_usd'), '$')} ({_fmt(tot.get('savings_pct'))}%)."
+        )
     for r in s["recommendations"]:
         con.print(f"[bold]recommendation:[/bold] {r['message']}")
     if arms is not None:
@@ -172,7 +225,14 @@ def _print_report(s: dict[str, Any], arms: dict[str, Any] | None) -> None:
             a.add_column(c, justify="left" if c == "arm" else "right")
         for name, v in arms.items():
             fb = v["feedback"]
-            a.add_row(name, _fmt(v["requests"]), _fmt(v["spend_usd"], "$"), _fmt(v["cost_per_request_usd"], "$"),
-                      _fmt(v["latency_p50_ms"], "ms"), _fmt(v["latency_p95_ms"], "ms"), _fmt(v["error_rate"], "%"),
-                      f"{fb['mean_score']:.3f} ({fb['count']})" if fb else "-")
+            a.add_row(
+                name,
+                _fmt(v["requests"]),
+                _fmt(v["spend_usd"], "$"),
+                _fmt(v["cost_per_request_usd"], "$"),
+                _fmt(v["latency_p50_ms"], "ms"),
+                _fmt(v["latency_p95_ms"], "ms"),
+                _fmt(v["error_rate"], "%"),
+                f"{fb['mean_score']:.3f} ({fb['count']})" if fb else "-",
+            )
         con.print(a)

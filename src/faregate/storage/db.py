@@ -38,10 +38,11 @@ import functools
 import re
 import sqlite3
 import threading
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 _PH = re.compile(r"\$(\d+)")
 
@@ -64,8 +65,10 @@ class Copy:
         self.table, self.columns, self.rows = table, list(columns), rows
 
     def insert_sql(self) -> str:
-        return (f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES "
-                f"({', '.join(f'${i + 1}' for i in range(len(self.columns)))})")
+        return (
+            f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES "
+            f"({', '.join(f'${i + 1}' for i in range(len(self.columns)))})"
+        )
 
 
 class DatabaseUnavailable(Exception):
@@ -76,7 +79,7 @@ def sqlite_path(url: str) -> str | None:
     """The file of a ``sqlite:///relative`` / ``sqlite:////absolute`` URL (None for other schemes)."""
     if not url.startswith("sqlite:"):
         return None
-    rest = url[len("sqlite:"):]
+    rest = url[len("sqlite:") :]
     if rest.startswith("///"):
         return rest[3:] or ":memory:"
     if rest.startswith("//"):
@@ -115,14 +118,15 @@ class Database:
     dialect = ""
 
     @staticmethod
-    async def open(url: str, **kw: Any) -> "Database":
+    async def open(url: str, **kw: Any) -> Database:
         if url.startswith("sqlite:"):
             db: Database = SQLiteDatabase(url)
         elif url.startswith(("postgresql:", "postgres:", "postgresql+asyncpg:")):
             db = PostgresDatabase(url, **kw)
         else:
-            raise ValueError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///path or "
-                             f"postgresql://...")
+            raise ValueError(
+                f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///path or postgresql://..."
+            )
         await db._connect()
         return db
 
@@ -146,8 +150,9 @@ class Database:
     async def migrate(self, concern: str) -> list[int]:
         """Apply the concern's migrations not applied yet; returns the versions applied now."""
         await self._ensure_migrations_table()
-        done = {r["version"] for r in await self.fetch(
-            "SELECT version FROM schema_migrations WHERE concern = $1", concern)}
+        done = {
+            r["version"] for r in await self.fetch("SELECT version FROM schema_migrations WHERE concern = $1", concern)
+        }
         applied = []
         for version, name, sql in migration_files(concern, self.dialect):
             if version in done:
@@ -163,8 +168,10 @@ class Database:
         await self.execute(_MIGRATIONS_TABLE)
 
 
-_MIGRATIONS_TABLE = ("CREATE TABLE IF NOT EXISTS schema_migrations (concern TEXT NOT NULL, "
-                     "version INTEGER NOT NULL, name TEXT, PRIMARY KEY (concern, version))")
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (concern TEXT NOT NULL, "
+    "version INTEGER NOT NULL, name TEXT, PRIMARY KEY (concern, version))"
+)
 
 
 def _split_sql(script: str) -> list[str]:
@@ -174,7 +181,8 @@ def _split_sql(script: str) -> list[str]:
         buf += line
         if sqlite3.complete_statement(buf):
             if buf.strip().strip(";").strip() and not all(
-                    ln.strip().startswith("--") or not ln.strip() for ln in buf.strip().splitlines()):
+                ln.strip().startswith("--") or not ln.strip() for ln in buf.strip().splitlines()
+            ):
                 out.append(buf)
             buf = ""
     if buf.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in buf.strip().splitlines()):
@@ -253,8 +261,10 @@ class SQLiteDatabase(Database):
         await self.batch([(sql, rows)])
 
     async def batch(self, statements: list[tuple[str, Iterable[Sequence[Any]]]]) -> None:
-        stmts = [(_qmarks(s.insert_sql()), s.rows) if isinstance(s, Copy) else (_qmarks(s[0]), list(s[1]))
-                 for s in statements]
+        stmts = [
+            (_qmarks(s.insert_sql()), s.rows) if isinstance(s, Copy) else (_qmarks(s[0]), list(s[1]))
+            for s in statements
+        ]
         if self.path != ":memory:":  # (each connection to :memory: is a database of its own)
             await self._batch_on_loop(stmts)
             return
@@ -264,7 +274,9 @@ class SQLiteDatabase(Database):
                 for s, r in stmts:
                     if r:
                         c.executemany(s, r)
+
             self._tx(c, body)
+
         await self._run(self._writer, work)
 
     # -- bulk writes on the event loop ------------------------------------------------------
@@ -294,7 +306,7 @@ class SQLiteDatabase(Database):
                         if done >= LOOP_SLICE_ROWS:
                             done = 0
                             await asyncio.sleep(0)
-                        part = rows[i:i + LOOP_SLICE_ROWS]
+                        part = rows[i : i + LOOP_SLICE_ROWS]
                         c.executemany(sql, part)
                         done += len(part)
                 await self._retry_busy(c, "COMMIT")
@@ -352,18 +364,25 @@ class SQLiteDatabase(Database):
             c.execute("BEGIN IMMEDIATE")
             applied = False
             try:
-                if c.execute("SELECT 1 FROM schema_migrations WHERE concern = ? AND version = ?",
-                             (concern, version)).fetchone() is None:
+                if (
+                    c.execute(
+                        "SELECT 1 FROM schema_migrations WHERE concern = ? AND version = ?", (concern, version)
+                    ).fetchone()
+                    is None
+                ):
                     for stmt in _split_sql(sql):
                         c.execute(stmt)
-                    c.execute("INSERT INTO schema_migrations (concern, version, name) VALUES (?, ?, ?)",
-                              (concern, version, name))
+                    c.execute(
+                        "INSERT INTO schema_migrations (concern, version, name) VALUES (?, ?, ?)",
+                        (concern, version, name),
+                    )
                     applied = True
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
             c.execute("COMMIT")
             return applied
+
         return await self._run(self._writer, work)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
@@ -400,19 +419,20 @@ class PostgresDatabase(Database):
 
     async def _connect(self) -> None:
         import asyncpg
+
         try:
-            self._pool = await asyncpg.create_pool(self.url, min_size=self._sizes[0], max_size=self._sizes[1],
-                                                   command_timeout=30, timeout=self._timeout)
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
-                asyncpg.CannotConnectNowError) as exc:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=self._sizes[0], max_size=self._sizes[1], command_timeout=30, timeout=self._timeout
+            )
+        except (TimeoutError, OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
 
     async def _guard(self, coro) -> Any:
         import asyncpg
+
         try:
             return await coro
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             raise DatabaseUnavailable(str(exc)) from exc
 
     async def execute(self, sql: str, *args: Any) -> int:
@@ -437,6 +457,7 @@ class PostgresDatabase(Database):
                         s, r = st[0], list(st[1])
                         if r:
                             await conn.executemany(s, r)
+
         await self._guard(work())
 
     async def executescript(self, script: str) -> None:
@@ -448,14 +469,20 @@ class PostgresDatabase(Database):
                 async with conn.transaction():
                     # Serialise concurrent starters (several gateway processes on one database).
                     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", concern)
-                    done = await conn.fetchval("SELECT 1 FROM schema_migrations WHERE concern = $1 "
-                                               "AND version = $2", concern, version)
+                    done = await conn.fetchval(
+                        "SELECT 1 FROM schema_migrations WHERE concern = $1 AND version = $2", concern, version
+                    )
                     if done:
                         return False
                     await conn.execute(sql)
-                    await conn.execute("INSERT INTO schema_migrations (concern, version, name) "
-                                       "VALUES ($1, $2, $3)", concern, version, name)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (concern, version, name) VALUES ($1, $2, $3)",
+                        concern,
+                        version,
+                        name,
+                    )
                     return True
+
         return await self._guard(work())
 
     async def _ensure_migrations_table(self) -> None:
@@ -465,6 +492,7 @@ class PostgresDatabase(Database):
                     # Concurrent CREATE TABLE IF NOT EXISTS can collide in pg_type: serialise it.
                     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('schema_migrations'))")
                     await conn.execute(_MIGRATIONS_TABLE)
+
         await self._guard(work())
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:

@@ -30,11 +30,10 @@ def parse(body: Any) -> Feedback:
         raise InvalidRequest("Send either score or thumbs, not both.", param="score")
     if thumbs is not None:
         if thumbs not in ("up", "down"):
-            raise InvalidRequest(f"thumbs must be \"up\" or \"down\", got {str(thumbs)[:20]!r}.", param="thumbs")
+            raise InvalidRequest(f'thumbs must be "up" or "down", got {str(thumbs)[:20]!r}.', param="thumbs")
         value = 1.0 if thumbs == "up" else 0.0
     else:
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or math.isnan(score) \
-                or not 0 <= score <= 1:
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or math.isnan(score) or not 0 <= score <= 1:
             raise InvalidRequest("score must be a number from 0 to 1 (or send thumbs: up|down).", param="score")
         value = float(score)
     comment = body.get("comment")
@@ -44,6 +43,13 @@ def parse(body: Any) -> Feedback:
 
 
 async def record(db: Database, fb: Feedback, *, key_id: str | None) -> None:
-    await db.execute("INSERT INTO feedback (request_id, key_id, ts, score, comment) VALUES ($1, $2, $3, $4, $5) "
-                     "ON CONFLICT (request_id) DO UPDATE SET score = excluded.score, comment = excluded.comment, "
-                     "ts = excluded.ts", fb.request_id, key_id, time.time(), fb.score, fb.comment)
+    await db.execute(
+        "INSERT INTO feedback (request_id, key_id, ts, score, comment) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (request_id) DO UPDATE SET score = excluded.score, comment = excluded.comment, "
+        "ts = excluded.ts",
+        fb.request_id,
+        key_id,
+        time.time(),
+        fb.score,
+        fb.comment,
+    )

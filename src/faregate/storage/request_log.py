@@ -42,7 +42,7 @@ class RequestRecord:
     team: str | None = None
     route: str | None = None
     requested_model: str | None = None
-    model: str | None = None            # the model that answered
+    model: str | None = None  # the model that answered
     deployment: str | None = None
     plan_kind: str | None = None
     plan_models: list[str] = field(default_factory=list)
@@ -88,7 +88,7 @@ class RequestRecord:
         return dict(zip(COLUMNS, self.to_values()))
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "RequestRecord":
+    def from_row(cls, row: dict[str, Any]) -> RequestRecord:
         d = {f.name: row.get(f.name) for f in fields(cls)}
         for k in ("plan_models", "models_called", "extra"):
             if isinstance(d[k], (str, bytes)):
@@ -110,14 +110,14 @@ _MET_AT = COLUMNS.index("latency_met")
 # -- redaction ------------------------------------------------------------------------------------
 
 _SECRETS = [
-    re.compile(r"\bfg-[A-Za-z0-9_\-]{8,}"),                       # faregate keys
-    re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}"),       # OpenAI / Anthropic keys
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}"),                     # Google API keys
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),                 # AWS access key ids
+    re.compile(r"\bfg-[A-Za-z0-9_\-]{8,}"),  # faregate keys
+    re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}"),  # OpenAI / Anthropic keys
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}"),  # Google API keys
+    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
     re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*)[A-Za-z0-9/+=]{40}"),
-    re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/\-]{12,}=*"),    # bearer tokens
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"),                  # GitHub tokens
-    re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),               # Slack tokens
+    re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/\-]{12,}=*"),  # bearer tokens
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"),  # GitHub tokens
+    re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),  # Slack tokens
 ]
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
@@ -138,12 +138,21 @@ def redact(text: str | None, *, emails: bool = False) -> str | None:
 
 # -- the writer -----------------------------------------------------------------------------------
 
+
 class LogWriter:
     """Bounded queue + one writer task; see the module docstring."""
 
-    def __init__(self, url: str, *, batch_size: int = 500, flush_interval: float = 0.25,
-                 max_queue: int = 50_000, spill_path: str | os.PathLike | None = None,
-                 retry_interval: float = 1.0, db: Database | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 0.25,
+        max_queue: int = 50_000,
+        spill_path: str | os.PathLike | None = None,
+        retry_interval: float = 1.0,
+        db: Database | None = None,
+    ) -> None:
         self.url = url
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -189,7 +198,7 @@ class LogWriter:
                 self._spill(self._take(len(self._queue) - self.max_queue + max(1, self.max_queue // 10)))
             if len(self._queue) >= self.batch_size:
                 self._wake.set()
-        except Exception:  # noqa: BLE001 - logging must never fail a request
+        except Exception:
             self.dropped += 1
             log.exception("request log append failed")
 
@@ -198,8 +207,14 @@ class LogWriter:
         return len(self._queue)
 
     def stats(self) -> dict[str, int]:
-        return {"pending": self.pending, "written": self.written, "spilled": self.spilled,
-                "replayed": self.replayed, "dropped": self.dropped, "batches": self.batches}
+        return {
+            "pending": self.pending,
+            "written": self.written,
+            "spilled": self.spilled,
+            "replayed": self.replayed,
+            "dropped": self.dropped,
+            "batches": self.batches,
+        }
 
     async def flush(self) -> None:
         """Write everything queued now (and any spill file) if the database answers."""
@@ -230,9 +245,13 @@ class LogWriter:
             self._task = None
         try:
             await asyncio.wait_for(self.flush(), timeout=20)
-        except (Exception, asyncio.TimeoutError) as exc:  # noqa: BLE001
-            log.warning("request log: database unavailable at shutdown (%s); %d record(s) spilled to %s",
-                        exc, len(self._queue), self.spill_path)
+        except (TimeoutError, Exception) as exc:  # noqa: BLE001
+            log.warning(
+                "request log: database unavailable at shutdown (%s); %d record(s) spilled to %s",
+                exc,
+                len(self._queue),
+                self.spill_path,
+            )
             self._spill(self._take(len(self._queue)))
         self._closed = True
         if self.db is not None:
@@ -302,7 +321,7 @@ class LogWriter:
     async def _not_stored(db: Database, records: list[RequestRecord]) -> list[RequestRecord]:
         seen: set[str] = set()
         for i in range(0, len(records), 500):
-            ids = [r.id for r in records[i:i + 500]]
+            ids = [r.id for r in records[i : i + 500]]
             marks = ", ".join(f"${j + 1}" for j in range(len(ids)))
             seen |= {r["id"] for r in await db.fetch(f"SELECT id FROM request_log WHERE id IN ({marks})", *ids)}
         out, dup = [], set()
@@ -328,7 +347,7 @@ class LogWriter:
             for i in range(0, len(records), self.batch_size):
                 # Idempotent: ids already stored (a crash mid-replay) are skipped, so neither the
                 # row nor its rollup counts twice.
-                chunk = await self._not_stored(await self._ensure_db(), records[i:i + self.batch_size])
+                chunk = await self._not_stored(await self._ensure_db(), records[i : i + self.batch_size])
                 if chunk:
                     await self._write(chunk)
                 self.replayed += len(chunk)
@@ -339,7 +358,7 @@ class LogWriter:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.flush_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             try:
@@ -350,8 +369,7 @@ class LogWriter:
             except Exception as exc:  # noqa: BLE001 - the database is down: keep queueing, retry later
                 self.db_errors += 1
                 if self.db_errors == 1 or self.db_errors % 100 == 0:
-                    log.warning("request log: database unavailable (%s); %d record(s) queued", exc,
-                                len(self._queue))
+                    log.warning("request log: database unavailable (%s); %d record(s) queued", exc, len(self._queue))
                 await asyncio.sleep(self.retry_interval)
 
 
@@ -370,7 +388,7 @@ async def _prepare(batch: list[RequestRecord]) -> list[Any]:
     for i in range(0, len(batch), PREPARE_SLICE):
         if i:
             await asyncio.sleep(0)
-        part = batch[i:i + PREPARE_SLICE]
+        part = batch[i : i + PREPARE_SLICE]
         values += [r.to_values() for r in part]
         acc.add(part)
     return [Copy("request_log", COLUMNS, values), *acc.statements()]
@@ -379,6 +397,7 @@ async def _prepare(batch: list[RequestRecord]) -> list[Any]:
 def default_spill_path(url: str) -> str:
     """Next to the SQLite file, or ``faregate-log-spill.jsonl`` in the working directory."""
     from .db import sqlite_path
+
     p = sqlite_path(url)
     if p and p != ":memory:":
         return p + ".spill.jsonl"

@@ -11,14 +11,29 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 NBINS = 60
 EDGES = [2 ** (i / 3) for i in range(NBINS)]  # upper edges in ms; EDGES[-1] ~ 1,000,000 ms
 DIMS = ("all", "model", "key", "route", "task", "arm", "route_model")
 SEP = "\x1f"
-COUNTERS = ("requests", "errors", "fallbacks", "cache_hits", "unmet", "disconnects", "ceiling_n",
-            "ceiling_met", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "latency_sum", "ttft_n")
+COUNTERS = (
+    "requests",
+    "errors",
+    "fallbacks",
+    "cache_hits",
+    "unmet",
+    "disconnects",
+    "ceiling_n",
+    "ceiling_met",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "latency_sum",
+    "ttft_n",
+)
 HIST_COLS = tuple(f"l{i}" for i in range(NBINS)) + tuple(f"t{i}" for i in range(NBINS))
 ALL_COLS = COUNTERS + HIST_COLS
 
@@ -26,9 +41,16 @@ TABLES = {3600: "request_rollup", 86400: "request_rollup_day"}  # bucket span (s
 
 
 def upsert_sql(table: str) -> str:
-    return ("INSERT INTO " + table + " (hour, dim, value, " + ", ".join(ALL_COLS) + ") VALUES ("
-            + ", ".join(f"${i + 1}" for i in range(3 + len(ALL_COLS))) + ") ON CONFLICT (hour, dim, value) DO UPDATE SET "
-            + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ALL_COLS))
+    return (
+        "INSERT INTO "
+        + table
+        + " (hour, dim, value, "
+        + ", ".join(ALL_COLS)
+        + ") VALUES ("
+        + ", ".join(f"${i + 1}" for i in range(3 + len(ALL_COLS)))
+        + ") ON CONFLICT (hour, dim, value) DO UPDATE SET "
+        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ALL_COLS)
+    )
 
 
 UPSERTS = {span: upsert_sql(t) for span, t in TABLES.items()}
@@ -62,13 +84,25 @@ def percentile(hist: list[int], q: float) -> float | None:
 
 def dim_values(r: dict[str, Any]) -> list[tuple[str, str]]:
     """The (dim, value) pairs one log row contributes to."""
-    return _dims(r.get("model") or r.get("requested_model") or "", r.get("key_id") or "", r.get("route") or "",
-                 r.get("task") or "", r.get("arm") or "")
+    return _dims(
+        r.get("model") or r.get("requested_model") or "",
+        r.get("key_id") or "",
+        r.get("route") or "",
+        r.get("task") or "",
+        r.get("arm") or "",
+    )
 
 
 def _dims(model: str, key_id: str, route: str, task: str, arm: str) -> list[tuple[str, str]]:
-    return [("all", ""), ("model", model), ("key", key_id), ("route", route), ("task", task), ("arm", arm),
-            ("route_model", route + SEP + model)]
+    return [
+        ("all", ""),
+        ("model", model),
+        ("key", key_id),
+        ("route", route),
+        ("task", task),
+        ("arm", arm),
+        ("route_model", route + SEP + model),
+    ]
 
 
 def add_row(acc: dict[str, Any], r: dict[str, Any]) -> None:
@@ -103,8 +137,7 @@ def empty() -> dict[str, Any]:
 
 
 _COL = {c: i for i, c in enumerate(ALL_COLS)}
-_REQ, _ERR, _FB, _CH, _UNMET, _DISC, _CN, _CMET, _IN, _OUT, _CACHED, _COST, _LSUM, _TN = (
-    _COL[c] for c in COUNTERS)
+_REQ, _ERR, _FB, _CH, _UNMET, _DISC, _CN, _CMET, _IN, _OUT, _CACHED, _COST, _LSUM, _TN = (_COL[c] for c in COUNTERS)
 _L0, _T0 = _COL["l0"], _COL["t0"]
 _FLOATS = (_COST, _LSUM)
 
@@ -133,8 +166,14 @@ class Accumulator:
         groups = self.groups
         for r in records:
             ts = r.ts
-            key = (int(ts // 3600) * 3600, r.model or r.requested_model or "", r.key_id or "", r.route or "",
-                   r.task or "", r.arm or "")
+            key = (
+                int(ts // 3600) * 3600,
+                r.model or r.requested_model or "",
+                r.key_id or "",
+                r.route or "",
+                r.task or "",
+                r.arm or "",
+            )
             acc = groups.get(key)
             if acc is None:
                 acc = groups[key] = _zeros()

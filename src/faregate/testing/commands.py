@@ -16,6 +16,7 @@ from .fake_provider import DEFAULT_PORTS, FakeProvider
 @click.option("--host", default="127.0.0.1", show_default=True)
 def fake_provider_cmd(protocol: str, port: int | None, host: str) -> None:
     """Serve a fake OpenAI, Anthropic or Gemini provider (scriptable with POST /_fake/script)."""
+
     async def main() -> None:
         fake = FakeProvider(protocol, host, DEFAULT_PORTS[protocol] if port is None else port)
         await fake.start()
@@ -26,4 +27,5 @@ def fake_provider_cmd(protocol: str, port: int | None, host: str) -> None:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         await fake.stop()
+
     asyncio.run(main())

@@ -31,7 +31,8 @@ import asyncio
 import itertools
 import threading
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -66,8 +67,15 @@ def _json_mode(protocol: str, body: dict) -> bool:
 
 
 class FakeProvider:
-    def __init__(self, protocol: str = "openai", host: str = "127.0.0.1", port: int = 0, *,
-                 responder: Responder | None = None, max_log: int = 1000) -> None:
+    def __init__(
+        self,
+        protocol: str = "openai",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        responder: Responder | None = None,
+        max_log: int = 1000,
+    ) -> None:
         if protocol not in DEFAULT_PORTS:
             raise ValueError(f"protocol must be one of {sorted(DEFAULT_PORTS)}, not {protocol!r}")
         self.protocol, self.host, self.port = protocol, host, port
@@ -103,7 +111,7 @@ class FakeProvider:
         """The base URL a client (or faregate's model config) uses: OpenAI's includes ``/v1``."""
         return self.origin + "/v1" if self.protocol == "openai" else self.origin
 
-    async def start(self) -> "FakeProvider":
+    async def start(self) -> FakeProvider:
         self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
@@ -116,7 +124,7 @@ class FakeProvider:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "FakeProvider":
+    async def __aenter__(self) -> FakeProvider:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -155,8 +163,9 @@ class FakeProvider:
         return web.json_response({"ok": True})
 
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model",
-                                                              "created": 0, "owned_by": "fake"}]})
+        return web.json_response(
+            {"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]}
+        )
 
     # -- answering ---------------------------------------------------------------------------
 
@@ -187,8 +196,14 @@ class FakeProvider:
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         body, model, stream = self._parse(request, raw)
-        entry = {"method": request.method, "path": request.path, "query": dict(request.query),
-                 "headers": {str(k).lower(): v for k, v in request.headers.items()}, "body": body, "disconnected": False}
+        entry = {
+            "method": request.method,
+            "path": request.path,
+            "query": dict(request.query),
+            "headers": {str(k).lower(): v for k, v in request.headers.items()},
+            "body": body,
+            "disconnected": False,
+        }
         self.log.append(entry)
         if self.queue:
             b = self.queue.popleft()
@@ -210,17 +225,24 @@ class FakeProvider:
                 tool = {"name": tc.get("name", ""), "arguments": b.get("text") or '{"answer": "ok"}'}
         if tool is not None:
             args = tool.get("arguments", "{}")
-            tool = {"name": tool.get("name", "tool"), "arguments": args if isinstance(args, str)
-                    else orjson.dumps(args).decode()}
+            tool = {
+                "name": tool.get("name", "tool"),
+                "arguments": args if isinstance(args, str) else orjson.dumps(args).decode(),
+            }
         text = b.get("text")
         if text is None and tool is None:
             asked = _text_of(body)
-            text = ('{"answer": "ok", "echo": ' + orjson.dumps(asked[:40]).decode() + "}"
-                    if _json_mode(self.protocol, body) else f"Answer from {model or 'fake'}: {asked[:60]}")
+            text = (
+                '{"answer": "ok", "echo": ' + orjson.dumps(asked[:40]).decode() + "}"
+                if _json_mode(self.protocol, body)
+                else f"Answer from {model or 'fake'}: {asked[:60]}"
+            )
         u = b.get("usage") or {}
         prompt_chars = len(orjson.dumps(body.get("messages") or body.get("contents") or []))
-        usage = (int(u.get("input_tokens", max(1, prompt_chars // 4))),
-                 int(u.get("output_tokens", max(1, len(text or (tool or {}).get("arguments", "")) // 4))))
+        usage = (
+            int(u.get("input_tokens", max(1, prompt_chars // 4))),
+            int(u.get("output_tokens", max(1, len(text or (tool or {}).get("arguments", "")) // 4))),
+        )
         return text, tool, usage
 
     async def _respond(self, request: web.Request, body: dict, model: str, stream: bool, b: dict) -> web.StreamResponse:
@@ -236,8 +258,9 @@ class FakeProvider:
             b = {**b, "error_message": auth_problem}
         if status >= 400:
             msg = b.get("error_message") or f"fake {self.protocol} error {status}"
-            return web.Response(status=status, body=wire.error_body(self.protocol, status, msg),
-                                headers={**_JSON, **headers})
+            return web.Response(
+                status=status, body=wire.error_body(self.protocol, status, msg), headers={**_JSON, **headers}
+            )
         text, tool, usage = self._content(body, model, b)
         rid = f"fake-{next(self._ids)}"
         if not stream:
@@ -248,14 +271,16 @@ class FakeProvider:
             elif b.get("error_event_after_200"):  # a 200 whose body is the protocol's error object
                 payload = wire.error_body(self.protocol, 500, f"fake {self.protocol} error in a 200")
             else:
-                build = {"openai": wire.openai_body, "anthropic": wire.anthropic_body,
-                         "gemini": wire.gemini_body}[self.protocol]
+                build = {"openai": wire.openai_body, "anthropic": wire.anthropic_body, "gemini": wire.gemini_body}[
+                    self.protocol
+                ]
                 payload = build(rid, model, text, tool, usage)
             ctype = b.get("content_type") or "application/json"
             if b.get("cut_after_chunks") is not None or b.get("stall_after_chunks") is not None:
                 # Half the body under a full Content-Length, then stall or drop the connection.
-                resp = web.StreamResponse(headers={**headers, "content-type": ctype,
-                                                   "content-length": str(len(payload))})
+                resp = web.StreamResponse(
+                    headers={**headers, "content-type": ctype, "content-length": str(len(payload))}
+                )
                 await resp.prepare(request)
                 await resp.write(payload[: len(payload) // 2])
                 if b.get("stall_after_chunks") is not None:
@@ -265,8 +290,18 @@ class FakeProvider:
             return web.Response(body=payload, headers={**headers, "content-type": ctype})
         return await self._stream(request, body, model, rid, text, tool, usage, b, headers)
 
-    async def _stream(self, request: web.Request, body: dict, model: str, rid: str, text: str | None,
-                      tool: dict | None, usage: tuple[int, int], b: dict, headers: dict) -> web.StreamResponse:
+    async def _stream(
+        self,
+        request: web.Request,
+        body: dict,
+        model: str,
+        rid: str,
+        text: str | None,
+        tool: dict | None,
+        usage: tuple[int, int],
+        b: dict,
+        headers: dict,
+    ) -> web.StreamResponse:
         pieces = wire.split_text(text or "", int(b.get("chunks", 3)))
         p = self.protocol
         preamble = b""
@@ -281,8 +316,9 @@ class FakeProvider:
         else:
             content, closing = wire.gemini_events(rid, model, pieces, tool, usage)
             error_event = wire.gemini_error_event
-        resp = web.StreamResponse(headers={**_SSE, **headers, **({"content-type": b["content_type"]}
-                                                                   if b.get("content_type") else {})})
+        resp = web.StreamResponse(
+            headers={**_SSE, **headers, **({"content-type": b["content_type"]} if b.get("content_type") else {})}
+        )
         await resp.prepare(request)
         if preamble:
             await resp.write(preamble)
@@ -293,8 +329,9 @@ class FakeProvider:
         if b.get("ttft_ms"):
             await asyncio.sleep(b["ttft_ms"] / 1000)
         if b.get("malformed_sse"):
-            await resp.write(b"data: {\"broken\": \n\n" if p != "anthropic"
-                             else b"event: content_block_delta\ndata: {broken\n\n")
+            await resp.write(
+                b'data: {"broken": \n\n' if p != "anthropic" else b"event: content_block_delta\ndata: {broken\n\n"
+            )
         for i, chunk in enumerate(content):
             if cut is not None and i >= cut:
                 request.transport.close()  # type: ignore[union-attr]

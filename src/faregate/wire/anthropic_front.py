@@ -11,11 +11,17 @@ from ..core.errors import GatewayError, InvalidRequest
 from ..core.types import ChatRequest, ChatResponse, Finish, TextDelta, ToolCallDelta, UsageEvent
 from ..core.usage import Usage
 
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                "content_filter": "refusal"}
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-               503: "overloaded_error", 529: "overloaded_error"}
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
 
 
 def _bad(param: str, what: str) -> InvalidRequest:
@@ -69,12 +75,24 @@ def _messages(body: dict) -> list[dict]:
             elif btype == "image":
                 parts.append(_image_part(b, bw))
             elif btype == "tool_use" and m["role"] == "assistant":
-                calls.append({"id": str(b.get("id", f"toolu_{j}")), "type": "function",
-                              "function": {"name": str(b.get("name", "")),
-                                           "arguments": orjson.dumps(b.get("input") or {}).decode()}})
+                calls.append(
+                    {
+                        "id": str(b.get("id", f"toolu_{j}")),
+                        "type": "function",
+                        "function": {
+                            "name": str(b.get("name", "")),
+                            "arguments": orjson.dumps(b.get("input") or {}).decode(),
+                        },
+                    }
+                )
             elif btype == "tool_result" and m["role"] == "user":
-                out.append({"role": "tool", "tool_call_id": str(b.get("tool_use_id", "")),
-                            "content": _text_of(b.get("content", ""), f"{bw}.content")})
+                out.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": str(b.get("tool_use_id", "")),
+                        "content": _text_of(b.get("content", ""), f"{bw}.content"),
+                    }
+                )
             elif btype in ("thinking", "redacted_thinking"):
                 continue
             else:
@@ -109,8 +127,16 @@ def parse_messages_request(body: Any) -> ChatRequest:
         for i, t in enumerate(body["tools"]):
             if not isinstance(t, dict) or not isinstance(t.get("name"), str):
                 raise _bad(f"tools.{i}.name", "a tool needs a name")
-            tools.append({"type": "function", "function": {"name": t["name"], "description": t.get("description", ""),
-                                                           "parameters": t.get("input_schema") or {"type": "object"}}})
+            tools.append(
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t["name"],
+                        "description": t.get("description", ""),
+                        "parameters": t.get("input_schema") or {"type": "object"},
+                    },
+                }
+            )
     tool_choice, parallel = None, None
     tc = body.get("tool_choice")
     if isinstance(tc, dict):
@@ -133,16 +159,30 @@ def parse_messages_request(body: Any) -> ChatRequest:
     if not isinstance(stream, bool):
         raise _bad("stream", "expected true or false")
     user = (body.get("metadata") or {}).get("user_id") if isinstance(body.get("metadata"), dict) else None
-    return ChatRequest(model=model, messages=_messages(body), stream=stream, include_usage=True, tools=tools,
-                       tool_choice=tool_choice, parallel_tool_calls=parallel, temperature=body.get("temperature"),
-                       top_p=body.get("top_p"), max_tokens=max_tokens, stop=stop or None, user=user,
-                       routing=body.get("faregate") if isinstance(body.get("faregate"), dict) else None)
+    return ChatRequest(
+        model=model,
+        messages=_messages(body),
+        stream=stream,
+        include_usage=True,
+        tools=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel,
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+        max_tokens=max_tokens,
+        stop=stop or None,
+        user=user,
+        routing=body.get("faregate") if isinstance(body.get("faregate"), dict) else None,
+    )
 
 
 def _usage(u: Usage) -> dict:
-    return {"input_tokens": u.input_tokens - u.cached_input_tokens - u.cache_creation_tokens,
-            "output_tokens": u.output_tokens, "cache_read_input_tokens": u.cached_input_tokens,
-            "cache_creation_input_tokens": u.cache_creation_tokens}
+    return {
+        "input_tokens": u.input_tokens - u.cached_input_tokens - u.cache_creation_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_read_input_tokens": u.cached_input_tokens,
+        "cache_creation_input_tokens": u.cache_creation_tokens,
+    }
 
 
 def render_message(resp: ChatResponse, *, request_id: str, model: str) -> bytes:
@@ -155,9 +195,18 @@ def render_message(resp: ChatResponse, *, request_id: str, model: str) -> bytes:
         except orjson.JSONDecodeError:
             args = {"_raw": tc.arguments}
         content.append({"type": "tool_use", "id": tc.id, "name": tc.name, "input": args})
-    return orjson.dumps({"id": request_id, "type": "message", "role": "assistant", "model": model,
-                         "content": content, "stop_reason": STOP_REASONS.get(resp.finish_reason, "end_turn"),
-                         "stop_sequence": None, "usage": _usage(resp.usage)})
+    return orjson.dumps(
+        {
+            "id": request_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": STOP_REASONS.get(resp.finish_reason, "end_turn"),
+            "stop_sequence": None,
+            "usage": _usage(resp.usage),
+        }
+    )
 
 
 def _sse(event: str, data: dict) -> bytes:
@@ -180,9 +229,22 @@ class MessageStreamRenderer:
         if self._started:
             return b""
         self._started = True
-        return _sse("message_start", {"type": "message_start", "message": {
-            "id": self.request_id, "type": "message", "role": "assistant", "model": self.model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}})
+        return _sse(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": self.request_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": self.model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 0, "output_tokens": 0},
+                },
+            },
+        )
 
     def _close_block(self) -> bytes:
         if self._block_kind is None:
@@ -197,22 +259,46 @@ class MessageStreamRenderer:
                 out += self._close_block()
                 self._block += 1
                 self._block_kind = "text"
-                out += _sse("content_block_start", {"type": "content_block_start", "index": self._block,
-                                                    "content_block": {"type": "text", "text": ""}})
-            out += _sse("content_block_delta", {"type": "content_block_delta", "index": self._block,
-                                                "delta": {"type": "text_delta", "text": ev.text}})
+                out += _sse(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": self._block,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+            out += _sse(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": self._block, "delta": {"type": "text_delta", "text": ev.text}},
+            )
         elif isinstance(ev, ToolCallDelta):
             if ev.index not in self._tool_blocks:
                 out += self._close_block()
                 self._block += 1
                 self._block_kind = "tool"
                 self._tool_blocks[ev.index] = self._block
-                out += _sse("content_block_start", {"type": "content_block_start", "index": self._block,
-                                                    "content_block": {"type": "tool_use", "id": ev.id or f"toolu_{ev.index}",
-                                                                      "name": ev.name or "", "input": {}}})
+                out += _sse(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": self._block,
+                        "content_block": {
+                            "type": "tool_use",
+                            "id": ev.id or f"toolu_{ev.index}",
+                            "name": ev.name or "",
+                            "input": {},
+                        },
+                    },
+                )
             if ev.arguments:
-                out += _sse("content_block_delta", {"type": "content_block_delta", "index": self._tool_blocks[ev.index],
-                                                    "delta": {"type": "input_json_delta", "partial_json": ev.arguments}})
+                out += _sse(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": self._tool_blocks[ev.index],
+                        "delta": {"type": "input_json_delta", "partial_json": ev.arguments},
+                    },
+                )
         elif isinstance(ev, Finish):
             self._finish = ev.reason
         elif isinstance(ev, UsageEvent):
@@ -221,11 +307,19 @@ class MessageStreamRenderer:
 
     def end(self) -> bytes:
         u = _usage(self._usage)
-        return (self._start() + self._close_block()
-                + _sse("message_delta", {"type": "message_delta",
-                                         "delta": {"stop_reason": STOP_REASONS.get(self._finish, "end_turn"),
-                                                   "stop_sequence": None}, "usage": u})
-                + _sse("message_stop", {"type": "message_stop"}))
+        return (
+            self._start()
+            + self._close_block()
+            + _sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": STOP_REASONS.get(self._finish, "end_turn"), "stop_sequence": None},
+                    "usage": u,
+                },
+            )
+            + _sse("message_stop", {"type": "message_stop"})
+        )
 
     @staticmethod
     def error(err: GatewayError) -> bytes:

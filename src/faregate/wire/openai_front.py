@@ -19,13 +19,52 @@ MAX_MESSAGES = 4096
 ROLES = frozenset(("system", "developer", "user", "assistant", "tool", "function"))
 PART_TYPES = frozenset(("text", "image_url", "input_audio", "file", "refusal"))
 # OpenAI parameters faregate does not interpret but passes on to OpenAI-wire upstreams.
-PASSTHROUGH = frozenset(("n", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs",
-                         "top_logprobs", "store", "reasoning_effort", "service_tier", "prediction",
-                         "modalities", "audio", "web_search_options", "verbosity", "prompt_cache_key",
-                         "safety_identifier", "functions", "function_call"))
-KNOWN = frozenset(("model", "messages", "stream", "stream_options", "tools", "tool_choice",
-                   "parallel_tool_calls", "response_format", "temperature", "top_p", "max_tokens",
-                   "max_completion_tokens", "stop", "seed", "user", "metadata", "faregate")) | PASSTHROUGH
+PASSTHROUGH = frozenset(
+    (
+        "n",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "store",
+        "reasoning_effort",
+        "service_tier",
+        "prediction",
+        "modalities",
+        "audio",
+        "web_search_options",
+        "verbosity",
+        "prompt_cache_key",
+        "safety_identifier",
+        "functions",
+        "function_call",
+    )
+)
+KNOWN = (
+    frozenset(
+        (
+            "model",
+            "messages",
+            "stream",
+            "stream_options",
+            "tools",
+            "tool_choice",
+            "parallel_tool_calls",
+            "response_format",
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "max_completion_tokens",
+            "stop",
+            "seed",
+            "user",
+            "metadata",
+            "faregate",
+        )
+    )
+    | PASSTHROUGH
+)
 
 
 def _bad(param: str, what: str) -> InvalidRequest:
@@ -121,8 +160,7 @@ def _messages(body: dict) -> list[dict]:
                 raise _bad(f"{where}.tool_calls", "expected an array")
             for j, tc in enumerate(calls):
                 fn = tc.get("function") if isinstance(tc, dict) else None
-                if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) \
-                        or not isinstance(tc.get("id"), str):
+                if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not isinstance(tc.get("id"), str):
                     raise _bad(f"{where}.tool_calls[{j}]", "needs 'id' and 'function' with 'name' and 'arguments'")
                 if not isinstance(fn.get("arguments", ""), str):
                     raise _bad(f"{where}.tool_calls[{j}].function.arguments", "must be a JSON string")
@@ -138,7 +176,7 @@ def _tools(body: dict) -> list[dict] | None:
     for i, t in enumerate(tools):
         fn = t.get("function") if isinstance(t, dict) else None
         if not isinstance(t, dict) or t.get("type", "function") != "function" or not isinstance(fn, dict):
-            raise _bad(f"tools[{i}]", "expected {\"type\": \"function\", \"function\": {\"name\", \"parameters\"}}")
+            raise _bad(f"tools[{i}]", 'expected {"type": "function", "function": {"name", "parameters"}}')
         if not isinstance(fn.get("name"), str) or not fn["name"]:
             raise _bad(f"tools[{i}].function.name", "a tool needs a name")
         if "parameters" in fn and not isinstance(fn["parameters"], dict):
@@ -152,7 +190,7 @@ def _tool_choice(body: dict) -> Any:
         return tc
     if isinstance(tc, dict) and isinstance((tc.get("function") or {}).get("name"), str):
         return tc
-    raise _bad("tool_choice", "expected 'none', 'auto', 'required' or {\"type\": \"function\", \"function\": {\"name\"}}")
+    raise _bad("tool_choice", 'expected \'none\', \'auto\', \'required\' or {"type": "function", "function": {"name"}}')
 
 
 def _response_format(body: dict) -> dict | None:
@@ -189,12 +227,12 @@ def parse_chat_request(body: Any) -> ChatRequest:
         raise InvalidRequest("The request body must be a JSON object.")
     unknown = [k for k in body if k not in KNOWN]
     if unknown:
-        raise InvalidRequest(f"Unrecognized request argument supplied: {', '.join(map(str, unknown[:5]))}",
-                             param=str(unknown[0]))
+        raise InvalidRequest(
+            f"Unrecognized request argument supplied: {', '.join(map(str, unknown[:5]))}", param=str(unknown[0])
+        )
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise InvalidRequest("Missing required parameter: 'model' (a model name, or 'auto' to route).",
-                             param="model")
+        raise InvalidRequest("Missing required parameter: 'model' (a model name, or 'auto' to route).", param="model")
     stream = body.get("stream", False)
     if stream is None:
         stream = False
@@ -202,7 +240,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
         raise _bad("stream", "expected true or false")
     so = body.get("stream_options")
     if so is not None and not isinstance(so, dict):
-        raise _bad("stream_options", "expected an object like {\"include_usage\": true}")
+        raise _bad("stream_options", 'expected an object like {"include_usage": true}')
     ptc = body.get("parallel_tool_calls")
     if ptc is not None and not isinstance(ptc, bool):
         raise _bad("parallel_tool_calls", "expected true or false")
@@ -214,24 +252,37 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if user is not None and not isinstance(user, str):
         raise _bad("user", "expected a string")
     metadata = body.get("metadata")
-    if metadata is not None and (not isinstance(metadata, dict) or len(metadata) > 16
-                                 or not all(isinstance(v, str) for v in metadata.values())):
+    if metadata is not None and (
+        not isinstance(metadata, dict) or len(metadata) > 16 or not all(isinstance(v, str) for v in metadata.values())
+    ):
         raise _bad("metadata", "expected an object of at most 16 string values")
     routing = body.get("faregate")
     if routing is not None and not isinstance(routing, dict):
-        raise _bad("faregate", "expected an object like {\"min_quality\": 0.85, \"max_latency_ms\": 3000}")
+        raise _bad("faregate", 'expected an object like {"min_quality": 0.85, "max_latency_ms": 3000}')
     extra = {k: body[k] for k in PASSTHROUGH if k in body}
     return ChatRequest(
-        model=model, messages=_messages(body), stream=stream,
+        model=model,
+        messages=_messages(body),
+        stream=stream,
         include_usage=bool(so and so.get("include_usage")),
-        tools=_tools(body), tool_choice=_tool_choice(body), parallel_tool_calls=ptc,
+        tools=_tools(body),
+        tool_choice=_tool_choice(body),
+        parallel_tool_calls=ptc,
         response_format=_response_format(body),
-        temperature=_num(body, "temperature", 0, 2), top_p=_num(body, "top_p", 0, 1),
-        max_tokens=max_tokens, stop=_stop(body), seed=seed, user=user, metadata=metadata,
-        routing=routing, extra=extra)
+        temperature=_num(body, "temperature", 0, 2),
+        top_p=_num(body, "top_p", 0, 1),
+        max_tokens=max_tokens,
+        stop=_stop(body),
+        seed=seed,
+        user=user,
+        metadata=metadata,
+        routing=routing,
+        extra=extra,
+    )
 
 
 # -- rendering ---------------------------------------------------------------------------
+
 
 def render_response(resp: ChatResponse, *, request_id: str, model: str, cost_usd: float | None = None) -> bytes:
     usage = resp.usage.to_openai()
@@ -240,11 +291,16 @@ def render_response(resp: ChatResponse, *, request_id: str, model: str, cost_usd
     message: dict[str, Any] = {"role": "assistant", "content": resp.content, "refusal": None}
     if resp.tool_calls:
         message["tool_calls"] = [tc.to_openai() for tc in resp.tool_calls]
-    return orjson.dumps({
-        "id": request_id, "object": "chat.completion", "created": resp.created or int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": resp.finish_reason}],
-        "usage": usage})
+    return orjson.dumps(
+        {
+            "id": request_id,
+            "object": "chat.completion",
+            "created": resp.created or int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": resp.finish_reason}],
+            "usage": usage,
+        }
+    )
 
 
 class ChunkRenderer:
@@ -255,8 +311,15 @@ class ChunkRenderer:
     def __init__(self, *, request_id: str, model: str, include_usage: bool) -> None:
         created = int(time.time())
         # Every chunk shares this prefix; rendering a delta is then one small dumps and a join.
-        self._head = b'data: {"id":' + orjson.dumps(request_id) + b',"object":"chat.completion.chunk","created":' \
-            + str(created).encode() + b',"model":' + orjson.dumps(model) + b',"choices":'
+        self._head = (
+            b'data: {"id":'
+            + orjson.dumps(request_id)
+            + b',"object":"chat.completion.chunk","created":'
+            + str(created).encode()
+            + b',"model":'
+            + orjson.dumps(model)
+            + b',"choices":'
+        )
         self._tail = b"}\n\n"
         self.include_usage = include_usage
         self.usage: Usage | None = None
@@ -264,8 +327,11 @@ class ChunkRenderer:
         self._sent_role = False
 
     def _choice(self, delta: dict, finish: str | None = None) -> bytes:
-        return self._head + orjson.dumps([{"index": 0, "delta": delta, "logprobs": None,
-                                           "finish_reason": finish}]) + self._tail
+        return (
+            self._head
+            + orjson.dumps([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
+            + self._tail
+        )
 
     def render(self, ev: Any) -> bytes:
         """The SSE bytes for one event (may be empty: usage is held for the end)."""
