@@ -15,7 +15,7 @@ from aiohttp import web
 from faregate.config import load_config
 from faregate.core.types import ChatResponse
 from faregate.core.usage import Usage
-from faregate.pipeline.auth_step import KeyAuth
+from faregate.pipeline.auth_step import AllowList, KeyAuth
 from faregate.pipeline.context import Reply, RequestContext
 from faregate.pipeline.gateway import Gateway
 from faregate.pipeline.limits_step import LimitsStep
@@ -69,11 +69,11 @@ class App:
 
     @property
     def auth(self) -> KeyAuth:
-        return self.gw.components["auth"]
+        return self.gw.services.auth
 
     @property
     def limits(self) -> LimitsStep:
-        return self.gw.components["limits"]
+        return next(s for s in self.gw.steps if isinstance(s, LimitsStep))
 
     async def chat(self, key: str | None, model: str = "m1", **body):
         headers = {"authorization": f"Bearer {key}"} if key is not None else {}
@@ -111,13 +111,14 @@ async def start_app(
     raw.update(overrides or {})
     config = load_config(env={}, overrides=raw)
     upstream = upstream or StubUpstream()
-    auth = KeyAuth(config)
-    limits = LimitsStep(config, keys=auth)
+
+    def steps(config, services, deployments):
+        limits = LimitsStep(config, store=services.limit_store, keys=services.auth, stats=services.limit_stats)
+        return [services.auth, AllowList({"auto"}), limits, ResolveModel(config)]
+
+    gw = Gateway(config, steps=steps, executor=upstream)
     if redis:
-        limits.store.ns = f"fgtest:{secrets.token_hex(4)}:"
-    gw = Gateway(config, steps=[auth, limits, ResolveModel(config)], executor=upstream)
-    gw.components["auth"] = auth
-    gw.components["limits"] = limits
+        gw.services.limit_store.ns = f"fgtest:{secrets.token_hex(4)}:"
     if all_routes:
         from faregate.server.app import default_route_adders
 

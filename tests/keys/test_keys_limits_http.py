@@ -97,7 +97,7 @@ async def test_soft_budget_alerts_but_serves(make_app):
     results = [await app.chat(key, max_tokens=10) for _ in range(3)]
     assert all(s == 200 for s, _, _ in results)
     assert "x-faregate-budget-warning" in results[2][1]
-    assert app.limits.soft_alerts >= 1
+    assert app.gw.services.limit_stats.soft_alerts >= 1
 
 
 async def test_concurrency_limit(make_app):

@@ -126,8 +126,8 @@ async def test_rollout_sends_the_rest_to_the_control_model_and_records_the_arm()
             return Reply()
 
         await s.handle(ctx, nxt)
-        arms[ctx.extras["arm"]] = arms.get(ctx.extras["arm"], 0) + 1
-        if ctx.extras["arm"] == "control":
+        arms[ctx.arm] = arms.get(ctx.arm, 0) + 1
+        if ctx.arm == "control":
             assert ctx.candidates[0] == "strong"
     assert 0.22 < arms["routed"] / 400 < 0.38
 

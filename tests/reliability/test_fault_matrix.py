@@ -111,7 +111,7 @@ async def test_fault(fault: Fault, stream: bool, with_fallback: bool, fakes, ser
         assert ei.value.message  # the in-band error says what went wrong
         ctx = await srv.last_context()
         assert ctx.answered_model == "primary" and len(ctx.attempts) == 1
-        assert ctx.extras.get("failed_after_first_byte") and ctx.status >= 500
+        assert ctx.failed_after_first_byte and ctx.status >= 500
         assert ctx.usage.total_tokens == 0 and ctx.cost_usd == 0  # OpenAI reports usage only at the end
         assert srv.breaker("primary") == "closed" and srv.deployment("primary").breaker.consecutive_failures == 1
         assert [r["disconnected"] for r in await backup.requests()] == []  # the backup was never called

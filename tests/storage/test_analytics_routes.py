@@ -41,7 +41,7 @@ async def client(db_url, tmp_path):
         }
     )
     gw = Gateway(cfg)
-    gw.components["request_log"].writer.spill_path = tmp_path / "spill.jsonl"
+    gw.services.request_log.spill_path = tmp_path / "spill.jsonl"
     c = TestClient(TestServer(create_app(gw)))
     await c.start_server()
     try:
@@ -49,7 +49,7 @@ async def client(db_url, tmp_path):
     finally:
         await c.close()
         await provider.__aexit__(None, None, None)
-    assert gw.components["request_log"].writer.dropped == 0
+    assert gw.services.request_log.dropped == 0
 
 
 def auth(k: str) -> dict[str, str]:
@@ -70,7 +70,7 @@ async def chat(c, key: str, text: str = "hello") -> str:
 async def test_every_request_logged_with_its_facts(client, db_url):
     c, gw = client
     rid = await chat(c, KEY_A, "my key is sk-proj-abcdefghijklmnopqrstuvwx")
-    w = gw.components["request_log"].writer
+    w = gw.services.request_log
     await w.flush()
     db = await Database.open(db_url)
     try:
@@ -89,12 +89,12 @@ async def test_feedback_only_from_the_key_that_made_the_request(client):
     # Still queued in the writer or already written: both are accepted.
     r = await c.post("/v1/feedback", headers=auth(KEY_A), json={"request_id": rid, "thumbs": "up"})
     assert r.status == 200, await r.text()
-    await gw.components["request_log"].writer.flush()
+    await gw.services.request_log.flush()
     r = await c.post("/v1/feedback", headers=auth(KEY_A), json={"request_id": rid, "score": 0.25, "comment": "meh"})
     assert r.status == 200 and (await r.json())["score"] == 0.25
     r = await c.post("/v1/feedback", headers=auth(KEY_B), json={"request_id": rid, "score": 1})
     assert r.status == 403 and "key that made the request" in (await r.json())["error"]["message"]
-    gw.components["request_log"].writer.recent.clear()  # from the database only now
+    gw.services.request_log.recent.clear()  # from the database only now
     r = await c.post("/v1/feedback", headers=auth(KEY_B), json={"request_id": rid, "score": 1})
     assert r.status == 403
     r = await c.post("/v1/feedback", headers=auth(KEY_A), json={"request_id": "req-nope", "score": 1})
@@ -136,7 +136,7 @@ async def test_summary_is_admin_only_and_validates_params(client):
         assert r.status == 400, q
         err = (await r.json())["error"]
         assert err["param"] == param, (q, err)
-    await gw.components["request_log"].writer.flush()
+    await gw.services.request_log.flush()
     r = await c.get("/v1/analytics/summary?since=1h&group_by=key&baseline=fake-openai", headers=auth(MASTER))
     assert r.status == 200
     s = await r.json()

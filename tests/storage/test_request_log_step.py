@@ -38,7 +38,7 @@ async def test_record_from_a_routed_request_with_fallback_and_bodies():
             arm="routed",
             constraints=SimpleNamespace(max_latency_ms=60_000.0),
         )
-        c.extras["task"] = "chat"
+        c.task = "chat"
         c.attempts = [Attempt("small-1", "small", "transient"), Attempt("big-1", "big", "ok")]
         c.answered_model, c.answered_by, c.fallback_used = "big", "big-1", True
         c.usage, c.cost_usd, c.ttft_ms = Usage(120, 30, 20), 0.002, 40.0

@@ -82,12 +82,36 @@ def build_deployments(model: ModelConfig) -> list[Deployment]:
     return out
 
 
-class DeploymentRegistry:
-    """Every model's deployments, built once at start."""
+def _same_endpoint(a: Deployment, b: Deployment) -> bool:
+    """Whether ``b`` (freshly compiled) describes the same endpoint as ``a`` (live)."""
+    return (a.target, a.weight, a.priority, a.timeouts, a.tokens_per_s) == (
+        b.target,
+        b.weight,
+        b.priority,
+        b.timeouts,
+        b.tokens_per_s,
+    ) and (a.breaker.cfg if a.breaker else None) == (b.breaker.cfg if b.breaker else None)
 
-    def __init__(self, config: GatewayConfig) -> None:
+
+class DeploymentRegistry:
+    """Every model's deployments, built once per config snapshot.
+
+    ``previous``: the registry of the snapshot this one replaces. A deployment whose endpoint,
+    credentials, prices and timeouts are unchanged keeps its live object (breaker, latency
+    estimate, in-flight count, cooldown), so a config change does not reset what was learned.
+    """
+
+    def __init__(self, config: GatewayConfig, previous: DeploymentRegistry | None = None) -> None:
         self.config = config
-        self.by_model: dict[str, list[Deployment]] = {m.name: build_deployments(m) for m in config.models}
+        self.by_model: dict[str, list[Deployment]] = {}
+        old = {d.id: d for d in previous.all()} if previous is not None else {}
+        for m in config.models:
+            deps = []
+            for fresh in build_deployments(m):
+                kept = old.get(fresh.id)
+                same = kept is not None and _same_endpoint(kept, fresh)
+                deps.append(kept if same and kept is not None else fresh)
+            self.by_model[m.name] = deps
 
     def deployments(self, model: str) -> list[Deployment]:
         return self.by_model.get(model, [])

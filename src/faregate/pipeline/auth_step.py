@@ -35,10 +35,6 @@ class KeyAuth(Step):
     """``authenticate(raw)`` for the server; ``handle`` also enforces the model allow-list."""
 
     def __init__(self, config: GatewayConfig, resolver: KeyResolver | None = None) -> None:
-        self.config = config
-        # Route names: a key's allow-list applies to the models a route picks (the routing step
-        # routes only among the key's models), not to the route's name.
-        self._routes = {"auto", *(r.name for r in getattr(config, "routes", ()))}
         if resolver is None:
             store = KeyStore(config.database_url) if config.database_url else None
             resolver = KeyResolver(config, store)
@@ -99,14 +95,26 @@ class KeyAuth(Step):
     def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         if ctx.principal is None:  # in-process calls; the HTTP server authenticates before the body
             return self._authenticate_then(ctx, call_next)
-        return self._check_models(ctx, call_next)
+        ctx.credential = None
+        return call_next(ctx)
 
     async def _authenticate_then(self, ctx: RequestContext, call_next: Next) -> Reply:
         ctx.principal = await self.authenticate(ctx.credential)
-        return await self._check_models(ctx, call_next)
-
-    def _check_models(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         ctx.credential = None
+        return await call_next(ctx)
+
+
+class AllowList(Step):
+    """403 for a model the key may not use, before any limit is reserved.
+
+    ``routes``: the route names of this config snapshot. A key's allow-list applies to the
+    models a route picks (the routing step routes only among the key's models), not to the
+    route's name."""
+
+    def __init__(self, routes: set[str] | frozenset[str]) -> None:
+        self._routes = frozenset(routes)
+
+    def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         p = ctx.principal
         if (
             p is not None

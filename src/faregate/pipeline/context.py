@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.ids import new_request_id
 from ..core.types import ChatRequest, ChatResponse, Event
 from ..core.usage import Usage
+
+log = logging.getLogger("faregate")
+
+if TYPE_CHECKING:
+    from ..routing.features import RequestFeatures
+    from .routing_step import RoutePlan
 
 
 @dataclass(slots=True)
@@ -44,7 +51,8 @@ FinishHook = Callable[["RequestContext"], Awaitable[None] | None]
 class RequestContext:
     """Everything known about one request as it moves forward through the steps.
 
-    Steps write what they decide (the plan, the principal, reservations) and register
+    Each step fills the typed fields it owns for the steps after it (the principal, the plan,
+    the attempts, usage and cost); none reaches into another step's internals. Steps register
     ``on_finish`` hooks, which run exactly once when the answer is complete, streamed or
     not, whichever way it ended (success, error, client disconnect).
     """
@@ -60,13 +68,24 @@ class RequestContext:
     requested_model: str = ""
     # The models to try, in order (the router's plan or the named model with its fallbacks).
     candidates: list[str] = field(default_factory=list)
-    plan: Any = None  # the router's Plan when routed
+    # Filled by the routing step for the steps after it (and the request log).
+    plan: RoutePlan | None = None
+    features: RequestFeatures | None = None  # computed once, shared by routing and learning
+    bandit_features: Any = None  # the learner's feature vector (numpy), computed once
+    task: str | None = None
+    arm: str | None = None  # "routed" or "control" in a gradual rollout
+    cascade_calls: int = 0  # cascade stages called before the answer
     constraint_unmet: bool = False
+    # Filled by the limits step.
+    limits_degraded: bool = False  # the limit store was unreachable and the policy let it through
+    budget_alert: str | None = None  # the soft budget this request went over
     response_headers: dict[str, str] = field(default_factory=dict)
+    # Filled by the executor.
     attempts: list[Attempt] = field(default_factory=list)
     answered_by: str | None = None  # deployment that produced the answer
     answered_model: str | None = None
     fallback_used: bool = False
+    failed_after_first_byte: bool = False  # a stream failed after content reached the client
     cache_hit: bool = False
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
@@ -76,7 +95,6 @@ class RequestContext:
     error_message: str | None = None
     client_disconnected: bool = False
     response_text: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)  # step-specific facts for the log
     on_finish: list[FinishHook] = field(default_factory=list)
     _finished: bool = False
 
@@ -93,10 +111,8 @@ class RequestContext:
                 res = hook(self)
                 if res is not None:
                     await res
-            except Exception:
-                import logging
-
-                logging.getLogger("faregate").exception("finish hook failed for %s", self.request_id)
+            except Exception:  # a log or limit hook must never fail a response
+                log.exception("finish hook failed for %s", self.request_id)
 
 
 @dataclass(slots=True)

@@ -576,7 +576,7 @@ class HeldStream:
             failed = err
             err.deployment = dep.id
             Executor._fail_ctx(self._ctx, err)
-            self._ctx.extras["failed_after_first_byte"] = True
+            self._ctx.failed_after_first_byte = True
             raise
         except (GeneratorExit, asyncio.CancelledError):
             disconnected = True

@@ -16,41 +16,33 @@ from ..config import GatewayConfig, load_config
 from ..core.errors import GatewayError, UpstreamError, redact
 from ..core.types import ChatRequest, ChatResponse, Event
 from ..endpoints.deployments import DeploymentRegistry
-from ..endpoints.http import HttpPool
 from .context import Principal, Reply, RequestContext
-from .executor import Executor
-from .resolve import ResolveModel
-from .routing_step import RoutingStep
-from .step import Next, Step, build_chain
+from .runtime import Runtime, StepsFactory, compile_runtime
+from .services import Services
+from .step import Next, Step
 
 log = logging.getLogger("faregate")
 
 
 class Gateway:
-    """Owns the config, the shared HTTP pool, the deployments and the step chain."""
+    """Owns the long-lived services and the current compiled config snapshot (``runtime``).
+
+    ``swap(config)`` compiles a new snapshot and replaces the current one atomically: requests
+    already running finish on the snapshot they started with.
+    """
 
     def __init__(
-        self, config: GatewayConfig, *, steps: list[Step] | None = None, executor: Executor | None = None
+        self,
+        config: GatewayConfig,
+        *,
+        steps: StepsFactory | list[Step] | None = None,
+        executor: Next | None = None,
     ) -> None:
-        self.config = config
-        self.pool = HttpPool()
-        self.registry = DeploymentRegistry(config)
-        self.executor = executor or Executor(config, self.registry, self.pool)
-        self.components: dict[str, Any] = {}
-        self.steps: list[Step] = steps if steps is not None else self._default_steps()
-        self._chain: Next = build_chain(self.steps, self.executor)
+        self.services = Services.build(config)
+        self._custom_steps = steps
+        self._custom_executor = executor
+        self.runtime: Runtime = compile_runtime(config, self.services, steps=steps, executor=executor)
         self._started = False
-        # Upstream credentials from the config: no error a caller sees may contain them.
-        self.secrets = frozenset(
-            v
-            for m in config.models
-            for v in (
-                m.api_key,
-                *m.headers.values(),
-                *(x for d in m.deployments for x in (d.api_key, *d.headers.values())),
-            )
-            if v
-        )
 
     @classmethod
     def from_config(cls, config: GatewayConfig | str | None = None, **kw: Any) -> Gateway:
@@ -58,61 +50,78 @@ class Gateway:
             config = load_config(config)
         return cls(config, **kw)
 
-    def _default_steps(self) -> list[Step]:
-        steps: list[Step] = []
-        # issue 5 (request log): outermost, so every request that reaches the chain is logged once.
-        if self.config.database_url:
-            from .request_log_step import RequestLogStep
+    # -- the current snapshot ---------------------------------------------------------------
 
-            self.components["request_log"] = RequestLogStep.from_config(self.config)
-            steps.append(self.components["request_log"])
-        # issue 6 (keys, limits, budgets): database + config keys, then limits before anything else.
-        from .limits_step import build_key_steps
+    @property
+    def config(self) -> GatewayConfig:
+        return self.runtime.config
 
-        auth, limits = build_key_steps(self.config)
-        self.components["auth"] = auth
-        self.components["limits"] = limits
-        steps += [auth, limits]
-        steps.append(ResolveModel(self.config))
-        learning = None
-        if self.config.learning.enabled:
-            from ..learning.loop import LearningLoop
+    @property
+    def registry(self) -> DeploymentRegistry:
+        return self.runtime.deployments
 
-            learning = LearningLoop(
-                explore_rate=self.config.learning.explore_rate, retry_window_s=self.config.learning.retry_window_s
-            )
-            self.components["learning"] = learning
-        routing = RoutingStep(self.config, self.registry, learning=learning)
-        self.components["routing"] = routing
-        steps.append(routing)
-        return steps
+    @property
+    def executor(self) -> Next:
+        return self.runtime.executor
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return self.runtime.steps
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return self.runtime.secrets
+
+    async def swap(self, config: GatewayConfig) -> Runtime:
+        """Compile ``config`` and make it current; the old snapshot's background work stops."""
+        old = self.runtime
+        new = compile_runtime(
+            config, self.services, previous=old, steps=self._custom_steps, executor=self._custom_executor
+        )
+        if self._started:
+            await self._start_snapshot(new)
+        self.runtime = new
+        if self._started and new.executor is not old.executor:
+            await self._close_snapshot(old)
+        return new
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self._started:
             return
-        await self.pool.start()
-        for step in self.steps:
-            await step.start()
-        if hasattr(self.executor, "start"):
-            await self.executor.start()  # active health probes, when configured
+        await self.services.start()
+        await self._start_snapshot(self.runtime)
         self._started = True
-        if getattr(self.components.get("auth"), "open", False):
-            log.warning("no gateway keys configured: every caller is accepted")
 
     async def close(self) -> None:
         if not self._started:
             return
-        if hasattr(self.executor, "close"):
-            await self.executor.close()
-        for step in reversed(self.steps):
+        await self._close_snapshot(self.runtime)
+        await self.services.close()
+        self._started = False
+
+    def _own_steps(self, rt: Runtime) -> list[Step]:
+        """The steps whose lifecycle is theirs (services are started and closed by ``services``)."""
+        shared = {id(self.services.auth)}
+        return [s for s in rt.steps if id(s) not in shared]
+
+    async def _start_snapshot(self, rt: Runtime) -> None:
+        for step in self._own_steps(rt):
+            await step.start()
+        start = getattr(rt.executor, "start", None)  # active health probes, when configured
+        if start is not None:
+            await start()
+
+    async def _close_snapshot(self, rt: Runtime) -> None:
+        close = getattr(rt.executor, "close", None)
+        if close is not None:
+            await close()
+        for step in reversed(self._own_steps(rt)):
             try:
                 await step.close()
             except Exception:
                 log.exception("closing %s failed", type(step).__name__)
-        await self.pool.close()
-        self._started = False
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -130,11 +139,12 @@ class Gateway:
 
     async def handle(self, ctx: RequestContext) -> Reply:
         """Run the chain. Errors still finish the context, so every request is logged once."""
+        rt = self.runtime  # this request's snapshot, whatever is swapped in meanwhile
         try:
-            reply = await self._chain(ctx)
+            reply = await rt.chain(ctx)
         except GatewayError as err:
             if isinstance(err, UpstreamError):  # a provider's words: never echo credentials
-                err.message = redact(err.message, self.secrets)
+                err.message = redact(err.message, rt.secrets)
             if ctx.status == 200:
                 ctx.status = err.status
                 ctx.error_class = getattr(err, "kind", None) or err.code
@@ -147,7 +157,7 @@ class Gateway:
         if reply.events is None:
             await ctx.finish()
             return reply
-        reply.events = _Finishing(ctx, reply.events, self.secrets)
+        reply.events = _Finishing(ctx, reply.events, rt.secrets)
         return reply
 
     async def chat(self, request: ChatRequest | dict, *, api_key: str | None = None) -> ChatResponse:
@@ -170,13 +180,12 @@ class Gateway:
 
     async def authenticate(self, credential: str | None) -> Principal | None:
         """Check a raw gateway key (for routes outside the chat pipeline, e.g. ``GET /v1/models``)."""
-        return await self.components["auth"].authenticate(credential)
+        return await self.services.auth.authenticate(credential)
 
     def known_principal(self, credential: str | None) -> Principal | None:
         """The principal of a config key without awaiting anything (the hot path's shortcut);
         ``None``: await ``authenticate``, which decides every other case."""
-        auth = self.components.get("auth")
-        return auth.known(credential) if auth is not None else None
+        return self.services.auth.known(credential)
 
     def route_names(self) -> list[str]:
         names = [r.name for r in self.config.routes]

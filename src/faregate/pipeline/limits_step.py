@@ -105,24 +105,30 @@ def ratelimit_headers(checks: list[Check]) -> dict[str, str]:
 class LimitsStep(Step):
     """Build with ``LimitsStep(config, keys=<KeyAuth>)``; the store comes from ``redis_url``."""
 
-    def __init__(self, config: GatewayConfig, *, store: LimitStore | None = None, keys: Any = None) -> None:
+    def __init__(
+        self, config: GatewayConfig, *, store: LimitStore | None = None, keys: Any = None, stats: Any = None
+    ) -> None:
         self.config = config
         self.cfg = config.limits
+        # A store handed in is a shared service (the gateway starts and closes it); one opened
+        # here belongs to this step.
+        self._owns_store = store is None
         self.store = store or open_limit_store(
             config.redis_url, timeout_s=self.cfg.redis_timeout_ms / 1000, failure_policy=self.cfg.redis_failure_policy
         )
         self.keys = keys
-        self.soft_alerts = 0
-        self.refused = 0
+        self.stats = stats if stats is not None else _Stats()
         # (key id, team, model) -> (the key's limits dict, its team's, limits, concurrency scopes):
         # built once per key and model; rebuilt when the key store hands out new limits.
         self._plans: dict[tuple, tuple] = {}
 
     async def start(self) -> None:
-        await self.store.start()
+        if self._owns_store:
+            await self.store.start()
 
     async def close(self) -> None:
-        await self.store.close()
+        if self._owns_store:
+            await self.store.close()
 
     # -- what applies ----------------------------------------------------------------------
 
@@ -184,16 +190,16 @@ class LimitsStep(Step):
         amounts = [_amount(lim, tokens, cost) for lim in limits]
         grant = await self.store.reserve(limits, amounts)
         if not grant.ok:
-            self.refused += 1
+            self.stats.refused += 1
             ctx.response_headers.update(ratelimit_headers(grant.checks))
             raise self._refusal(grant, amounts[limits.index(grant.refused)] if grant.refused in limits else 0)
         ctx.response_headers.update(ratelimit_headers(grant.checks))
         if grant.degraded:
-            ctx.extras["limits_degraded"] = True
+            ctx.limits_degraded = True
         for c in grant.checks:
             if not c.limit.hard and c.over:
-                self.soft_alerts += 1
-                ctx.extras["budget_alert"] = c.limit.name
+                self.stats.soft_alerts += 1
+                ctx.budget_alert = c.limit.name
                 ctx.response_headers["x-faregate-budget-warning"] = c.limit.name
                 log.warning(
                     "soft budget exceeded: %s (%.6f of %.6f USD)", c.limit.name, c.used / USD, c.limit.limit / USD
@@ -244,9 +250,8 @@ class LimitsStep(Step):
         return err
 
 
-def build_key_steps(config: GatewayConfig) -> tuple[Step, Step]:
-    """(auth, limits): the two steps the gateway puts first, in this order."""
-    from .auth_step import KeyAuth
+class _Stats:
+    """Refusal counters of a limits step built without the gateway's shared ``LimitStats``."""
 
-    auth = KeyAuth(config)
-    return auth, LimitsStep(config, keys=auth)
+    refused = 0
+    soft_alerts = 0

@@ -61,7 +61,6 @@ def _prompt_text(ctx: RequestContext) -> str:
 def build_record(ctx: RequestContext, *, log_bodies: bool = False, redact_emails: bool = False) -> RequestRecord:
     p = ctx.principal
     plan = ctx.plan
-    ex = ctx.extras
     latency = ctx.elapsed_ms()
     ceiling = None
     cons = getattr(plan, "constraints", None)
@@ -102,8 +101,8 @@ def build_record(ctx: RequestContext, *, log_bodies: bool = False, redact_emails
         client_disconnect=ctx.client_disconnected,
         latency_ceiling_ms=ceiling,
         latency_met=None if ceiling is None else latency <= ceiling,
-        arm=ex.get("arm") or getattr(plan, "arm", None),
-        task=ex.get("task"),
+        arm=ctx.arm or getattr(plan, "arm", None),
+        task=ctx.task,
         prompt=redact(_prompt_text(ctx), emails=redact_emails) if log_bodies else None,
         answer=redact(ctx.response_text, emails=redact_emails) if log_bodies else None,
     )

@@ -169,11 +169,11 @@ class RoutingStep(Step):
 
     @staticmethod
     def features(ctx: RequestContext) -> F.RequestFeatures:
-        feats = ctx.extras.get("features")
+        feats = ctx.features
         if feats is None:
             req = ctx.request
             task = req.routing.get("task") if req.routing else None
-            feats = ctx.extras["features"] = F.extract(req.messages, req.tools, req.response_format, task)
+            feats = ctx.features = F.extract(req.messages, req.tools, req.response_format, task)
         return feats
 
     def input_tokens(self, ctx: RequestContext) -> int:
@@ -222,7 +222,7 @@ class RoutingStep(Step):
         route = self.routes[route_name]
         feats = self.features(ctx)
         cons = resolve_constraints(ctx.request.routing, route, self.config, feats.task)
-        ctx.extras["task"] = cons.task
+        ctx.task = cons.task
         usable, excluded = self._usable(ctx, route, feats)
         if not usable:
             if excluded and all("not allowed for this key" in e["excluded_because"] for e in excluded):
@@ -287,11 +287,11 @@ class RoutingStep(Step):
         return any(s.router is not None and (m.router_name or m.name) in s.router.models for s in self.sources.values())
 
     def learning_features(self, ctx: RequestContext, task: str | None):
-        x = ctx.extras.get("bandit_x")
+        x = ctx.bandit_features
         if x is None:
             from ..learning.features import bandit_features
 
-            x = ctx.extras["bandit_x"] = bandit_features(
+            x = ctx.bandit_features = bandit_features(
                 self.features(ctx).text, task, input_tokens=self.input_tokens(ctx)
             )
         return x
@@ -309,13 +309,13 @@ class RoutingStep(Step):
         h["x-faregate-route"] = route.name
         if route.rollout < 1.0 and route.control_model and _bucket(ctx.request_id) >= route.rollout:
             # The control arm of a gradual rollout: the fixed model, recorded as such.
-            ctx.extras["arm"] = "control"
+            ctx.arm = "control"
             ctx.candidates = [route.control_model, *self._models[route.control_model].fallbacks]
             h["x-faregate-arm"] = "control"
             return await call_next(ctx)
         plan = self.plan(ctx, route.name)
         ctx.plan = plan
-        ctx.extras["arm"] = "routed"
+        ctx.arm = "routed"
         ctx.constraint_unmet = plan.constraint_unmet
         h["x-faregate-predicted-quality"] = f"{plan.predicted_quality:.4f}"
         h["x-faregate-predicted-cost-usd"] = _usd(plan.predicted_cost_usd)
@@ -342,7 +342,7 @@ class RoutingStep(Step):
             ctx.candidates = [model] + ([f for f in self._models[model].fallbacks if f != model] if last else [])
             if last:
                 ctx.request.stream = want_stream
-                ctx.extras["cascade_calls"] = i + 1
+                ctx.cascade_calls = i + 1
                 return await call_next(ctx)
             ctx.request.stream = False  # a judge needs the whole answer
             try:
@@ -355,7 +355,7 @@ class RoutingStep(Step):
             answers.append(reply.response.content if reply.response else None)
             called = [self._models[m] for m in plan.models[: i + 1]]
             if self.sources[plan.route].accept(plan.judge, self.features(ctx), called, answers, schema):
-                ctx.extras["cascade_calls"] = i + 1
+                ctx.cascade_calls = i + 1
                 resp = reply.response
                 resp.usage = ctx.usage  # report everything the cascade consumed
                 ctx.request.stream = want_stream
@@ -369,7 +369,7 @@ class RoutingStep(Step):
         if offline is None or ctx.client_disconnected:
             return
         key = ctx.principal.key_id if ctx.principal else None
-        self.learning.remember(ctx.request_id, model, ctx.extras["bandit_x"], offline, key, self.features(ctx).text)
+        self.learning.remember(ctx.request_id, model, ctx.bandit_features, offline, key, self.features(ctx).text)
         if ctx.status >= 500 or ctx.error_class in ("timeout", "transient"):
             self.learning.signal_failure(ctx.request_id)
         elif plan.constraints.max_latency_ms is not None and ctx.elapsed_ms() > plan.constraints.max_latency_ms:

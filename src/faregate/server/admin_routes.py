@@ -31,7 +31,7 @@ from aiohttp import web
 
 from ..core.errors import AuthenticationFailed, InvalidRequest, NotFound
 from ..keys.store import KeyStore
-from ..limits.base import USD, LimitStore, open_limit_store
+from ..limits.base import USD, LimitStore
 from ..pipeline.gateway import Gateway
 from ..pipeline.limits_step import limits_of, merged
 from .app import bearer, json_response
@@ -101,22 +101,12 @@ def _num(v: Any, field: str) -> float | None:
 class _Admin:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
-        auth = gw.components.get("auth")
-        self.resolver = getattr(auth, "resolver", None)
-        store = getattr(auth, "store", None)
+        services = gw.services
+        self.resolver = services.auth.resolver
+        store = services.auth.store
         self._own_keys = store is None
         self.keys: KeyStore = store or KeyStore(gw.config.database_url)
-        lim = gw.components.get("limits")
-        self._own_limits = lim is None
-        self.limits: LimitStore = (
-            lim.store
-            if lim is not None
-            else open_limit_store(
-                gw.config.redis_url,
-                timeout_s=gw.config.limits.redis_timeout_ms / 1000,
-                failure_policy=gw.config.limits.redis_failure_policy,
-            )
-        )
+        self.limits: LimitStore = services.limit_store
 
     async def store(self) -> KeyStore:
         return await self.keys.open()
@@ -128,8 +118,6 @@ class _Admin:
     async def close(self) -> None:
         if self._own_keys:
             await self.keys.close()
-        if self._own_limits:
-            await self.limits.close()
 
 
 def _admin(request: web.Request) -> _Admin:
@@ -294,8 +282,8 @@ async def get_limits(request: web.Request) -> web.Response:
             "failures": getattr(adm.limits, "failures", 0),
             "degraded": getattr(adm.limits, "degraded", 0),
             "overload_retries": getattr(adm.limits, "overload_retries", 0),
-            "refused": getattr(adm.gw.components.get("limits"), "refused", 0),
-            "soft_budget_alerts": getattr(adm.gw.components.get("limits"), "soft_alerts", 0),
+            "refused": adm.gw.services.limit_stats.refused,
+            "soft_budget_alerts": adm.gw.services.limit_stats.soft_alerts,
         }
     )
 

@@ -1,4 +1,4 @@
-"""Analytics and feedback routes (issue 5).
+"""Analytics and feedback routes.
 
     GET  /v1/analytics/summary?since=&until=&group_by=model|key|route|task|day|arm&baseline=MODEL
          master key only (``Authorization: Bearer <master key>``); 401 otherwise, 400 on bad params.
@@ -6,8 +6,8 @@
          only from the gateway key that made the request: 403 another key, 404 unknown id,
          400 a bad score. Feedback on a request still in the writer's queue is accepted.
 
-``add_analytics_routes(app, gateway)`` adds both. The request log writer is found as
-``gateway.components["request_log"].writer`` (the ``RequestLogStep``) when there is one; reads use
+``add_analytics_routes(app, gateway)`` adds both. The request log writer is the gateway's
+``services.request_log`` when there is one; reads use
 their own ``Database`` on ``config.database_url``, opened on first use and closed on cleanup.
 """
 
@@ -45,8 +45,7 @@ async def _db(request: web.Request) -> Database:
 
 
 def _writer(gw: Any):
-    step = getattr(gw, "components", {}).get("request_log")
-    return getattr(step, "writer", None)
+    return gw.services.request_log
 
 
 def _prices(gw: Any) -> dict[str, Any]:

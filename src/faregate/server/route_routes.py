@@ -19,10 +19,11 @@ async def route_dry_run(request: web.Request) -> web.Response:
         body.setdefault("model", "auto")
     req = parse_chat_request(body)
     apply_routing_headers(req, request)
-    routing = gw.components["routing"]
-    if req.model not in routing.routes:
+    routing = gw.runtime.routing
+    if routing is None or req.model not in routing.routes:
         raise InvalidRequest(
-            f"'{req.model}' is not a route; use 'auto' or one of {sorted(routing.routes)}.", param="model"
+            f"'{req.model}' is not a route; use 'auto' or one of {sorted(routing.routes) if routing else []}.",
+            param="model",
         )
     ctx = gw.context(req, principal=principal)
     plan = routing.plan(ctx, req.model)

@@ -1,0 +1,104 @@
+"""The compiled config: one immutable snapshot of everything a request runs on.
+
+``compile_runtime`` turns a validated ``GatewayConfig`` into the objects requests use
+(deployments with their adapter, endpoint and profile; the step chain bound to this config's
+models, routes and limits; the upstream secrets to redact). The ``Gateway`` holds one snapshot
+at a time and swaps it atomically when the config changes: a request keeps the snapshot it
+started with, and nothing mutates a snapshot in place. Deployments whose endpoint did not
+change carry their live state (breaker, latency estimate, in-flight count) into the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from ..config import GatewayConfig, ModelConfig
+from ..endpoints.deployments import DeploymentRegistry
+from .auth_step import AllowList
+from .executor import Executor
+from .limits_step import LimitsStep
+from .request_log_step import RequestLogStep
+from .resolve import ResolveModel
+from .routing_step import RoutingStep
+from .services import Services
+from .step import Next, Step, build_chain
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """One compiled config snapshot (see the module docstring)."""
+
+    config: GatewayConfig
+    version: int
+    models: Mapping[str, ModelConfig]
+    deployments: DeploymentRegistry
+    steps: tuple[Step, ...]
+    executor: Next  # the terminal step: an ``Executor``, or a stand-in given by a test
+    chain: Next
+    routing: RoutingStep | None
+    secrets: frozenset[str]
+
+    def model(self, name: str) -> ModelConfig | None:
+        return self.models.get(name)
+
+
+StepsFactory = Callable[[GatewayConfig, Services, DeploymentRegistry], Sequence[Step]]
+
+
+def upstream_secrets(config: GatewayConfig) -> frozenset[str]:
+    """Every upstream credential in the config: no error a caller sees may contain one."""
+    values: list[str | None] = []
+    for m in config.models:
+        values += [m.api_key, *m.headers.values()]
+        for d in m.deployments:
+            values += [d.api_key, *d.headers.values()]
+    return frozenset(v for v in values if v)
+
+
+def default_steps(config: GatewayConfig, services: Services, deployments: DeploymentRegistry) -> list[Step]:
+    """The default chain, outermost first: request log (so every request is logged once), auth,
+    the model allow-list, limits, model resolution, routing."""
+    steps: list[Step] = []
+    if services.request_log is not None:
+        steps.append(RequestLogStep(services.request_log, log_bodies=config.server.log_bodies))
+    steps.append(services.auth)
+    steps.append(AllowList({"auto", *(r.name for r in config.routes)}))
+    steps.append(LimitsStep(config, store=services.limit_store, keys=services.auth, stats=services.limit_stats))
+    steps.append(ResolveModel(config))
+    steps.append(RoutingStep(config, deployments, learning=services.learner))
+    return steps
+
+
+def compile_runtime(
+    config: GatewayConfig,
+    services: Services,
+    *,
+    previous: Runtime | None = None,
+    steps: StepsFactory | Sequence[Step] | None = None,
+    executor: Next | None = None,
+) -> Runtime:
+    """Build a snapshot; ``steps``/``executor`` replace the defaults (tests and embedders).
+
+    ``steps`` is a list used as is, or a factory called like ``default_steps`` for each snapshot."""
+    deployments = DeploymentRegistry(config, previous=previous.deployments if previous is not None else None)
+    if steps is None:
+        chain_steps = default_steps(config, services, deployments)
+    elif callable(steps):
+        chain_steps = list(steps(config, services, deployments))
+    else:
+        chain_steps = list(steps)
+    ex = executor or Executor(config, deployments, services.pool)
+    routing = next((s for s in chain_steps if isinstance(s, RoutingStep)), None)
+    return Runtime(
+        config=config,
+        version=(previous.version + 1) if previous is not None else 1,
+        models=MappingProxyType({m.name: m for m in config.models}),
+        deployments=deployments,
+        steps=tuple(chain_steps),
+        executor=ex,
+        chain=build_chain(chain_steps, ex),
+        routing=routing,
+        secrets=upstream_secrets(config),
+    )
