@@ -21,6 +21,10 @@ PROVIDERS = ("openai", "anthropic", "gemini")
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+Capability = Literal["tools", "json", "vision", "streaming"]
+CAPABILITIES: tuple[Capability, ...] = ("tools", "json", "vision", "streaming")
+
+
 class ConfigError(ValueError):
     """The configuration is invalid; the message names each key path at fault."""
 
@@ -106,9 +110,7 @@ class ModelConfig(_Frozen):
     prices: PricesConfig = Field(default_factory=PricesConfig)
     context_window: int = Field(128_000, gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
-    capabilities: list[Literal["tools", "json", "vision", "streaming"]] = Field(
-        default_factory=lambda: ["tools", "json", "vision", "streaming"]
-    )
+    capabilities: list[Capability] = Field(default_factory=lambda: list(CAPABILITIES))
     deployments: list[DeploymentConfig] = Field(default_factory=list)
     strategy: Literal["weighted", "round_robin", "least_busy", "latency", "cost", "priority"] = "weighted"
     fallbacks: list[str] = Field(default_factory=list)

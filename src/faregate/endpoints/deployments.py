@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ..adapters.base import Adapter, Target
 from ..adapters.registry import adapter_for
-from ..config import GatewayConfig, ModelConfig, TimeoutsConfig
+from ..config import DeploymentConfig, GatewayConfig, ModelConfig, TimeoutsConfig
 from .breaker import CircuitBreaker
 
 DEFAULT_BASE_URLS = {
@@ -52,7 +52,7 @@ class Deployment:
 
 def build_deployments(model: ModelConfig) -> list[Deployment]:
     """The deployments of one configured model (its own fields when it lists none)."""
-    specs = model.deployments or [None]
+    specs: list[DeploymentConfig | None] = list(model.deployments) or [None]
     out = []
     for i, d in enumerate(specs):
         provider = d.provider if d and d.provider else model.provider
