@@ -36,9 +36,9 @@ class _Frozen(BaseModel):
 class PricesConfig(_Frozen):
     """USD per million tokens."""
 
-    input: float = Field(0.0, ge=0)
-    output: float = Field(0.0, ge=0)
-    cached_input: float | None = Field(None, ge=0)
+    input: float = Field(0.0, ge=0, description="USD per million input tokens.")
+    output: float = Field(0.0, ge=0, description="USD per million output tokens.")
+    cached_input: float | None = Field(None, ge=0, description="Cached input tokens; null: priced as input.")
 
     def prices(self) -> Prices:
         return Prices(self.input, self.output, self.cached_input)
@@ -47,10 +47,10 @@ class PricesConfig(_Frozen):
 class TimeoutsConfig(_Frozen):
     """Seconds. ``ttfb``: until the first byte of the answer; ``idle``: longest gap between chunks."""
 
-    connect: float = Field(5.0, gt=0)
-    ttfb: float = Field(60.0, gt=0)
-    idle: float = Field(30.0, gt=0)
-    total: float = Field(600.0, gt=0)
+    connect: float = Field(5.0, gt=0, description="Opening the TCP/TLS connection.")
+    ttfb: float = Field(60.0, gt=0, description="Until the first content event (or the answer's start).")
+    idle: float = Field(30.0, gt=0, description="The longest gap between two chunks (a stall).")
+    total: float = Field(600.0, gt=0, description="The whole request, every attempt and fallback.")
 
 
 class BreakerConfig(_Frozen):
@@ -65,64 +65,68 @@ class BreakerConfig(_Frozen):
     request that often (off by default: a probe is a billed request).
     """
 
-    enabled: bool = True
-    failure_threshold: int = Field(5, ge=1)
-    error_rate: float = Field(0.5, gt=0, le=1)
-    window_s: float = Field(60.0, gt=0)
-    min_requests: int = Field(20, ge=1)
-    cooldown_s: float = Field(30.0, gt=0)
-    max_cooldown_s: float = Field(300.0, gt=0)
-    half_open_probes: int = Field(1, ge=1)
-    success_threshold: int = Field(2, ge=1)
-    probe_interval_s: float | None = Field(None, gt=0)
+    enabled: bool = Field(True, description="false: no circuit breaker for this model's deployments.")
+    failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open the circuit.")
+    error_rate: float = Field(0.5, gt=0, le=1, description="Or this share of failures in the window.")
+    window_s: float = Field(60.0, gt=0, description="Seconds of calls that `error_rate` is measured over.")
+    min_requests: int = Field(20, ge=1, description="Calls in the window needed before `error_rate` applies.")
+    cooldown_s: float = Field(30.0, gt=0, description="Seconds open before half-open (doubles per re-open).")
+    max_cooldown_s: float = Field(300.0, gt=0, description="Cap on the doubled cooldown, in seconds.")
+    half_open_probes: int = Field(1, ge=1, description="Calls let through at a time while half-open.")
+    success_threshold: int = Field(2, ge=1, description="Successful probes in a row that close the circuit.")
+    probe_interval_s: float | None = Field(None, gt=0, description="Active probes every N s; null: off.")
 
 
 class DeploymentConfig(_Frozen):
     """One place a model is served: endpoint, credentials, upstream id, weight."""
 
-    name: str | None = None
-    provider: Literal["openai", "anthropic", "gemini"] | None = None
+    name: str | None = Field(None, description="Label in headers and health; default `<model>#<index>`.")
+    provider: Literal["openai", "anthropic", "gemini"] | None = Field(None, description="Default: the model's.")
     model: str | None = None  # upstream model id; defaults to the model's
-    base_url: str | None = None
-    api_key: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    weight: float = Field(1.0, gt=0)
-    priority: int = 0
-    prices: PricesConfig | None = None
+    base_url: str | None = Field(None, description="Endpoint; default: the model's, else the provider's API.")
+    api_key: str | None = Field(None, description="Credential (a `${VAR}` reference); default: the model's.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra upstream headers, added to the model's.")
+    weight: float = Field(1.0, gt=0, description="Relative share of traffic under `strategy: weighted`.")
+    priority: int = Field(0, description="Order under `strategy: priority` (lowest first).")
+    prices: PricesConfig | None = Field(None, description="Prices of this deployment; default: the model's.")
 
 
 class LatencyPrior(_Frozen):
     """Prior latency profile, refined by live statistics."""
 
-    ttft_ms: float = Field(500.0, ge=0)
-    tokens_per_s: float = Field(80.0, gt=0)
+    ttft_ms: float = Field(500.0, ge=0, description="Time to first token (ms) until measured.")
+    tokens_per_s: float = Field(80.0, gt=0, description="Output speed, tokens per second.")
 
 
 class ModelConfig(_Frozen):
     """A model clients can name, and how faregate reaches it."""
 
-    name: str
-    provider: Literal["openai", "anthropic", "gemini"] = "openai"
+    name: str = Field(description="The name clients send as `model` (`auto` is reserved).")
+    provider: Literal["openai", "anthropic", "gemini"] = Field("openai", description="Wire format.")
     model: str | None = None  # the provider's model id; defaults to ``name``
-    base_url: str | None = None
-    api_key: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    prices: PricesConfig = Field(default_factory=PricesConfig)
-    context_window: int = Field(128_000, gt=0)
-    max_output_tokens: int | None = Field(None, gt=0)
-    capabilities: list[Capability] = Field(default_factory=lambda: list(CAPABILITIES))
-    deployments: list[DeploymentConfig] = Field(default_factory=list)
-    strategy: Literal["weighted", "round_robin", "least_busy", "latency", "cost", "priority"] = "weighted"
-    fallbacks: list[str] = Field(default_factory=list)
-    context_fallback: str | None = None
-    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
-    max_attempts: int = Field(3, ge=1, le=20)
+    base_url: str | None = Field(None, description="Endpoint; default: the provider's public API.")
+    api_key: str | None = Field(None, description="Upstream credential (a `${VAR}` reference).")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra headers sent upstream.")
+    prices: PricesConfig = Field(default_factory=PricesConfig, description="List prices.")
+    context_window: int = Field(128_000, gt=0, description="Largest prompt, in tokens.")
+    max_output_tokens: int | None = Field(None, gt=0, description="Largest answer (tokens); not enforced.")
+    capabilities: list[Capability] = Field(
+        default_factory=lambda: list(CAPABILITIES), description="What the model supports."
+    )
+    deployments: list[DeploymentConfig] = Field(default_factory=list, description="Endpoints/keys/regions of it.")
+    strategy: Literal["weighted", "round_robin", "least_busy", "latency", "cost", "priority"] = Field(
+        "weighted", description="How deployments are ordered per request."
+    )
+    fallbacks: list[str] = Field(default_factory=list, description="Models tried next, in order.")
+    context_fallback: str | None = Field(None, description="Model tried first when the prompt is too long.")
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig, description="Timeouts in seconds.")
+    max_attempts: int = Field(3, ge=1, le=20, description="Upstream calls per model in one request.")
     # After a transient failure, with every deployment of this model failed in this request:
     # false (default) goes to the next fallback at once; true first retries this model (after
     # backoff) up to max_attempts, which may be cheaper when the fallback costs more.
     retry_before_fallback: bool = False
-    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
-    latency: LatencyPrior = Field(default_factory=LatencyPrior)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig, description="Each deployment's circuit.")
+    latency: LatencyPrior = Field(default_factory=LatencyPrior, description="Latency priors for routing.")
     # The name this model has in routing-outcomes data, when it differs (e.g. "gpt-4-1106-preview").
     router_name: str | None = None
     # Prior probability that an answer meets the floor, used when no trained router knows the model.
@@ -146,16 +150,16 @@ class ModelConfig(_Frozen):
 class RouteConfig(_Frozen):
     """A named route: clients send ``model: <route name>`` and the router picks among candidates."""
 
-    name: str
-    candidates: list[str] = Field(default_factory=list)  # empty: every configured model
+    name: str = Field(description="The name clients send as `model` to use this route.")
+    candidates: list[str] = Field(default_factory=list, description="Models to choose among; empty: every model.")
     router_model: str | None = None  # path of a file from ``faregate train``
-    min_quality: float | None = Field(None, ge=0, le=1)
-    max_latency_ms: float | None = Field(None, gt=0)
-    max_cost_usd: float | None = Field(None, gt=0)
-    task: str | None = None
+    min_quality: float | None = Field(None, ge=0, le=1, description="Quality floor unless a request sets one.")
+    max_latency_ms: float | None = Field(None, gt=0, description="Latency ceiling (ms, predicted p95).")
+    max_cost_usd: float | None = Field(None, gt=0, description="Cost ceiling per request (USD).")
+    task: str | None = Field(None, description="The route's task; default: inferred from the prompt.")
     # Gradual rollout: share of traffic routed; the rest goes to ``control_model``.
     rollout: float = Field(1.0, ge=0, le=1)
-    control_model: str | None = None
+    control_model: str | None = Field(None, description="Where the control arm of a rollout goes.")
 
 
 # --- limits and budgets (issue 6: keys, limits, budgets) -----------------------------------
@@ -168,29 +172,29 @@ class LimitSet(_Frozen):
     budgets per day/month (``budget_soft: true`` only alerts), concurrent requests.
     """
 
-    rpm: int | None = Field(None, ge=0)
-    rph: int | None = Field(None, ge=0)
-    rpd: int | None = Field(None, ge=0)
-    tpm: int | None = Field(None, ge=0)
-    cost_usd_hour: float | None = Field(None, ge=0)
-    cost_usd_day: float | None = Field(None, ge=0)
-    budget_usd_day: float | None = Field(None, ge=0)
-    budget_usd_month: float | None = Field(None, ge=0)
-    budget_soft: bool = False
-    max_concurrent: int | None = Field(None, ge=0)
+    rpm: int | None = Field(None, ge=0, description="Requests per minute (sliding window).")
+    rph: int | None = Field(None, ge=0, description="Requests per hour (sliding window).")
+    rpd: int | None = Field(None, ge=0, description="Requests per day (sliding window).")
+    tpm: int | None = Field(None, ge=0, description="Tokens per minute, prompt and answer.")
+    cost_usd_hour: float | None = Field(None, ge=0, description="USD per rolling hour.")
+    cost_usd_day: float | None = Field(None, ge=0, description="USD per rolling 24 hours.")
+    budget_usd_day: float | None = Field(None, ge=0, description="USD per UTC calendar day.")
+    budget_usd_month: float | None = Field(None, ge=0, description="USD per UTC calendar month.")
+    budget_soft: bool = Field(False, description="true: budgets only alert (logged, counted, a header).")
+    max_concurrent: int | None = Field(None, ge=0, description="Requests in flight at once.")
 
 
 class LimitsConfig(_Frozen):
     """Where counters live (``redis_url``; memory without it) and what happens when Redis is down."""
 
-    enabled: bool = True
-    redis_failure_policy: Literal["open", "closed"] = "open"
-    redis_timeout_ms: float = Field(100.0, gt=0, le=5000)
+    enabled: bool = Field(True, description="Not read today: limits apply wherever they are set.")
+    redis_failure_policy: Literal["open", "closed"] = Field("open", description="Redis down: open serves; closed: 503.")
+    redis_timeout_ms: float = Field(100.0, gt=0, le=5000, description="Bound on every Redis call (ms).")
     default_max_tokens: int = Field(1024, ge=1)  # output estimate when a request sets no max_tokens
-    concurrency_lease_s: float = Field(600.0, gt=0)
-    key_cache_ttl_s: float = Field(5.0, ge=0)
+    concurrency_lease_s: float = Field(600.0, gt=0, description="Lease of a `max_concurrent` slot (s).")
+    key_cache_ttl_s: float = Field(5.0, ge=0, description="Seconds each replica caches key lookups.")
     keys: LimitSet = Field(default_factory=LimitSet)  # every key without limits of its own
-    teams: dict[str, LimitSet] = Field(default_factory=dict)
+    teams: dict[str, LimitSet] = Field(default_factory=dict, description="Limits per team name.")
     models: dict[str, LimitSet] = Field(default_factory=dict)  # per model / deployment name
 
 
@@ -200,24 +204,26 @@ class LimitsConfig(_Frozen):
 class KeyConfig(_Frozen):
     """A gateway key given in config (the key system in the database adds more)."""
 
-    key: str
-    name: str = "config"
-    team: str | None = None
-    models: list[str] | None = None
-    limits: LimitSet | None = None  # issue 6: this key's own limits and budgets
+    key: str = Field(description="The key itself (a `${VAR}` reference).")
+    name: str = Field("config", description="A label for people, in logs and analytics.")
+    team: str | None = Field(None, description="Team the key belongs to (its limits and models apply too).")
+    models: list[str] | None = Field(None, description="Allow-list of models; null: every model.")
+    limits: LimitSet | None = Field(None, description="This key's own limits and budgets.")
 
 
 class ServerConfig(_Frozen):
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
-    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
-    log_bodies: bool = False
+    """The HTTP server of `faregate serve`."""
+
+    host: str = Field("127.0.0.1", description="Bind address (`FAREGATE_HOST`, `--host`).")
+    port: int = Field(8080, ge=0, le=65535, description="Port (`FAREGATE_PORT`, `--port`).")
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="Largest request body; 413 above.")
+    log_bodies: bool = Field(False, description="Log prompt and answer text (secrets redacted).")
 
 
 class LearningConfig(_Frozen):
     """Online learning from feedback and implicit signals."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Learn from feedback and implicit signals.")
     explore_rate: float = Field(0.05, ge=0, le=1)  # share of routed requests that may explore
     retry_window_s: float = Field(300.0, gt=0)  # a near-duplicate prompt within it is a retry
 
@@ -225,10 +231,10 @@ class LearningConfig(_Frozen):
 class GatewayConfig(_Frozen):
     """The whole configuration, validated once at start."""
 
-    server: ServerConfig = Field(default_factory=ServerConfig)
-    models: list[ModelConfig] = Field(default_factory=list)
-    routes: list[RouteConfig] = Field(default_factory=list)
-    keys: list[KeyConfig] = Field(default_factory=list)
+    server: ServerConfig = Field(default_factory=ServerConfig, description="The HTTP server.")
+    models: list[ModelConfig] = Field(default_factory=list, description="Models clients can name.")
+    routes: list[RouteConfig] = Field(default_factory=list, description="Named routes among candidates.")
+    keys: list[KeyConfig] = Field(default_factory=list, description="Gateway keys from the config.")
     task_quality_defaults: dict[str, float] = Field(
         default_factory=lambda: {
             "classify": 0.9,
@@ -236,19 +242,20 @@ class GatewayConfig(_Frozen):
             "chat": 0.85,
             "generate": 0.8,
             "extract_json": 0.95,
-        }
+        },
+        description="Quality floor per task when neither a request nor its route sets one.",
     )
-    default_min_quality: float = Field(0.8, ge=0, le=1)
+    default_min_quality: float = Field(0.8, ge=0, le=1, description="Floor when nothing else sets one.")
     # The trained router (from `faregate train`) for `model: "auto"`; routes may name their own.
     router_model: str | None = None
     cascades: bool = True  # allow cascade plans (cheap model, judge, escalate)
     # From `faregate calibrate --from-log`: measured latency and per-task quality per model.
     calibration_file: str | None = None
-    learning: LearningConfig = Field(default_factory=lambda: LearningConfig())
-    database_url: str = "sqlite:///faregate.db"
-    redis_url: str | None = None
-    master_key: str | None = None
-    limits: LimitsConfig = Field(default_factory=LimitsConfig)  # issue 6: keys, limits, budgets
+    learning: LearningConfig = Field(default_factory=lambda: LearningConfig(), description="Online learning.")
+    database_url: str = Field("sqlite:///faregate.db", description="Request log and keys; empty: no log.")
+    redis_url: str | None = Field(None, description="Redis for limits shared across replicas.")
+    master_key: str | None = Field(None, description="Key of the admin API and master-key routes.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Keys, limits and budgets.")
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
