@@ -228,6 +228,29 @@ class LearningConfig(_Frozen):
     retry_window_s: float = Field(300.0, gt=0)  # a near-duplicate prompt within it is a retry
 
 
+class RoutingEstimatesConfig(_Frozen):
+    """The planner's token and latency estimates (``routing/estimate.py``)."""
+
+    output_tokens_by_task: dict[str, int] = Field(
+        default_factory=lambda: {
+            "classify": 16,
+            "extract_json": 150,
+            "summarize": 200,
+            "chat": 250,
+            "generate": 500,
+            "code": 400,
+            "multiple_choice": 8,
+        },
+        description="Typical answer length in tokens per task, for cost and latency when max_tokens is not given.",
+    )
+    default_output_tokens: int = Field(
+        256, gt=0, description="Answer length in tokens for a task missing from output_tokens_by_task."
+    )
+    p95_factor: float = Field(
+        1.5, gt=0, description="p95 time to first token over its moving mean (or over the configured prior)."
+    )
+
+
 class GatewayConfig(_Frozen):
     """The whole configuration, validated once at start."""
 
@@ -256,6 +279,9 @@ class GatewayConfig(_Frozen):
     redis_url: str | None = Field(None, description="Redis for limits shared across replicas.")
     master_key: str | None = Field(None, description="Key of the admin API and master-key routes.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Keys, limits and budgets.")
+    routing_estimates: RoutingEstimatesConfig = Field(
+        default_factory=RoutingEstimatesConfig, description="Token and latency estimates of the router."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

@@ -56,3 +56,15 @@ def test_cli_prints_savings(tmp_path):
     assert out.exit_code == 0, out.output
     assert "45.0%" in out.output  # (0.04 - 0.022) / 0.04
     assert "$9.00" in out.output  # 0.009 saved per request x 1000
+
+
+def test_analysis_imports_neither_pipeline_nor_endpoints():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, faregate.analysis.traffic, faregate.analysis.commands; "
+        "print([m for m in sys.modules if m.startswith(('faregate.pipeline', 'faregate.endpoints'))])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

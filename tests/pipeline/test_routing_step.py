@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 from faregate.config import GatewayConfig
 from faregate.core.errors import InvalidRequest, PermissionDenied
 from faregate.endpoints.deployments import DeploymentRegistry
-from faregate.pipeline.constraints import resolve_constraints
 from faregate.pipeline.context import Principal, Reply, RequestContext
 from faregate.pipeline.routing_step import RoutingStep
+from faregate.routing.constraints import resolve_constraints
 from faregate.routing.policy import Candidate, choose
 from faregate.wire.openai_front import parse_chat_request
 

@@ -3,9 +3,11 @@
 Input: one JSON object per line, either an OpenAI chat request body (its ``model`` is the
 model that was used; an optional ``usage`` object with ``prompt_tokens``/``completion_tokens``
 beside it) or ``{"request": {...body...}, "usage": {...}, "created": <unix time>}``.
-Tokens: the recorded usage when present, else ~4 characters per input token and the task's
-typical answer length. Both sides are priced with the same token counts, so the difference
-is the routing decision alone.
+Each request is planned by the pure planner (``routing.planner``) with the config's catalogue,
+router files and calibration, and no live statistics. Tokens: the recorded usage when present,
+else ``routing.estimate`` (~4 characters per input token, the task's typical answer length).
+Both sides are priced with the same token counts, so the difference is the routing decision
+alone.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import orjson
 
 from ..config import GatewayConfig
 from ..core.errors import GatewayError
-from ..endpoints.deployments import DeploymentRegistry
-from ..pipeline.context import RequestContext
-from ..pipeline.routing_step import OUTPUT_TOKENS, RoutingStep
+from ..core.types import ChatRequest
+from ..routing import features as F
+from ..routing.constraints import resolve_constraints
+from ..routing.estimate import estimate, output_tokens
+from ..routing.plan import Plan
+from ..routing.planner import Planner, PlanRequest
 from ..wire.openai_front import parse_chat_request
 
 
@@ -71,6 +76,15 @@ def read_lines(lines: Iterable[bytes]) -> Iterator[tuple[dict | None, str | None
             yield None, f"line {n}: not JSON"
 
 
+def replay(planner: Planner, req: ChatRequest, route: str) -> tuple[F.RequestFeatures, Plan]:
+    """The plan the router would make for ``req`` (no key, no live statistics, no learner)."""
+    task = req.routing.get("task") if req.routing else None
+    feats = F.extract(req.messages, req.tools, req.response_format, task)
+    cons = resolve_constraints(req.routing, planner.routes[route], planner.config, feats.task)
+    request = PlanRequest(feats, cons, max_tokens=req.max_tokens, needs_json=bool(req.response_format))
+    return feats, planner.plan(route, request)
+
+
 def analyze(
     records: Iterable[tuple[dict | None, str | None]],
     config: GatewayConfig,
@@ -79,10 +93,10 @@ def analyze(
     min_quality: float | None = None,
     progress=None,
 ) -> Analysis:
-    step = RoutingStep(config, DeploymentRegistry(config))
-    if route not in step.routes:
-        raise ValueError(f"unknown route {route!r}; configured: {sorted(step.routes)}")
-    prices = {m.name: m.prices for m in config.models}
+    planner = Planner(config)
+    if route not in planner.routes:
+        raise ValueError(f"unknown route {route!r}; configured: {sorted(planner.routes)}")
+    models = {m.name: m for m in config.models}
     out = Analysis()
     for rec, err in records:
         if progress:
@@ -101,27 +115,26 @@ def analyze(
             body["faregate"] = {**(body.get("faregate") or {}), "min_quality": min_quality}
         try:
             req = parse_chat_request({**body, "model": route})
-            ctx = RequestContext(request=req)
-            plan = step.plan(ctx, route)
+            feats, plan = replay(planner, req, route)
         except GatewayError as exc:
             out.skipped += 1
             out.errors[exc.message[:80]] += 1
             continue
-        if used not in prices:
+        if used not in models:
             out.unpriced_models[used] += 1
             out.skipped += 1
             continue
-        tin = int(usage.get("prompt_tokens") or step.input_tokens(ctx))
-        tout = int(
-            usage.get("completion_tokens") or req.max_tokens or OUTPUT_TOKENS.get(plan.constraints.task or "", 256)
-        )
+        task = plan.constraints.task if plan.constraints is not None else None
+        tin = int(usage.get("prompt_tokens") or feats.input_tokens)
+        tout = int(usage.get("completion_tokens") or output_tokens(req.max_tokens, task, config.routing_estimates))
         chosen = plan.models[-1]
+        est = estimate([models[used], models[chosen]], input_tokens=tin, output_tokens=tout)
         out.requests += 1
         out.used[used] += 1
         out.chosen[chosen] += 1
         out.unmet += plan.constraint_unmet
-        out.actual_cost += (tin * prices[used].input + tout * prices[used].output) / 1e6
-        out.routed_cost += (tin * prices[chosen].input + tout * prices[chosen].output) / 1e6
+        out.actual_cost += est.cost_usd[used]
+        out.routed_cost += est.cost_usd[chosen]
         if isinstance(ts, (int, float)):
             out.first_ts = ts if out.first_ts is None else min(out.first_ts, ts)
             out.last_ts = ts if out.last_ts is None else max(out.last_ts, ts)

@@ -16,7 +16,7 @@ log = logging.getLogger("faregate")
 
 if TYPE_CHECKING:
     from ..routing.features import RequestFeatures
-    from .routing_step import RoutePlan
+    from ..routing.plan import Plan
 
 
 @dataclass(slots=True)
@@ -69,7 +69,7 @@ class RequestContext:
     # The models to try, in order (the router's plan or the named model with its fallbacks).
     candidates: list[str] = field(default_factory=list)
     # Filled by the routing step for the steps after it (and the request log).
-    plan: RoutePlan | None = None
+    plan: Plan | None = None
     features: RequestFeatures | None = None  # computed once, shared by routing and learning
     bandit_features: Any = None  # the learner's feature vector (numpy), computed once
     task: str | None = None

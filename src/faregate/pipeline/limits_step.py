@@ -19,6 +19,7 @@ from typing import Any
 from ..config import GatewayConfig, LimitSet
 from ..core.errors import RateLimited
 from ..limits.base import USD, Check, Grant, Limit, LimitStore, open_limit_store
+from ..routing.estimate import estimate, output_tokens, prompt_tokens
 from .context import Reply, RequestContext
 from .step import Next, Step
 
@@ -168,12 +169,13 @@ class LimitsStep(Step):
     def estimate(self, ctx: RequestContext) -> tuple[int, int]:
         """(tokens, cost in nano-USD) this request may use, before it runs."""
         req = ctx.request
-        prompt = len(req.prompt_text()) // 4 + 4 * len(req.messages) + 3
-        out = req.max_tokens or self.cfg.default_max_tokens
         m = self.config.model(req.model)
-        models = [m] if m is not None else self.config.models  # a route: the dearest candidate
-        cost = max((((prompt * x.prices.input + out * x.prices.output) / 1e6) for x in models), default=0.0)
-        return prompt + out, int(math.ceil(cost * USD))
+        est = estimate(
+            [m] if m is not None else self.config.models,  # a route: the dearest candidate
+            input_tokens=prompt_tokens(req.prompt_text(), len(req.messages), overhead=3),
+            output_tokens=output_tokens(req.max_tokens, default=self.cfg.default_max_tokens),
+        )
+        return est.total_tokens, int(math.ceil(est.max_cost_usd * USD))
 
     # -- the step --------------------------------------------------------------------------
 

@@ -71,7 +71,14 @@ def json_valid(answer: str | None, schema: dict | None = None) -> bool:
         return True
     schema = schema.get("schema", schema) if "json_schema" not in schema else schema["json_schema"].get("schema", {})
     want = schema.get("type")
-    types = {"object": dict, "array": list, "string": str, "number": (int, float), "integer": int, "boolean": bool}
+    types: dict[str, type | tuple[type, ...]] = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "number": (int, float),
+        "integer": int,
+        "boolean": bool,
+    }
     if want in types and not isinstance(value, types[want]):
         return False
     if isinstance(value, dict):
@@ -119,6 +126,8 @@ def simulate(
         j = idx[0]
         return table.quality[:, j].copy(), table.cost[:, j].copy(), np.ones((n, 1))
     if arm.judge.startswith("scorer@"):
+        if scores is None:
+            raise ValueError(f"simulating {arm.key} needs the scorer's scores")
         thr = float(arm.judge.split("@", 1)[1])
         q, c, reached = np.zeros(n), np.zeros(n), np.zeros((n, len(idx)))
         open_ = np.ones(n, bool)
@@ -140,17 +149,17 @@ def simulate(
             reached[i, s] = 1
             c[i] += table.cost[i, j]
             a = norm[i][s]
-            stop = s == len(idx) - 1 or (s >= 1 and a is not None and a in seen)
+            done = s == len(idx) - 1 or (s >= 1 and a is not None and a in seen)
             if a is not None:
                 seen.add(a)
-            if stop:
+            if done:
                 q[i] = table.quality[i, j]
                 break
     return q, c, reached
 
 
 def _normalised(table: OutcomeTable) -> list[list[str | None]]:
-    cached = getattr(table, "_normalised", None)
+    cached = table._normalised
     if cached is None:
         cached = [[normalise_answer(x) for x in row] for row in table.responses]
         table._normalised = cached

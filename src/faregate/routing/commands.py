@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -203,6 +202,7 @@ def _plot(console, s: dict, path: str) -> None:
 @click.option("--task", default=None, help="the task, if known (else inferred)")
 @click.option(
     "--model-file",
+    envvar="FAREGATE_ROUTER_MODEL",
     type=click.Path(dir_okay=False),
     default=None,
     help="router file from `faregate train` (default: $FAREGATE_ROUTER_MODEL)",
@@ -216,7 +216,7 @@ def route_cmd(prompt, min_quality, max_latency_ms, max_cost_usd, task, model_fil
     from .model import RouterModel
     from .policy import choose
 
-    path = model_file or os.environ.get("FAREGATE_ROUTER_MODEL")
+    path = model_file
     if not path:
         raise click.UsageError(
             "no router model: pass --model-file or set FAREGATE_ROUTER_MODEL "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,7 @@ class OutcomeTable:
     quality: np.ndarray
     cost: np.ndarray
     responses: list[list[str | None]]
+    _normalised: list[list[str | None]] | None = field(default=None, repr=False, compare=False)  # cascade's cache
 
     @classmethod
     def from_rows(cls, rows: list[Row], models: list[str] | None = None) -> OutcomeTable:

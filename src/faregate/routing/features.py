@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from ..core.types import content_text as _core_content_text
 from ..core.types import messages_text
+from .estimate import CHARS_PER_TOKEN as CHARS_PER_TOKEN  # re-exported: the router's callers use it
+from .estimate import prompt_tokens
 
 TASKS = ("classify", "summarize", "chat", "generate", "extract_json", "code", "multiple_choice")
-CHARS_PER_TOKEN = 4
 ROUTING_CHARS = 1200  # how much of the prompt's end the embedder sees
 
 _CHOICES = re.compile(r"(^|\n)\s*\(?[A-D][\).:]\s+\S", re.M)
@@ -114,7 +115,7 @@ def extract(
     return RequestFeatures(
         task=task,
         task_given=given,
-        input_tokens=len(text) // CHARS_PER_TOKEN + 4 * len(messages),
+        input_tokens=prompt_tokens(text, len(messages)),
         depth=sum(1 for m in messages if m.get("role") != "system"),
         has_tools=bool(tools),
         json_mode=json_mode,

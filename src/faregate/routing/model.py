@@ -97,7 +97,7 @@ class RouterModel:
         feats = [row_features(r) for r in rows]
         tasks = sorted({f.task for f in feats if f.task})
         tix = {t: i for i, t in enumerate(tasks)}
-        groups = np.array([tix.get(f.task, -1) for f in feats])
+        groups = np.array([tix.get(f.task or "", -1) for f in feats])
         embedder = embedder or HashEmbedder()
         E = embeddings if embeddings is not None else embedder.embed([f.routing_text for f in feats])
         thresholds = SCORER_THRESHOLDS if scorer and cascades else ()
@@ -249,8 +249,9 @@ class RouterModel:
         for p in self.predict_arms(feats):
             if p.arm.judge is not None and not cascades:
                 continue
-            gw = [m if names is None else names.get(m) for m in p.arm.models]
-            if any(g is None or g not in latency_ms for g in gw):
+            mapped = [m if names is None else names.get(m) for m in p.arm.models]
+            gw = [g for g in mapped if g is not None and g in latency_ms]
+            if len(gw) < len(mapped):
                 continue
             if cost_usd is not None and all(g in cost_usd for g in gw):
                 stage = [cost_usd[g] for g in gw]

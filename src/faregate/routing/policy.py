@@ -1,4 +1,4 @@
-"""The routing policy: a pure function from per-candidate predictions and constraints to a Plan.
+"""The routing policy: a pure function from per-candidate predictions and constraints to a ``Plan``.
 
 ``choose(candidates, min_quality=..., max_latency_ms=..., max_cost_usd=...)`` returns the
 cheapest candidate whose predicted quality meets the floor and that is within the hard limits
@@ -13,8 +13,10 @@ on the models' names, so a decision replays exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from .plan import Plan
 
 
 @dataclass(frozen=True)
@@ -51,30 +53,6 @@ class Candidate:
         }
 
 
-@dataclass
-class Plan:
-    kind: str  # "single" | "cascade"
-    models: list[str]  # in call order
-    judge: str | None
-    predicted_quality: float
-    predicted_cost_usd: float
-    predicted_latency_ms: float
-    constraint_unmet: bool
-    candidates: list[Candidate] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "models": self.models,
-            "judge": self.judge,
-            "predicted_quality": round(self.predicted_quality, 4),
-            "predicted_cost_usd": self.predicted_cost_usd,
-            "predicted_p95_latency_ms": round(self.predicted_latency_ms, 1),
-            "constraint_unmet": self.constraint_unmet,
-            "candidates": [c.as_dict() for c in self.candidates],
-        }
-
-
 def within_limits(c: Candidate, max_latency_ms: float | None, max_cost_usd: float | None) -> bool:
     return (max_latency_ms is None or c.latency_ms <= max_latency_ms) and (
         max_cost_usd is None or c.worst_cost <= max_cost_usd
@@ -82,7 +60,35 @@ def within_limits(c: Candidate, max_latency_ms: float | None, max_cost_usd: floa
 
 
 def _plan(c: Candidate, unmet: bool, cands: list[Candidate]) -> Plan:
-    return Plan(c.kind, list(c.models), c.judge, c.quality, c.cost_usd, c.latency_ms, unmet, list(cands))
+    return Plan(
+        c.kind,
+        list(c.models),
+        c.judge,
+        c.quality,
+        c.cost_usd,
+        c.latency_ms,
+        unmet,
+        candidates=[x.as_dict() for x in cands],
+    )
+
+
+def select(
+    candidates: list[Candidate],
+    *,
+    min_quality: float,
+    max_latency_ms: float | None = None,
+    max_cost_usd: float | None = None,
+) -> tuple[Candidate, bool]:
+    """The chosen candidate and whether a constraint is unmet (``choose`` without the Plan)."""
+    if not candidates:
+        raise ValueError("no candidates to choose from")
+    ok = [c for c in candidates if within_limits(c, max_latency_ms, max_cost_usd)]
+    meeting = [c for c in ok if c.quality >= min_quality]
+    if meeting:
+        return min(meeting, key=lambda c: (c.cost_usd, -c.quality, c.models)), False
+    if ok:
+        return max(ok, key=lambda c: (c.quality, -c.cost_usd)), True
+    return min(candidates, key=lambda c: (c.latency_ms, c.worst_cost, c.models)), True
 
 
 def choose(
@@ -92,18 +98,8 @@ def choose(
     max_latency_ms: float | None = None,
     max_cost_usd: float | None = None,
 ) -> Plan:
-    if not candidates:
-        raise ValueError("no candidates to choose from")
-    ok = [c for c in candidates if within_limits(c, max_latency_ms, max_cost_usd)]
-    meeting = [c for c in ok if c.quality >= min_quality]
-    if meeting:
-        best = min(meeting, key=lambda c: (c.cost_usd, -c.quality, c.models))
-        return _plan(best, False, candidates)
-    if ok:
-        best = max(ok, key=lambda c: (c.quality, -c.cost_usd))
-        return _plan(best, True, candidates)
-    best = min(candidates, key=lambda c: (c.latency_ms, c.worst_cost, c.models))
-    return _plan(best, True, candidates)
+    best, unmet = select(candidates, min_quality=min_quality, max_latency_ms=max_latency_ms, max_cost_usd=max_cost_usd)
+    return _plan(best, unmet, candidates)
 
 
 def choose_tradeoff(

@@ -192,7 +192,11 @@ class MFPredictor:
         return p
 
 
-PREDICTORS = {"knn": KNNPredictor, "logistic": LogisticPredictor, "mf": MFPredictor}
+PREDICTORS: dict[str, type[KNNPredictor] | type[LogisticPredictor] | type[MFPredictor]] = {
+    "knn": KNNPredictor,
+    "logistic": LogisticPredictor,
+    "mf": MFPredictor,
+}
 
 
 class CostModel:

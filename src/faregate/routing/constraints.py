@@ -66,10 +66,11 @@ def resolve_constraints(
     for name in RANGES:
         v = routing.get(name)
         values[name] = _check(name, v) if v is not None else (getattr(route, name) if route else None)
-    if values["min_quality"] is None:
-        values["min_quality"] = config.task_quality_defaults.get(task or "", config.default_min_quality)
+    floor = values["min_quality"]
+    if floor is None:
+        floor = config.task_quality_defaults.get(task or "", config.default_min_quality)
     return Constraints(
-        min_quality=float(values["min_quality"]),
+        min_quality=float(floor),
         max_latency_ms=values["max_latency_ms"],
         max_cost_usd=values["max_cost_usd"],
         task=task,

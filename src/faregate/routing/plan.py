@@ -1,0 +1,49 @@
+"""The one plan type: what the router decided for a request, and why.
+
+Made by ``routing.policy.choose`` (from candidates alone) and by ``routing.planner.plan`` (for a
+route, with its constraints and every candidate's explanation); ``as_dict`` is the body of
+``POST /v1/route``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .constraints import Constraints
+
+
+@dataclass
+class Plan:
+    kind: str  # "single" | "cascade"
+    models: list[str]  # in call order
+    judge: str | None
+    predicted_quality: float
+    predicted_cost_usd: float
+    predicted_latency_ms: float  # p95 of the worst path
+    constraint_unmet: bool
+    route: str = ""
+    constraints: Constraints | None = None
+    # Every candidate's predictions (and, from the planner, whether it is within the limits and
+    # meets the floor), then the models excluded and why.
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    arm: str = "routed"  # "routed", or "control" for the fixed-model arm of a gradual rollout
+    explored: bool = False
+    # Offline (pre-learning) quality per single model, the baseline the learner corrects.
+    offline_quality: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "route": self.route,
+            "kind": self.kind,
+            "models": self.models,
+            "judge": self.judge,
+            "arm": self.arm,
+            "explored": self.explored,
+            "predicted_quality": round(self.predicted_quality, 4),
+            "predicted_cost_usd": self.predicted_cost_usd,
+            "predicted_p95_latency_ms": round(self.predicted_latency_ms, 1),
+            "constraint_unmet": self.constraint_unmet,
+            "constraints": self.constraints.as_dict() if self.constraints is not None else None,
+            "candidates": self.candidates,
+        }

@@ -1,0 +1,218 @@
+"""The planner: a pure function from a request's features and constraints, the stored
+statistics and the catalogue of models to one ``Plan``.
+
+Per candidate plan (a single model, or a cascade: cheap models, a judge, a strong model):
+quality from the route's trained router (``faregate train``), or the model's configured
+``quality`` prior when no router knows it (replaced by a calibrated per-task quality when
+there is one), corrected by the learner's ``adjust``; cost and latency from ``estimate``
+(the models' prices, the estimated tokens, live time-to-first-token means, calibration,
+priors). The choice is ``policy.select``: the cheapest plan meeting the floor within the hard
+limits. ``plan`` reads no clock, environment or registry: everything it uses is passed in.
+
+``Planner`` loads what a config names once (router files, calibration) and calls ``plan``;
+the routing step, ``POST /v1/route`` and ``faregate analyze`` share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import GatewayConfig, ModelConfig, RouteConfig, RoutingEstimatesConfig
+from ..core.errors import InvalidRequest, PermissionDenied
+from . import features as F
+from .constraints import Constraints
+from .estimate import LatencyStats, estimate, output_tokens
+from .plan import Plan
+from .policy import Candidate, select, within_limits
+from .sources import RouterSource, load_calibration
+
+# offline quality per single model -> (adjusted quality per model, whether this request explores)
+Adjust = Callable[[dict[str, float]], tuple[dict[str, float], bool]]
+NOT_ALLOWED = "not allowed for this key"
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What the planner needs of one request."""
+
+    features: F.RequestFeatures
+    constraints: Constraints
+    max_tokens: int | None = None
+    needs_json: bool = False  # a response_format was asked for
+    allowed: tuple[str, ...] | None = None  # the key's model allow-list; None: every model
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The models' profiles (prices, capabilities, context windows, latency and quality priors)."""
+
+    models: Mapping[str, ModelConfig]
+    estimates: RoutingEstimatesConfig = field(default_factory=RoutingEstimatesConfig)
+    cascades: bool = True  # cascade plans allowed
+
+    @classmethod
+    def from_config(cls, config: GatewayConfig) -> Catalogue:
+        return cls({m.name: m for m in config.models}, config.routing_estimates, config.cascades)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Stored statistics: the route's router, live ttft means, calibration, the learner."""
+
+    source: RouterSource = field(default_factory=RouterSource)
+    observed_ttft_ms: Mapping[str, float] = field(default_factory=dict)  # model -> lowest live ttft mean
+    calibration: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    router_known: frozenset[str] = frozenset()  # models some trained router predicts
+    adjust: Adjust | None = None
+
+
+def usable_models(
+    route: RouteConfig, request: PlanRequest, catalogue: Catalogue
+) -> tuple[list[ModelConfig], list[dict[str, Any]]]:
+    """The route's models that can serve the request, and the others with the reasons."""
+    feats = request.features
+    needs = set()
+    if feats.has_tools:
+        needs.add("tools")
+    if request.needs_json:
+        needs.add("json")
+    if feats.has_images:
+        needs.add("vision")
+    usable, excluded = [], []
+    for n in route.candidates or list(catalogue.models):
+        m = catalogue.models[n]
+        why = []
+        if request.allowed is not None and n not in request.allowed:
+            why.append(NOT_ALLOWED)
+        missing = needs - set(m.capabilities)
+        if missing:
+            why.append(f"lacks {', '.join(sorted(missing))}")
+        if feats.input_tokens + (request.max_tokens or 0) > m.context_window:
+            why.append("prompt exceeds its context window")
+        if why:
+            excluded.append({"models": [n], "excluded_because": why})
+        else:
+            usable.append(m)
+    return usable, excluded
+
+
+def _none_usable(route: str, excluded: list[dict[str, Any]]) -> Exception:
+    if excluded and all(NOT_ALLOWED in e["excluded_because"] for e in excluded):
+        return PermissionDenied(f"This key may use none of route {route!r}'s models.", param="model")
+    return InvalidRequest(
+        f"No model of route {route!r} can serve this request: "
+        + "; ".join(f"{e['models'][0]} {', '.join(e['excluded_because'])}" for e in excluded),
+        param="model",
+    )
+
+
+def calibrated(c: Candidate, task: str | None, stats: Stats) -> Candidate:
+    """A prior-only single model's quality replaced by its measured per-task quality, if any."""
+    if len(c.models) != 1 or c.models[0] in stats.router_known:
+        return c
+    q = stats.calibration.get(c.models[0], {}).get("quality_by_task", {}).get(task or "other")
+    return c if q is None else Candidate(c.models, q["quality"], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
+
+
+def candidates(
+    route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Catalogue
+) -> tuple[list[Candidate], list[dict[str, Any]]]:
+    """Every candidate plan with its offline predictions, and the excluded models."""
+    usable, excluded = usable_models(route, request, catalogue)
+    if not usable:
+        raise _none_usable(route.name, excluded)
+    feats, task = request.features, request.constraints.task
+    est = estimate(
+        usable,
+        input_tokens=feats.input_tokens,
+        output_tokens=output_tokens(request.max_tokens, task, catalogue.estimates),
+        latency=LatencyStats(stats.observed_ttft_ms, stats.calibration, catalogue.estimates.p95_factor),
+    )
+    cascades = catalogue.cascades and not feats.has_tools  # a judge compares text answers
+    cands = stats.source.candidates(feats, usable, latency_ms=est.latency_ms, cost_usd=est.cost_usd, cascades=cascades)
+    if stats.calibration:
+        cands = [calibrated(c, task, stats) for c in cands]
+    return cands, excluded
+
+
+def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Catalogue) -> Plan:
+    """The cheapest plan meeting the request's floor within its hard limits (see the module)."""
+    cons = request.constraints
+    cands, excluded = candidates(route, request, stats, catalogue)
+    offline = {c.models[0]: c.quality for c in cands if len(c.models) == 1}
+    explored = False
+    if stats.adjust is not None:
+        adjusted, explored = stats.adjust(offline)
+        cands = [
+            Candidate(c.models, adjusted[c.models[0]], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
+            if len(c.models) == 1
+            else c
+            for c in cands
+        ]
+    chosen, unmet = select(
+        cands, min_quality=cons.min_quality, max_latency_ms=cons.max_latency_ms, max_cost_usd=cons.max_cost_usd
+    )
+    explained = []
+    for c in cands:
+        d = c.as_dict()
+        d["within_limits"] = within_limits(c, cons.max_latency_ms, cons.max_cost_usd)
+        d["meets_floor"] = c.quality >= cons.min_quality
+        explained.append(d)
+    return Plan(
+        chosen.kind,
+        list(chosen.models),
+        chosen.judge,
+        chosen.quality,
+        chosen.cost_usd,
+        chosen.latency_ms,
+        unmet,
+        route=route.name,
+        constraints=cons,
+        candidates=explained + excluded,
+        explored=explored,
+        offline_quality=offline,
+    )
+
+
+class Planner:
+    """A config's routes, catalogue, router sources and calibration, loaded once (at start-up,
+    never per request); ``plan`` adds the per-request statistics and calls the pure ``plan``."""
+
+    def __init__(self, config: GatewayConfig, sources: dict[str, RouterSource] | None = None) -> None:
+        self.config = config
+        self.routes: dict[str, RouteConfig] = {r.name: r for r in config.routes}
+        if "auto" not in self.routes:
+            self.routes["auto"] = RouteConfig(name="auto", router_model=config.router_model)
+        self.catalogue = Catalogue.from_config(config)
+        self.calibration = load_calibration(config.calibration_file)
+        if sources is None:
+            cache: dict[str | None, RouterSource] = {}
+            sources = {}
+            for name, r in self.routes.items():
+                path = r.router_model or config.router_model
+                if path not in cache:
+                    cache[path] = RouterSource.load(path)
+                sources[name] = cache[path]
+        self.sources = sources
+
+    def router_known(self) -> frozenset[str]:
+        ms = self.catalogue.models.values()
+        return frozenset(m.name for m in ms if any(s.knows(m) for s in self.sources.values()))
+
+    def stats(
+        self, route: str, observed_ttft_ms: Mapping[str, float] | None = None, adjust: Adjust | None = None
+    ) -> Stats:
+        known = self.router_known() if self.calibration else frozenset()
+        return Stats(self.sources[route], observed_ttft_ms or {}, self.calibration, known, adjust)
+
+    def plan(
+        self,
+        route: str,
+        request: PlanRequest,
+        *,
+        observed_ttft_ms: Mapping[str, float] | None = None,
+        adjust: Adjust | None = None,
+    ) -> Plan:
+        return plan(self.routes[route], request, self.stats(route, observed_ttft_ms, adjust), self.catalogue)

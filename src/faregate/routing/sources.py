@@ -1,0 +1,87 @@
+"""Where a route's predictions come from: its trained router and the calibration file.
+
+``RouterSource`` gives the policy ``Candidate`` plans for one request (the trained router's
+singles and cascades for the models it knows, each other model's configured quality prior)
+and judges a cascade's answers live (``accept``). ``load_calibration`` reads what
+``faregate calibrate --from-log`` measured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import ModelConfig
+from . import features as F
+from .cascade import json_valid, run_agreement
+from .policy import Candidate
+
+
+class RouterSource:
+    """A route's trained router (``faregate train``), or none: configured priors only.
+
+    Extension point: ``candidates`` returns policy ``Candidate`` plans for one request."""
+
+    def __init__(self, router: Any = None) -> None:
+        self.router = router
+
+    @classmethod
+    def load(cls, path: str | None) -> RouterSource:
+        if not path:
+            return cls(None)
+        from .model import RouterModel
+
+        return cls(RouterModel.load(path))
+
+    def knows(self, m: ModelConfig) -> bool:
+        """Whether the trained router predicts this model."""
+        return self.router is not None and (m.router_name or m.name) in self.router.models
+
+    def candidates(
+        self,
+        feats: F.RequestFeatures,
+        models: list[ModelConfig],
+        *,
+        latency_ms: dict[str, float],
+        cost_usd: dict[str, float],
+        cascades: bool,
+    ) -> list[Candidate]:
+        out: list[Candidate] = []
+        known: set[str] = set()
+        if self.router is not None:
+            names = {(m.router_name or m.name): m.name for m in models if self.knows(m)}
+            out = self.router.candidates(
+                feats, latency_ms=latency_ms, names=names, cost_usd=cost_usd, cascades=cascades
+            )
+            known = set(names.values())
+        for m in models:  # models the router does not know: their configured prior
+            if m.name not in known:
+                out.append(Candidate((m.name,), m.quality, cost_usd[m.name], latency_ms[m.name]))
+        return out
+
+    def accept(
+        self,
+        judge: str | None,
+        feats: F.RequestFeatures,
+        called: list[ModelConfig],
+        answers: list[str | None],
+        schema: dict | None,
+    ) -> bool:
+        """Whether a cascade stops at its latest answer (the router's judges, by data names)."""
+        if self.router is not None:
+            return bool(self.router.accept(judge, feats, [m.router_name or m.name for m in called], answers, schema))
+        if not answers or answers[-1] is None:
+            return False
+        if judge == "agree":
+            return len(answers) >= 2 and run_agreement(answers)
+        if judge == "json":
+            return json_valid(answers[-1], schema)
+        return False
+
+
+def load_calibration(path: str | None) -> dict[str, dict]:
+    if not path:
+        return {}
+    import orjson
+
+    with open(path, "rb") as f:
+        return orjson.loads(f.read())
