@@ -251,6 +251,46 @@ class RoutingEstimatesConfig(_Frozen):
     )
 
 
+class RetryConfig(_Frozen):
+    """How long the attempt loop waits (see ``pipeline/retry_policy.py``).
+
+    Gateway-wide rather than per model: these numbers pace calls to a provider endpoint, and
+    the cooldown is state of a deployment that every request shares, so one setting keeps the
+    pacing the same whichever model a request names. How many calls a model gets
+    (``max_attempts``) and whether it retries before its fallbacks (``retry_before_fallback``)
+    are choices about that model's cost and quality, so they stay in ``ModelConfig``.
+    """
+
+    backoff_start_s: float = Field(
+        0.1, gt=0, description="Bound of the first full-jitter backoff (uniform in 0..bound); doubles per retry."
+    )
+    backoff_cap_s: float = Field(10.0, gt=0, description="Largest backoff bound, however many retries.")
+    cooldown_start_s: float = Field(
+        1.0, gt=0, description="First cooldown of a deployment after a credential error without Retry-After."
+    )
+    cooldown_cap_s: float = Field(
+        300.0, gt=0, description="Longest such cooldown; it doubles on each repeated credential error."
+    )
+
+
+class ProberConfig(_Frozen):
+    """How often the active health prober wakes (the probe interval itself is ``breaker.probe_interval_s``)."""
+
+    tick_share: float = Field(
+        0.5, gt=0, le=1, description="The prober wakes every this share of the shortest probe_interval_s."
+    )
+    min_tick_s: float = Field(0.05, gt=0, description="The prober never wakes more often than this (seconds).")
+
+
+class HttpPoolConfig(_Frozen):
+    """The shared upstream HTTP connection pool (see ``endpoints/http.py``)."""
+
+    limit: int = Field(1000, ge=0, description="Most open connections in all (0: no limit).")
+    limit_per_host: int = Field(0, ge=0, description="Most open connections to one host (0: no limit).")
+    keepalive_s: float = Field(30.0, gt=0, description="How long an idle connection is kept for reuse (seconds).")
+    dns_cache_s: int = Field(300, ge=0, description="How long a resolved address is cached (seconds).")
+
+
 class GatewayConfig(_Frozen):
     """The whole configuration, validated once at start."""
 
@@ -282,6 +322,9 @@ class GatewayConfig(_Frozen):
     routing_estimates: RoutingEstimatesConfig = Field(
         default_factory=RoutingEstimatesConfig, description="Token and latency estimates of the router."
     )
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    probes: ProberConfig = Field(default_factory=ProberConfig)
+    http_pool: HttpPoolConfig = Field(default_factory=HttpPoolConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

@@ -19,7 +19,8 @@ from faregate.endpoints.balancer import Balancer
 from faregate.endpoints.deployments import DeploymentRegistry
 from faregate.endpoints.http import HttpPool
 from faregate.pipeline.context import RequestContext
-from faregate.pipeline.executor import BACKOFF_CAP_S, Executor
+from faregate.pipeline.executor import Executor
+from faregate.pipeline.retry_policy import BACKOFF_CAP_S
 
 
 class Upstream:
@@ -148,10 +149,10 @@ def test_full_jitter_backoff_bounds():
     ex = Executor(GatewayConfig(), None, None, rng=random.Random(7))
     for n in range(12):
         cap = min(BACKOFF_CAP_S, 0.1 * 2**n)
-        draws = [ex._backoff(n, None) for _ in range(200)]
+        draws = [ex.policy.backoff(n, None) for _ in range(200)]
         assert all(0 <= d <= cap for d in draws)
         assert max(draws) > cap * 0.8  # the whole range is used: full jitter
-    assert ex._backoff(0, 2.5) == 2.5  # Retry-After is a floor
+    assert ex.policy.backoff(0, 2.5) == 2.5  # Retry-After is a floor
 
 
 async def test_transient_retries_with_backoff_then_succeeds(upstream, make):

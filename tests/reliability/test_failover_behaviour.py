@@ -203,7 +203,7 @@ async def test_active_probes_close_an_open_circuit_without_traffic(fakes, serve)
 async def test_probes_are_off_by_default(fakes, serve):
     primary, backup = fakes
     srv = await serve(model_config(f"{primary.base}/v1", backup.base, retry_before_fallback=True))
-    assert srv.gw.executor._prober is None
+    assert srv.gw.executor.prober.task is None
     await primary.script({"status": 500}, {"status": 500})
     await srv.client().chat.completions.create(model="primary", messages=MSG)
     await asyncio.sleep(0.2)

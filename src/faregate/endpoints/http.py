@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import aiohttp
 
+from ..config import HttpPoolConfig
+
 
 class HttpPool:
     """Owns a single ``aiohttp.ClientSession`` with keep-alive connections, opened once."""
 
-    def __init__(self, *, limit: int = 1000, limit_per_host: int = 0) -> None:
-        self._limit = limit
-        self._limit_per_host = limit_per_host
+    def __init__(self, config: HttpPoolConfig | None = None) -> None:
+        self._config = config or HttpPoolConfig()
         self.session: aiohttp.ClientSession | None = None
+
+    @property
+    def client(self) -> aiohttp.ClientSession:
+        """The open session; calling an upstream before ``start`` is a programming error."""
+        if self.session is None:
+            raise RuntimeError("the HTTP pool is not started")
+        return self.session
 
     async def start(self) -> None:
         if self.session is None:
+            c = self._config
             connector = aiohttp.TCPConnector(
-                limit=self._limit, limit_per_host=self._limit_per_host, keepalive_timeout=30, ttl_dns_cache=300
+                limit=c.limit,
+                limit_per_host=c.limit_per_host,
+                keepalive_timeout=c.keepalive_s,
+                ttl_dns_cache=c.dns_cache_s,
             )
             # auto_decompress stays on; cookies are never kept between unrelated clients' requests.
             self.session = aiohttp.ClientSession(

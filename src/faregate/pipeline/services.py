@@ -53,7 +53,7 @@ class Services:
                 explore_rate=config.learning.explore_rate, retry_window_s=config.learning.retry_window_s
             )
         return cls(
-            pool=HttpPool(),
+            pool=HttpPool(config.http_pool),
             auth=KeyAuth(config),
             limit_store=store,
             request_log=LogWriter(config.database_url) if config.database_url else None,

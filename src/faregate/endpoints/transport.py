@@ -1,0 +1,104 @@
+"""The HTTP call to an upstream over the shared pool, with its failures as ``UpstreamError`` kinds.
+
+One non-streaming POST returning the parsed answer (``post``), or a streaming response opened
+and checked (``open_stream``). Connection failures and timeouts become ``transient`` or
+``timeout`` errors; an HTTP error status is classified by the deployment's adapter. There is
+no retry here: what to do after a failure is the pipeline's retry policy.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import aiohttp
+
+from ..adapters.base import UpstreamRequest
+from ..core.errors import UpstreamError
+from ..core.types import ChatRequest, ChatResponse
+from .deployments import Deployment
+from .http import HttpPool
+
+
+@functools.lru_cache(maxsize=256)
+def client_timeout(total: float | None, connect: float, read: float | None) -> aiohttp.ClientTimeout:
+    """Timeouts are immutable: the common case (the whole model timeout left) is built once."""
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
+
+
+async def post(pool: HttpPool, dep: Deployment, req: ChatRequest, deadline: float) -> ChatResponse:
+    """One non-streaming call: the parsed answer, or an ``UpstreamError`` of the right kind."""
+    t = dep.timeouts
+    up = dep.adapter.build_request(req, dep.target, stream=False)
+    remaining = max(0.001, deadline - time.monotonic())
+    # sock_read bounds the wait for the answer to start and every gap in its body.
+    timeout = client_timeout(min(t.total, remaining), t.connect, t.ttfb)
+    try:
+        async with pool.client.request(up.method, up.url, headers=up.headers, data=up.body, timeout=timeout) as resp:
+            body = await resp.read()
+            status = resp.status
+            ctype = resp.headers.get("content-type", "")
+            retry_after = retry_after_s(resp.headers)
+    except TimeoutError:  # aiohttp's ServerTimeoutError is one too
+        raise UpstreamError(f"{dep.id} did not answer within its timeout", kind="timeout") from None
+    except aiohttp.ClientError as exc:
+        raise connection_error(dep, exc) from None
+    if status >= 400:
+        raise dep.adapter.classify_error(status, body, retry_after_s=retry_after, deployment=dep.id)
+    if "json" not in ctype:
+        raise UpstreamError(f"{dep.id} answered with content type {ctype or 'none'!r}, not JSON", kind="transient")
+    return dep.adapter.parse_response(body, model=dep.target.model_name)
+
+
+async def open_stream(pool: HttpPool, dep: Deployment, up: UpstreamRequest) -> aiohttp.ClientResponse:
+    """Send a streaming request and return the response once it is known to be an event stream.
+
+    No overall timeout: the caller bounds the wait (and reads the body). An error status is
+    classified by the adapter; either way a refused response is released or closed here.
+    Connection errors are raised as aiohttp raised them (``connection_error`` maps them).
+    """
+    timeout = client_timeout(None, dep.timeouts.connect, None)
+    resp = await pool.client.request(up.method, up.url, headers=up.headers, data=up.body, timeout=timeout)
+    try:
+        if resp.status >= 400:
+            body = await resp.read()
+            resp.release()  # the body is read: the connection can serve another request
+            raise dep.adapter.classify_error(
+                resp.status, body, retry_after_s=retry_after_s(resp.headers), deployment=dep.id
+            )
+        ctype = resp.headers.get("content-type", "")
+        if "event-stream" not in ctype:
+            raise UpstreamError(f"{dep.id} answered a stream with content type {ctype or 'none'!r}", kind="transient")
+    except BaseException:
+        resp.close()
+        raise
+    return resp
+
+
+def retry_after_s(headers: Any) -> float | None:
+    """The provider's requested pause: ``retry-after-ms``, else ``retry-after`` in seconds."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: treat as absent rather than guess the clock skew
+
+
+def connection_error(dep: Deployment, exc: Exception) -> UpstreamError:
+    """An aiohttp client error as a ``transient`` ``UpstreamError`` naming the deployment."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamError(f"could not connect to {dep.id}: {exc.os_error.strerror or exc}", kind="transient")
+    if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+        return UpstreamError(
+            f"{dep.id} closed the connection before the answer was complete ({type(exc).__name__})", kind="transient"
+        )
+    return UpstreamError(f"the connection to {dep.id} failed: {type(exc).__name__}", kind="transient")

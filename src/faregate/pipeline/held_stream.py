@@ -1,0 +1,227 @@
+"""A streamed answer, held until its first content event, then passed on as it arrives.
+
+``open_held_stream`` sends the request and reads until the first content event (text or a
+tool-call delta): any failure before that is an ordinary failed attempt, so the executor fails
+over and the client never knows. Once it returns, the client may get bytes, so the attempt
+is committed: ``HeldStream`` yields what was held, then the rest, bounded by the idle timeout
+and the request's deadline, and raises a failure from its iterator (the front codec sends it
+in-band). Closing it at any point settles the attempt exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+from ..adapters.base import StreamParser
+from ..core.errors import UpstreamError
+from ..core.types import CONTENT_EVENTS, Event, TextDelta, UsageEvent
+from ..core.usage import Usage
+from ..endpoints import transport
+from ..endpoints.breaker import Permit
+from ..endpoints.deployments import Deployment
+from ..endpoints.health import DeploymentHealth
+from ..endpoints.http import HttpPool
+from .charge import charge, mark_disconnected, mark_failed
+from .context import Attempt, RequestContext
+
+
+async def open_held_stream(
+    pool: HttpPool, health: DeploymentHealth, ctx: RequestContext, dep: Deployment, deadline: float, permit: Permit
+) -> HeldStream:
+    """Open a stream on ``dep`` and hold it until its first content event (or its end).
+
+    Raises an ``UpstreamError`` (with any usage reported so far as ``partial_usage``) when it
+    fails, times out (``timeouts.ttfb`` or the deadline) or is not an event stream.
+    """
+    t = dep.timeouts
+    up = dep.adapter.build_request(ctx.request, dep.target, stream=True)
+    t_start = time.perf_counter()
+    parser = dep.adapter.stream_parser()
+    buffered: list[Event] = []
+    resp: aiohttp.ClientResponse | None = None
+    hold = min(t.ttfb, max(0.001, deadline - time.monotonic()))
+    try:
+        async with asyncio.timeout(hold):
+            resp = await transport.open_stream(pool, dep, up)
+            done = await _read_until_content(resp, parser, buffered)
+    except BaseException as exc:
+        if resp is not None:
+            resp.close()
+        failure = _opening_failure(dep, exc, hold)
+        if failure is None:
+            raise
+        _note_partial_usage(buffered, failure)
+        if failure is exc:
+            raise
+        raise failure from None
+    ms = (time.perf_counter() - t_start) * 1000
+    dep.observe_ttft(ms)
+    ctx.ttft_ms = ctx.elapsed_ms()
+    attempt = Attempt(dep.id, dep.target.model_name, "streaming", None, 0.0, ms)
+    ctx.attempts.append(attempt)  # now, so x-faregate-attempts counts it before the stream ends
+    return HeldStream(health, ctx, dep, permit, resp, parser, buffered, done, t_start, deadline, attempt)
+
+
+async def _read_until_content(resp: aiohttp.ClientResponse, parser: StreamParser, buffered: list[Event]) -> bool:
+    """Parse into ``buffered`` up to the first content event; whether the stream ended already."""
+    while True:
+        chunk = await resp.content.readany()
+        if not chunk:
+            buffered.extend(parser.close())
+            return True
+        events = parser.feed(chunk)
+        buffered.extend(events)
+        if any(isinstance(e, CONTENT_EVENTS) for e in events):
+            return False
+
+
+def _opening_failure(dep: Deployment, exc: BaseException, hold: float) -> UpstreamError | None:
+    """``exc`` raised while opening as an ``UpstreamError``; ``None`` for what is not one (a cancel)."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        ttfb = dep.timeouts.ttfb
+        what = "the request's deadline passed" if hold < ttfb else f"no content within {ttfb:g} s"
+        return UpstreamError(f"{dep.id} sent no content: {what}", kind="timeout")
+    if isinstance(exc, aiohttp.ClientError):
+        return transport.connection_error(dep, exc)
+    return None
+
+
+def _note_partial_usage(buffered: list[Event], err: UpstreamError) -> None:
+    """A provider that reported usage before failing still billed it."""
+    for ev in buffered:
+        if isinstance(ev, UsageEvent):
+            err.partial_usage = ev.usage  # type: ignore[attr-defined]
+
+
+class HeldStream:
+    """The events of an opened stream: what was held until the first content event, then the rest
+    as it arrives.
+
+    Closing it at any point, iterated or not, releases the upstream connection, the in-flight
+    slot and the breaker permit, and records the attempt. An error after the first event is
+    raised from ``__anext__`` (the front codec turns it into an in-band error).
+    """
+
+    def __init__(
+        self,
+        health: DeploymentHealth,
+        ctx: RequestContext,
+        dep: Deployment,
+        permit: Permit,
+        resp: aiohttp.ClientResponse,
+        parser: StreamParser,
+        buffered: list[Event],
+        done: bool,
+        t_start: float,
+        deadline: float,
+        attempt: Attempt,
+    ) -> None:
+        self._health, self._ctx, self._dep, self._permit = health, ctx, dep, permit
+        self._resp, self._parser, self._buffered, self._done = resp, parser, buffered, done
+        self._t_start, self._deadline, self._attempt = t_start, deadline, attempt
+        self._prior = ctx.usage  # what earlier attempts (or cascade stages) consumed
+        self._usage = Usage()
+        self._text: list[str] = []
+        self._gen: AsyncIterator[Event] | None = None
+        self._settled = False
+
+    def __aiter__(self) -> HeldStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._gen is None:
+            self._gen = self._run()
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        if self._gen is not None:
+            await self._gen.aclose()  # type: ignore[attr-defined]
+        if not self._settled:  # closed before the first event was asked for: the client left
+            self._settle(None, disconnected=True)
+
+    def _seen(self, ev: Event) -> Event:
+        if isinstance(ev, UsageEvent):
+            self._usage = ev.usage
+            if self._prior.total_tokens:
+                return UsageEvent(self._prior + ev.usage)
+        elif isinstance(ev, TextDelta):
+            self._text.append(ev.text)
+        return ev
+
+    async def _run(self) -> AsyncIterator[Event]:
+        failed: UpstreamError | None = None
+        disconnected = False
+        try:
+            for ev in self._buffered:
+                yield self._seen(ev)
+            self._buffered = []
+            while not self._done:
+                for ev in await self._next_events():
+                    yield self._seen(ev)
+        except UpstreamError as err:
+            failed = err
+            err.deployment = self._dep.id
+            mark_failed(self._ctx, err)
+            self._ctx.failed_after_first_byte = True
+            raise
+        except (GeneratorExit, asyncio.CancelledError):
+            disconnected = True
+            raise
+        finally:
+            self._settle(failed, disconnected=disconnected)
+
+    async def _next_events(self) -> list[Event]:
+        """The events of the next chunk (the parser's last ones at the end of the stream)."""
+        dep = self._dep
+        idle = dep.timeouts.idle
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise UpstreamError(f"{dep.id} was still streaming when the request's deadline passed", kind="timeout")
+        try:
+            async with asyncio.timeout(min(idle, left)):
+                chunk = await self._resp.content.readany()
+        except TimeoutError:
+            if idle < left:
+                raise UpstreamError(f"{dep.id} stalled: no bytes for {idle:g} s mid-stream", kind="timeout") from None
+            raise UpstreamError(
+                f"{dep.id} was still streaming when the request's deadline passed", kind="timeout"
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise transport.connection_error(dep, exc) from None
+        if chunk:
+            return self._parser.feed(chunk)
+        self._done = True
+        return self._parser.close()
+
+    def _settle(self, failed: UpstreamError | None, *, disconnected: bool) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        ctx, dep, health = self._ctx, self._dep, self._health
+        if self._done and failed is None:
+            self._resp.release()
+        else:
+            self._resp.close()  # drop the upstream connection: the provider stops generating
+        dep.in_flight -= 1
+        usage = self._usage if self._usage.total_tokens else None
+        if usage is None and failed is not None:
+            usage = getattr(failed, "partial_usage", None)  # reported before it failed, e.g. message_start
+        a = self._attempt
+        charge(ctx, a, dep, usage)
+        a.latency_ms = (time.perf_counter() - self._t_start) * 1000
+        if failed is not None:
+            a.status, a.error = failed.kind, failed.message
+            health.on_failure(dep, failed, self._permit)
+        elif disconnected and not self._done:
+            mark_disconnected(ctx, a)
+            health.on_neutral(dep, self._permit)
+        else:
+            a.status = "ok"
+            health.on_success(dep, self._permit)
+        ctx.response_text = "".join(self._text)
