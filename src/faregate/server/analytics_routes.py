@@ -21,15 +21,16 @@ import orjson
 from aiohttp import web
 
 from ..core.errors import InvalidRequest, NotFound, PermissionDenied
+from ..pipeline.gateway import Gateway
 from ..storage import analytics, feedback
 from ..storage.db import Database
+from .http import GATEWAY, bearer, json_response, read_body
+from .master_key import require_admin
 
 ANALYTICS_STATE = web.AppKey("faregate_analytics", dict)
 
 
-def _gateway(request: web.Request):
-    from .app import GATEWAY
-
+def _gateway(request: web.Request) -> Gateway:
     return request.app[GATEWAY]
 
 
@@ -53,9 +54,6 @@ def _prices(gw: Any) -> dict[str, Any]:
 
 
 async def summary_handler(request: web.Request) -> web.Response:
-    from .admin_routes import require_admin
-    from .app import json_response
-
     gw = _gateway(request)
     require_admin(gw, request)
     q = request.query
@@ -88,8 +86,6 @@ def _param_of(msg: str) -> str | None:
 
 
 async def feedback_handler(request: web.Request) -> web.Response:
-    from .app import bearer, json_response, read_body
-
     gw = _gateway(request)
     principal = await gw.authenticate(bearer(request))
     raw = await read_body(request, 64 * 1024)
