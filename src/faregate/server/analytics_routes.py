@@ -108,12 +108,10 @@ async def feedback_handler(request: web.Request) -> web.Response:
     if owner != key_id:
         raise PermissionDenied("Feedback is accepted only from the gateway key that made the request.")
     await feedback.record(db, fb, key_id=key_id)
-    learning = getattr(gw, "components", {}).get("learning")
-    if learning is not None and hasattr(learning, "feedback"):
+    learner = gw.services.learner
+    if learner is not None:
         try:
-            res = learning.feedback(fb.request_id, fb.score)
-            if asyncio.iscoroutine(res):
-                await res
+            learner.feedback(fb.request_id, fb.score)
         except Exception:  # noqa: BLE001 - learning never fails the feedback call
             pass
     return json_response({"object": "feedback", "request_id": fb.request_id, "score": fb.score, "accepted": True})
