@@ -144,3 +144,21 @@ async def test_summary_is_admin_only_and_validates_params(client):
     assert sorted(g["requests"] for g in s["groups"]) == [1, 3]
     assert s["total"]["savings_usd"] == pytest.approx(0, abs=1e-9)
     assert s["log_writer"]["dropped"] == 0
+
+
+async def test_feedback_reaches_the_learner(client, monkeypatch):
+    c, gw = client
+
+    class Learner:
+        calls: list[tuple[str, float]] = []
+
+        def feedback(self, request_id: str, score: float) -> bool:
+            self.calls.append((request_id, score))
+            return True
+
+    learner = Learner()
+    monkeypatch.setattr(gw.services, "learner", learner)
+    rid = await chat(c, KEY_A)
+    r = await c.post("/v1/feedback", headers=auth(KEY_A), json={"request_id": rid, "score": 0.5})
+    assert r.status == 200, await r.text()
+    assert learner.calls == [(rid, 0.5)]

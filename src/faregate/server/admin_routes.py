@@ -21,20 +21,19 @@ route that changes a key, so no caller can raise its own limits, budget, models 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from ..core.errors import AuthenticationFailed, InvalidRequest, NotFound
+from ..core.errors import InvalidRequest, NotFound
 from ..keys.store import KeyStore
 from ..limits.base import USD, LimitStore
 from ..pipeline.gateway import Gateway
 from ..pipeline.limits_step import limits_of, merged
-from .app import bearer, json_response
+from .http import GATEWAY, json_response
+from .master_key import require_admin
 
 ADMIN_STATE = web.AppKey("faregate_admin", dict)
 MAX_ADMIN_BODY = 64 * 1024
@@ -43,23 +42,6 @@ KEY_CREATE_FIELDS = frozenset({"name", "team", "models", "limits", "expires_at",
 KEY_UPDATE_FIELDS = frozenset({"name", "team", "models", "limits", "expires_at"})
 TEAM_FIELDS = frozenset({"models", "limits"})
 RESET_FIELDS = frozenset({"key", "team", "model"})
-
-
-def require_admin(gw: Gateway, request: web.Request) -> None:
-    """401 unless the bearer is the master key (compared as sha256 digests, in constant time)."""
-    master = gw.config.master_key
-    if not master:
-        raise AuthenticationFailed(
-            "The admin API needs a master key: set `master_key` in the config or "
-            "FAREGATE_MASTER_KEY, and send `Authorization: Bearer <master key>`."
-        )
-    given = bearer(request) or ""
-    a = hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest()
-    b = hashlib.sha256(master.encode("utf-8", "surrogatepass")).digest()
-    if not given or not hmac.compare_digest(a, b):
-        raise AuthenticationFailed(
-            "The admin API needs `Authorization: Bearer <master key>`; gateway keys are not accepted here."
-        )
 
 
 async def _body(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
@@ -121,8 +103,6 @@ class _Admin:
 
 
 def _admin(request: web.Request) -> _Admin:
-    from .app import GATEWAY
-
     gw = request.app[GATEWAY]
     require_admin(gw, request)
     state = request.app[ADMIN_STATE]
@@ -338,7 +318,7 @@ async def resets(request: web.Request) -> web.Response:
 
 
 def add_admin_routes(app: web.Application, gateway: Gateway) -> None:
-    """Mount the admin API under ``/admin/`` (the lead adds this to ``default_route_adders``)."""
+    """Mount the admin API under ``/admin/`` (listed in ``app.default_route_adders``)."""
     from .http_hardening import install
 
     install()  # aiohttp would echo and log a malformed Authorization header (see http_hardening)

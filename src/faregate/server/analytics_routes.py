@@ -21,15 +21,16 @@ import orjson
 from aiohttp import web
 
 from ..core.errors import InvalidRequest, NotFound, PermissionDenied
+from ..pipeline.gateway import Gateway
 from ..storage import analytics, feedback
 from ..storage.db import Database
+from .http import GATEWAY, bearer, json_response, read_body
+from .master_key import require_admin
 
 ANALYTICS_STATE = web.AppKey("faregate_analytics", dict)
 
 
-def _gateway(request: web.Request):
-    from .app import GATEWAY
-
+def _gateway(request: web.Request) -> Gateway:
     return request.app[GATEWAY]
 
 
@@ -53,9 +54,6 @@ def _prices(gw: Any) -> dict[str, Any]:
 
 
 async def summary_handler(request: web.Request) -> web.Response:
-    from .admin_routes import require_admin
-    from .app import json_response
-
     gw = _gateway(request)
     require_admin(gw, request)
     q = request.query
@@ -88,8 +86,6 @@ def _param_of(msg: str) -> str | None:
 
 
 async def feedback_handler(request: web.Request) -> web.Response:
-    from .app import bearer, json_response, read_body
-
     gw = _gateway(request)
     principal = await gw.authenticate(bearer(request))
     raw = await read_body(request, 64 * 1024)
@@ -112,12 +108,10 @@ async def feedback_handler(request: web.Request) -> web.Response:
     if owner != key_id:
         raise PermissionDenied("Feedback is accepted only from the gateway key that made the request.")
     await feedback.record(db, fb, key_id=key_id)
-    learning = getattr(gw, "components", {}).get("learning")
-    if learning is not None and hasattr(learning, "feedback"):
+    learner = gw.services.learner
+    if learner is not None:
         try:
-            res = learning.feedback(fb.request_id, fb.score)
-            if asyncio.iscoroutine(res):
-                await res
+            learner.feedback(fb.request_id, fb.score)
         except Exception:  # noqa: BLE001 - learning never fails the feedback call
             pass
     return json_response({"object": "feedback", "request_id": fb.request_id, "score": fb.score, "accepted": True})

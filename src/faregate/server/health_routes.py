@@ -6,28 +6,21 @@ Admin only: ``Authorization: Bearer <master key>`` (``master_key`` in the config
 
 from __future__ import annotations
 
-import hmac
 import time
 from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
-from ..core.errors import AuthenticationFailed
 from ..endpoints.deployments import Deployment
 from ..pipeline.gateway import Gateway
-from .app import GATEWAY, bearer, json_response
+from .http import GATEWAY, json_response
+from .master_key import require_master_key
 
-
-def require_master_key(gw: Gateway, request: web.Request) -> None:
-    master = gw.config.master_key
-    if not master:
-        raise AuthenticationFailed(
-            "This admin route needs a master key: set `master_key` in the config "
-            "or FAREGATE_MASTER_KEY, and send `Authorization: Bearer <master key>`."
-        )
-    given = bearer(request) or ""
-    if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), master.encode("utf-8", "surrogatepass")):
-        raise AuthenticationFailed("This admin route needs `Authorization: Bearer <master key>`.")
+HEALTH_UNSET = (
+    "This admin route needs a master key: set `master_key` in the config "
+    "or FAREGATE_MASTER_KEY, and send `Authorization: Bearer <master key>`."
+)
+HEALTH_REFUSED = "This admin route needs `Authorization: Bearer <master key>`."
 
 
 def _public_url(url: str) -> str:
@@ -68,7 +61,7 @@ def deployment_status(dep: Deployment, now: float | None = None) -> dict:
 
 async def deployments_health(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    require_master_key(gw, request)
+    require_master_key(gw, request, unset=HEALTH_UNSET, refused=HEALTH_REFUSED)
     now = time.monotonic()
     data = [deployment_status(d, now) for d in gw.registry.all()]
     return json_response({"object": "list", "data": data})

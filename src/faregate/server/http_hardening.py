@@ -28,7 +28,7 @@ def install() -> None:
         return
     original = RequestHandler.handle_error
 
-    def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
+    def handle_error(self, request, status=500, exc=None, message=None):
         if status != 400:
             return original(self, request, status, exc, message)
         log.warning(

@@ -6,8 +6,9 @@ from aiohttp import web
 
 from ..core.errors import InvalidRequest
 from ..pipeline.gateway import Gateway
-from ..wire.openai_front import decode_json, parse_chat_request
-from .app import GATEWAY, apply_routing_headers, bearer, json_response, read_body
+from ..wire.codec import decode_json
+from ..wire.openai_front import parse_chat_request
+from .http import GATEWAY, apply_routing_headers, bearer, json_response, read_body
 
 
 async def route_dry_run(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ import orjson
 from ..core.errors import GatewayError, InvalidRequest
 from ..core.types import ChatRequest, ChatResponse, Finish, TextDelta, ToolCallDelta, UsageEvent
 from ..core.usage import Usage
+from .codec import ReplyFacts, decode_json
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 ERROR_TYPES = {
@@ -109,6 +110,58 @@ def _messages(body: dict) -> list[dict]:
     return out
 
 
+def _tools(body: dict) -> list[dict] | None:
+    if body.get("tools") is None:
+        return None
+    if not isinstance(body["tools"], list):
+        raise _bad("tools", "expected an array")
+    tools = []
+    for i, t in enumerate(body["tools"]):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+            raise _bad(f"tools.{i}.name", "a tool needs a name")
+        tools.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": t["name"],
+                    "description": t.get("description", ""),
+                    "parameters": t.get("input_schema") or {"type": "object"},
+                },
+            }
+        )
+    return tools
+
+
+_CHOICES: dict[Any, Any] = {"auto": "auto", "any": "required", "none": "none"}
+
+
+def _tool_choice(body: dict) -> tuple[Any, bool | None]:
+    """(the canonical tool_choice, parallel_tool_calls) of Anthropic's ``tool_choice``."""
+    tool_choice: Any = None
+    parallel = None
+    tc = body.get("tool_choice")
+    if isinstance(tc, dict):
+        kind = tc.get("type")
+        tool_choice = _CHOICES.get(kind)
+        if kind == "tool":
+            tool_choice = {"type": "function", "function": {"name": tc.get("name", "")}}
+        if tool_choice is None:
+            raise _bad("tool_choice.type", "expected auto, any, tool or none")
+        if tc.get("disable_parallel_tool_use"):
+            parallel = False
+    return tool_choice, parallel
+
+
+def _check_sampling(body: dict) -> None:
+    stop = body.get("stop_sequences")
+    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise _bad("stop_sequences", "expected an array of strings")
+    for name, hi in (("temperature", 1.0), ("top_p", 1.0)):
+        v = body.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi):
+            raise _bad(name, f"expected a number between 0 and {hi:g}")
+
+
 def parse_messages_request(body: Any) -> ChatRequest:
     """Validate an Anthropic Messages body into the canonical request."""
     if not isinstance(body, dict):
@@ -119,42 +172,9 @@ def parse_messages_request(body: Any) -> ChatRequest:
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise _bad("max_tokens", "required: a positive integer")
-    tools = None
-    if body.get("tools") is not None:
-        if not isinstance(body["tools"], list):
-            raise _bad("tools", "expected an array")
-        tools = []
-        for i, t in enumerate(body["tools"]):
-            if not isinstance(t, dict) or not isinstance(t.get("name"), str):
-                raise _bad(f"tools.{i}.name", "a tool needs a name")
-            tools.append(
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t["name"],
-                        "description": t.get("description", ""),
-                        "parameters": t.get("input_schema") or {"type": "object"},
-                    },
-                }
-            )
-    tool_choice, parallel = None, None
-    tc = body.get("tool_choice")
-    if isinstance(tc, dict):
-        kind = tc.get("type")
-        tool_choice = {"auto": "auto", "any": "required", "none": "none"}.get(kind)
-        if kind == "tool":
-            tool_choice = {"type": "function", "function": {"name": tc.get("name", "")}}
-        if tool_choice is None:
-            raise _bad("tool_choice.type", "expected auto, any, tool or none")
-        if tc.get("disable_parallel_tool_use"):
-            parallel = False
-    stop = body.get("stop_sequences")
-    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
-        raise _bad("stop_sequences", "expected an array of strings")
-    for name, hi in (("temperature", 1.0), ("top_p", 1.0)):
-        v = body.get(name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi):
-            raise _bad(name, f"expected a number between 0 and {hi:g}")
+    tools = _tools(body)
+    tool_choice, parallel = _tool_choice(body)
+    _check_sampling(body)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise _bad("stream", "expected true or false")
@@ -170,7 +190,7 @@ def parse_messages_request(body: Any) -> ChatRequest:
         temperature=body.get("temperature"),
         top_p=body.get("top_p"),
         max_tokens=max_tokens,
-        stop=stop or None,
+        stop=body.get("stop_sequences") or None,
         user=user,
         routing=body.get("faregate") if isinstance(body.get("faregate"), dict) else None,
     )
@@ -328,3 +348,35 @@ class MessageStreamRenderer:
 
 def error_body(err: GatewayError) -> dict:
     return {"type": "error", "error": {"type": ERROR_TYPES.get(err.status, "api_error"), "message": err.message}}
+
+
+class _MessageEncoder:
+    """``MessageStreamRenderer`` as a ``StreamEncoder`` (Anthropic's stream carries no cost)."""
+
+    def __init__(self, facts: ReplyFacts) -> None:
+        self._r = MessageStreamRenderer(request_id=facts.request_id, model=facts.model)
+
+    def render(self, ev: Any) -> bytes:
+        return self._r.render(ev)
+
+    def end(self, cost_usd: float) -> bytes:
+        return self._r.end()
+
+    def error(self, err: GatewayError) -> bytes:
+        return MessageStreamRenderer.error(err)
+
+
+class AnthropicCodec:
+    """The ``FrontCodec`` of ``POST /v1/messages``: errors in Anthropic's ``{"type": "error", ...}``."""
+
+    def parse_request(self, body: bytes) -> ChatRequest:
+        return parse_messages_request(decode_json(body))
+
+    def encode_reply(self, response: ChatResponse, facts: ReplyFacts) -> bytes:
+        return render_message(response, request_id=facts.request_id, model=facts.model)
+
+    def stream_encoder(self, facts: ReplyFacts) -> _MessageEncoder:
+        return _MessageEncoder(facts)
+
+    def encode_error(self, err: GatewayError) -> tuple[int, bytes, dict[str, str]]:
+        return err.status, orjson.dumps(error_body(err)), dict(err.headers)

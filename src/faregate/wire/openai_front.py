@@ -11,9 +11,10 @@ from typing import Any
 
 import orjson
 
-from ..core.errors import InvalidRequest
+from ..core.errors import GatewayError, InvalidRequest
 from ..core.types import ChatRequest, ChatResponse, Finish, TextDelta, ToolCallDelta, UsageEvent
 from ..core.usage import Usage
+from .codec import ReplyFacts, decode_json
 
 MAX_MESSAGES = 4096
 ROLES = frozenset(("system", "developer", "user", "assistant", "tool", "function"))
@@ -69,21 +70,6 @@ KNOWN = (
 
 def _bad(param: str, what: str) -> InvalidRequest:
     return InvalidRequest(f"Invalid value for '{param}': {what}", param=param)
-
-
-def decode_json(raw: bytes) -> Any:
-    """Parse a request body; invalid UTF-8, malformed or too deeply nested JSON give a clear 400."""
-    if not raw:
-        raise InvalidRequest("The request body is empty: send a JSON object.")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        msg = str(exc)
-        if "utf-8" in msg.lower() or "surrogate" in msg.lower():
-            raise InvalidRequest("The request body is not valid UTF-8.", code="invalid_json") from None
-        if "recursion" in msg.lower() or "depth" in msg.lower():
-            raise InvalidRequest("The request body's JSON is nested too deeply.", code="invalid_json") from None
-        raise InvalidRequest(f"The request body is not valid JSON ({msg}).", code="invalid_json") from None
 
 
 def _num(body: dict, name: str, lo: float, hi: float) -> float | None:
@@ -369,3 +355,35 @@ class ChunkRenderer:
     @staticmethod
     def error(envelope: dict) -> bytes:
         return b"data: " + orjson.dumps(envelope) + b"\n\n"
+
+
+class _ChunkEncoder:
+    """``ChunkRenderer`` as a ``StreamEncoder``."""
+
+    def __init__(self, facts: ReplyFacts) -> None:
+        self._r = ChunkRenderer(request_id=facts.request_id, model=facts.model, include_usage=facts.include_usage)
+
+    def render(self, ev: Any) -> bytes:
+        return self._r.render(ev)
+
+    def end(self, cost_usd: float) -> bytes:
+        return self._r.end(cost_usd)
+
+    def error(self, err: GatewayError) -> bytes:
+        return ChunkRenderer.error(err.envelope())
+
+
+class OpenAIChatCodec:
+    """The ``FrontCodec`` of ``POST /v1/chat/completions``: errors in OpenAI's ``{"error": ...}``."""
+
+    def parse_request(self, body: bytes) -> ChatRequest:
+        return parse_chat_request(decode_json(body))
+
+    def encode_reply(self, response: ChatResponse, facts: ReplyFacts) -> bytes:
+        return render_response(response, request_id=facts.request_id, model=facts.model, cost_usd=facts.cost_usd)
+
+    def stream_encoder(self, facts: ReplyFacts) -> _ChunkEncoder:
+        return _ChunkEncoder(facts)
+
+    def encode_error(self, err: GatewayError) -> tuple[int, bytes, dict[str, str]]:
+        return err.status, orjson.dumps(err.envelope()), dict(err.headers)

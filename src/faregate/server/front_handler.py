@@ -1,0 +1,65 @@
+"""The one handler of every client-facing API ("front"), parameterised by its ``FrontCodec``.
+
+    add_front(app, "/v1/messages", AnthropicCodec())
+
+Authenticate (before reading the body: an unknown caller learns nothing about validation),
+read the body under ``server.max_body_bytes``, parse it with the codec, apply the routing
+headers, run the pipeline, and answer with the codec: a JSON reply, a stream, or an error in
+the front's own envelope.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..core.errors import GatewayError
+from ..pipeline.context import RequestContext
+from ..wire.codec import FrontCodec, ReplyFacts
+from .http import GATEWAY, apply_routing_headers, bearer, read_body, response_headers, stream_reply
+
+
+def _error(codec: FrontCodec, err: GatewayError, ctx: RequestContext | None) -> web.Response:
+    status, body, own = codec.encode_error(err)
+    # An error after the pipeline ran is explained too: attempts made, cost of what was consumed.
+    headers = {**(response_headers(ctx, with_cost=True) if ctx is not None else {}), **own}
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers or None)
+
+
+async def handle_front(request: web.Request, codec: FrontCodec) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    try:
+        credential = bearer(request)
+        principal = gw.known_principal(credential) or await gw.authenticate(credential)
+        raw = await read_body(request, gw.config.server.max_body_bytes)
+        req = codec.parse_request(raw)
+        apply_routing_headers(req, request)
+    except GatewayError as err:
+        return _error(codec, err, None)
+    ctx = gw.context(req, principal=principal)
+    try:
+        reply = await gw.handle(ctx)
+    except GatewayError as err:
+        return _error(codec, err, ctx)
+    facts = ReplyFacts(
+        request_id=ctx.request_id,
+        model=ctx.answered_model or req.model,
+        cost_usd=ctx.cost_usd,
+        include_usage=req.include_usage,
+    )
+    if reply.response is not None:
+        return web.Response(
+            body=codec.encode_reply(reply.response, facts),
+            content_type="application/json",
+            headers=response_headers(ctx, with_cost=True),
+        )
+    assert reply.events is not None
+    return await stream_reply(request, ctx, reply.events, codec.stream_encoder(facts))
+
+
+def add_front(app: web.Application, path: str, codec: FrontCodec) -> None:
+    """Serve one front at ``POST path``."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await handle_front(request, codec)
+
+    app.router.add_post(path, handler)

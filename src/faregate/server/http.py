@@ -1,0 +1,111 @@
+"""HTTP helpers every route module shares: the gateway's app key, reading a body under the
+size cap, the bearer credential, JSON and error responses, the faregate response headers,
+routing headers, and writing a stream. Imports no route module and not the app factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..core.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from ..core.types import ChatRequest
+from ..pipeline.context import RequestContext
+from ..pipeline.gateway import Gateway
+from ..wire.codec import StreamEncoder
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
+
+
+def error_response(err: GatewayError) -> web.Response:
+    return json_response(err.envelope(), status=err.status, headers=err.headers or None)
+
+
+def bearer(request: web.Request) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" else ""
+    return request.headers.get("x-api-key") or None
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(
+            f"The request body ({request.content_length} bytes) is over the limit of "
+            f"{limit} bytes (server.max_body_bytes)."
+        )
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:  # no Content-Length (chunked), and it kept coming
+        raise PayloadTooLarge(f"The request body is over the limit of {limit} bytes (server.max_body_bytes).") from None
+
+
+def response_headers(ctx: RequestContext, *, with_cost: bool) -> dict[str, str]:
+    h = {"x-request-id": ctx.request_id, "x-faregate-attempts": str(len(ctx.attempts))}
+    if ctx.answered_model:
+        h["x-faregate-model"] = ctx.answered_model
+        h["x-faregate-deployment"] = ctx.answered_by or ""
+    if ctx.fallback_used:
+        h["x-faregate-fallback"] = ctx.answered_model or "true"
+    if with_cost:
+        h["x-faregate-cost-usd"] = f"{ctx.cost_usd:.10f}".rstrip("0").rstrip(".") or "0"
+    h.update(ctx.response_headers)
+    return h
+
+
+ROUTING_HEADERS = (
+    ("x-faregate-min-quality", "min_quality"),
+    ("x-faregate-max-latency-ms", "max_latency_ms"),
+    ("x-faregate-max-cost-usd", "max_cost_usd"),
+    ("x-faregate-task", "task"),
+)
+
+
+def apply_routing_headers(req: ChatRequest, request: web.Request) -> None:
+    """Routing constraints may come as headers; the body's ``faregate`` object wins."""
+    hdr: dict[str, Any] = {}
+    for name, key in ROUTING_HEADERS:
+        v = request.headers.get(name)
+        if v is not None:
+            if key != "task":
+                try:
+                    hdr[key] = float(v)
+                except ValueError:
+                    raise InvalidRequest(f"Header {name} must be a number, got {v[:40]!r}.", param=name) from None
+            else:
+                hdr[key] = v
+    if hdr:
+        req.routing = {**hdr, **(req.routing or {})}
+
+
+async def stream_reply(
+    request: web.Request, ctx: RequestContext, events: AsyncIterator[Any], encoder: StreamEncoder
+) -> web.StreamResponse:
+    """Write a stream as SSE: each event's bytes, then the end; an error after the headers
+    goes in-band; a client gone marks the context; the upstream is closed however it ends."""
+    headers = response_headers(ctx, with_cost=False)
+    headers.update({"content-type": "text/event-stream", "cache-control": "no-cache"})
+    resp = web.StreamResponse(status=200, headers=headers)
+    try:
+        # Inside the try: a client gone before the headers are written still closes the upstream.
+        await resp.prepare(request)
+        async for ev in events:
+            data = encoder.render(ev)
+            if data:
+                await resp.write(data)
+        await resp.write(encoder.end(ctx.cost_usd))
+    except GatewayError as err:
+        # Bytes already reached the client: no failover now, an in-band error instead.
+        await resp.write(encoder.error(err))
+    except (ConnectionResetError, ConnectionError):
+        ctx.client_disconnected = True
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    return resp
