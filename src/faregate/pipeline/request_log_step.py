@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-from ..storage.request_log import LogWriter, RequestRecord, redact
+from ..core.redact import LOG_MARKER, redact
+from ..storage.request_log import LogWriter, RequestRecord
 from .context import Reply, RequestContext
 from .step import Next, Step
 
@@ -104,6 +105,6 @@ def build_record(ctx: RequestContext, *, log_bodies: bool = False, redact_emails
         latency_met=None if ceiling is None else latency <= ceiling,
         arm=ex.get("arm") or getattr(plan, "arm", None),
         task=ex.get("task"),
-        prompt=redact(_prompt_text(ctx), emails=redact_emails) if log_bodies else None,
-        answer=redact(ctx.response_text, emails=redact_emails) if log_bodies else None,
+        prompt=redact(_prompt_text(ctx), emails=redact_emails, marker=LOG_MARKER) if log_bodies else None,
+        answer=redact(ctx.response_text, emails=redact_emails, marker=LOG_MARKER) if log_bodies else None,
     )

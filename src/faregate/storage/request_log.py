@@ -20,7 +20,6 @@ import collections
 import logging
 import operator
 import os
-import re
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -107,35 +106,6 @@ _VALUES = operator.attrgetter(*COLUMNS)
 _JSON_AT = tuple(COLUMNS.index(c) for c in ("plan_models", "models_called", "extra"))
 _FLAG_AT = tuple(COLUMNS.index(c) for c in ("fallback_used", "cache_hit", "constraint_unmet", "client_disconnect"))
 _MET_AT = COLUMNS.index("latency_met")
-# -- redaction ------------------------------------------------------------------------------------
-
-_SECRETS = [
-    re.compile(r"\bfg-[A-Za-z0-9_\-]{8,}"),  # faregate keys
-    re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}"),  # OpenAI / Anthropic keys
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}"),  # Google API keys
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
-    re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*)[A-Za-z0-9/+=]{40}"),
-    re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/\-]{12,}=*"),  # bearer tokens
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"),  # GitHub tokens
-    re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),  # Slack tokens
-]
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-
-
-def redact(text: str | None, *, emails: bool = False) -> str | None:
-    """Replace secrets (API keys, bearer tokens, fg- keys, AWS keys; emails optionally)."""
-    if not text:
-        return text
-    for pat in _SECRETS:
-        if pat.groups:
-            text = pat.sub(lambda m: m.group(1) + "[REDACTED]", text)
-        else:
-            text = pat.sub("[REDACTED]", text)
-    if emails:
-        text = _EMAIL.sub("[EMAIL]", text)
-    return text
-
-
 # -- the writer -----------------------------------------------------------------------------------
 
 
