@@ -35,6 +35,7 @@ from ..core.types import (
     ToolCall,
     ToolCallDelta,
     UsageEvent,
+    content_text,
 )
 from ..core.usage import Usage
 from .base import Adapter, StreamParser, Target, UpstreamRequest, malformed
@@ -93,14 +94,6 @@ def usage_from_anthropic(u: dict[str, Any] | None) -> Usage:
     read = int(u.get("cache_read_input_tokens") or 0)
     written = int(u.get("cache_creation_input_tokens") or 0)
     return Usage(fresh + read + written, int(u.get("output_tokens") or 0), read, written)
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
 
 
 def image_block(url: str, where: str) -> dict[str, Any]:
@@ -172,7 +165,7 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
         role = m.get("role")
         where = f"messages.{i}"
         if role in ("system", "developer"):
-            text = _text_of(m.get("content"))
+            text = content_text(m.get("content"), sep="")
             if text:
                 system.append(text)
         elif role == "user":

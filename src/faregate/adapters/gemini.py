@@ -34,6 +34,7 @@ from ..core.types import (
     ToolCall,
     ToolCallDelta,
     UsageEvent,
+    content_text,
 )
 from ..core.usage import Usage
 from .base import Adapter, StreamParser, Target, UpstreamRequest, malformed
@@ -203,16 +204,8 @@ def _parts(content: Any, where: str) -> list[dict[str, Any]]:
     return out
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
-
-
 def _function_response(m: dict[str, Any], name: str) -> dict[str, Any]:
-    text = _text_of(m.get("content"))
+    text = content_text(m.get("content"), sep="")
     try:
         value = orjson.loads(text) if text else ""
     except orjson.JSONDecodeError:
@@ -238,7 +231,7 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
         role = m.get("role")
         where = f"messages.{i}"
         if role in ("system", "developer"):
-            text = _text_of(m.get("content"))
+            text = content_text(m.get("content"), sep="")
             if text:
                 system.append(text)
         elif role == "user":

@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..core.types import content_text
 from . import wire
 
 DEFAULT_PORTS = {"openai": 9101, "anthropic": 9102, "gemini": 9103}
@@ -51,10 +52,8 @@ def _text_of(body: dict) -> str:
         if not isinstance(m, dict) or m.get("role") not in ("user", None):
             continue
         c = m.get("content", m.get("parts"))
-        if isinstance(c, str):
-            return c
-        if isinstance(c, list):
-            return " ".join(p.get("text", "") for p in c if isinstance(p, dict) and isinstance(p.get("text"), str))
+        if isinstance(c, str | list):
+            return content_text(c, " ", any_part=True)
     return ""
 
 
