@@ -11,7 +11,8 @@ from faregate.core.redact import LOG_MARKER, redact
 from faregate.core.usage import Prices
 from faregate.storage import analytics
 from faregate.storage.db import Database, DatabaseUnavailable
-from faregate.storage.request_log import LogWriter, RequestRecord
+from faregate.storage.request_log import LogWriter
+from faregate.storage.request_record import RequestRecord
 
 from .conftest import closed_port
 

@@ -10,7 +10,8 @@ from collections.abc import Awaitable
 from typing import Any
 
 from ..core.redact import LOG_MARKER, redact
-from ..storage.request_log import LogWriter, RequestRecord
+from ..storage.request_log import LogWriter
+from ..storage.request_record import RequestRecord
 from .context import Reply, RequestContext
 from .step import Next, Step
 
@@ -23,7 +24,7 @@ class RequestLogStep(Step):
 
     @classmethod
     def from_config(cls, config: Any, **kw: Any) -> RequestLogStep:
-        return cls(LogWriter(config.database_url, **kw), log_bodies=config.server.log_bodies)
+        return cls(LogWriter(config.database_url, config.log_writer, **kw), log_bodies=config.server.log_bodies)
 
     async def start(self) -> None:
         await self.writer.start()
@@ -68,8 +69,9 @@ def build_record(ctx: RequestContext, *, log_bodies: bool = False, redact_emails
     cons = getattr(plan, "constraints", None)
     if cons is not None:
         ceiling = getattr(cons, "max_latency_ms", None)
-    if ceiling is None and getattr(ctx.request, "routing", None):
-        ceiling = ctx.request.routing.get("max_latency_ms")
+    routing = getattr(ctx.request, "routing", None)
+    if ceiling is None and routing:
+        ceiling = routing.get("max_latency_ms")
     status = ctx.status
     if ctx.error_class and status < 400:
         status = 500

@@ -16,7 +16,7 @@ import orjson
 
 from . import analytics
 from .db import Database
-from .request_log import COLUMNS, RequestRecord
+from .request_record import COLUMNS, RequestRecord
 
 _DB_OPTS = [
     click.option(
