@@ -99,10 +99,6 @@ class KeyResolver:
         # Uncached keys (a flood of random ones included) reach the database at most this many at a time.
         self._db_slots = asyncio.Semaphore(16)
 
-    @property
-    def config_keys(self) -> int:
-        return len(self._config)
-
     async def any_keys(self) -> bool:
         """Whether any key exists at all (config or database, revoked ones included)."""
         if self._config:
