@@ -14,6 +14,8 @@ from typing import Any
 
 @dataclass(slots=True)
 class ChatRequest:
+    """A validated chat request in the canonical (OpenAI message) shape."""
+
     model: str
     messages: list[dict[str, Any]]
     stream: bool = False

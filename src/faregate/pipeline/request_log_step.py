@@ -17,6 +17,8 @@ from .step import Next, Step
 
 
 class RequestLogStep(Step):
+    """Appends one ``RequestRecord`` per finished request to its ``LogWriter``."""
+
     def __init__(self, writer: LogWriter, *, log_bodies: bool = False, redact_emails: bool = False) -> None:
         self.writer = writer
         self.log_bodies = log_bodies

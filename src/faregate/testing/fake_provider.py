@@ -79,6 +79,8 @@ def _json_mode(protocol: str, body: dict) -> bool:
 
 
 class FakeProvider:
+    """A scriptable fake OpenAI, Anthropic or Gemini server on loopback (see the module docstring)."""
+
     def __init__(
         self,
         protocol: str = "openai",
