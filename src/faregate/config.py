@@ -291,6 +291,38 @@ class HttpPoolConfig(_Frozen):
     dns_cache_s: int = Field(300, ge=0, description="How long a resolved address is cached (seconds).")
 
 
+class LogWriterConfig(_Frozen):
+    """The request-log writer's pacing: batches, queue bound, retries and bulk-write slicing."""
+
+    batch_size: int = Field(500, ge=1, description="Records written per database transaction.")
+    flush_interval_s: float = Field(
+        0.25, gt=0, description="Seconds between writes when fewer than batch_size records are queued."
+    )
+    max_queue: int = Field(
+        50_000, ge=1, description="Records held in memory; past it the oldest tenth goes to the spill file."
+    )
+    retry_interval_s: float = Field(1.0, gt=0, description="Seconds to wait after a failed write before retrying.")
+    recent_ids: int = Field(
+        100_000, ge=1, description="Recent request ids remembered, so feedback on a queued request is accepted."
+    )
+    lookup_chunk: int = Field(
+        500, ge=1, description="Ids per query when checking which records of a retried batch are stored already."
+    )
+    prepare_slice: int = Field(
+        128, ge=1, description="Records turned into rows per event-loop slice before the loop is served again."
+    )
+    loop_slice_rows: int = Field(32, ge=1, description="SQLite: rows inserted per event-loop slice of a bulk write.")
+    checkpoint_every_batches: int = Field(
+        8, ge=1, description="SQLite: a passive WAL checkpoint after this many bulk writes."
+    )
+    busy_give_up_s: float = Field(
+        10.0, gt=0, description="SQLite: seconds a bulk write waits for another connection's write lock."
+    )
+    close_timeout_s: float = Field(
+        20.0, gt=0, description="Seconds the shutdown flush may take before the rest goes to the spill file."
+    )
+
+
 class GatewayConfig(_Frozen):
     """The whole configuration, validated once at start."""
 
@@ -325,6 +357,7 @@ class GatewayConfig(_Frozen):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     probes: ProberConfig = Field(default_factory=ProberConfig)
     http_pool: HttpPoolConfig = Field(default_factory=HttpPoolConfig)
+    log_writer: LogWriterConfig = Field(default_factory=LogWriterConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

@@ -8,7 +8,9 @@ import orjson
 import pytest
 from adapter_payloads import CONVERSATION, PNG_B64, TIME_TOOL, WEATHER_TOOL, load, request, run_stream, target
 
-from faregate.adapters.anthropic import DEFAULT_MAX_TOKENS, JSON_TOOL, JSON_TOOL_DESCRIPTION, AnthropicAdapter
+from faregate.adapters.anthropic import AnthropicAdapter
+from faregate.adapters.anthropic_json_mode import JSON_TOOL, JSON_TOOL_DESCRIPTION
+from faregate.adapters.anthropic_request import DEFAULT_MAX_TOKENS
 from faregate.core.errors import InvalidRequest, UpstreamError
 from faregate.core.types import Finish, StreamStart, TextDelta, ToolCallDelta, UsageEvent, collect
 from faregate.core.usage import Usage

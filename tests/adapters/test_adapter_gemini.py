@@ -8,7 +8,9 @@ import orjson
 import pytest
 from adapter_payloads import CONVERSATION, PNG_B64, TIME_TOOL, WEATHER_TOOL, load, request, run_stream, target
 
-from faregate.adapters.gemini import PLACEHOLDER_THOUGHT_SIGNATURE, GeminiAdapter, gemini_schema
+from faregate.adapters.gemini import GeminiAdapter
+from faregate.adapters.gemini_request import PLACEHOLDER_THOUGHT_SIGNATURE
+from faregate.adapters.gemini_schema import gemini_schema
 from faregate.core.errors import InvalidRequest, UpstreamError
 from faregate.core.types import Finish, StreamStart, TextDelta, ToolCallDelta, UsageEvent, collect
 from faregate.core.usage import Usage

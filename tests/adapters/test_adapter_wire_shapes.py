@@ -49,7 +49,7 @@ def _events(data: bytes) -> list[dict]:
 @pytest.mark.parametrize("req", REQUESTS)
 def test_gemini_request_matches_google_genai_models(req):
     types = pytest.importorskip("google.genai.types")
-    from faregate.adapters.gemini import build_body
+    from faregate.adapters.gemini_request import build_body
 
     body = build_body(req)
     for content in body["contents"]:
@@ -98,7 +98,7 @@ def test_anthropic_request_matches_sdk_params(req):
     from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
     from pydantic import TypeAdapter
 
-    from faregate.adapters.anthropic import build_body
+    from faregate.adapters.anthropic_request import build_body
 
     TypeAdapter(MessageCreateParamsNonStreaming).validate_python(build_body(req, "claude-x", stream=False))
 

@@ -101,7 +101,7 @@ def test_rejected_credential_then_cooling_down_is_503(strict_server, upstreams):
     ],
 )
 def test_redact_removes_key_shaped_strings(message):
-    from faregate.core.errors import redact
+    from faregate.core.redact import redact
 
     out = redact(message)
     assert "[redacted]" in out
@@ -109,7 +109,7 @@ def test_redact_removes_key_shaped_strings(message):
 
 
 def test_redact_keeps_ordinary_provider_messages():
-    from faregate.core.errors import redact
+    from faregate.core.redact import redact
 
     for m in (
         "API key not valid. Please pass a valid API key.",

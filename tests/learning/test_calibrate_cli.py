@@ -12,7 +12,8 @@ from faregate.learning.commands import calibrate_cmd
 from faregate.pipeline.context import RequestContext
 from faregate.pipeline.routing_step import RoutingStep
 from faregate.storage.db import Database
-from faregate.storage.request_log import LogWriter, RequestRecord
+from faregate.storage.request_log import LogWriter
+from faregate.storage.request_record import RequestRecord
 from faregate.wire.openai_front import parse_chat_request
 
 

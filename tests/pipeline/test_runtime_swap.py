@@ -58,3 +58,20 @@ async def test_unchanged_deployments_keep_their_live_state_across_a_swap():
     await gw.swap(changed)
     assert gw.registry.deployments("a")[0] is dep_a and dep_a.ttft_ewma_ms == 123.0
     assert gw.registry.deployments("b")[0] is not old_b  # its endpoint changed: fresh state
+
+
+async def test_the_request_log_is_a_service_a_swap_does_not_close(tmp_path):
+    async with FakeProvider("openai", port=0) as fake:
+        cfg = _config(fake.base_url, "a").model_copy(update={"database_url": f"sqlite:///{tmp_path / 'log.db'}"})
+        gw = Gateway(cfg)
+        async with gw:
+            await gw.chat({"model": "a", "messages": [{"role": "user", "content": "one"}]})
+            await gw.swap(cfg.model_copy(update={"models": [*cfg.models]}))
+            await gw.chat({"model": "a", "messages": [{"role": "user", "content": "two"}]})
+            writer = gw.services.request_log
+            assert writer is not None
+            assert not writer._closed, "the old snapshot's log step must not close the shared writer"
+            await writer.flush()
+            assert writer.dropped == 0
+            rows = await writer.db.fetch("SELECT id FROM request_log")
+            assert len(rows) == 2, "both requests logged, before and after the swap"

@@ -10,7 +10,8 @@ import json
 from click.testing import CliRunner
 
 from faregate.cli import main as cli_main
-from faregate.storage.request_log import LogWriter, RequestRecord
+from faregate.storage.request_log import LogWriter
+from faregate.storage.request_record import RequestRecord
 
 DAY0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

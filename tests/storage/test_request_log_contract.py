@@ -7,10 +7,12 @@ import time
 
 import pytest
 
+from faregate.core.redact import LOG_MARKER, redact
 from faregate.core.usage import Prices
 from faregate.storage import analytics
 from faregate.storage.db import Database, DatabaseUnavailable
-from faregate.storage.request_log import LogWriter, RequestRecord, redact
+from faregate.storage.request_log import LogWriter
+from faregate.storage.request_record import RequestRecord
 
 from .conftest import closed_port
 
@@ -215,12 +217,12 @@ def test_redaction():
         "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY1 mail bob@example.com "
         "google AIzaSyA-1234567890abcdefghijklmnopqrstu"
     )
-    out = redact(text)
+    out = redact(text, marker=LOG_MARKER)
     for secret in ("sk-proj-abc", "fg-live_0123", "eyJhbGci", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI", "AIzaSyA"):
         assert secret not in out, secret
     assert "Bearer [REDACTED]" in out and "bob@example.com" in out
-    assert "bob@example.com" not in redact(text, emails=True)
-    assert redact("nothing secret here") == "nothing secret here"
+    assert "bob@example.com" not in redact(text, emails=True, marker=LOG_MARKER)
+    assert redact("nothing secret here", marker=LOG_MARKER) == "nothing secret here"
 
 
 PRICES = {"big": Prices(10.0, 30.0), "small": Prices(1.0, 2.0, 0.5)}

@@ -83,3 +83,19 @@ async def test_bodies_not_logged_by_default():
     [r] = w.records
     assert r.prompt is None and r.answer is None and r.status == 502 and r.error_class == "transient"
     assert r.latency_met is None
+
+
+def test_from_config_gives_the_writer_the_log_writer_section(tmp_path):
+    from faregate.config import GatewayConfig
+
+    config = GatewayConfig.model_validate(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'log.db'}",
+            "log_writer": {"batch_size": 7, "flush_interval_s": 0.5, "max_queue": 70, "retry_interval_s": 2.0},
+        }
+    )
+    writer = RequestLogStep.from_config(config).writer
+    assert writer.config is config.log_writer
+    assert (writer.batch_size, writer.flush_interval, writer.max_queue, writer.retry_interval) == (7, 0.5, 70, 2.0)
+    defaults = RequestLogStep.from_config(GatewayConfig()).writer
+    assert (defaults.batch_size, defaults.flush_interval, defaults.max_queue) == (500, 0.25, 50_000)

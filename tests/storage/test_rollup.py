@@ -7,7 +7,7 @@ import random
 import pytest
 
 from faregate.storage import rollup
-from faregate.storage.request_log import COLUMNS, RequestRecord
+from faregate.storage.request_record import COLUMNS, RequestRecord
 
 
 def _records(n: int, seed: int = 7) -> list[RequestRecord]:

@@ -8,8 +8,11 @@ import sqlite3
 
 import pytest
 
-from faregate.storage import db as dbmod
+from faregate.config import LogWriterConfig
 from faregate.storage.db import Copy, Database, DatabaseUnavailable
+from faregate.storage.sqlite_loop_batch import LoopBatchWriter
+
+SLICE = LogWriterConfig().loop_slice_rows
 
 
 async def _open(tmp_path) -> Database:
@@ -38,7 +41,7 @@ class _Ticker:
 
 async def test_a_large_batch_yields_to_the_loop_between_slices(tmp_path):
     db = await _open(tmp_path)
-    n = 40 * dbmod.LOOP_SLICE_ROWS
+    n = 40 * SLICE
     ticker = _Ticker()
     await asyncio.sleep(0)
     before = ticker.ticks
@@ -47,7 +50,7 @@ async def test_a_large_batch_yields_to_the_loop_between_slices(tmp_path):
     await ticker.stop()
     assert await db.fetchval("SELECT COUNT(*) FROM t") == n
     # One yield per slice at least: other requests ran while the rows went in.
-    assert during >= n // dbmod.LOOP_SLICE_ROWS - 1
+    assert during >= n // SLICE - 1
     await db.close()
 
 
@@ -73,9 +76,9 @@ async def test_a_lock_held_too_long_is_unavailable_and_writes_nothing(tmp_path, 
     db = await _open(tmp_path)
     other = sqlite3.connect(str(tmp_path / "t.db"), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
-    real = dbmod.SQLiteDatabase._retry_busy
+    real = LoopBatchWriter._retry_busy
     monkeypatch.setattr(
-        dbmod.SQLiteDatabase, "_retry_busy", staticmethod(lambda c, sql, timeout_s=10.0: real(c, sql, timeout_s=0.1))
+        LoopBatchWriter, "_retry_busy", staticmethod(lambda c, sql, timeout_s=10.0: real(c, sql, timeout_s=0.1))
     )
     with pytest.raises(DatabaseUnavailable):
         await db.batch([Copy("t", ["id", "v"], [(1, "ours")])])
@@ -87,7 +90,7 @@ async def test_a_lock_held_too_long_is_unavailable_and_writes_nothing(tmp_path, 
 
 async def test_a_failing_statement_rolls_back_the_whole_batch(tmp_path):
     db = await _open(tmp_path)
-    rows = [(i, "x") for i in range(3 * dbmod.LOOP_SLICE_ROWS)] + [(0, "duplicate id")]
+    rows = [(i, "x") for i in range(3 * SLICE)] + [(0, "duplicate id")]
     with pytest.raises(sqlite3.IntegrityError):
         await db.batch([Copy("t", ["id", "v"], rows)])
     assert await db.fetchval("SELECT COUNT(*) FROM t") == 0
@@ -100,7 +103,7 @@ async def test_concurrent_batches_each_commit_whole(tmp_path):
     """Two batches at once share the loop's connection: one waits for the other's transaction,
     and a failing one rolls back only itself."""
     db = await _open(tmp_path)
-    big = [(i, "a") for i in range(10 * dbmod.LOOP_SLICE_ROWS)]
+    big = [(i, "a") for i in range(10 * SLICE)]
     bad = [(100_000, "b"), (100_000, "b again")]  # fails on its second row
     ok_small = [(200_000, "c")]
     results = await asyncio.gather(
@@ -112,4 +115,24 @@ async def test_concurrent_batches_each_commit_whole(tmp_path):
     assert results[0] is None and isinstance(results[1], sqlite3.IntegrityError) and results[2] is None
     ids = {r["id"] for r in await db.fetch("SELECT id FROM t")}
     assert ids == {i for i, _ in big} | {200_000}
+    await db.close()
+
+
+async def test_the_lock_wait_and_slices_follow_the_log_writer_config(tmp_path):
+    db = await _open(tmp_path)
+    db.tune_bulk_writes(LogWriterConfig(busy_give_up_s=0.1, loop_slice_rows=4))
+    other = sqlite3.connect(str(tmp_path / "t.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(DatabaseUnavailable):
+        await db.batch([Copy("t", ["id", "v"], [(1, "ours")])])
+    other.execute("ROLLBACK")
+    other.close()
+    ticker = _Ticker()
+    await asyncio.sleep(0)
+    before = ticker.ticks
+    await db.batch([Copy("t", ["id", "v"], [(i, "x") for i in range(40)])])
+    during = ticker.ticks - before
+    await ticker.stop()
+    assert during >= 40 // 4 - 1
+    assert await db.fetchval("SELECT COUNT(*) FROM t") == 40
     await db.close()

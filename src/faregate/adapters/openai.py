@@ -51,6 +51,8 @@ def usage_from_openai(u: dict[str, Any] | None) -> Usage:
 
 
 class OpenAIAdapter(Adapter):
+    """The OpenAI chat completions wire (every OpenAI-compatible server too)."""
+
     protocol = "openai"
 
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool) -> UpstreamRequest:

@@ -122,10 +122,6 @@ class UpstreamError(GatewayError):
         elif kind == "unavailable":
             self.status, self.code = 503, "upstream_unavailable"
 
-    @property
-    def retryable(self) -> bool:
-        return self.kind in ("transient", "timeout", "credential", "unavailable")
-
 
 def upstream_kind_for_status(status: int, message: str = "") -> str:
     """Classify a provider's HTTP status (and message) into an ``UpstreamError.kind``."""
@@ -147,35 +143,3 @@ def upstream_kind_for_status(status: int, message: str = "") -> str:
     if status in (408, 504):
         return "timeout"
     return "transient"
-
-
-# -- never echo credentials ----------------------------------------------------------------
-
-import re as _re  # noqa: E402
-
-# What a provider (or a proxy in front of it) may echo back in an error: a bearer token, an
-# OpenAI/Anthropic-style key (whole or masked like "sk-abc***wxyz"), a Google key, or a
-# "key=..." / "api_key: ..." pair.
-_SECRET_PATTERNS = (
-    (_re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"), r"\1 [redacted]"),
-    (_re.compile(r"\bsk-[A-Za-z0-9_\-*.]{6,}"), "[redacted]"),
-    (_re.compile(r"\bAIza[0-9A-Za-z_\-]{10,}"), "[redacted]"),
-    (
-        _re.compile(
-            r"(?i)\b((?:x-goog-|x-)?api[_-]?key|authorization|key|token|secret)(\"?\s*[:=]\s*\"?)"
-            r"(?!\[redacted\])[^\s\"',;&]{4,}"
-        ),
-        r"\1\2[redacted]",
-    ),
-)
-
-
-def redact(message: str, secrets: frozenset[str] | set[str] = frozenset()) -> str:
-    """``message`` without any of ``secrets`` (configured upstream credentials) or anything
-    shaped like a credential. Applied to every error a client sees."""
-    for s in secrets:
-        if len(s) >= 4 and s in message:
-            message = message.replace(s, "[redacted]")
-    for pattern, repl in _SECRET_PATTERNS:
-        message = pattern.sub(repl, message)
-    return message

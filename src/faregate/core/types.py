@@ -14,6 +14,8 @@ from typing import Any
 
 @dataclass(slots=True)
 class ChatRequest:
+    """A validated chat request in the canonical (OpenAI message) shape."""
+
     model: str
     messages: list[dict[str, Any]]
     stream: bool = False
@@ -39,15 +41,23 @@ class ChatRequest:
         return messages_text(self.messages)
 
 
-def content_text(content: Any) -> str:
-    """Text of one message's ``content``: a string, or a list of parts (text parts joined)."""
+TEXT_PART_TYPES = frozenset(("text", "input_text"))
+
+
+def content_text(content: Any, sep: str = "\n", *, any_part: bool = False) -> str:
+    """Text of one message's ``content``: a string, or a list of parts whose texts are joined by
+    ``sep`` (the provider adapters join with ""). Only ``text``/``input_text`` parts count unless
+    ``any_part``: then every part with a string ``text`` does, typed or not (provider wire
+    bodies, whose Gemini parts carry no type)."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") in ("text", "input_text")
+        return sep.join(
+            p["text"]
+            for p in content
+            if isinstance(p, dict) and isinstance(p.get("text"), str) and (any_part or p.get("type") in TEXT_PART_TYPES)
         )
     return str(content)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import click
 
@@ -60,9 +61,10 @@ def demo_cmd(
     No API key and no server needed: simulated providers (priced like real models) run on
     loopback, faregate serves them, and the official openai SDK sends the workload."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from .runner import DemoOptions, run_demo
+    from .options import DemoOptions
+    from .runner import run_demo
 
     logging.getLogger("faregate").setLevel(logging.ERROR)
     console = Console()
@@ -87,7 +89,7 @@ def demo_cmd(
         console=console,
         transient=False,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(phase: str, done: int, total: int) -> None:
             if phase not in tasks:
@@ -109,15 +111,20 @@ def _usd(x: float) -> str:
     return f"${x:.4f}" if x >= 0.001 else f"${x:.6f}"
 
 
-def render(console, result) -> None:
+def render(console: Any, result: Any) -> None:
+    """The demo's summary: the comparison, the savings, the model mix and how it was measured."""
+    from .figures import figures
+
+    r, b = figures(result.routed), figures(result.baseline)
+    console.print(_comparison(r, b))
+    _print_savings(console, result, r, b)
+    console.print(_mix_table(result))
+    _print_footnotes(console, result)
+
+
+def _comparison(r: dict[str, float], b: dict[str, float]) -> Any:
     from rich.table import Table
 
-    from .runner import figures, model_mix, prediction_error
-
-    o = result.options
-    r = figures(result.routed)
-    b = figures(result.baseline)
-    scale = o.time_scale
     t = Table(title="faregate vs always the strongest model (same workload)", title_justify="left")
     t.add_column("")
     t.add_column("faregate (model: auto)", justify="right")
@@ -134,8 +141,13 @@ def render(console, result) -> None:
     t.add_row("time to first token p50 (simulated ms)", f"{r['ttft_p50']:,.0f}", f"{b['ttft_p50']:,.0f}")
     t.add_row("latency ceiling met", f"{r['latency_met']:.1%}", f"{b['latency_met']:.1%}")
     t.add_row("marked constraint_unmet (no plan met both)", f"{r['constraint_unmet']:.1%}", "-")
-    console.print(t)
+    return t
 
+
+def _print_savings(console: Any, result: Any, r: dict[str, float], b: dict[str, float]) -> None:
+    from .figures import prediction_error
+
+    o = result.options
     savings = 1 - r["per_request"] / b["per_request"] if b["per_request"] else 0.0
     monthly = (b["per_request"] - r["per_request"]) * o.monthly_requests
     console.print(
@@ -143,7 +155,6 @@ def render(console, result) -> None:
         f"[bold]{_usd(monthly)}[/] saved ({_usd(r['per_request'] * o.monthly_requests)} instead of "
         f"{_usd(b['per_request'] * o.monthly_requests)})"
     )
-
     half = len(result.routed) // 2
     e1, e2 = prediction_error(result.routed[:half]), prediction_error(result.routed[half:])
     if result.feedback_sent and e1 is not None and e2 is not None:
@@ -151,6 +162,12 @@ def render(console, result) -> None:
             f"learning from feedback: the router's quality predictions were off by {e1:.3f} on average "
             f"in the first half of the run, {e2:.3f} in the second"
         )
+
+
+def _mix_table(result: Any) -> Any:
+    from rich.table import Table
+
+    from .figures import model_mix
 
     mix = model_mix(result.routed)
     m = Table(title="model mix per task (faregate)", title_justify="left")
@@ -171,8 +188,12 @@ def render(console, result) -> None:
             f"{CEILINGS_MS[task]:,.0f}",
             *[f"{row.get(n, 0) / total:.0%}" for n in names],
         )
-    console.print(m)
+    return m
 
+
+def _print_footnotes(console: Any, result: Any) -> None:
+    o = result.options
+    scale = o.time_scale
     console.print(
         "[dim]Simulated: the tiers are priced at real list prices "
         + "; ".join(f"{tier.name} = {tier.priced_as}" for tier in TIERS)

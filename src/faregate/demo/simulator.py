@@ -21,6 +21,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from ..core.types import content_text
+
 TASKS = ("classify", "summarize", "chat", "generate")
 # A traffic mix modelled on production LLM traffic: mostly cheap, short requests.
 MIX = {"classify": 0.40, "summarize": 0.30, "chat": 0.20, "generate": 0.10}
@@ -327,5 +329,5 @@ def _last_user_text(body: dict) -> str:
             if isinstance(c, str):
                 return c
             if isinstance(c, list):
-                return " ".join(x.get("text", "") for x in c if isinstance(x, dict))
+                return content_text(c, " ", any_part=True)
     return ""

@@ -51,13 +51,16 @@ def replay(
     mean_cost = {m: float(np.mean([r["outcomes"][m]["cost_usd"] for r in rows])) for m in models}
     learner = ResidualThompson(DIM, prior_strength=prior_strength, noise=noise)
     rng = np.random.default_rng(seed)
-    utilities, chosen = [], []
+    utilities: list[float] = []
+    chosen: list[str] = []
     explored = 0
     for r in rows:
         text = "\n".join(m["content"] for m in r["messages"] if isinstance(m.get("content"), str))
         x = bandit_features(text, infer_task(text))
         use_sample = rng.random() < explore_rate
-        best, best_u, greedy, greedy_u = None, -1e9, None, -1e9
+        best: str | None = None
+        greedy: str | None = None
+        best_u = greedy_u = -1e9
         for m in models:
             penalty = cost_weight * mean_cost[m]
             mean_q = prior_quality + learner.mean(m, x)
@@ -68,6 +71,8 @@ def replay(
                 if q - penalty > best_u:
                     best, best_u = m, q - penalty
         pick = best if use_sample else greedy
+        if pick is None:
+            raise ValueError(f"no model's utility is above {greedy_u:g} for row {r.get('id')!r}")
         explored += pick != greedy
         out = r["outcomes"][pick]
         learner.update(pick, x, out["quality"] - prior_quality)

@@ -11,6 +11,8 @@ from .base import SLOTS, Check, Grant, Limit, LimitStore, period_end
 
 
 class MemoryLimitStore(LimitStore):
+    """Limits in this process only (one replica, tests); the ``LimitStore`` contract, exactly."""
+
     def __init__(self) -> None:
         self._slots: dict[str, dict[int, int]] = {}  # sliding: key -> slot -> amount
         self._periods: dict[str, int] = {}  # calendar: key:period -> amount

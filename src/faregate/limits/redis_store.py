@@ -22,6 +22,7 @@ from typing import Any
 
 from ..core.errors import GatewayError
 from .base import SLOTS, Check, Grant, Limit, LimitStore, period_end
+from .redis_scripts import ACQUIRE, RECONCILE, RESERVE, USAGE
 
 log = logging.getLogger("faregate.limits")
 
@@ -34,117 +35,9 @@ class LimitsUnavailable(GatewayError):
     code = "limits_unavailable"
 
 
-_RESERVE = """
-local tok = KEYS[#KEYS]
-local prev = redis.call('GET', tok)
-if prev then return cjson.decode(prev) end
-local now = tonumber(ARGV[1])
-local n = #KEYS - 1
-local S = tonumber(ARGV[2])
-local used, reset, cur, live = {}, {}, {}, {}
-for i = 1, n do
-  local b = 2 + (i - 1) * 5
-  local slot_ms = tonumber(ARGV[b + 2])
-  if slot_ms > 0 then
-    local c = math.floor(now / slot_ms)
-    cur[i] = c
-    local h = redis.call('HGETALL', KEYS[i])
-    local sum, oldest, lv = 0, nil, {}
-    for j = 1, #h, 2 do
-      local s = tonumber(h[j]); local a = tonumber(h[j + 1])
-      if s <= c - S then redis.call('HDEL', KEYS[i], h[j])
-      elseif a > 0 then
-        sum = sum + a; lv[#lv + 1] = {s, a}
-        if oldest == nil or s < oldest then oldest = s end
-      end
-    end
-    used[i] = sum; live[i] = lv
-    if oldest then reset[i] = (oldest + S) * slot_ms - now else reset[i] = 0 end
-  else
-    cur[i] = -1
-    used[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
-    reset[i] = 0
-  end
-end
-for i = 1, n do
-  local b = 2 + (i - 1) * 5
-  local limit = tonumber(ARGV[b + 1]); local slot_ms = tonumber(ARGV[b + 2]); local amount = tonumber(ARGV[b + 3])
-  if ARGV[b + 4] == '1' and used[i] + amount > limit then
-    local retry = 0
-    if slot_ms > 0 then
-      retry = S * slot_ms
-      if amount <= limit then
-        table.sort(live[i], function(x, y) return x[1] < y[1] end)
-        local need, freed = used[i] + amount - limit, 0
-        for _, p in ipairs(live[i]) do
-          freed = freed + p[2]
-          if freed >= need then retry = (p[1] + S) * slot_ms - now; break end
-        end
-      end
-    end
-    local out = {0, i, retry}
-    for k = 1, n do out[#out + 1] = used[k]; out[#out + 1] = reset[k]; out[#out + 1] = cur[k] end
-    redis.call('SET', tok, cjson.encode(out), 'PX', 30000)
-    return out
-  end
-end
-local out = {1, 0, 0}
-for i = 1, n do
-  local b = 2 + (i - 1) * 5
-  local slot_ms = tonumber(ARGV[b + 2]); local amount = tonumber(ARGV[b + 3]); local ttl = tonumber(ARGV[b + 5])
-  if slot_ms > 0 then
-    redis.call('HINCRBY', KEYS[i], cur[i], amount)
-    if reset[i] == 0 then reset[i] = (cur[i] + S) * slot_ms - now end
-  else
-    redis.call('INCRBY', KEYS[i], amount)
-  end
-  redis.call('PEXPIRE', KEYS[i], ttl)
-  out[#out + 1] = used[i] + amount; out[#out + 1] = reset[i]; out[#out + 1] = cur[i]
-end
-redis.call('SET', tok, cjson.encode(out), 'PX', 30000)
-return out
-"""
-
-_RECONCILE = """
-for i = 1, #KEYS do
-  local slot = ARGV[2 * i - 1]; local d = tonumber(ARGV[2 * i])
-  if d ~= 0 then
-    if slot == '-1' then
-      if redis.call('EXISTS', KEYS[i]) == 1 then
-        if redis.call('INCRBY', KEYS[i], d) < 0 then redis.call('SET', KEYS[i], 0, 'KEEPTTL') end
-      end
-    elseif redis.call('HEXISTS', KEYS[i], slot) == 1 then
-      if redis.call('HINCRBY', KEYS[i], slot, d) < 0 then redis.call('HSET', KEYS[i], slot, 0) end
-    end
-  end
-end
-return 1
-"""
-
-_USAGE = """
-local slot_ms = tonumber(ARGV[2])
-if slot_ms <= 0 then return tonumber(redis.call('GET', KEYS[1]) or '0') end
-local c = math.floor(tonumber(ARGV[1]) / slot_ms)
-local h = redis.call('HGETALL', KEYS[1])
-local sum = 0
-for j = 1, #h, 2 do
-  if tonumber(h[j]) > c - tonumber(ARGV[3]) then sum = sum + tonumber(h[j + 1]) end
-end
-return sum
-"""
-
-_ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  return 1
-end
-return 0
-"""
-
-
 class RedisLimitStore(LimitStore):
+    """Limits in Redis; see the module docstring."""
+
     def __init__(
         self,
         url: str,
@@ -196,10 +89,10 @@ class RedisLimitStore(LimitStore):
         self._consecutive = 0
         self.down_after = 3
         self._monitor: asyncio.Task | None = None
-        self._reserve = self.r.register_script(_RESERVE)
-        self._reconcile = self.r.register_script(_RECONCILE)
-        self._usage = self.r.register_script(_USAGE)
-        self._acquire = self.r.register_script(_ACQUIRE)
+        self._reserve = self.r.register_script(RESERVE)
+        self._reconcile = self.r.register_script(RECONCILE)
+        self._usage = self.r.register_script(USAGE)
+        self._acquire = self.r.register_script(ACQUIRE)
 
     # -- failure handling -------------------------------------------------------------------
 
@@ -311,7 +204,8 @@ class RedisLimitStore(LimitStore):
             return Grant(True)
         now = time.time() if now is None else now
         now_ms = int(now * 1000)
-        keys, args = [], [now_ms, SLOTS]
+        keys: list[str] = []
+        args: list[int | float] = [now_ms, SLOTS]
         token = self.ns + "rsv:" + secrets.token_hex(10)
         for lim, amount in zip(limits, amounts):
             keys.append(self.ns + lim.storage_key(now))
@@ -407,4 +301,4 @@ class RedisLimitStore(LimitStore):
 
 
 class _Failed(Exception):
-    pass
+    """Redis is down or did not answer in time (the failure policy decides what follows)."""

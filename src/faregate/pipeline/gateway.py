@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..config import GatewayConfig, load_config
-from ..core.errors import GatewayError, UpstreamError, redact
+from ..core.errors import GatewayError, UpstreamError
+from ..core.redact import redact
 from ..core.types import ChatRequest, ChatResponse, Event
 from ..endpoints.deployments import DeploymentRegistry
 from .context import Principal, Reply, RequestContext

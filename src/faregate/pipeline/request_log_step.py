@@ -9,26 +9,38 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-from ..storage.request_log import LogWriter, RequestRecord, redact
+from ..core.redact import LOG_MARKER, redact
+from ..storage.request_log import LogWriter
+from ..storage.request_record import RequestRecord
 from .context import Reply, RequestContext
 from .step import Next, Step
 
 
 class RequestLogStep(Step):
-    def __init__(self, writer: LogWriter, *, log_bodies: bool = False, redact_emails: bool = False) -> None:
+    """Appends one ``RequestRecord`` per finished request to its ``LogWriter``.
+
+    ``owns_writer``: whether this step starts and closes the writer. The gateway's writer is a
+    shared service that outlives config snapshots, so its steps do not."""
+
+    def __init__(
+        self, writer: LogWriter, *, log_bodies: bool = False, redact_emails: bool = False, owns_writer: bool = True
+    ) -> None:
         self.writer = writer
         self.log_bodies = log_bodies
         self.redact_emails = redact_emails
+        self.owns_writer = owns_writer
 
     @classmethod
     def from_config(cls, config: Any, **kw: Any) -> RequestLogStep:
-        return cls(LogWriter(config.database_url, **kw), log_bodies=config.server.log_bodies)
+        return cls(LogWriter(config.database_url, config.log_writer, **kw), log_bodies=config.server.log_bodies)
 
     async def start(self) -> None:
-        await self.writer.start()
+        if self.owns_writer:
+            await self.writer.start()
 
     async def close(self) -> None:
-        await self.writer.close()
+        if self.owns_writer:
+            await self.writer.close()
 
     def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         # The gateway records the status and error class of a refused request before finishing it.
@@ -66,8 +78,9 @@ def build_record(ctx: RequestContext, *, log_bodies: bool = False, redact_emails
     cons = getattr(plan, "constraints", None)
     if cons is not None:
         ceiling = getattr(cons, "max_latency_ms", None)
-    if ceiling is None and getattr(ctx.request, "routing", None):
-        ceiling = ctx.request.routing.get("max_latency_ms")
+    routing = getattr(ctx.request, "routing", None)
+    if ceiling is None and routing:
+        ceiling = routing.get("max_latency_ms")
     status = ctx.status
     if ctx.error_class and status < 400:
         status = 500
@@ -103,6 +116,6 @@ def build_record(ctx: RequestContext, *, log_bodies: bool = False, redact_emails
         latency_met=None if ceiling is None else latency <= ceiling,
         arm=ctx.arm or getattr(plan, "arm", None),
         task=ctx.task,
-        prompt=redact(_prompt_text(ctx), emails=redact_emails) if log_bodies else None,
-        answer=redact(ctx.response_text, emails=redact_emails) if log_bodies else None,
+        prompt=redact(_prompt_text(ctx), emails=redact_emails, marker=LOG_MARKER) if log_bodies else None,
+        answer=redact(ctx.response_text, emails=redact_emails, marker=LOG_MARKER) if log_bodies else None,
     )

@@ -56,7 +56,7 @@ class Services:
             pool=HttpPool(config.http_pool),
             auth=KeyAuth(config),
             limit_store=store,
-            request_log=LogWriter(config.database_url) if config.database_url else None,
+            request_log=LogWriter(config.database_url, config.log_writer) if config.database_url else None,
             learner=learner,
         )
 

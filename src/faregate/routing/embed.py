@@ -1,8 +1,8 @@
 """Text embedders behind one small interface.
 
-Extension point: subclass ``Embedder`` and implement ``embed(texts) -> np.ndarray`` returning
-one L2-normalised float32 row per text (shape ``(len(texts), dim)``), deterministic across
-processes (a router trained in one process predicts in another). ``name`` identifies the
+Extension point (``Embedder``, in ``routing.embedder``): subclass it and implement
+``embed(texts) -> np.ndarray`` returning one L2-normalised float32 row per text (shape
+``(len(texts), dim)``), deterministic across processes (a router trained in one process predicts in another). ``name`` identifies the
 embedder and its settings; a trained router records it and refuses another at load time.
 
 - ``HashEmbedder``: dependency-free, hashed character n-grams and word unigrams.
@@ -20,22 +20,10 @@ import zlib
 
 import numpy as np
 
+from .embedder import Embedder, l2_normalise
+
 _WORD = re.compile(r"[a-z0-9]+")
 _MIX = np.uint32(2654435761)  # Knuth's multiplicative hash constant
-
-
-class Embedder:
-    name: str = "embedder"
-    dim: int = 0
-
-    def embed(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - interface
-        """Return ``(len(texts), dim)`` float32, each row L2-normalised (all-zero for empty text)."""
-        raise NotImplementedError
-
-
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.where(n > 0, n, 1.0)).astype(np.float32)
 
 
 class HashEmbedder(Embedder):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embed import Embedder, l2_normalise
+from .embedder import Embedder, l2_normalise
 
 _DTYPES = {"F32": np.float32, "I64": np.int64, "F16": np.float16}
 
@@ -55,7 +55,8 @@ class WordPiece:
 
     def _words(self, text: str) -> list[str]:
         text = unicodedata.normalize("NFD", text.lower())
-        out, cur = [], []
+        out: list[str] = []
+        cur: list[str] = []
         for ch in text:
             cat = unicodedata.category(ch)
             if cat == "Mn":

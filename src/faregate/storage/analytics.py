@@ -87,17 +87,38 @@ async def _accumulate(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """dim -> value -> accumulator (rollup columns), for several dims in one pass. ``day`` is
     the 'all' dim keyed by UTC day."""
-    out: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in dims}
-    table_dims = tuple(d for d in dims if d != "day")
+    acc = _Accumulation(db, dims)
+    # Whole UTC days from the daily rollup, whole hours at the ends from the hourly one,
+    # the partial hours at the very ends from the rows themselves.
+    d_lo, d_hi = math.ceil(since / 86400) * 86400, math.floor(until / 86400) * 86400
+    if d_lo < d_hi:
+        await acc.from_table("request_rollup_day", int(d_lo), int(d_hi))
+        await acc.hourly(since, float(d_lo))
+        await acc.hourly(float(d_hi), until)
+    else:
+        await acc.hourly(since, until)
+    return acc.out
 
-    def acc_for(dim: str, key: str) -> dict[str, Any]:
-        a = out[dim].get(key)
+
+class _Accumulation:
+    """The accumulators of one ``_accumulate`` call and the three sources that feed them."""
+
+    def __init__(self, db: Database, dims: tuple[str, ...]) -> None:
+        self.db = db
+        self.dims = dims
+        self.table_dims = tuple(d for d in dims if d != "day")
+        self.out: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in dims}
+
+    def acc_for(self, dim: str, key: str) -> dict[str, Any]:
+        a = self.out[dim].get(key)
         if a is None:
-            a = out[dim][key] = rollup.empty()
+            a = self.out[dim][key] = rollup.empty()
         return a
 
-    async def from_table(table: str, lo: int, hi: int) -> None:
-        if "day" in dims:
+    async def from_table(self, table: str, lo: int, hi: int) -> None:
+        """Whole hours (or days) from a rollup table."""
+        db = self.db
+        if "day" in self.dims:
             rows = await db.fetch(
                 f"SELECT hour, {', '.join(rollup.ALL_COLS)} FROM {table} "
                 f"WHERE dim = 'all' AND hour >= $1 AND hour < $2",
@@ -105,46 +126,37 @@ async def _accumulate(
                 hi,
             )
             for r in rows:
-                _add(acc_for("day", _day(r["hour"])), r)
-        if table_dims:
-            marks = ", ".join(f"${i + 3}" for i in range(len(table_dims)))
+                _add(self.acc_for("day", _day(r["hour"])), r)
+        if self.table_dims:
+            marks = ", ".join(f"${i + 3}" for i in range(len(self.table_dims)))
             rows = await db.fetch(
                 f"SELECT dim, value, {_SUM_COLS[db.dialect]} FROM {table} WHERE hour >= $1 AND hour < $2 "
                 f"AND dim IN ({marks}) GROUP BY dim, value",
                 lo,
                 hi,
-                *table_dims,
+                *self.table_dims,
             )
             for r in rows:
-                _add(acc_for(r["dim"], r["value"]), r)
+                _add(self.acc_for(r["dim"], r["value"]), r)
 
-    async def raw(lo: float, hi: float) -> None:
+    async def raw(self, lo: float, hi: float) -> None:
+        """The rows themselves, for partial hours."""
         if lo >= hi:
             return
-        for r in await db.fetch(f"SELECT {_RAW_COLS} FROM request_log WHERE ts >= $1 AND ts < $2", lo, hi):
+        for r in await self.db.fetch(f"SELECT {_RAW_COLS} FROM request_log WHERE ts >= $1 AND ts < $2", lo, hi):
             values = dict(rollup.dim_values(r))
-            for dim in dims:
-                rollup.add_row(acc_for(dim, _day(r["ts"]) if dim == "day" else values[dim]), r)
+            for dim in self.dims:
+                rollup.add_row(self.acc_for(dim, _day(r["ts"]) if dim == "day" else values[dim]), r)
 
-    async def hourly(lo: float, hi: float) -> None:
+    async def hourly(self, lo: float, hi: float) -> None:
+        """Whole hours from the hourly rollup, the partial ones at both ends from the rows."""
         h_lo, h_hi = math.ceil(lo / 3600) * 3600, math.floor(hi / 3600) * 3600
         if h_lo < h_hi:
-            await from_table("request_rollup", int(h_lo), int(h_hi))
-            await raw(lo, float(h_lo))
-            await raw(float(h_hi), hi)
+            await self.from_table("request_rollup", int(h_lo), int(h_hi))
+            await self.raw(lo, float(h_lo))
+            await self.raw(float(h_hi), hi)
         else:
-            await raw(lo, hi)
-
-    # Whole UTC days from the daily rollup, whole hours at the ends from the hourly one,
-    # the partial hours at the very ends from the rows themselves.
-    d_lo, d_hi = math.ceil(since / 86400) * 86400, math.floor(until / 86400) * 86400
-    if d_lo < d_hi:
-        await from_table("request_rollup_day", int(d_lo), int(d_hi))
-        await hourly(since, float(d_lo))
-        await hourly(float(d_hi), until)
-    else:
-        await hourly(since, until)
-    return out
+            await self.raw(lo, hi)
 
 
 def _finish(a: dict[str, Any], baseline: Prices | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import orjson
 
 from . import analytics
 from .db import Database
-from .request_log import COLUMNS, RequestRecord
+from .request_record import COLUMNS, RequestRecord
 
 _DB_OPTS = [
     click.option(
@@ -169,12 +169,27 @@ def _fmt(v: Any, kind: str = "") -> str:
 
 def _print_report(s: dict[str, Any], arms: dict[str, Any] | None) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     con = Console()
+    base = s["baseline"] is not None
+    con.print(_groups_table(s, base))
+    if base:
+        tot = s["total"]
+        con.print(
+            f"Against always-{s['baseline']}: {_fmt(tot.get('baseline_cost_usd'), '$')}; "
+            f"saved {_fmt(tot.get('savings_usd'), '$')} ({_fmt(tot.get('savings_pct'))}%)."
+        )
+    for r in s["recommendations"]:
+        con.print(f"[bold]recommendation:[/bold] {r['message']}")
+    if arms is not None:
+        con.print(_arms_table(arms))
+
+
+def _groups_table(s: dict[str, Any], base: bool) -> Any:
+    from rich.table import Table
+
     iso = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))  # noqa: E731
     t = Table(title=f"faregate report {iso(s['since'])} .. {iso(s['until'])} UTC, by {s['group_by']}")
-    base = s["baseline"] is not None
     cols = [
         "group",
         "requests",
@@ -210,29 +225,25 @@ def _print_report(s: dict[str, Any], arms: dict[str, Any] | None) -> None:
             _fmt(g["cache_hit_rate"], "%"),
             _fmt(g["constraint_unmet_rate"], "%"),
         )
-    con.print(t)
-    if base:
-        tot = s["total"]
-        con.print(
-            f"Against always-{s['baseline']}: {_fmt(tot.get('baseline_cost_usd'), '$')}; "
-            f"saved {_fmt(tot.get('savings_usd'), '$')} ({_fmt(tot.get('savings_pct'))}%)."
+    return t
+
+
+def _arms_table(arms: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    a = Table(title="Gradual rollout: arms side by side")
+    for c in ("arm", "requests", "spend", "cost/request", "p50 ms", "p95 ms", "errors", "feedback (n)"):
+        a.add_column(c, justify="left" if c == "arm" else "right")
+    for name, v in arms.items():
+        fb = v["feedback"]
+        a.add_row(
+            name,
+            _fmt(v["requests"]),
+            _fmt(v["spend_usd"], "$"),
+            _fmt(v["cost_per_request_usd"], "$"),
+            _fmt(v["latency_p50_ms"], "ms"),
+            _fmt(v["latency_p95_ms"], "ms"),
+            _fmt(v["error_rate"], "%"),
+            f"{fb['mean_score']:.3f} ({fb['count']})" if fb else "-",
         )
-    for r in s["recommendations"]:
-        con.print(f"[bold]recommendation:[/bold] {r['message']}")
-    if arms is not None:
-        a = Table(title="Gradual rollout: arms side by side")
-        for c in ("arm", "requests", "spend", "cost/request", "p50 ms", "p95 ms", "errors", "feedback (n)"):
-            a.add_column(c, justify="left" if c == "arm" else "right")
-        for name, v in arms.items():
-            fb = v["feedback"]
-            a.add_row(
-                name,
-                _fmt(v["requests"]),
-                _fmt(v["spend_usd"], "$"),
-                _fmt(v["cost_per_request_usd"], "$"),
-                _fmt(v["latency_p50_ms"], "ms"),
-                _fmt(v["latency_p95_ms"], "ms"),
-                _fmt(v["error_rate"], "%"),
-                f"{fb['mean_score']:.3f} ({fb['count']})" if fb else "-",
-            )
-        con.print(a)
+    return a

@@ -2,15 +2,16 @@
 
 Gateway use::
 
-    writer = LogWriter(config.database_url, spill_path="faregate-spill.jsonl")
+    writer = LogWriter(config.database_url, config.log_writer, spill_path="faregate-spill.jsonl")
     await writer.start()          # never raises: an unreachable database only means queueing
     writer.append(record)         # sync, O(1), never blocks, never raises
     await writer.close()          # flushes everything (to the database, or to the spill file)
 
 Nothing is lost: records queue in memory up to ``max_queue``; while the database is down the
-overflow goes to the JSONL spill file, replayed (idempotently: ``ON CONFLICT (id) DO NOTHING``)
-once the database answers again. ``dropped`` counts records that could go nowhere (the spill
-file itself failing); it is 0 in every test.
+overflow goes to the JSONL spill file (``log_spill``), replayed (idempotently: ids already
+stored are skipped) once the database answers again. ``dropped`` counts records that could go
+nowhere (the spill file itself failing); it is 0 in every test. The pacing (batch size, flush
+interval, slices...) is ``LogWriterConfig``.
 """
 
 from __future__ import annotations
@@ -18,152 +19,50 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import operator
 import os
-import re
-import time
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from . import rollup
-from .db import Copy, Database, DatabaseUnavailable
+from ..config import LogWriterConfig
+from . import log_spill, rollup
+from .db import Copy, Database, DatabaseUnavailable, Statement
+from .log_spill import default_spill_path
+from .request_record import COLUMNS, RequestRecord
 
 log = logging.getLogger("faregate.request_log")
 
 
-@dataclass(slots=True)
-class RequestRecord:
-    id: str
-    ts: float
-    key_id: str | None = None
-    team: str | None = None
-    route: str | None = None
-    requested_model: str | None = None
-    model: str | None = None  # the model that answered
-    deployment: str | None = None
-    plan_kind: str | None = None
-    plan_models: list[str] = field(default_factory=list)
-    models_called: list[str] = field(default_factory=list)
-    pred_quality: float | None = None
-    pred_cost_usd: float | None = None
-    pred_latency_ms: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    cost_usd: float = 0.0
-    ttft_ms: float | None = None
-    latency_ms: float = 0.0
-    status: int = 200
-    error_class: str | None = None
-    attempts: int = 0
-    fallback_used: bool = False
-    cache_hit: bool = False
-    constraint_unmet: bool = False
-    client_disconnect: bool = False
-    latency_ceiling_ms: float | None = None
-    latency_met: bool | None = None
-    arm: str | None = None
-    task: str | None = None
-    prompt: str | None = None
-    answer: str | None = None
-    extra: dict[str, Any] | None = None
-
-    def to_values(self) -> tuple:
-        """The values as stored, in ``COLUMNS`` order (lists/dicts as JSON text, booleans as 0/1)."""
-        v = list(_VALUES(self))
-        for i in _JSON_AT:
-            if v[i] is not None:
-                v[i] = orjson.dumps(v[i]).decode()
-        for i in _FLAG_AT:
-            v[i] = 1 if v[i] else 0
-        if v[_MET_AT] is not None:  # unknown (no ceiling) stays NULL
-            v[_MET_AT] = 1 if v[_MET_AT] else 0
-        return tuple(v)
-
-    def to_row(self) -> dict[str, Any]:
-        """Column name -> value as stored."""
-        return dict(zip(COLUMNS, self.to_values()))
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> RequestRecord:
-        d = {f.name: row.get(f.name) for f in fields(cls)}
-        for k in ("plan_models", "models_called", "extra"):
-            if isinstance(d[k], (str, bytes)):
-                d[k] = orjson.loads(d[k])
-        for k in ("plan_models", "models_called"):
-            d[k] = d[k] or []
-        for k in ("fallback_used", "cache_hit", "constraint_unmet", "client_disconnect"):
-            d[k] = bool(d[k])
-        if d["latency_met"] is not None:
-            d["latency_met"] = bool(d["latency_met"])
-        return cls(**d)
-
-
-COLUMNS = tuple(f.name for f in fields(RequestRecord))
-_VALUES = operator.attrgetter(*COLUMNS)
-_JSON_AT = tuple(COLUMNS.index(c) for c in ("plan_models", "models_called", "extra"))
-_FLAG_AT = tuple(COLUMNS.index(c) for c in ("fallback_used", "cache_hit", "constraint_unmet", "client_disconnect"))
-_MET_AT = COLUMNS.index("latency_met")
-# -- redaction ------------------------------------------------------------------------------------
-
-_SECRETS = [
-    re.compile(r"\bfg-[A-Za-z0-9_\-]{8,}"),  # faregate keys
-    re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{16,}"),  # OpenAI / Anthropic keys
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}"),  # Google API keys
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
-    re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*)[A-Za-z0-9/+=]{40}"),
-    re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/\-]{12,}=*"),  # bearer tokens
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"),  # GitHub tokens
-    re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),  # Slack tokens
-]
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-
-
-def redact(text: str | None, *, emails: bool = False) -> str | None:
-    """Replace secrets (API keys, bearer tokens, fg- keys, AWS keys; emails optionally)."""
-    if not text:
-        return text
-    for pat in _SECRETS:
-        if pat.groups:
-            text = pat.sub(lambda m: m.group(1) + "[REDACTED]", text)
-        else:
-            text = pat.sub("[REDACTED]", text)
-    if emails:
-        text = _EMAIL.sub("[EMAIL]", text)
-    return text
-
-
-# -- the writer -----------------------------------------------------------------------------------
-
-
 class LogWriter:
-    """Bounded queue + one writer task; see the module docstring."""
+    """Bounded queue + one writer task; see the module docstring.
+
+    ``config`` gives the pacing; the keyword arguments override one setting each (tests and
+    benchmarks use them)."""
 
     def __init__(
         self,
         url: str,
+        config: LogWriterConfig | None = None,
         *,
-        batch_size: int = 500,
-        flush_interval: float = 0.25,
-        max_queue: int = 50_000,
-        spill_path: str | os.PathLike | None = None,
-        retry_interval: float = 1.0,
+        batch_size: int | None = None,
+        flush_interval: float | None = None,
+        max_queue: int | None = None,
+        spill_path: str | os.PathLike[str] | None = None,
+        retry_interval: float | None = None,
         db: Database | None = None,
     ) -> None:
+        cfg = config or LogWriterConfig()
+        self.config = cfg
         self.url = url
-        self.batch_size = batch_size
-        self.flush_interval = flush_interval
-        self.max_queue = max_queue
-        self.retry_interval = retry_interval
+        self.batch_size = cfg.batch_size if batch_size is None else batch_size
+        self.flush_interval = cfg.flush_interval_s if flush_interval is None else flush_interval
+        self.max_queue = cfg.max_queue if max_queue is None else max_queue
+        self.retry_interval = cfg.retry_interval_s if retry_interval is None else retry_interval
         self.spill_path = Path(spill_path) if spill_path else Path(default_spill_path(url))
         self.db: Database | None = db
         self._queue: collections.deque[RequestRecord] = collections.deque()
         self._wake = asyncio.Event()
         self._io = asyncio.Lock()  # one writer at a time: the task, or flush()/close()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
         self.dropped = 0
@@ -174,7 +73,7 @@ class LogWriter:
         self.db_errors = 0
         # Recent request id -> key id, so feedback on a request still queued is accepted.
         self.recent: collections.OrderedDict[str, str | None] = collections.OrderedDict()
-        self.recent_max = 100_000
+        self.recent_max = cfg.recent_ids
 
     # public ---------------------------------------------------------------------------------
 
@@ -244,7 +143,7 @@ class LogWriter:
                 pass
             self._task = None
         try:
-            await asyncio.wait_for(self.flush(), timeout=20)
+            await asyncio.wait_for(self.flush(), timeout=self.config.close_timeout_s)
         except (TimeoutError, Exception) as exc:  # noqa: BLE001
             log.warning(
                 "request log: database unavailable at shutdown (%s); %d record(s) spilled to %s",
@@ -271,9 +170,7 @@ class LogWriter:
         if not records:
             return
         try:
-            self.spill_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.spill_path, "ab") as f:
-                f.write(b"".join(orjson.dumps({c: getattr(r, c) for c in COLUMNS}) + b"\n" for r in records))
+            log_spill.append(self.spill_path, records)
             self.spilled += len(records)
         except OSError:
             self.dropped += len(records)
@@ -282,6 +179,7 @@ class LogWriter:
     async def _ensure_db(self) -> Database:
         if self.db is None:
             db = await Database.open(self.url)
+            db.tune_bulk_writes(self.config)
             try:
                 await db.migrate("request_log")
             except Exception:
@@ -292,7 +190,7 @@ class LogWriter:
 
     async def _write(self, batch: list[RequestRecord]) -> None:
         db = await self._ensure_db()
-        stmts = await _prepare(batch)
+        stmts = await _prepare(batch, self.config.prepare_slice)
         try:
             try:
                 await db.batch(stmts)
@@ -305,7 +203,7 @@ class LogWriter:
                 if len(fresh) == len(batch):
                     raise
                 if fresh:
-                    await db.batch(await _prepare(fresh))
+                    await db.batch(await _prepare(fresh, self.config.prepare_slice))
         except DatabaseUnavailable:
             # The connection is likely gone: reopen on the next attempt.
             self.db = None
@@ -317,11 +215,11 @@ class LogWriter:
         self.written += len(batch)
         self.batches += 1
 
-    @staticmethod
-    async def _not_stored(db: Database, records: list[RequestRecord]) -> list[RequestRecord]:
+    async def _not_stored(self, db: Database, records: list[RequestRecord]) -> list[RequestRecord]:
         seen: set[str] = set()
-        for i in range(0, len(records), 500):
-            ids = [r.id for r in records[i : i + 500]]
+        step = self.config.lookup_chunk
+        for i in range(0, len(records), step):
+            ids = [r.id for r in records[i : i + step]]
             marks = ", ".join(f"${j + 1}" for j in range(len(ids)))
             seen |= {r["id"] for r in await db.fetch(f"SELECT id FROM request_log WHERE id IN ({marks})", *ids)}
         out, dup = [], set()
@@ -332,18 +230,10 @@ class LogWriter:
         return out
 
     async def _replay_spill(self) -> None:
-        path = self.spill_path
-        work = path.with_name(path.name + ".replaying")
-        if not work.exists() and (not path.exists() or path.stat().st_size == 0):
+        if not log_spill.pending(self.spill_path):
             return
         await self._ensure_db()  # only move files around once the database answers
-        while True:
-            if not work.exists():
-                if not path.exists() or path.stat().st_size == 0:
-                    return
-                # Move aside first so records spilled during the replay land in a fresh file.
-                os.replace(path, work)
-            records = [RequestRecord(**orjson.loads(line)) for line in work.read_bytes().splitlines() if line.strip()]
+        while (records := log_spill.take(self.spill_path)) is not None:
             for i in range(0, len(records), self.batch_size):
                 # Idempotent: ids already stored (a crash mid-replay) are skipped, so neither the
                 # row nor its rollup counts twice.
@@ -351,7 +241,7 @@ class LogWriter:
                 if chunk:
                     await self._write(chunk)
                 self.replayed += len(chunk)
-            work.unlink()
+            log_spill.done(self.spill_path)
             log.info("request log: replayed %d spilled record(s)", len(records))
 
     async def _run(self) -> None:
@@ -373,36 +263,19 @@ class LogWriter:
                 await asyncio.sleep(self.retry_interval)
 
 
-PREPARE_SLICE = 128
-
-
-async def _prepare(batch: list[RequestRecord]) -> list[Any]:
+async def _prepare(batch: list[RequestRecord], slice_size: int = LogWriterConfig().prepare_slice) -> list[Statement]:
     """The batch's rows and rollup upserts, built on the event loop a slice at a time.
 
     A few microseconds per record (``bench/bench_log_writer.py``). On the loop rather than in a
     worker thread: Python work in a second thread competes with the request path for the GIL
-    on the same core, and the hand-offs cost more than the work. Slices of ``PREPARE_SLICE``
+    on the same core, and the hand-offs cost more than the work. Slices of ``slice_size``
     records keep each pause of the loop well under a millisecond."""
-    values: list[tuple] = []
+    values: list[tuple[Any, ...]] = []
     acc = rollup.Accumulator()
-    for i in range(0, len(batch), PREPARE_SLICE):
+    for i in range(0, len(batch), slice_size):
         if i:
             await asyncio.sleep(0)
-        part = batch[i : i + PREPARE_SLICE]
+        part = batch[i : i + slice_size]
         values += [r.to_values() for r in part]
         acc.add(part)
     return [Copy("request_log", COLUMNS, values), *acc.statements()]
-
-
-def default_spill_path(url: str) -> str:
-    """Next to the SQLite file, or ``faregate-log-spill.jsonl`` in the working directory."""
-    from .db import sqlite_path
-
-    p = sqlite_path(url)
-    if p and p != ":memory:":
-        return p + ".spill.jsonl"
-    return os.environ.get("FAREGATE_LOG_SPILL", "faregate-log-spill.jsonl")
-
-
-def now() -> float:
-    return time.time()

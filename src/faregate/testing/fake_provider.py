@@ -37,7 +37,21 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import wire
+from ..core.types import content_text
+from .wire import (
+    anthropic_body,
+    anthropic_error_event,
+    anthropic_events,
+    anthropic_preamble,
+    error_body,
+    gemini_body,
+    gemini_error_event,
+    gemini_events,
+    openai_body,
+    openai_error_event,
+    openai_events,
+    split_text,
+)
 
 DEFAULT_PORTS = {"openai": 9101, "anthropic": 9102, "gemini": 9103}
 Responder = Callable[[str, str, dict], dict]
@@ -51,10 +65,8 @@ def _text_of(body: dict) -> str:
         if not isinstance(m, dict) or m.get("role") not in ("user", None):
             continue
         c = m.get("content", m.get("parts"))
-        if isinstance(c, str):
-            return c
-        if isinstance(c, list):
-            return " ".join(p.get("text", "") for p in c if isinstance(p, dict) and isinstance(p.get("text"), str))
+        if isinstance(c, str | list):
+            return content_text(c, " ", any_part=True)
     return ""
 
 
@@ -67,6 +79,8 @@ def _json_mode(protocol: str, body: dict) -> bool:
 
 
 class FakeProvider:
+    """A scriptable fake OpenAI, Anthropic or Gemini server on loopback (see the module docstring)."""
+
     def __init__(
         self,
         protocol: str = "openai",
@@ -259,7 +273,7 @@ class FakeProvider:
         if status >= 400:
             msg = b.get("error_message") or f"fake {self.protocol} error {status}"
             return web.Response(
-                status=status, body=wire.error_body(self.protocol, status, msg), headers={**_JSON, **headers}
+                status=status, body=error_body(self.protocol, status, msg), headers={**_JSON, **headers}
             )
         text, tool, usage = self._content(body, model, b)
         rid = f"fake-{next(self._ids)}"
@@ -269,11 +283,9 @@ class FakeProvider:
             if b.get("malformed_json"):
                 payload = b'{"id": "broken", "choices": [ {'
             elif b.get("error_event_after_200"):  # a 200 whose body is the protocol's error object
-                payload = wire.error_body(self.protocol, 500, f"fake {self.protocol} error in a 200")
+                payload = error_body(self.protocol, 500, f"fake {self.protocol} error in a 200")
             else:
-                build = {"openai": wire.openai_body, "anthropic": wire.anthropic_body, "gemini": wire.gemini_body}[
-                    self.protocol
-                ]
+                build = {"openai": openai_body, "anthropic": anthropic_body, "gemini": gemini_body}[self.protocol]
                 payload = build(rid, model, text, tool, usage)
             ctype = b.get("content_type") or "application/json"
             if b.get("cut_after_chunks") is not None or b.get("stall_after_chunks") is not None:
@@ -290,6 +302,20 @@ class FakeProvider:
             return web.Response(body=payload, headers={**headers, "content-type": ctype})
         return await self._stream(request, body, model, rid, text, tool, usage, b, headers)
 
+    def _stream_events(
+        self, body: dict, model: str, rid: str, pieces: list[str], tool: dict | None, usage: tuple[int, int]
+    ) -> tuple[bytes, list[bytes], list[bytes], Callable[[str], bytes]]:
+        """The protocol's stream: (preamble, content chunks, closing chunks, in-band error event)."""
+        if self.protocol == "openai":
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            content, closing = openai_events(rid, model, pieces, tool, usage, include_usage)
+            return b"", content, closing, openai_error_event
+        if self.protocol == "anthropic":
+            content, closing = anthropic_events(pieces, tool, usage)
+            return anthropic_preamble(rid, model, usage), content, closing, anthropic_error_event
+        content, closing = gemini_events(rid, model, pieces, tool, usage)
+        return b"", content, closing, gemini_error_event
+
     async def _stream(
         self,
         request: web.Request,
@@ -302,20 +328,9 @@ class FakeProvider:
         b: dict,
         headers: dict,
     ) -> web.StreamResponse:
-        pieces = wire.split_text(text or "", int(b.get("chunks", 3)))
+        pieces = split_text(text or "", int(b.get("chunks", 3)))
         p = self.protocol
-        preamble = b""
-        if p == "openai":
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            content, closing = wire.openai_events(rid, model, pieces, tool, usage, include_usage)
-            error_event = wire.openai_error_event
-        elif p == "anthropic":
-            preamble = wire.anthropic_preamble(rid, model, usage)
-            content, closing = wire.anthropic_events(pieces, tool, usage)
-            error_event = wire.anthropic_error_event
-        else:
-            content, closing = wire.gemini_events(rid, model, pieces, tool, usage)
-            error_event = wire.gemini_error_event
+        preamble, content, closing, error_event = self._stream_events(body, model, rid, pieces, tool, usage)
         resp = web.StreamResponse(
             headers={**_SSE, **headers, **({"content-type": b["content_type"]} if b.get("content_type") else {})}
         )

@@ -1,4 +1,4 @@
--- Gateway keys and teams (issue 6). Keys are stored only as sha256 hashes plus a display prefix.
+-- Gateway keys and teams. Keys are stored only as sha256 hashes plus a display prefix.
 CREATE TABLE IF NOT EXISTS fg_teams (
     name        TEXT PRIMARY KEY,
     models      TEXT,

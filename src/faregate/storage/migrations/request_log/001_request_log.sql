@@ -1,4 +1,4 @@
--- The request log (issue 5): one row per request, plus an hourly rollup the writer maintains in
+-- The request log: one row per request, plus an hourly rollup the writer maintains in
 -- the same transaction, so a summary over millions of rows reads a few thousand rollup rows.
 CREATE TABLE IF NOT EXISTS request_log (
     id                 TEXT PRIMARY KEY,
