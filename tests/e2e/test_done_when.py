@@ -1,4 +1,4 @@
-"""Issue 2's "done when": ``faregate fake-provider --protocol anthropic`` and ``faregate serve
+"""The gateway core end to end: ``faregate fake-provider --protocol anthropic`` and ``faregate serve
 --config examples/fake-providers.yaml`` as real processes, and the official openai SDK streams a
 tool call from ``fake-anthropic`` through faregate, with usage and cost right."""
 

@@ -1,22 +1,49 @@
-"""Which adapter speaks which provider's wire format."""
+"""The provider registry: which adapter speaks which provider's wire format, and its defaults.
+
+Adding a provider is one adapter module (see ``adapters/base.py``) and one ``ProviderSpec``
+entry here: the config validates ``provider:`` against these names, and deployments take
+their adapter and default base URL from the entry. OpenAI-compatible servers (Groq, vLLM,
+Ollama, llama.cpp...) need no entry of their own: they are ``openai`` with another base URL.
+"""
 
 from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
 
 from .base import Adapter
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """One provider: its adapter (imported on first use) and its public endpoint."""
+
+    name: str
+    adapter: str  # "module:Class" inside faregate.adapters
+    default_base_url: str
+
+    def load(self) -> Adapter:
+        module, _, cls = self.adapter.partition(":")
+        return getattr(importlib.import_module(f"{__package__}.{module}"), cls)()
+
+
+PROVIDERS: dict[str, ProviderSpec] = {
+    spec.name: spec
+    for spec in (
+        ProviderSpec("openai", "openai:OpenAIAdapter", "https://api.openai.com/v1"),
+        ProviderSpec("anthropic", "anthropic:AnthropicAdapter", "https://api.anthropic.com"),
+        ProviderSpec("gemini", "gemini:GeminiAdapter", "https://generativelanguage.googleapis.com"),
+    )
+}
+
+
+def provider_spec(provider: str) -> ProviderSpec:
+    spec = PROVIDERS.get(provider)
+    if spec is None:
+        raise ValueError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+    return spec
+
+
 def adapter_for(provider: str) -> Adapter:
-    """The adapter instance for ``provider`` ("openai", "anthropic" or "gemini")."""
-    if provider == "openai":
-        from .openai import OpenAIAdapter
-
-        return OpenAIAdapter()
-    if provider == "anthropic":
-        from .anthropic import AnthropicAdapter
-
-        return AnthropicAdapter()
-    if provider == "gemini":
-        from .gemini import GeminiAdapter
-
-        return GeminiAdapter()
-    raise ValueError(f"unknown provider {provider!r}; expected openai, anthropic or gemini")
+    """A new adapter instance for ``provider``."""
+    return provider_spec(provider).load()

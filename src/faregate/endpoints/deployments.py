@@ -6,15 +6,9 @@ import time
 from dataclasses import dataclass, field
 
 from ..adapters.base import Adapter, Target
-from ..adapters.registry import adapter_for
+from ..adapters.registry import provider_spec
 from ..config import DeploymentConfig, GatewayConfig, ModelConfig, TimeoutsConfig
 from .breaker import CircuitBreaker
-
-DEFAULT_BASE_URLS = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-    "gemini": "https://generativelanguage.googleapis.com",
-}
 
 
 @dataclass(slots=True)
@@ -56,7 +50,7 @@ def build_deployments(model: ModelConfig) -> list[Deployment]:
     out = []
     for i, d in enumerate(specs):
         provider = d.provider if d and d.provider else model.provider
-        base_url = (d.base_url if d and d.base_url else model.base_url) or DEFAULT_BASE_URLS[provider]
+        base_url = (d.base_url if d and d.base_url else model.base_url) or provider_spec(provider).default_base_url
         prices = (d.prices if d and d.prices else model.prices).prices()
         target = Target(
             deployment=(d.name if d and d.name else f"{model.name}#{i}"),
@@ -71,7 +65,7 @@ def build_deployments(model: ModelConfig) -> list[Deployment]:
         out.append(
             Deployment(
                 target,
-                adapter_for(provider),
+                provider_spec(provider).load(),
                 weight=d.weight if d else 1.0,
                 priority=d.priority if d else 0,
                 timeouts=model.timeouts,

@@ -21,12 +21,7 @@ from .records import (
     key_from_row,
     team_from_row,
 )
-
-# The resolver's names, still imported from here by pipeline.auth_step (to be moved to keys.resolver).
-from .resolver import KeyResolver, ResolvedKey
 from .secret import display_prefix, generate_key, hash_key, new_key_id
-
-__all__ = ["KeyResolver", "KeyStore", "ResolvedKey"]
 
 
 class KeyStore:

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..config import GatewayConfig
 from ..core.errors import AuthenticationFailed, GatewayError, PermissionDenied
-from ..keys.store import KeyResolver, KeyStore, ResolvedKey
+from ..keys.resolver import KeyResolver, ResolvedKey
+from ..keys.store import KeyStore
 from .context import Principal, Reply, RequestContext
 from .step import Next, Step
 
@@ -35,23 +36,27 @@ class KeyAuth(Step):
     """``authenticate(raw)`` for the server; ``handle`` also enforces the model allow-list."""
 
     def __init__(self, config: GatewayConfig, resolver: KeyResolver | None = None) -> None:
+        store: KeyStore | None = None
         if resolver is None:
             store = KeyStore(config.database_url) if config.database_url else None
             resolver = KeyResolver(config, store)
+        elif isinstance(resolver.store, KeyStore):
+            store = resolver.store
+        self._store = store  # the key database, for the admin API; None with config keys only
         self.resolver = resolver
         self.open = False
         self._resolved: dict[str, ResolvedKey] = {}
 
     @property
     def store(self) -> KeyStore | None:
-        return self.resolver.store
+        return self._store
 
     async def start(self) -> None:
         self.open = not await self.resolver.any_keys()
 
     async def close(self) -> None:
-        if self.resolver.store is not None:
-            await self.resolver.store.close()
+        if self._store is not None:
+            await self._store.close()
 
     async def authenticate(self, credential: str | None) -> Principal | None:
         """The principal for a raw key; ``None`` while the gateway is open. 401 otherwise."""

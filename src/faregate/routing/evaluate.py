@@ -18,7 +18,8 @@ import numpy as np
 from . import metrics as M
 from .cascade import simulate
 from .data import OutcomeTable, Row, kfold, models_of
-from .embed import Embedder, HashEmbedder
+from .embed import HashEmbedder
+from .embedder import Embedder
 from .model import RouterModel, row_features
 
 LAMBDAS = np.concatenate([[0.0], np.geomspace(1.0, 1e7, 100)])  # quality per USD; 1e7 ~ cheapest

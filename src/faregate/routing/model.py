@@ -23,7 +23,8 @@ import orjson
 from . import features as F
 from .cascade import Arm, candidate_arms, cheap_models, json_valid, prune_arms, run_agreement, simulate
 from .data import OutcomeTable, Row
-from .embed import Embedder, HashEmbedder, get_embedder
+from .embed import HashEmbedder, get_embedder
+from .embedder import Embedder
 from .predictors import PREDICTORS, CostModel
 
 FORMAT = "faregate-router/1"

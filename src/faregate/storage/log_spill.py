@@ -21,7 +21,7 @@ def default_spill_path(url: str) -> str:
     p = sqlite_path(url)
     if p and p != ":memory:":
         return p + ".spill.jsonl"
-    return os.environ.get("FAREGATE_LOG_SPILL", "faregate-log-spill.jsonl")
+    return "faregate-log-spill.jsonl"
 
 
 def _replaying(path: Path) -> Path:

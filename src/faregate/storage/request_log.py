@@ -57,7 +57,7 @@ class LogWriter:
         self.flush_interval = cfg.flush_interval_s if flush_interval is None else flush_interval
         self.max_queue = cfg.max_queue if max_queue is None else max_queue
         self.retry_interval = cfg.retry_interval_s if retry_interval is None else retry_interval
-        self.spill_path = Path(spill_path) if spill_path else Path(default_spill_path(url))
+        self.spill_path = Path(spill_path or cfg.spill_path or default_spill_path(url))
         self.db: Database | None = db
         self._queue: collections.deque[RequestRecord] = collections.deque()
         self._wake = asyncio.Event()

@@ -1,0 +1,82 @@
+"""``GatewayConfig``: the whole configuration, validated once at start."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from .base import _Frozen
+from .limits import KeyConfig, LimitsConfig
+from .models import ModelConfig, RouteConfig
+from .sections import (
+    HttpPoolConfig,
+    LearningConfig,
+    LogWriterConfig,
+    ProberConfig,
+    RetryConfig,
+    RoutingEstimatesConfig,
+    ServerConfig,
+)
+
+
+class GatewayConfig(_Frozen):
+    """The whole configuration, validated once at start."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig, description="The HTTP server.")
+    models: list[ModelConfig] = Field(default_factory=list, description="Models clients can name.")
+    routes: list[RouteConfig] = Field(default_factory=list, description="Named routes among candidates.")
+    keys: list[KeyConfig] = Field(default_factory=list, description="Gateway keys from the config.")
+    task_quality_defaults: dict[str, float] = Field(
+        default_factory=lambda: {
+            "classify": 0.9,
+            "summarize": 0.75,
+            "chat": 0.85,
+            "generate": 0.8,
+            "extract_json": 0.95,
+        },
+        description="Quality floor per task when neither a request nor its route sets one.",
+    )
+    default_min_quality: float = Field(0.8, ge=0, le=1, description="Floor when nothing else sets one.")
+    # The trained router (from `faregate train`) for `model: "auto"`; routes may name their own.
+    router_model: str | None = None
+    cascades: bool = True  # allow cascade plans (cheap model, judge, escalate)
+    # From `faregate calibrate --from-log`: measured latency and per-task quality per model.
+    calibration_file: str | None = None
+    learning: LearningConfig = Field(default_factory=lambda: LearningConfig(), description="Online learning.")
+    database_url: str = Field("sqlite:///faregate.db", description="Request log and keys; empty: no log.")
+    redis_url: str | None = Field(None, description="Redis for limits shared across replicas.")
+    master_key: str | None = Field(None, description="Key of the admin API and master-key routes.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Keys, limits and budgets.")
+    routing_estimates: RoutingEstimatesConfig = Field(
+        default_factory=RoutingEstimatesConfig, description="Token and latency estimates of the router."
+    )
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    probes: ProberConfig = Field(default_factory=ProberConfig)
+    http_pool: HttpPoolConfig = Field(default_factory=HttpPoolConfig)
+    log_writer: LogWriterConfig = Field(default_factory=LogWriterConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewayConfig:
+        names = [m.name for m in self.models]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"models: duplicate model name(s) {sorted(dup)}")
+        known = set(names)
+        for i, m in enumerate(self.models):
+            for f in m.fallbacks + ([m.context_fallback] if m.context_fallback else []):
+                if f not in known:
+                    raise ValueError(f"models.{i}.fallbacks: unknown model {f!r}; known: {sorted(known)}")
+        for i, r in enumerate(self.routes):
+            if r.name in known:
+                raise ValueError(f"routes.{i}.name: {r.name!r} is also a model name")
+            for c in r.candidates:
+                if c not in known:
+                    raise ValueError(f"routes.{i}.candidates: unknown model {c!r}; known: {sorted(known)}")
+            if r.control_model and r.control_model not in known:
+                raise ValueError(f"routes.{i}.control_model: unknown model {r.control_model!r}")
+        return self
+
+    def model(self, name: str) -> ModelConfig | None:
+        for m in self.models:
+            if m.name == name:
+                return m
+        return None
