@@ -17,7 +17,7 @@ def test_prober_tick_is_a_share_of_the_shortest_interval_with_a_floor():
             ]
         }
     )
-    reg = DeploymentRegistry(cfg)
+    reg = DeploymentRegistry(cfg.models)
     assert HealthProber(reg, None, cfg.models)._tick_s() == 0.25
     assert HealthProber(reg, None, cfg.models, ProberConfig(min_tick_s=0.4))._tick_s() == 0.4
     assert HealthProber(reg, None, cfg.models, ProberConfig(tick_share=0.1))._tick_s() == 0.05

@@ -25,7 +25,7 @@ def test_client_timeouts_are_cached():
 
 def test_connection_errors_are_transient():
     cfg = GatewayConfig.model_validate({"models": [{"name": "m", "base_url": "http://x/v1"}]})
-    dep = DeploymentRegistry(cfg).deployments("m")[0]
+    dep = DeploymentRegistry(cfg.models).deployments("m")[0]
     err = connection_error(dep, aiohttp.ServerDisconnectedError())
     assert err.kind == "transient" and "closed the connection" in err.message
 

@@ -113,8 +113,10 @@ async def start_app(
     upstream = upstream or StubUpstream()
 
     def steps(config, services, deployments):
-        limits = LimitsStep(config, store=services.limit_store, keys=services.auth, stats=services.limit_stats)
-        return [services.auth, AllowList({"auto"}), limits, ResolveModel(config)]
+        limits = LimitsStep(
+            config.limits, config.models, store=services.limit_store, keys=services.auth, stats=services.limit_stats
+        )
+        return [services.auth, AllowList({"auto"}), limits, ResolveModel(config.models)]
 
     gw = Gateway(config, steps=steps, executor=upstream)
     if redis:

@@ -68,13 +68,13 @@ def test_calibrate_from_log_feeds_routing(tmp_path):
     }
     plain = RoutingStep(
         GatewayConfig.model_validate({"models": models, "learning": {"enabled": False}}),
-        DeploymentRegistry(GatewayConfig.model_validate({"models": models})),
+        DeploymentRegistry(GatewayConfig.model_validate({"models": models}).models),
     )
     assert plain.plan(RequestContext(request=parse_chat_request(req)), "auto").models == ["slowpoke"]
     calibrated_cfg = GatewayConfig.model_validate(
         {"models": models, "learning": {"enabled": False}, "calibration_file": str(out)}
     )
-    step = RoutingStep(calibrated_cfg, DeploymentRegistry(calibrated_cfg))
+    step = RoutingStep(calibrated_cfg, DeploymentRegistry(calibrated_cfg.models))
     plan = step.plan(RequestContext(request=parse_chat_request(req)), "auto")
     assert plan.models == ["steady"], "measured quality on classify is 0.3: no longer meets 0.8"
     slow = next(c for c in plan.candidates if c["models"] == ["slowpoke"])

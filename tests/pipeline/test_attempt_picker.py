@@ -36,7 +36,7 @@ def registry():
             ]
         }
     )
-    return DeploymentRegistry(cfg)
+    return DeploymentRegistry(cfg.models)
 
 
 def test_failed_deployments_go_last_and_cooling_ones_are_left_out():

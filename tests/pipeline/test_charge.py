@@ -19,7 +19,7 @@ CFG = GatewayConfig.model_validate(
 
 
 def setup():
-    dep = DeploymentRegistry(CFG).deployments("m")[0]
+    dep = DeploymentRegistry(CFG.models).deployments("m")[0]
     ctx = RequestContext(request=ChatRequest(model="m", messages=[{"role": "user", "content": "x"}]))
     return ctx, dep
 
@@ -45,7 +45,7 @@ def test_charge_without_usage_books_nothing():
 
 def test_failed_attempt_with_partial_usage_is_charged_once():
     ctx, dep = setup()
-    ex = Executor(CFG, DeploymentRegistry(CFG), None)
+    ex = Executor(CFG.models, DeploymentRegistry(CFG.models), None)
     err = UpstreamError("overloaded mid-stream", kind="transient")
     err.partial_usage = Usage(7, 0)  # type: ignore[attr-defined]
     ex._record_failure(ctx, dep, err, 0.0, ex.health.acquire(dep))

@@ -129,7 +129,9 @@ async def make():
         await pool.start()
         pools.append(pool)
         sleeps = Sleeps()
-        ex = Executor(cfg, DeploymentRegistry(cfg), pool, sleep=sleeps, rng=random.Random(1), **kw)
+        ex = Executor(
+            cfg.models, DeploymentRegistry(cfg.models), pool, retry=cfg.retry, sleep=sleeps, rng=random.Random(1), **kw
+        )
         return ex, sleeps
 
     yield _make
@@ -146,7 +148,7 @@ def ctx_for(*models: str, stream: bool = False) -> RequestContext:
 
 
 def test_full_jitter_backoff_bounds():
-    ex = Executor(GatewayConfig(), None, None, rng=random.Random(7))
+    ex = Executor([], None, None, rng=random.Random(7))
     for n in range(12):
         cap = min(BACKOFF_CAP_S, 0.1 * 2**n)
         draws = [ex.policy.backoff(n, None) for _ in range(200)]
@@ -400,7 +402,7 @@ class TestBalancer:
                 ]
             }
         )
-        return DeploymentRegistry(cfg).deployments("m")
+        return DeploymentRegistry(cfg.models).deployments("m")
 
     def test_weighted_follows_weights(self):
         b = Balancer(random.Random(3))

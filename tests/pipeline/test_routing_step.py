@@ -41,7 +41,7 @@ MODELS = [
 
 def step(**cfg):
     config = GatewayConfig.model_validate({"models": MODELS, "learning": {"enabled": False}, **cfg})
-    return RoutingStep(config, DeploymentRegistry(config))
+    return RoutingStep(config, DeploymentRegistry(config.models))
 
 
 def ctx_for(body, principal=None):

@@ -69,7 +69,7 @@ def test_limits_reservation_is_the_upper_bound(max_tokens):
             "limits": {"default_max_tokens": 1000},
         }
     )
-    step = LimitsStep(config)
+    step = LimitsStep(config.limits, config.models)
     msgs = [{"role": "system", "content": "s" * 10}, {"role": "user", "content": "u" * 30}]
     body = {"model": "auto", "messages": msgs, **({"max_tokens": max_tokens} if max_tokens else {})}
     ctx = RequestContext(request=parse_chat_request(body))

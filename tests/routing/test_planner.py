@@ -58,7 +58,7 @@ routing = st.fixed_dictionaries(
 def test_pure_planner_matches_the_step(models, constraints, prompt, max_tokens, ttfts, json_mode, restricted):
     cfg = [{"name": f"m{i}", "base_url": "http://127.0.0.1:1/v1", **m} for i, m in enumerate(models)]
     config = GatewayConfig.model_validate({"models": cfg, "learning": {"enabled": False}})
-    registry = DeploymentRegistry(config)
+    registry = DeploymentRegistry(config.models)
     observed = {}
     for i, t in enumerate(ttfts[: len(models)]):
         if t is not None:
@@ -114,7 +114,7 @@ def test_adjust_is_applied_and_explored_reported():
             ]
         }
     )
-    route = RoutingStep(config, DeploymentRegistry(config)).routes["auto"]
+    route = RoutingStep(config, DeploymentRegistry(config.models)).routes["auto"]
     feats = F.extract([{"role": "user", "content": "hi"}])
     cons = resolve_constraints({"min_quality": 0.8}, route, config, feats.task)
     seen = {}

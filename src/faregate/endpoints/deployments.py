@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..adapters.base import Adapter, Target
 from ..adapters.registry import provider_spec
-from ..config import DeploymentConfig, GatewayConfig, ModelConfig, TimeoutsConfig
+from ..config import DeploymentConfig, ModelConfig, TimeoutsConfig
 from .breaker import CircuitBreaker
 
 
@@ -95,11 +96,10 @@ class DeploymentRegistry:
     estimate, in-flight count, cooldown), so a config change does not reset what was learned.
     """
 
-    def __init__(self, config: GatewayConfig, previous: DeploymentRegistry | None = None) -> None:
-        self.config = config
+    def __init__(self, models: Sequence[ModelConfig], previous: DeploymentRegistry | None = None) -> None:
         self.by_model: dict[str, list[Deployment]] = {}
         old = {d.id: d for d in previous.all()} if previous is not None else {}
-        for m in config.models:
+        for m in models:
             deps = []
             for fresh in build_deployments(m):
                 kept = old.get(fresh.id)

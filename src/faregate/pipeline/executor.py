@@ -33,11 +33,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..config import GatewayConfig, ModelConfig
+from ..config import ModelConfig, ProberConfig, RetryConfig
 from ..core.errors import GatewayError, UpstreamError
 from ..endpoints import transport
 from ..endpoints.balancer import Balancer
@@ -76,23 +76,25 @@ class Executor:
 
     def __init__(
         self,
-        config: GatewayConfig,
+        models: Sequence[ModelConfig],
         registry: DeploymentRegistry,
         pool: HttpPool,
         *,
+        retry: RetryConfig | None = None,
+        probes: ProberConfig | None = None,
         balancer: Balancer | None = None,
         health: DeploymentHealth | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep,
     ) -> None:
-        self.config = config
+        self.models: Mapping[str, ModelConfig] = {m.name: m for m in models}
         self.registry = registry
         self.pool = pool
         self.balancer = balancer or Balancer()
         self.health = health or DeploymentHealth()
-        self.policy = RetryPolicy(config.retry, rng or random.Random())
+        self.policy = RetryPolicy(retry or RetryConfig(), rng or random.Random())
         self.picker = AttemptPicker(self.balancer, self.health)
-        self.prober = HealthProber(registry, pool, config.models, config.probes)
+        self.prober = HealthProber(registry, pool, list(models), probes)
         self._sleep = sleep  # tests inject a fast one where backoff is not what they test
 
     async def __call__(self, ctx: RequestContext) -> Reply:
@@ -123,10 +125,10 @@ class Executor:
         if not ctx.candidates:
             raise GatewayError("no model to call", code="no_candidates")
         models = ModelQueue(ctx.candidates)
-        first = self.config.model(models.first)
+        first = self.models.get(models.first)
         run = _Run(models, time.monotonic() + (first.timeouts.total if first else 600.0))
         for name in models:
-            mcfg = self.config.model(name)
+            mcfg = self.models.get(name)
             if mcfg is None:
                 continue
             result = await self._try_model(ctx, once, run, name, mcfg)

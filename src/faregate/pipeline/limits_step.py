@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from ..config import GatewayConfig, LimitSet
+from ..config import LimitsConfig, LimitSet, ModelConfig
 from ..core.errors import RateLimited
 from ..limits.base import USD, Check, Grant, Limit, LimitStore, open_limit_store
 from ..routing.estimate import estimate, output_tokens, prompt_tokens
@@ -104,18 +104,28 @@ def ratelimit_headers(checks: list[Check]) -> dict[str, str]:
 
 
 class LimitsStep(Step):
-    """Build with ``LimitsStep(config, keys=<KeyAuth>)``; the store comes from ``redis_url``."""
+    """Reserve and reconcile against ``store`` (the gateway's shared limit store; without one, a
+    store is opened on ``redis_url``, memory when it is None). ``models``: the snapshot's models,
+    for the cost estimate and the dearest candidate of a route."""
 
     def __init__(
-        self, config: GatewayConfig, *, store: LimitStore | None = None, keys: Any = None, stats: Any = None
+        self,
+        limits: LimitsConfig,
+        models: Sequence[ModelConfig],
+        *,
+        store: LimitStore | None = None,
+        keys: Any = None,
+        stats: Any = None,
+        redis_url: str | None = None,
     ) -> None:
-        self.config = config
-        self.cfg = config.limits
+        self.cfg = limits
+        self.models = list(models)
+        self._by_name = {m.name: m for m in self.models}
         # A store handed in is a shared service (the gateway starts and closes it); one opened
         # here belongs to this step.
         self._owns_store = store is None
         self.store = store or open_limit_store(
-            config.redis_url, timeout_s=self.cfg.redis_timeout_ms / 1000, failure_policy=self.cfg.redis_failure_policy
+            redis_url, timeout_s=self.cfg.redis_timeout_ms / 1000, failure_policy=self.cfg.redis_failure_policy
         )
         self.keys = keys
         self.stats = stats if stats is not None else _Stats()
@@ -169,9 +179,9 @@ class LimitsStep(Step):
     def estimate(self, ctx: RequestContext) -> tuple[int, int]:
         """(tokens, cost in nano-USD) this request may use, before it runs."""
         req = ctx.request
-        m = self.config.model(req.model)
+        m = self._by_name.get(req.model)
         est = estimate(
-            [m] if m is not None else self.config.models,  # a route: the dearest candidate
+            [m] if m is not None else self.models,  # a route: the dearest candidate
             input_tokens=prompt_tokens(req.prompt_text(), len(req.messages), overhead=3),
             output_tokens=output_tokens(req.max_tokens, default=self.cfg.default_max_tokens),
         )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable, Sequence
 
-from ..config import GatewayConfig
+from ..config import ModelConfig
 from ..core.errors import ModelNotFound, PermissionDenied
 from .context import Reply, RequestContext
 from .step import Next, Step
@@ -17,10 +17,9 @@ HOW_TO_ADD = (
 class ResolveModel(Step):
     """Named model -> itself then its fallbacks. ``auto`` and route names are left for the router step."""
 
-    def __init__(self, config: GatewayConfig) -> None:
-        self.config = config
-        self._chains = {m.name: [m.name, *m.fallbacks] for m in config.models}
-        self._routes = {r.name for r in config.routes} | {"auto"}
+    def __init__(self, models: Sequence[ModelConfig], routes: Iterable[str] = ()) -> None:
+        self._chains = {m.name: [m.name, *m.fallbacks] for m in models}
+        self._routes = {*routes, "auto"}
         self._valid = sorted(self._chains)
 
     def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:

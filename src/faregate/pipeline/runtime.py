@@ -65,8 +65,12 @@ def default_steps(config: GatewayConfig, services: Services, deployments: Deploy
         steps.append(RequestLogStep(services.request_log, log_bodies=config.server.log_bodies, owns_writer=False))
     steps.append(services.auth)
     steps.append(AllowList({"auto", *(r.name for r in config.routes)}))
-    steps.append(LimitsStep(config, store=services.limit_store, keys=services.auth, stats=services.limit_stats))
-    steps.append(ResolveModel(config))
+    steps.append(
+        LimitsStep(
+            config.limits, config.models, store=services.limit_store, keys=services.auth, stats=services.limit_stats
+        )
+    )
+    steps.append(ResolveModel(config.models, [r.name for r in config.routes]))
     steps.append(RoutingStep(config, deployments, learning=services.learner))
     return steps
 
@@ -82,14 +86,14 @@ def compile_runtime(
     """Build a snapshot; ``steps``/``executor`` replace the defaults (tests and embedders).
 
     ``steps`` is a list used as is, or a factory called like ``default_steps`` for each snapshot."""
-    deployments = DeploymentRegistry(config, previous=previous.deployments if previous is not None else None)
+    deployments = DeploymentRegistry(config.models, previous=previous.deployments if previous is not None else None)
     if steps is None:
         chain_steps = default_steps(config, services, deployments)
     elif callable(steps):
         chain_steps = list(steps(config, services, deployments))
     else:
         chain_steps = list(steps)
-    ex = executor or Executor(config, deployments, services.pool)
+    ex = executor or Executor(config.models, deployments, services.pool, retry=config.retry, probes=config.probes)
     routing = next((s for s in chain_steps if isinstance(s, RoutingStep)), None)
     return Runtime(
         config=config,
