@@ -101,3 +101,17 @@ def test_site_builds_strict(tmp_path):
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
     page = (tmp_path / "site" / "config-reference" / "index.html").read_text(encoding="utf-8")
     assert "models[].timeouts.ttfb" in page
+
+
+def test_the_module_tree_lists_every_module_with_its_summary():
+    spec = importlib.util.spec_from_file_location("module_tree_hook", ROOT / "docs" / "hooks" / "module_tree.py")
+    assert spec is not None and spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    tree = hook.render_tree()
+    src = ROOT / "src" / "faregate"
+    for path in src.rglob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        assert f"\n{path.relative_to(src)} " in tree or f"```\n{path.relative_to(src)} " in tree, path
+    assert "pipeline/runtime.py" in tree and "compiled config" in tree
