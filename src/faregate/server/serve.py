@@ -6,6 +6,7 @@ import asyncio
 import errno
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
@@ -43,7 +44,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     try:
         sock = socket.create_server(addr, family=family, backlog=1024)
     except OSError as exc:
-        what = exc.strerror or type(exc).__name__
+        what = os.strerror(exc.errno) if exc.errno else type(exc).__name__
         hint = (
             "another process is using that port: stop it, or pick another with --port"
             if exc.errno == errno.EADDRINUSE
@@ -52,6 +53,21 @@ def bind_socket(host: str, port: int) -> socket.socket:
         raise CommandError(f"cannot listen on {host}:{port}: {what}; {hint}.") from None
     sock.setblocking(False)
     return sock
+
+
+def startup_problem(exc: BaseException) -> str:
+    """One line for a gateway that cannot be built from a valid config (a file it names)."""
+    if isinstance(exc, FileNotFoundError):
+        return (
+            f"cannot start: the file {exc.filename!r} does not exist (a route's `router_model`, "
+            "`router_model` or `calibration_file` in the config); fix the path, or make one with `faregate train`."
+        )
+    if isinstance(exc, OSError):
+        return f"cannot start: cannot read {exc.filename!r}: {exc.strerror or exc}."
+    return (
+        f"cannot start: a file the config names is not what it should be ({type(exc).__name__}: "
+        f"{str(exc)[:200]}); check `router_model` and `calibration_file`."
+    )
 
 
 class Serving:
@@ -117,9 +133,9 @@ def run_server(config_path: str | None, host: str | None, port: int | None) -> N
         pass
     try:
         gateway = Gateway(config)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         sock.close()
-        raise CommandError(f"cannot start the gateway: {exc}") from None
+        raise CommandError(startup_problem(exc)) from None
     app = create_app(gateway)
     shown = f"[{host}]" if ":" in host else host
     banner = f"faregate serving {len(config.models)} model(s) on http://{shown}:{sock.getsockname()[1]}/v1"
