@@ -1,6 +1,12 @@
 """Loading: one YAML file, ``${VAR}`` references and ``FAREGATE_*`` overrides, validated once.
 
 The environment is read here and nowhere else in the gateway.
+
+An error names the file, the line (for YAML syntax) or the key path, and what to fix; it never
+quotes the file: a YAML error gives the problem and its line and column, not yaml's snippet,
+and a key that is not a plain name (``root:*:19000:...`` from a file that is not a config) is
+not repeated. A file none of whose top-level keys is a config section is "not a faregate
+config", in one line.
 """
 
 from __future__ import annotations
@@ -39,12 +45,47 @@ def _expand(value: Any, env: dict[str, str], path: str) -> Any:
     return value
 
 
-def _format_errors(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"{loc}: {e['msg']}")
-    return "invalid configuration:\n  " + "\n  ".join(lines)
+_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_MAX_LISTED = 10
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    """A key path, with any part that is not a plain name left out (it could be file content)."""
+    shown = [str(p) if isinstance(p, int) or _NAME.fullmatch(str(p)) else "<a key that is not a name>" for p in parts]
+    return ".".join(shown) or "(top level)"
+
+
+def _format_errors(err: ValidationError, source: str = "") -> str:
+    errors = err.errors()
+    lines = [f"{_loc(tuple(e['loc']))}: {e['msg']}" for e in errors[:_MAX_LISTED]]
+    if len(errors) > _MAX_LISTED:
+        lines.append(f"... and {len(errors) - _MAX_LISTED} more")
+    return f"invalid configuration{source}:\n  " + "\n  ".join(lines)
+
+
+def _read_yaml(p: Path) -> Any:
+    """The parsed file; ``ConfigError`` (never quoting the file) when it cannot be read or parsed."""
+    name = repr(str(p))
+    if not p.is_file():
+        raise ConfigError(f"config file {name} does not exist")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {name} is not a text file (not UTF-8): pass a YAML config") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {name}: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {name} is not valid YAML: {problem}{where}") from None
+
+
+def _not_a_config(loaded: dict[Any, Any]) -> bool:
+    """None of the top-level keys is a config section: some other file was passed."""
+    return bool(loaded) and not any(str(k) in GatewayConfig.model_fields for k in loaded)
 
 
 def load_config(
@@ -59,16 +100,16 @@ def load_config(
     raw: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {str(p)!r} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {str(p)!r} is not valid YAML: {exc}") from None
+        loaded = _read_yaml(p)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {str(p)!r}: the top level must be a mapping")
+            raise ConfigError(f"config file {str(p)!r}: the top level must be a mapping of config sections")
+        if _not_a_config(loaded):
+            raise ConfigError(
+                f"config file {str(p)!r} is not a faregate config: none of its top-level keys is a config "
+                "section (models, keys, limits, routes, ...)"
+            )
         raw = _expand(loaded, env, "")
     for key, var in (
         ("database_url", "FAREGATE_DATABASE_URL"),

@@ -14,6 +14,26 @@ class ServerConfig(_Frozen):
     port: int = Field(8080, ge=0, le=65535, description="Port (`FAREGATE_PORT`, `--port`).")
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="Largest request body; 413 above.")
     log_bodies: bool = Field(False, description="Log prompt and answer text (secrets redacted).")
+    # Caps of `faregate serve` (server/capacity.py): bounded work per connection and per process.
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="A new connection must send a complete request head within this (s)."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="A request body must arrive whole within this (s); 408 after."
+    )
+    keepalive_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="An idle keep-alive connection (or a slow next request head) is closed after this (s).",
+    )
+    max_connections: int = Field(
+        1000, ge=1, description="Open connections per process; one more is answered 503 and closed."
+    )
+    max_in_flight: int = Field(
+        500, ge=1, description="Requests handled at once per process; one more gets 503 with Retry-After."
+    )
+    overload_retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After (s) of those 503 answers.")
 
 
 class LearningConfig(_Frozen):

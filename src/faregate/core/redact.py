@@ -6,13 +6,25 @@ credential: bearer/basic tokens, OpenAI/Anthropic ``sk-`` keys (whole or masked 
 keys, GitHub and Slack tokens, and ``key=...`` / ``api_key: ...`` pairs; e-mail addresses
 optionally. Error messages sent to clients use ``ERROR_MARKER``; the request log stores
 ``LOG_MARKER`` (the spellings each surface has always used).
+
+A ``Redactor`` is that redaction compiled for one set of configured secrets (a config
+snapshot's upstream keys and auth header values): it masks each value exactly, its JSON- and
+URL-escaped spellings, and the masked forms providers echo back (``sk-ab***********wxyz``,
+``abcd...wxyz``, ``abcd…wxyz``: a run of ``*`` or ``•``, ``...`` or ``…`` between a head
+and a tail of the secret that show four characters or more between them). Upstream errors are
+redacted with it where they are captured, so every sink after that sees the masked text.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Callable, Iterable
-from typing import overload
+from typing import TypeVar, overload
+from urllib.parse import quote
+
+E = TypeVar("E", bound=BaseException)
 
 ERROR_MARKER = "[redacted]"
 LOG_MARKER = "[REDACTED]"
@@ -39,6 +51,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], int], ...] = (
         2,
     ),
 )
+# A masking run between a revealed head and tail: "***", "•••", "...", "…".
+_MASK_RUN = re.compile(r"[*\u2022]{2,}|\.{3,}|\u2026+")
+_MASK_EDGE = re.compile(r"[^\s\"'`*\u2022\u2026.,;:()\[\]{}<>]{0,64}")  # the revealed part next to a run
+_MIN_REVEALED = 4  # head + tail shown; fewer says too little to mask (and would mask words)
+_MIN_MASKED_SECRET = 8  # shorter secrets have no meaningful masked form
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _MIN_SECRET_LEN = 4  # shorter configured values would mask ordinary words
 
@@ -63,11 +80,100 @@ def redact(
     credential replaced by ``marker``; e-mail addresses too when ``emails``. None and "" pass."""
     if not text:
         return text
-    for s in secrets:
-        if len(s) >= _MIN_SECRET_LEN and s in text:
-            text = text.replace(s, marker)
+    return Redactor.of(frozenset(secrets))(text, emails=emails, marker=marker)
+
+
+def _patterns(text: str, *, emails: bool, marker: str) -> str:
     for pattern, keep in _PATTERNS:
         text = pattern.sub(_replacer(keep, marker), text)
     if emails:
         text = _EMAIL.sub(EMAIL_MARKER, text)
     return text
+
+
+class Redactor:
+    """``redact`` compiled for one set of configured secrets (see the module docstring).
+
+    ``Redactor.of(secrets)`` is cached per set, so every config snapshot with the same
+    credentials shares one; calling it is ``redact(text, secrets)``."""
+
+    __slots__ = ("_exact", "_masked")
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        values = sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True)
+        spellings: set[str] = set()
+        for v in values:
+            spellings.update((v, json.dumps(v)[1:-1], quote(v, safe=""), quote(v, safe="/")))
+        # Longest first, so a secret that contains another is masked whole.
+        self._exact = tuple(sorted(spellings, key=len, reverse=True))
+        self._masked = tuple(v for v in values if len(v) >= _MIN_MASKED_SECRET)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def of(secrets: frozenset[str]) -> Redactor:
+        return Redactor(secrets)
+
+    @overload
+    def __call__(self, text: str, *, emails: bool = ..., marker: str = ...) -> str: ...
+    @overload
+    def __call__(self, text: None, *, emails: bool = ..., marker: str = ...) -> None: ...
+
+    def __call__(self, text: str | None, *, emails: bool = False, marker: str = ERROR_MARKER) -> str | None:
+        if not text:
+            return text
+        for s in self._exact:
+            if s in text:
+                text = text.replace(s, marker)
+        if self._masked:
+            text = self._unmask(text, marker)
+        return _patterns(text, emails=emails, marker=marker)
+
+    def error(self, err: E) -> E:
+        """``err`` (an exception with a ``message``) redacted in place, its ``args`` too, so
+        ``str(err)`` and a logged traceback say no more than ``err.message``."""
+        message = getattr(err, "message", None)
+        if isinstance(message, str):
+            err.message = self(message)  # type: ignore[attr-defined]
+            err.args = (err.message,)  # type: ignore[attr-defined]
+        return err
+
+    def _unmask(self, text: str, marker: str) -> str:
+        """Replace every ``head<mask run>tail`` whose head starts and tail ends a secret."""
+        out: list[str] = []
+        pos = 0
+        for m in _MASK_RUN.finditer(text):
+            if m.start() < pos:
+                continue
+            before = text[max(pos, m.start() - 64) : m.start()]
+            head = _edge_before(before)
+            tail_m = _MASK_EDGE.match(text, m.end())
+            tail = tail_m.group(0) if tail_m else ""
+            cut = self._revealed(head, tail)
+            if cut is None:
+                continue
+            h, t = cut
+            out.append(text[pos : m.start() - h])
+            out.append(marker)
+            pos = m.end() + t
+        if not out:
+            return text
+        out.append(text[pos:])
+        return "".join(out)
+
+    def _revealed(self, head: str, tail: str) -> tuple[int, int] | None:
+        """(head length, tail length) of the longest secret-revealing head/tail, or None."""
+        best: tuple[int, int] | None = None
+        for s in self._masked:
+            h = next((len(head) - i for i in range(len(head)) if s.startswith(head[i:])), 0)
+            t = next((j for j in range(len(tail), 0, -1) if s.endswith(tail[:j])), 0)
+            if h + t >= _MIN_REVEALED and h + t < len(s) and (best is None or h + t > sum(best)):
+                best = (h, t)
+        return best
+
+
+def _edge_before(before: str) -> str:
+    """The revealed characters right before a mask run (the tail of ``before`` outside the stop set)."""
+    i = len(before)
+    while i > 0 and _MASK_EDGE.fullmatch(before[i - 1]):
+        i -= 1
+    return before[i:]

@@ -5,6 +5,12 @@ permit it got: ``on_success``, ``on_failure`` or ``on_neutral``. This default im
 keeps the deployment's counters and last error, and drives its circuit breaker when it has one
 (``Deployment.breaker``, built from the model's ``breaker:`` config). Subclass it to add other
 signals; each method's contract is in its docstring.
+
+``on_failure`` is where a failed attempt's error is captured, so it is where the error is
+redacted: its message is replaced, in place, by the snapshot's ``Redactor`` (the configured
+upstream keys and auth header values, exact and masked, and every credential pattern) before
+anything stores it. Every later sink (``last_error``, the breaker's reason, the attempt, the
+client's error, the request log, logs) reads the redacted text.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import time
 
 from ..core.errors import UpstreamError
+from ..core.redact import Redactor
 from .breaker import Permit
 from .deployments import Deployment
 
@@ -20,7 +27,14 @@ NEUTRAL_KINDS = frozenset({"client", "context_length", "cancelled"})
 
 
 class DeploymentHealth:
-    """Breaker-aware health bookkeeping for deployments."""
+    """Breaker-aware health bookkeeping for deployments; ``redactor``: the snapshot's secrets."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self.redactor = redactor or Redactor()
+
+    def redact(self, err: UpstreamError) -> UpstreamError:
+        """``err`` with its message (and ``args``) redacted in place (idempotent)."""
+        return self.redactor.error(err)
 
     def usable(self, dep: Deployment) -> bool:
         """Whether ``dep`` could take a call now (used to order and filter; takes no slot)."""
@@ -41,6 +55,7 @@ class DeploymentHealth:
 
     def on_failure(self, dep: Deployment, err: UpstreamError, permit: Permit | None = None) -> None:
         """A failed call. Neutral kinds (a 400, context length) only free the permit."""
+        self.redact(err)
         if err.kind in NEUTRAL_KINDS:
             self.on_neutral(dep, permit)
             return

@@ -3,6 +3,13 @@
 At most one database read per key per ``ttl_s`` on each replica, so a revoked key stops working
 everywhere within ``ttl_s`` (5 s by default). Keys from the YAML config are accepted too (they
 cannot be revoked at run time).
+
+The cache is a bounded LRU (``max_entries``): a flood of unknown keys evicts the least recently
+used entries one at a time, never the whole cache, so the keys in use stay cached. A key
+database that was there and is gone (a SQLite file deleted or renamed, a server that stopped
+answering) is a storage failure, never "this key does not exist": ``resolve`` raises
+``KeyStoreUnavailable`` (the auth step answers 503) unless the key was resolved within
+``stale_s``.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,6 +26,10 @@ from .records import KeyRecord, TeamRecord
 from .secret import display_prefix, hash_key, plausible, same_hash
 
 log = logging.getLogger("faregate.keys")
+
+
+class KeyStoreUnavailable(Exception):
+    """The key database cannot be read (gone, unreachable, failing)."""
 
 
 class KeyLookup(Protocol):
@@ -93,7 +105,8 @@ class KeyResolver:
         # Config keys by their raw text too (the config holds it anyway): no hash per request for them.
         # A dict lookup compares strings only on a full hash match, so it tells a guesser nothing.
         self._config_raw = {k.key: self._config[hash_key(k.key)] for k in config.keys}
-        self._cache: dict[str, tuple[float, ResolvedKey | None]] = {}
+        self._cache: OrderedDict[str, tuple[float, ResolvedKey | None]] = OrderedDict()
+        self._store_seen = False  # the key database existed once: its disappearance is a failure
         self._inflight: dict[str, asyncio.Future[ResolvedKey | None]] = {}
         self._store_has_keys: tuple[float, bool] | None = None
         # Uncached keys (a flood of random ones included) reach the database at most this many at a time.
@@ -116,6 +129,10 @@ class KeyResolver:
             except Exception:  # noqa: BLE001 - unreachable database: fail closed
                 log.warning("key store unreachable while checking for keys; treating the gateway as keyed")
                 has = True
+            else:
+                self._store_seen = True
+        elif self._store_seen:
+            has = True  # the database was there and is gone: fail closed
         self._store_has_keys = (now, has)
         return has
 
@@ -139,6 +156,7 @@ class KeyResolver:
         now = time.monotonic()
         cached = self._cache.get(digest)
         if cached is not None and now - cached[0] < self.ttl_s:
+            self._cache.move_to_end(digest)
             return cached[1]
         fut = self._inflight.get(digest)
         if fut is not None:
@@ -162,17 +180,23 @@ class KeyResolver:
     ) -> ResolvedKey | None:
         assert self.store is not None
         try:
+            gone = getattr(self.store, "gone", None)
+            if gone is not None and gone():
+                raise KeyStoreUnavailable("the key database file was deleted, moved or replaced")
             if not self.store.exists():
+                if self._store_seen:
+                    raise KeyStoreUnavailable("the key database file is missing (deleted or moved)")
                 found = None
             else:
                 await self.store.open()
+                self._store_seen = True
                 found = await self.store.by_hash(digest)
-        except Exception:
+        except Exception as exc:
             self.db_failures += 1
             if cached is not None and now - cached[0] < self.stale_s:
-                log.warning("key store unreachable; using a cached key entry")
+                log.warning("key store unreachable (%s); using a cached key entry", type(exc).__name__)
                 return cached[1]
-            raise
+            raise KeyStoreUnavailable(str(exc) or type(exc).__name__) from exc
         value = None
         if found is not None:
             rec, team = found
@@ -189,9 +213,10 @@ class KeyResolver:
                 if rec.expires_at is not None:
                     # Do not cache past the expiry.
                     now = min(now, now - self.ttl_s + max(0.0, rec.expires_at - time.time()))
-        if len(self._cache) >= self.max_entries:
-            self._cache.clear()
         self._cache[digest] = (now, value)
+        self._cache.move_to_end(digest)
+        while len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)  # the least recently used entry, never the whole cache
         return value
 
     def invalidate(self) -> None:

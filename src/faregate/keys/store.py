@@ -32,6 +32,7 @@ class KeyStore:
         self.db: Database | None = None
         self._open = False
         self._lock = asyncio.Lock()
+        self._file_id: tuple[int, int] | None = None  # (device, inode) of the SQLite file opened
 
     def _db(self) -> Database:
         if self.db is None:
@@ -43,6 +44,19 @@ class KeyStore:
         path = sqlite_path(self.url)
         return path is None or path == ":memory:" or os.path.exists(path)
 
+    def gone(self) -> bool:
+        """True when the SQLite file this store opened is no longer at its path (deleted, moved,
+        or replaced by another file): a storage failure, whatever the open connection still reads."""
+        if self._file_id is None:
+            return False
+        path = sqlite_path(self.url)
+        assert path is not None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return True
+        return (st.st_dev, st.st_ino) != self._file_id
+
     async def open(self) -> KeyStore:
         if not self._open:
             async with self._lock:
@@ -50,6 +64,10 @@ class KeyStore:
                     db = await Database.open(self.url)
                     await db.migrate("keys")
                     self.db, self._open = db, True
+                    path = sqlite_path(self.url)
+                    if path and path != ":memory:":
+                        st = os.stat(path)
+                        self._file_id = (st.st_dev, st.st_ino)
         return self
 
     async def close(self) -> None:

@@ -9,6 +9,7 @@ import click
 import orjson
 
 from ..config import ConfigError, load_config
+from ..core.command_error import CommandError
 from .calibrate import calibrate
 
 SQL = (
@@ -19,11 +20,10 @@ SQL = (
 
 
 async def read_log(url: str, since: float) -> list[dict]:
-    from ..storage.db import Database
+    from ..storage.log_open import open_request_log
 
-    db = await Database.open(url)
+    db = await open_request_log(url)
     try:
-        await db.migrate("request_log")
         return await db.fetch(SQL, since)
     finally:
         await db.close()
@@ -63,7 +63,7 @@ def calibrate_cmd(from_log: bool, config_path: str | None, database_url: str | N
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc)) from None
     url = database_url or config.database_url
     rows = asyncio.run(read_log(url, _since(since)))
     cal = calibrate(rows, priors={m.name: m.quality for m in config.models})

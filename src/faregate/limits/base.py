@@ -30,7 +30,7 @@ from __future__ import annotations
 import calendar as _cal
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -124,7 +124,15 @@ class LimitStore(ABC):
     - ``acquire(key, limit, lease_s)`` / ``release(key, token)``: a concurrency slot, held at
       most ``lease_s`` so a crashed replica's slots expire.
     - ``usage(limit)``; ``reset(prefix)`` clears every counter whose key starts with ``prefix``.
+    - ``durable``: whether the counters outlive the process (Redis). A store that is not is
+      handed the spend read back from the request log at start-up (``restore``).
     """
+
+    durable: bool = False
+
+    async def restore(self, periods: Mapping[str, int], slots: Mapping[str, Mapping[int, int]]) -> None:
+        """Add amounts to calendar counters (``periods``: storage key -> amount) and to sliding
+        window slots (``slots``: storage key -> slot -> amount). A durable store keeps its own."""
 
     @abstractmethod
     async def reserve(self, limits: Sequence[Limit], amounts: Sequence[int], now: float | None = None) -> Grant: ...

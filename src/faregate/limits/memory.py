@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .base import SLOTS, Check, Grant, Limit, LimitStore, period_end
 
@@ -71,6 +71,14 @@ class MemoryLimitStore(LimitStore):
                 slots = self._slots.get(skey)
                 if slots is not None and slot in slots:
                     slots[slot] = max(0, slots[slot] + delta)
+
+    async def restore(self, periods: Mapping[str, int], slots: Mapping[str, Mapping[int, int]]) -> None:
+        for skey, amount in periods.items():
+            self._periods[skey] = self._periods.get(skey, 0) + int(amount)
+        for skey, by_slot in slots.items():
+            mine = self._slots.setdefault(skey, {})
+            for slot, amount in by_slot.items():
+                mine[slot] = mine.get(slot, 0) + int(amount)
 
     async def acquire(self, key: str, limit: int, lease_s: float, now: float | None = None) -> str | None:
         now = time.time() if now is None else now

@@ -38,6 +38,8 @@ class LimitsUnavailable(GatewayError):
 class RedisLimitStore(LimitStore):
     """Limits in Redis; see the module docstring."""
 
+    durable = True  # counters live in Redis: a restart of the gateway keeps them all
+
     def __init__(
         self,
         url: str,

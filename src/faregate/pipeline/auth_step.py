@@ -10,6 +10,7 @@ open, as before keys existed; the first key created closes it within the cache T
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable
 from typing import Any
 
@@ -24,6 +25,11 @@ log = logging.getLogger("faregate.auth")
 
 MISSING = "Missing API key: send `Authorization: Bearer <gateway key>`."
 INCORRECT = "Incorrect API key provided."
+KEYS_UNAVAILABLE = (
+    "The gateway's key store is unavailable (a storage failure on the gateway, not a problem with "
+    "your key); keys used in the last minute still work. Retry shortly."
+)
+KEYS_RETRY_AFTER_S = 5
 
 
 class KeysUnavailable(GatewayError):
@@ -45,7 +51,7 @@ class KeyAuth(Step):
         self._store = store  # the key database, for the admin API; None with config keys only
         self.resolver = resolver
         self.open = False
-        self._resolved: dict[str, ResolvedKey] = {}
+        self._resolved: OrderedDict[str, ResolvedKey] = OrderedDict()
 
     @property
     def store(self) -> KeyStore | None:
@@ -68,12 +74,9 @@ class KeyAuth(Step):
             raise AuthenticationFailed(MISSING)
         try:
             rk = await self.resolver.resolve(credential)
-        except Exception:  # noqa: BLE001 - the database is down and nothing is cached
-            log.warning("key store unreachable; refusing a key not seen recently")
-            raise KeysUnavailable(
-                "Keys cannot be checked right now (the key store is unreachable); retry shortly.",
-                headers={"retry-after": "1"},
-            ) from None
+        except Exception as exc:  # noqa: BLE001 - the database is down and nothing is cached
+            log.warning("key store unavailable (%s); refusing a key not seen recently", exc)
+            raise KeysUnavailable(KEYS_UNAVAILABLE, headers={"retry-after": str(KEYS_RETRY_AFTER_S)}) from None
         if rk is None:
             raise AuthenticationFailed(INCORRECT)
         return self._principal(rk)
@@ -87,9 +90,11 @@ class KeyAuth(Step):
         return self._principal(rk) if rk is not None else None
 
     def _principal(self, rk: ResolvedKey) -> Principal:
-        if len(self._resolved) > 100_000:
-            self._resolved.clear()
+        # Bounded LRU: evicting one entry at a time never drops the limits of the keys in use.
         self._resolved[rk.key_id] = rk
+        self._resolved.move_to_end(rk.key_id)
+        if len(self._resolved) > 100_000:
+            self._resolved.popitem(last=False)
         return Principal(key_id=rk.key_id, name=rk.name, team=rk.team, models=rk.models, key_prefix=rk.prefix)
 
     def limits_for(self, principal: Principal | None) -> tuple[dict[str, Any], dict[str, Any]]:

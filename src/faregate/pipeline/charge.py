@@ -28,7 +28,7 @@ def mark_failed(ctx: RequestContext, err: GatewayError) -> None:
     """The request failed with ``err``: its status and error class, for the log and the client."""
     ctx.status = err.status
     ctx.error_class = getattr(err, "kind", None) or err.code or type(err).__name__
-    ctx.error_message = err.message
+    ctx.error_message = ctx.redactor.error(err).message  # captured here: redacted for every later sink
 
 
 def mark_disconnected(ctx: RequestContext, attempt: Attempt) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..core.ids import new_request_id
+from ..core.redact import Redactor
 from ..core.types import ChatRequest, ChatResponse, Event
 from ..core.usage import Usage
 
@@ -44,6 +45,7 @@ class Attempt:
     error: str | None = None
 
 
+_PATTERNS_ONLY = Redactor()
 FinishHook = Callable[["RequestContext"], Awaitable[None] | None]
 
 
@@ -96,6 +98,8 @@ class RequestContext:
     client_disconnected: bool = False
     response_text: str | None = None
     on_finish: list[FinishHook] = field(default_factory=list)
+    # The snapshot's redaction of upstream errors (the Gateway sets it); patterns only without one.
+    redactor: Redactor = field(default=_PATTERNS_ONLY, repr=False)
     _finished: bool = False
 
     def elapsed_ms(self) -> float:

@@ -141,6 +141,7 @@ class Gateway:
     async def handle(self, ctx: RequestContext) -> Reply:
         """Run the chain. Errors still finish the context, so every request is logged once."""
         rt = self.runtime  # this request's snapshot, whatever is swapped in meanwhile
+        ctx.redactor = rt.redactor
         try:
             reply = await rt.chain(ctx)
         except GatewayError as err:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ..config import GatewayConfig, ModelConfig
+from ..core.redact import Redactor
 from ..endpoints.deployments import DeploymentRegistry
+from ..endpoints.health import DeploymentHealth
 from .auth_step import AllowList
 from .executor import Executor
 from .limits_step import LimitsStep
@@ -39,6 +41,7 @@ class Runtime:
     chain: Next
     routing: RoutingStep | None
     secrets: frozenset[str]
+    redactor: Redactor  # the one redaction of upstream errors, built from ``secrets``
 
     def model(self, name: str) -> ModelConfig | None:
         return self.models.get(name)
@@ -93,7 +96,16 @@ def compile_runtime(
         chain_steps = list(steps(config, services, deployments))
     else:
         chain_steps = list(steps)
-    ex = executor or Executor(config.models, deployments, services.pool, retry=config.retry, probes=config.probes)
+    secrets = upstream_secrets(config)
+    redactor = Redactor.of(secrets)
+    ex = executor or Executor(
+        config.models,
+        deployments,
+        services.pool,
+        retry=config.retry,
+        probes=config.probes,
+        health=DeploymentHealth(redactor),
+    )
     routing = next((s for s in chain_steps if isinstance(s, RoutingStep)), None)
     return Runtime(
         config=config,
@@ -104,5 +116,6 @@ def compile_runtime(
         executor=ex,
         chain=build_chain(chain_steps, ex),
         routing=routing,
-        secrets=upstream_secrets(config),
+        secrets=secrets,
+        redactor=redactor,
     )

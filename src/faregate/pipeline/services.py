@@ -17,6 +17,7 @@ from ..learning.loop import LearningLoop
 from ..limits.base import LimitStore, open_limit_store
 from ..storage.request_log import LogWriter
 from .auth_step import KeyAuth
+from .limits_restore import restore_from_log
 
 log = logging.getLogger("faregate")
 
@@ -39,6 +40,8 @@ class Services:
     limit_stats: LimitStats = field(default_factory=LimitStats)
     request_log: LogWriter | None = None  # None: the request log is off (``database_url: ""``)
     learner: LearningLoop | None = None  # None: ``learning.enabled: false``
+    # The request log the spend counters are rebuilt from at start when the limit store forgets.
+    spend_log_url: str = ""
     _started: bool = False
 
     @classmethod
@@ -58,6 +61,7 @@ class Services:
             limit_store=store,
             request_log=LogWriter(config.database_url, config.log_writer) if config.database_url else None,
             learner=learner,
+            spend_log_url=config.database_url,
         )
 
     async def start(self) -> None:
@@ -68,6 +72,7 @@ class Services:
             await self.request_log.start()
         await self.auth.start()
         await self.limit_store.start()
+        await restore_from_log(self.limit_store, self.spend_log_url)
         self._started = True
         if self.auth.open:
             log.warning("no gateway keys configured: every caller is accepted")

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 import orjson
 
+from ..core.command_error import CommandError
+
 DEFAULT_PREDICTOR = "knn"
 DEFAULT_KNN = None  # kNN settings chosen by inner cross-validation on the training rows
 
@@ -16,6 +18,21 @@ DEFAULT_KNN = None  # kNN settings chosen by inner cross-validation on the train
 def _args(predictor: str) -> dict | None:
     """kNN: chosen by inner CV (None); the others: fixed settings (MF regularised for small data)."""
     return {"knn": DEFAULT_KNN, "logistic": {"l2": 1e-3}, "mf": {"rank": 8, "l2": 1e-2}}[predictor]
+
+
+def _rows(path: str) -> list:
+    """Routing-outcomes rows of ``path``, or a one-line error naming the bad line (exit status 2)."""
+    from .data import load_rows
+
+    try:
+        return load_rows(path)
+    except ValueError as exc:
+        raise CommandError(
+            f"{str(exc)[:300]}. DATA must be routing outcomes: JSONL, one object with id, messages and "
+            "outcomes per line (see docs/routing.md)."
+        ) from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}.") from None
 
 
 def _embedder(name: str):
@@ -33,10 +50,9 @@ def _embedder(name: str):
 @click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR, show_default=True)
 def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: bool, predictor: str) -> None:
     """Fit the router on routing-outcomes DATA (JSONL) and write it to a single file."""
-    from .data import load_rows
     from .model import RouterModel
 
-    rows = load_rows(data)
+    rows = _rows(data)
     model = RouterModel.fit(
         rows,
         embedder=_embedder(embedder),
@@ -68,7 +84,6 @@ def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_casc
     from rich.console import Console
     from rich.progress import Progress
 
-    from .data import load_rows
     from .evaluate import cross_validate, iter_decisions, summarise, train_test
 
     console = Console(stderr=False)
@@ -82,10 +97,10 @@ def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_casc
     if train_path and test_path:
         if data or cv:
             raise click.UsageError("give either DATA --cv K, or --train A --test B")
-        train, test = load_rows(train_path), load_rows(test_path)
+        train, test = _rows(train_path), _rows(test_path)
         scored, steps = test, 1
     elif data:
-        rows = load_rows(data)
+        rows = _rows(data)
         scored, steps = rows, cv or 5
     else:
         raise click.UsageError("give DATA --cv K, or --train A.jsonl --test B.jsonl")

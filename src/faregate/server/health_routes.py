@@ -2,6 +2,10 @@
 
 Admin only: ``Authorization: Bearer <master key>`` (``master_key`` in the config or
 ``FAREGATE_MASTER_KEY``). Without a master key configured the route always answers 401.
+
+Errors are redacted where they are captured (``DeploymentHealth.on_failure``); the texts shown
+here pass the snapshot's redactor once more, because the active prober records its own errors
+outside a request, and an admin page reaches dashboards and logs.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
+from ..core.redact import Redactor
 from ..endpoints.deployments import Deployment
 from ..pipeline.gateway import Gateway
 from .http import GATEWAY, json_response
@@ -35,10 +40,16 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def deployment_status(dep: Deployment, now: float | None = None) -> dict:
+def deployment_status(dep: Deployment, now: float | None = None, redactor: Redactor | None = None) -> dict:
     now = time.monotonic() if now is None else now
+    redact = redactor or Redactor()
     br = dep.breaker
     snap = br.snapshot() if br is not None else None
+    if snap is not None:
+        snap["last_failure"] = redact(snap["last_failure"])
+    probe = dep.last_probe
+    if isinstance(probe, dict) and probe.get("error"):
+        probe = {**probe, "error": redact(str(probe["error"]))}
     return {
         "deployment": dep.id,
         "model": dep.target.model_name,
@@ -52,10 +63,10 @@ def deployment_status(dep: Deployment, now: float | None = None) -> dict:
         "cooldown_s": round(max(0.0, dep.cooldown_until - now), 3),
         "successes": dep.successes,
         "failures": dep.failures,
-        "last_error": dep.last_error,
+        "last_error": redact(dep.last_error),
         "last_error_kind": dep.last_error_kind,
         "last_error_at": dep.last_error_at,
-        "last_probe": dep.last_probe,
+        "last_probe": probe,
     }
 
 
@@ -63,7 +74,8 @@ async def deployments_health(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     require_master_key(gw, request, unset=HEALTH_UNSET, refused=HEALTH_REFUSED)
     now = time.monotonic()
-    data = [deployment_status(d, now) for d in gw.registry.all()]
+    redactor = gw.runtime.redactor
+    data = [deployment_status(d, now, redactor) for d in gw.registry.all()]
     return json_response({"object": "list", "data": data})
 
 

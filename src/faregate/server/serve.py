@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import gc
 import logging
+import os
+import signal
+import socket
 import sys
 
 import click
+from aiohttp import web
 
-from ..config import ConfigError, load_config
+from ..config import ConfigError, ServerConfig, load_config
+from ..core.command_error import CommandError
+from .capacity import CapacityGuard
 
 
 def tune_gc() -> None:
@@ -26,29 +34,126 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-def run_server(config_path: str | None, host: str | None, port: int | None) -> None:
-    from aiohttp import web
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is printed; ``CommandError`` when it cannot be."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: unknown host ({exc.strerror}); check --host.") from None
+    family, _, _, _, addr = infos[0]
+    try:
+        sock = socket.create_server(addr, family=family, backlog=1024)
+    except OSError as exc:
+        what = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+        hint = (
+            "another process is using that port: stop it, or pick another with --port"
+            if exc.errno == errno.EADDRINUSE
+            else "pick another address or port with --host / --port"
+        )
+        raise CommandError(f"cannot listen on {host}:{port}: {what}; {hint}.") from None
+    sock.setblocking(False)
+    return sock
 
+
+def startup_problem(exc: BaseException) -> str:
+    """One line for a gateway that cannot be built from a valid config (a file it names)."""
+    if isinstance(exc, FileNotFoundError):
+        return (
+            f"cannot start: the file {exc.filename!r} does not exist (a route's `router_model`, "
+            "`router_model` or `calibration_file` in the config); fix the path, or make one with `faregate train`."
+        )
+    if isinstance(exc, OSError):
+        return f"cannot start: cannot read {exc.filename!r}: {exc.strerror or exc}."
+    return (
+        f"cannot start: a file the config names is not what it should be ({type(exc).__name__}: "
+        f"{str(exc)[:200]}); check `router_model` and `calibration_file`."
+    )
+
+
+class Serving:
+    """A gateway app served on a bound socket with the capacity caps (``server/capacity.py``).
+
+    ``start`` runs the app's start-up and begins accepting; ``stop`` stops accepting, lets
+    requests in flight finish (up to ``shutdown_timeout``) and runs the app's clean-up."""
+
+    def __init__(self, app: web.Application, sock: socket.socket, cfg: ServerConfig, shutdown_timeout: float = 30):
+        self.guard = CapacityGuard(cfg)
+        app.middlewares.append(self.guard.middleware())
+        self.runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=shutdown_timeout)
+        self.sock = sock
+        self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    async def start(self) -> Serving:
+        await self.runner.setup()
+        assert self.runner.server is not None
+        factory = self.guard.protocol_factory(self.runner.server)
+        self._server = await asyncio.get_running_loop().create_server(factory, sock=self.sock, backlog=1024)
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        await self.runner.cleanup()
+
+
+async def _serve_until_signalled(serving: Serving, banner: str) -> None:
+    await serving.start()
+    click.echo(banner, err=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await serving.stop()
+
+
+def run_server(config_path: str | None, host: str | None, port: int | None) -> None:
     from ..pipeline.gateway import Gateway
     from .app import create_app
 
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc)) from None
     host = host or config.server.host
     port = config.server.port if port is None else port
+    sock = bind_socket(host, port)  # nothing is printed before this: a taken port is the one error
     try:
         import uvloop  # optional: faster event loop when installed
 
         uvloop.install()
     except ImportError:
         pass
-    gateway = Gateway(config)
+    try:
+        gateway = Gateway(config)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        sock.close()
+        raise CommandError(startup_problem(exc)) from None
     app = create_app(gateway)
-    click.echo(f"faregate serving {len(config.models)} model(s) on http://{host}:{port}/v1", err=True)
+    shown = f"[{host}]" if ":" in host else host
+    banner = f"faregate serving {len(config.models)} model(s) on http://{shown}:{sock.getsockname()[1]}/v1"
     tune_gc()
-    web.run_app(app, host=host, port=port, access_log=None, print=None, handler_cancellation=True, shutdown_timeout=30)
+    asyncio.run(_serve_until_signalled(Serving(app, sock, config.server), banner))
+
+
+def port_option(ctx: click.Context, param: click.Parameter, value: str | int | None) -> int | None:
+    """``--port``: an integer in 0..65535, or a one-line error (exit status 2)."""
+    if value is None:
+        return None
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise CommandError(f"--port must be a number from 0 to 65535, not {str(value)[:40]!r}.") from None
+    if not 0 <= port <= 65535:
+        raise CommandError(f"--port must be from 0 to 65535, not {port}; 0 picks a free port.")
+    return port
 
 
 @click.command("serve")
@@ -60,7 +165,9 @@ def run_server(config_path: str | None, host: str | None, port: int | None) -> N
     help="YAML config file (env FAREGATE_CONFIG). Without one, no models are configured.",
 )
 @click.option("--host", envvar="FAREGATE_HOST", default=None, help="Bind address (default 127.0.0.1).")
-@click.option("--port", envvar="FAREGATE_PORT", type=int, default=None, help="Port (default 8080).")
+@click.option(
+    "--port", envvar="FAREGATE_PORT", default=None, callback=port_option, help="Port, 0 to 65535 (default 8080)."
+)
 @click.option(
     "--log-level",
     envvar="FAREGATE_LOG_LEVEL",

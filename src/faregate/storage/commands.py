@@ -14,8 +14,9 @@ from typing import Any
 import click
 import orjson
 
+from ..core.command_error import CommandError
 from . import analytics
-from .db import Database
+from .log_open import open_request_log
 from .request_record import COLUMNS, RequestRecord
 
 _DB_OPTS = [
@@ -48,7 +49,7 @@ def _config(config_path: str | None):
     try:
         return load_config(config_path)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc)) from None
 
 
 def _time(value: str | None, name: str) -> float | None:
@@ -78,10 +79,9 @@ def export_cmd(
 
 
 async def _export(url: str, fmt: str, since: float, until: float) -> None:
-    db = await Database.open(url)
+    db = await open_request_log(url)
     out = sys.stdout
     try:
-        await db.migrate("request_log")
         writer = csv.writer(out) if fmt == "csv" else None
         if writer:
             writer.writerow(COLUMNS)
@@ -145,9 +145,8 @@ def report_cmd(
 
 
 async def _report(url, since, until, group_by, baseline, prices, compare):
-    db = await Database.open(url)
+    db = await open_request_log(url)
     try:
-        await db.migrate("request_log")
         s = await analytics.summary(db, since=since, until=until, group_by=group_by, baseline=baseline, prices=prices)
         arms = await analytics.compare_arms(db, since=since, until=until) if compare else None
         return s, arms
