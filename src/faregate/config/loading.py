@@ -39,7 +39,7 @@ def _expand(value: Any, env: dict[str, str], path: str) -> Any:
     return value
 
 
-def _format_errors(err: ValidationError) -> str:
+def format_errors(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
@@ -75,6 +75,7 @@ def load_config(
         ("redis_url", "FAREGATE_REDIS_URL"),
         ("master_key", "FAREGATE_MASTER_KEY"),
         ("router_model", "FAREGATE_ROUTER_MODEL"),
+        ("secret_key", "FAREGATE_SECRET_KEY"),
     ):
         if env.get(var):
             raw[key] = env[var]
@@ -86,4 +87,4 @@ def load_config(
     try:
         return GatewayConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
+        raise ConfigError(format_errors(exc)) from None

@@ -95,6 +95,7 @@ class RequestContext:
     error_message: str | None = None
     client_disconnected: bool = False
     response_text: str | None = None
+    policy: str = ""  # the policy version of the snapshot this request runs on (``pipeline/policy.py``)
     on_finish: list[FinishHook] = field(default_factory=list)
     _finished: bool = False
 

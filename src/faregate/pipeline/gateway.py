@@ -94,6 +94,8 @@ class Gateway:
         await self.services.start()
         await self._start_snapshot(self.runtime)
         self._started = True
+        if self.services.runtime_sync is not None:  # models added through the admin API, kept in step
+            await self.services.runtime_sync.start(self.swap)
 
     async def close(self) -> None:
         if not self._started:
@@ -141,6 +143,7 @@ class Gateway:
     async def handle(self, ctx: RequestContext) -> Reply:
         """Run the chain. Errors still finish the context, so every request is logged once."""
         rt = self.runtime  # this request's snapshot, whatever is swapped in meanwhile
+        ctx.policy = rt.policy
         try:
             reply = await rt.chain(ctx)
         except GatewayError as err:

@@ -17,6 +17,7 @@ from ..learning.loop import LearningLoop
 from ..limits.base import LimitStore, open_limit_store
 from ..storage.request_log import LogWriter
 from .auth_step import KeyAuth
+from .runtime_sync import RuntimeSync
 
 log = logging.getLogger("faregate")
 
@@ -40,6 +41,7 @@ class Services:
     request_log: LogWriter | None = None  # None: the request log is off (``database_url: ""``)
     learner: LearningLoop | None = None  # None: ``learning.enabled: false``
     _started: bool = False
+    runtime_sync: RuntimeSync | None = None  # None: no database, or ``runtime_config.enabled: false``
 
     @classmethod
     def build(cls, config: GatewayConfig) -> Services:
@@ -58,6 +60,7 @@ class Services:
             limit_store=store,
             request_log=LogWriter(config.database_url, config.log_writer) if config.database_url else None,
             learner=learner,
+            runtime_sync=RuntimeSync(config) if config.database_url and config.runtime_config.enabled else None,
         )
 
     async def start(self) -> None:
@@ -77,6 +80,8 @@ class Services:
         if not self._started:
             return
         self._started = False
+        if self.runtime_sync is not None:
+            await self.runtime_sync.close()
         for closer in (self.limit_store.close, self.auth.close, self._close_log, self.pool.close):
             try:
                 await closer()
