@@ -111,3 +111,20 @@ def test_models_command_table_fits_80_columns_and_json_lists_prices():
     mini = next(d for d in data if d["name"] == "gpt-4o-mini")
     assert mini["provider"] == "openai"
     assert mini["prices_usd_per_million"]["input"] == 0.15 and mini["prices_usd_per_million"]["output"] == 0.6
+
+
+def test_serve_refuses_a_wrong_unit_price_with_the_message(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("database_url: ''\nmodels:\n  - model: gpt-4o\n    prices: {input: 0.0000025, output: 10}\n")
+    res = subprocess.run(
+        [sys.executable, "-m", "faregate", "serve", "--config", str(cfg), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode != 0
+    assert "models.0.prices.input" in res.stderr and "USD per million tokens" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -15,7 +15,18 @@ from faregate.pipeline.gateway import Gateway
 from helpers import GATEWAY_KEY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "litellm"
-ENV = dict.fromkeys(("OPENAI_API_KEY_EU", "OPENAI_API_KEY_CA", "ANTHROPIC_API_KEY", "GROQ_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "LITELLM_MASTER_KEY"), "x")
+ENV = dict.fromkeys(
+    (
+        "OPENAI_API_KEY_EU",
+        "OPENAI_API_KEY_CA",
+        "ANTHROPIC_API_KEY",
+        "GROQ_API_KEY",
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "LITELLM_MASTER_KEY",
+    ),
+    "x",
+)
 
 
 def _import(path: Path, tmp_path: Path) -> tuple[Path, str]:

@@ -4,6 +4,7 @@ once, write-only secrets encrypted at rest, audited; and a second replica follow
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 import urllib.error
@@ -105,13 +106,31 @@ def test_validation_conflicts_patch_delete_and_audit(admin_server):
     assert SECRET not in json.dumps(audit)
 
 
-def test_two_serve_processes_share_runtime_models(upstreams, tmp_path):
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_db(request, tmp_path, server_loop):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    from storage.conftest import PG_ADMIN, _pg_up, drop_pg, make_pg_url
+
+    if not _pg_up():
+        if os.environ.get("FAREGATE_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"PostgreSQL at {PG_ADMIN} is required (FAREGATE_REQUIRE_SERVICES=1) but unreachable")
+        pytest.skip(f"PostgreSQL at {PG_ADMIN} unreachable")
+    url, name = server_loop.run(make_pg_url())
+    try:
+        yield url
+    finally:
+        server_loop.run(drop_pg(name))
+
+
+def test_two_serve_processes_share_runtime_models(upstreams, tmp_path, shared_db):
     fake = upstreams["openai"]
     cfg = tmp_path / "faregate.yaml"
     cfg.write_text(
         f"models:\n  - name: file-model\n    model: gpt-4o-mini\n    base_url: {fake.model_base_url}\n    api_key: k\n"
         f"keys:\n  - key: {GATEWAY_KEY}\nmaster_key: {MASTER}\nlearning:\n  enabled: false\n"
-        f"database_url: sqlite:///{tmp_path / 'shared.db'}\n"
+        f"database_url: {shared_db}\n"
     )
     env = clean_env(FAREGATE_SECRET_KEY="test-secret")
     a = ServeProcess(["serve", "--config", str(cfg)], env=env).start()

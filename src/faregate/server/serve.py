@@ -44,7 +44,10 @@ def run_server(config_path: str | None, host: str | None, port: int | None) -> N
         uvloop.install()
     except ImportError:
         pass
-    gateway = Gateway(config)
+    try:
+        gateway = Gateway(config)  # compiling checks catalogue prices: a wrong unit is a config error too
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     app = create_app(gateway)
     click.echo(f"faregate serving {len(config.models)} model(s) on http://{host}:{port}/v1", err=True)
     tune_gc()
