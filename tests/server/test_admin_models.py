@@ -163,3 +163,26 @@ def test_two_serve_processes_share_runtime_models(upstreams, tmp_path, shared_db
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_replica_with_another_secret_key_still_starts_on_the_file(upstreams, tmp_path):
+    fake = upstreams["openai"]
+    cfg = tmp_path / "faregate.yaml"
+    cfg.write_text(
+        f"models:\n  - name: file-model\n    model: gpt-4o-mini\n    base_url: {fake.model_base_url}\n    api_key: k\n"
+        f"keys:\n  - key: {GATEWAY_KEY}\nmaster_key: {MASTER}\nlearning:\n  enabled: false\n"
+        f"database_url: sqlite:///{tmp_path / 'k.db'}\n"
+    )
+    a = ServeProcess(["serve", "--config", str(cfg)], env=clean_env(FAREGATE_SECRET_KEY="one")).start()
+    try:
+        body = {"model": "gpt-4.1", "base_url": fake.model_base_url, "api_key": SECRET}
+        assert call("POST", a.url + "/admin/models", body)[0] == 201
+    finally:
+        a.stop()
+    b = ServeProcess(["serve", "--config", str(cfg)], env=clean_env(FAREGATE_SECRET_KEY="two")).start()
+    try:
+        assert chat(b.url + "/v1", "file-model").parse().choices  # the file's models still serve
+        with pytest.raises(openai.NotFoundError):
+            chat(b.url + "/v1", "gpt-4.1")
+    finally:
+        b.stop()

@@ -19,7 +19,7 @@ from typing import Any
 from ..catalogue import apply_catalogue
 from ..config import ConfigError, GatewayConfig, merge_runtime
 from ..storage.db import DatabaseUnavailable
-from ..storage.runtime_config import RuntimeConfigStore
+from ..storage.runtime_config import RuntimeConfigStore, SecretKeyMissing
 
 log = logging.getLogger("faregate")
 
@@ -47,8 +47,8 @@ class RuntimeSync:
             return
         try:
             await self.refresh()
-        except ConfigError as exc:  # a stored entry the config file now contradicts: keep serving the file
-            log.error("runtime models not applied: %s", exc)
+        except (ConfigError, SecretKeyMissing) as exc:  # e.g. a stored entry the file now contradicts
+            log.error("runtime models not applied, serving the config file's: %s", exc)
         self._task = asyncio.create_task(self._poll(), name="faregate-runtime-sync")
 
     async def close(self) -> None:
@@ -84,7 +84,11 @@ class RuntimeSync:
             version = await store.version()
             if version == self.version:
                 return
-            config = await self.merged()
+            try:
+                config = await self.merged()
+            except Exception:
+                self.version = version  # retried at the next change, not at every poll
+                raise
             if self._apply is not None and (version > 0 or config.models != self.base.models):
                 await self._apply(config)
             self.version = version

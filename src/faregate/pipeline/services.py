@@ -80,9 +80,8 @@ class Services:
         if not self._started:
             return
         self._started = False
-        if self.runtime_sync is not None:
-            await self.runtime_sync.close()
-        for closer in (self.limit_store.close, self.auth.close, self._close_log, self.pool.close):
+        sync = [self.runtime_sync.close] if self.runtime_sync is not None else []
+        for closer in (*sync, self.limit_store.close, self.auth.close, self._close_log, self.pool.close):
             try:
                 await closer()
             except Exception:
