@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("faregate.demo.commands", "demo_cmd"),
     "analyze": ("faregate.analysis.commands", "analyze_cmd"),
     "calibrate": ("faregate.learning.commands", "calibrate_cmd"),
+    "models": ("faregate.catalogue.commands", "models_cmd"),
+    "import": ("faregate.importers.commands", "import_group"),
 }
 
 

@@ -7,6 +7,7 @@ validated config into a runtime snapshot (``pipeline/runtime.py``).
 """
 
 from .base import CAPABILITIES, Capability, ConfigError
+from .catalogue import ProviderCredentials, RuntimeConfigSection
 from .gateway import GatewayConfig
 from .limits import KeyConfig, LimitsConfig, LimitSet
 from .loading import load_config
@@ -19,6 +20,7 @@ from .models import (
     RouteConfig,
     TimeoutsConfig,
 )
+from .runtime_merge import merge_runtime
 from .sections import (
     HttpPoolConfig,
     LearningConfig,
@@ -45,11 +47,14 @@ __all__ = [
     "LogWriterConfig",
     "ModelConfig",
     "PricesConfig",
+    "ProviderCredentials",
     "ProberConfig",
     "RetryConfig",
     "RouteConfig",
+    "RuntimeConfigSection",
     "RoutingEstimatesConfig",
     "ServerConfig",
     "TimeoutsConfig",
     "load_config",
+    "merge_runtime",
 ]

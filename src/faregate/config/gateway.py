@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from .base import _Frozen
+from .catalogue import RuntimeConfigSection
 from .limits import KeyConfig, LimitsConfig
 from .models import ModelConfig, RouteConfig
 from .sections import (
@@ -53,6 +54,15 @@ class GatewayConfig(_Frozen):
     probes: ProberConfig = Field(default_factory=ProberConfig)
     http_pool: HttpPoolConfig = Field(default_factory=HttpPoolConfig)
     log_writer: LogWriterConfig = Field(default_factory=LogWriterConfig)
+    catalogue_file: str | None = Field(
+        None, description="A model catalogue (JSON) used instead of the one shipped with faregate."
+    )
+    runtime_config: RuntimeConfigSection = Field(
+        default_factory=RuntimeConfigSection, description="Models and providers added through the admin API."
+    )
+    secret_key: str | None = Field(
+        None, description="Encrypts stored provider credentials (set FAREGATE_SECRET_KEY rather than the file)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

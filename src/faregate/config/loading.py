@@ -55,7 +55,7 @@ def _loc(parts: tuple[Any, ...]) -> str:
     return ".".join(shown) or "(top level)"
 
 
-def _format_errors(err: ValidationError, source: str = "") -> str:
+def format_errors(err: ValidationError, source: str = "") -> str:
     errors = err.errors()
     lines = [f"{_loc(tuple(e['loc']))}: {e['msg']}" for e in errors[:_MAX_LISTED]]
     if len(errors) > _MAX_LISTED:
@@ -116,6 +116,7 @@ def load_config(
         ("redis_url", "FAREGATE_REDIS_URL"),
         ("master_key", "FAREGATE_MASTER_KEY"),
         ("router_model", "FAREGATE_ROUTER_MODEL"),
+        ("secret_key", "FAREGATE_SECRET_KEY"),
     ):
         if env.get(var):
             raw[key] = env[var]
@@ -127,4 +128,4 @@ def load_config(
     try:
         return GatewayConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
+        raise ConfigError(format_errors(exc)) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..adapters.registry import PROVIDERS
@@ -122,6 +122,17 @@ class ModelConfig(_Frozen):
     router_name: str | None = None
     # Prior probability that an answer meets the floor, used when no trained router knows the model.
     quality: float = Field(0.8, ge=0, le=1)
+    credentials: str | None = Field(
+        None, description="Named provider credentials (`/admin/providers`): base_url, api_key and headers."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_model(cls, data: object) -> object:
+        # `- model: gpt-4o-mini` alone names the model after its upstream id (the catalogue fills the rest).
+        if isinstance(data, dict) and "name" not in data and isinstance(data.get("model"), str):
+            return {**data, "name": data["model"]}
+        return data
 
     @field_validator("name")
     @classmethod

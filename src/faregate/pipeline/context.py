@@ -97,6 +97,7 @@ class RequestContext:
     error_message: str | None = None
     client_disconnected: bool = False
     response_text: str | None = None
+    policy: str = ""  # the policy version of the snapshot this request runs on (``pipeline/policy.py``)
     on_finish: list[FinishHook] = field(default_factory=list)
     # The snapshot's redaction of upstream errors (the Gateway sets it); patterns only without one.
     redactor: Redactor = field(default=_PATTERNS_ONLY, repr=False)

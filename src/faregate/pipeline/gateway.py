@@ -94,6 +94,8 @@ class Gateway:
         await self.services.start()
         await self._start_snapshot(self.runtime)
         self._started = True
+        if self.services.runtime_sync is not None:  # models added through the admin API, kept in step
+            await self.services.runtime_sync.start(self.swap)
 
     async def close(self) -> None:
         if not self._started:
@@ -142,6 +144,7 @@ class Gateway:
         """Run the chain. Errors still finish the context, so every request is logged once."""
         rt = self.runtime  # this request's snapshot, whatever is swapped in meanwhile
         ctx.redactor = rt.redactor
+        ctx.policy = rt.policy
         try:
             reply = await rt.chain(ctx)
         except GatewayError as err:

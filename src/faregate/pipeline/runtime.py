@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from ..catalogue import apply_catalogue
 from ..config import GatewayConfig, ModelConfig
 from ..core.redact import Redactor
 from ..endpoints.deployments import DeploymentRegistry
@@ -21,6 +22,7 @@ from ..endpoints.health import DeploymentHealth
 from .auth_step import AllowList
 from .executor import Executor
 from .limits_step import LimitsStep
+from .policy import policy_version
 from .request_log_step import RequestLogStep
 from .resolve import ResolveModel
 from .routing_step import RoutingStep
@@ -42,6 +44,7 @@ class Runtime:
     routing: RoutingStep | None
     secrets: frozenset[str]
     redactor: Redactor  # the one redaction of upstream errors, built from ``secrets``
+    policy: str = ""  # the policy version (``pipeline/policy.py``), shown and logged per request
 
     def model(self, name: str) -> ModelConfig | None:
         return self.models.get(name)
@@ -88,7 +91,11 @@ def compile_runtime(
 ) -> Runtime:
     """Build a snapshot; ``steps``/``executor`` replace the defaults (tests and embedders).
 
-    ``steps`` is a list used as is, or a factory called like ``default_steps`` for each snapshot."""
+    ``steps`` is a list used as is, or a factory called like ``default_steps`` for each snapshot.
+    Models are first completed from the model catalogue (prices, limits and the router then see
+    the filled-in values); a price in the wrong unit raises ``ConfigError``."""
+    config = apply_catalogue(config)
+    policy = policy_version(config, learner_snapshot=getattr(services.learner, "snapshot_id", None))
     deployments = DeploymentRegistry(config.models, previous=previous.deployments if previous is not None else None)
     if steps is None:
         chain_steps = default_steps(config, services, deployments)
@@ -118,4 +125,5 @@ def compile_runtime(
         routing=routing,
         secrets=secrets,
         redactor=redactor,
+        policy=policy,
     )

@@ -18,6 +18,7 @@ from ..limits.base import LimitStore, open_limit_store
 from ..storage.request_log import LogWriter
 from .auth_step import KeyAuth
 from .limits_restore import restore_from_log
+from .runtime_sync import RuntimeSync
 
 log = logging.getLogger("faregate")
 
@@ -43,6 +44,7 @@ class Services:
     # The request log the spend counters are rebuilt from at start when the limit store forgets.
     spend_log_url: str = ""
     _started: bool = False
+    runtime_sync: RuntimeSync | None = None  # None: no database, or ``runtime_config.enabled: false``
 
     @classmethod
     def build(cls, config: GatewayConfig) -> Services:
@@ -62,6 +64,7 @@ class Services:
             request_log=LogWriter(config.database_url, config.log_writer) if config.database_url else None,
             learner=learner,
             spend_log_url=config.database_url,
+            runtime_sync=RuntimeSync(config) if config.database_url and config.runtime_config.enabled else None,
         )
 
     async def start(self) -> None:
@@ -82,7 +85,8 @@ class Services:
         if not self._started:
             return
         self._started = False
-        for closer in (self.limit_store.close, self.auth.close, self._close_log, self.pool.close):
+        sync = [self.runtime_sync.close] if self.runtime_sync is not None else []
+        for closer in (*sync, self.limit_store.close, self.auth.close, self._close_log, self.pool.close):
             try:
                 await closer()
             except Exception:

@@ -16,6 +16,7 @@ from ..core.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarg
 from ..pipeline.gateway import Gateway
 from ..wire.anthropic_front import AnthropicCodec
 from ..wire.openai_front import OpenAIChatCodec
+from .admin_models_routes import add_admin_models_routes
 from .admin_routes import add_admin_routes
 from .analytics_routes import add_analytics_routes
 from .front_handler import add_front
@@ -112,4 +113,11 @@ def create_app(
 
 def default_route_adders() -> list[RouteAdder]:
     """Every optional route group (the route-inventory test walks what these add)."""
-    return [add_anthropic_routes, add_route_routes, add_health_routes, add_admin_routes, add_analytics_routes]
+    return [
+        add_anthropic_routes,
+        add_route_routes,
+        add_health_routes,
+        add_admin_routes,
+        add_analytics_routes,
+        add_admin_models_routes,
+    ]

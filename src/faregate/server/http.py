@@ -49,6 +49,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 def response_headers(ctx: RequestContext, *, with_cost: bool) -> dict[str, str]:
     h = {"x-request-id": ctx.request_id, "x-faregate-attempts": str(len(ctx.attempts))}
+    if ctx.policy:
+        h["x-faregate-policy"] = ctx.policy
     if ctx.answered_model:
         h["x-faregate-model"] = ctx.answered_model
         h["x-faregate-deployment"] = ctx.answered_by or ""

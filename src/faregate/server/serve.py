@@ -132,7 +132,10 @@ def run_server(config_path: str | None, host: str | None, port: int | None) -> N
     except ImportError:
         pass
     try:
-        gateway = Gateway(config)
+        gateway = Gateway(config)  # compiling checks catalogue prices: a wrong unit is a config error too
+    except ConfigError as exc:
+        sock.close()
+        raise CommandError(str(exc)) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         sock.close()
         raise CommandError(startup_problem(exc)) from None

@@ -21,7 +21,7 @@ from ..core.usage import Prices, Usage
 from . import rollup
 from .db import Database
 
-GROUP_BYS = ("model", "key", "route", "task", "day", "arm")
+GROUP_BYS = ("model", "key", "route", "task", "day", "arm", "policy")
 MONTH_S = 30 * 86400
 _REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.I)
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -223,8 +223,10 @@ async def summary(
     if since >= until:
         raise BadParameter("since must be before until")
     base = prices.get(baseline) if baseline else None
-    dims = (group_by, *(("route_model",) if prices else ()))
-    acc = await _accumulate(db, since, until, dims)
+    dims = tuple(d for d in (group_by, *(("route_model",) if prices else ())) if d != "policy")
+    acc = await _accumulate(db, since, until, dims) if dims else {}
+    if group_by == "policy":
+        acc["policy"] = await _by_policy(db, since, until)
     groups = acc[group_by]
     total = rollup.empty()  # every request is in exactly one group: the total is their sum
     for g in groups.values():
@@ -258,7 +260,19 @@ _FEEDBACK_COL = {
     "route": "COALESCE(l.route, '')",
     "task": "COALESCE(l.task, '')",
     "arm": "COALESCE(l.arm, '')",
+    "policy": "COALESCE(l.policy, '')",
 }
+
+
+async def _by_policy(db: Database, since: float, until: float) -> dict[str, dict[str, Any]]:
+    """Per policy version, from the rows themselves: the rollups predate the policy column, and a
+    policy lives hours or days, so the (policy, ts) index keeps this to the window's rows."""
+    out: dict[str, dict[str, Any]] = {}
+    rows = await db.fetch(f"SELECT {_RAW_COLS}, policy FROM request_log WHERE ts >= $1 AND ts < $2", since, until)
+    for r in rows:
+        key = r["policy"] or ""
+        rollup.add_row(out.setdefault(key, rollup.empty()), r)
+    return out
 
 
 async def _feedback(db: Database, since: float, until: float, group_by: str) -> dict[str, dict[str, Any]]:

@@ -113,7 +113,10 @@ async def _export(url: str, fmt: str, since: float, until: float) -> None:
 @click.option("--since", default="7d", show_default=True, help="1h, 7d, an ISO 8601 time, or epoch seconds.")
 @click.option("--until", default=None)
 @click.option(
-    "--group-by", type=click.Choice(["model", "key", "route", "task", "day"]), default="model", show_default=True
+    "--group-by",
+    type=click.Choice(["model", "key", "route", "task", "day", "policy"]),
+    default="model",
+    show_default=True,
 )
 @click.option("--baseline", default=None, help="Model to price the same tokens at, for savings.")
 @click.option("--compare", is_flag=True, help="Gradual rollout: the routed and control arms side by side.")

@@ -47,6 +47,7 @@ class RequestRecord:
     prompt: str | None = None
     answer: str | None = None
     extra: dict[str, Any] | None = None
+    policy: str | None = None  # the policy version that answered (``pipeline/policy.py``)
 
     def to_values(self) -> tuple[Any, ...]:
         """The values as stored, in ``COLUMNS`` order (lists/dicts as JSON text, booleans as 0/1)."""

@@ -1,0 +1,1 @@
+"""Translators from other gateways' config files to faregate's (``faregate import ...``)."""
