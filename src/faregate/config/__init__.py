@@ -7,6 +7,7 @@ validated config into a runtime snapshot (``pipeline/runtime.py``).
 """
 
 from .base import CAPABILITIES, Capability, ConfigError
+from .bounds import BoundsConfig
 from .gateway import GatewayConfig
 from .limits import KeyConfig, LimitsConfig, LimitSet
 from .loading import load_config
@@ -31,6 +32,7 @@ from .sections import (
 
 __all__ = [
     "CAPABILITIES",
+    "BoundsConfig",
     "BreakerConfig",
     "Capability",
     "ConfigError",

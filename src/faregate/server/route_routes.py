@@ -9,6 +9,7 @@ from ..pipeline.gateway import Gateway
 from ..wire.codec import decode_json
 from ..wire.openai_front import parse_chat_request
 from .http import GATEWAY, apply_routing_headers, bearer, json_response, read_body
+from .request_checks import check_request
 
 
 async def route_dry_run(request: web.Request) -> web.Response:
@@ -18,8 +19,9 @@ async def route_dry_run(request: web.Request) -> web.Response:
     body = decode_json(raw)
     if isinstance(body, dict):
         body.setdefault("model", "auto")
-    req = parse_chat_request(body)
+    req = parse_chat_request(body, gw.config.bounds.input_bounds())
     apply_routing_headers(req, request)
+    check_request(req, gw.config)
     routing = gw.runtime.routing
     if routing is None or req.model not in routing.routes:
         raise InvalidRequest(

@@ -14,7 +14,9 @@ import orjson
 from ..core.errors import GatewayError, InvalidRequest
 from ..core.types import ChatRequest, ChatResponse, Finish, TextDelta, ToolCallDelta, UsageEvent
 from ..core.usage import Usage
+from . import input_checks as checks
 from .codec import ReplyFacts, decode_json
+from .input_checks import DEFAULT_BOUNDS, InputBounds
 
 MAX_MESSAGES = 4096
 ROLES = frozenset(("system", "developer", "user", "assistant", "tool", "function"))
@@ -207,15 +209,11 @@ def _stop(body: dict) -> list[str] | None:
     raise _bad("stop", "expected a string or an array of up to 4 strings")
 
 
-def parse_chat_request(body: Any) -> ChatRequest:
+def parse_chat_request(body: Any, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatRequest:
     """Validate an OpenAI chat-completions body (already JSON-decoded) into a ``ChatRequest``."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    unknown = [k for k in body if k not in KNOWN]
-    if unknown:
-        raise InvalidRequest(
-            f"Unrecognized request argument supplied: {', '.join(map(str, unknown[:5]))}", param=str(unknown[0])
-        )
+    checks.check_openai_body(body, bounds, KNOWN, MAX_MESSAGES)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("Missing required parameter: 'model' (a model name, or 'auto' to route).", param="model")
@@ -246,15 +244,18 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if routing is not None and not isinstance(routing, dict):
         raise _bad("faregate", 'expected an object like {"min_quality": 0.85, "max_latency_ms": 3000}')
     extra = {k: body[k] for k in PASSTHROUGH if k in body}
+    messages, tools, response_format = _messages(body), _tools(body), _response_format(body)
+    checks.count_images(messages, bounds)
+    checks.check_schemas(tools, response_format, bounds)
     return ChatRequest(
         model=model,
-        messages=_messages(body),
+        messages=messages,
         stream=stream,
         include_usage=bool(so and so.get("include_usage")),
-        tools=_tools(body),
+        tools=tools,
         tool_choice=_tool_choice(body),
         parallel_tool_calls=ptc,
-        response_format=_response_format(body),
+        response_format=response_format,
         temperature=_num(body, "temperature", 0, 2),
         top_p=_num(body, "top_p", 0, 1),
         max_tokens=max_tokens,
@@ -376,8 +377,8 @@ class _ChunkEncoder:
 class OpenAIChatCodec:
     """The ``FrontCodec`` of ``POST /v1/chat/completions``: errors in OpenAI's ``{"error": ...}``."""
 
-    def parse_request(self, body: bytes) -> ChatRequest:
-        return parse_chat_request(decode_json(body))
+    def parse_request(self, body: bytes, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatRequest:
+        return parse_chat_request(decode_json(body), bounds)
 
     def encode_reply(self, response: ChatResponse, facts: ReplyFacts) -> bytes:
         return render_response(response, request_id=facts.request_id, model=facts.model, cost_usd=facts.cost_usd)
