@@ -82,12 +82,28 @@ def _num(v: Any, field: str) -> float | None:
     return float(v)
 
 
+MAX_LIMIT = 2**53  # the largest integer every JSON reader keeps exact
+
+
+def _limit_value(name: str, v: Any) -> Any:
+    """One limit's value: a boolean is no number, an integral float is an integer, and nothing
+    beyond ``MAX_LIMIT`` (pydantic's lax mode would take false as 0)."""
+    if name == "budget_soft" or v is None:
+        return v
+    if isinstance(v, bool):
+        raise InvalidRequest(f"limits.{name}: expected a number, got {str(v).lower()}.", param=f"limits.{name}")
+    if isinstance(v, (int, float)) and abs(v) > MAX_LIMIT:
+        raise InvalidRequest(f"limits.{name}: {v!r} is over the largest limit, {MAX_LIMIT}.", param=f"limits.{name}")
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
 def _limits(v: Any) -> dict[str, Any] | None:
     """A limits object checked against ``LimitSet`` here, so the error names the field at fault."""
     if v is None:
         return None
     if not isinstance(v, dict):
         raise InvalidRequest("limits must be an object.", param="limits")
+    v = {k: _limit_value(k, x) for k, x in v.items()}
     try:
         LimitSet.model_validate(v)
     except ValidationError as exc:
@@ -101,6 +117,8 @@ def _limits(v: Any) -> dict[str, Any] | None:
 
 def _expires_at(data: dict) -> float | None:
     expires_at = _num(data.get("expires_at"), "expires_at")
+    if expires_at is not None and expires_at <= 0:
+        raise InvalidRequest("expires_at must be a positive Unix time in seconds.", param="expires_at")
     if data.get("expires_in_s") is not None:
         secs = _num(data["expires_in_s"], "expires_in_s") or 0.0
         if secs <= 0:
@@ -108,8 +126,6 @@ def _expires_at(data: dict) -> float | None:
                 f"expires_in_s must be a positive number of seconds, got {secs:g}.", param="expires_in_s"
             )
         expires_at = time.time() + secs
-    if expires_at is not None and expires_at <= 0:
-        raise InvalidRequest("expires_at must be a positive Unix time in seconds.", param="expires_at")
     return expires_at
 
 

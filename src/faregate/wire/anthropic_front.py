@@ -143,9 +143,11 @@ def _tool_choice(body: dict) -> tuple[Any, bool | None]:
     tc = body.get("tool_choice")
     if isinstance(tc, dict):
         kind = tc.get("type")
-        tool_choice = _CHOICES.get(kind)
+        tool_choice = _CHOICES.get(kind) if isinstance(kind, str) else None
         if kind == "tool":
-            tool_choice = {"type": "function", "function": {"name": tc.get("name", "")}}
+            if not isinstance(tc.get("name"), str):
+                raise _bad("tool_choice.name", "a tool choice of type tool needs the tool's name")
+            tool_choice = {"type": "function", "function": {"name": tc["name"]}}
         if tool_choice is None:
             raise _bad("tool_choice.type", "expected auto, any, tool or none")
         if tc.get("disable_parallel_tool_use"):
@@ -172,6 +174,8 @@ def parse_messages_request(body: Any, bounds: InputBounds = DEFAULT_BOUNDS) -> C
     if not isinstance(model, str) or not model:
         raise _bad("model", "a model name (or 'auto') is required")
     max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, float) and max_tokens.is_integer() and abs(max_tokens) < 2**63:
+        max_tokens = int(max_tokens)  # JSON has one number type: 5.0 is the integer 5
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise _bad("max_tokens", "required: a positive integer")
     tools = _tools(body)

@@ -89,6 +89,8 @@ def _int(body: dict, name: str, lo: int = 1) -> int | None:
     v = body.get(name)
     if v is None:
         return None
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
+        v = int(v)  # JSON has one number type: 5.0 is the integer 5 (as JSON Schema says)
     if isinstance(v, bool) or not isinstance(v, int):
         raise _bad(name, f"expected an integer, got {type(v).__name__}")
     if v < lo:
@@ -111,7 +113,7 @@ def _content(msg: dict, where: str, role: str) -> None:
         if not isinstance(part, dict):
             raise _bad(pw, "a content part must be an object")
         ptype = part.get("type")
-        if ptype not in PART_TYPES:
+        if not isinstance(ptype, str) or ptype not in PART_TYPES:
             raise _bad(f"{pw}.type", f"expected one of {sorted(PART_TYPES)}, got {ptype!r}")
         if ptype == "text" and not isinstance(part.get("text"), str):
             raise _bad(f"{pw}.text", "a text part needs a string 'text'")
@@ -137,7 +139,7 @@ def _messages(body: dict) -> list[dict]:
         if not isinstance(m, dict):
             raise _bad(where, "each message must be an object with 'role' and 'content'")
         role = m.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise _bad(f"{where}.role", f"expected one of system, developer, user, assistant, tool; got {role!r}")
         _content(m, where, role)
         if role == "tool" and not isinstance(m.get("tool_call_id"), str):
@@ -176,7 +178,8 @@ def _tool_choice(body: dict) -> Any:
     tc = body.get("tool_choice")
     if tc is None or tc in ("none", "auto", "required"):
         return tc
-    if isinstance(tc, dict) and isinstance((tc.get("function") or {}).get("name"), str):
+    fn = tc.get("function") if isinstance(tc, dict) else None
+    if isinstance(fn, dict) and isinstance(fn.get("name"), str):
         return tc
     raise _bad("tool_choice", 'expected \'none\', \'auto\', \'required\' or {"type": "function", "function": {"name"}}')
 
