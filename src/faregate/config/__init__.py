@@ -7,6 +7,7 @@ validated config into a runtime snapshot (``pipeline/runtime.py``).
 """
 
 from .base import CAPABILITIES, Capability, ConfigError
+from .bounds import BoundsConfig
 from .catalogue import ProviderCredentials, RuntimeConfigSection
 from .gateway import GatewayConfig
 from .limits import KeyConfig, LimitsConfig, LimitSet
@@ -33,6 +34,7 @@ from .sections import (
 
 __all__ = [
     "CAPABILITIES",
+    "BoundsConfig",
     "BreakerConfig",
     "Capability",
     "ConfigError",

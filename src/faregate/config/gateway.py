@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from .base import _Frozen
+from .bounds import BoundsConfig
 from .catalogue import RuntimeConfigSection
 from .limits import KeyConfig, LimitsConfig
 from .models import ModelConfig, RouteConfig
@@ -63,6 +64,7 @@ class GatewayConfig(_Frozen):
     secret_key: str | None = Field(
         None, description="Encrypts stored provider credentials (set FAREGATE_SECRET_KEY rather than the file)."
     )
+    bounds: BoundsConfig = Field(default_factory=BoundsConfig, description="Caps on one request's structure.")
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

@@ -82,6 +82,20 @@ class RateLimited(GatewayError):
             self.headers.setdefault("retry-after", str(max(1, int(retry_after_s + 0.999))))
 
 
+class InternalError(GatewayError):
+    """A fault inside faregate (an exception no step expected): 500 in the front's envelope, the
+    traceback in the server's log, never in the answer."""
+
+    status = 500
+    type = "server_error"
+    code = "internal_error"
+
+    @classmethod
+    def for_request(cls, request_id: str | None) -> InternalError:
+        rid = f" (request id {request_id})" if request_id else ""
+        return cls(f"faregate failed unexpectedly while handling this request{rid}; the error is logged. Retry later.")
+
+
 class UpstreamError(GatewayError):
     """A provider failed. ``kind`` drives the retry policy:
 

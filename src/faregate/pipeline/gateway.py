@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..config import GatewayConfig, load_config
-from ..core.errors import GatewayError, UpstreamError
+from ..core.errors import GatewayError, InternalError, UpstreamError
 from ..core.redact import redact
 from ..core.types import ChatRequest, ChatResponse, Event
 from ..endpoints.deployments import DeploymentRegistry
@@ -141,7 +141,9 @@ class Gateway:
         return RequestContext(request=request, credential=credential, principal=principal)
 
     async def handle(self, ctx: RequestContext) -> Reply:
-        """Run the chain. Errors still finish the context, so every request is logged once."""
+        """Run the chain. Errors still finish the context, so every request is logged once, with
+        the status the client gets: an exception no step expected becomes an ``InternalError``
+        (500), logged with its traceback here and answered in the front's envelope."""
         rt = self.runtime  # this request's snapshot, whatever is swapped in meanwhile
         ctx.redactor = rt.redactor
         ctx.policy = rt.policy
@@ -150,12 +152,15 @@ class Gateway:
         except GatewayError as err:
             if isinstance(err, UpstreamError):  # a provider's words: never echo credentials
                 err.message = redact(err.message, rt.secrets)
-            if ctx.status == 200:
-                ctx.status = err.status
-                ctx.error_class = getattr(err, "kind", None) or err.code
-                ctx.error_message = err.message
+            note_error(ctx, err)
             await ctx.finish()
             raise
+        except Exception as exc:
+            log.exception("unexpected error in request %s", ctx.request_id)
+            internal = InternalError.for_request(ctx.request_id)
+            note_error(ctx, internal)
+            await ctx.finish()
+            raise internal from exc
         except BaseException:
             await ctx.finish()
             raise
@@ -218,10 +223,21 @@ class _Finishing:
     async def __anext__(self) -> Event:
         try:
             return await self._events.__anext__()
-        except UpstreamError as err:  # an in-band error after the first byte: never echo credentials
-            err.message = redact(err.message, self._secrets)
+        except StopAsyncIteration:
             await self.aclose()
             raise
+        except GatewayError as err:  # an in-band error after the first byte
+            if isinstance(err, UpstreamError):  # never echo credentials
+                err.message = redact(err.message, self._secrets)
+            note_error(self._ctx, err)
+            await self.aclose()
+            raise
+        except Exception as exc:
+            log.exception("unexpected error in the stream of request %s", self._ctx.request_id)
+            internal = InternalError.for_request(self._ctx.request_id)
+            note_error(self._ctx, internal)
+            await self.aclose()
+            raise internal from exc
         except BaseException:
             await self.aclose()
             raise
@@ -234,6 +250,18 @@ class _Finishing:
             await self._events.aclose()  # type: ignore[attr-defined]
         finally:
             await self._ctx.finish()
+
+
+def note_error(ctx: RequestContext, err: GatewayError) -> None:
+    """Record on the context the error the client is about to get (the request log reads it).
+    A more specific class a step already recorded (an upstream's kind) is kept, and so is a
+    client that left (499: nobody got this error)."""
+    if ctx.status == 499 and ctx.client_disconnected:
+        return
+    ctx.status = err.status
+    if ctx.error_class is None or isinstance(err, InternalError):
+        ctx.error_class = getattr(err, "kind", None) or err.code
+        ctx.error_message = err.message
 
 
 def _as_request(request: ChatRequest | dict, *, stream: bool) -> ChatRequest:

@@ -26,7 +26,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from pydantic import ValidationError
 
+from ..config import LimitSet
 from ..core.errors import InvalidRequest, NotFound
 from ..keys.store import KeyStore
 from ..limits.base import USD, LimitStore
@@ -80,6 +82,53 @@ def _num(v: Any, field: str) -> float | None:
     return float(v)
 
 
+MAX_LIMIT = 2**53  # the largest integer every JSON reader keeps exact
+
+
+def _limit_value(name: str, v: Any) -> Any:
+    """One limit's value: a boolean is no number, an integral float is an integer, and nothing
+    beyond ``MAX_LIMIT`` (pydantic's lax mode would take false as 0)."""
+    if name == "budget_soft" or v is None:
+        return v
+    if isinstance(v, bool):
+        raise InvalidRequest(f"limits.{name}: expected a number, got {str(v).lower()}.", param=f"limits.{name}")
+    if isinstance(v, (int, float)) and abs(v) > MAX_LIMIT:
+        raise InvalidRequest(f"limits.{name}: {v!r} is over the largest limit, {MAX_LIMIT}.", param=f"limits.{name}")
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def _limits(v: Any) -> dict[str, Any] | None:
+    """A limits object checked against ``LimitSet`` here, so the error names the field at fault."""
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise InvalidRequest("limits must be an object.", param="limits")
+    v = {k: _limit_value(k, x) for k, x in v.items()}
+    try:
+        LimitSet.model_validate(v)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        where = ".".join(["limits", *map(str, e["loc"])])
+        allowed = ", ".join(LimitSet.model_fields)
+        hint = f"; allowed fields: {allowed}" if e["type"] == "extra_forbidden" else ""
+        raise InvalidRequest(f"{where}: {e['msg']} (got {str(e.get('input'))[:40]!r}){hint}.", param=where) from None
+    return v
+
+
+def _expires_at(data: dict) -> float | None:
+    expires_at = _num(data.get("expires_at"), "expires_at")
+    if expires_at is not None and expires_at <= 0:
+        raise InvalidRequest("expires_at must be a positive Unix time in seconds.", param="expires_at")
+    if data.get("expires_in_s") is not None:
+        secs = _num(data["expires_in_s"], "expires_in_s") or 0.0
+        if secs <= 0:
+            raise InvalidRequest(
+                f"expires_in_s must be a positive number of seconds, got {secs:g}.", param="expires_in_s"
+            )
+        expires_at = time.time() + secs
+    return expires_at
+
+
 class _Admin:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
@@ -131,15 +180,13 @@ async def create_key(request: web.Request) -> web.Response:
     name = _opt_str(data, "name")
     if not name:
         raise InvalidRequest("name is required.", param="name")
-    expires_at = _num(data.get("expires_at"), "expires_at")
-    if data.get("expires_in_s") is not None:
-        expires_at = time.time() + (_num(data["expires_in_s"], "expires_in_s") or 0)
+    expires_at = _expires_at(data)
     try:
         raw, rec = await (await adm.store()).create_key(
             name,
             team=_opt_str(data, "team"),
             models=data.get("models"),
-            limits=data.get("limits"),
+            limits=_limits(data.get("limits")),
             expires_at=expires_at,
         )
     except ValueError as exc:
@@ -167,11 +214,9 @@ async def update_key(request: web.Request) -> web.Response:
     if "models" in data:
         kw["models"] = data["models"]
     if "limits" in data:
-        if not isinstance(data["limits"], dict):
-            raise InvalidRequest("limits must be an object.", param="limits")
-        kw["limits"] = data["limits"]
+        kw["limits"] = _limits(data["limits"] if data["limits"] is not None else "null")
     if "expires_at" in data:
-        kw["expires_at"] = _num(data["expires_at"], "expires_at")
+        kw["expires_at"] = _expires_at({"expires_at": data["expires_at"]})
     try:
         rec = await (await adm.store()).update_key(request.match_info["id"], **kw)
     except ValueError as exc:
@@ -227,9 +272,7 @@ async def put_team(request: web.Request) -> web.Response:
     if "models" in data:
         kw["models"] = data["models"]
     if "limits" in data:
-        if not isinstance(data["limits"], dict):
-            raise InvalidRequest("limits must be an object.", param="limits")
-        kw["limits"] = data["limits"]
+        kw["limits"] = _limits(data["limits"] if data["limits"] is not None else "null")
     try:
         t = await (await adm.store()).upsert_team(request.match_info["name"], **kw)
     except ValueError as exc:

@@ -23,6 +23,7 @@ from .front_handler import add_front
 from .health_routes import add_health_routes
 from .http import GATEWAY, bearer, error_response, json_response
 from .http_hardening import install as harden_http_errors
+from .openapi import OPENAPI_PATH, add_openapi_routes
 from .route_routes import add_route_routes
 
 __all__ = ["GATEWAY", "PUBLIC_PATHS", "RouteAdder", "create_app", "default_route_adders"]
@@ -35,7 +36,7 @@ RouteAdder = Callable[[web.Application, Gateway], None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Public paths that need no key; the route-inventory test checks every other route requires one.
-PUBLIC_PATHS = frozenset({"/health"})
+PUBLIC_PATHS = frozenset({"/health", OPENAPI_PATH})
 
 
 @web.middleware
@@ -120,4 +121,5 @@ def default_route_adders() -> list[RouteAdder]:
         add_admin_routes,
         add_analytics_routes,
         add_admin_models_routes,
+        add_openapi_routes,
     ]

@@ -10,12 +10,17 @@ the front's own envelope.
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
-from ..core.errors import GatewayError
+from ..core.errors import GatewayError, InternalError
 from ..pipeline.context import RequestContext
 from ..wire.codec import FrontCodec, ReplyFacts
 from .http import GATEWAY, apply_routing_headers, bearer, read_body, response_headers, stream_reply
+from .request_checks import check_request
+
+log = logging.getLogger("faregate")
 
 
 def _error(codec: FrontCodec, err: GatewayError, ctx: RequestContext | None) -> web.Response:
@@ -31,13 +36,17 @@ async def handle_front(request: web.Request, codec: FrontCodec) -> web.StreamRes
         credential = bearer(request)
         principal = gw.known_principal(credential) or await gw.authenticate(credential)
         raw = await read_body(request, gw.config.server.max_body_bytes)
-        req = codec.parse_request(raw)
+        req = codec.parse_request(raw, gw.config.bounds.input_bounds())
         apply_routing_headers(req, request)
+        check_request(req, gw.config)
     except GatewayError as err:
         return _error(codec, err, None)
+    except Exception:  # a fault before the pipeline: the front's 500, never aiohttp's HTML page
+        log.exception("unexpected error before the pipeline on %s", request.path)
+        return _error(codec, InternalError.for_request(None), None)
     ctx = gw.context(req, principal=principal)
     try:
-        reply = await gw.handle(ctx)
+        reply = await gw.handle(ctx)  # any exception comes out of it as a GatewayError
     except GatewayError as err:
         return _error(codec, err, ctx)
     facts = ReplyFacts(
@@ -47,11 +56,12 @@ async def handle_front(request: web.Request, codec: FrontCodec) -> web.StreamRes
         include_usage=req.include_usage,
     )
     if reply.response is not None:
-        return web.Response(
-            body=codec.encode_reply(reply.response, facts),
-            content_type="application/json",
-            headers=response_headers(ctx, with_cost=True),
-        )
+        try:
+            body = codec.encode_reply(reply.response, facts)
+        except Exception:
+            log.exception("rendering the answer of %s failed", ctx.request_id)
+            return _error(codec, InternalError.for_request(ctx.request_id), ctx)
+        return web.Response(body=body, content_type="application/json", headers=response_headers(ctx, with_cost=True))
     assert reply.events is not None
     return await stream_reply(request, ctx, reply.events, codec.stream_encoder(facts))
 

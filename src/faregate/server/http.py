@@ -4,19 +4,21 @@ routing headers, and writing a stream. Imports no route module and not the app f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from ..core.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from ..core.errors import GatewayError, InternalError, InvalidRequest, PayloadTooLarge
 from ..core.types import ChatRequest
 from ..pipeline.context import RequestContext
 from ..pipeline.gateway import Gateway
 from ..wire.codec import StreamEncoder
 
 GATEWAY = web.AppKey("gateway", Gateway)
+log = logging.getLogger("faregate")
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -106,6 +108,9 @@ async def stream_reply(
     except GatewayError as err:
         # Bytes already reached the client: no failover now, an in-band error instead.
         await resp.write(encoder.error(err))
+    except Exception:  # rendering failed: the client still gets the front's error event
+        log.exception("writing the stream of %s failed", ctx.request_id)
+        await resp.write(encoder.error(InternalError.for_request(ctx.request_id)))
     except (ConnectionResetError, ConnectionError):
         ctx.client_disconnected = True
     finally:

@@ -11,6 +11,7 @@ from ..core.errors import GatewayError, InvalidRequest
 from ..core.types import ChatRequest, ChatResponse, Finish, TextDelta, ToolCallDelta, UsageEvent
 from ..core.usage import Usage
 from .codec import ReplyFacts, decode_json
+from .input_checks import DEFAULT_BOUNDS, InputBounds, check_schemas, check_structure, count_images
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 ERROR_TYPES = {
@@ -142,9 +143,11 @@ def _tool_choice(body: dict) -> tuple[Any, bool | None]:
     tc = body.get("tool_choice")
     if isinstance(tc, dict):
         kind = tc.get("type")
-        tool_choice = _CHOICES.get(kind)
+        tool_choice = _CHOICES.get(kind) if isinstance(kind, str) else None
         if kind == "tool":
-            tool_choice = {"type": "function", "function": {"name": tc.get("name", "")}}
+            if not isinstance(tc.get("name"), str):
+                raise _bad("tool_choice.name", "a tool choice of type tool needs the tool's name")
+            tool_choice = {"type": "function", "function": {"name": tc["name"]}}
         if tool_choice is None:
             raise _bad("tool_choice.type", "expected auto, any, tool or none")
         if tc.get("disable_parallel_tool_use"):
@@ -162,14 +165,17 @@ def _check_sampling(body: dict) -> None:
             raise _bad(name, f"expected a number between 0 and {hi:g}")
 
 
-def parse_messages_request(body: Any) -> ChatRequest:
+def parse_messages_request(body: Any, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatRequest:
     """Validate an Anthropic Messages body into the canonical request."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    check_structure(body, bounds)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _bad("model", "a model name (or 'auto') is required")
     max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, float) and max_tokens.is_integer() and abs(max_tokens) < 2**63:
+        max_tokens = int(max_tokens)  # JSON has one number type: 5.0 is the integer 5
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise _bad("max_tokens", "required: a positive integer")
     tools = _tools(body)
@@ -179,9 +185,12 @@ def parse_messages_request(body: Any) -> ChatRequest:
     if not isinstance(stream, bool):
         raise _bad("stream", "expected true or false")
     user = (body.get("metadata") or {}).get("user_id") if isinstance(body.get("metadata"), dict) else None
+    messages = _messages(body)
+    count_images(messages, bounds)
+    check_schemas(tools, None, bounds)
     return ChatRequest(
         model=model,
-        messages=_messages(body),
+        messages=messages,
         stream=stream,
         include_usage=True,
         tools=tools,
@@ -369,8 +378,8 @@ class _MessageEncoder:
 class AnthropicCodec:
     """The ``FrontCodec`` of ``POST /v1/messages``: errors in Anthropic's ``{"type": "error", ...}``."""
 
-    def parse_request(self, body: bytes) -> ChatRequest:
-        return parse_messages_request(decode_json(body))
+    def parse_request(self, body: bytes, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatRequest:
+        return parse_messages_request(decode_json(body), bounds)
 
     def encode_reply(self, response: ChatResponse, facts: ReplyFacts) -> bytes:
         return render_message(response, request_id=facts.request_id, model=facts.model)

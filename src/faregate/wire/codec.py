@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from ..core.bounds import DEFAULT_BOUNDS, InputBounds
 from ..core.errors import GatewayError, InvalidRequest
 from ..core.types import ChatRequest, ChatResponse
 
@@ -58,11 +59,12 @@ class StreamEncoder(Protocol):
 class FrontCodec(Protocol):
     """A client-facing API. Registering one is ``add_front(app, path, Codec())`` in the server."""
 
-    def parse_request(self, body: bytes) -> ChatRequest:
+    def parse_request(self, body: bytes, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatRequest:
         """Decode and validate a raw request body into the canonical request.
 
         Raises ``InvalidRequest`` (status 400) naming the field at fault for anything this front
-        does not accept; the body may be empty, not JSON, or any JSON value."""
+        does not accept; the body may be empty, not JSON, or any JSON value. ``bounds`` caps its
+        structure (``core.bounds``) before anything walks it."""
         ...
 
     def encode_reply(self, response: ChatResponse, facts: ReplyFacts) -> bytes:

@@ -14,7 +14,9 @@ import orjson
 from ..core.errors import GatewayError, InvalidRequest
 from ..core.types import ChatRequest, ChatResponse, Finish, TextDelta, ToolCallDelta, UsageEvent
 from ..core.usage import Usage
+from . import input_checks as checks
 from .codec import ReplyFacts, decode_json
+from .input_checks import DEFAULT_BOUNDS, InputBounds
 
 MAX_MESSAGES = 4096
 ROLES = frozenset(("system", "developer", "user", "assistant", "tool", "function"))
@@ -87,6 +89,8 @@ def _int(body: dict, name: str, lo: int = 1) -> int | None:
     v = body.get(name)
     if v is None:
         return None
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
+        v = int(v)  # JSON has one number type: 5.0 is the integer 5 (as JSON Schema says)
     if isinstance(v, bool) or not isinstance(v, int):
         raise _bad(name, f"expected an integer, got {type(v).__name__}")
     if v < lo:
@@ -109,7 +113,7 @@ def _content(msg: dict, where: str, role: str) -> None:
         if not isinstance(part, dict):
             raise _bad(pw, "a content part must be an object")
         ptype = part.get("type")
-        if ptype not in PART_TYPES:
+        if not isinstance(ptype, str) or ptype not in PART_TYPES:
             raise _bad(f"{pw}.type", f"expected one of {sorted(PART_TYPES)}, got {ptype!r}")
         if ptype == "text" and not isinstance(part.get("text"), str):
             raise _bad(f"{pw}.text", "a text part needs a string 'text'")
@@ -135,7 +139,7 @@ def _messages(body: dict) -> list[dict]:
         if not isinstance(m, dict):
             raise _bad(where, "each message must be an object with 'role' and 'content'")
         role = m.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise _bad(f"{where}.role", f"expected one of system, developer, user, assistant, tool; got {role!r}")
         _content(m, where, role)
         if role == "tool" and not isinstance(m.get("tool_call_id"), str):
@@ -174,7 +178,8 @@ def _tool_choice(body: dict) -> Any:
     tc = body.get("tool_choice")
     if tc is None or tc in ("none", "auto", "required"):
         return tc
-    if isinstance(tc, dict) and isinstance((tc.get("function") or {}).get("name"), str):
+    fn = tc.get("function") if isinstance(tc, dict) else None
+    if isinstance(fn, dict) and isinstance(fn.get("name"), str):
         return tc
     raise _bad("tool_choice", 'expected \'none\', \'auto\', \'required\' or {"type": "function", "function": {"name"}}')
 
@@ -207,15 +212,11 @@ def _stop(body: dict) -> list[str] | None:
     raise _bad("stop", "expected a string or an array of up to 4 strings")
 
 
-def parse_chat_request(body: Any) -> ChatRequest:
+def parse_chat_request(body: Any, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatRequest:
     """Validate an OpenAI chat-completions body (already JSON-decoded) into a ``ChatRequest``."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    unknown = [k for k in body if k not in KNOWN]
-    if unknown:
-        raise InvalidRequest(
-            f"Unrecognized request argument supplied: {', '.join(map(str, unknown[:5]))}", param=str(unknown[0])
-        )
+    checks.check_openai_body(body, bounds, KNOWN, MAX_MESSAGES)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("Missing required parameter: 'model' (a model name, or 'auto' to route).", param="model")
@@ -246,15 +247,18 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if routing is not None and not isinstance(routing, dict):
         raise _bad("faregate", 'expected an object like {"min_quality": 0.85, "max_latency_ms": 3000}')
     extra = {k: body[k] for k in PASSTHROUGH if k in body}
+    messages, tools, response_format = _messages(body), _tools(body), _response_format(body)
+    checks.count_images(messages, bounds)
+    checks.check_schemas(tools, response_format, bounds)
     return ChatRequest(
         model=model,
-        messages=_messages(body),
+        messages=messages,
         stream=stream,
         include_usage=bool(so and so.get("include_usage")),
-        tools=_tools(body),
+        tools=tools,
         tool_choice=_tool_choice(body),
         parallel_tool_calls=ptc,
-        response_format=_response_format(body),
+        response_format=response_format,
         temperature=_num(body, "temperature", 0, 2),
         top_p=_num(body, "top_p", 0, 1),
         max_tokens=max_tokens,
@@ -376,8 +380,8 @@ class _ChunkEncoder:
 class OpenAIChatCodec:
     """The ``FrontCodec`` of ``POST /v1/chat/completions``: errors in OpenAI's ``{"error": ...}``."""
 
-    def parse_request(self, body: bytes) -> ChatRequest:
-        return parse_chat_request(decode_json(body))
+    def parse_request(self, body: bytes, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatRequest:
+        return parse_chat_request(decode_json(body), bounds)
 
     def encode_reply(self, response: ChatResponse, facts: ReplyFacts) -> bytes:
         return render_response(response, request_id=facts.request_id, model=facts.model, cost_usd=facts.cost_usd)

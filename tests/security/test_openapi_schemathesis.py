@@ -1,0 +1,76 @@
+"""``schemathesis`` against a live gateway (fake providers on loopback) from its own
+``/openapi.json``: a bounded number of examples per operation, then the stateful run over the
+spec's links (create a key, then read, change, rotate and revoke it). No 5xx, every response
+matches the spec (status, content type, body), every error in the documented envelope.
+
+Marked ``schemathesis`` (``pytest -m schemathesis`` runs only this); the default run includes it."""
+
+from __future__ import annotations
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase
+
+from faregate.server.openapi import build_spec
+from helpers import GATEWAY_KEY, InProcessServer, fake_config
+
+MASTER = "fg-master-schemathesis-0000"
+EXAMPLES = 15
+pytestmark = pytest.mark.schemathesis
+SETTINGS = hypothesis.settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: a failure here reproduces
+    database=None,  # nothing written into the working tree
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
+
+
+def _auth(path: str) -> dict[str, str]:
+    admin = path.startswith(("/admin", "/v1/analytics", "/v1/health/"))
+    return {"Authorization": f"Bearer {MASTER if admin else GATEWAY_KEY}"}
+
+
+@pytest.fixture(scope="module")
+def live(server_loop, _session_upstreams, tmp_path_factory):
+    db = tmp_path_factory.mktemp("schemathesis") / "log.db"
+    cfg = fake_config(_session_upstreams, database_url=f"sqlite:///{db}", master_key=MASTER)
+    srv = InProcessServer(server_loop, cfg).start()
+    yield srv
+    srv.stop()
+
+
+# The spec the gateway serves (test_openapi checks /openapi.json is exactly this), loaded at
+# collection so each operation is its own test item.
+schema = schemathesis.openapi.from_dict(build_spec(128_000))  # fake_config's models: 128k context
+
+
+# aiohttp answers an undeclared method with 405 and no Allow header (the app's error
+# middleware builds that answer); /admin/usage wants exactly one of three query parameters and
+# the analytics summary a `since` before its `until`, which OpenAPI cannot say, so a
+# schema-valid request may be refused there.
+# Negative cases are still sent and checked (no 5xx, documented envelope and schema), but not
+# required to be refused: the gateway ignores unknown query parameters, and the auth header this
+# test adds to every case would turn schemathesis' "no auth" cases into authenticated ones. The
+# bodies' validators and schemas are compared directly in test_openapi_agreement.py.
+EXCLUDED = [schemathesis.checks.unsupported_method, schemathesis.checks.negative_data_rejection]
+NOT_EXACT = {"/admin/usage", "/v1/analytics/summary"}
+
+
+@schema.parametrize()
+@SETTINGS
+def test_every_operation_conforms(case, live):
+    excluded = EXCLUDED + ([schemathesis.checks.positive_data_acceptance] if case.path in NOT_EXACT else [])
+    case.call_and_validate(base_url=live.url, headers=_auth(case.path), excluded_checks=excluded)
+
+
+def test_stateful_links_conform(live):
+    base = schema.as_state_machine()
+
+    class Machine(base):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case):
+            return {"base_url": live.url, "headers": _auth(case.path)}
+
+    Machine.run(settings=hypothesis.settings(SETTINGS, max_examples=10, stateful_step_count=6))
