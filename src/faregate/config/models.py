@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..adapters.registry import PROVIDERS
@@ -21,7 +21,7 @@ def _known_provider(name: str) -> str:
 
 
 # A provider named in adapters/registry.py (the one place a provider is added).
-ProviderName = Annotated[str, AfterValidator(_known_provider)]
+ProviderName = Annotated[str, AfterValidator(_known_provider), WithJsonSchema({"enum": list(PROVIDERS)})]
 
 
 class PricesConfig(_Frozen):
@@ -92,7 +92,7 @@ class LatencyPrior(_Frozen):
 class ModelConfig(_Frozen):
     """A model clients can name, and how faregate reaches it."""
 
-    name: str = Field(description="The name clients send as `model` (`auto` is reserved).")
+    name: str = Field(description="The name clients send as `model` (`auto` is reserved).", min_length=1)
     provider: ProviderName = Field("openai", description="Wire format: a name in adapters/registry.py.")
     model: str | None = None  # the provider's model id; defaults to ``name``
     base_url: str | None = Field(None, description="Endpoint; default: the provider's public API.")

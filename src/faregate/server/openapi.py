@@ -20,6 +20,7 @@ from .admin_routes import MAX_LIMIT
 from .http import GATEWAY, json_response
 from .openapi_admin import SCHEMAS as ADMIN_SCHEMAS
 from .openapi_admin import admin_paths, ref_response
+from .openapi_runtime import runtime_paths, runtime_schemas
 from .request_checks import output_limit
 
 Schema = dict[str, Any]
@@ -157,6 +158,7 @@ def _components(max_tokens: int | None) -> Schema:
         "AnthropicError": S.ANTHROPIC_ERROR,
         "LimitSet": S.limit_set(MAX_LIMIT),
         **ADMIN_SCHEMAS,
+        **runtime_schemas(),
     }
     return {
         "schemas": schemas,
@@ -202,6 +204,7 @@ def build_spec(max_tokens: int | None = None) -> Schema:
         "/health": {"get": _simple("health", "Liveness", {"type": "object", "required": ["status"]}, public=True)},
         OPENAPI_PATH: {"get": _simple("openapi", "This document", {"type": "object"}, public=True)},
         **admin_paths(),
+        **runtime_paths(),
     }
     return {
         "openapi": "3.1.0",
