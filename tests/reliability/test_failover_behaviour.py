@@ -277,12 +277,12 @@ async def test_anthropic_front_fails_over_and_errors_in_band(fakes, serve):
             await client.messages.create(model="primary", max_tokens=50, messages=MSG)
         assert ei.value.response.headers["x-faregate-attempts"] == "1"
 
-        await primary.script({"status": 503})
+        await primary.script({"status": 503}, {"status": 503})  # (the first 503 gets a quick retry)
         await backup.script({"text": "from the backup"})
         raw = await client.messages.with_raw_response.create(model="primary", max_tokens=50, messages=MSG)
         msg = await raw.parse()
         assert msg.content[0].text == "from the backup"
-        assert raw.headers["x-faregate-fallback"] == "backup" and raw.headers["x-faregate-attempts"] == "2"
+        assert raw.headers["x-faregate-fallback"] == "backup" and raw.headers["x-faregate-attempts"] == "3"
 
         await primary.script({"text": PRIMARY, "chunks": 4, "cut_after_chunks": 2})
         got = []

@@ -15,6 +15,8 @@ from .anthropic_response import STOP_REASONS, error_from_event, usage_from_anthr
 from .base import StreamParser, malformed
 from .sse import SSEDecoder
 
+_TERMINAL = frozenset({"message_delta", "message_stop", "error"})
+
 
 class AnthropicStream(StreamParser):
     """message_start, (content_block_start, content_block_delta*, content_block_stop)*, message_delta,
@@ -62,9 +64,13 @@ class AnthropicStream(StreamParser):
             try:
                 msg = orjson.loads(data)
             except orjson.JSONDecodeError:
-                raise malformed("anthropic", f"a {event or 'stream'} event is not JSON") from None
+                msg = None
             if not isinstance(msg, dict):
-                raise malformed("anthropic", "a stream event is not an object")
+                what = f"a {event or 'stream'} event is not a JSON object"
+                if event in _TERMINAL:  # the answer's end (or its error) cannot be skipped
+                    raise malformed("anthropic", what)
+                self.skip_malformed("anthropic", what)
+                continue
             handler = self._HANDLERS.get(msg.get("type") or event or "")
             if handler is not None:
                 handler(self, msg, out)

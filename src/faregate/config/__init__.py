@@ -7,6 +7,7 @@ validated config into a runtime snapshot (``pipeline/runtime.py``).
 """
 
 from .base import CAPABILITIES, Capability, ConfigError
+from .failover import FailoverConfig, UpstreamCapsConfig
 from .gateway import GatewayConfig
 from .limits import KeyConfig, LimitsConfig, LimitSet
 from .loading import load_config
@@ -35,6 +36,7 @@ __all__ = [
     "Capability",
     "ConfigError",
     "DeploymentConfig",
+    "FailoverConfig",
     "GatewayConfig",
     "HttpPoolConfig",
     "KeyConfig",
@@ -51,5 +53,6 @@ __all__ = [
     "RoutingEstimatesConfig",
     "ServerConfig",
     "TimeoutsConfig",
+    "UpstreamCapsConfig",
     "load_config",
 ]

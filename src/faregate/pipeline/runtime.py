@@ -93,7 +93,9 @@ def compile_runtime(
         chain_steps = list(steps(config, services, deployments))
     else:
         chain_steps = list(steps)
-    ex = executor or Executor(config.models, deployments, services.pool, retry=config.retry, probes=config.probes)
+    ex = executor or Executor(
+        config.models, deployments, services.pool, retry=config.retry, probes=config.probes, routes=config.routes
+    )
     routing = next((s for s in chain_steps if isinstance(s, RoutingStep)), None)
     return Runtime(
         config=config,
