@@ -269,7 +269,9 @@ async def test_anthropic_front_fails_over_and_errors_in_band(fakes, serve):
     import anthropic
 
     primary, backup = fakes
-    srv = await serve(model_config(f"{primary.base}/v1", backup.base))
+    cfg = model_config(f"{primary.base}/v1", backup.base)
+    cfg["models"][0]["breaker"]["failure_threshold"] = 3  # two 503s below (a quick retry) keep it closed
+    srv = await serve(cfg)
     client = anthropic.AsyncAnthropic(base_url=srv.url, api_key=KEY, max_retries=0, timeout=10)
     try:
         await primary.script({"status": 400})
