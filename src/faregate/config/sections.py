@@ -14,6 +14,9 @@ class ServerConfig(_Frozen):
     port: int = Field(8080, ge=0, le=65535, description="Port (`FAREGATE_PORT`, `--port`).")
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="Largest request body; 413 above.")
     log_bodies: bool = Field(False, description="Log prompt and answer text (secrets redacted).")
+    log_body_max_chars: int = Field(
+        64 * 1024, gt=0, description="With log_bodies: the most characters of a prompt or an answer logged."
+    )
 
 
 class LearningConfig(_Frozen):

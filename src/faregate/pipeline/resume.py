@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from ..config import FailoverConfig, ModelConfig
@@ -37,7 +37,8 @@ class ResumeHost(Protocol):
     balancer: Balancer
     health: DeploymentHealth
     pool: HttpPool
-    failover: Callable[[RequestContext, ModelConfig], FailoverConfig]
+
+    def failover(self, ctx: RequestContext, mcfg: ModelConfig) -> FailoverConfig: ...
 
 
 def prefill_request(req: ChatRequest, partial: str, dep: Deployment, fo: FailoverConfig) -> ChatRequest | None:

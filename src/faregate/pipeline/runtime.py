@@ -62,7 +62,14 @@ def default_steps(config: GatewayConfig, services: Services, deployments: Deploy
     the model allow-list, limits, model resolution, routing."""
     steps: list[Step] = []
     if services.request_log is not None:
-        steps.append(RequestLogStep(services.request_log, log_bodies=config.server.log_bodies, owns_writer=False))
+        steps.append(
+            RequestLogStep(
+                services.request_log,
+                log_bodies=config.server.log_bodies,
+                owns_writer=False,
+                log_body_max_chars=config.server.log_body_max_chars,
+            )
+        )
     steps.append(services.auth)
     steps.append(AllowList({"auto", *(r.name for r in config.routes)}))
     steps.append(
