@@ -12,12 +12,12 @@ Control API (the same on every protocol):
   protocol's error body), ``retry_after_s``, ``delay_ms`` (before the headers), ``ttft_ms``
   (before the first chunk), ``chunk_gap_ms``, ``text``, ``chunks``, ``cut_after_chunks``
   (close the connection after that many content chunks; 0: right after the headers),
-  ``stall_after_chunks`` (stop sending, keep the connection open), ``malformed_sse``,
+  ``stall_after_chunks`` (stop sending, keep the connection open), ``malformed_sse`` (true or a count),
   ``error_event_after_200`` (true: an in-band error before any content; a number: after that
   many chunks), ``malformed_json``, ``content_type``, ``tool_call`` ({"name", "arguments"}),
   ``usage`` ({"input_tokens", "output_tokens"}), ``pad_bytes`` (the answer, or the error
   message, padded to that many bytes), ``huge_line_bytes`` (streamed: one SSE line that long,
-  no newline), ``reject_prefill`` (a 400 for a request ending in an assistant message). A
+  no newline), ``omit_done`` (OpenAI: no ``[DONE]``), ``reject_prefill`` (a 400 for a request ending in an assistant message). A
   request ending in an assistant message (Anthropic; OpenAI with ``continue_final_message``)
   is continued: the answer is the scripted text after that prefix.
 - ``POST /_fake/default``: the behaviour used when no script is queued.
@@ -356,7 +356,7 @@ class FakeProvider:
         gap = (b.get("chunk_gap_ms") or 0) / 1000
         if b.get("ttft_ms"):
             await asyncio.sleep(b["ttft_ms"] / 1000)
-        if b.get("malformed_sse"):
+        for _ in range(int(b.get("malformed_sse") or 0)):  # true: one; a number: that many
             await resp.write(
                 b'data: {"broken": \n\n' if p != "anthropic" else b"event: content_block_delta\ndata: {broken\n\n"
             )
@@ -375,6 +375,8 @@ class FakeProvider:
         if err_at is not None:
             await resp.write(error_event(f"fake {p} in-band error"))
             return resp
+        if b.get("omit_done") and closing and closing[-1] == b"data: [DONE]\n\n":
+            closing = closing[:-1]
         for chunk in closing:
             await resp.write(chunk)
         await resp.write_eof()
