@@ -78,7 +78,7 @@ async def open_held_stream(
     try:
         async with asyncio.timeout(hold):
             resp = await transport.open_stream(pool, dep, up, opts.caps)
-            done = await _read_until_content(resp, parser, buffered, opts.caps.max_answer_bytes)
+            done, read = await _read_until_content(resp, parser, buffered, opts.caps.max_answer_bytes)
     except BaseException as exc:
         if resp is not None:
             resp.close()
@@ -95,27 +95,27 @@ async def open_held_stream(
     attempt = Attempt(dep.id, dep.target.model_name, "streaming", None, 0.0, ms)
     ctx.attempts.append(attempt)  # now, so x-faregate-attempts counts it before the stream ends
     held = HeldStream(health, ctx, dep, permit, resp, parser, list(buffered), done, t_start, deadline, attempt)
-    held.options(opts)
+    held.options(opts, read)
     return held
 
 
 async def _read_until_content(
     resp: aiohttp.ClientResponse, parser: StreamParser, buffered: list[Event], cap: int
-) -> bool:
-    """Parse into ``buffered`` up to the first content event; whether the stream ended already."""
+) -> tuple[bool, int]:
+    """Parse into ``buffered`` up to the first content event: whether the stream ended already, bytes read."""
     read = 0
     while True:
         chunk = await resp.content.readany()
         if not chunk:
             buffered.extend(parser.close())
-            return True
+            return True, read
         read += len(chunk)
         if read > cap:
             raise too_large(f"the stream is over the cap of {cap} bytes")
         events = parser.feed(chunk)
         buffered.extend(events)
         if any(isinstance(e, CONTENT_EVENTS) for e in events):
-            return False
+            return False, read
 
 
 def _opening_failure(dep: Deployment, exc: BaseException, hold: float) -> UpstreamError | None:
@@ -175,9 +175,9 @@ class HeldStream:
         self._next: HeldStream | None = None  # the continuation after a resume
         self.lost = False  # closed as the loser of a hedge race: neutral, not a client that left
 
-    def options(self, opts: StreamOptions) -> None:
-        """Set the reading options (``open_held_stream`` does)."""
-        self._opts = opts
+    def options(self, opts: StreamOptions, read: int = 0) -> None:
+        """Set the reading options and the bytes read while opening (``open_held_stream`` does)."""
+        self._opts, self._read = opts, read
         if opts.prefix:
             self._text.append(opts.prefix)
 
