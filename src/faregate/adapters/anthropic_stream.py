@@ -47,6 +47,9 @@ class AnthropicStream(StreamParser):
             raise err
         return out
 
+    def partial_usage(self) -> Usage | None:
+        return self._current_usage() if self._usage else None
+
     def _current_usage(self) -> Usage:
         return usage_from_anthropic(self._usage)
 

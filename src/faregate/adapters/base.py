@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import UpstreamError, upstream_kind_for_status
 from ..core.types import ChatRequest, ChatResponse, Event
-from ..core.usage import Prices
+from ..core.usage import Prices, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,10 @@ class StreamParser(ABC):
         sse = getattr(self, "_sse", None)
         if sse is not None:
             sse.max_line = max_line_bytes
+
+    def partial_usage(self) -> Usage | None:
+        """Usage reported so far by a stream not finished (Anthropic's message_start), if any."""
+        return None
 
     def skip_malformed(self, protocol: str, what: str) -> None:
         """Skip one malformed event (counted), or raise when the tolerance is used up."""

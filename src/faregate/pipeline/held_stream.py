@@ -84,6 +84,9 @@ async def open_held_stream(
             resp.close()
         failure = _opening_failure(dep, exc, hold)
         if failure is None:
+            usage = parser.partial_usage()
+            if usage is not None and opts.sink is not None:
+                opts.sink.append(UsageEvent(usage))  # a cancelled opening (a lost hedge) is still billed
             raise
         _note_partial_usage(buffered, failure)
         if failure is exc:
