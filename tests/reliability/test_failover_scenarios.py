@@ -221,3 +221,16 @@ async def test_no_hedge_for_a_request_marked_not_idempotent(fakes, serve):
     assert r.choices[0].message.content == TEXT and time.monotonic() - t0 >= 0.8
     assert await backup.requests() == []
     assert not (await srv.last_context()).hedged
+
+
+async def test_a_resume_after_a_space_does_not_double_it(fakes, serve):
+    """Anthropic refuses a prefill ending in whitespace: it goes without it, and the space the
+    client already has is not sent twice."""
+    primary, backup = fakes
+    srv = await serve(config(f"{primary.base}/v1", backup.base), real_sleep=True)
+    await primary.script(ok(chunks=5, cut_after_chunks=3))  # the partial answer is "The primary answers "
+    await backup.script({"text": TEXT, "chunks": 3, "usage": B_USAGE})
+    text, _ = await ask(srv.client(), True)
+    assert text == TEXT
+    sent = (await backup.requests())[0]["body"]["messages"][-1]
+    assert sent["role"] == "assistant" and not str(sent["content"]).endswith(" ")

@@ -50,6 +50,9 @@ class StreamOptions:
     request: ChatRequest | None = None  # None: the context's request
     prefix: str = ""  # a continuation: the answer so far, already sent to the client
     sink: list[Event] | None = None  # the held events, for a caller that cancels the opening
+    # A continuation whose prefill went without the partial answer's trailing whitespace (the
+    # client has it already): the continuation's leading whitespace is dropped.
+    drop_leading_space: bool = False
 
 
 async def open_held_stream(
@@ -237,14 +240,25 @@ class HeldStream:
             self._settle(failed, disconnected=disconnected)
 
     async def _own_events(self) -> AsyncIterator[Event]:
-        first = bool(self._opts.prefix)
+        continuation = bool(self._opts.prefix)
+        trim = self._opts.drop_leading_space
         for ev in self._buffered:
-            if first and isinstance(ev, StreamStart):
+            if continuation and isinstance(ev, StreamStart):
                 continue  # a continuation: the client's stream started long ago
+            if trim and isinstance(ev, TextDelta):
+                ev = TextDelta(ev.text.lstrip())
+                trim = not ev.text
+                if not ev.text:
+                    continue
             yield self._seen(ev)
         self._buffered = []
         while not self._done:
             for ev in await self._next_events():
+                if trim and isinstance(ev, TextDelta):
+                    ev = TextDelta(ev.text.lstrip())
+                    trim = not ev.text
+                    if not ev.text:
+                        continue
                 yield self._seen(ev)
         self._ctx.malformed_skipped += self._parser.skipped
 

@@ -63,6 +63,12 @@ def prefill_request(req: ChatRequest, partial: str, dep: Deployment, fo: Failove
     return dataclasses.replace(req, messages=messages, extra=extra)
 
 
+def _sent_without_trailing_space(req: ChatRequest, partial: str) -> bool:
+    """Whether the prefill in ``req`` lost the whitespace that ends ``partial``."""
+    content = req.messages[-1].get("content")
+    return partial != partial.rstrip() and isinstance(content, str) and not content.endswith(partial)
+
+
 class Resume:
     """Opens a continuation for a cut stream (see the module docstring)."""
 
@@ -101,10 +107,13 @@ class Resume:
         for cfg, dep in self._candidates(ctx, mcfg, err.deployment):
             fo = ex.failover(ctx, cfg)
             req = prefill_request(ctx.request, partial, dep, fo)
-            permit = ex.health.acquire(dep) if req is not None else None
-            if permit is None or time.monotonic() >= deadline:
+            if req is None or time.monotonic() >= deadline:
+                continue
+            permit = ex.health.acquire(dep)
+            if permit is None:
                 continue
             opts = StreamOptions(cfg.upstream_caps, fo.malformed_events_skipped, None, req, partial)
+            opts.drop_leading_space = _sent_without_trailing_space(req, partial)
             t_start = time.perf_counter()
             dep.in_flight += 1
             try:
