@@ -10,8 +10,9 @@ retry, no hedging, strict stream parsing, no resume, breaker cooldown 30 s doubl
 The operator baseline of the scenarios (two attempts, one fallback) with first-byte and idle
 timeouts of 10 s (30 s in production; scaled down so a round takes seconds, not minutes).
 Rounds interleave the two configurations (ABBA) so drift on a shared machine hits both alike.
-Prints the median time to the whole answer, and how it ended: ``ok`` (the whole answer), or
-``error`` (a clean error, or an in-band error after a partial stream).
+Prints the median time to the whole answer, and how it ended: ``ok:<model>`` (the whole answer,
+and which model's headers the client got), or ``error`` (a clean error, or an in-band error
+after a partial stream).
 """
 
 from __future__ import annotations
@@ -88,13 +89,13 @@ async def run_once(behaviours: list[dict], stream: bool, knobs: dict) -> tuple[f
         msgs: list[Any] = [{"role": "user", "content": "hello"}]
         t0 = time.perf_counter()
         try:
+            raw = await client.chat.completions.with_raw_response.create(model="primary", messages=msgs, stream=stream)
             if stream:
-                s = await client.chat.completions.create(model="primary", messages=msgs, stream=True)
-                text = "".join([c.choices[0].delta.content or "" async for c in s if c.choices])
+                text = "".join([c.choices[0].delta.content or "" async for c in raw.parse() if c.choices])
             else:
-                r = await client.chat.completions.create(model="primary", messages=msgs)
-                text = r.choices[0].message.content or ""
-            outcome = "ok" if text == TEXT else "truncated!"
+                text = raw.parse().choices[0].message.content or ""
+            by = raw.headers.get("x-faregate-model", "?")
+            outcome = f"ok:{by}" if text == TEXT else "truncated!"
         except openai.APIError:
             outcome = "error"
         elapsed = time.perf_counter() - t0
@@ -116,12 +117,12 @@ async def main(rounds: int) -> None:
                     times[label].append(t)
                     outcomes[label].add(outcome)
             rows.append((name, "stream" if stream else "plain", times, outcomes))
-    print(f"{'scenario':26} {'mode':6} {'defaults (s)':>13} {'outcome':>8} {'reference (s)':>14} {'outcome':>8}")
+    print(f"{'scenario':26} {'mode':6} {'defaults (s)':>13} {'outcome':>12} {'reference (s)':>14} {'outcome':>12}")
     for name, mode, times, outcomes in rows:
         new, ref = statistics.median(times["new"]), statistics.median(times["reference"])
         print(
-            f"{name:26} {mode:6} {new:13.2f} {'/'.join(sorted(outcomes['new'])):>8} "
-            f"{ref:14.2f} {'/'.join(sorted(outcomes['reference'])):>8}"
+            f"{name:26} {mode:6} {new:13.2f} {'/'.join(sorted(outcomes['new'])):>12} "
+            f"{ref:14.2f} {'/'.join(sorted(outcomes['reference'])):>12}"
         )
 
 
