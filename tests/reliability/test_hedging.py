@@ -124,3 +124,14 @@ async def test_a_route_overrides_the_models_failover(hedge, fakes, serve):
     assert ctx.route == "careful" and ctx.candidates[0] == "primary", ctx.candidates
     assert len(ctx.candidates) > 1  # the primary's fallback comes with it: something to hedge to
     assert ctx.hedged is hedge
+
+
+async def test_a_cold_non_streaming_call_allows_for_its_generation_time(fakes, serve):
+    """No history, max_tokens 100 at 200 tokens/s: the hedge waits 0.3 + 0.5 s, so a whole
+    answer after 0.6 s is not raced."""
+    openai_fake, anthropic_fake = fakes
+    cfg = _config(anthropic_fake.base, f"{openai_fake.base}/v1", latency={"tokens_per_s": 200})
+    srv = await serve(cfg, real_sleep=True)
+    await anthropic_fake.script({"ttft_ms": 600})
+    await srv.client().chat.completions.create(model="primary", messages=MSG, max_tokens=100)
+    assert not (await srv.last_context()).hedged and await openai_fake.requests() == []

@@ -80,6 +80,9 @@ class HedgeRace:
             return None
         p95 = self.ttft.p95(dep.id, ctx.request.stream, fo.hedge_min_samples)
         delay = hedge_delay_s(fo, p95, latency_ceiling_s(ctx))
+        if p95 is None and not ctx.request.stream and ctx.request.max_tokens:
+            # A whole answer arrives only once generated: allow for the longest one asked for.
+            delay += ctx.request.max_tokens / dep.tokens_per_s
         limit = run.deadline - time.monotonic()
         if ctx.request.stream:
             limit = min(limit, dep.timeouts.ttfb)
