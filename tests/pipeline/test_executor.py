@@ -171,7 +171,10 @@ async def test_transient_retries_with_backoff_then_succeeds(upstream, make):
 
 async def test_other_deployment_tried_at_once_before_backing_off(upstream, make):
     cfg = config(
-        upstream.url, deployments=[{"name": "a", "priority": 0}, {"name": "b", "priority": 1}], strategy="priority"
+        upstream.url,
+        deployments=[{"name": "a", "priority": 0}, {"name": "b", "priority": 1}],
+        strategy="priority",
+        failover={"quick_retry": False},  # the quick retry of the same deployment has its own test
     )
     ex, sleeps = await make(cfg)
     upstream.script = [{"status": 502}, {"status": 502}]
@@ -191,12 +194,42 @@ async def test_retry_after_honoured_as_floor_and_cools_the_deployment(upstream, 
 
 
 async def test_transient_with_a_fallback_fails_over_at_once(upstream, make):
-    ex, sleeps = await make(config(upstream.url, fallbacks=["big"]))
+    ex, sleeps = await make(config(upstream.url, fallbacks=["big"], failover={"quick_retry": False}))
     upstream.script = [{"status": 500}]
     ctx = ctx_for("m", "big")
     await ex(ctx)
     assert sleeps.calls == [] and [a.status for a in ctx.attempts] == ["transient", "ok"]
     assert ctx.answered_model == "big"
+
+
+async def test_a_one_off_500_is_retried_once_quickly_on_the_same_deployment(upstream, make):
+    ex, sleeps = await make(config(upstream.url, fallbacks=["big"]))
+    upstream.script = [{"status": 500}]
+    ctx = ctx_for("m", "big")
+    await ex(ctx)
+    assert [(a.model, a.status) for a in ctx.attempts] == [("m", "transient"), ("m", "ok")]
+    assert len(sleeps.calls) == 1 and 0 <= sleeps.calls[0] <= 0.25  # jittered, at most 250 ms
+    # Only once: a second 500 goes to the fallback.
+    upstream.script = [{"status": 500}, {"status": 500}]
+    ctx = ctx_for("m", "big")
+    await ex(ctx)
+    assert [(a.model, a.status) for a in ctx.attempts] == [("m", "transient"), ("m", "transient"), ("big", "ok")]
+
+
+async def test_a_short_retry_after_is_waited_out_on_the_same_deployment(upstream, make):
+    ex, sleeps = await make(config(upstream.url, fallbacks=["big"]))
+    upstream.script = [{"status": 429, "headers": {"retry-after": "2"}}]
+    ctx = ctx_for("m", "big")
+    await ex(ctx)
+    assert [(a.model, a.status) for a in ctx.attempts] == [("m", "credential"), ("m", "ok")]
+    assert sleeps.calls == [2.0]
+    # A long one (over retry_after_wait_max_s) falls back at once, as before.
+    upstream.script = [{"status": 429, "headers": {"retry-after": "5"}}]
+    ctx = ctx_for("m", "big")
+    ex.registry.deployments("m")[0].cooldown_until = 0.0
+    await ex(ctx)
+    assert [(a.model, a.status) for a in ctx.attempts] == [("m", "credential"), ("big", "ok")]
+    assert sleeps.calls == [2.0]
 
 
 async def test_retry_before_fallback_retries_in_place_first(upstream, make):
@@ -242,14 +275,15 @@ async def test_rate_limit_cools_down_and_moves_on(upstream, make):
 
 async def test_rate_limit_without_fallback_is_a_429_with_retry_after(upstream, make):
     ex, _ = await make(config(upstream.url))
-    upstream.script = [{"status": 429, "headers": {"retry-after": "3"}}]
+    # (a Retry-After over retry_after_wait_max_s: a shorter one is waited out, tested above)
+    upstream.script = [{"status": 429, "headers": {"retry-after": "5"}}]
     with pytest.raises(UpstreamError) as ei:
         await ex(ctx_for("m"))
-    assert ei.value.status == 429 and ei.value.headers["retry-after"] == "3"
+    assert ei.value.status == 429 and ei.value.headers["retry-after"] == "5"
     # While it cools down, a request gets a 503 saying so, with the wait.
     with pytest.raises(UpstreamError) as ei:
         await ex(ctx_for("m"))
-    assert ei.value.status == 503 and int(ei.value.headers["retry-after"]) in (2, 3)
+    assert ei.value.status == 503 and int(ei.value.headers["retry-after"]) in (4, 5)
 
 
 async def test_exponential_cooldown_without_retry_after(upstream, make):

@@ -269,7 +269,9 @@ async def test_anthropic_front_fails_over_and_errors_in_band(fakes, serve):
     import anthropic
 
     primary, backup = fakes
-    srv = await serve(model_config(f"{primary.base}/v1", backup.base))
+    cfg = model_config(f"{primary.base}/v1", backup.base)
+    cfg["models"][0]["breaker"]["failure_threshold"] = 3  # two 503s below (a quick retry) keep it closed
+    srv = await serve(cfg)
     client = anthropic.AsyncAnthropic(base_url=srv.url, api_key=KEY, max_retries=0, timeout=10)
     try:
         await primary.script({"status": 400})
@@ -277,12 +279,12 @@ async def test_anthropic_front_fails_over_and_errors_in_band(fakes, serve):
             await client.messages.create(model="primary", max_tokens=50, messages=MSG)
         assert ei.value.response.headers["x-faregate-attempts"] == "1"
 
-        await primary.script({"status": 503})
+        await primary.script({"status": 503}, {"status": 503})  # (the first 503 gets a quick retry)
         await backup.script({"text": "from the backup"})
         raw = await client.messages.with_raw_response.create(model="primary", max_tokens=50, messages=MSG)
         msg = await raw.parse()
         assert msg.content[0].text == "from the backup"
-        assert raw.headers["x-faregate-fallback"] == "backup" and raw.headers["x-faregate-attempts"] == "2"
+        assert raw.headers["x-faregate-fallback"] == "backup" and raw.headers["x-faregate-attempts"] == "3"
 
         await primary.script({"text": PRIMARY, "chunks": 4, "cut_after_chunks": 2})
         got = []

@@ -9,7 +9,13 @@ state afterwards, and the recorded usage and cost.
 The primary (OpenAI wire) has ``max_attempts: 2`` and a breaker that opens after 2
 consecutive failures; the fallback is an Anthropic-wire fake. With a fallback, a transient
 fault costs the primary one attempt (faregate fails over rather than wait); alone, it is
-retried, so two attempts and an open circuit. Backoff sleeps are recorded,
+retried, so two attempts and an open circuit.
+
+Rows changed on purpose by the failover defaults (``failover:`` in docs/reliability.md):
+a reset or a 500/502/503 now gets one quick retry of the primary before the fallback
+(``quick``: two primary attempts with a fallback too); a Retry-After of at most 3 s is now
+waited out on the primary (``429+short-retry-after``; the long one keeps the old row); one
+malformed stream event is now skipped, so ``malformed-sse`` streams the primary's answer. Backoff sleeps are recorded,
 not slept (backoff itself is tested in tests/pipeline/test_executor.py).
 """
 
@@ -43,23 +49,37 @@ class Fault:
     status: int = 502  # what the client gets without a fallback
     transient: bool = True  # retried in place when alone (429s are not: they cool down)
     plain_behaviour: dict | None = None  # when non-streaming calls need another behaviour
+    quick: str = ""  # "both" / "plain": modes where the primary gets a quick retry (or a short wait)
+
+    def primary_attempts(self, stream: bool, with_fallback: bool) -> int:
+        quick = self.quick == "both" or (self.quick == "plain" and not stream)
+        return 2 if quick or (self.transient and not with_fallback) else 1
 
 
 FAULTS = [
-    Fault("500", {"status": 500}, "before", "before"),
-    Fault("502", {"status": 502}, "before", "before"),
-    Fault("503", {"status": 503}, "before", "before"),
+    Fault("500", {"status": 500}, "before", "before", quick="both"),
+    Fault("502", {"status": 502}, "before", "before", quick="both"),
+    Fault("503", {"status": 503}, "before", "before", quick="both"),
     Fault("529", {"status": 529}, "before", "before"),
-    Fault("429+retry-after", {"status": 429, "retry_after_s": 3}, "before", "before", status=429, transient=False),
+    Fault(
+        "429+short-retry-after",
+        {"status": 429, "retry_after_s": 3},
+        "before",
+        "before",
+        status=429,
+        transient=False,
+        quick="both",
+    ),
+    Fault("429+long-retry-after", {"status": 429, "retry_after_s": 5}, "before", "before", status=429, transient=False),
     Fault("429", {"status": 429}, "before", "before", status=429, transient=False),
     Fault("connection-refused", None, "before", "before"),
     # streamed: headers at once, then no content within ttfb; non-streamed: no headers within ttfb
     Fault("ttfb-timeout", {"ttft_ms": 1500}, "before", "before", status=504, plain_behaviour={"delay_ms": 1500}),
     # non-streamed: half the body, then silence (sock_read gives up after ttfb)
     Fault("stall-mid-stream", {"stall_after_chunks": 2}, "after", "before", status=504),
-    Fault("cut-before-first-chunk", {"cut_after_chunks": 0}, "before", "before"),
-    Fault("cut-after-2-chunks", {"cut_after_chunks": 2}, "after", "before"),
-    Fault("malformed-sse", {"malformed_sse": True}, "before", "none"),
+    Fault("cut-before-first-chunk", {"cut_after_chunks": 0}, "before", "before", quick="both"),
+    Fault("cut-after-2-chunks", {"cut_after_chunks": 2}, "after", "before", quick="plain"),
+    Fault("malformed-sse", {"malformed_sse": True}, "none", "none"),
     # non-streamed: a 200 whose body is the protocol's error object
     Fault("200-then-error-event", {"error_event_after_200": True}, "before", "before"),
     # (a gap, so the first text chunk reaches the gateway, and the client, on its own)
@@ -118,8 +138,8 @@ async def test_fault(fault: Fault, stream: bool, with_fallback: bool, fakes, ser
         return
 
     # before the first byte
-    attempts = 2 if fault.transient and not with_fallback else 1
-    breaker = "open" if attempts == 2 else "closed"
+    attempts = fault.primary_attempts(stream, with_fallback)
+    breaker = "open" if attempts == 2 and fault.transient else "closed"
     if with_fallback:
         text, headers = await _ask(client, messages, stream)
         assert text == BACKUP_TEXT

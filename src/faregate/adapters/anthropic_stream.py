@@ -15,6 +15,8 @@ from .anthropic_response import STOP_REASONS, error_from_event, usage_from_anthr
 from .base import StreamParser, malformed
 from .sse import SSEDecoder
 
+_TERMINAL = frozenset({"message_delta", "message_stop", "error"})
+
 
 class AnthropicStream(StreamParser):
     """message_start, (content_block_start, content_block_delta*, content_block_stop)*, message_delta,
@@ -45,6 +47,9 @@ class AnthropicStream(StreamParser):
             raise err
         return out
 
+    def partial_usage(self) -> Usage | None:
+        return self._current_usage() if self._usage else None
+
     def _current_usage(self) -> Usage:
         return usage_from_anthropic(self._usage)
 
@@ -62,9 +67,13 @@ class AnthropicStream(StreamParser):
             try:
                 msg = orjson.loads(data)
             except orjson.JSONDecodeError:
-                raise malformed("anthropic", f"a {event or 'stream'} event is not JSON") from None
+                msg = None
             if not isinstance(msg, dict):
-                raise malformed("anthropic", "a stream event is not an object")
+                what = f"a {event or 'stream'} event is not a JSON object"
+                if event in _TERMINAL:  # the answer's end (or its error) cannot be skipped
+                    raise malformed("anthropic", what)
+                self.skip_malformed("anthropic", what)
+                continue
             handler = self._HANDLERS.get(msg.get("type") or event or "")
             if handler is not None:
                 handler(self, msg, out)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import UpstreamError, upstream_kind_for_status
 from ..core.types import ChatRequest, ChatResponse, Event
-from ..core.usage import Prices
+from ..core.usage import Prices, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,33 @@ class UpstreamRequest:
 
 
 class StreamParser(ABC):
-    """Turns a provider's streamed bytes into canonical events, chunk by chunk."""
+    """Turns a provider's streamed bytes into canonical events, chunk by chunk.
+
+    ``tolerate``: how many malformed events (not JSON, not an object) a stream may skip before
+    one fails it; ``skipped`` counts those skipped. 0 by default (strict); the executor sets it
+    from the model's ``failover.malformed_events_skipped``. A malformed event that would have
+    ended the stream still fails it: the parser's ``close`` finds no end.
+    """
+
+    tolerate: int = 0
+    skipped: int = 0
+
+    def configure(self, *, tolerate: int, max_line_bytes: int) -> None:
+        """Set the malformed-event tolerance and the SSE line cap of this parser."""
+        self.tolerate = tolerate
+        sse = getattr(self, "_sse", None)
+        if sse is not None:
+            sse.max_line = max_line_bytes
+
+    def partial_usage(self) -> Usage | None:
+        """Usage reported so far by a stream not finished (Anthropic's message_start), if any."""
+        return None
+
+    def skip_malformed(self, protocol: str, what: str) -> None:
+        """Skip one malformed event (counted), or raise when the tolerance is used up."""
+        if self.skipped >= self.tolerate:
+            raise malformed(protocol, what + (f" (after {self.skipped} skipped)" if self.skipped else ""))
+        self.skipped += 1
 
     @abstractmethod
     def feed(self, data: bytes) -> list[Event]:

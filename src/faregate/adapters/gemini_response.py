@@ -191,6 +191,10 @@ class GeminiStream(StreamParser):
             try:
                 chunk = orjson.loads(data)
             except orjson.JSONDecodeError:
-                raise malformed("gemini", "a stream event is not JSON") from None
+                self.skip_malformed("gemini", "a stream event is not JSON")
+                continue
+            if not isinstance(chunk, dict):
+                self.skip_malformed("gemini", "a stream event is not an object")
+                continue
             out.extend(self._reply.events(chunk))
         return out

@@ -133,6 +133,9 @@ class _OpenAIStream(StreamParser):
         out = self._events(self._sse.flush())
         if not self._done and not self._finished:
             raise UpstreamError("openai upstream closed the stream before it finished", kind="transient")
+        if self.skipped and not self._finished:
+            # The event skipped may have been the one that ended the answer: do not pass it as whole.
+            raise malformed("openai", "no finish_reason after a malformed event")
         return out
 
     def _events(self, pairs: list[tuple[str | None, str]]) -> list[Event]:
@@ -144,9 +147,11 @@ class _OpenAIStream(StreamParser):
             try:
                 chunk = orjson.loads(data)
             except orjson.JSONDecodeError:
-                raise malformed("openai", "a stream event is not JSON") from None
+                self.skip_malformed("openai", "a stream event is not JSON")
+                continue
             if not isinstance(chunk, dict):
-                raise malformed("openai", "a stream event is not an object")
+                self.skip_malformed("openai", "a stream event is not an object")
+                continue
             if "error" in chunk:
                 err = chunk["error"]
                 msg = err.get("message") if isinstance(err, dict) else str(err)

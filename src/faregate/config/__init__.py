@@ -9,6 +9,7 @@ validated config into a runtime snapshot (``pipeline/runtime.py``).
 from .base import CAPABILITIES, Capability, ConfigError
 from .bounds import BoundsConfig
 from .catalogue import ProviderCredentials, RuntimeConfigSection
+from .failover import FailoverConfig, UpstreamCapsConfig
 from .gateway import GatewayConfig
 from .limits import KeyConfig, LimitsConfig, LimitSet
 from .loading import load_config
@@ -39,6 +40,7 @@ __all__ = [
     "Capability",
     "ConfigError",
     "DeploymentConfig",
+    "FailoverConfig",
     "GatewayConfig",
     "HttpPoolConfig",
     "KeyConfig",
@@ -57,6 +59,7 @@ __all__ = [
     "RoutingEstimatesConfig",
     "ServerConfig",
     "TimeoutsConfig",
+    "UpstreamCapsConfig",
     "load_config",
     "merge_runtime",
 ]

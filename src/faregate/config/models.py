@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 from ..adapters.registry import PROVIDERS
 from ..core.usage import Prices
 from .base import CAPABILITIES, Capability, _Frozen
+from .failover import FailoverConfig, UpstreamCapsConfig
 
 
 def _known_provider(name: str) -> str:
@@ -61,8 +62,10 @@ class BreakerConfig(_Frozen):
     error_rate: float = Field(0.5, gt=0, le=1, description="Or this share of failures in the window.")
     window_s: float = Field(60.0, gt=0, description="Seconds of calls that `error_rate` is measured over.")
     min_requests: int = Field(20, ge=1, description="Calls in the window needed before `error_rate` applies.")
-    cooldown_s: float = Field(30.0, gt=0, description="Seconds open before half-open (doubles per re-open).")
-    max_cooldown_s: float = Field(300.0, gt=0, description="Cap on the doubled cooldown, in seconds.")
+    cooldown_s: float = Field(2.0, gt=0, description="Seconds open before half-open (doubles per re-open).")
+    max_cooldown_s: float = Field(
+        10.0, gt=0, description="Cap on the doubled cooldown (seconds): a recovered deployment is back within it."
+    )
     half_open_probes: int = Field(1, ge=1, description="Calls let through at a time while half-open.")
     success_threshold: int = Field(2, ge=1, description="Successful probes in a row that close the circuit.")
     probe_interval_s: float | None = Field(None, gt=0, description="Active probes every N s; null: off.")
@@ -125,6 +128,15 @@ class ModelConfig(_Frozen):
     credentials: str | None = Field(
         None, description="Named provider credentials (`/admin/providers`): base_url, api_key and headers."
     )
+    failover: FailoverConfig = Field(
+        default_factory=FailoverConfig, description="Short waits, quick retries, hedging, tolerant streams."
+    )
+    stream_resume: bool = Field(
+        False, description="Resume a stream cut after content reached the client on the next candidate (prefill)."
+    )
+    upstream_caps: UpstreamCapsConfig = Field(
+        default_factory=UpstreamCapsConfig, description="How much of an upstream's answer is read."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -155,3 +167,9 @@ class RouteConfig(_Frozen):
     # Gradual rollout: share of traffic routed; the rest goes to ``control_model``.
     rollout: float = Field(1.0, ge=0, le=1)
     control_model: str | None = Field(None, description="Where the control arm of a rollout goes.")
+    failover: FailoverConfig | None = Field(
+        None, description="Replaces the candidates' own `failover:` for requests sent to this route."
+    )
+    stream_resume: bool | None = Field(
+        None, description="Replaces the candidates' own `stream_resume` for this route; null: theirs."
+    )

@@ -34,6 +34,9 @@ class ServerConfig(_Frozen):
         500, ge=1, description="Requests handled at once per process; one more gets 503 with Retry-After."
     )
     overload_retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After (s) of those 503 answers.")
+    log_body_max_chars: int = Field(
+        64 * 1024, gt=0, description="With log_bodies: the most characters of a prompt or an answer logged."
+    )
 
 
 class LearningConfig(_Frozen):

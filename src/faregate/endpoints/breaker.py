@@ -4,9 +4,13 @@
   ``failure_threshold`` consecutive failures, or when the calls of the last ``window_s``
   seconds (at least ``min_requests`` of them) failed at ``error_rate`` or more.
 - OPEN: no calls for ``cooldown_s`` (doubled each time a half-open probe fails, up to
-  ``max_cooldown_s``; reset when the circuit closes). Then HALF_OPEN, lazily, on the next look.
+  ``max_cooldown_s``, 10 s by default; reset when the circuit closes). Then HALF_OPEN, lazily,
+  on the next look, so the trials are real requests that arrive after the cooldown.
 - HALF_OPEN: at most ``half_open_probes`` calls at a time go through as probes. A failed
   probe re-opens the circuit; ``success_threshold`` successful probes close it.
+
+The window keeps counting while the circuit is open (probe outcomes), and a window with no
+calls in it reports no error rate (``None``), never a reassuring 0.0 beside a run of failures.
 
 Only failures that say something about the deployment count: 5xx, overload, timeouts,
 connection errors, bad credentials. A 400 (the request was wrong), a context-length refusal
@@ -67,7 +71,7 @@ class CircuitBreaker:
         self._window_failures = 0
         self.opened_at = 0.0
         self.open_until = 0.0
-        self._cooldown = self.cfg.cooldown_s
+        self._cooldown = min(self.cfg.cooldown_s, self.cfg.max_cooldown_s)
         self._probes = 0
         self._probe_successes = 0
         self.opened_count = 0
@@ -110,6 +114,7 @@ class CircuitBreaker:
         if permit is not None and permit.probe:
             self._probe_done(permit)
             if permit.generation == self._generation and self._state == HALF_OPEN:
+                self._observe(False)
                 self._probe_successes += 1
                 if self._probe_successes >= self.cfg.success_threshold:
                     self._to(CLOSED)
@@ -123,6 +128,8 @@ class CircuitBreaker:
         if permit is not None and permit.probe:
             self._probe_done(permit)
             if permit.generation == self._generation and self._state == HALF_OPEN:
+                self.consecutive_failures += 1
+                self._observe(True)
                 self._cooldown = min(self.cfg.max_cooldown_s, self._cooldown * 2)
                 self._open()
             return
@@ -167,10 +174,11 @@ class CircuitBreaker:
         n = len(self._window)
         return n >= self.cfg.min_requests and self._window_failures >= self.cfg.error_rate * n
 
-    def error_rate(self) -> float:
+    def error_rate(self) -> float | None:
+        """The share of failed calls in the window; ``None`` when it holds no call."""
         self._prune(self._clock())
         n = len(self._window)
-        return self._window_failures / n if n else 0.0
+        return self._window_failures / n if n else None
 
     def _open(self) -> None:
         now = self._clock()
@@ -186,18 +194,19 @@ class CircuitBreaker:
         self._probe_successes = 0
         self.last_transition = self._clock()
         if state == CLOSED:
-            self._cooldown = self.cfg.cooldown_s
+            self._cooldown = min(self.cfg.cooldown_s, self.cfg.max_cooldown_s)
             self.consecutive_failures = 0
             self._window.clear()
             self._window_failures = 0
 
     def snapshot(self) -> dict:
         state = self.state
+        rate = self.error_rate()
         return {
             "state": state,
             "consecutive_failures": self.consecutive_failures,
             "window_calls": len(self._window),
-            "window_error_rate": round(self.error_rate(), 4),
+            "window_error_rate": None if rate is None else round(rate, 4),
             "open_for_s": round(self.retry_in(), 3) if state == OPEN else None,
             "half_open_probes_in_flight": self._probes if state == HALF_OPEN else 0,
             "half_open_successes": self._probe_successes if state == HALF_OPEN else 0,

@@ -4,6 +4,9 @@ One non-streaming POST returning the parsed answer (``post``), or a streaming re
 and checked (``open_stream``). Connection failures and timeouts become ``transient`` or
 ``timeout`` errors; an HTTP error status is classified by the deployment's adapter. There is
 no retry here: what to do after a failure is the pipeline's retry policy.
+
+Bodies are read up to the model's ``upstream_caps`` (an answer, an error body): past a cap the
+connection is dropped and the attempt fails as a 502 that says the answer was too large.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 import aiohttp
 
 from ..adapters.base import UpstreamRequest
+from ..adapters.sse import too_large
+from ..config import UpstreamCapsConfig
 from ..core.errors import UpstreamError
 from ..core.types import ChatRequest, ChatResponse
 from .deployments import Deployment
@@ -27,7 +32,31 @@ def client_timeout(total: float | None, connect: float, read: float | None) -> a
     return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
 
 
-async def post(pool: HttpPool, dep: Deployment, req: ChatRequest, deadline: float) -> ChatResponse:
+_DEFAULT_CAPS = UpstreamCapsConfig()
+_READ_CHUNK = 64 * 1024
+# Connection errors worth one quick retry of the same deployment: the peer dropped a connection
+# (a reset, a keep-alive connection closed under us), not "nobody listens there".
+QUICK_RETRY_ATTR = "quick_retry"
+
+
+async def read_capped(resp: aiohttp.ClientResponse, cap: int, what: str) -> bytes:
+    """The body, or ``too_large`` (the connection closed) once it passes ``cap`` bytes."""
+    length = resp.content_length
+    if length is not None and length > cap:
+        resp.close()
+        raise too_large(f"{what} of {length} bytes is over the cap of {cap}")
+    buf = bytearray()
+    async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+        buf += chunk
+        if len(buf) > cap:
+            resp.close()
+            raise too_large(f"{what} is over the cap of {cap} bytes")
+    return bytes(buf)
+
+
+async def post(
+    pool: HttpPool, dep: Deployment, req: ChatRequest, deadline: float, caps: UpstreamCapsConfig = _DEFAULT_CAPS
+) -> ChatResponse:
     """One non-streaming call: the parsed answer, or an ``UpstreamError`` of the right kind."""
     t = dep.timeouts
     up = dep.adapter.build_request(req, dep.target, stream=False)
@@ -36,8 +65,11 @@ async def post(pool: HttpPool, dep: Deployment, req: ChatRequest, deadline: floa
     timeout = client_timeout(min(t.total, remaining), t.connect, t.ttfb)
     try:
         async with pool.client.request(up.method, up.url, headers=up.headers, data=up.body, timeout=timeout) as resp:
-            body = await resp.read()
             status = resp.status
+            if status >= 400:
+                body = await read_capped(resp, caps.max_error_bytes, f"{dep.id}'s error body")
+            else:
+                body = await read_capped(resp, caps.max_answer_bytes, f"{dep.id}'s answer")
             ctype = resp.headers.get("content-type", "")
             retry_after = retry_after_s(resp.headers)
     except TimeoutError:  # aiohttp's ServerTimeoutError is one too
@@ -51,7 +83,9 @@ async def post(pool: HttpPool, dep: Deployment, req: ChatRequest, deadline: floa
     return dep.adapter.parse_response(body, model=dep.target.model_name)
 
 
-async def open_stream(pool: HttpPool, dep: Deployment, up: UpstreamRequest) -> aiohttp.ClientResponse:
+async def open_stream(
+    pool: HttpPool, dep: Deployment, up: UpstreamRequest, caps: UpstreamCapsConfig = _DEFAULT_CAPS
+) -> aiohttp.ClientResponse:
     """Send a streaming request and return the response once it is known to be an event stream.
 
     No overall timeout: the caller bounds the wait (and reads the body). An error status is
@@ -62,7 +96,7 @@ async def open_stream(pool: HttpPool, dep: Deployment, up: UpstreamRequest) -> a
     resp = await pool.client.request(up.method, up.url, headers=up.headers, data=up.body, timeout=timeout)
     try:
         if resp.status >= 400:
-            body = await resp.read()
+            body = await read_capped(resp, caps.max_error_bytes, f"{dep.id}'s error body")
             resp.release()  # the body is read: the connection can serve another request
             raise dep.adapter.classify_error(
                 resp.status, body, retry_after_s=retry_after_s(resp.headers), deployment=dep.id
@@ -97,8 +131,10 @@ def connection_error(dep: Deployment, exc: Exception) -> UpstreamError:
     """An aiohttp client error as a ``transient`` ``UpstreamError`` naming the deployment."""
     if isinstance(exc, aiohttp.ClientConnectorError):
         return UpstreamError(f"could not connect to {dep.id}: {exc.os_error.strerror or exc}", kind="transient")
-    if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
-        return UpstreamError(
+    if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
+        err = UpstreamError(
             f"{dep.id} closed the connection before the answer was complete ({type(exc).__name__})", kind="transient"
         )
+        setattr(err, QUICK_RETRY_ATTR, True)
+        return err
     return UpstreamError(f"the connection to {dep.id} failed: {type(exc).__name__}", kind="transient")

@@ -36,6 +36,10 @@ class ModelQueue:
             self._next += 1
             yield self.names[self._next - 1]
 
+    def peek(self) -> str | None:
+        """The model after the one being tried, if any."""
+        return self.names[self._next] if self._next < len(self.names) else None
+
     def has_next(self) -> bool:
         """Whether a model comes after the one being tried."""
         return self._next < len(self.names)
@@ -55,6 +59,9 @@ class ModelTries:
     tries: int = 0
     backoff_n: int = 0
     waited_for: Deployment | None = None  # the deployment whose backoff was just slept out
+    again: Deployment | None = None  # the deployment a short wait was for: called again first
+    waited: bool = False  # a short Retry-After was waited out on this model already
+    quick_used: bool = False  # the quick retry of this model was used already
 
 
 class AttemptPicker:
@@ -74,6 +81,10 @@ class AttemptPicker:
             order.insert(0, waited_for)
         if failed:
             order = [d for d in order if d.id not in failed] + [d for d in order if d.id in failed]
+        again = model.again
+        if again is not None and again in order:
+            order.remove(again)
+            order.insert(0, again)  # a short wait (or quick retry) was for this deployment: it goes first
         for dep in order:
             permit = self.health.acquire(dep)
             if permit is not None:

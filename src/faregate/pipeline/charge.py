@@ -8,6 +8,8 @@ and ``mark_disconnected`` record how the request ended when it did not end well.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..core.errors import GatewayError
 from ..core.usage import Usage
 from ..endpoints.deployments import Deployment
@@ -36,3 +38,22 @@ def mark_disconnected(ctx: RequestContext, attempt: Attempt) -> None:
     attempt.status, attempt.error = "cancelled", "the client disconnected"
     ctx.client_disconnected = True
     ctx.status, ctx.error_class = 499, "client_disconnected"
+
+
+def failover_facts(ctx: RequestContext) -> dict[str, Any] | None:
+    """What failover did for the request, for the log's ``extra`` (``None``: nothing special)."""
+    facts: dict[str, Any] = {}
+    if ctx.hedged:
+        facts["hedged"] = True
+        facts["hedge_winner"] = ctx.hedge_winner
+    if ctx.resumed:
+        facts["resumed"] = True
+        facts["resume_at_chars"] = ctx.resume_at_chars
+    if ctx.malformed_skipped:
+        facts["malformed_events_skipped"] = ctx.malformed_skipped
+    if facts:
+        facts["attempts"] = [
+            {"deployment": a.deployment, "model": a.model, "status": a.status, "cost_usd": a.cost_usd}
+            for a in ctx.attempts
+        ]
+    return facts or None

@@ -98,6 +98,12 @@ class RequestContext:
     client_disconnected: bool = False
     response_text: str | None = None
     policy: str = ""  # the policy version of the snapshot this request runs on (``pipeline/policy.py``)
+    # Filled by the executor's failover (hedging, resume, tolerant parsing), for the log.
+    hedged: bool = False  # a second call was started while the first had sent nothing
+    hedge_winner: str | None = None  # "first" or "hedge": whose answer the client got
+    resumed: bool = False  # a cut stream was continued on another deployment
+    resume_at_chars: int | None = None  # characters of the answer sent before the resume
+    malformed_skipped: int = 0  # malformed stream events skipped
     on_finish: list[FinishHook] = field(default_factory=list)
     # The snapshot's redaction of upstream errors (the Gateway sets it); patterns only without one.
     redactor: Redactor = field(default=_PATTERNS_ONLY, repr=False)

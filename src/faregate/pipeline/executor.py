@@ -20,6 +20,13 @@ is decided by the error's ``kind`` (the table in ``retry_policy``):
 - ``context_length``: go straight to the model's ``context_fallback``, then its other fallbacks.
 - ``client`` (a 400): the request itself is wrong; raised at once, never retried.
 
+Before that table (``retry_policy.short_wait_s``): a short ``Retry-After`` is waited out on the
+same deployment, and a reset or a transient 5xx gets one quick jittered retry. The request's
+first call is hedged (``hedging``): when it has sent nothing within the hedge delay, the next
+candidate is called in parallel and the first to produce content wins. A stream cut after
+content may be resumed elsewhere (``resume``, opt-in ``stream_resume``). The knobs are the
+model's ``failover:`` (a route's replaces them).
+
 The executor never finishes the context: the ``Gateway`` does, once the whole answer is out,
 so a step (a cascade) may call it more than once for one request.
 
@@ -37,8 +44,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..config import ModelConfig, ProberConfig, RetryConfig
+from ..config import FailoverConfig, ModelConfig, ProberConfig, RetryConfig, RouteConfig
 from ..core.errors import GatewayError, UpstreamError
+from ..core.types import Event, UsageEvent
 from ..endpoints import transport
 from ..endpoints.balancer import Balancer
 from ..endpoints.breaker import Permit
@@ -49,17 +57,20 @@ from ..endpoints.prober import HealthProber
 from .attempt_picker import AttemptPicker, ModelQueue, ModelTries, cool_down, pause
 from .charge import charge, mark_disconnected, mark_failed
 from .context import Attempt, Reply, RequestContext
-from .held_stream import HeldStream, open_held_stream
+from .hedge_race import AGAIN as _AGAIN
+from .hedge_race import NEXT_MODEL as _NEXT_MODEL
+from .hedge_race import HedgeRace, Leg, Won
+from .hedging import TtftHistory
+from .held_stream import HeldStream, StreamOptions, open_held_stream
+from .resume import Resume
 from .retry_policy import BACKOFF_CAP_S, BACKOFF_START_S, Action, RetryPolicy, final_error
 
 __all__ = ["Executor", "HeldStream", "DeploymentHealth", "BACKOFF_START_S", "BACKOFF_CAP_S"]
 
 T = TypeVar("T")
-# One call to one deployment: ``(ctx, dep, deadline, permit)`` -> the answer (or a held stream).
-Once = Callable[[RequestContext, Deployment, float, Permit], Awaitable[T]]
-
-_AGAIN = object()  # after a failure: try the same model again
-_NEXT_MODEL = object()  # after a failure: leave this model
+# One call to one deployment: ``(ctx, dep, deadline, permit, sink)`` -> the answer (or a held
+# stream); ``sink`` collects a stream's held events, so a cancelled opening can still be billed.
+Once = Callable[[RequestContext, Deployment, float, Permit, list[Event]], Awaitable[T]]
 
 
 @dataclass(slots=True)
@@ -71,7 +82,7 @@ class _Run:
     last: UpstreamError | None = None
 
 
-class Executor:
+class Executor(HedgeRace):
     """The terminal step (see the module docstring); ``start``/``close`` run the health prober."""
 
     def __init__(
@@ -82,6 +93,7 @@ class Executor:
         *,
         retry: RetryConfig | None = None,
         probes: ProberConfig | None = None,
+        routes: Sequence[RouteConfig] = (),
         balancer: Balancer | None = None,
         health: DeploymentHealth | None = None,
         rng: random.Random | None = None,
@@ -96,6 +108,20 @@ class Executor:
         self.picker = AttemptPicker(self.balancer, self.health)
         self.prober = HealthProber(registry, pool, list(models), probes)
         self._sleep = sleep  # tests inject a fast one where backoff is not what they test
+        self.routes: Mapping[str, RouteConfig] = {r.name: r for r in routes}
+        self.ttft = TtftHistory()
+        self.resume = Resume(self)
+
+    def failover(self, ctx: RequestContext, mcfg: ModelConfig) -> FailoverConfig:
+        """The failover knobs for a call to ``mcfg``: the route's when it sets them, else the model's."""
+        route = self.routes.get(ctx.route) if ctx.route else None
+        return route.failover if route is not None and route.failover is not None else mcfg.failover
+
+    def stream_resume(self, ctx: RequestContext, mcfg: ModelConfig) -> bool:
+        route = self.routes.get(ctx.route) if ctx.route else None
+        if route is not None and route.stream_resume is not None:
+            return route.stream_resume
+        return mcfg.stream_resume
 
     async def __call__(self, ctx: RequestContext) -> Reply:
         if ctx.request.stream:
@@ -152,18 +178,24 @@ class Executor:
                     )
                 )
             picked = self.picker.pick(name, mcfg.strategy, model)
-            model.waited_for = None
+            model.waited_for = model.again = None
             if picked is None:
                 if run.last is None or run.last.kind == "unavailable":
                     run.last = self.picker.unavailable(name, model.deps)
                 break
             dep, permit = picked
             model.tries += 1
-            result = await self._attempt(ctx, once, run, mcfg, model, dep, permit)
+            delay = self._hedge_delay(ctx, run, mcfg, model, dep)
+            if delay is None:
+                result = await self._attempt(ctx, once, run, mcfg, model, dep, permit)
+            else:
+                result = await self._hedged(ctx, once, run, mcfg, model, Leg(dep, permit, name, []), delay)
             if result is _NEXT_MODEL:
                 break
             if result is _AGAIN:
                 continue
+            if isinstance(result, Won):
+                dep, name, result = result.dep, result.model, result.result
             ctx.fallback_used = name != run.models.first
             ctx.answered_by = dep.id
             ctx.answered_model = name
@@ -180,27 +212,39 @@ class Executor:
         dep: Deployment,
         permit: Permit,
     ) -> Any:
-        """One call to ``dep``: its answer, or what to do next (``_AGAIN`` or ``_NEXT_MODEL``).
+        """One call to ``dep``: its answer, or what to do next (``_AGAIN`` or ``_NEXT_MODEL``)."""
+        try:
+            return await self._leg(ctx, once, run, Leg(dep, permit, mcfg.name, []))
+        except UpstreamError as err:
+            run.last = err
+            return await self._after_failure(ctx, err, run, mcfg, model, dep)
 
-        The in-flight slot is held until a failure is handled (a backoff is slept in it); a
-        held stream keeps it until the stream settles."""
+    async def _leg(self, ctx: RequestContext, once: Once[T], run: _Run, leg: Leg) -> Any:
+        """One call; a failure is recorded and raised. The in-flight slot is held until the
+        failure is handled (a backoff is slept in it); a held stream keeps it until it settles."""
+        dep, permit = leg.dep, leg.permit
         t_start = time.perf_counter()
         dep.in_flight += 1
         handed_off = False
         try:
-            result = await once(ctx, dep, run.deadline, permit)
+            result = await once(ctx, dep, run.deadline, permit, leg.sink)
             handed_off = isinstance(result, HeldStream)
+            self.ttft.observe(dep.id, ctx.request.stream, time.perf_counter() - t_start)
             return result
         except UpstreamError as err:
             err.deployment = dep.id
             self._record_failure(ctx, dep, err, t_start, permit)
-            run.last = err
-            return await self._after_failure(err, run, mcfg, model, dep)
+            raise
         except asyncio.CancelledError:
-            # The client went away (the server cancels its handler): nothing to learn.
+            # The client went away (the server cancels its handler), or the call lost a hedge race.
             self.health.on_neutral(dep, permit)
-            attempt = Attempt(dep.id, mcfg.name, "cancelled", None, 0.0, (time.perf_counter() - t_start) * 1000)
-            mark_disconnected(ctx, attempt)
+            latency_ms = (time.perf_counter() - t_start) * 1000
+            attempt = Attempt(dep.id, leg.model, "cancelled", None, 0.0, latency_ms)
+            if leg.lost:
+                attempt.status, attempt.error = "hedge_lost", "another call answered first"
+                charge(ctx, attempt, dep, _held_usage(leg.sink))
+            else:
+                mark_disconnected(ctx, attempt)
             ctx.attempts.append(attempt)
             raise
         except BaseException:
@@ -210,11 +254,15 @@ class Executor:
             if not handed_off:
                 dep.in_flight -= 1
 
+    # -- after a failure -------------------------------------------------------------------------
+
     async def _after_failure(
-        self, err: UpstreamError, run: _Run, mcfg: ModelConfig, model: ModelTries, dep: Deployment
+        self, ctx: RequestContext, err: UpstreamError, run: _Run, mcfg: ModelConfig, model: ModelTries, dep: Deployment
     ) -> object:
         """Act on the retry policy's decision: ``_AGAIN`` or ``_NEXT_MODEL`` (or raise)."""
         model.failed.add(dep.id)
+        if await self._short_wait(ctx, err, run, mcfg, model, dep):
+            return _AGAIN
         action = self.policy.decide(
             err,
             tries=model.tries,
@@ -247,6 +295,25 @@ class Executor:
         model.waited_for = dep
         return _AGAIN
 
+    async def _short_wait(
+        self, ctx: RequestContext, err: UpstreamError, run: _Run, mcfg: ModelConfig, model: ModelTries, dep: Deployment
+    ) -> bool:
+        """Wait out a short Retry-After, or take the quick retry, on ``dep``: whether it did."""
+        if model.tries >= mcfg.max_attempts:
+            return False
+        fo = self.failover(ctx, mcfg)
+        wait = self.policy.short_wait_s(err, fo, waited=model.waited, quick_used=model.quick_used)
+        if wait is None or time.monotonic() + wait >= run.deadline:
+            return False
+        if err.retry_after_s is not None:
+            model.waited = True
+            pause(dep, err.retry_after_s)  # other requests keep off it meanwhile
+        else:
+            model.quick_used = True
+        await self._sleep(wait)
+        model.waited_for = model.again = dep
+        return True
+
     def _record_failure(
         self, ctx: RequestContext, dep: Deployment, err: UpstreamError, t_start: float, permit: Permit
     ) -> None:
@@ -258,9 +325,12 @@ class Executor:
 
     # -- the two modes ----------------------------------------------------------------------
 
-    async def _complete_once(self, ctx: RequestContext, dep: Deployment, deadline: float, permit: Permit) -> Any:
+    async def _complete_once(
+        self, ctx: RequestContext, dep: Deployment, deadline: float, permit: Permit, sink: list[Event]
+    ) -> Any:
         t_start = time.perf_counter()
-        response = await transport.post(self.pool, dep, ctx.request, deadline)
+        caps = self.models[dep.target.model_name].upstream_caps if dep.target.model_name in self.models else None
+        response = await transport.post(self.pool, dep, ctx.request, deadline, *([caps] if caps else []))
         # A whole answer took generation time too: take it out, so the estimate stays a time to first token.
         # The speed is the configured prior, so keep at least a tenth of the measured time.
         total_ms = (time.perf_counter() - t_start) * 1000
@@ -285,5 +355,24 @@ class Executor:
             mark_failed(ctx, err)
             raise
 
-    async def _open_held(self, ctx: RequestContext, dep: Deployment, deadline: float, permit: Permit) -> HeldStream:
-        return await open_held_stream(self.pool, self.health, ctx, dep, deadline, permit)
+    def stream_options(self, ctx: RequestContext, mcfg: ModelConfig | None, sink: list[Event]) -> StreamOptions:
+        """How a stream of ``mcfg`` is read for ``ctx``: caps, tolerance, and resume when on."""
+        if mcfg is None:
+            return StreamOptions(sink=sink)
+        fo = self.failover(ctx, mcfg)
+        resumer = self.resume.resumer(ctx, mcfg) if self.stream_resume(ctx, mcfg) else None
+        return StreamOptions(mcfg.upstream_caps, fo.malformed_events_skipped, resumer, sink=sink)
+
+    async def _open_held(
+        self, ctx: RequestContext, dep: Deployment, deadline: float, permit: Permit, sink: list[Event]
+    ) -> HeldStream:
+        opts = self.stream_options(ctx, self.models.get(dep.target.model_name), sink)
+        return await open_held_stream(self.pool, self.health, ctx, dep, deadline, permit, opts)
+
+
+def _held_usage(sink: list[Event]) -> Any:
+    """The last usage a cancelled stream's opening reported (Anthropic's message_start), if any."""
+    for ev in reversed(sink):
+        if isinstance(ev, UsageEvent):
+            return ev.usage
+    return None

@@ -6,19 +6,27 @@ over and the client never knows. Once it returns, the client may get bytes, so t
 is committed: ``HeldStream`` yields what was held, then the rest, bounded by the idle timeout
 and the request's deadline, and raises a failure from its iterator (the front codec sends it
 in-band). Closing it at any point settles the attempt exactly once.
+
+With ``StreamOptions.resumer`` (the model's ``stream_resume``), a failure after content is not
+raised at once: the attempt is settled as failed, the resumer opens a continuation elsewhere
+(the partial answer as an assistant prefill) and its events follow in the same stream. Bytes
+read are capped (``max_answer_bytes``); malformed events are skipped up to the tolerance.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 import aiohttp
 
 from ..adapters.base import StreamParser
+from ..adapters.sse import too_large
+from ..config import UpstreamCapsConfig
 from ..core.errors import UpstreamError
-from ..core.types import CONTENT_EVENTS, Event, TextDelta, UsageEvent
+from ..core.types import CONTENT_EVENTS, ChatRequest, Event, StreamStart, TextDelta, ToolCallDelta, UsageEvent
 from ..core.usage import Usage
 from ..endpoints import transport
 from ..endpoints.breaker import Permit
@@ -28,31 +36,60 @@ from ..endpoints.http import HttpPool
 from .charge import charge, mark_disconnected, mark_failed
 from .context import Attempt, RequestContext
 
+# ``(partial answer, failure)`` -> a continuation of the answer elsewhere, or None (fail as before).
+Resumer = Callable[[str, UpstreamError], Awaitable["HeldStream | None"]]
+
+
+@dataclass(slots=True)
+class StreamOptions:
+    """How one stream is read: caps, malformed-event tolerance, resume, and where it starts."""
+
+    caps: UpstreamCapsConfig = field(default_factory=UpstreamCapsConfig)
+    tolerate: int = 0
+    resumer: Resumer | None = None
+    request: ChatRequest | None = None  # None: the context's request
+    prefix: str = ""  # a continuation: the answer so far, already sent to the client
+    sink: list[Event] | None = None  # the held events, for a caller that cancels the opening
+    # A continuation whose prefill went without the partial answer's trailing whitespace (the
+    # client has it already): the continuation's leading whitespace is dropped.
+    drop_leading_space: bool = False
+
 
 async def open_held_stream(
-    pool: HttpPool, health: DeploymentHealth, ctx: RequestContext, dep: Deployment, deadline: float, permit: Permit
+    pool: HttpPool,
+    health: DeploymentHealth,
+    ctx: RequestContext,
+    dep: Deployment,
+    deadline: float,
+    permit: Permit,
+    opts: StreamOptions | None = None,
 ) -> HeldStream:
     """Open a stream on ``dep`` and hold it until its first content event (or its end).
 
     Raises an ``UpstreamError`` (with any usage reported so far as ``partial_usage``) when it
     fails, times out (``timeouts.ttfb`` or the deadline) or is not an event stream.
     """
+    opts = opts or StreamOptions()
     t = dep.timeouts
-    up = dep.adapter.build_request(ctx.request, dep.target, stream=True)
+    up = dep.adapter.build_request(opts.request or ctx.request, dep.target, stream=True)
     t_start = time.perf_counter()
     parser = dep.adapter.stream_parser()
-    buffered: list[Event] = []
+    parser.configure(tolerate=opts.tolerate, max_line_bytes=opts.caps.max_sse_line_bytes)
+    buffered: list[Event] = opts.sink if opts.sink is not None else []
     resp: aiohttp.ClientResponse | None = None
     hold = min(t.ttfb, max(0.001, deadline - time.monotonic()))
     try:
         async with asyncio.timeout(hold):
-            resp = await transport.open_stream(pool, dep, up)
-            done = await _read_until_content(resp, parser, buffered)
+            resp = await transport.open_stream(pool, dep, up, opts.caps)
+            done, read = await _read_until_content(resp, parser, buffered, opts.caps.max_answer_bytes)
     except BaseException as exc:
         if resp is not None:
             resp.close()
         failure = _opening_failure(dep, exc, hold)
         if failure is None:
+            usage = parser.partial_usage()
+            if usage is not None and opts.sink is not None:
+                opts.sink.append(UsageEvent(usage))  # a cancelled opening (a lost hedge) is still billed
             raise
         _note_partial_usage(buffered, failure)
         if failure is exc:
@@ -63,20 +100,28 @@ async def open_held_stream(
     ctx.ttft_ms = ctx.elapsed_ms()
     attempt = Attempt(dep.id, dep.target.model_name, "streaming", None, 0.0, ms)
     ctx.attempts.append(attempt)  # now, so x-faregate-attempts counts it before the stream ends
-    return HeldStream(health, ctx, dep, permit, resp, parser, buffered, done, t_start, deadline, attempt)
+    held = HeldStream(health, ctx, dep, permit, resp, parser, list(buffered), done, t_start, deadline, attempt)
+    held.options(opts, read)
+    return held
 
 
-async def _read_until_content(resp: aiohttp.ClientResponse, parser: StreamParser, buffered: list[Event]) -> bool:
-    """Parse into ``buffered`` up to the first content event; whether the stream ended already."""
+async def _read_until_content(
+    resp: aiohttp.ClientResponse, parser: StreamParser, buffered: list[Event], cap: int
+) -> tuple[bool, int]:
+    """Parse into ``buffered`` up to the first content event: whether the stream ended already, bytes read."""
+    read = 0
     while True:
         chunk = await resp.content.readany()
         if not chunk:
             buffered.extend(parser.close())
-            return True
+            return True, read
+        read += len(chunk)
+        if read > cap:
+            raise too_large(f"the stream is over the cap of {cap} bytes")
         events = parser.feed(chunk)
         buffered.extend(events)
         if any(isinstance(e, CONTENT_EVENTS) for e in events):
-            return False
+            return False, read
 
 
 def _opening_failure(dep: Deployment, exc: BaseException, hold: float) -> UpstreamError | None:
@@ -130,6 +175,17 @@ class HeldStream:
         self._text: list[str] = []
         self._gen: AsyncIterator[Event] | None = None
         self._settled = False
+        self._opts = StreamOptions()
+        self._read = 0  # bytes read after the opening (the cap counts the whole stream)
+        self._tools = False  # a tool-call delta was seen: such a stream is never resumed
+        self._next: HeldStream | None = None  # the continuation after a resume
+        self.lost = False  # closed as the loser of a hedge race: neutral, not a client that left
+
+    def options(self, opts: StreamOptions, read: int = 0) -> None:
+        """Set the reading options and the bytes read while opening (``open_held_stream`` does)."""
+        self._opts, self._read = opts, read
+        if opts.prefix:
+            self._text.append(opts.prefix)
 
     def __aiter__(self) -> HeldStream:
         return self
@@ -146,6 +202,8 @@ class HeldStream:
             self._settle(None, disconnected=True)
 
     def _seen(self, ev: Event) -> Event:
+        if isinstance(ev, ToolCallDelta):
+            self._tools = True
         if isinstance(ev, UsageEvent):
             self._usage = ev.usage
             if self._prior.total_tokens:
@@ -158,23 +216,61 @@ class HeldStream:
         failed: UpstreamError | None = None
         disconnected = False
         try:
-            for ev in self._buffered:
-                yield self._seen(ev)
-            self._buffered = []
-            while not self._done:
-                for ev in await self._next_events():
-                    yield self._seen(ev)
+            try:
+                async for ev in self._own_events():
+                    yield ev
+            except UpstreamError as err:
+                err.deployment = self._dep.id
+                if not await self._resume(err):
+                    raise
+            if self._next is not None:
+                async for ev in self._next:
+                    yield ev
         except UpstreamError as err:
             failed = err
-            err.deployment = self._dep.id
             mark_failed(self._ctx, err)
             self._ctx.failed_after_first_byte = True
             raise
         except (GeneratorExit, asyncio.CancelledError):
             disconnected = True
+            if self._next is not None:
+                await self._next.aclose()
             raise
         finally:
             self._settle(failed, disconnected=disconnected)
+
+    async def _own_events(self) -> AsyncIterator[Event]:
+        continuation = bool(self._opts.prefix)
+        trim = self._opts.drop_leading_space
+        for ev in self._buffered:
+            if continuation and isinstance(ev, StreamStart):
+                continue  # a continuation: the client's stream started long ago
+            if trim and isinstance(ev, TextDelta):
+                ev = TextDelta(ev.text.lstrip())
+                trim = not ev.text
+                if not ev.text:
+                    continue
+            yield self._seen(ev)
+        self._buffered = []
+        while not self._done:
+            for ev in await self._next_events():
+                if trim and isinstance(ev, TextDelta):
+                    ev = TextDelta(ev.text.lstrip())
+                    trim = not ev.text
+                    if not ev.text:
+                        continue
+                yield self._seen(ev)
+        self._ctx.malformed_skipped += self._parser.skipped
+
+    async def _resume(self, err: UpstreamError) -> bool:
+        """Settle this attempt as failed and continue elsewhere; whether a continuation opened."""
+        resumer = self._opts.resumer
+        text = "".join(self._text)
+        if resumer is None or self._tools or not text:
+            return False
+        self._settle(err, disconnected=False)
+        self._next = await resumer(text, err)
+        return self._next is not None
 
     async def _next_events(self) -> list[Event]:
         """The events of the next chunk (the parser's last ones at the end of the stream)."""
@@ -195,6 +291,9 @@ class HeldStream:
         except aiohttp.ClientError as exc:
             raise transport.connection_error(dep, exc) from None
         if chunk:
+            self._read += len(chunk)
+            if self._read > self._opts.caps.max_answer_bytes:
+                raise too_large(f"the stream is over the cap of {self._opts.caps.max_answer_bytes} bytes")
             return self._parser.feed(chunk)
         self._done = True
         return self._parser.close()
@@ -218,6 +317,9 @@ class HeldStream:
         if failed is not None:
             a.status, a.error = failed.kind, failed.message
             health.on_failure(dep, failed, self._permit)
+        elif self.lost:
+            a.status, a.error = "hedge_lost", "another call answered first"
+            health.on_neutral(dep, self._permit)
         elif disconnected and not self._done:
             mark_disconnected(ctx, a)
             health.on_neutral(dep, self._permit)

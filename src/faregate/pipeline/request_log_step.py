@@ -12,8 +12,11 @@ from typing import Any
 from ..core.redact import LOG_MARKER, redact
 from ..storage.request_log import LogWriter
 from ..storage.request_record import RequestRecord
+from .charge import failover_facts
 from .context import Reply, RequestContext
 from .step import Next, Step
+
+LOG_BODY_MAX_CHARS = 64 * 1024  # the default of server.log_body_max_chars
 
 
 class RequestLogStep(Step):
@@ -23,8 +26,15 @@ class RequestLogStep(Step):
     shared service that outlives config snapshots, so its steps do not."""
 
     def __init__(
-        self, writer: LogWriter, *, log_bodies: bool = False, redact_emails: bool = False, owns_writer: bool = True
+        self,
+        writer: LogWriter,
+        *,
+        log_bodies: bool = False,
+        redact_emails: bool = False,
+        owns_writer: bool = True,
+        log_body_max_chars: int = LOG_BODY_MAX_CHARS,
     ) -> None:
+        self.log_body_max_chars = log_body_max_chars
         self.writer = writer
         self.log_bodies = log_bodies
         self.redact_emails = redact_emails
@@ -51,7 +61,16 @@ class RequestLogStep(Step):
         self.writer.append(self.record(ctx))
 
     def record(self, ctx: RequestContext) -> RequestRecord:
-        return build_record(ctx, log_bodies=self.log_bodies, redact_emails=self.redact_emails)
+        return build_record(
+            ctx, log_bodies=self.log_bodies, redact_emails=self.redact_emails, max_chars=self.log_body_max_chars
+        )
+
+
+def _capped(text: str | None, max_chars: int) -> str | None:
+    """At most ``max_chars`` of ``text`` (cut before redaction, so a huge answer costs little)."""
+    if text is None or len(text) <= max_chars:
+        return text
+    return text[:max_chars] + f" [... {len(text) - max_chars} more characters not logged]"
 
 
 def _prompt_text(ctx: RequestContext) -> str:
@@ -70,7 +89,9 @@ def _prompt_text(ctx: RequestContext) -> str:
     return "\n".join(parts)
 
 
-def build_record(ctx: RequestContext, *, log_bodies: bool = False, redact_emails: bool = False) -> RequestRecord:
+def build_record(
+    ctx: RequestContext, *, log_bodies: bool = False, redact_emails: bool = False, max_chars: int = LOG_BODY_MAX_CHARS
+) -> RequestRecord:
     p = ctx.principal
     plan = ctx.plan
     latency = ctx.elapsed_ms()
@@ -116,7 +137,12 @@ def build_record(ctx: RequestContext, *, log_bodies: bool = False, redact_emails
         latency_met=None if ceiling is None else latency <= ceiling,
         arm=ctx.arm or getattr(plan, "arm", None),
         task=ctx.task,
-        prompt=redact(_prompt_text(ctx), emails=redact_emails, marker=LOG_MARKER) if log_bodies else None,
-        answer=redact(ctx.response_text, emails=redact_emails, marker=LOG_MARKER) if log_bodies else None,
+        prompt=redact(_capped(_prompt_text(ctx), max_chars), emails=redact_emails, marker=LOG_MARKER)
+        if log_bodies
+        else None,
+        answer=redact(_capped(ctx.response_text, max_chars), emails=redact_emails, marker=LOG_MARKER)
+        if log_bodies
+        else None,
+        extra=failover_facts(ctx),
         policy=ctx.policy or None,
     )

@@ -14,6 +14,12 @@ anything else         ``NEXT_MODEL`` when the model's ``max_attempts`` are used 
                       retries before its fallbacks and gave no Retry-After); else ``BACKOFF``
 ====================  =====================================================================
 
+Before the table, two short waits on the same deployment (``short_wait_s``, each at most once
+per model in a request, each only when it fits the deadline): a ``Retry-After`` no longer than
+the model's ``failover.retry_after_wait_max_s`` is waited out (longer ones cool the deployment
+down and fall back at once, as the table says); and a connection reset or a 500/502/503/504
+gets one quick retry after a jitter of at most ``failover.quick_retry_max_s``.
+
 For the last row, a provider's ``Retry-After`` also pauses the deployment that long
 (``pause_s``). The policy holds no request state and does no I/O: the numbers come from
 ``RetryConfig`` and randomness from the RNG it is given, so it can be tested on its own.
@@ -25,12 +31,15 @@ import random
 from collections.abc import Callable
 from enum import Enum
 
-from ..config import RetryConfig
+from ..config import FailoverConfig, RetryConfig
 from ..core.errors import UpstreamError
+from ..endpoints.transport import QUICK_RETRY_ATTR
 
 __all__ = ["Action", "RetryPolicy", "BACKOFF_START_S", "BACKOFF_CAP_S", "final_error"]
 
 _DEFAULTS = RetryConfig()
+# Statuses a second try a moment later often gets past (529, overload, is not one: load shedding).
+QUICK_RETRY_STATUSES = frozenset({500, 502, 503, 504})
 BACKOFF_START_S = _DEFAULTS.backoff_start_s
 BACKOFF_CAP_S = _DEFAULTS.backoff_cap_s
 
@@ -82,6 +91,27 @@ class RetryPolicy:
         if fallback_left and (err.retry_after_s is not None or not retry_before_fallback):
             return Action.NEXT_MODEL  # a fallback now beats waiting for this model to recover
         return Action.BACKOFF
+
+    def short_wait_s(
+        self, err: UpstreamError, failover: FailoverConfig, *, waited: bool, quick_used: bool
+    ) -> float | None:
+        """How long to wait before calling the same deployment again, or ``None`` (move on).
+
+        A short ``Retry-After`` (a 429, or a 5xx that gave one) is waited out once; a reset or a
+        transient 5xx without one gets one quick jittered retry."""
+        if err.kind not in ("credential", "transient", "timeout"):
+            return None
+        ra = err.retry_after_s
+        if ra is not None:
+            retryable = err.provider_status == 429 or err.kind != "credential"
+            if not waited and retryable and ra <= failover.retry_after_wait_max_s:
+                return ra
+            return None
+        if quick_used or not failover.quick_retry:
+            return None
+        if err.provider_status in QUICK_RETRY_STATUSES or getattr(err, QUICK_RETRY_ATTR, False):
+            return self._rng.uniform(0, failover.quick_retry_max_s)
+        return None
 
     @staticmethod
     def pause_s(err: UpstreamError) -> float | None:

@@ -68,7 +68,14 @@ def default_steps(config: GatewayConfig, services: Services, deployments: Deploy
     the model allow-list, limits, model resolution, routing."""
     steps: list[Step] = []
     if services.request_log is not None:
-        steps.append(RequestLogStep(services.request_log, log_bodies=config.server.log_bodies, owns_writer=False))
+        steps.append(
+            RequestLogStep(
+                services.request_log,
+                log_bodies=config.server.log_bodies,
+                owns_writer=False,
+                log_body_max_chars=config.server.log_body_max_chars,
+            )
+        )
     steps.append(services.auth)
     steps.append(AllowList({"auto", *(r.name for r in config.routes)}))
     steps.append(
@@ -112,6 +119,7 @@ def compile_runtime(
         retry=config.retry,
         probes=config.probes,
         health=DeploymentHealth(redactor),
+        routes=config.routes,
     )
     routing = next((s for s in chain_steps if isinstance(s, RoutingStep)), None)
     return Runtime(

@@ -12,10 +12,14 @@ Control API (the same on every protocol):
   protocol's error body), ``retry_after_s``, ``delay_ms`` (before the headers), ``ttft_ms``
   (before the first chunk), ``chunk_gap_ms``, ``text``, ``chunks``, ``cut_after_chunks``
   (close the connection after that many content chunks; 0: right after the headers),
-  ``stall_after_chunks`` (stop sending, keep the connection open), ``malformed_sse``,
+  ``stall_after_chunks`` (stop sending, keep the connection open), ``malformed_sse`` (true or a count),
   ``error_event_after_200`` (true: an in-band error before any content; a number: after that
   many chunks), ``malformed_json``, ``content_type``, ``tool_call`` ({"name", "arguments"}),
-  ``usage`` ({"input_tokens", "output_tokens"}).
+  ``usage`` ({"input_tokens", "output_tokens"}), ``pad_bytes`` (the answer, or the error
+  message, padded to that many bytes), ``huge_line_bytes`` (streamed: one SSE line that long,
+  no newline), ``omit_done`` (OpenAI: no ``[DONE]``), ``reject_prefill`` (a 400 for a request ending in an assistant message). A
+  request ending in an assistant message (Anthropic; OpenAI with ``continue_final_message``)
+  is continued: the answer is the scripted text after that prefix.
 - ``POST /_fake/default``: the behaviour used when no script is queued.
 - ``GET /_fake/requests``: what arrived (method, path, query, headers, JSON body, and
   ``disconnected`` when the client went away before the answer was complete).
@@ -29,15 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 from aiohttp import web
 
 from ..core.types import content_text
+from .fake_extras import continued, huge_line, prefill_of
 from .wire import (
     anthropic_body,
     anthropic_error_event,
@@ -270,12 +273,20 @@ class FakeProvider:
         if auth_problem and status < 400:
             status = 401
             b = {**b, "error_message": auth_problem}
+        prefill = prefill_of(self.protocol, body)
+        if prefill is not None and b.get("reject_prefill"):
+            status, b = 400, {**b, "error_message": "a final assistant message (prefill) is not supported"}
         if status >= 400:
             msg = b.get("error_message") or f"fake {self.protocol} error {status}"
+            if b.get("pad_bytes"):
+                msg = msg + " " + "x" * int(b["pad_bytes"])
             return web.Response(
                 status=status, body=error_body(self.protocol, status, msg), headers={**_JSON, **headers}
             )
         text, tool, usage = self._content(body, model, b)
+        if b.get("pad_bytes"):
+            text = (text or "") + "x" * int(b["pad_bytes"])
+        text = continued(text, prefill)
         rid = f"fake-{next(self._ids)}"
         if not stream:
             if b.get("ttft_ms"):
@@ -337,13 +348,15 @@ class FakeProvider:
         await resp.prepare(request)
         if preamble:
             await resp.write(preamble)
+        if b.get("huge_line_bytes"):
+            return await huge_line(resp, int(b["huge_line_bytes"]))
         cut, stall = b.get("cut_after_chunks"), b.get("stall_after_chunks")
         err_at = b.get("error_event_after_200")
         err_at = 0 if err_at is True else err_at
         gap = (b.get("chunk_gap_ms") or 0) / 1000
         if b.get("ttft_ms"):
             await asyncio.sleep(b["ttft_ms"] / 1000)
-        if b.get("malformed_sse"):
+        for _ in range(int(b.get("malformed_sse") or 0)):  # true: one; a number: that many
             await resp.write(
                 b'data: {"broken": \n\n' if p != "anthropic" else b"event: content_block_delta\ndata: {broken\n\n"
             )
@@ -362,35 +375,9 @@ class FakeProvider:
         if err_at is not None:
             await resp.write(error_event(f"fake {p} in-band error"))
             return resp
+        if b.get("omit_done") and closing and closing[-1] == b"data: [DONE]\n\n":
+            closing = closing[:-1]
         for chunk in closing:
             await resp.write(chunk)
         await resp.write_eof()
         return resp
-
-
-class ThreadedFake:
-    """A fake provider running on its own event loop in a background thread (for sync code)."""
-
-    def __init__(self, provider: FakeProvider) -> None:
-        self.provider = provider
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(provider.start(), self._loop).result(10)
-
-    @property
-    def base_url(self) -> str:
-        return self.provider.base_url
-
-    @property
-    def port(self) -> int:
-        return self.provider.port
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.provider.stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-
-def run_in_thread(protocol: str = "openai", port: int = 0, **kw: Any) -> ThreadedFake:
-    return ThreadedFake(FakeProvider(protocol, port=port, **kw))
