@@ -19,6 +19,14 @@ from .models import (
     RouteConfig,
     TimeoutsConfig,
 )
+from .observability import (
+    AccessLogConfig,
+    AlertsConfig,
+    ChannelConfig,
+    MetricsConfig,
+    RuleConfig,
+    TracingConfig,
+)
 from .sections import (
     HttpPoolConfig,
     LearningConfig,
@@ -30,6 +38,12 @@ from .sections import (
 )
 
 __all__ = [
+    "AccessLogConfig",
+    "AlertsConfig",
+    "ChannelConfig",
+    "MetricsConfig",
+    "RuleConfig",
+    "TracingConfig",
     "CAPABILITIES",
     "BreakerConfig",
     "Capability",

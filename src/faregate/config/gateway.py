@@ -7,6 +7,7 @@ from pydantic import Field, model_validator
 from .base import _Frozen
 from .limits import KeyConfig, LimitsConfig
 from .models import ModelConfig, RouteConfig
+from .observability import AccessLogConfig, AlertsConfig, MetricsConfig, TracingConfig
 from .sections import (
     HttpPoolConfig,
     LearningConfig,
@@ -53,6 +54,10 @@ class GatewayConfig(_Frozen):
     probes: ProberConfig = Field(default_factory=ProberConfig)
     http_pool: HttpPoolConfig = Field(default_factory=HttpPoolConfig)
     log_writer: LogWriterConfig = Field(default_factory=LogWriterConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus metrics.")
+    tracing: TracingConfig = Field(default_factory=TracingConfig, description="OpenTelemetry traces.")
+    access_log: AccessLogConfig = Field(default_factory=AccessLogConfig, description="A line per request.")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules and channels.")
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

@@ -19,6 +19,7 @@ from ..endpoints.deployments import DeploymentRegistry
 from .auth_step import AllowList
 from .executor import Executor
 from .limits_step import LimitsStep
+from .observe_step import ObserveStep
 from .request_log_step import RequestLogStep
 from .resolve import ResolveModel
 from .routing_step import RoutingStep
@@ -58,9 +59,9 @@ def upstream_secrets(config: GatewayConfig) -> frozenset[str]:
 
 
 def default_steps(config: GatewayConfig, services: Services, deployments: DeploymentRegistry) -> list[Step]:
-    """The default chain, outermost first: request log (so every request is logged once), auth,
-    the model allow-list, limits, model resolution, routing."""
-    steps: list[Step] = []
+    """The default chain, outermost first: observe (metrics, access log, traces), request log (so
+    every request is logged once), auth, the model allow-list, limits, model resolution, routing."""
+    steps: list[Step] = [ObserveStep(config, services, deployments, secrets=upstream_secrets(config))]
     if services.request_log is not None:
         steps.append(RequestLogStep(services.request_log, log_bodies=config.server.log_bodies, owns_writer=False))
     steps.append(services.auth)

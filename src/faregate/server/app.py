@@ -17,11 +17,14 @@ from ..pipeline.gateway import Gateway
 from ..wire.anthropic_front import AnthropicCodec
 from ..wire.openai_front import OpenAIChatCodec
 from .admin_routes import add_admin_routes
+from .alerts_routes import add_alerts_routes
 from .analytics_routes import add_analytics_routes
 from .front_handler import add_front
 from .health_routes import add_health_routes
 from .http import GATEWAY, bearer, error_response, json_response
 from .http_hardening import install as harden_http_errors
+from .metrics_routes import add_metrics_routes
+from .probe_routes import add_probe_routes
 from .route_routes import add_route_routes
 
 __all__ = ["GATEWAY", "PUBLIC_PATHS", "RouteAdder", "create_app", "default_route_adders"]
@@ -34,7 +37,7 @@ RouteAdder = Callable[[web.Application, Gateway], None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Public paths that need no key; the route-inventory test checks every other route requires one.
-PUBLIC_PATHS = frozenset({"/health"})
+PUBLIC_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
 
 
 @web.middleware
@@ -112,4 +115,13 @@ def create_app(
 
 def default_route_adders() -> list[RouteAdder]:
     """Every optional route group (the route-inventory test walks what these add)."""
-    return [add_anthropic_routes, add_route_routes, add_health_routes, add_admin_routes, add_analytics_routes]
+    return [
+        add_anthropic_routes,
+        add_route_routes,
+        add_health_routes,
+        add_admin_routes,
+        add_analytics_routes,
+        add_metrics_routes,
+        add_probe_routes,
+        add_alerts_routes,
+    ]

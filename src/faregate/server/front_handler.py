@@ -36,6 +36,7 @@ async def handle_front(request: web.Request, codec: FrontCodec) -> web.StreamRes
     except GatewayError as err:
         return _error(codec, err, None)
     ctx = gw.context(req, principal=principal)
+    ctx.front, ctx.traceparent = request.path, request.headers.get("traceparent")
     try:
         reply = await gw.handle(ctx)
     except GatewayError as err:
