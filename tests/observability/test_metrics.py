@@ -7,7 +7,6 @@ import urllib.request
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
 from tests.helpers import fake_config
 
 MAIN = "fg-metrics-main-CANARY-SECRET-0001"
@@ -111,7 +110,9 @@ def test_metrics_count_a_scripted_mix_exactly(start_server, upstreams):
 def test_unknown_model_names_do_not_grow_the_label_set(start_server, upstreams):
     srv = start_server(_config(upstreams))
     with pytest.raises(openai.NotFoundError):
-        _client(srv, MAIN).chat.completions.create(model="no-such-model-XYZ", messages=[{"role": "user", "content": "x"}])
+        _client(srv, MAIN).chat.completions.create(
+            model="no-such-model-XYZ", messages=[{"role": "user", "content": "x"}]
+        )
     text = scrape(srv.url)
     assert "no-such-model-XYZ" not in text
     assert total(samples(text), "faregate_requests_total", model="unknown", status="404") == 1
