@@ -118,3 +118,28 @@ class OtlpReceiver:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def main() -> None:
+    """``python -m faregate.testing.otlp_receiver --port 4318``: print each span received."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="print the spans of OTLP/HTTP trace exports")
+    ap.add_argument("--port", type=int, default=4318)
+    a = ap.parse_args()
+
+    async def run() -> None:
+        rx = await OtlpReceiver(port=a.port).start()
+        seen = 0
+        while True:
+            await rx.wait_for(seen + 1, timeout=3600)
+            for s in rx.spans[seen:]:
+                attrs = {k: v for k, v in s["attributes"].items() if k.startswith("gen_ai.")}
+                print(f"{s['trace_id'][:8]} {s['kind']:<8} {s['name']} {attrs}", flush=True)
+            seen = len(rx.spans)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
