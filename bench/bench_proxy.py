@@ -273,7 +273,7 @@ OBS_VARIANTS = {
     "fg-metrics": ("access_log: {enabled: false}\n", []),
     "fg-trace": (
         "metrics: {enabled: false}\naccess_log: {enabled: false}\n"
-        "tracing: {{enabled: true, sample_ratio: 1.0, otlp_endpoint: 'http://127.0.0.1:{otlp}/v1/traces'}}\n",
+        "tracing: {enabled: true, sample_ratio: 1.0, otlp_endpoint: 'http://127.0.0.1:OTLP_PORT/v1/traces'}\n",
         [],
     ),
     "fg-json": ("metrics: {enabled: false}\n", ["--log-format", "json"]),
@@ -354,7 +354,8 @@ def main() -> int:
                 ports[name] = free_port()
                 path_v = Path(tmp) / f"{name}.yaml"
                 path_v.write_text(
-                    CONFIG.format(port=ports[name], key=KEY, fake=fake_port) + extra_cfg.format(otlp=otlp_port)
+                    CONFIG.format(port=ports[name], key=KEY, fake=fake_port)
+                    + extra_cfg.replace("OTLP_PORT", str(otlp_port))
                 )
                 serve(
                     name,
