@@ -225,3 +225,30 @@ def test_background_evaluation_sends_without_being_asked(server_loop, start_serv
     server_loop.run(wait())
     server_loop.run(hook.runner.cleanup())
     assert [m["rule"] for m in hook.json()] == ["any-spend"]
+
+
+def test_daily_summary_once_a_day(server_loop, start_server, upstreams):
+    import time
+
+    hook = Receiver()
+    url = server_loop.run(hook.start())
+    cfg = fake_config({"openai": upstreams["openai"]}, keys=[KEY], master_key=MASTER)
+    cfg["alerts"] = {
+        "interval_s": 3600,
+        "daily_summary": True,
+        "channels": [{"id": "hook", "type": "webhook", "url": url}],
+    }
+    srv = start_server(cfg)
+    openai.OpenAI(base_url=srv.base_url, api_key=KEY, max_retries=0).chat.completions.create(
+        model="fake-openai", messages=[{"role": "user", "content": PROMPT}]
+    )
+    svc = srv.gateway.services.alerts
+    assert server_loop.run(svc.check(flush=True))["sent"] == []  # the day is not over
+    tomorrow = time.time() + 86400
+    sent = server_loop.run(svc.check(now=tomorrow))["sent"]
+    assert [(s["channel"], s["event"], s["outcome"]) for s in sent] == [("hook", "summary", "sent")]
+    assert server_loop.run(svc.check(now=tomorrow + 60))["sent"] == []  # once a day
+    (summary,) = hook.json()
+    assert summary["event"] == "summary" and summary["requests"] == 1 and summary["spend_usd"] > 0
+    assert "fake-openai" in summary["text"] and PROMPT not in summary["text"]
+    server_loop.run(hook.runner.cleanup())

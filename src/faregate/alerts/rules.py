@@ -65,7 +65,7 @@ async def spend(db: Database, scope: str, value: str | None, since: float, until
 
 async def _window(db: Database, rule: RuleConfig, now: float) -> dict | None:
     """The summary of the rule's window and scope, or None below ``min_requests``."""
-    scope = "all" if rule.scope == "team" else rule.scope  # the rollup has no team dimension
+    scope = rule.scope  # never "team" (refused by RuleConfig: the rollup has no team dimension)
     s = await summary(db, since=now - rule.window_s, until=now, group_by=GROUP_BY[scope])
     if scope == "all":
         part = s["total"]

@@ -49,8 +49,9 @@ class TracingConfig(_Frozen):
 class AccessLogConfig(_Frozen):
     """One line per finished request on stdout."""
 
-    enabled: bool = Field(True, description="Write a line per request (at info level).")
-    format: Literal["text", "json"] = Field("text", description="`text` or `json` (`--log-format`).")
+    enabled: bool = Field(
+        True, description="Write a line per request at info level (`faregate serve --log-format text|json`)."
+    )
 
 
 class ChannelConfig(_Frozen):
@@ -84,7 +85,9 @@ class RuleConfig(_Frozen):
     kind: AlertKind = Field(..., description="What is checked.")
     threshold: float = Field(0.0, ge=0, description="USD (spend), percent (budget), rate 0-1, or ms (latency_p95).")
     period: Literal["day", "week", "month"] = Field("day", description="Spend period (calendar, UTC).")
-    scope: Literal["all", "key", "team", "model", "route"] = Field("all", description="What the spend is summed over.")
+    scope: Literal["all", "key", "team", "model", "route"] = Field(
+        "all", description="What the rule looks at (team: spend and budget rules only)."
+    )
     value: str | None = Field(None, description="The key id, team, model or route when scope is not `all`.")
     window_s: float = Field(3600.0, gt=0, description="Window of the rate and latency rules.")
     min_requests: int = Field(10, ge=0, description="Rates need at least this many requests in the window.")
@@ -94,6 +97,9 @@ class RuleConfig(_Frozen):
     def _scoped(self) -> RuleConfig:
         if self.scope != "all" and not self.value:
             raise ValueError(f"rule {self.id!r}: scope {self.scope!r} needs value")
+        if self.scope == "team" and self.kind not in ("spend", "budget"):
+            # The rollups behind the rate and latency rules have no team dimension.
+            raise ValueError(f"rule {self.id!r}: scope 'team' applies to spend and budget rules only")
         return self
 
 
