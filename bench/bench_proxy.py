@@ -221,6 +221,12 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(port: int, path: str, n: int, concurrency: int, stream: bool, cpus: list[int] | None) -> dict:
     cmd = [
         sys.executable,
@@ -396,14 +402,20 @@ def main() -> int:
                 if r["errors"]:
                     raise SystemExit(f"errors while warming up port {port}: {r['errors']}")
         res: dict[str, dict[str, list[float]]] = {t: {"c1": [], "c1s": [], "c50": [], "rps": []} for t in targets}
+        # CPU time per request of each proxy process: far steadier than req/s on a shared machine.
+        cpu: dict[str, list[float]] = {t: [0.0, 0.0] for t in targets}
         order = list(targets)
         t_start = time.perf_counter()
         for rnd in range(a.rounds):
             for t in order if rnd % 2 == 0 else order[::-1]:
                 port = targets[t]
+                c0 = cpu_s(procs[t].pid) if t in procs else 0.0
                 r1 = load(port, path, a.latency_requests, 1, False, other_cpus)
                 rs = load(port, path, a.latency_requests // 2, 1, True, other_cpus)
                 r50 = load(port, path, a.requests, 50, False, other_cpus)
+                if t in procs:
+                    cpu[t][0] += cpu_s(procs[t].pid) - c0
+                    cpu[t][1] += len(r1["lat"]) + len(rs["ttfb"]) + len(r50["lat"])
                 for r in (r1, rs, r50):
                     if r["errors"]:
                         raise SystemExit(f"{t}: {r['errors']} error responses")
@@ -500,7 +512,9 @@ def main() -> int:
         )
     if "fg-bare" in res:
         bare = statistics.median(res["fg-bare"]["rps"])
+        us = {t: 1e6 * c / n for t, (c, n) in cpu.items() if n}
         print("\nobservability, each alone against fg-bare (metrics, tracing and the access log off):")
+        print(f"  CPU per request: fg-bare {us['fg-bare']:.0f} us (one core serves {1e6 / us['fg-bare']:,.0f} req/s)")
         for name, what in (
             ("fg-metrics", "Prometheus metrics"),
             ("fg-trace", "tracing, 100% sampled, to a local OTLP receiver"),
@@ -509,7 +523,11 @@ def main() -> int:
         ):
             r = statistics.median(v / b for v, b in zip(res[name]["rps"], res["fg-bare"]["rps"]))
             rps = statistics.median(res[name]["rps"])
-            print(f"  {name:<11} {what}: {rps:,.0f} vs {bare:,.0f} req/s, costs {1 - r:+.1%} of throughput")
+            print(
+                f"  {name:<11} {what}: {us[name]:.0f} us CPU/request ({us[name] / us['fg-bare'] - 1:+.1%}, "
+                f"{1e6 / us[name]:,.0f} vs {1e6 / us['fg-bare']:,.0f} req/s per core); "
+                f"measured throughput {rps:,.0f} vs {bare:,.0f} req/s ({r - 1:+.1%})"
+            )
     return 0 if ok else 1
 
 

@@ -12,14 +12,16 @@ State read at scrape time (breaker state per deployment, the request-log queue) 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 __all__ = ["CONTENT_TYPE_LATEST", "BreakerReading", "GatewayMetrics", "LogReading"]
 
@@ -75,87 +77,126 @@ class _ScrapeTime(Collector):
         yield CounterMetricFamily("faregate_request_log_written", "Records written to the database.", value=r.written)
 
 
+class Family:
+    """One counter or histogram family, accumulated in plain dicts on the event loop and turned
+    into Prometheus samples at scrape time (``prometheus_client``'s own children take a lock and
+    several checks per update: this costs a dict lookup and an addition)."""
+
+    __slots__ = ("name", "doc", "labels", "buckets", "data")
+
+    def __init__(self, name: str, doc: str, labels: Sequence[str], buckets: Sequence[float] | None = None) -> None:
+        self.name, self.doc, self.labels = name, doc, list(labels)
+        self.buckets = tuple(buckets) if buckets is not None else None
+        self.data: dict[tuple[str, ...], Any] = {}
+
+    def inc(self, key: tuple[str, ...], amount: float = 1.0) -> None:
+        d = self.data
+        d[key] = d.get(key, 0.0) + amount
+
+    def observe(self, key: tuple[str, ...], value: float) -> None:
+        buckets = self.buckets
+        assert buckets is not None
+        h = self.data.get(key)
+        if h is None:
+            h = self.data[key] = [0.0] + [0] * (len(buckets) + 1)  # [sum, bucket counts..., +Inf]
+        h[0] += value
+        h[1 + bisect_left(buckets, value)] += 1  # le is inclusive
+
+    def metric(self) -> Metric:
+        if self.buckets is None:
+            c = CounterMetricFamily(self.name, self.doc, labels=self.labels)
+            for key, v in self.data.items():
+                c.add_metric(list(key), v)
+            return c
+        m = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
+        for key, h in self.data.items():
+            acc, cumulative = 0, []
+            for le, n in zip((*(floatToGoString(b) for b in self.buckets), "+Inf"), h[1:], strict=True):
+                acc += n
+                cumulative.append((le, acc))
+            m.add_metric(list(key), cumulative, sum_value=h[0])
+        return m
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Family]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        for f in self.families:
+            yield f.metric()
+
+
 class GatewayMetrics:
-    """The metric families; ``labels()`` children are cached, so a request costs a few dict hits."""
+    """The metric families (see the module docstring); updated only from the event loop."""
 
     def __init__(
         self,
         breakers: Callable[[], Iterable[BreakerReading]] = tuple,
         log: Callable[[], LogReading | None] = lambda: None,
     ) -> None:
-        r = self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
+        fams: list[Family] = []
+
+        def fam(name: str, doc: str, labels: Sequence[str], buckets: Sequence[float] | None = None) -> Family:
+            fams.append(Family(name, doc, labels, buckets))
+            return fams[-1]
+
+        self.requests = fam(
             "faregate_requests",
             "Requests by front, model, deployment, provider, status and cache outcome.",
             ["front", "model", "deployment", "provider", "status", "cache"],
-            registry=r,
         )
-        self._gen_ai(r)
-        self.overhead = Histogram(
+        self._gen_ai(fam)
+        self.overhead = fam(
             "faregate_gateway_overhead_seconds",
             "Time spent in faregate itself: the request's duration minus its upstream calls.",
             ["front"],
-            buckets=OVERHEAD_BUCKETS,
-            registry=r,
+            OVERHEAD_BUCKETS,
         )
-        self.tokens = Counter("faregate_tokens", "Tokens by model and type.", ["model", "type"], registry=r)
-        self.cost = Counter("faregate_cost_usd", "Cost in USD by model and key id.", ["model", "key"], registry=r)
-        self.attempts = Counter(
-            "faregate_upstream_attempts",
-            "Upstream calls by outcome.",
-            ["deployment", "provider", "outcome"],
-            registry=r,
+        self.tokens = fam("faregate_tokens", "Tokens by model and type.", ["model", "type"])
+        self.cost = fam("faregate_cost_usd", "Cost in USD by model and key id.", ["model", "key"])
+        self.attempts = fam(
+            "faregate_upstream_attempts", "Upstream calls by outcome.", ["deployment", "provider", "outcome"]
         )
-        self.retries = Counter("faregate_retries", "Upstream calls beyond the first, by model.", ["model"], registry=r)
-        self.failovers = Counter(
-            "faregate_failovers", "Requests answered by a fallback, by the model that answered.", ["model"], registry=r
+        self.retries = fam("faregate_retries", "Upstream calls beyond the first, by model.", ["model"])
+        self.failovers = fam(
+            "faregate_failovers", "Requests answered by a fallback, by the model that answered.", ["model"]
         )
-        self.rejections = Counter(
-            "faregate_limit_rejections", "Requests refused by a limit: rate, budget or concurrency.",
-            ["kind", "key"], registry=r,
-        )  # fmt: skip
-        self.cache = Counter(
-            "faregate_cache", "Cache lookups by outcome: hit, miss, coalesced.", ["outcome"], registry=r
+        self.rejections = fam(
+            "faregate_limit_rejections", "Requests refused by a limit: rate, budget or concurrency.", ["kind", "key"]
         )
-        self.routing = Counter(
-            "faregate_routing_decisions", "Routing decisions by route, chosen model and plan kind.",
-            ["route", "model", "plan"], registry=r,
-        )  # fmt: skip
-        self.unmet = Counter("faregate_constraint_unmet", "Plans that met no candidate's floor.", ["route"], registry=r)
-        r.register(_ScrapeTime(breakers, log))
-        self._children: dict[tuple[Any, ...], Any] = {}
+        self.cache = fam("faregate_cache", "Cache lookups by outcome: hit, miss, coalesced.", ["outcome"])
+        self.routing = fam(
+            "faregate_routing_decisions",
+            "Routing decisions by route, chosen model and plan kind.",
+            ["route", "model", "plan"],
+        )
+        self.unmet = fam("faregate_constraint_unmet", "Plans that met no candidate's floor.", ["route"])
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Families(fams))
+        self.registry.register(_ScrapeTime(breakers, log))
 
-    def _gen_ai(self, r: CollectorRegistry) -> None:
+    def _gen_ai(self, fam: Callable[..., Family]) -> None:
         """The GenAI semantic-convention histograms, in Prometheus naming."""
-        self.duration = Histogram(
+        op = ["gen_ai_operation_name", "gen_ai_provider_name"]
+        self.duration = fam(
             "gen_ai_client_operation_duration_seconds",
             "GenAI operation duration (gen_ai.client.operation.duration), the whole request.",
-            ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
+            [*op, "gen_ai_request_model", "gen_ai_response_model"],
+            DURATION_BUCKETS,
         )
-        self.ttft = Histogram(
+        self.ttft = fam(
             "gen_ai_server_time_to_first_token_seconds",
             "Time to the first token (gen_ai.server.time_to_first_token).",
-            ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"],
-            buckets=TTFT_BUCKETS,
-            registry=r,
+            [*op, "gen_ai_request_model"],
+            TTFT_BUCKETS,
         )
-        self.token_usage = Histogram(
+        self.token_usage = fam(
             "gen_ai_client_token_usage",
             "Tokens per request (gen_ai.client.token.usage) by token type.",
-            ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_response_model", "gen_ai_token_type"],
-            buckets=TOKEN_BUCKETS,
-            registry=r,
+            [*op, "gen_ai_response_model", "gen_ai_token_type"],
+            TOKEN_BUCKETS,
         )
-
-    def child(self, metric: Any, *labels: str) -> Any:
-        """``metric.labels(*labels)``, cached (the library's lookup is several times dearer)."""
-        key = (id(metric), *labels)
-        c = self._children.get(key)
-        if c is None:
-            c = self._children[key] = metric.labels(*labels)
-        return c
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

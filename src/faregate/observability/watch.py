@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from ..core.redact import redact
+from .access_log import flush_access
 from .metrics import BreakerReading
 
 log = logging.getLogger("faregate.upstream")
@@ -54,6 +55,7 @@ class DeploymentWatch:
 
     async def _run(self) -> None:
         while True:
+            flush_access()  # the access lines of the last second
             try:
                 self.poll()
             except Exception:  # a reading must never stop the watch

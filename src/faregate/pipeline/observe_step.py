@@ -9,14 +9,13 @@ tracing on, creates the spans after the fact with their real timestamps.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any
 
 from ..config import GatewayConfig
 from ..core.types import Event, Finish
 from ..endpoints.deployments import DeploymentRegistry
-from ..observability.access_log import access_log
+from ..observability.access_log import write_access
 from ..observability.metrics import BreakerReading, GatewayMetrics
 from .context import Reply, RequestContext
 from .observe_trace import export_trace
@@ -30,7 +29,6 @@ REJECTIONS = {
     "budget_exceeded": "budget",
     "concurrency_limit_exceeded": "concurrency",
 }
-_INFO = logging.INFO
 
 
 def breaker_readings(deployments: DeploymentRegistry) -> list[BreakerReading]:
@@ -97,8 +95,8 @@ class ObserveStep(Step):
         status = final_status(ctx)
         if self.metrics is not None:
             self._count(ctx, status)
-        if self.access and access_log.isEnabledFor(_INFO):
-            access_log.info("%s", self._line(ctx, status))
+        if self.access:
+            write_access(self._line(ctx, status))
         if self.tracing is not None:
             export_trace(
                 self.tracing, ctx, status, self.provider, capture_content=self.capture_content, secrets=self.secrets
@@ -107,7 +105,6 @@ class ObserveStep(Step):
     def _count(self, ctx: RequestContext, status: int) -> None:
         m = self.metrics
         assert m is not None
-        child = m.child
         dep = ctx.answered_by or ""
         provider = self.provider.get(dep, "")
         requested = ctx.requested_model or ctx.request.model
@@ -115,41 +112,41 @@ class ObserveStep(Step):
             requested = "unknown"
         model = ctx.answered_model or requested
         cache = ctx.cache_outcome or ("hit" if ctx.cache_hit else "none")
-        child(m.requests, ctx.front, model, dep, provider, str(status), cache).inc()
+        m.requests.inc((ctx.front, model, dep, provider, str(status), cache))
         elapsed = ctx.elapsed_ms() / 1000.0
-        child(m.duration, "chat", provider, requested, ctx.answered_model or "").observe(elapsed)
+        m.duration.observe(("chat", provider, requested, ctx.answered_model or ""), elapsed)
         if ctx.ttft_ms is not None:
-            child(m.ttft, "chat", provider, requested).observe(ctx.ttft_ms / 1000.0)
+            m.ttft.observe(("chat", provider, requested), ctx.ttft_ms / 1000.0)
         u = ctx.usage
         if u.input_tokens or u.output_tokens:
-            child(m.token_usage, "chat", provider, model, "input").observe(u.input_tokens)
-            child(m.token_usage, "chat", provider, model, "output").observe(u.output_tokens)
-            child(m.tokens, model, "input").inc(u.input_tokens)
-            child(m.tokens, model, "output").inc(u.output_tokens)
+            m.token_usage.observe(("chat", provider, model, "input"), u.input_tokens)
+            m.token_usage.observe(("chat", provider, model, "output"), u.output_tokens)
+            m.tokens.inc((model, "input"), u.input_tokens)
+            m.tokens.inc((model, "output"), u.output_tokens)
             if u.cached_input_tokens:
-                child(m.tokens, model, "cached").inc(u.cached_input_tokens)
+                m.tokens.inc((model, "cached"), u.cached_input_tokens)
         key = ctx.principal.key_id if ctx.principal is not None else ""
         if ctx.cost_usd:
-            child(m.cost, model, key).inc(ctx.cost_usd)
+            m.cost.inc((model, key), ctx.cost_usd)
         upstream = 0.0
         for a in ctx.attempts:
-            child(m.attempts, a.deployment, self.provider.get(a.deployment, ""), a.status).inc()
+            m.attempts.inc((a.deployment, self.provider.get(a.deployment, ""), a.status))
             upstream += a.latency_ms
         if len(ctx.attempts) > 1:
-            child(m.retries, model).inc(len(ctx.attempts) - 1)
+            m.retries.inc((model,), len(ctx.attempts) - 1)
         if ctx.fallback_used:
-            child(m.failovers, model).inc()
-        child(m.overhead, ctx.front).observe(max(0.0, elapsed - upstream / 1000.0))
+            m.failovers.inc((model,))
+        m.overhead.observe((ctx.front,), max(0.0, elapsed - upstream / 1000.0))
         if ctx.error_class in REJECTIONS:
-            child(m.rejections, REJECTIONS[ctx.error_class], key).inc()
+            m.rejections.inc((REJECTIONS[ctx.error_class], key))
         if ctx.cache_outcome is not None:
-            child(m.cache, ctx.cache_outcome).inc()
+            m.cache.inc((ctx.cache_outcome,))
         plan = ctx.plan
         if plan is not None:
             route = ctx.route or ""
-            child(m.routing, route, plan.models[0] if plan.models else "", plan.kind).inc()
+            m.routing.inc((route, plan.models[0] if plan.models else "", plan.kind))
             if ctx.constraint_unmet:
-                child(m.unmet, route).inc()
+                m.unmet.inc((route,))
 
     def _line(self, ctx: RequestContext, status: int) -> dict[str, Any]:
         u = ctx.usage
