@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import logging
 import statistics
 import time
 
@@ -25,7 +24,7 @@ from faregate.config import GatewayConfig
 from faregate.core.types import ChatRequest
 from faregate.core.usage import Usage
 from faregate.endpoints.deployments import DeploymentRegistry
-from faregate.observability.access_log import AccessFormatter, access_log
+from faregate.observability import access_log as access_module
 from faregate.observability.tracing import Tracing
 from faregate.pipeline.context import Attempt, Principal, RequestContext
 from faregate.pipeline.observe_step import ObserveStep
@@ -83,11 +82,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--request-us", type=float, default=None, help="a proxied request's CPU us, for the share")
     a = ap.parse_args()
-    sink = logging.StreamHandler(io.StringIO())
-    sink.setFormatter(AccessFormatter("json"))
-    access_log.addHandler(sink)
-    access_log.setLevel(logging.INFO)
-    access_log.propagate = False
+    # The JSON access log as `faregate serve --log-format json` sets it up (into a buffer here).
+    access_module._SINK = access_module._Sink(io.StringIO(), "json")
     variants = {
         "all off": _step(False, False, False),
         "metrics": _step(True, False, False),
