@@ -321,6 +321,11 @@ def main() -> int:
         help="skip fg-bare / fg-metrics / fg-trace / fg-json (metrics, tracing at 100%% to a local OTLP "
         "receiver, the JSON access log: each alone, against all three off)",
     )
+    ap.add_argument(
+        "--variants",
+        default=",".join(OBS_VARIANTS),
+        help="which observability variants to start (comma-separated; fg-bare is always one)",
+    )
     a = ap.parse_args()
     if a.quick:
         a.requests, a.latency_requests, a.rounds = 2000, 400, 2
@@ -356,7 +361,10 @@ def main() -> int:
             otlp_port = free_port()
             procs["otlp"] = subprocess.Popen(me + ["--otlp", str(otlp_port)], env=env)
             ports["otlp"] = otlp_port
+            wanted = {"fg-bare", *a.variants.split(",")}
             for name, (extra_cfg, extra_args) in OBS_VARIANTS.items():
+                if name not in wanted:
+                    continue
                 ports[name] = free_port()
                 path_v = Path(tmp) / f"{name}.yaml"
                 path_v.write_text(
@@ -521,6 +529,8 @@ def main() -> int:
             ("fg-json", "the JSON access log (to a file)"),
             ("faregate", "the defaults (metrics and the text access log)"),
         ):
+            if name not in res:
+                continue
             r = statistics.median(v / b for v, b in zip(res[name]["rps"], res["fg-bare"]["rps"]))
             rps = statistics.median(res[name]["rps"])
             print(
