@@ -221,6 +221,12 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(port: int, path: str, n: int, concurrency: int, stream: bool, cpus: list[int] | None) -> dict:
     cmd = [
         sys.executable,
@@ -265,6 +271,35 @@ models:
 """
 
 
+# Observability variants, each against "fg-bare" (metrics, tracing and the access log all off):
+# name -> (config lines added, extra `faregate serve` arguments).
+BARE = "metrics: {enabled: false}\naccess_log: {enabled: false}\n"
+OBS_VARIANTS = {
+    "fg-bare": (BARE, []),
+    "fg-metrics": ("access_log: {enabled: false}\n", []),
+    "fg-trace": (
+        "metrics: {enabled: false}\naccess_log: {enabled: false}\n"
+        "tracing: {enabled: true, sample_ratio: 1.0, otlp_endpoint: 'http://127.0.0.1:OTLP_PORT/v1/traces'}\n",
+        [],
+    ),
+    "fg-json": ("metrics: {enabled: false}\n", ["--log-format", "json"]),
+}
+
+
+def run_otlp(port: int) -> None:
+    """The OTLP/HTTP receiver of the tracing variant (decodes every export, as a collector would)."""
+    from faregate.testing import OtlpReceiver
+
+    async def main() -> None:
+        rx = await OtlpReceiver(port=port).start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await rx.stop()
+
+    asyncio.run(main())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="faregate vs a minimal aiohttp pass-through proxy")
     # Many short rounds rather than a few long ones: on a shared machine the speed drifts within
@@ -279,6 +314,17 @@ def main() -> int:
         "--no-log-variant",
         action="store_true",
         help="skip 'fg-nolog' (faregate without its request log), measured by default for comparison",
+    )
+    ap.add_argument(
+        "--no-observability-variants",
+        action="store_true",
+        help="skip fg-bare / fg-metrics / fg-trace / fg-json (metrics, tracing at 100%% to a local OTLP "
+        "receiver, the JSON access log: each alone, against all three off)",
+    )
+    ap.add_argument(
+        "--variants",
+        default=",".join(OBS_VARIANTS),
+        help="which observability variants to start (comma-separated; fg-bare is always one)",
     )
     a = ap.parse_args()
     if a.quick:
@@ -298,17 +344,40 @@ def main() -> int:
     env = {**os.environ, "FAREGATE_DATABASE_URL": f"sqlite:///{tmp}/bench.db"}
     me = [sys.executable, str(Path(__file__).resolve())]
     procs: dict[str, subprocess.Popen] = {}
+    ports = {"fake": fake_port, "faregate": fg_port, "floor": pt_port, "fg-nolog": nl_port}
+    # Access lines go to a file, as they would to a log collector (not to this terminal).
+    sink = open(Path(tmp) / "access.log", "wb")
+
+    def serve(name: str, config: Path, port: int, extra: list[str], serve_env: dict[str, str]) -> None:
+        argv = [sys.executable, "-m", "faregate", "serve", "--config", str(config), "--port", str(port), *extra]
+        procs[name] = subprocess.Popen(argv, env=serve_env, cwd=tmp, stdout=sink)
+
     try:
         procs["fake"] = subprocess.Popen(me + ["--fake", str(fake_port)], env=env)
-        procs["faregate"] = subprocess.Popen(
-            [sys.executable, "-m", "faregate", "serve", "--config", str(cfg), "--port", str(fg_port)], env=env, cwd=tmp
-        )
+        serve("faregate", cfg, fg_port, [], env)
         if not a.no_log_variant:
-            procs["fg-nolog"] = subprocess.Popen(
-                [sys.executable, "-m", "faregate", "serve", "--config", str(cfg_nolog), "--port", str(nl_port)],
-                env=env_nolog,
-                cwd=tmp,
-            )
+            serve("fg-nolog", cfg_nolog, nl_port, [], env_nolog)
+        if not a.no_observability_variants:
+            otlp_port = free_port()
+            procs["otlp"] = subprocess.Popen(me + ["--otlp", str(otlp_port)], env=env)
+            ports["otlp"] = otlp_port
+            wanted = {"fg-bare", *a.variants.split(",")}
+            for name, (extra_cfg, extra_args) in OBS_VARIANTS.items():
+                if name not in wanted:
+                    continue
+                ports[name] = free_port()
+                path_v = Path(tmp) / f"{name}.yaml"
+                path_v.write_text(
+                    CONFIG.format(port=ports[name], key=KEY, fake=fake_port)
+                    + extra_cfg.replace("OTLP_PORT", str(otlp_port))
+                )
+                serve(
+                    name,
+                    path_v,
+                    ports[name],
+                    extra_args,
+                    {**env, "FAREGATE_DATABASE_URL": f"sqlite:///{tmp}/{name}.db"},
+                )
         procs["floor"] = subprocess.Popen(
             [
                 sys.executable,
@@ -324,14 +393,15 @@ def main() -> int:
             os.sched_setaffinity(procs["fake"].pid, other_cpus)
             os.sched_setaffinity(procs["faregate"].pid, proxy_cpus)
             os.sched_setaffinity(procs["floor"].pid, proxy_cpus)
-            if "fg-nolog" in procs:
-                os.sched_setaffinity(procs["fg-nolog"].pid, proxy_cpus)
-        ports = {"fake": fake_port, "faregate": fg_port, "floor": pt_port, "fg-nolog": nl_port}
+            for name in procs:
+                if name.startswith("fg-"):
+                    os.sched_setaffinity(procs[name].pid, proxy_cpus)
+            if "otlp" in procs:
+                os.sched_setaffinity(procs["otlp"].pid, other_cpus)
         for name in procs:
             wait_port(ports[name], procs[name])
         targets = {"direct": fake_port, "floor": pt_port, "faregate": fg_port}
-        if "fg-nolog" in procs:
-            targets["fg-nolog"] = nl_port
+        targets.update({n: ports[n] for n in procs if n.startswith("fg-")})
         path = "/v1/chat/completions"
         # Warm up every path (connection pools, caches, lazy imports).
         for port in targets.values():
@@ -340,14 +410,20 @@ def main() -> int:
                 if r["errors"]:
                     raise SystemExit(f"errors while warming up port {port}: {r['errors']}")
         res: dict[str, dict[str, list[float]]] = {t: {"c1": [], "c1s": [], "c50": [], "rps": []} for t in targets}
+        # CPU time per request of each proxy process: far steadier than req/s on a shared machine.
+        cpu: dict[str, list[float]] = {t: [0.0, 0.0] for t in targets}
         order = list(targets)
         t_start = time.perf_counter()
         for rnd in range(a.rounds):
             for t in order if rnd % 2 == 0 else order[::-1]:
                 port = targets[t]
+                c0 = cpu_s(procs[t].pid) if t in procs else 0.0
                 r1 = load(port, path, a.latency_requests, 1, False, other_cpus)
                 rs = load(port, path, a.latency_requests // 2, 1, True, other_cpus)
                 r50 = load(port, path, a.requests, 50, False, other_cpus)
+                if t in procs:
+                    cpu[t][0] += cpu_s(procs[t].pid) - c0
+                    cpu[t][1] += len(r1["lat"]) + len(rs["ttfb"]) + len(r50["lat"])
                 for r in (r1, rs, r50):
                     if r["errors"]:
                         raise SystemExit(f"{t}: {r['errors']} error responses")
@@ -365,6 +441,7 @@ def main() -> int:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
+        sink.close()
 
     ms = 1000.0
     d = res["direct"]
@@ -441,12 +518,34 @@ def main() -> int:
             f"without the request log: {nl_ratio:.0%} of the floor's req/s "
             f"(the SQLite request log costs {1 - ratio / nl_ratio:.0%} of faregate's throughput)"
         )
+    if "fg-bare" in res:
+        bare = statistics.median(res["fg-bare"]["rps"])
+        us = {t: 1e6 * c / n for t, (c, n) in cpu.items() if n}
+        print("\nobservability, each alone against fg-bare (metrics, tracing and the access log off):")
+        print(f"  CPU per request: fg-bare {us['fg-bare']:.0f} us (one core serves {1e6 / us['fg-bare']:,.0f} req/s)")
+        for name, what in (
+            ("fg-metrics", "Prometheus metrics"),
+            ("fg-trace", "tracing, 100% sampled, to a local OTLP receiver"),
+            ("fg-json", "the JSON access log (to a file)"),
+            ("faregate", "the defaults (metrics and the text access log)"),
+        ):
+            if name not in res:
+                continue
+            r = statistics.median(v / b for v, b in zip(res[name]["rps"], res["fg-bare"]["rps"]))
+            rps = statistics.median(res[name]["rps"])
+            print(
+                f"  {name:<11} {what}: {us[name]:.0f} us CPU/request ({us[name] / us['fg-bare'] - 1:+.1%}, "
+                f"{1e6 / us[name]:,.0f} vs {1e6 / us['fg-bare']:,.0f} req/s per core); "
+                f"measured throughput {rps:,.0f} vs {bare:,.0f} req/s ({r - 1:+.1%})"
+            )
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--fake":
         run_fake(int(sys.argv[2]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--otlp":
+        run_otlp(int(sys.argv[2]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--load":
         run_load(sys.argv[2:])
     else:

@@ -34,6 +34,8 @@ ALLOWED: dict[str, set[str]] = {
     },  # the shipped model catalogue: data about models, no I/O beyond its file
     "learning": {"core", "config", "storage", "routing"},
     "analysis": {"core", "config", "wire", "routing", "storage"},
+    "observability": {"core", "config"},
+    "alerts": {"core", "config", "storage"},
     "pipeline": {
         "core",
         "config",
@@ -46,6 +48,8 @@ ALLOWED: dict[str, set[str]] = {
         "keys",
         "learning",
         "catalogue",
+        "observability",
+        "alerts",
     },
     "server": {
         "core",
@@ -60,6 +64,8 @@ ALLOWED: dict[str, set[str]] = {
         "learning",
         "pipeline",
         "catalogue",
+        "observability",
+        "alerts",
     },
     "testing": {"core", "wire", "adapters"},
     "demo": {"core", "config", "wire", "routing", "storage", "testing", "server", "pipeline"},

@@ -207,7 +207,9 @@ async def test_a_key_cannot_raise_its_own_limits_through_the_data_plane(make_app
 
 # The only routes reachable without a key. Anything else new must need one (or be added here,
 # with a reason).
-ALLOWED_PUBLIC = {"/health", "/openapi.json"}  # liveness; the API description (no data)
+# Liveness and readiness probes, the Prometheus scrape (metrics.require_master_key closes it) and
+# the API description are public by design: none carries data.
+ALLOWED_PUBLIC = {"/health", "/health/live", "/health/ready", "/metrics", "/openapi.json"}
 
 
 async def test_route_inventory_every_route_needs_a_key(tmp_path):

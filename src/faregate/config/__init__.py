@@ -22,6 +22,14 @@ from .models import (
     RouteConfig,
     TimeoutsConfig,
 )
+from .observability import (
+    AccessLogConfig,
+    AlertsConfig,
+    ChannelConfig,
+    MetricsConfig,
+    RuleConfig,
+    TracingConfig,
+)
 from .runtime_merge import merge_runtime
 from .sections import (
     HttpPoolConfig,
@@ -34,6 +42,12 @@ from .sections import (
 )
 
 __all__ = [
+    "AccessLogConfig",
+    "AlertsConfig",
+    "ChannelConfig",
+    "MetricsConfig",
+    "RuleConfig",
+    "TracingConfig",
     "CAPABILITIES",
     "BoundsConfig",
     "BreakerConfig",

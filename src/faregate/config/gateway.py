@@ -9,6 +9,7 @@ from .bounds import BoundsConfig
 from .catalogue import RuntimeConfigSection
 from .limits import KeyConfig, LimitsConfig
 from .models import ModelConfig, RouteConfig
+from .observability import AccessLogConfig, AlertsConfig, MetricsConfig, TracingConfig
 from .sections import (
     HttpPoolConfig,
     LearningConfig,
@@ -65,6 +66,10 @@ class GatewayConfig(_Frozen):
         None, description="Encrypts stored provider credentials (set FAREGATE_SECRET_KEY rather than the file)."
     )
     bounds: BoundsConfig = Field(default_factory=BoundsConfig, description="Caps on one request's structure.")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus metrics.")
+    tracing: TracingConfig = Field(default_factory=TracingConfig, description="OpenTelemetry traces.")
+    access_log: AccessLogConfig = Field(default_factory=AccessLogConfig, description="A line per request.")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules and channels.")
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

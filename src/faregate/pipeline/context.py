@@ -50,6 +50,19 @@ FinishHook = Callable[["RequestContext"], Awaitable[None] | None]
 
 
 @dataclass(slots=True)
+class StepSpan:
+    """A timed piece of a request (the limit check, routing, a cache lookup) for its trace.
+
+    ``start`` and ``end`` are ``time.perf_counter()`` readings; ``attributes`` are bounded
+    values (no prompt text, no secret). See ``RequestContext.record_span``."""
+
+    name: str
+    start: float
+    end: float
+    attributes: dict[str, str | int | float | bool] | None = None
+
+
+@dataclass(slots=True)
 class RequestContext:
     """Everything known about one request as it moves forward through the steps.
 
@@ -104,10 +117,29 @@ class RequestContext:
     resumed: bool = False  # a cut stream was continued on another deployment
     resume_at_chars: int | None = None  # characters of the answer sent before the resume
     malformed_skipped: int = 0  # malformed stream events skipped
+    # Observability: the client's W3C traceparent, the front that took the request, the
+    # cache step's outcome ("hit", "miss", "coalesced"; None: no cache step ran) and the
+    # timed pieces the trace shows as child spans (``record_span``).
+    traceparent: str | None = None
+    front: str = "inprocess"
+    cache_outcome: str | None = None
+    finish_reason: str | None = None
+    spans: list[StepSpan] | None = None
     on_finish: list[FinishHook] = field(default_factory=list)
     # The snapshot's redaction of upstream errors (the Gateway sets it); patterns only without one.
     redactor: Redactor = field(default=_PATTERNS_ONLY, repr=False)
     _finished: bool = False
+
+    def record_span(
+        self, name: str, start: float, end: float | None = None, **attributes: str | int | float | bool
+    ) -> None:
+        """Record a timed step (``time.perf_counter()`` readings; ``end`` defaults to now) as a
+        child span of the request's trace: e.g. ``ctx.record_span("cache.lookup", t, outcome="hit")``."""
+        span = StepSpan(name, start, time.perf_counter() if end is None else end, attributes or None)
+        if self.spans is None:
+            self.spans = [span]
+        else:
+            self.spans.append(span)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000.0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
@@ -198,9 +199,11 @@ class LimitsStep(Step):
     async def _reserve_then(
         self, ctx: RequestContext, call_next: Next, limits: list[Limit], conc: list[tuple[str, int]]
     ) -> Reply:
+        t_check = time.perf_counter()
         tokens, cost = self.estimate(ctx)
         amounts = [_amount(lim, tokens, cost) for lim in limits]
         grant = await self.store.reserve(limits, amounts)
+        ctx.record_span("limits.check", t_check, allowed=grant.ok)
         if not grant.ok:
             self.stats.refused += 1
             ctx.response_headers.update(ratelimit_headers(grant.checks))

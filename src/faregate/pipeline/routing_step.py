@@ -9,6 +9,7 @@ runs cascades stage by stage and registers the learning hook.
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
@@ -119,7 +120,9 @@ class RoutingStep(Step):
             ctx.candidates = [route.control_model, *self._models[route.control_model].fallbacks]
             h["x-faregate-arm"] = "control"
             return await call_next(ctx)
+        t_plan = time.perf_counter()
         plan = self.plan(ctx, route.name)
+        ctx.record_span("routing", t_plan, route=route.name, plan=plan.kind)
         ctx.plan = plan
         ctx.arm = "routed"
         ctx.constraint_unmet = plan.constraint_unmet

@@ -22,6 +22,7 @@ from ..endpoints.health import DeploymentHealth
 from .auth_step import AllowList
 from .executor import Executor
 from .limits_step import LimitsStep
+from .observe_step import ObserveStep
 from .policy import policy_version
 from .request_log_step import RequestLogStep
 from .resolve import ResolveModel
@@ -64,9 +65,9 @@ def upstream_secrets(config: GatewayConfig) -> frozenset[str]:
 
 
 def default_steps(config: GatewayConfig, services: Services, deployments: DeploymentRegistry) -> list[Step]:
-    """The default chain, outermost first: request log (so every request is logged once), auth,
-    the model allow-list, limits, model resolution, routing."""
-    steps: list[Step] = []
+    """The default chain, outermost first: observe (metrics, access log, traces), request log (so
+    every request is logged once), auth, the model allow-list, limits, model resolution, routing."""
+    steps: list[Step] = [ObserveStep(config, services, deployments, secrets=upstream_secrets(config))]
     if services.request_log is not None:
         steps.append(
             RequestLogStep(

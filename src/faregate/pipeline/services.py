@@ -11,10 +11,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from ..alerts.evaluator import AlertService
+from ..alerts.rules import Facts
 from ..config import GatewayConfig
 from ..endpoints.http import HttpPool
 from ..learning.loop import LearningLoop
 from ..limits.base import LimitStore, open_limit_store
+from ..observability.metrics import GatewayMetrics, LogReading
+from ..observability.tracing import Tracing
+from ..observability.watch import DeploymentWatch
+from ..storage.log_spill import pending as spill_pending
 from ..storage.request_log import LogWriter
 from .auth_step import KeyAuth
 from .limits_restore import restore_from_log
@@ -45,6 +51,11 @@ class Services:
     spend_log_url: str = ""
     _started: bool = False
     runtime_sync: RuntimeSync | None = None  # None: no database, or ``runtime_config.enabled: false``
+    # Observability and alerts (``observability/``, ``alerts/``): None when switched off.
+    metrics: GatewayMetrics | None = None
+    tracing: Tracing | None = None
+    watch: DeploymentWatch | None = None
+    alerts: AlertService | None = None
 
     @classmethod
     def build(cls, config: GatewayConfig) -> Services:
@@ -57,7 +68,7 @@ class Services:
             learner = LearningLoop(
                 explore_rate=config.learning.explore_rate, retry_window_s=config.learning.retry_window_s
             )
-        return cls(
+        services = cls(
             pool=HttpPool(config.http_pool),
             auth=KeyAuth(config),
             limit_store=store,
@@ -66,6 +77,31 @@ class Services:
             spend_log_url=config.database_url,
             runtime_sync=RuntimeSync(config) if config.database_url and config.runtime_config.enabled else None,
         )
+        services._build_observability(config)
+        return services
+
+    def _build_observability(self, config: GatewayConfig) -> None:
+        self.watch = DeploymentWatch()
+        if config.metrics.enabled:
+            self.metrics = GatewayMetrics(breakers=self.watch.readings, log=self._log_reading)
+        if config.tracing.enabled:
+            self.tracing = Tracing(config.tracing)
+        if config.alerts.enabled and self.request_log is not None:
+            watch = self.watch
+            facts = Facts(
+                breakers=lambda: [(r.deployment, r.state) for r in watch.readings()],
+                spilling=self._spilling,
+                budget_of=lambda scope, value: budget_of(config, scope, value),
+            )
+            self.alerts = AlertService(config.alerts, config.database_url, facts)
+            self.alerts.flush = self.request_log.flush
+
+    def _log_reading(self) -> LogReading | None:
+        w = self.request_log
+        return None if w is None else LogReading(w.pending, w.spilled, w.dropped, w.written)
+
+    def _spilling(self) -> bool:
+        return self.request_log is not None and spill_pending(self.request_log.spill_path)
 
     async def start(self) -> None:
         if self._started:
@@ -76,6 +112,10 @@ class Services:
         await self.auth.start()
         await self.limit_store.start()
         await restore_from_log(self.limit_store, self.spend_log_url)
+        if self.watch is not None:
+            self.watch.start()
+        if self.alerts is not None:
+            self.alerts.start()
         self._started = True
         if self.auth.open:
             log.warning("no gateway keys configured: every caller is accepted")
@@ -86,12 +126,40 @@ class Services:
             return
         self._started = False
         sync = [self.runtime_sync.close] if self.runtime_sync is not None else []
-        for closer in (*sync, self.limit_store.close, self.auth.close, self._close_log, self.pool.close):
+        for closer in (
+            *sync,
+            self._close_observability,
+            self.limit_store.close,
+            self.auth.close,
+            self._close_log,
+            self.pool.close,
+        ):
             try:
                 await closer()
             except Exception:
                 log.exception("closing a gateway service failed")
 
+    async def _close_observability(self) -> None:
+        if self.alerts is not None:
+            await self.alerts.close()
+        if self.watch is not None:
+            await self.watch.close()
+        if self.tracing is not None:
+            self.tracing.close()  # flushes the spans not exported yet
+
     async def _close_log(self) -> None:
         if self.request_log is not None:
             await self.request_log.close()
+
+
+def budget_of(config: GatewayConfig, scope: str, value: str) -> tuple[float, str] | None:
+    """The budget (USD, period) the config sets for a key (the default key limits), team or model."""
+    lc = config.limits
+    ls = lc.keys if scope == "key" else lc.teams.get(value) if scope == "team" else lc.models.get(value)
+    if scope not in ("key", "team", "model") or ls is None:
+        return None
+    if ls.budget_usd_month is not None:
+        return float(ls.budget_usd_month), "month"
+    if ls.budget_usd_day is not None:
+        return float(ls.budget_usd_day), "day"
+    return None

@@ -21,9 +21,11 @@ import orjson
 from aiohttp import web
 
 from ..core.errors import InvalidRequest, NotFound, PermissionDenied
+from ..keys.secret import hash_key
 from ..pipeline.gateway import Gateway
 from ..storage import analytics, feedback
 from ..storage.db import Database
+from ..storage.recommendations import RecommendationContext
 from .http import GATEWAY, bearer, json_response, read_body
 from .master_key import require_admin
 
@@ -53,6 +55,20 @@ def _prices(gw: Any) -> dict[str, Any]:
     return {m.name: m.prices.prices() for m in gw.config.models}
 
 
+def recommendation_context(gw: Gateway) -> RecommendationContext:
+    """The budgets (per model, and per config key with its own) and fallbacks the log does not hold."""
+    cfg = gw.config
+    budgets: dict[tuple[str, str], tuple[float, str]] = {}
+    scoped = [("model", name, ls) for name, ls in cfg.limits.models.items()]
+    scoped += [("key", f"cfg_{hash_key(k.key)[:12]}", k.limits) for k in cfg.keys if k.limits is not None]
+    for dim, value, ls in scoped:
+        if ls.budget_usd_month is not None:
+            budgets[(dim, value)] = (float(ls.budget_usd_month), "month")
+        elif ls.budget_usd_day is not None:
+            budgets[(dim, value)] = (float(ls.budget_usd_day), "day")
+    return RecommendationContext(budgets=budgets, fallbacks={m.name: list(m.fallbacks) for m in cfg.models})
+
+
 async def summary_handler(request: web.Request) -> web.Response:
     gw = _gateway(request)
     require_admin(gw, request)
@@ -69,6 +85,7 @@ async def summary_handler(request: web.Request) -> web.Response:
             group_by=group_by,
             baseline=q.get("baseline") or None,
             prices=_prices(gw),
+            context=recommendation_context(gw),
         )
     except analytics.BadParameter as exc:
         raise InvalidRequest(str(exc), param=_param_of(str(exc))) from None

@@ -18,12 +18,15 @@ from ..wire.anthropic_front import AnthropicCodec
 from ..wire.openai_front import OpenAIChatCodec
 from .admin_models_routes import add_admin_models_routes
 from .admin_routes import add_admin_routes
+from .alerts_routes import add_alerts_routes
 from .analytics_routes import add_analytics_routes
 from .front_handler import add_front
 from .health_routes import add_health_routes
 from .http import GATEWAY, bearer, error_response, json_response
 from .http_hardening import install as harden_http_errors
+from .metrics_routes import add_metrics_routes
 from .openapi import OPENAPI_PATH, add_openapi_routes
+from .probe_routes import add_probe_routes
 from .route_routes import add_route_routes
 
 __all__ = ["GATEWAY", "PUBLIC_PATHS", "RouteAdder", "create_app", "default_route_adders"]
@@ -36,7 +39,7 @@ RouteAdder = Callable[[web.Application, Gateway], None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Public paths that need no key; the route-inventory test checks every other route requires one.
-PUBLIC_PATHS = frozenset({"/health", OPENAPI_PATH})
+PUBLIC_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics", OPENAPI_PATH})
 
 
 @web.middleware
@@ -122,4 +125,7 @@ def default_route_adders() -> list[RouteAdder]:
         add_analytics_routes,
         add_admin_models_routes,
         add_openapi_routes,
+        add_metrics_routes,
+        add_probe_routes,
+        add_alerts_routes,
     ]

@@ -45,6 +45,7 @@ async def handle_front(request: web.Request, codec: FrontCodec) -> web.StreamRes
         log.exception("unexpected error before the pipeline on %s", request.path)
         return _error(codec, InternalError.for_request(None), None)
     ctx = gw.context(req, principal=principal)
+    ctx.front, ctx.traceparent = request.path, request.headers.get("traceparent")
     try:
         reply = await gw.handle(ctx)  # any exception comes out of it as a GatewayError
     except GatewayError as err:

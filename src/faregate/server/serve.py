@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
-import logging
 import os
 import signal
 import socket
-import sys
 
 import click
 from aiohttp import web
@@ -174,12 +172,20 @@ def port_option(ctx: click.Context, param: click.Parameter, value: str | int | N
 @click.option(
     "--log-level",
     envvar="FAREGATE_LOG_LEVEL",
-    default="warning",
+    default="info",
     type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Messages at this level and above (stderr); the access log is at info (stdout).",
 )
-def serve_cmd(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
+@click.option(
+    "--log-format",
+    envvar="FAREGATE_LOG_FORMAT",
+    default="text",
+    type=click.Choice(["text", "json"]),
+    help="The access log's format: key=value text, or one JSON object per line.",
+)
+def serve_cmd(config_path: str | None, host: str | None, port: int | None, log_level: str, log_format: str) -> None:
     """Run the gateway's HTTP server."""
-    logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from ..observability.access_log import configure_logging
+
+    configure_logging(log_level, log_format)
     run_server(config_path, host, port)

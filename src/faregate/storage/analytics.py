@@ -20,6 +20,7 @@ from typing import Any
 from ..core.usage import Prices, Usage
 from . import rollup
 from .db import Database
+from .recommendations import RecommendationContext, recommend
 
 GROUP_BYS = ("model", "key", "route", "task", "day", "arm", "policy")
 MONTH_S = 30 * 86400
@@ -207,6 +208,7 @@ async def summary(
     prices: Mapping[str, Prices] | None = None,
     min_requests: int = 20,
     min_share: float = 0.75,
+    context: RecommendationContext | None = None,
 ) -> dict[str, Any]:
     """Totals and groups over ``[since, until)`` (default: the last 7 days up to now).
 
@@ -223,7 +225,9 @@ async def summary(
     if since >= until:
         raise BadParameter("since must be before until")
     base = prices.get(baseline) if baseline else None
-    dims = tuple(d for d in (group_by, *(("route_model",) if prices else ())) if d != "policy")
+    dims = tuple(
+        d for d in dict.fromkeys((group_by, *(("route_model",) if prices else ()), "model", "key")) if d != "policy"
+    )
     acc = await _accumulate(db, since, until, dims) if dims else {}
     if group_by == "policy":
         acc["policy"] = await _by_policy(db, since, until)
@@ -246,12 +250,21 @@ async def summary(
         "total": _finish(total, base),
         "groups": out_groups,
     }
-    result["recommendations"] = (
+    routes = (
         _recommend(acc["route_model"], since, until, prices, min_requests=min_requests, min_share=min_share)
         if prices
         else []
     )
+    result["recommendations"] = _tagged(routes) + await recommend(db, acc, since, until, prices, context)
     return result
+
+
+def _tagged(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The route rule's findings in the shape of the others (``rule``, ``evidence``)."""
+    for r in routes:
+        r["rule"] = "cheaper_model_for_route"
+        r["evidence"] = {k: r[k] for k in ("route", "model", "share_met", "requests")}
+    return routes
 
 
 _FEEDBACK_COL = {

@@ -1,0 +1,114 @@
+"""The observe step's cost per finished request, in process: metrics, tracing, the access log.
+
+    python bench/bench_observe.py [--requests 20000] [--rounds 6]
+
+Builds one finished request context (two attempts, usage, cost, a plan-less named model) and
+runs the observe step's finish hook on copies of it, with each feature alone and with all off
+(the reference), in interleaved rounds (ABBA), on one core. Printed: microseconds per request
+of each, median over rounds, and what that is against a proxied request's CPU cost (given by
+``--request-us``, from ``bench_proxy.py``'s "CPU per request" of fg-bare). The tracing row exports to an exporter
+that drops the spans: it measures span creation and batching on the request's thread; the OTLP
+encoding and send (the batch processor's thread) are counted by ``bench_proxy.py``'s fg-trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from faregate.config import GatewayConfig
+from faregate.core.types import ChatRequest
+from faregate.core.usage import Usage
+from faregate.endpoints.deployments import DeploymentRegistry
+from faregate.observability import access_log as access_module
+from faregate.observability.tracing import Tracing
+from faregate.pipeline.context import Attempt, Principal, RequestContext
+from faregate.pipeline.observe_step import ObserveStep
+from faregate.pipeline.services import Services
+
+
+class _Drop(SpanExporter):
+    def export(self, spans):
+        return SpanExportResult.SUCCESS
+
+
+CONFIG = {
+    "models": [
+        {"name": "a", "provider": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "k", "fallbacks": ["b"]},
+        {"name": "b", "provider": "anthropic", "base_url": "http://127.0.0.1:9", "api_key": "k"},
+    ],
+    "database_url": "",
+    "learning": {"enabled": False},
+}
+
+
+def _ctx() -> RequestContext:
+    req = ChatRequest(model="a", messages=[{"role": "user", "content": "hello there"}])
+    ctx = RequestContext(request=req, principal=Principal(key_id="cfg_0123456789ab", name="bench"))
+    ctx.requested_model = ctx.answered_model = "a"
+    ctx.answered_by = "a#0"
+    ctx.attempts = [
+        Attempt("a#0", "a", "transient", latency_ms=2.0),
+        Attempt("a#0", "a", "ok", usage=Usage(20, 8), cost_usd=1e-5, latency_ms=3.0),
+    ]
+    ctx.usage, ctx.cost_usd, ctx.ttft_ms = Usage(20, 8), 1e-5, 2.5
+    ctx.record_span("limits.check", ctx.t0, ctx.t0 + 0.0001, allowed=True)
+    return ctx
+
+
+def _step(metrics: bool, tracing: bool, access: bool) -> ObserveStep:
+    cfg = GatewayConfig.model_validate({**CONFIG, "metrics": {"enabled": metrics}, "access_log": {"enabled": access}})
+    services = Services.build(cfg)
+    if tracing:
+        services.tracing = Tracing(cfg.tracing, exporter=_Drop())
+    return ObserveStep(cfg, services, DeploymentRegistry(cfg.models))
+
+
+def _time(step: ObserveStep, n: int) -> float:
+    ctxs = [_ctx() for _ in range(n)]
+    t0 = time.perf_counter()
+    for c in ctxs:
+        step._hook(c)
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="the observe step's cost per request")
+    ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--request-us", type=float, default=None, help="a proxied request's CPU us, for the share")
+    a = ap.parse_args()
+    # The JSON access log as `faregate serve --log-format json` sets it up (into a buffer here).
+    access_module._SINK = access_module._Sink(io.StringIO(), "json")
+    variants = {
+        "all off": _step(False, False, False),
+        "metrics": _step(True, False, False),
+        "tracing": _step(False, True, False),
+        "json log": _step(False, False, True),
+        "all on": _step(True, True, True),
+    }
+    res: dict[str, list[float]] = {k: [] for k in variants}
+    names = list(variants)
+    for _ in range(2):  # warm up
+        for k in names:
+            _time(variants[k], 2000)
+    for rnd in range(a.rounds):
+        for k in names if rnd % 2 == 0 else names[::-1]:
+            res[k].append(_time(variants[k], a.requests))
+    base = statistics.median(res["all off"])
+    print(f"{a.rounds} rounds x {a.requests} finished requests")
+    print(f"{'variant':<10}{'us/request':>12}{'added us':>10}" + (f"{'of a request':>14}" if a.request_us else ""))
+    for k in names:
+        us = statistics.median(res[k])
+        row = f"{k:<10}{us:>12.2f}{us - base:>10.2f}"
+        if a.request_us:
+            row += f"{(us - base) / a.request_us:>14.1%}"
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
