@@ -14,7 +14,9 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "max_latency_ms": (0.0, 3_600_000.0, False),
     "max_cost_usd": (0.0, 1_000.0, False),
 }
-KEYS = frozenset(RANGES) | {"task"}
+# Per-request switches that ride in the same object (not constraints on the plan): each a boolean.
+FLAGS = frozenset({"idempotent"})  # false: never hedge this request (a second upstream call)
+KEYS = frozenset(RANGES) | {"task"} | FLAGS
 MAX_TASK_LEN = 64
 
 
@@ -55,6 +57,9 @@ def resolve_constraints(
     unknown = sorted(set(routing) - KEYS)
     if unknown:
         raise InvalidRequest(f"Unknown routing constraint(s) {unknown}; valid: {sorted(KEYS)}.", param="faregate")
+    for flag in FLAGS & set(routing):
+        if not isinstance(routing[flag], bool):
+            raise InvalidRequest(f"faregate.{flag} must be true or false.", param=f"faregate.{flag}")
     task = routing.get("task")
     if task is not None and (not isinstance(task, str) or not task or len(task) > MAX_TASK_LEN):
         raise InvalidRequest(

@@ -20,6 +20,7 @@ from .admin_routes import MAX_LIMIT
 from .http import GATEWAY, json_response
 from .openapi_admin import SCHEMAS as ADMIN_SCHEMAS
 from .openapi_admin import admin_paths, ref_response
+from .openapi_observe import observe_paths, observe_schemas
 from .openapi_runtime import runtime_paths, runtime_schemas
 from .request_checks import output_limit
 
@@ -159,6 +160,7 @@ def _components(max_tokens: int | None) -> Schema:
         "LimitSet": S.limit_set(MAX_LIMIT),
         **ADMIN_SCHEMAS,
         **runtime_schemas(),
+        **observe_schemas(),
     }
     return {
         "schemas": schemas,
@@ -205,6 +207,7 @@ def build_spec(max_tokens: int | None = None) -> Schema:
         OPENAPI_PATH: {"get": _simple("openapi", "This document", {"type": "object"}, public=True)},
         **admin_paths(),
         **runtime_paths(),
+        **observe_paths(),
     }
     return {
         "openapi": "3.1.0",

@@ -15,7 +15,8 @@ _TEMPLATE = "#/components/schemas/{model}"
 _NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}]
 
 
-def _pydantic(model: type[BaseModel]) -> dict[str, Schema]:
+def pydantic_schemas(model: type[BaseModel]) -> dict[str, Schema]:
+    """``model``'s JSON Schema and its nested sections, as components."""
     schema = model.model_json_schema(ref_template=_TEMPLATE)
     defs = schema.pop("$defs", {})
     return {model.__name__: schema, **defs}
@@ -23,7 +24,7 @@ def _pydantic(model: type[BaseModel]) -> dict[str, Schema]:
 
 def runtime_schemas() -> dict[str, Schema]:
     """``ModelConfig`` (a model entry as in the config file), ``ProviderCredentials`` and their sections."""
-    return {**_pydantic(ModelConfig), **_pydantic(ProviderCredentials)}
+    return {**pydantic_schemas(ModelConfig), **pydantic_schemas(ProviderCredentials)}
 
 
 def _op(op_id: str, summary: str, *, body: str | None = None, status: str = "200", **kw: Any) -> Schema:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import LimitSet
 from ..core.bounds import DEFAULT_BOUNDS
-from ..routing.constraints import MAX_TASK_LEN, RANGES
+from ..routing.constraints import FLAGS, MAX_TASK_LEN, RANGES
 from ..storage.analytics import GROUP_BYS
 from ..wire import openai_front as oa
 
@@ -34,6 +34,8 @@ def routing_schema() -> Schema:
         bound = {"minimum": lo} if inclusive else {"exclusiveMinimum": lo}
         props[name] = {"type": "number", **bound, "maximum": hi}
     props["task"] = {"type": "string", "minLength": 1, "maxLength": MAX_TASK_LEN}
+    for flag in FLAGS:
+        props[flag] = {"type": "boolean"}
     return {
         "type": "object",
         "description": "faregate's routing constraints (also as x-faregate-* headers).",
@@ -184,7 +186,7 @@ def _chat_properties(max_tokens: int | None) -> dict[str, Schema]:
             "max_tokens": nullable(tokens(max_tokens)),
             "max_completion_tokens": nullable(tokens(max_tokens)),
             "stop": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT, "maxItems": 4}, {"type": "null"}]},
-            "seed": nullable({"type": "integer"}),
+            "seed": nullable({"type": "integer", "minimum": oa.INT64_MIN, "maximum": oa.INT64_MAX}),
             "user": nullable(_TEXT),
             "metadata": nullable({"type": "object", "maxProperties": 16, "additionalProperties": _TEXT}),
             "faregate": nullable(ref("Routing")),

@@ -69,6 +69,9 @@ KNOWN = (
     | PASSTHROUGH
 )
 
+# OpenAI takes a 64-bit seed; JSON numbers beyond it lose precision or do not parse as integers.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 
 def _bad(param: str, what: str) -> InvalidRequest:
     return InvalidRequest(f"Invalid value for '{param}': {what}", param=param)
@@ -233,8 +236,8 @@ def parse_chat_request(body: Any, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatR
         raise _bad("parallel_tool_calls", "expected true or false")
     max_tokens = _int(body, "max_completion_tokens") or _int(body, "max_tokens")
     seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise _bad("seed", "expected an integer")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not INT64_MIN <= seed <= INT64_MAX):
+        raise _bad("seed", "expected a 64-bit integer (from -2**63 to 2**63 - 1)")
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         raise _bad("user", "expected a string")

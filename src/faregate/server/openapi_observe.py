@@ -1,0 +1,85 @@
+"""The OpenAPI operations of the observability routes: the probes, ``/metrics`` and the alert API.
+
+Alert channel and rule bodies are validated by the config file's own pydantic models
+(``ChannelConfig``, ``RuleConfig``), so their schemas are those models' JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import ChannelConfig, RuleConfig
+from .openapi_runtime import pydantic_schemas
+from .openapi_schemas import Schema, ref
+
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}]
+_LIMIT = [
+    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+]
+_ERROR = {
+    "description": "An error in OpenAI's envelope",
+    "content": {"application/json": {"schema": ref("OpenAIError")}},
+}
+_STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
+
+
+def observe_schemas() -> dict[str, Schema]:
+    return {**pydantic_schemas(ChannelConfig), **pydantic_schemas(RuleConfig)}
+
+
+def _admin(op_id: str, summary: str, *, body: str | None = None, status: str = "200", **kw: Any) -> Schema:
+    op: Schema = {
+        "operationId": op_id,
+        "summary": summary,
+        "security": [{"masterKey": []}],
+        "responses": {
+            status: {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "default": _ERROR,
+        },
+        **kw,
+    }
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
+    return op
+
+
+def _public(op_id: str, summary: str, responses: dict[str, Schema]) -> Schema:
+    return {"operationId": op_id, "summary": summary, "security": [], "responses": {**responses, "default": _ERROR}}
+
+
+def observe_paths() -> dict[str, Schema]:
+    ok = {"description": "OK", "content": {"application/json": {"schema": _STATUS}}}
+    not_ready = {
+        "description": "Not ready, with the reasons",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["status", "reasons"],
+                    "properties": {"status": {"const": "not_ready"}, "reasons": {"type": "array"}},
+                }
+            }
+        },
+    }
+    metrics = {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return {
+        "/health/live": {"get": _public("healthLive", "Liveness: the process runs", {"200": ok})},
+        "/health/ready": {
+            "get": _public("healthReady", "Readiness: storage, Redis and deployments", {"200": ok, "503": not_ready})
+        },
+        "/metrics": {"get": _public("metrics", "Prometheus metrics (master key if configured)", {"200": metrics})},
+        "/admin/alerts/channels": {
+            "get": _admin("listAlertChannels", "Alert channels (secrets never returned)"),
+            "post": _admin("createAlertChannel", "Add an alert channel", body="ChannelConfig", status="201"),
+        },
+        "/admin/alerts/channels/{id}": {"delete": _admin("deleteAlertChannel", "Remove a channel", parameters=_ID)},
+        "/admin/alerts/channels/{id}/test": {
+            "post": _admin("testAlertChannel", "Send a test message now", parameters=_ID)
+        },
+        "/admin/alerts/rules": {
+            "get": _admin("listAlertRules", "Alert rules"),
+            "post": _admin("createAlertRule", "Add an alert rule", body="RuleConfig", status="201"),
+        },
+        "/admin/alerts/rules/{id}": {"delete": _admin("deleteAlertRule", "Remove a rule", parameters=_ID)},
+        "/admin/alerts/check": {"post": _admin("checkAlerts", "Flush the request log, then evaluate every rule")},
+        "/admin/alerts/history": {"get": _admin("alertHistory", "Every alert sent", parameters=_LIMIT)},
+    }
