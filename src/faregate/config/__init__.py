@@ -7,6 +7,7 @@ validated config into a runtime snapshot (``pipeline/runtime.py``).
 """
 
 from .base import CAPABILITIES, Capability, ConfigError
+from .cache import CacheConfig, RouteCacheConfig
 from .gateway import GatewayConfig
 from .limits import KeyConfig, LimitsConfig, LimitSet
 from .loading import load_config
@@ -32,6 +33,7 @@ from .sections import (
 __all__ = [
     "CAPABILITIES",
     "BreakerConfig",
+    "CacheConfig",
     "Capability",
     "ConfigError",
     "DeploymentConfig",
@@ -47,6 +49,7 @@ __all__ = [
     "PricesConfig",
     "ProberConfig",
     "RetryConfig",
+    "RouteCacheConfig",
     "RouteConfig",
     "RoutingEstimatesConfig",
     "ServerConfig",

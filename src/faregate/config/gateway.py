@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from .base import _Frozen
+from .cache import CacheConfig
 from .limits import KeyConfig, LimitsConfig
 from .models import ModelConfig, RouteConfig
 from .sections import (
@@ -53,6 +54,7 @@ class GatewayConfig(_Frozen):
     probes: ProberConfig = Field(default_factory=ProberConfig)
     http_pool: HttpPoolConfig = Field(default_factory=HttpPoolConfig)
     log_writer: LogWriterConfig = Field(default_factory=LogWriterConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig, description="The response cache.")
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 from ..adapters.registry import PROVIDERS
 from ..core.usage import Prices
 from .base import CAPABILITIES, Capability, _Frozen
+from .cache import RouteCacheConfig
 
 
 def _known_provider(name: str) -> str:
@@ -30,9 +31,12 @@ class PricesConfig(_Frozen):
     input: float = Field(0.0, ge=0, description="USD per million input tokens.")
     output: float = Field(0.0, ge=0, description="USD per million output tokens.")
     cached_input: float | None = Field(None, ge=0, description="Cached input tokens; null: priced as input.")
+    cache_write: float | None = Field(
+        None, ge=0, description="Input tokens written to the provider's prompt cache; null: priced as input."
+    )
 
     def prices(self) -> Prices:
-        return Prices(self.input, self.output, self.cached_input)
+        return Prices(self.input, self.output, self.cached_input, self.cache_write)
 
 
 class TimeoutsConfig(_Frozen):
@@ -144,3 +148,4 @@ class RouteConfig(_Frozen):
     # Gradual rollout: share of traffic routed; the rest goes to ``control_model``.
     rollout: float = Field(1.0, ge=0, le=1)
     control_model: str | None = Field(None, description="Where the control arm of a rollout goes.")
+    cache: RouteCacheConfig | None = Field(None, description="This route's response-cache overrides.")

@@ -118,4 +118,6 @@ def build_record(ctx: RequestContext, *, log_bodies: bool = False, redact_emails
         task=ctx.task,
         prompt=redact(_prompt_text(ctx), emails=redact_emails, marker=LOG_MARKER) if log_bodies else None,
         answer=redact(ctx.response_text, emails=redact_emails, marker=LOG_MARKER) if log_bodies else None,
+        cache_kind=ctx.cache_kind,
+        cache_saved_usd=ctx.cache_saved_usd,
     )

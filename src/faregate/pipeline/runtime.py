@@ -17,6 +17,7 @@ from types import MappingProxyType
 from ..config import GatewayConfig, ModelConfig
 from ..endpoints.deployments import DeploymentRegistry
 from .auth_step import AllowList
+from .cache_step import CacheStep
 from .executor import Executor
 from .limits_step import LimitsStep
 from .request_log_step import RequestLogStep
@@ -59,7 +60,7 @@ def upstream_secrets(config: GatewayConfig) -> frozenset[str]:
 
 def default_steps(config: GatewayConfig, services: Services, deployments: DeploymentRegistry) -> list[Step]:
     """The default chain, outermost first: request log (so every request is logged once), auth,
-    the model allow-list, limits, model resolution, routing."""
+    the model allow-list, limits, model resolution, the response cache, routing."""
     steps: list[Step] = []
     if services.request_log is not None:
         steps.append(RequestLogStep(services.request_log, log_bodies=config.server.log_bodies, owns_writer=False))
@@ -71,6 +72,7 @@ def default_steps(config: GatewayConfig, services: Services, deployments: Deploy
         )
     )
     steps.append(ResolveModel(config.models, [r.name for r in config.routes]))
+    steps.append(CacheStep(config.cache, services.cache, {r.name: r.cache for r in config.routes}))
     steps.append(RoutingStep(config, deployments, learning=services.learner))
     return steps
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from ..cache.service import CacheService
 from ..config import GatewayConfig
 from ..endpoints.http import HttpPool
 from ..learning.loop import LearningLoop
@@ -39,6 +40,7 @@ class Services:
     limit_stats: LimitStats = field(default_factory=LimitStats)
     request_log: LogWriter | None = None  # None: the request log is off (``database_url: ""``)
     learner: LearningLoop | None = None  # None: ``learning.enabled: false``
+    cache: CacheService | None = None  # None: ``cache.enabled: false``
     _started: bool = False
 
     @classmethod
@@ -58,6 +60,7 @@ class Services:
             limit_store=store,
             request_log=LogWriter(config.database_url, config.log_writer) if config.database_url else None,
             learner=learner,
+            cache=CacheService.build(config.cache, config.database_url) if config.cache.enabled else None,
         )
 
     async def start(self) -> None:
@@ -68,6 +71,8 @@ class Services:
             await self.request_log.start()
         await self.auth.start()
         await self.limit_store.start()
+        if self.cache is not None:
+            await self.cache.start()
         self._started = True
         if self.auth.open:
             log.warning("no gateway keys configured: every caller is accepted")
@@ -77,11 +82,15 @@ class Services:
         if not self._started:
             return
         self._started = False
-        for closer in (self.limit_store.close, self.auth.close, self._close_log, self.pool.close):
+        for closer in (self._close_cache, self.limit_store.close, self.auth.close, self._close_log, self.pool.close):
             try:
                 await closer()
             except Exception:
                 log.exception("closing a gateway service failed")
+
+    async def _close_cache(self) -> None:
+        if self.cache is not None:
+            await self.cache.close()
 
     async def _close_log(self) -> None:
         if self.request_log is not None:

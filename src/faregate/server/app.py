@@ -18,6 +18,7 @@ from ..wire.anthropic_front import AnthropicCodec
 from ..wire.openai_front import OpenAIChatCodec
 from .admin_routes import add_admin_routes
 from .analytics_routes import add_analytics_routes
+from .cache_routes import add_cache_routes
 from .front_handler import add_front
 from .health_routes import add_health_routes
 from .http import GATEWAY, bearer, error_response, json_response
@@ -112,4 +113,11 @@ def create_app(
 
 def default_route_adders() -> list[RouteAdder]:
     """Every optional route group (the route-inventory test walks what these add)."""
-    return [add_anthropic_routes, add_route_routes, add_health_routes, add_admin_routes, add_analytics_routes]
+    return [
+        add_anthropic_routes,
+        add_route_routes,
+        add_health_routes,
+        add_admin_routes,
+        add_analytics_routes,
+        add_cache_routes,
+    ]
