@@ -45,9 +45,6 @@ class CacheConfig(_Frozen):
         "pass",
         description="Anthropic `cache_control` markers: `pass` the client's on, `auto` also add them, `off` drop them.",
     )
-    prompt_cache_min_chars: int = Field(
-        4096, ge=0, description="`auto`: shortest stable prefix (system prompt, earlier turns) worth a marker."
-    )
 
     @field_validator("layers")
     @classmethod

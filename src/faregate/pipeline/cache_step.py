@@ -53,6 +53,7 @@ class CacheStep(Step):
         self._default = policy_for(config, None)
 
     def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
+        ctx.request.prompt_caching = self.cfg.provider_prompt_caching  # read by the Anthropic adapter
         routing = ctx.request.routing
         raw = routing.pop("cache", None) if routing else None
         directives = parse(raw) if raw is not None else NONE

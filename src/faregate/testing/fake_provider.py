@@ -15,7 +15,8 @@ Control API (the same on every protocol):
   ``stall_after_chunks`` (stop sending, keep the connection open), ``malformed_sse``,
   ``error_event_after_200`` (true: an in-band error before any content; a number: after that
   many chunks), ``malformed_json``, ``content_type``, ``tool_call`` ({"name", "arguments"}),
-  ``usage`` ({"input_tokens", "output_tokens"}).
+  ``usage`` ({"input_tokens", "output_tokens"}, and for a non-streamed answer
+  ``cache_read_tokens``/``cache_write_tokens``: provider prompt-cache usage).
 - ``POST /_fake/default``: the behaviour used when no script is queued.
 - ``GET /_fake/requests``: what arrived (method, path, query, headers, JSON body, and
   ``disconnected`` when the client went away before the answer was complete).
@@ -51,6 +52,7 @@ from .wire import (
     openai_error_event,
     openai_events,
     split_text,
+    with_cache_usage,
 )
 
 DEFAULT_PORTS = {"openai": 9101, "anthropic": 9102, "gemini": 9103}
@@ -287,6 +289,11 @@ class FakeProvider:
             else:
                 build = {"openai": openai_body, "anthropic": anthropic_body, "gemini": gemini_body}[self.protocol]
                 payload = build(rid, model, text, tool, usage)
+                u = b.get("usage") or {}
+                if u.get("cache_read_tokens") or u.get("cache_write_tokens"):
+                    payload = with_cache_usage(
+                        self.protocol, payload, int(u.get("cache_read_tokens", 0)), int(u.get("cache_write_tokens", 0))
+                    )
             ctype = b.get("content_type") or "application/json"
             if b.get("cut_after_chunks") is not None or b.get("stall_after_chunks") is not None:
                 # Half the body under a full Content-Length, then stall or drop the connection.

@@ -312,3 +312,17 @@ def gemini_events(
 
 def gemini_error_event(message: str) -> bytes:
     return b"data: " + orjson.dumps({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}}) + b"\r\n\r\n"
+
+
+def with_cache_usage(protocol: str, payload: bytes, read: int, write: int) -> bytes:
+    """A non-streamed answer whose usage reports provider prompt-cache reads (and, for
+    Anthropic, writes) the way each protocol does."""
+    body = orjson.loads(payload)
+    if protocol == "openai":
+        body["usage"]["prompt_tokens_details"] = {"cached_tokens": read}
+    elif protocol == "anthropic":
+        body["usage"]["cache_read_input_tokens"] = read
+        body["usage"]["cache_creation_input_tokens"] = write
+    else:
+        body["usageMetadata"]["cachedContentTokenCount"] = read
+    return orjson.dumps(body)
