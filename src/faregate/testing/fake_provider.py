@@ -289,11 +289,7 @@ class FakeProvider:
             else:
                 build = {"openai": openai_body, "anthropic": anthropic_body, "gemini": gemini_body}[self.protocol]
                 payload = build(rid, model, text, tool, usage)
-                u = b.get("usage") or {}
-                if u.get("cache_read_tokens") or u.get("cache_write_tokens"):
-                    payload = with_cache_usage(
-                        self.protocol, payload, int(u.get("cache_read_tokens", 0)), int(u.get("cache_write_tokens", 0))
-                    )
+                payload = with_cache_usage(self.protocol, payload, b.get("usage") or {})
             ctype = b.get("content_type") or "application/json"
             if b.get("cut_after_chunks") is not None or b.get("stall_after_chunks") is not None:
                 # Half the body under a full Content-Length, then stall or drop the connection.
