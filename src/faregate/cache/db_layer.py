@@ -28,12 +28,16 @@ PURGE_EVERY_S = 60.0
 class DatabaseLayer(CacheLayer):
     name = "database"
 
-    def __init__(self, url: str, *, batch: int = 256) -> None:
+    def __init__(self, url: str, *, batch: int = 512, interval_s: float = 0.5) -> None:
         super().__init__()
-        self.url, self.batch = url, batch
+        # One transaction per ``interval_s``: a commit (and a wake-up of the writer) per entry
+        # would cost the event loop more than the entries themselves.
+        self.url, self.batch, self.interval_s = url, batch, interval_s
         self.db: Database | None = None
-        self._queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        self._pending: list[tuple[Any, ...]] = []
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # set when rows are pending
+        self._now = asyncio.Event()  # set by ``flush``: write without waiting for the interval
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -78,36 +82,53 @@ class DatabaseLayer(CacheLayer):
         return v.encode() if isinstance(v, str) else bytes(v)
 
     async def set(self, key: str, value: bytes, ttl_s: float, meta: Meta) -> None:
+        self.enqueue(key, value, ttl_s, meta)
+
+    def enqueue(self, key: str, value: bytes, ttl_s: float, meta: Meta) -> None:
+        """``set`` without awaiting: the row joins the writer's next batch."""
         self._need()
         now = time.time()
-        self._idle.clear()
-        self._queue.put_nowait((key, meta.scope_hash, meta.model, meta.request_id, value.decode(), now, now + ttl_s))
+        self._pending.append((key, meta.scope_hash, meta.model, meta.request_id, value.decode(), now, now + ttl_s))
+        if not self._wake.is_set():
+            self._idle.clear()
+            self._wake.set()
 
     async def flush(self) -> None:
-        """Wait until every queued write is in the database (tests, shutdown)."""
-        if self._task is not None and not self._task.done():
+        """Wait until every pending write is in the database (tests, shutdown)."""
+        if self._task is not None and not self._task.done() and not self._idle.is_set():
+            self._now.set()
             await self._idle.wait()
 
     async def _writer(self) -> None:
         next_purge = time.monotonic() + PURGE_EVERY_S
         while True:
-            rows = [await self._queue.get()]
-            while len(rows) < self.batch and not self._queue.empty():
-                rows.append(self._queue.get_nowait())
-            try:
-                await self._need().executemany(UPSERT, rows)
-                self.stats.writes += len(rows)
-            except Exception as exc:  # noqa: BLE001 - a cache layer never fails a request
-                self.stats.errors += 1
-                log.warning("cache database write of %d entries failed: %s", len(rows), exc)
+            await self._wake.wait()
+            if not self._now.is_set():
+                try:
+                    await asyncio.wait_for(self._now.wait(), self.interval_s)
+                except TimeoutError:
+                    pass
+            self._wake.clear()
+            self._now.clear()
+            rows, self._pending = self._pending, []
+            for i in range(0, len(rows), self.batch):
+                await self._write_rows(rows[i : i + self.batch])
             if time.monotonic() > next_purge:
                 next_purge = time.monotonic() + PURGE_EVERY_S
                 try:
                     await self._need().execute("DELETE FROM cache_entries WHERE expires_at <= $1", time.time())
                 except Exception:
                     log.warning("purging expired cache entries failed", exc_info=True)
-            if self._queue.empty():
+            if not self._pending:
                 self._idle.set()
+
+    async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            await self._need().executemany(UPSERT, rows)
+            self.stats.writes += len(rows)
+        except Exception as exc:  # noqa: BLE001 - a cache layer never fails a request
+            self.stats.errors += 1
+            log.warning("cache database write of %d entries failed: %s", len(rows), exc)
 
     async def delete(self, sel: Selector) -> int:
         await self.flush()

@@ -127,7 +127,9 @@ class SemanticIndex:
             return None
         n = len(g.keys)
         full = self.embedder.embed([text])
-        scores = g.vecs[:n] @ self._project(full)[0]
+        # einsum, not ``@``: a mat-vec through multi-threaded BLAS stalls on a busy machine
+        # (its threads spin for cores the event loop and the other processes hold).
+        scores = np.einsum("ij,j->i", g.vecs[:n], self._project(full)[0])
         k = min(CANDIDATES, n)
         top = np.argpartition(scores, n - k)[n - k :] if n > k else np.arange(n)
         top = top[np.argsort(-scores[top])]

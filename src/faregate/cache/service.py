@@ -197,6 +197,10 @@ class CacheService:
             return
         if la.name in self.index:
             self.index[la.name][key] = time.time() + ttl_s
+        if isinstance(la, DatabaseLayer):
+            if la.db is not None:  # queued for the writer's next batch: no task per entry
+                la.enqueue(key, raw, ttl_s, meta)
+            return
         task = asyncio.get_running_loop().create_task(self._write_slow(la, key, raw, ttl_s, meta))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -159,7 +159,7 @@ class CacheStep(Step):
             ok = ctx.status == 200 and ctx.error_class is None
             if ok:
                 self._store(ctx, plan, reply.response)
-            if flight is not None:
+            if flight is not None and flight.followers:
                 for ev in CachedAnswer.of(reply.response, model="", cost_usd=0, request_id="", prompt="").events():
                     flight.publish(ev)
             self._land(plan, flight, ok=ok)
