@@ -45,8 +45,10 @@ class CachedAnswer:
         )
 
     def to_bytes(self) -> bytes:
+        """Exactly sized: orjson's bytes keep its whole (4 KiB) write buffer, which would make
+        every small entry cost 4 KiB and the memory layer's byte cap a fiction."""
         u = self.usage
-        return orjson.dumps(
+        raw = orjson.dumps(
             {
                 "c": self.content,
                 "t": [[t.id, t.name, t.arguments] for t in self.tool_calls],
@@ -59,6 +61,7 @@ class CachedAnswer:
                 "p": self.prompt,
             }
         )
+        return memoryview(raw).tobytes()
 
     @classmethod
     def from_bytes(cls, raw: bytes | str) -> CachedAnswer:

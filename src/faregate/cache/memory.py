@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 from .layer import CacheLayer, Meta, Selector
 
-ENTRY_OVERHEAD = 200  # bytes a slot costs beyond its value (key, tuple, ordering), for the cap
+ENTRY_OVERHEAD = 480  # bytes a slot costs beyond its value (key, meta, tuple, ordering; measured), for the cap
 
 
 class MemoryLayer(CacheLayer):
