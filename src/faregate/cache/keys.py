@@ -10,6 +10,7 @@ prompts whose model and parameters are equal.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,12 @@ def canonical_content(content: Any) -> Any:
     return content
 
 
+_PLAIN = frozenset(("role", "content"))
+
+
 def canonical_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if all(isinstance(m.get("content"), str) and m.keys() <= _PLAIN for m in messages):
+        return messages  # the common case: already canonical, nothing to copy
     out = []
     for m in messages:
         c = {k: v for k, v in m.items() if k not in ("content", "cache_control", "name") or k == "name" and v}
@@ -59,10 +65,12 @@ class CacheKey:
     params: str  # hash of the model and parameters without the messages (the semantic group)
 
 
+@functools.lru_cache(maxsize=4096)
 def scope_hash(scope: str) -> str:
     return short_hash("scope:" + scope)
 
 
+@functools.lru_cache(maxsize=1024)
 def model_hash(model: str) -> str:
     return short_hash("model:" + model)
 
