@@ -4,6 +4,7 @@ stalling a request."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -40,6 +41,8 @@ def test_database_layer_survives_a_restart_and_a_miss_skips_it(start_server, ups
 def private_redis():
     exe = shutil.which("redis-server")
     if exe is None:
+        if os.environ.get("FAREGATE_REQUIRE_SERVICES") == "1":
+            pytest.fail("redis-server is required (FAREGATE_REQUIRE_SERVICES=1) but not installed")
         pytest.skip("redis-server is not installed")
     port = free_port()
     proc = subprocess.Popen(
