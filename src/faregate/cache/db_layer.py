@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..storage.db import Database
@@ -28,8 +29,17 @@ PURGE_EVERY_S = 60.0
 class DatabaseLayer(CacheLayer):
     name = "database"
 
-    def __init__(self, url: str, *, batch: int = 512, interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch: int = 512,
+        interval_s: float = 0.5,
+        shared: Callable[[], Awaitable[Database]] | None = None,
+    ) -> None:
         super().__init__()
+        # ``shared``: the request log's open database (not closed here); else one of our own.
+        self._shared = shared
         # One transaction per ``interval_s``: a commit (and a wake-up of the writer) per entry
         # would cost the event loop more than the entries themselves.
         self.url, self.batch, self.interval_s = url, batch, interval_s
@@ -43,7 +53,7 @@ class DatabaseLayer(CacheLayer):
 
     async def start(self) -> None:
         try:
-            self.db = await Database.open(self.url)
+            self.db = await (self._shared() if self._shared is not None else Database.open(self.url))
             await self.db.migrate("cache")
         except Exception as exc:  # noqa: BLE001 - a cache layer never fails a request
             log.warning("cache database layer unavailable (%s): serving without it", exc)
@@ -62,7 +72,8 @@ class DatabaseLayer(CacheLayer):
             self._task = None
         if self.db is not None:
             db, self.db = self.db, None
-            await db.close()
+            if self._shared is None:
+                await db.close()
 
     def _need(self) -> Database:
         if self.db is None:

@@ -15,11 +15,13 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import CacheConfig
 from ..routing.embed import default_embedder
+from ..storage.db import Database
 from .coalesce import Flights
 from .db_layer import DatabaseLayer
 from .entry import CachedAnswer
@@ -56,7 +58,9 @@ class Found:
     similarity: float | None = None
 
 
-def open_layer(url: str, cfg: CacheConfig, database_url: str | None) -> CacheLayer | None:
+def open_layer(
+    url: str, cfg: CacheConfig, database_url: str | None, shared_db: Callable[[], Awaitable[Database]] | None = None
+) -> CacheLayer | None:
     if url.startswith("memory://"):
         return MemoryLayer(cfg.memory_max_bytes)
     if url.startswith(("redis://", "rediss://")):
@@ -65,7 +69,7 @@ def open_layer(url: str, cfg: CacheConfig, database_url: str | None) -> CacheLay
         if not database_url:
             log.warning("cache layer 'database' needs database_url; left out")
             return None
-        return DatabaseLayer(database_url)
+        return DatabaseLayer(database_url, shared=shared_db)
     raise ValueError(f"unknown cache layer {url!r}")
 
 
@@ -85,13 +89,14 @@ class CacheService:
     _indexed_at: float = 0.0
 
     @classmethod
-    def build(cls, cfg: CacheConfig, database_url: str | None) -> CacheService:
-        layers = [la for la in (open_layer(u, cfg, database_url) for u in cfg.layers) if la is not None]
+    def build(
+        cls, cfg: CacheConfig, database_url: str | None, shared_db: Callable[[], Awaitable[Database]] | None = None
+    ) -> CacheService:
+        """``shared_db``: the request log's database, which the ``database`` layer then writes through."""
+        layers = [la for la in (open_layer(u, cfg, database_url, shared_db) for u in cfg.layers) if la is not None]
         if not any(isinstance(la, MemoryLayer) for la in layers):
             layers.insert(0, MemoryLayer(cfg.memory_max_bytes))
-        svc = cls(cfg, layers)
-        svc.semantic = None
-        return svc
+        return cls(cfg, layers)
 
     @property
     def memory(self) -> MemoryLayer:

@@ -54,13 +54,18 @@ class Services:
             learner = LearningLoop(
                 explore_rate=config.learning.explore_rate, retry_window_s=config.learning.retry_window_s
             )
+        request_log = LogWriter(config.database_url, config.log_writer) if config.database_url else None
+        cache = None
+        if config.cache.enabled:
+            shared = request_log.database if request_log is not None else None
+            cache = CacheService.build(config.cache, config.database_url, shared)
         return cls(
             pool=HttpPool(config.http_pool),
             auth=KeyAuth(config),
             limit_store=store,
-            request_log=LogWriter(config.database_url, config.log_writer) if config.database_url else None,
+            request_log=request_log,
             learner=learner,
-            cache=CacheService.build(config.cache, config.database_url) if config.cache.enabled else None,
+            cache=cache,
         )
 
     async def start(self) -> None:
