@@ -36,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "analysis": {"core", "config", "wire", "routing", "storage"},
     "observability": {"core", "config"},
     "alerts": {"core", "config", "storage"},
+    "cache": {"core", "config", "storage", "routing"},  # the embedder comes from routing
     "pipeline": {
         "core",
         "config",
@@ -50,6 +51,7 @@ ALLOWED: dict[str, set[str]] = {
         "catalogue",
         "observability",
         "alerts",
+        "cache",
     },
     "server": {
         "core",
@@ -62,6 +64,7 @@ ALLOWED: dict[str, set[str]] = {
         "limits",
         "keys",
         "learning",
+        "cache",
         "pipeline",
         "catalogue",
         "observability",

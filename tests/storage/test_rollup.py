@@ -85,7 +85,9 @@ def test_integer_columns_stay_integers():
     _, params = rollup.statements(_records(50))[0]
     for p in params:
         for col, v in zip(rollup.ALL_COLS, p[3:]):
-            assert isinstance(v, float) if col in ("cost_usd", "latency_sum") else type(v) is int, col
+            assert isinstance(v, float) if col in ("cost_usd", "latency_sum", "cache_saved_usd") else type(v) is int, (
+                col
+            )
 
 
 def test_values_follow_columns():

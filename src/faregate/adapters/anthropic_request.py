@@ -15,6 +15,7 @@ import orjson
 from ..core.errors import InvalidRequest
 from ..core.types import ChatRequest, content_text
 from .anthropic_json_mode import JSON_TOOL, json_instruction, json_tool
+from .anthropic_prompt_cache import apply as plan_prompt_cache
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -46,7 +47,10 @@ def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
         kind = part.get("type")
         if kind == "text":
             if part.get("text"):
-                out.append({"type": "text", "text": part["text"]})
+                block = {"type": "text", "text": part["text"]}
+                if isinstance(part.get("cache_control"), dict):
+                    block["cache_control"] = part["cache_control"]  # a prompt-caching breakpoint
+                out.append(block)
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
@@ -72,8 +76,8 @@ def _tool_use(call: dict[str, Any], where: str) -> dict[str, Any]:
     return {"type": "tool_use", "id": call.get("id") or "", "name": fn.get("name") or "", "input": args}
 
 
-def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    system: list[str] = []
+def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
 
     def push(role: str, blocks: list[dict[str, Any]]) -> None:
@@ -88,9 +92,12 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
         role = m.get("role")
         where = f"messages.{i}"
         if role in ("system", "developer"):
+            if isinstance(m.get("content"), list) and any("cache_control" in p for p in m["content"]):
+                system += _blocks(m["content"], f"{where}.content")
+                continue
             text = content_text(m.get("content"), sep="")
             if text:
-                system.append(text)
+                system.append({"type": "text", "text": text})
         elif role == "user":
             push("user", _blocks(m.get("content"), f"{where}.content"))
         elif role == "assistant":
@@ -110,7 +117,7 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
             push("user", [result])
     for msg in out:  # a turn that is one text block reads better (and is smaller) as a string
         c = msg["content"]
-        if len(c) == 1 and c[0]["type"] == "text":
+        if len(c) == 1 and c[0]["type"] == "text" and "cache_control" not in c[0]:
             msg["content"] = c[0]["text"]
     return system, out
 
@@ -143,10 +150,12 @@ def build_body(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
     forced = None if req.tools else json_tool(req.response_format)
     instruction = None if forced else json_instruction(req.response_format)
     if instruction:
-        system.append(instruction)
+        system.append({"type": "text", "text": instruction})
     body: dict[str, Any] = {"model": model, "max_tokens": req.max_tokens or DEFAULT_MAX_TOKENS, "messages": messages}
-    if system:
-        body["system"] = "\n\n".join(system)
+    if any("cache_control" in b for b in system):
+        body["system"] = system  # blocks: a breakpoint sits on one of them
+    elif system:
+        body["system"] = "\n\n".join(b["text"] for b in system)
     if req.tools:
         tools = []
         for t in req.tools:
@@ -177,4 +186,12 @@ def build_body(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
         body["metadata"] = {"user_id": req.user}
     if stream:
         body["stream"] = True
+    if req.prompt_caching != "pass" or _has_markers(body):
+        plan_prompt_cache(body, req.prompt_caching)
     return body
+
+
+def _has_markers(body: dict[str, Any]) -> bool:
+    return isinstance(body.get("system"), list) or any(
+        isinstance(m["content"], list) and any("cache_control" in b for b in m["content"]) for m in body["messages"]
+    )

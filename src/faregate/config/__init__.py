@@ -8,6 +8,7 @@ validated config into a runtime snapshot (``pipeline/runtime.py``).
 
 from .base import CAPABILITIES, Capability, ConfigError
 from .bounds import BoundsConfig
+from .cache import CacheConfig, RouteCacheConfig
 from .catalogue import ProviderCredentials, RuntimeConfigSection
 from .failover import FailoverConfig, UpstreamCapsConfig
 from .gateway import GatewayConfig
@@ -51,6 +52,7 @@ __all__ = [
     "CAPABILITIES",
     "BoundsConfig",
     "BreakerConfig",
+    "CacheConfig",
     "Capability",
     "ConfigError",
     "DeploymentConfig",
@@ -68,6 +70,7 @@ __all__ = [
     "ProviderCredentials",
     "ProberConfig",
     "RetryConfig",
+    "RouteCacheConfig",
     "RouteConfig",
     "RuntimeConfigSection",
     "RoutingEstimatesConfig",

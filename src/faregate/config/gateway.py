@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from .base import _Frozen
 from .bounds import BoundsConfig
+from .cache import CacheConfig
 from .catalogue import RuntimeConfigSection
 from .limits import KeyConfig, LimitsConfig
 from .models import ModelConfig, RouteConfig
@@ -70,6 +71,7 @@ class GatewayConfig(_Frozen):
     tracing: TracingConfig = Field(default_factory=TracingConfig, description="OpenTelemetry traces.")
     access_log: AccessLogConfig = Field(default_factory=AccessLogConfig, description="A line per request.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules and channels.")
+    cache: CacheConfig = Field(default_factory=CacheConfig, description="The response cache.")
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

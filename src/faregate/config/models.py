@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 from ..adapters.registry import PROVIDERS
 from ..core.usage import Prices
 from .base import CAPABILITIES, Capability, _Frozen
+from .cache import RouteCacheConfig
 from .failover import FailoverConfig, UpstreamCapsConfig
 
 
@@ -31,9 +32,12 @@ class PricesConfig(_Frozen):
     input: float = Field(0.0, ge=0, description="USD per million input tokens.")
     output: float = Field(0.0, ge=0, description="USD per million output tokens.")
     cached_input: float | None = Field(None, ge=0, description="Cached input tokens; null: priced as input.")
+    cache_write: float | None = Field(
+        None, ge=0, description="Input tokens written to the provider's prompt cache; null: priced as input."
+    )
 
     def prices(self) -> Prices:
-        return Prices(self.input, self.output, self.cached_input)
+        return Prices(self.input, self.output, self.cached_input, self.cache_write)
 
 
 class TimeoutsConfig(_Frozen):
@@ -173,3 +177,4 @@ class RouteConfig(_Frozen):
     stream_resume: bool | None = Field(
         None, description="Replaces the candidates' own `stream_resume` for this route; null: theirs."
     )
+    cache: RouteCacheConfig | None = Field(None, description="This route's response-cache overrides.")

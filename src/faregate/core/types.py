@@ -35,6 +35,9 @@ class ChatRequest:
     routing: dict[str, Any] | None = None
     # Other OpenAI parameters (n, presence_penalty, logprobs, ...) passed on to OpenAI-wire upstreams.
     extra: dict[str, Any] = field(default_factory=dict)
+    # Anthropic prompt-caching markers (``cache_control`` on content parts): "pass" the client's
+    # on, "auto" also place them where a client sent none, "off" drop them.
+    prompt_caching: str = "pass"
 
     def prompt_text(self) -> str:
         """All text of the conversation, for features, caching keys and token estimates."""

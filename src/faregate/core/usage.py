@@ -11,7 +11,7 @@ class Usage:
 
     ``input_tokens`` counts every prompt token, cached ones included; ``cached_input_tokens``
     is the part billed at the cached price; ``cache_creation_tokens`` the part written to a
-    provider cache (Anthropic bills it like input here).
+    provider cache (priced at ``Prices.cache_write``).
     """
 
     input_tokens: int = 0
@@ -47,10 +47,14 @@ class Prices:
     input: float = 0.0
     output: float = 0.0
     cached_input: float | None = None
+    cache_write: float | None = None  # a provider cache write (Anthropic: 1.25x input); None: input
 
     def cost(self, usage: Usage) -> float:
         cached = min(usage.cached_input_tokens, usage.input_tokens)
+        written = min(usage.cache_creation_tokens, usage.input_tokens - cached)
         cached_price = self.input if self.cached_input is None else self.cached_input
+        write_price = self.input if self.cache_write is None else self.cache_write
+        plain = usage.input_tokens - cached - written
         return (
-            (usage.input_tokens - cached) * self.input + cached * cached_price + usage.output_tokens * self.output
+            plain * self.input + cached * cached_price + written * write_price + usage.output_tokens * self.output
         ) / 1_000_000

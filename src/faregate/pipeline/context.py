@@ -102,6 +102,8 @@ class RequestContext:
     fallback_used: bool = False
     failed_after_first_byte: bool = False  # a stream failed after content reached the client
     cache_hit: bool = False
+    cache_kind: str | None = None  # "exact", "semantic" or "coalesced" when the cache answered
+    cache_saved_usd: float = 0.0  # the upstream cost of the answer the cache replayed
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     ttft_ms: float | None = None

@@ -145,4 +145,6 @@ def build_record(
         else None,
         extra=failover_facts(ctx),
         policy=ctx.policy or None,
+        cache_kind=ctx.cache_kind,
+        cache_saved_usd=ctx.cache_saved_usd,
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..alerts.evaluator import AlertService
 from ..alerts.rules import Facts
+from ..cache.service import CacheService
 from ..config import GatewayConfig
 from ..endpoints.http import HttpPool
 from ..learning.loop import LearningLoop
@@ -49,6 +50,7 @@ class Services:
     learner: LearningLoop | None = None  # None: ``learning.enabled: false``
     # The request log the spend counters are rebuilt from at start when the limit store forgets.
     spend_log_url: str = ""
+    cache: CacheService | None = None  # None: ``cache.enabled: false``
     _started: bool = False
     runtime_sync: RuntimeSync | None = None  # None: no database, or ``runtime_config.enabled: false``
     # Observability and alerts (``observability/``, ``alerts/``): None when switched off.
@@ -68,14 +70,20 @@ class Services:
             learner = LearningLoop(
                 explore_rate=config.learning.explore_rate, retry_window_s=config.learning.retry_window_s
             )
+        request_log = LogWriter(config.database_url, config.log_writer) if config.database_url else None
+        cache = None
+        if config.cache.enabled:
+            shared = request_log.database if request_log is not None else None
+            cache = CacheService.build(config.cache, config.database_url, shared)
         services = cls(
             pool=HttpPool(config.http_pool),
             auth=KeyAuth(config),
             limit_store=store,
-            request_log=LogWriter(config.database_url, config.log_writer) if config.database_url else None,
+            request_log=request_log,
             learner=learner,
             spend_log_url=config.database_url,
             runtime_sync=RuntimeSync(config) if config.database_url and config.runtime_config.enabled else None,
+            cache=cache,
         )
         services._build_observability(config)
         return services
@@ -116,6 +124,8 @@ class Services:
             self.watch.start()
         if self.alerts is not None:
             self.alerts.start()
+        if self.cache is not None:
+            await self.cache.start()
         self._started = True
         if self.auth.open:
             log.warning("no gateway keys configured: every caller is accepted")
@@ -128,6 +138,7 @@ class Services:
         sync = [self.runtime_sync.close] if self.runtime_sync is not None else []
         for closer in (
             *sync,
+            self._close_cache,
             self._close_observability,
             self.limit_store.close,
             self.auth.close,
@@ -146,6 +157,10 @@ class Services:
             await self.watch.close()
         if self.tracing is not None:
             self.tracing.close()  # flushes the spans not exported yet
+
+    async def _close_cache(self) -> None:
+        if self.cache is not None:
+            await self.cache.close()
 
     async def _close_log(self) -> None:
         if self.request_log is not None:

@@ -20,6 +20,7 @@ from .admin_models_routes import add_admin_models_routes
 from .admin_routes import add_admin_routes
 from .alerts_routes import add_alerts_routes
 from .analytics_routes import add_analytics_routes
+from .cache_routes import add_cache_routes
 from .front_handler import add_front
 from .health_routes import add_health_routes
 from .http import GATEWAY, bearer, error_response, json_response
@@ -128,4 +129,5 @@ def default_route_adders() -> list[RouteAdder]:
         add_metrics_routes,
         add_probe_routes,
         add_alerts_routes,
+        add_cache_routes,
     ]

@@ -85,8 +85,20 @@ def apply_routing_headers(req: ChatRequest, request: web.Request) -> None:
                     raise InvalidRequest(f"Header {name} must be a number, got {v[:40]!r}.", param=name) from None
             else:
                 hdr[key] = v
+    cache = _cache_header(request)
+    if cache:
+        hdr["cache"] = cache
     if hdr:
         req.routing = {**hdr, **(req.routing or {})}
+
+
+def _cache_header(request: web.Request) -> str:
+    """``x-faregate-cache`` and the ``no-cache``/``no-store`` of ``Cache-Control`` as one
+    directive string for the cache step (which validates it)."""
+    parts = [request.headers.get("x-faregate-cache", "")]
+    cc = {t.strip().lower() for t in request.headers.get("cache-control", "").split(",")}
+    parts += [t for t in ("no-cache", "no-store") if t in cc]
+    return ", ".join(p for p in parts if p)
 
 
 async def stream_reply(

@@ -66,7 +66,9 @@ def _day(ts: float) -> str:
 # through NUMERIC, several times slower over 134 columns.
 _SUM_COLS = {
     "postgres": ", ".join(
-        f"SUM({c}) AS {c}" if c in ("cost_usd", "latency_sum") else f"SUM({c}::float8)::bigint AS {c}"
+        f"SUM({c}) AS {c}"
+        if c in ("cost_usd", "latency_sum", "cache_saved_usd")
+        else f"SUM({c}::float8)::bigint AS {c}"
         for c in rollup.ALL_COLS
     ),
     "sqlite": ", ".join(f"SUM({c}) AS {c}" for c in rollup.ALL_COLS),  # integer sums stay integers
@@ -74,7 +76,7 @@ _SUM_COLS = {
 _RAW_COLS = (
     "ts, key_id, route, requested_model, model, task, arm, status, error_class, fallback_used, cache_hit, "
     "constraint_unmet, client_disconnect, latency_met, input_tokens, output_tokens, cached_tokens, "
-    "cost_usd, latency_ms, ttft_ms"
+    "cost_usd, latency_ms, ttft_ms, cache_saved_usd"
 )
 
 
@@ -187,6 +189,7 @@ def _finish(a: dict[str, Any], baseline: Prices | None) -> dict[str, Any]:
         "fallback_rate": rate("fallbacks"),
         "error_rate": rate("errors"),
         "cache_hit_rate": rate("cache_hits"),
+        "cache_saved_usd": round(a["cache_saved_usd"], 6),  # upstream cost the cache's answers avoided
         "constraint_unmet_rate": rate("unmet"),
         "client_disconnect_rate": rate("disconnects"),
     }

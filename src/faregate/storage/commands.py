@@ -179,8 +179,13 @@ def _print_report(s: dict[str, Any], arms: dict[str, Any] | None) -> None:
         tot = s["total"]
         con.print(
             f"Against always-{s['baseline']}: {_fmt(tot.get('baseline_cost_usd'), '$')}; "
-            f"saved {_fmt(tot.get('savings_usd'), '$')} ({_fmt(tot.get('savings_pct'))}%)."
+            f"saved {_fmt(tot.get('savings_usd'), '$')} ({_fmt(tot.get('savings_pct'))}%) by routing."
         )
+    tot = s["total"]
+    con.print(
+        f"Response cache: {_fmt(tot.get('cache_hit_rate'), '%')} of requests answered from the cache, "
+        f"saving {_fmt(tot.get('cache_saved_usd'), '$')} upstream."
+    )
     for r in s["recommendations"]:
         con.print(f"[bold]recommendation:[/bold] {r['message']}")
     if arms is not None:
@@ -206,6 +211,7 @@ def _groups_table(s: dict[str, Any], base: bool) -> Any:
         "fallback",
         "errors",
         "cache hit",
+        "cache saved",
         "unmet",
     ]
     for c in cols:
@@ -225,6 +231,7 @@ def _groups_table(s: dict[str, Any], base: bool) -> Any:
             _fmt(g["fallback_rate"], "%"),
             _fmt(g["error_rate"], "%"),
             _fmt(g["cache_hit_rate"], "%"),
+            _fmt(g.get("cache_saved_usd"), "$"),
             _fmt(g["constraint_unmet_rate"], "%"),
         )
     return t

@@ -176,6 +176,12 @@ class LogWriter:
             self.dropped += len(records)
             log.exception("request log: could not spill %d record(s) to %s", len(records), self.spill_path)
 
+    async def database(self) -> Database:
+        """The writer's open database, for another concern that must write the same one (the
+        response cache): on SQLite one connection's writes queue behind each other's instead of
+        competing for the file's write lock."""
+        return await self._ensure_db()
+
     async def _ensure_db(self) -> Database:
         if self.db is None:
             db = await Database.open(self.url)

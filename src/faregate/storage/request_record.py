@@ -48,6 +48,8 @@ class RequestRecord:
     answer: str | None = None
     extra: dict[str, Any] | None = None
     policy: str | None = None  # the policy version that answered (``pipeline/policy.py``)
+    cache_kind: str | None = None  # "exact", "semantic", "coalesced"; None: not answered by the cache
+    cache_saved_usd: float = 0.0  # the upstream cost of the answer the cache replayed
 
     def to_values(self) -> tuple[Any, ...]:
         """The values as stored, in ``COLUMNS`` order (lists/dicts as JSON text, booleans as 0/1)."""

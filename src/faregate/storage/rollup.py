@@ -33,6 +33,7 @@ COUNTERS = (
     "cost_usd",
     "latency_sum",
     "ttft_n",
+    "cache_saved_usd",
 )
 HIST_COLS = tuple(f"l{i}" for i in range(NBINS)) + tuple(f"t{i}" for i in range(NBINS))
 ALL_COLS = COUNTERS + HIST_COLS
@@ -112,6 +113,7 @@ def add_row(acc: dict[str, Any], r: dict[str, Any]) -> None:
         acc["errors"] += 1
     acc["fallbacks"] += 1 if r.get("fallback_used") else 0
     acc["cache_hits"] += 1 if r.get("cache_hit") else 0
+    acc["cache_saved_usd"] += r.get("cache_saved_usd") or 0.0
     acc["unmet"] += 1 if r.get("constraint_unmet") else 0
     acc["disconnects"] += 1 if r.get("client_disconnect") else 0
     if r.get("latency_met") is not None:
@@ -133,13 +135,16 @@ def empty() -> dict[str, Any]:
     d: dict[str, Any] = dict.fromkeys(ALL_COLS, 0)
     d["cost_usd"] = 0.0
     d["latency_sum"] = 0.0
+    d["cache_saved_usd"] = 0.0
     return d
 
 
 _COL = {c: i for i, c in enumerate(ALL_COLS)}
-_REQ, _ERR, _FB, _CH, _UNMET, _DISC, _CN, _CMET, _IN, _OUT, _CACHED, _COST, _LSUM, _TN = (_COL[c] for c in COUNTERS)
+_REQ, _ERR, _FB, _CH, _UNMET, _DISC, _CN, _CMET, _IN, _OUT, _CACHED, _COST, _LSUM, _TN, _SAVED = (
+    _COL[c] for c in COUNTERS
+)
 _L0, _T0 = _COL["l0"], _COL["t0"]
-_FLOATS = (_COST, _LSUM)
+_FLOATS = (_COST, _LSUM, _SAVED)
 
 
 def _zeros() -> list:
@@ -184,6 +189,7 @@ class Accumulator:
                 acc[_FB] += 1
             if r.cache_hit:
                 acc[_CH] += 1
+                acc[_SAVED] += r.cache_saved_usd or 0.0
             if r.constraint_unmet:
                 acc[_UNMET] += 1
             if r.client_disconnect:

@@ -15,7 +15,8 @@ Control API (the same on every protocol):
   ``stall_after_chunks`` (stop sending, keep the connection open), ``malformed_sse`` (true or a count),
   ``error_event_after_200`` (true: an in-band error before any content; a number: after that
   many chunks), ``malformed_json``, ``content_type``, ``tool_call`` ({"name", "arguments"}),
-  ``usage`` ({"input_tokens", "output_tokens"}), ``pad_bytes`` (the answer, or the error
+  ``usage`` ({"input_tokens", "output_tokens"}, and for a non-streamed answer
+  ``cache_read_tokens``/``cache_write_tokens``: provider prompt-cache usage), ``pad_bytes`` (the answer, or the error
   message, padded to that many bytes), ``huge_line_bytes`` (streamed: one SSE line that long,
   no newline), ``omit_done`` (OpenAI: no ``[DONE]``), ``reject_prefill`` (a 400 for a request ending in an assistant message). A
   request ending in an assistant message (Anthropic; OpenAI with ``continue_final_message``)
@@ -54,6 +55,7 @@ from .wire import (
     openai_error_event,
     openai_events,
     split_text,
+    with_cache_usage,
 )
 
 DEFAULT_PORTS = {"openai": 9101, "anthropic": 9102, "gemini": 9103}
@@ -298,6 +300,7 @@ class FakeProvider:
             else:
                 build = {"openai": openai_body, "anthropic": anthropic_body, "gemini": gemini_body}[self.protocol]
                 payload = build(rid, model, text, tool, usage)
+                payload = with_cache_usage(self.protocol, payload, b.get("usage") or {})
             ctype = b.get("content_type") or "application/json"
             if b.get("cut_after_chunks") is not None or b.get("stall_after_chunks") is not None:
                 # Half the body under a full Content-Length, then stall or drop the connection.

@@ -312,3 +312,20 @@ def gemini_events(
 
 def gemini_error_event(message: str) -> bytes:
     return b"data: " + orjson.dumps({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}}) + b"\r\n\r\n"
+
+
+def with_cache_usage(protocol: str, payload: bytes, usage: dict) -> bytes:
+    """A non-streamed answer whose usage reports the behaviour's ``cache_read_tokens`` (and,
+    for Anthropic, ``cache_write_tokens``) the way each protocol does; unchanged without them."""
+    read, write = int(usage.get("cache_read_tokens", 0)), int(usage.get("cache_write_tokens", 0))
+    if not (read or write):
+        return payload
+    body = orjson.loads(payload)
+    if protocol == "openai":
+        body["usage"]["prompt_tokens_details"] = {"cached_tokens": read}
+    elif protocol == "anthropic":
+        body["usage"]["cache_read_input_tokens"] = read
+        body["usage"]["cache_creation_input_tokens"] = write
+    else:
+        body["usageMetadata"]["cachedContentTokenCount"] = read
+    return orjson.dumps(body)

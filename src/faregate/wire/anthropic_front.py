@@ -38,6 +38,21 @@ def _text_of(content: Any, where: str) -> str:
     raise _bad(where, "expected a string or a list of content blocks")
 
 
+def _system(system: Any) -> str | list[dict]:
+    """The system prompt; blocks carrying ``cache_control`` stay blocks, so the marker reaches
+    an Anthropic upstream (prompt caching) instead of being flattened away."""
+    if isinstance(system, list) and any(isinstance(b, dict) and b.get("cache_control") for b in system):
+        return [_text_part(b) for b in system if isinstance(b, dict) and b.get("type") == "text"]
+    return _text_of(system, "system")
+
+
+def _text_part(b: dict) -> dict:
+    part: dict[str, Any] = {"type": "text", "text": str(b.get("text", ""))}
+    if isinstance(b.get("cache_control"), dict):
+        part["cache_control"] = b["cache_control"]
+    return part
+
+
 def _image_part(block: dict, where: str) -> dict:
     src = block.get("source") or {}
     if src.get("type") == "base64" and isinstance(src.get("data"), str):
@@ -53,7 +68,7 @@ def _messages(body: dict) -> list[dict]:
     out: list[dict] = []
     system = body.get("system")
     if system is not None:
-        out.append({"role": "system", "content": _text_of(system, "system")})
+        out.append({"role": "system", "content": _system(system)})
     msgs = body.get("messages")
     if not isinstance(msgs, list) or not msgs:
         raise _bad("messages", "expected a non-empty array of messages")
@@ -73,7 +88,7 @@ def _messages(body: dict) -> list[dict]:
             bw = f"{where}.content.{j}"
             btype = b.get("type") if isinstance(b, dict) else None
             if btype == "text":
-                parts.append({"type": "text", "text": str(b.get("text", ""))})
+                parts.append(_text_part(b))
             elif btype == "image":
                 parts.append(_image_part(b, bw))
             elif btype == "tool_use" and m["role"] == "assistant":

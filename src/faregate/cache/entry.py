@@ -1,0 +1,105 @@
+"""The canonical answer a cache entry holds, and its replay as stream events.
+
+Stored as compact JSON so every layer (memory, Redis, a database TEXT column) holds the same
+bytes, and a hit is rendered by whichever front asked: OpenAI chat or Anthropic messages,
+streamed or not.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import orjson
+
+from ..core.types import ChatResponse, Event, Finish, StreamStart, TextDelta, ToolCall, ToolCallDelta, UsageEvent
+from ..core.usage import Usage
+
+REPLAY_CHUNK_CHARS = 24  # a replayed stream comes in several chunks, like a real one
+
+
+@dataclass(slots=True)
+class CachedAnswer:
+    content: str | None
+    tool_calls: list[ToolCall]
+    finish_reason: str
+    usage: Usage
+    model: str  # the model that answered
+    cost_usd: float  # what the answer cost upstream: what a hit saves
+    request_id: str  # the request that filled the entry
+    created_at: float
+    prompt: str = ""  # the last user turn (the semantic index re-reads it after a restart)
+
+    @classmethod
+    def of(cls, resp: ChatResponse, *, model: str, cost_usd: float, request_id: str, prompt: str) -> CachedAnswer:
+        return cls(
+            resp.content,
+            list(resp.tool_calls),
+            resp.finish_reason,
+            resp.usage,
+            model,
+            cost_usd,
+            request_id,
+            time.time(),
+            prompt,
+        )
+
+    def to_bytes(self) -> bytes:
+        """Exactly sized: orjson's bytes keep its whole (4 KiB) write buffer, which would make
+        every small entry cost 4 KiB and the memory layer's byte cap a fiction."""
+        u = self.usage
+        raw = orjson.dumps(
+            {
+                "c": self.content,
+                "t": [[t.id, t.name, t.arguments] for t in self.tool_calls],
+                "f": self.finish_reason,
+                "u": [u.input_tokens, u.output_tokens, u.cached_input_tokens, u.cache_creation_tokens],
+                "m": self.model,
+                "$": self.cost_usd,
+                "r": self.request_id,
+                "a": self.created_at,
+                "p": self.prompt,
+            }
+        )
+        return memoryview(raw).tobytes()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | str) -> CachedAnswer:
+        d = orjson.loads(raw)
+        return cls(
+            d["c"],
+            [ToolCall(i, n, a) for i, n, a in d["t"]],
+            d["f"],
+            Usage(*d["u"]),
+            d["m"],
+            float(d["$"]),
+            d["r"],
+            float(d["a"]),
+            d.get("p", ""),
+        )
+
+    def response(self, request_id: str) -> ChatResponse:
+        return ChatResponse(
+            id=request_id,
+            model=self.model,
+            content=self.content,
+            tool_calls=list(self.tool_calls),
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            created=int(self.created_at),
+        )
+
+    def events(self) -> list[Event]:
+        """The answer as a stream: start, content in several chunks, tool-call deltas (id and
+        name, then the arguments in pieces), the finish reason, usage."""
+        out: list[Event] = [StreamStart(id=self.request_id, model=self.model)]
+        text = self.content or ""
+        n = REPLAY_CHUNK_CHARS
+        out += [TextDelta(text[i : i + n]) for i in range(0, len(text), n)]
+        for idx, call in enumerate(self.tool_calls):
+            out.append(ToolCallDelta(idx, id=call.id, name=call.name))
+            args = call.arguments
+            out += [ToolCallDelta(idx, arguments=args[i : i + n]) for i in range(0, len(args), n)]
+        out.append(Finish(self.finish_reason))
+        out.append(UsageEvent(self.usage))
+        return out
