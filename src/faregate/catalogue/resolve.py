@@ -19,7 +19,7 @@ log = logging.getLogger("faregate")
 
 # How far a config price may be from the catalogue's before it is taken for a unit mistake.
 UNIT_RATIO = 1000.0
-_PRICE_FIELDS = ("input", "output", "cached_input")
+_PRICE_FIELDS = ("input", "output", "cached_input", "cache_write")
 
 
 def apply_catalogue(config: GatewayConfig, catalogue: Catalogue | None = None) -> GatewayConfig:
@@ -95,7 +95,10 @@ def _prices(given: PricesConfig | None, entry: CatalogueEntry, path: str) -> Pri
             _check_unit(v, values[f], entry, f"{path}.{f}")
             values[f] = v
     return PricesConfig(
-        input=values["input"] or 0.0, output=values["output"] or 0.0, cached_input=values["cached_input"]
+        input=values["input"] or 0.0,
+        output=values["output"] or 0.0,
+        cached_input=values["cached_input"],
+        cache_write=values["cache_write"],
     )
 
 

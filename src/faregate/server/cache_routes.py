@@ -50,8 +50,6 @@ async def cache_delete(request: web.Request) -> web.Response:
         key=q.get("key") or None,
         request_id=q.get("request_id") or None,
     )
-    if sel.model_hash is not None and sel.scope_hash is None and sel.key is None:
-        pass  # a model across every scope: matched by the key's second part
     removed = await svc.delete(sel)
     return json_response({"deleted": removed, "filters": {k: q[k] for k in DELETE_FILTERS if q.get(k)}})
 

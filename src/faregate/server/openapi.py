@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..config import GatewayConfig
 from ..pipeline.gateway import Gateway
-from ..wire.anthropic_front import ERROR_TYPES
+from ..wire.anthropic_render import ERROR_TYPES
 from . import openapi_schemas as S
 from .admin_routes import MAX_LIMIT
 from .http import GATEWAY, json_response

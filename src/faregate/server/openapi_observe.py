@@ -1,4 +1,5 @@
-"""The OpenAPI operations of the observability routes: the probes, ``/metrics`` and the alert API.
+"""The OpenAPI operations of the operators' routes: the probes, ``/metrics``, the alert API and the
+response cache's management.
 
 Alert channel and rule bodies are validated by the config file's own pydantic models
 (``ChannelConfig``, ``RuleConfig``), so their schemas are those models' JSON Schema."""
@@ -14,6 +15,11 @@ from .openapi_schemas import Schema, ref
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}]
 _LIMIT = [
     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+]
+_BY = [{"name": "by", "in": "query", "required": False, "schema": {"enum": ["model", "key", "model,key", "key,model"]}}]
+_FILTERS = [
+    {"name": f, "in": "query", "required": False, "schema": {"type": "string"}}
+    for f in ("scope", "model", "key", "request_id")
 ]
 _ERROR = {
     "description": "An error in OpenAI's envelope",
@@ -82,4 +88,8 @@ def observe_paths() -> dict[str, Schema]:
         "/admin/alerts/rules/{id}": {"delete": _admin("deleteAlertRule", "Remove a rule", parameters=_ID)},
         "/admin/alerts/check": {"post": _admin("checkAlerts", "Flush the request log, then evaluate every rule")},
         "/admin/alerts/history": {"get": _admin("alertHistory", "Every alert sent", parameters=_LIMIT)},
+        "/v1/cache/stats": {
+            "get": _admin("cacheStats", "Cache entries, bytes, hits, misses and dollars saved", parameters=_BY)
+        },
+        "/v1/cache": {"delete": _admin("cacheDelete", "Remove what matches every filter given", parameters=_FILTERS)},
     }

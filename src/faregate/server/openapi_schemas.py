@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..cache.directives import MAX_TTL_S
 from ..config import LimitSet
 from ..core.bounds import DEFAULT_BOUNDS
 from ..routing.constraints import FLAGS, MAX_TASK_LEN, RANGES
@@ -36,6 +37,24 @@ def routing_schema() -> Schema:
     props["task"] = {"type": "string", "minLength": 1, "maxLength": MAX_TASK_LEN}
     for flag in FLAGS:
         props[flag] = {"type": "boolean"}
+    # Per-request cache control (the cache step's; the header's syntax also works as a string).
+    flags = "(no-store|no-cache|sampled)"
+    props["cache"] = {
+        "anyOf": [
+            {"type": "string", "pattern": f"^{flags}(,{flags})*$"},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "no_store": {"type": "boolean"},
+                    "no_cache": {"type": "boolean"},
+                    "sampled": {"type": "boolean"},
+                    "ttl": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TTL_S},
+                    "semantic": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+            },
+        ]
+    }
     return {
         "type": "object",
         "description": "faregate's routing constraints (also as x-faregate-* headers).",

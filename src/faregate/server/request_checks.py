@@ -10,6 +10,7 @@ front codecs cannot know (the models' limits, the routing constraints' ranges).
 
 from __future__ import annotations
 
+from ..cache import directives as cache_directives
 from ..config import GatewayConfig, ModelConfig
 from ..core.errors import InvalidRequest
 from ..core.types import ChatRequest
@@ -58,5 +59,8 @@ def check_max_tokens(req: ChatRequest, config: GatewayConfig) -> None:
 def check_request(req: ChatRequest, config: GatewayConfig) -> None:
     """Every check above; raises ``InvalidRequest`` (400) naming the field."""
     if req.routing:
-        resolve_constraints(req.routing, None, config, None)  # validation only: ranges, keys, task
+        # The cache step reads (and removes) the per-request cache control; the rest are constraints.
+        cache_directives.parse(req.routing.get("cache"))
+        constraints = {k: v for k, v in req.routing.items() if k != "cache"}
+        resolve_constraints(constraints, None, config, None)  # validation only: ranges, keys, task
     check_max_tokens(req, config)

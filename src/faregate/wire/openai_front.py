@@ -236,6 +236,8 @@ def parse_chat_request(body: Any, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatR
         raise _bad("parallel_tool_calls", "expected true or false")
     max_tokens = _int(body, "max_completion_tokens") or _int(body, "max_tokens")
     seed = body.get("seed")
+    if isinstance(seed, float) and seed.is_integer() and INT64_MIN <= seed <= INT64_MAX:
+        seed = int(seed)  # JSON has one number type: -299.0 is the integer -299
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not INT64_MIN <= seed <= INT64_MAX):
         raise _bad("seed", "expected a 64-bit integer (from -2**63 to 2**63 - 1)")
     user = body.get("user")
