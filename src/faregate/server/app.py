@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..core.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge
+from ..core.errors import GatewayError, InternalError, InvalidRequest, NotFound, PayloadTooLarge
 from ..pipeline.gateway import Gateway
 from ..wire.anthropic_front import AnthropicCodec
 from ..wire.openai_front import OpenAIChatCodec
@@ -65,7 +65,15 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             f"Method {request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}."
         )
         refusal.status, refusal.code = 405, "method_not_allowed"
-        return error_response(refusal)
+        resp = error_response(refusal)
+        resp.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return resp
+    except web.HTTPException:
+        raise  # aiohttp's own answers (redirects, 4xx it built): as they are
+    except Exception:
+        # A fault no handler expected: OpenAI's envelope, the traceback in the log, never in the answer.
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(InternalError("The gateway hit an unexpected error; it is logged. Retry shortly."))
 
 
 async def list_models(request: web.Request) -> web.Response:
