@@ -252,3 +252,33 @@ def test_daily_summary_once_a_day(server_loop, start_server, upstreams):
     assert summary["event"] == "summary" and summary["requests"] == 1 and summary["spend_usd"] > 0
     assert "fake-openai" in summary["text"] and PROMPT not in summary["text"]
     server_loop.run(hook.runner.cleanup())
+
+
+def test_a_rule_that_cannot_be_evaluated_neither_fails_the_check_nor_stops_the_others(rig, monkeypatch):
+    srv = rig[0]
+    from faregate.alerts import evaluator
+
+    real = evaluator.evaluate
+
+    async def flaky_evaluate(rule, db, now, facts):
+        if rule.id == "broken":
+            raise RuntimeError("a rule that cannot be evaluated")
+        return await real(rule, db, now, facts)
+
+    monkeypatch.setattr(evaluator, "evaluate", flaky_evaluate)
+    assert admin(srv, "POST", "/admin/alerts/rules", {"id": "broken", "kind": "error_rate", "threshold": 0.5})[0] == 201
+    ok = {"id": "spend", "kind": "spend", "threshold": 0.0, "period": "day", "channels": ["hook"]}
+    assert admin(srv, "POST", "/admin/alerts/rules", ok)[0] == 201
+    client = openai.OpenAI(base_url=srv.base_url, api_key=KEY, max_retries=0, timeout=10)
+    client.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "hi"}])
+    st, out = admin(srv, "POST", "/admin/alerts/check")
+    assert st == 200 and {"rule": "spend", "subject": "all"} in out["firing"]
+
+
+def test_a_rule_window_is_bounded():
+    from pydantic import ValidationError
+
+    from faregate.config import RuleConfig
+
+    with pytest.raises(ValidationError):
+        RuleConfig(id="w", kind="error_rate", window_s=1e300)

@@ -84,7 +84,14 @@ class AlertService:
             sent: list[dict[str, Any]] = []
             holding: set[tuple[str, str]] = set()
             for rule in (await self.rules()).values():
-                for f in await evaluate(rule, db, now, self.facts):
+                try:
+                    findings = await evaluate(rule, db, now, self.facts)
+                except Exception:
+                    # One broken rule must not stop the others; what it was firing stays firing.
+                    log.exception("alert rule %r could not be evaluated", rule.id)
+                    holding |= {k for k in self.firing if k[0] == rule.id}
+                    continue
+                for f in findings:
                     key = (rule.id, f.subject)
                     holding.add(key)
                     if key not in self.firing:

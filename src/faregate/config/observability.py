@@ -89,8 +89,10 @@ class RuleConfig(_Frozen):
         "all", description="What the rule looks at (team: spend and budget rules only)."
     )
     value: str | None = Field(None, description="The key id, team, model or route when scope is not `all`.")
-    window_s: float = Field(3600.0, gt=0, description="Window of the rate and latency rules.")
-    min_requests: int = Field(10, ge=0, description="Rates need at least this many requests in the window.")
+    window_s: float = Field(
+        3600.0, gt=0, le=31 * 86400, description="Window of the rate and latency rules (at most 31 days)."
+    )
+    min_requests: int = Field(10, ge=0, le=10**9, description="Rates need at least this many requests in the window.")
     channels: list[str] = Field(default_factory=list, description="Channel ids; empty: every channel.")
 
     @model_validator(mode="after")
