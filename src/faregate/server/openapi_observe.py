@@ -6,10 +6,8 @@ Alert channel and rule bodies are validated by the config file's own pydantic mo
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..config import ChannelConfig, RuleConfig
-from .openapi_runtime import pydantic_schemas
+from .openapi_runtime import admin_op, pydantic_schemas
 from .openapi_schemas import Schema, ref
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}]
@@ -30,22 +28,6 @@ _STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"
 
 def observe_schemas() -> dict[str, Schema]:
     return {**pydantic_schemas(ChannelConfig), **pydantic_schemas(RuleConfig)}
-
-
-def _admin(op_id: str, summary: str, *, body: str | None = None, status: str = "200", **kw: Any) -> Schema:
-    op: Schema = {
-        "operationId": op_id,
-        "summary": summary,
-        "security": [{"masterKey": []}],
-        "responses": {
-            status: {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
-            "default": _ERROR,
-        },
-        **kw,
-    }
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
-    return op
 
 
 def _public(op_id: str, summary: str, responses: dict[str, Schema]) -> Schema:
@@ -74,22 +56,22 @@ def observe_paths() -> dict[str, Schema]:
         },
         "/metrics": {"get": _public("metrics", "Prometheus metrics (master key if configured)", {"200": metrics})},
         "/admin/alerts/channels": {
-            "get": _admin("listAlertChannels", "Alert channels (secrets never returned)"),
-            "post": _admin("createAlertChannel", "Add an alert channel", body="ChannelConfig", status="201"),
+            "get": admin_op("listAlertChannels", "Alert channels (secrets never returned)"),
+            "post": admin_op("createAlertChannel", "Add an alert channel", body="ChannelConfig", status="201"),
         },
-        "/admin/alerts/channels/{id}": {"delete": _admin("deleteAlertChannel", "Remove a channel", parameters=_ID)},
+        "/admin/alerts/channels/{id}": {"delete": admin_op("deleteAlertChannel", "Remove a channel", parameters=_ID)},
         "/admin/alerts/channels/{id}/test": {
-            "post": _admin("testAlertChannel", "Send a test message now", parameters=_ID)
+            "post": admin_op("testAlertChannel", "Send a test message now", parameters=_ID)
         },
         "/admin/alerts/rules": {
-            "get": _admin("listAlertRules", "Alert rules"),
-            "post": _admin("createAlertRule", "Add an alert rule", body="RuleConfig", status="201"),
+            "get": admin_op("listAlertRules", "Alert rules"),
+            "post": admin_op("createAlertRule", "Add an alert rule", body="RuleConfig", status="201"),
         },
-        "/admin/alerts/rules/{id}": {"delete": _admin("deleteAlertRule", "Remove a rule", parameters=_ID)},
-        "/admin/alerts/check": {"post": _admin("checkAlerts", "Flush the request log, then evaluate every rule")},
-        "/admin/alerts/history": {"get": _admin("alertHistory", "Every alert sent", parameters=_LIMIT)},
+        "/admin/alerts/rules/{id}": {"delete": admin_op("deleteAlertRule", "Remove a rule", parameters=_ID)},
+        "/admin/alerts/check": {"post": admin_op("checkAlerts", "Flush the request log, then evaluate every rule")},
+        "/admin/alerts/history": {"get": admin_op("alertHistory", "Every alert sent", parameters=_LIMIT)},
         "/v1/cache/stats": {
-            "get": _admin("cacheStats", "Cache entries, bytes, hits, misses and dollars saved", parameters=_BY)
+            "get": admin_op("cacheStats", "Cache entries, bytes, hits, misses and dollars saved", parameters=_BY)
         },
-        "/v1/cache": {"delete": _admin("cacheDelete", "Remove what matches every filter given", parameters=_FILTERS)},
+        "/v1/cache": {"delete": admin_op("cacheDelete", "Remove what matches every filter given", parameters=_FILTERS)},
     }

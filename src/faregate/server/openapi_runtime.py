@@ -27,7 +27,8 @@ def runtime_schemas() -> dict[str, Schema]:
     return {**pydantic_schemas(ModelConfig), **pydantic_schemas(ProviderCredentials)}
 
 
-def _op(op_id: str, summary: str, *, body: str | None = None, status: str = "200", **kw: Any) -> Schema:
+def admin_op(op_id: str, summary: str, *, body: str | None = None, status: str = "200", **kw: Any) -> Schema:
+    """A master-key operation answering a JSON object, with its body component named ``body``."""
     op: Schema = {
         "operationId": op_id,
         "summary": summary,
@@ -51,18 +52,18 @@ def runtime_paths() -> dict[str, Schema]:
     for plural, body, what in (("models", "ModelConfig", "model"), ("providers", "ProviderCredentials", "provider")):
         cap = what.capitalize()
         out[f"/admin/{plural}"] = {
-            "get": _op(f"listRuntime{cap}s", f"Runtime {what} entries (secrets never returned)"),
-            "post": _op(f"createRuntime{cap}", f"Add a {what} at run time", body=body, status="201"),
+            "get": admin_op(f"listRuntime{cap}s", f"Runtime {what} entries (secrets never returned)"),
+            "post": admin_op(f"createRuntime{cap}", f"Add a {what} at run time", body=body, status="201"),
         }
         out[f"/admin/{plural}/{{name}}"] = {
-            "get": _op(f"getRuntime{cap}", f"One runtime {what} entry", parameters=_NAME),
-            "patch": _op(
+            "get": admin_op(f"getRuntime{cap}", f"One runtime {what} entry", parameters=_NAME),
+            "patch": admin_op(
                 f"updateRuntime{cap}",
                 f"Change a runtime {what} entry: the fields given are merged into it, then validated whole",
                 parameters=_NAME,
                 requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
             ),
-            "delete": _op(f"deleteRuntime{cap}", f"Remove a runtime {what} entry", parameters=_NAME),
+            "delete": admin_op(f"deleteRuntime{cap}", f"Remove a runtime {what} entry", parameters=_NAME),
         }
-    out["/admin/audit"] = {"get": _op("listAudit", "Every runtime configuration change (without secrets)")}
+    out["/admin/audit"] = {"get": admin_op("listAudit", "Every runtime configuration change (without secrets)")}
     return out
