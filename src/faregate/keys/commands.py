@@ -58,20 +58,10 @@ def _run(url: str, fn: Any) -> Any:
     return asyncio.run(go())
 
 
-def _limits(rpm, rph, rpd, tpm, cost_hour, cost_day, day, month, soft, concurrent) -> dict[str, Any]:
-    vals = {
-        "rpm": rpm,
-        "rph": rph,
-        "rpd": rpd,
-        "tpm": tpm,
-        "cost_usd_hour": cost_hour,
-        "cost_usd_day": cost_day,
-        "budget_usd_day": day,
-        "budget_usd_month": month,
-        "max_concurrent": concurrent,
-    }
-    out = {k: v for k, v in vals.items() if v is not None}
-    if soft:
+def _limits(soft_budget: bool = False, **values: Any) -> dict[str, Any]:
+    """The limit set the ``limit_options`` flags ask for (the flags not given left out)."""
+    out = {k: v for k, v in values.items() if v is not None}
+    if soft_budget:
         out["budget_soft"] = True
     return out
 
@@ -134,23 +124,12 @@ def create_cmd(
     team,
     models,
     expires,
-    rpm,
-    rph,
-    rpd,
-    tpm,
-    cost_usd_hour,
-    cost_usd_day,
-    budget_usd_day,
-    budget_usd_month,
-    soft_budget,
-    max_concurrent,
     database_url,
     config_path,
+    **limit_opts,
 ) -> None:
     """Create a key; the key itself is printed on the LAST line, once."""
-    limits = _limits(
-        rpm, rph, rpd, tpm, cost_usd_hour, cost_usd_day, budget_usd_day, budget_usd_month, soft_budget, max_concurrent
-    )
+    limits = _limits(**limit_opts)
     exp = parse_expires(expires)
     raw, rec = _run(
         _db_url(database_url, config_path),
@@ -242,35 +221,12 @@ def update_cmd(
     models,
     team,
     expires,
-    rpm,
-    rph,
-    rpd,
-    tpm,
-    cost_usd_hour,
-    cost_usd_day,
-    budget_usd_day,
-    budget_usd_month,
-    soft_budget,
-    max_concurrent,
     database_url,
     config_path,
+    **limit_opts,
 ) -> None:
     """Change a key's models, team, expiry or limits."""
-    kw: dict[str, Any] = {
-        "limits": _limits(
-            rpm,
-            rph,
-            rpd,
-            tpm,
-            cost_usd_hour,
-            cost_usd_day,
-            budget_usd_day,
-            budget_usd_month,
-            soft_budget,
-            max_concurrent,
-        )
-        or None
-    }
+    kw: dict[str, Any] = {"limits": _limits(**limit_opts) or None}
     if models is not None:
         kw["models"] = None if models == "*" else models
     if team is not None:
@@ -301,35 +257,12 @@ def teams_group() -> None:
 def team_set_cmd(
     name,
     models,
-    rpm,
-    rph,
-    rpd,
-    tpm,
-    cost_usd_hour,
-    cost_usd_day,
-    budget_usd_day,
-    budget_usd_month,
-    soft_budget,
-    max_concurrent,
     database_url,
     config_path,
+    **limit_opts,
 ) -> None:
     """Create or change a team."""
-    kw: dict[str, Any] = {
-        "limits": _limits(
-            rpm,
-            rph,
-            rpd,
-            tpm,
-            cost_usd_hour,
-            cost_usd_day,
-            budget_usd_day,
-            budget_usd_month,
-            soft_budget,
-            max_concurrent,
-        )
-        or None
-    }
+    kw: dict[str, Any] = {"limits": _limits(**limit_opts) or None}
     if models is not None:
         kw["models"] = None if models == "*" else models
     t = _run(_db_url(database_url, config_path), lambda s: s.upsert_team(name, **kw))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -113,6 +114,11 @@ class _Embeds:
         return self.E[[self.ix[id(r)] for r in rows]]
 
 
+def _fit(tr: list[Row], E, **kw) -> RouterModel:
+    """One fold's router, fitted on rows whose embeddings ``E`` are computed once for the sweep."""
+    return RouterModel.fit(tr, embeddings=E, **kw)
+
+
 def cross_validate(
     rows: list[Row],
     k: int = 5,
@@ -130,17 +136,9 @@ def cross_validate(
     emb = _Embeds(rows, embedder)
     folds = [([rows[i] for i in tr], [rows[i] for i in te]) for tr, te in kfold(rows, k, seed)]
 
-    def fit(tr, E):
-        return RouterModel.fit(
-            tr,
-            embedder=embedder,
-            predictor=predictor,
-            cascades=cascades,
-            predictor_args=predictor_args,
-            embeddings=E,
-            scorer=scorer,
-        )
-
+    fit = partial(
+        _fit, embedder=embedder, predictor=predictor, cascades=cascades, predictor_args=predictor_args, scorer=scorer
+    )
     return _run(folds, emb, fit, lambdas, progress)
 
 
@@ -159,17 +157,9 @@ def train_test(
     embedder = embedder or HashEmbedder()
     emb = _Embeds(train + test, embedder)
 
-    def fit(tr, E):
-        return RouterModel.fit(
-            tr,
-            embedder=embedder,
-            predictor=predictor,
-            cascades=cascades,
-            predictor_args=predictor_args,
-            embeddings=E,
-            scorer=scorer,
-        )
-
+    fit = partial(
+        _fit, embedder=embedder, predictor=predictor, cascades=cascades, predictor_args=predictor_args, scorer=scorer
+    )
     return _run([(train, test)], emb, fit, lambdas, progress)
 
 

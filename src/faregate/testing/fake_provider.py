@@ -42,6 +42,7 @@ from aiohttp import web
 
 from ..core.types import content_text
 from .fake_extras import continued, huge_line, prefill_of
+from .loopback import LoopbackServer
 from .wire import (
     anthropic_body,
     anthropic_error_event,
@@ -83,8 +84,11 @@ def _json_mode(protocol: str, body: dict) -> bool:
     return False
 
 
-class FakeProvider:
+class FakeProvider(LoopbackServer):
     """A scriptable fake OpenAI, Anthropic or Gemini server on loopback (see the module docstring)."""
+
+    runner_kwargs = {"handler_cancellation": True}  # a client that leaves cancels its handler
+    site_kwargs = {"backlog": 1024}
 
     def __init__(
         self,
@@ -103,7 +107,6 @@ class FakeProvider:
         self.default: dict = {}
         self.log: deque[dict] = deque(maxlen=max_log)
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/_fake/script", self._script)
         app.router.add_post("/_fake/default", self._set_default)
@@ -129,25 +132,6 @@ class FakeProvider:
     def base_url(self) -> str:
         """The base URL a client (or faregate's model config) uses: OpenAI's includes ``/v1``."""
         return self.origin + "/v1" if self.protocol == "openai" else self.origin
-
-    async def start(self) -> FakeProvider:
-        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeProvider:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # -- in-process control (same effect as the HTTP control API) ----------------------------
 

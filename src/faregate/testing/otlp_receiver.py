@@ -21,6 +21,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from .loopback import LoopbackServer
+
 KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
 
@@ -60,13 +62,14 @@ def decode(body: bytes) -> list[dict[str, Any]]:
     return out
 
 
-class OtlpReceiver:
+class OtlpReceiver(LoopbackServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host, self.port = host, port
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app.router.add_post("/v1/traces", self._traces)
         self.spans: list[dict[str, Any]] = []
         self.requests = 0
         self._arrived = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
     @property
     def endpoint(self) -> str:
@@ -97,27 +100,6 @@ class OtlpReceiver:
             except TimeoutError:
                 pass
         return self.spans
-
-    async def start(self) -> OtlpReceiver:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/traces", self._traces)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> OtlpReceiver:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
 
 def main() -> None:
