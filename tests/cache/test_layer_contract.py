@@ -16,7 +16,7 @@ from faregate.cache.keys import model_hash, scope_hash
 from faregate.cache.layer import CacheLayer, LayerDown, Meta, Selector
 from faregate.cache.memory import MemoryLayer
 from faregate.cache.redis_layer import RedisLayer
-from limits.limits_services import need_redis
+from limits_services import need_redis
 from storage.conftest import PG_ADMIN, _pg_up, drop_pg, make_pg_url
 
 

@@ -7,9 +7,9 @@ import asyncio
 
 import orjson
 import pytest
-from keys_harness import StubUpstream, new_key
 
 from faregate.core.usage import Usage
+from keys_harness import StubUpstream, new_key
 
 
 async def test_rpm_429_the_openai_way(make_app):

@@ -8,11 +8,11 @@ import secrets
 import time
 
 import pytest
-from keys_harness import PG_URL, need_service
 
 from faregate.config import load_config
 from faregate.keys import KeyResolver, KeyStore, hash_key
 from faregate.keys.commands import parse_expires
+from keys_harness import PG_URL, need_service
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from faregate.limits import USD, Limit
@@ -97,15 +95,3 @@ async def test_reset_clears_a_scope(store):
     assert await store.reset("key:x:") >= 1
     assert (await store.hit([a], now=T0 + 1)).ok
     assert not (await store.hit([b], now=T0 + 1)).ok
-
-
-async def test_concurrent_hits_admit_exactly_the_limit(store):
-    lim = Limit("k:burst", 50, 60)
-    res = await asyncio.gather(*(store.hit([lim]) for _ in range(300)))
-    assert sum(r.ok for r in res) == 50
-
-
-async def test_concurrent_reservations_never_pass_a_budget(store):
-    budget = Limit("k:b", 1000, calendar="day", kind="cost")
-    res = await asyncio.gather(*(store.reserve([budget], [70]) for _ in range(64)))
-    assert sum(r.ok for r in res) == 1000 // 70

@@ -10,10 +10,10 @@ import sqlite3
 
 import orjson
 import pytest
-from keys_harness import CONFIG_KEY, MASTER, new_key, start_app
 
 from faregate.core.errors import AuthenticationFailed
 from faregate.pipeline.auth_step import INCORRECT, MISSING
+from keys_harness import CONFIG_KEY, MASTER, new_key, start_app
 
 HOSTILE = [
     "' OR '1'='1",

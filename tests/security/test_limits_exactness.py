@@ -15,10 +15,10 @@ import time
 import aiohttp
 import pytest
 import yaml
-from limits_services import need_redis
 
 from faregate.limits import open_limit_store
 from faregate.testing import FakeProvider
+from limits_services import need_redis
 
 
 def free_port() -> int:
