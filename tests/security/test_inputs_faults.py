@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from inputs_support import AUTH, HELLO, anthropic_error, openai_error
 
 from faregate.config import GatewayConfig
-from faregate.core.types import TextDelta
+from faregate.core.types import ChatResponse, TextDelta
 from faregate.pipeline.auth_step import AllowList, KeyAuth
 from faregate.pipeline.context import Reply, RequestContext
 from faregate.pipeline.gateway import Gateway
@@ -27,6 +27,8 @@ from faregate.pipeline.runtime import default_steps
 from faregate.pipeline.step import Next, Step
 from faregate.server.app import create_app
 from faregate.storage.db import Database
+from faregate.wire.anthropic_front import AnthropicCodec
+from faregate.wire.openai_front import OpenAIChatCodec
 from helpers import GATEWAY_KEY
 
 STEPS = {
@@ -143,3 +145,38 @@ async def test_without_faults_the_same_harness_logs_the_real_status(tmp_path):
     status, _, raw = await _serve_and_post(gw, "/v1/chat/completions", FRONTS["openai"][1])
     assert status in (502, 503), raw
     assert [r["status"] for r in await _rows(tmp_path)] == [status]
+
+
+async def answer_executor(ctx: RequestContext) -> Reply:
+    ctx.answered_model = "m"
+    return Reply(response=ChatResponse(id="r", model="m", content="fine"))
+
+
+@pytest.mark.parametrize("front", list(FRONTS))
+async def test_a_fault_rendering_a_complete_answer_is_a_500_and_logged_as_500(tmp_path, caplog, monkeypatch, front):
+    """The answer is rendered inside the pipeline, before the request is finished: a codec that
+    fails on it gives the client the front's 500 and the row says 500, never 200."""
+    path, body, envelope = FRONTS[front]
+    codec = OpenAIChatCodec if front == "openai" else AnthropicCodec
+
+    def boom(self, response, facts):
+        raise RuntimeError("injected fault in the renderer")
+
+    monkeypatch.setattr(codec, "encode_reply", boom)
+    gw = Gateway(_config(tmp_path), executor=answer_executor)
+    with caplog.at_level(logging.ERROR, logger="faregate"):
+        status, ctype, raw = await _serve_and_post(gw, path, body)
+    assert status == 500 and ctype.startswith("application/json"), raw[:200]
+    err = envelope(orjson.loads(raw))
+    assert "failed unexpectedly" in err["message"] and "injected" not in err["message"]
+    assert any("injected fault in the renderer" in (r.exc_text or "") for r in caplog.records)
+    assert [(r["status"], r["error_class"]) for r in await _rows(tmp_path)] == [(500, "internal_error")]
+
+
+@pytest.mark.parametrize("front", list(FRONTS))
+async def test_a_rendered_answer_is_logged_with_its_status(tmp_path, front):
+    path, body, _ = FRONTS[front]
+    gw = Gateway(_config(tmp_path), executor=answer_executor)
+    status, _, raw = await _serve_and_post(gw, path, body)
+    assert status == 200 and b"fine" in raw
+    assert [(r["status"], r["error_class"]) for r in await _rows(tmp_path)] == [(200, None)]

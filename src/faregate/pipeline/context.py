@@ -170,3 +170,4 @@ class Reply:
 
     response: ChatResponse | None = None
     events: AsyncIterator[Event] | None = None
+    body: bytes | None = None  # ``response`` rendered by the front (``Gateway.handle(render=...)``)

@@ -9,7 +9,7 @@ async with Gateway.from_config("faregate.yaml") as gw:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..config import GatewayConfig, load_config
@@ -23,6 +23,8 @@ from .services import Services
 from .step import Next, Step
 
 log = logging.getLogger("faregate")
+
+Render = Callable[[ChatResponse], bytes]  # a front's bytes for a complete answer
 
 
 class Gateway:
@@ -140,15 +142,21 @@ class Gateway:
     ) -> RequestContext:
         return RequestContext(request=request, credential=credential, principal=principal)
 
-    async def handle(self, ctx: RequestContext) -> Reply:
+    async def handle(self, ctx: RequestContext, render: Render | None = None) -> Reply:
         """Run the chain. Errors still finish the context, so every request is logged once, with
         the status the client gets: an exception no step expected becomes an ``InternalError``
-        (500), logged with its traceback here and answered in the front's envelope."""
+        (500), logged with its traceback here and answered in the front's envelope.
+
+        ``render``: the front's rendering of a complete answer, run here before the context is
+        finished (its bytes in ``reply.body``), so a failure to render is that 500 too, in the
+        log as in the answer."""
         rt = self.runtime  # this request's snapshot, whatever is swapped in meanwhile
         ctx.redactor = rt.redactor
         ctx.policy = rt.policy
         try:
             reply = await rt.chain(ctx)
+            if render is not None and reply.response is not None:
+                reply.body = render(reply.response)
         except GatewayError as err:
             if isinstance(err, UpstreamError):  # a provider's words: never echo credentials
                 err.message = redact(err.message, rt.secrets)

@@ -15,6 +15,7 @@ import logging
 from aiohttp import web
 
 from ..core.errors import GatewayError, InternalError
+from ..core.types import ChatRequest, ChatResponse
 from ..pipeline.context import RequestContext
 from ..wire.codec import FrontCodec, ReplyFacts
 from .http import GATEWAY, apply_routing_headers, bearer, read_body, response_headers, stream_reply
@@ -28,6 +29,17 @@ def _error(codec: FrontCodec, err: GatewayError, ctx: RequestContext | None) -> 
     # An error after the pipeline ran is explained too: attempts made, cost of what was consumed.
     headers = {**(response_headers(ctx, with_cost=True) if ctx is not None else {}), **own}
     return web.Response(body=body, status=status, content_type="application/json", headers=headers or None)
+
+
+def _facts(ctx: RequestContext, req: ChatRequest) -> ReplyFacts:
+    """What the front may render of the answer; ``resumed_at`` is read when a stream ends."""
+    return ReplyFacts(
+        request_id=ctx.request_id,
+        model=ctx.answered_model or req.model,
+        cost_usd=ctx.cost_usd,
+        include_usage=req.include_usage,
+        resumed_at=lambda: ctx.resume_at_chars if ctx.resumed else None,
+    )
 
 
 async def handle_front(request: web.Request, codec: FrontCodec) -> web.StreamResponse:
@@ -46,25 +58,21 @@ async def handle_front(request: web.Request, codec: FrontCodec) -> web.StreamRes
         return _error(codec, InternalError.for_request(None), None)
     ctx = gw.context(req, principal=principal)
     ctx.front, ctx.traceparent = request.path, request.headers.get("traceparent")
+
+    def render(response: ChatResponse) -> bytes:
+        return codec.encode_reply(response, _facts(ctx, req))
+
     try:
-        reply = await gw.handle(ctx)  # any exception comes out of it as a GatewayError
+        # A complete answer is rendered inside the pipeline, so a rendering fault is logged as the 500 it is.
+        reply = await gw.handle(ctx, render)  # any exception comes out of it as a GatewayError
     except GatewayError as err:
         return _error(codec, err, ctx)
-    facts = ReplyFacts(
-        request_id=ctx.request_id,
-        model=ctx.answered_model or req.model,
-        cost_usd=ctx.cost_usd,
-        include_usage=req.include_usage,
-    )
-    if reply.response is not None:
-        try:
-            body = codec.encode_reply(reply.response, facts)
-        except Exception:
-            log.exception("rendering the answer of %s failed", ctx.request_id)
-            return _error(codec, InternalError.for_request(ctx.request_id), ctx)
-        return web.Response(body=body, content_type="application/json", headers=response_headers(ctx, with_cost=True))
+    if reply.body is not None:
+        return web.Response(
+            body=reply.body, content_type="application/json", headers=response_headers(ctx, with_cost=True)
+        )
     assert reply.events is not None
-    return await stream_reply(request, ctx, reply.events, codec.stream_encoder(facts))
+    return await stream_reply(request, ctx, reply.events, codec.stream_encoder(_facts(ctx, req)))
 
 
 def add_front(app: web.Application, path: str, codec: FrontCodec) -> None:

@@ -11,6 +11,7 @@ error in, this front's bytes out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,12 +30,22 @@ class ReplyFacts:
     ``model``: the model name to show (the model that answered, else the one asked for).
     ``cost_usd``: the cost so far (for a stream, the cost when the stream opened).
     ``include_usage``: the client asked for usage in the stream (OpenAI ``stream_options``).
+    ``resumed_at``: read when a stream ends: where the answer was resumed on another deployment
+    (the characters sent before the cut), ``None`` when it was not; an encoder marks its final
+    event with ``resume_marker`` then.
     """
 
     request_id: str
     model: str
     cost_usd: float = 0.0
     include_usage: bool = False
+    resumed_at: Callable[[], int | None] = lambda: None
+
+
+def resume_marker(facts: ReplyFacts) -> dict[str, Any] | None:
+    """The ``faregate`` field of a resumed stream's final event (``None``: not resumed)."""
+    at = facts.resumed_at()
+    return None if at is None else {"resumed": True, "resume_offset": at}
 
 
 class StreamEncoder(Protocol):
