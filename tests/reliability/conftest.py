@@ -160,9 +160,9 @@ async def serve():
             gw.executor._sleep = no_wait
         handle = gw.handle
 
-        async def recording(ctx):
+        async def recording(ctx, *args, **kw):
             served.contexts.append(ctx)
-            return await handle(ctx)
+            return await handle(ctx, *args, **kw)
 
         gw.handle = recording
         served_all.append(served)

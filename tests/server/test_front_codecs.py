@@ -222,3 +222,31 @@ async def test_each_front_answers_errors_in_its_own_envelope(client):
     assert r.status == 401 and (await r.json())["error"]["type"] == "authentication_error"
     r = await client.post("/v1/chat/completions", data=b"{not json", headers=bad)
     assert r.status == 401 and "message" in (await r.json())["error"]
+
+
+RESUMED = ReplyFacts(request_id="req-1", model="m", include_usage=True, resumed_at=lambda: 42)
+
+
+def test_a_resumed_openai_stream_marks_its_finish_and_usage_chunks_only():
+    enc = OpenAIChatCodec().stream_encoder(RESUMED)
+    out = b"".join(enc.render(ev) for ev in [TextDelta("a"), UsageEvent(Usage(1, 2)), Finish("stop")]) + enc.end(0.1)
+    events = [orjson.loads(e.removeprefix(b"data: ")) for e in sse_events(out) if e != b"data: [DONE]"]
+    marked = [e for e in events if "faregate" in e]
+    assert [e["faregate"] for e in marked] == [{"resumed": True, "resume_offset": 42}] * 2
+    assert marked[0]["choices"][0]["finish_reason"] == "stop" and marked[1]["choices"] == []
+    assert out.endswith(b"data: [DONE]\n\n")
+
+
+def test_a_resumed_anthropic_stream_marks_message_delta():
+    enc = AnthropicCodec().stream_encoder(RESUMED)
+    out = enc.render(TextDelta("a")) + enc.render(Finish("stop")) + enc.end(0.0)
+    datas = [orjson.loads(e.split(b"data: ", 1)[1]) for e in sse_events(out)]
+    assert [d["type"] for d in datas if "faregate" in d] == ["message_delta"]
+    assert next(d for d in datas if d["type"] == "message_delta")["faregate"] == {"resumed": True, "resume_offset": 42}
+
+
+def test_a_stream_not_resumed_carries_no_marker():
+    for codec in CODECS:
+        enc = codec.stream_encoder(FACTS)
+        out = enc.render(TextDelta("a")) + enc.render(Finish("stop")) + enc.end(0.0)
+        assert b"faregate" not in out

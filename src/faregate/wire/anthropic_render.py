@@ -10,7 +10,7 @@ import orjson
 from ..core.errors import GatewayError
 from ..core.types import ChatResponse, Finish, TextDelta, ToolCallDelta, UsageEvent
 from ..core.usage import Usage
-from .codec import ReplyFacts
+from .codec import ReplyFacts, resume_marker
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 ERROR_TYPES = {
@@ -154,19 +154,19 @@ class MessageStreamRenderer:
             self._usage = ev.usage
         return out
 
-    def end(self) -> bytes:
-        u = _usage(self._usage)
+    def end(self, marker: dict[str, Any] | None = None) -> bytes:
+        """The closing events; ``marker`` (a resumed answer) goes on ``message_delta`` as ``faregate``."""
+        delta: dict[str, Any] = {
+            "type": "message_delta",
+            "delta": {"stop_reason": STOP_REASONS.get(self._finish, "end_turn"), "stop_sequence": None},
+            "usage": _usage(self._usage),
+        }
+        if marker is not None:
+            delta["faregate"] = marker
         return (
             self._start()
             + self._close_block()
-            + _sse(
-                "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": STOP_REASONS.get(self._finish, "end_turn"), "stop_sequence": None},
-                    "usage": u,
-                },
-            )
+            + _sse("message_delta", delta)
             + _sse("message_stop", {"type": "message_stop"})
         )
 
@@ -184,12 +184,13 @@ class MessageEncoder:
 
     def __init__(self, facts: ReplyFacts) -> None:
         self._r = MessageStreamRenderer(request_id=facts.request_id, model=facts.model)
+        self._facts = facts
 
     def render(self, ev: Any) -> bytes:
         return self._r.render(ev)
 
     def end(self, cost_usd: float) -> bytes:
-        return self._r.end()
+        return self._r.end(resume_marker(self._facts))
 
     def error(self, err: GatewayError) -> bytes:
         return MessageStreamRenderer.error(err)

@@ -48,6 +48,15 @@ def resume_marker(facts: ReplyFacts) -> dict[str, Any] | None:
     return None if at is None else {"resumed": True, "resume_offset": at}
 
 
+def with_marker(sse: bytes, marker: dict[str, Any] | None) -> bytes:
+    """``sse`` with ``"faregate": marker`` added to its last JSON data event (unchanged without
+    a marker, or without such an event: ``data: [DONE]`` is not one)."""
+    end = sse.rfind(b"}\n\n")
+    if marker is None or end < 0:
+        return sse
+    return sse[:end] + b',"faregate":' + orjson.dumps(marker) + sse[end:]
+
+
 class StreamEncoder(Protocol):
     """One streamed answer in one front's SSE format. Stateful: one encoder per stream."""
 

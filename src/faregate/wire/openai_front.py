@@ -15,7 +15,7 @@ from ..core.errors import GatewayError, InvalidRequest
 from ..core.types import ChatRequest, ChatResponse, Finish, TextDelta, ToolCallDelta, UsageEvent
 from ..core.usage import Usage
 from . import input_checks as checks
-from .codec import ReplyFacts, decode_json
+from .codec import ReplyFacts, decode_json, resume_marker, with_marker
 from .input_checks import DEFAULT_BOUNDS, InputBounds
 
 MAX_MESSAGES = 4096
@@ -371,12 +371,14 @@ class _ChunkEncoder:
 
     def __init__(self, facts: ReplyFacts) -> None:
         self._r = ChunkRenderer(request_id=facts.request_id, model=facts.model, include_usage=facts.include_usage)
+        self._facts = facts
 
     def render(self, ev: Any) -> bytes:
-        return self._r.render(ev)
+        out = self._r.render(ev)  # the finish chunk (and the usage chunk, at the end) say a resume happened
+        return with_marker(out, resume_marker(self._facts)) if isinstance(ev, Finish) else out
 
     def end(self, cost_usd: float) -> bytes:
-        return self._r.end(cost_usd)
+        return with_marker(self._r.end(cost_usd), resume_marker(self._facts))
 
     def error(self, err: GatewayError) -> bytes:
         return ChunkRenderer.error(err.envelope())
