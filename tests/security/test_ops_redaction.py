@@ -215,3 +215,49 @@ def test_every_masked_form_is_redacted(form):
 def test_ordinary_text_with_ellipses_is_left_alone():
     text = "The model is loading... please retry in 3 s *** (not a key) … done"
     assert redact(text, [API_KEY, HEADER_VALUE]) == text
+
+
+def _echo_config(srv, **model) -> object:
+    from faregate.config import GatewayConfig
+
+    cfg = dict(srv.config)
+    cfg["models"] = [{**m, **model} for m in cfg["models"]]
+    return GatewayConfig.model_validate({**cfg, "database_url": ""})
+
+
+async def test_an_active_probe_keeps_only_redacted_text(gateway):
+    """The prober captures its own errors, outside any request: redacted there too, before the
+    deployment's last error, its last probe and its breaker's reason keep them."""
+    from faregate.pipeline.gateway import Gateway
+
+    srv, _db = gateway
+    cfg = _echo_config(srv, breaker={"failure_threshold": 1, "probe_interval_s": 3600})
+    async with Gateway(cfg) as gw:
+        dep = gw.registry.all()[0]
+        assert dep.breaker is not None
+        dep.breaker.record_failure("opened by the test")
+        assert dep.breaker.state == "open"
+        assert await gw.executor.probe(dep) is False
+        probe_error = str((dep.last_probe or {}).get("error"))
+        assert "Incorrect API key provided" in probe_error  # the provider's words are kept
+        for text in (probe_error, dep.last_error or "", dep.breaker.last_reason or ""):
+            assert not leaked(text), text
+
+
+async def test_a_stream_that_tries_to_resume_keeps_only_redacted_text(gateway, echo_upstream):
+    """A cut stream settles its attempt before resuming: that attempt's error is redacted too."""
+    from faregate.pipeline.gateway import Gateway
+    from faregate.wire.openai_front import parse_chat_request
+
+    srv, _db = gateway
+    echo_upstream.stream_ok_first = True
+    async with Gateway(_echo_config(srv, stream_resume=True)) as gw:
+        req = parse_chat_request({"model": "echo", "messages": [{"role": "user", "content": "x"}], "stream": True})
+        ctx = gw.context(req, credential=GATEWAY_KEY)
+        reply = await gw.handle(ctx)
+        with pytest.raises(Exception) as exc:
+            async for _ in reply.events:  # type: ignore[union-attr]
+                pass
+    assert "Incorrect API key provided" in str(exc.value)
+    errors = [a.error or "" for a in ctx.attempts]
+    assert errors and all(not leaked(e) for e in errors), errors

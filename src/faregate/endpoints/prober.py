@@ -2,7 +2,9 @@
 
 Only deployments whose circuit is OPEN or HALF_OPEN are probed, each at most every
 ``breaker.probe_interval_s`` of its model (off by default: a probe is a billed request). A
-probe's result feeds the deployment's breaker (see ``probe``).
+probe's result feeds the deployment's breaker (see ``probe``). A probe's error is redacted by
+the snapshot's ``Redactor`` where it is captured, before the deployment, its last probe or its
+breaker keep it (an upstream may echo the credentials it was sent).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Awaitable, Sequence
 
 from ..config import ModelConfig, ProberConfig
 from ..core.errors import GatewayError, UpstreamError
+from ..core.redact import Redactor
 from ..core.types import ChatRequest
 from .breaker import CLOSED, OPEN
 from .deployments import Deployment, DeploymentRegistry
@@ -32,8 +35,10 @@ class HealthProber:
         pool: HttpPool,
         models: Sequence[ModelConfig],
         config: ProberConfig | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.registry = registry
+        self.redactor = redactor or Redactor()
         self.pool = pool
         self.config = config or ProberConfig()
         self._intervals: list[tuple[str, float]] = []  # (model name, probe interval) of each model that probes
@@ -78,11 +83,11 @@ class HealthProber:
         try:
             await post(self.pool, dep, req, deadline)
         except UpstreamError as err:
-            ok, error = err.kind in ("client", "context_length"), err.message
+            ok, error = err.kind in ("client", "context_length"), self.redactor.error(err).message
             if not ok:
-                dep.last_error, dep.last_error_kind, dep.last_error_at = err.message, err.kind, time.time()
+                dep.last_error, dep.last_error_kind, dep.last_error_at = error, err.kind, time.time()
         except GatewayError as err:
-            ok, error = False, err.message
+            ok, error = False, self.redactor.error(err).message
         dep.last_probe = {"at": time.time(), "ok": ok, "error": error}
         if permit is not None:
             br.record_success(permit) if ok else br.record_failure(error, permit)

@@ -106,7 +106,7 @@ class Executor(HedgeRace):
         self.health = health or DeploymentHealth()
         self.policy = RetryPolicy(retry or RetryConfig(), rng or random.Random())
         self.picker = AttemptPicker(self.balancer, self.health)
-        self.prober = HealthProber(registry, pool, list(models), probes)
+        self.prober = HealthProber(registry, pool, list(models), probes, self.health.redactor)
         self._sleep = sleep  # tests inject a fast one where backoff is not what they test
         self.routes: Mapping[str, RouteConfig] = {r.name: r for r in routes}
         self.ttft = TtftHistory()

@@ -315,8 +315,8 @@ class HeldStream:
         charge(ctx, a, dep, usage)
         a.latency_ms = (time.perf_counter() - self._t_start) * 1000
         if failed is not None:
+            health.on_failure(dep, failed, self._permit)  # redacts the error first: the attempt keeps that text
             a.status, a.error = failed.kind, failed.message
-            health.on_failure(dep, failed, self._permit)
         elif self.lost:
             a.status, a.error = "hedge_lost", "another call answered first"
             health.on_neutral(dep, self._permit)
