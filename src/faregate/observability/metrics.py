@@ -172,6 +172,17 @@ class GatewayMetrics:
             ["route", "model", "plan"],
         )
         self.unmet = fam("faregate_constraint_unmet", "Plans that met no candidate's floor.", ["route"])
+        self.hedges = fam(
+            "faregate_hedges",
+            "Hedged requests (a second call started while the first had sent nothing), by outcome: "
+            "first or hedge (whose answer the client got), failed (neither answered).",
+            ["outcome"],
+        )
+        self.skipped_events = fam(
+            "faregate_stream_events_skipped",
+            "Malformed stream events skipped by tolerant parsing, by the provider of the answer.",
+            ["provider"],
+        )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Families(fams))
         self.registry.register(_ScrapeTime(breakers, log))

@@ -136,6 +136,7 @@ class ObserveStep(Step):
             m.retries.inc((model,), len(ctx.attempts) - 1)
         if ctx.fallback_used:
             m.failovers.inc((model,))
+        _count_failover(m, ctx, provider)
         m.overhead.observe((ctx.front,), max(0.0, elapsed - upstream / 1000.0))
         if ctx.error_class in REJECTIONS:
             m.rejections.inc((REJECTIONS[ctx.error_class], key))
@@ -167,6 +168,14 @@ class ObserveStep(Step):
             "attempts": len(ctx.attempts),
             "error": ctx.error_class,
         }
+
+
+def _count_failover(m: GatewayMetrics, ctx: RequestContext, provider: str) -> None:
+    """Hedging and tolerant parsing, which the request log records in ``extra``."""
+    if ctx.hedged:
+        m.hedges.inc((ctx.hedge_winner or "failed",))
+    if ctx.malformed_skipped:
+        m.skipped_events.inc((provider,), ctx.malformed_skipped)
 
 
 class _FinishReasons:
