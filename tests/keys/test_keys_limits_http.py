@@ -199,3 +199,19 @@ async def test_a_stream_reconciles_when_it_ends(make_app):
     st, body = await app.admin("GET", f"/admin/usage?key={kid}")
     counters = {c["limit"]: c["used"] for c in orjson.loads(body)["counters"]}
     assert counters["tpm"] == 30 and counters["budget_usd_day"] == pytest.approx(0.00005, abs=1e-9)
+
+
+async def test_the_admin_api_marks_a_key_non_idempotent(make_app):
+    app = await make_app()
+    raw, key_id = await new_key(app, idempotent=False)
+    status, data = await app.admin("GET", f"/admin/keys/{key_id}")
+    assert status == 200 and orjson.loads(data)["idempotent"] is False
+    assert (await app.auth.authenticate(raw)).idempotent is False
+    status, data = await app.admin("PATCH", f"/admin/keys/{key_id}", json={"idempotent": True})
+    assert status == 200 and orjson.loads(data)["idempotent"] is True
+    assert (await app.auth.authenticate(raw)).idempotent is True
+    status, data = await app.admin("POST", "/admin/keys", json={"name": "x", "idempotent": "no"})
+    err = orjson.loads(data)["error"]
+    assert status == 400 and err["param"] == "idempotent" and "true or false" in err["message"]
+    raw_default, _ = await new_key(app)
+    assert (await app.auth.authenticate(raw_default)).idempotent is True

@@ -143,3 +143,42 @@ def test_cli_create_prints_the_key_last(tmp_path):
     assert CliRunner().invoke(keys_group, ["revoke", kid, "--database-url", url]).exit_code == 0
     assert "revoked" in CliRunner().invoke(keys_group, ["list", "--database-url", url]).output
     _ = time
+
+
+async def test_a_key_marked_non_idempotent_keeps_the_mark_through_store_and_resolver(store):
+    raw_default, default = await _create(store)
+    raw, rec = await _create(store, idempotent=False)
+    assert default.idempotent and default.public()["idempotent"] is True
+    assert not rec.idempotent and rec.public()["idempotent"] is False
+    found = await store.by_hash(hash_key(raw))
+    assert found and found[0].idempotent is False
+    resolver = KeyResolver(load_config(env={}, overrides={}), store, ttl_s=0)
+    assert (await resolver.resolve(raw)).idempotent is False
+    assert (await resolver.resolve(raw_default)).idempotent is True
+    upd = await store.update_key(rec.id, idempotent=True)
+    assert upd.idempotent and (await store.get_key(rec.id)).idempotent
+    assert (await store.update_key(rec.id, name="renamed")).idempotent  # left as is when not given
+    assert (await resolver.resolve(raw)).idempotent is True
+
+
+def test_cli_marks_a_key_non_idempotent_and_back(tmp_path):
+    from click.testing import CliRunner
+
+    from faregate.keys.commands import keys_group
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    r = CliRunner().invoke(keys_group, ["create", "--name", "ci", "--non-idempotent", "--database-url", url])
+    assert r.exit_code == 0, r.output
+    raw = r.output.strip().splitlines()[-1]
+
+    async def mark() -> tuple[str, bool]:
+        async with KeyStore(url) as s:
+            found = await s.by_hash(hash_key(raw))
+            assert found is not None
+            return found[0].id, found[0].idempotent
+
+    key_id, idem = asyncio.run(mark())
+    assert idem is False and "non-idempotent" in r.output
+    r = CliRunner().invoke(keys_group, ["update", key_id, "--idempotent", "--database-url", url])
+    assert r.exit_code == 0 and "idempotent=true" in r.output, r.output
+    assert asyncio.run(mark())[1] is True

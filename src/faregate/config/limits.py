@@ -50,3 +50,8 @@ class KeyConfig(_Frozen):
     team: str | None = Field(None, description="Team the key belongs to (its limits and models apply too).")
     models: list[str] | None = Field(None, description="Allow-list of models; null: every model.")
     limits: LimitSet | None = Field(None, description="This key's own limits and budgets.")
+    idempotent: bool = Field(
+        True,
+        description="false: this key's requests must not reach an upstream twice, so they are never hedged "
+        "(what `faregate: {idempotent: false}` does for one request).",
+    )

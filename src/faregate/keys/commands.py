@@ -117,6 +117,11 @@ def keys_group() -> None:
 @click.option("--team", help="Team the key belongs to (its limits and models apply too).")
 @click.option("--models", help="Comma-separated allow-list of models (default: every model).")
 @click.option("--expires", help="30d, 12h, an ISO date, or epoch seconds.")
+@click.option(
+    "--idempotent/--non-idempotent",
+    default=None,
+    help="--non-idempotent: the key's requests must not reach an upstream twice (never hedged).",
+)
 @limit_options
 @common
 def create_cmd(
@@ -124,6 +129,7 @@ def create_cmd(
     team,
     models,
     expires,
+    idempotent,
     database_url,
     config_path,
     **limit_opts,
@@ -133,11 +139,14 @@ def create_cmd(
     exp = parse_expires(expires)
     raw, rec = _run(
         _db_url(database_url, config_path),
-        lambda s: s.create_key(name, team=team, models=models, limits=limits, expires_at=exp),
+        lambda s: s.create_key(
+            name, team=team, models=models, limits=limits, expires_at=exp, idempotent=idempotent is not False
+        ),
     )
     click.echo(
         f"created {rec.id} ({rec.prefix}...) name={rec.name} team={rec.team or '-'} "
-        f"models={','.join(rec.models) if rec.models is not None else '*'} expires={_ts(rec.expires_at)}",
+        f"models={','.join(rec.models) if rec.models is not None else '*'} expires={_ts(rec.expires_at)}"
+        + ("" if rec.idempotent else " non-idempotent"),
         err=True,
     )
     click.echo("store this key now; it is not shown again:", err=True)
@@ -214,6 +223,11 @@ def rotate_cmd(key_id, database_url, config_path) -> None:
 @click.option("--models", help="New comma-separated allow-list ('*' for every model).")
 @click.option("--team")
 @click.option("--expires")
+@click.option(
+    "--idempotent/--non-idempotent",
+    default=None,
+    help="--non-idempotent: the key's requests must not reach an upstream twice (never hedged).",
+)
 @limit_options
 @common
 def update_cmd(
@@ -221,6 +235,7 @@ def update_cmd(
     models,
     team,
     expires,
+    idempotent,
     database_url,
     config_path,
     **limit_opts,
@@ -233,6 +248,8 @@ def update_cmd(
         kw["team"] = team or None
     if expires is not None:
         kw["expires_at"] = parse_expires(expires)
+    if idempotent is not None:
+        kw["idempotent"] = idempotent
 
     async def go(s: KeyStore) -> Any:
         rec = await s.find_key(key_id)
@@ -241,7 +258,10 @@ def update_cmd(
     rec = _run(_db_url(database_url, config_path), go)
     if rec is None:
         raise click.ClickException(f"no key {key_id!r}")
-    click.echo(f"updated {rec.id}: models={rec.models if rec.models is not None else '*'} limits={rec.limits}")
+    click.echo(
+        f"updated {rec.id}: models={rec.models if rec.models is not None else '*'} limits={rec.limits}"
+        f" idempotent={str(rec.idempotent).lower()}"
+    )
 
 
 @keys_group.group("teams")

@@ -28,6 +28,7 @@ class KeyRecord:
     expires_at: float | None = None
     revoked_at: float | None = None
     rotated_at: float | None = None
+    idempotent: bool = True  # false: never hedged (a second upstream call)
     key_hash: str = field(default="", repr=False)
 
     def public(self) -> dict[str, Any]:
@@ -43,6 +44,7 @@ class KeyRecord:
             "expires_at": self.expires_at,
             "revoked_at": self.revoked_at,
             "rotated_at": self.rotated_at,
+            "idempotent": self.idempotent,
             "active": self.active(),
         }
 
@@ -99,6 +101,7 @@ def key_from_row(r: dict[str, Any]) -> KeyRecord:
         expires_at=r.get("expires_at"),
         revoked_at=r.get("revoked_at"),
         rotated_at=r.get("rotated_at"),
+        idempotent=r.get("idempotent") is None or bool(r["idempotent"]),
         key_hash=r.get("key_hash", ""),
     )
 

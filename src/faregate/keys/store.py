@@ -91,6 +91,7 @@ class KeyStore:
         models: Any = None,
         limits: dict[str, Any] | None = None,
         expires_at: float | None = None,
+        idempotent: bool = True,
     ) -> tuple[str, KeyRecord]:
         """A new key: returns (the raw key, shown once; its record)."""
         if not name or len(name) > 200:
@@ -105,11 +106,12 @@ class KeyStore:
             limits=clean_limits(limits),
             created_at=time.time(),
             expires_at=expires_at,
+            idempotent=idempotent,
             key_hash=hash_key(raw),
         )
         await self._db().execute(
-            "INSERT INTO fg_keys (id, key_hash, prefix, name, team, models, limits, created_at, expires_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO fg_keys (id, key_hash, prefix, name, team, models, limits, created_at, expires_at, idempotent) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             rec.id,
             rec.key_hash,
             rec.prefix,
@@ -119,6 +121,7 @@ class KeyStore:
             dump_json(rec.limits),
             rec.created_at,
             rec.expires_at,
+            rec.idempotent,
         )
         return raw, rec
 
@@ -192,8 +195,9 @@ class KeyStore:
         models: Any = ...,
         limits: dict[str, Any] | None = None,
         expires_at: Any = ...,
+        idempotent: bool | None = None,
     ) -> KeyRecord | None:
-        """Change the given fields only (``...``: leave as is). Limits merge; a ``None`` value clears one."""
+        """Change the given fields only (``...``, ``None``: leave as is). Limits merge; a ``None`` value clears one."""
         rec = await self.get_key(key_id)
         if rec is None:
             return None
@@ -208,13 +212,17 @@ class KeyStore:
             rec.limits = clean_limits({k: v for k, v in merged.items() if v is not None})
         if expires_at is not ...:
             rec.expires_at = expires_at
+        if idempotent is not None:
+            rec.idempotent = idempotent
         await self._db().execute(
-            "UPDATE fg_keys SET name = $1, team = $2, models = $3, limits = $4, expires_at = $5 WHERE id = $6",
+            "UPDATE fg_keys SET name = $1, team = $2, models = $3, limits = $4, expires_at = $5, idempotent = $6 "
+            "WHERE id = $7",
             rec.name,
             rec.team,
             dump_json(rec.models),
             dump_json(rec.limits),
             rec.expires_at,
+            rec.idempotent,
             rec.id,
         )
         return rec

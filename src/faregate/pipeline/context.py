@@ -30,6 +30,7 @@ class Principal:
     models: tuple[str, ...] | None = None  # allow-list; None: every model
     key_prefix: str = ""
     is_admin: bool = False
+    idempotent: bool = True  # false: the key's requests may not be sent twice (never hedged)
 
 
 @dataclass(slots=True)

@@ -6,6 +6,8 @@ request's own latency ceiling; with neither, ``failover.hedge_default_s``. It is
 than ``failover.hedge_min_s``. The executor schedules the hedge timer only when it can fire:
 hedging is on, the request may be sent twice (not marked ``idempotent: false``), the delay ends
 before the call's own first-byte timeout and the deadline, and a second candidate exists.
+A request may be sent twice unless it says ``faregate: {idempotent: false}`` or its key is
+marked ``idempotent: false`` (config keys, or database keys through the admin API and CLI).
 """
 
 from __future__ import annotations
@@ -58,6 +60,13 @@ def hedge_delay_s(fo: FailoverConfig, p95: float | None, ceiling: float | None) 
 def may_hedge(ctx: RequestContext, fo: FailoverConfig) -> bool:
     """Hedging is on, not used yet in this request, and the request may be sent twice."""
     if not fo.hedge or ctx.hedged:
+        return False
+    return sendable_twice(ctx)
+
+
+def sendable_twice(ctx: RequestContext) -> bool:
+    """Neither the request nor its key is marked ``idempotent: false``."""
+    if ctx.principal is not None and not ctx.principal.idempotent:
         return False
     routing = ctx.request.routing or {}
     return routing.get("idempotent") is not False

@@ -8,9 +8,9 @@ body fields it accepts and refuses any other (400 naming them): no mass assignme
 route that changes a key, so no caller can raise its own limits, budget, models or role.
 
     GET    /admin/keys[?team=T]        list (never a key or its hash)
-    POST   /admin/keys                 {name, team?, models?, limits?, expires_at?|expires_in_s?} -> {key, ...}
+    POST   /admin/keys                 {name, team?, models?, limits?, expires_at?|expires_in_s?, idempotent?} -> {key, ...}
     GET    /admin/keys/{id}
-    PATCH  /admin/keys/{id}            {name?, team?, models?, limits?, expires_at?}
+    PATCH  /admin/keys/{id}            {name?, team?, models?, limits?, expires_at?, idempotent?}
     POST   /admin/keys/{id}/revoke
     POST   /admin/keys/{id}/rotate     -> {key, ...} (same id, limits and counters; the old key stops)
     GET    /admin/teams                PUT/GET/DELETE /admin/teams/{name}  {models?, limits?}
@@ -40,8 +40,8 @@ from .master_key import require_admin
 ADMIN_STATE = web.AppKey("faregate_admin", dict)
 MAX_ADMIN_BODY = 64 * 1024
 
-KEY_CREATE_FIELDS = frozenset({"name", "team", "models", "limits", "expires_at", "expires_in_s"})
-KEY_UPDATE_FIELDS = frozenset({"name", "team", "models", "limits", "expires_at"})
+KEY_CREATE_FIELDS = frozenset({"name", "team", "models", "limits", "expires_at", "expires_in_s", "idempotent"})
+KEY_UPDATE_FIELDS = frozenset({"name", "team", "models", "limits", "expires_at", "idempotent"})
 TEAM_FIELDS = frozenset({"models", "limits"})
 RESET_FIELDS = frozenset({"key", "team", "model"})
 
@@ -71,6 +71,13 @@ def _opt_str(data: dict, field: str) -> Any:
     v = data.get(field)
     if v is not None and (not isinstance(v, str) or not 0 < len(v) <= 200):
         raise InvalidRequest(f"{field} must be a string of 1 to 200 characters.", param=field)
+    return v
+
+
+def _flag(data: dict, field: str) -> bool | None:
+    v = data.get(field)
+    if v is not None and not isinstance(v, bool):
+        raise InvalidRequest(f"{field} must be true or false.", param=field)
     return v
 
 
@@ -188,6 +195,7 @@ async def create_key(request: web.Request) -> web.Response:
             models=data.get("models"),
             limits=_limits(data.get("limits")),
             expires_at=expires_at,
+            idempotent=_flag(data, "idempotent") is not False,
         )
     except ValueError as exc:
         raise _value_error(exc) from None
@@ -217,6 +225,7 @@ async def update_key(request: web.Request) -> web.Response:
         kw["limits"] = _limits(data["limits"] if data["limits"] is not None else "null")
     if "expires_at" in data:
         kw["expires_at"] = _expires_at({"expires_at": data["expires_at"]})
+    kw["idempotent"] = _flag(data, "idempotent")
     try:
         rec = await (await adm.store()).update_key(request.match_info["id"], **kw)
     except ValueError as exc:

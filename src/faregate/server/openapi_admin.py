@@ -26,6 +26,9 @@ SCHEMAS: dict[str, Schema] = {
             "limits": nullable(ref("LimitSet")),
             "expires_at": _POSITIVE,
             "expires_in_s": _POSITIVE,
+            "idempotent": nullable(
+                {"type": "boolean", "description": "false: the key's requests are never hedged (sent twice)."}
+            ),
         },
     },
     "KeyUpdate": {
@@ -37,6 +40,9 @@ SCHEMAS: dict[str, Schema] = {
             "models": _MODELS,
             "limits": ref("LimitSet"),
             "expires_at": _POSITIVE,
+            "idempotent": nullable(
+                {"type": "boolean", "description": "false: the key's requests are never hedged (sent twice)."}
+            ),
         },
     },
     "Key": {
@@ -53,6 +59,7 @@ SCHEMAS: dict[str, Schema] = {
             "expires_at": nullable({"type": "number"}),
             "revoked_at": nullable({"type": "number"}),
             "rotated_at": nullable({"type": "number"}),
+            "idempotent": {"type": "boolean"},
             "active": {"type": "boolean"},
         },
     },
