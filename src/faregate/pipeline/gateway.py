@@ -18,6 +18,7 @@ from ..core.redact import redact
 from ..core.types import ChatRequest, ChatResponse, Event
 from ..endpoints.deployments import DeploymentRegistry
 from .context import Principal, Reply, RequestContext
+from .policy import with_learner
 from .runtime import Runtime, StepsFactory, compile_runtime
 from .services import Services
 from .step import Next, Step
@@ -146,7 +147,8 @@ class Gateway:
         (500), logged with its traceback here and answered in the front's envelope."""
         rt = self.runtime  # this request's snapshot, whatever is swapped in meanwhile
         ctx.redactor = rt.redactor
-        ctx.policy = rt.policy
+        learner = self.services.learner
+        ctx.policy = with_learner(rt.policy, learner.snapshot_id) if learner is not None else rt.policy
         try:
             reply = await rt.chain(ctx)
         except GatewayError as err:
