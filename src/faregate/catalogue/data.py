@@ -39,8 +39,11 @@ class Capabilities(_Strict):
 
 
 class Source(_Strict):
-    url: str
-    as_of: str  # ISO date the prices were read from ``url``
+    url: str  # the provider's page that publishes the figures
+    as_of: str  # ISO date the figures were last checked
+    # Where they were checked when not on ``url`` itself (a stored copy, a public price list
+    # such as LiteLLM's, at a named commit); null: read on ``url``, or not re-checked since.
+    via: str | None = None
 
 
 class CatalogueEntry(_Strict):
