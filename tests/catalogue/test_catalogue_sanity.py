@@ -55,6 +55,8 @@ def test_wire_format_endpoint_and_source_are_usable(e):
     assert e.base_url is None or e.base_url.startswith("https://")
     assert e.source.url.startswith("https://")
     checked = dt.date.fromisoformat(e.source.as_of)
+    if e.retires is not None:
+        dt.date.fromisoformat(e.retires)
     assert checked <= dt.date.fromisoformat(shipped().version), "checked after the catalogue's own date"
 
 

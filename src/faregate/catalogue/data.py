@@ -57,6 +57,7 @@ class CatalogueEntry(_Strict):
     context_window: int = Field(gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
     capabilities: Capabilities = Field(default_factory=Capabilities)
+    retires: str | None = None  # ISO date the provider stops serving it, when the source gives one
     source: Source
 
 
