@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,11 +26,12 @@ class _Arm:
         return self.a_inv @ self.b
 
     def digest(self) -> bytes:
-        h = hashlib.blake2b(digest_size=16)
-        h.update(np.ascontiguousarray(self.a_inv, dtype=np.float64).tobytes())
-        h.update(np.ascontiguousarray(self.b, dtype=np.float64).tobytes())
-        h.update(self.n.to_bytes(8, "little"))
-        return h.digest()
+        """A checksum of this arm's whole posterior: CRC-32 (a label telling states apart, not a
+        security digest), because it runs on every update and hashing ~28 kB with a cryptographic
+        hash would cost as much as the update itself."""
+        crc = zlib.crc32(np.ascontiguousarray(self.a_inv, dtype=np.float64).tobytes())
+        crc = zlib.crc32(np.ascontiguousarray(self.b, dtype=np.float64).tobytes(), crc)
+        return zlib.crc32(self.n.to_bytes(8, "little"), crc).to_bytes(4, "little") + self.n.to_bytes(8, "little")
 
 
 class ResidualThompson:
