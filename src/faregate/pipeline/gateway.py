@@ -147,8 +147,8 @@ class Gateway:
         (500), logged with its traceback here and answered in the front's envelope."""
         rt = self.runtime  # this request's snapshot, whatever is swapped in meanwhile
         ctx.redactor = rt.redactor
-        learner = self.services.learner
-        ctx.policy = with_learner(rt.policy, learner.snapshot_id) if learner is not None else rt.policy
+        # the learner's state is part of the policy (a stand-in learner without one is not)
+        ctx.policy = with_learner(rt.policy, getattr(self.services.learner, "snapshot_id", None))
         try:
             reply = await rt.chain(ctx)
         except GatewayError as err:
