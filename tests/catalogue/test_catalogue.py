@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from faregate.catalogue import apply_catalogue, shipped
+from faregate.catalogue.data import Catalogue
 from faregate.cli import main
 from faregate.config import ConfigError, GatewayConfig
 from faregate.pipeline.gateway import Gateway
@@ -128,3 +129,21 @@ def test_serve_refuses_a_wrong_unit_price_with_the_message(tmp_path):
     assert res.returncode != 0
     assert "models.0.prices.input" in res.stderr and "USD per million tokens" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_a_model_past_its_retirement_date_loads_with_a_warning(caplog):
+    base = shipped().get("gpt-4o-mini")
+    assert base is not None
+    cat = Catalogue(
+        version="2000-01-01",
+        models=[
+            base.model_copy(update={"name": "gone", "upstream": "gone-1", "retires": "2000-01-01"}),
+            base.model_copy(update={"name": "later", "upstream": "later-1", "retires": "2999-01-01"}),
+        ],
+    )
+    cfg = GatewayConfig.model_validate({"models": [{"model": "gone"}, {"model": "later"}]})
+    with caplog.at_level(logging.WARNING, logger="faregate"):
+        models = apply_catalogue(cfg, cat).models
+    assert [m.model for m in models] == ["gone-1", "later-1"]  # still filled in and served
+    assert "'gone': the catalogue says openai retires gone-1 on 2000-01-01" in caplog.text
+    assert "later" not in caplog.text

@@ -69,3 +69,29 @@ def test_latency_over_the_ceiling_is_a_weaker_negative_signal():
     q_slow = slow.adjust("q", x, {"m": 0.9})[0]["m"]
     q_failed = failed.adjust("q", x, {"m": 0.9})[0]["m"]
     assert q_failed < q_slow < 0.9
+
+
+def _taught(scores: list[float]) -> LearningLoop:
+    loop = LearningLoop(explore_rate=0.0)
+    for i, s in enumerate(scores):
+        x = bandit_features(f"summarize report number {i} for the board", "summarize")
+        loop.remember(f"r{i}", "cheap" if i % 2 else "big", x, 0.7, "k1")
+        loop.feedback(f"r{i}", s)
+    return loop
+
+
+def test_snapshot_id_names_the_learned_state():
+    fresh = LearningLoop(explore_rate=0.0)
+    assert fresh.snapshot_id == LearningLoop(explore_rate=0.0).snapshot_id, "the prior has one id"
+    a, b = _taught([0.0, 1.0, 0.5]), _taught([0.0, 1.0, 0.5])
+    assert a.snapshot_id == b.snapshot_id != fresh.snapshot_id, "equal learning, equal id"
+    assert _taught([0.0, 1.0, 0.4]).snapshot_id != a.snapshot_id, "another score, another id"
+    before = a.snapshot_id
+    assert a.snapshot_id == before, "reading does not change it"
+    a.remember("late", "big", bandit_features("a late question", "chat"), 0.6, "k1")
+    assert a.snapshot_id == before, "remembering a decision is not learning"
+    assert a.feedback("late", 0.1) and a.snapshot_id != before
+    # A posterior restored from its state has the id of that state.
+    restored = LearningLoop(explore_rate=0.0)
+    restored.model.load_state(a.model.state())
+    assert restored.snapshot_id == a.snapshot_id

@@ -27,6 +27,7 @@ def as_json(cat: Catalogue) -> list[dict]:
             "context_window": e.context_window,
             "max_output_tokens": e.max_output_tokens,
             "capabilities": e.capabilities.model_dump(),
+            "retires": e.retires,
             "source": e.source.model_dump(),
         }
         for e in cat.models

@@ -39,8 +39,11 @@ class Capabilities(_Strict):
 
 
 class Source(_Strict):
-    url: str
-    as_of: str  # ISO date the prices were read from ``url``
+    url: str  # the provider's page that publishes the figures
+    as_of: str  # ISO date the figures were last checked
+    # Where they were checked when not on ``url`` itself (a stored copy, a public price list
+    # such as LiteLLM's, at a named commit); null: read on ``url``, or not re-checked since.
+    via: str | None = None
 
 
 class CatalogueEntry(_Strict):
@@ -54,6 +57,7 @@ class CatalogueEntry(_Strict):
     context_window: int = Field(gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
     capabilities: Capabilities = Field(default_factory=Capabilities)
+    retires: str | None = None  # ISO date the provider stops serving it, when the source gives one
     source: Source
 
 

@@ -9,6 +9,7 @@ refused: it is almost surely per token (or per thousand) where faregate wants pe
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -55,6 +56,15 @@ def _fill(m: ModelConfig, cat: Catalogue, path: str) -> ModelConfig:
                 m.name,
             )
         return m
+    if entry.retires and entry.retires <= dt.date.today().isoformat():
+        log.warning(
+            "model %r: the catalogue says %s retires %s on %s (%s): its requests will likely fail",
+            m.name,
+            entry.provider,
+            entry.upstream,
+            entry.retires,
+            entry.source.url,
+        )
     fs = m.model_fields_set
     update: dict[str, Any] = {}
     if "provider" not in fs:

@@ -7,7 +7,9 @@ unchanged (the warm start), and every outcome moves them for requests that look 
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +25,14 @@ class _Arm:
     def theta(self) -> np.ndarray:
         return self.a_inv @ self.b
 
+    def digest(self) -> bytes:
+        """A checksum of this arm's whole posterior: CRC-32 (a label telling states apart, not a
+        security digest), because it runs on every update and hashing ~28 kB with a cryptographic
+        hash would cost as much as the update itself."""
+        crc = zlib.crc32(np.ascontiguousarray(self.a_inv, dtype=np.float64).tobytes())
+        crc = zlib.crc32(np.ascontiguousarray(self.b, dtype=np.float64).tobytes(), crc)
+        return zlib.crc32(self.n.to_bytes(8, "little"), crc).to_bytes(4, "little") + self.n.to_bytes(8, "little")
+
 
 class ResidualThompson:
     """Per-model Bayesian linear regression of the residual; thread-safe updates.
@@ -37,6 +47,10 @@ class ResidualThompson:
         self.noise = noise
         self._arms: dict[str, _Arm] = {}
         self._lock = threading.Lock()
+        # Each arm's digest is refreshed when it learns (O(dim^2), like the update itself), so
+        # the snapshot id is a hash of a few digests, recomputed once per change: cheap per request.
+        self._digests: dict[str, bytes] = {}
+        self._snapshot: str | None = None
 
     def _arm(self, model: str) -> _Arm:
         arm = self._arms.get(model)
@@ -62,6 +76,8 @@ class ResidualThompson:
             arm.a_inv -= np.outer(ax, ax) * (weight / (1.0 + weight * float(x @ ax)))
             arm.b += weight * residual * x
             arm.n += 1
+            self._digests[model] = arm.digest()
+            self._snapshot = None
 
     def observations(self, model: str) -> int:
         arm = self._arms.get(model)
@@ -71,5 +87,26 @@ class ResidualThompson:
         return {m: {"a_inv": a.a_inv.tolist(), "b": a.b.tolist(), "n": a.n} for m, a in self._arms.items()}
 
     def load_state(self, state: dict) -> None:
-        for m, s in state.items():
-            self._arms[m] = _Arm(np.asarray(s["a_inv"]), np.asarray(s["b"]), int(s["n"]))
+        with self._lock:
+            for m, s in state.items():
+                arm = self._arms[m] = _Arm(
+                    np.asarray(s["a_inv"], dtype=np.float64), np.asarray(s["b"], dtype=np.float64), int(s["n"])
+                )
+                self._digests[m] = arm.digest()
+            self._snapshot = None
+
+    def snapshot_id(self) -> str:
+        """A short hash of the posterior (every arm's precision, residual sums and count).
+
+        Equal states give equal ids and any update changes it; with nothing learned it is the
+        id of the prior. Read once per request for the policy version, so it is cached between
+        updates."""
+        snap = self._snapshot
+        if snap is None:
+            with self._lock:
+                h = hashlib.blake2b(digest_size=8)
+                h.update(f"{self.dim}:{self.prior_strength!r}".encode())
+                for m in sorted(self._digests):
+                    h.update(m.encode() + b"\0" + self._digests[m])
+                snap = self._snapshot = h.hexdigest()
+        return snap

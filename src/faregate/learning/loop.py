@@ -58,6 +58,12 @@ class LearningLoop:
         self._memory = memory
         self.updates = 0
 
+    @property
+    def snapshot_id(self) -> str:
+        """A short hash of what has been learned (``ResidualThompson.snapshot_id``): part of the
+        policy version each request records, so a change of answers after feedback is traceable."""
+        return self.model.snapshot_id()
+
     @staticmethod
     def _rng(request_id: str) -> np.random.Generator:
         return np.random.default_rng(zlib.crc32(request_id.encode()))

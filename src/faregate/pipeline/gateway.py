@@ -18,6 +18,7 @@ from ..core.redact import redact
 from ..core.types import ChatRequest, ChatResponse, Event
 from ..endpoints.deployments import DeploymentRegistry
 from .context import Principal, Reply, RequestContext
+from .policy import with_learner
 from .runtime import Runtime, StepsFactory, compile_runtime
 from .services import Services
 from .step import Next, Step
@@ -152,7 +153,8 @@ class Gateway:
         log as in the answer."""
         rt = self.runtime  # this request's snapshot, whatever is swapped in meanwhile
         ctx.redactor = rt.redactor
-        ctx.policy = rt.policy
+        # the learner's state is part of the policy (a stand-in learner without one is not)
+        ctx.policy = with_learner(rt.policy, getattr(self.services.learner, "snapshot_id", None))
         try:
             reply = await rt.chain(ctx)
             if render is not None and reply.response is not None:

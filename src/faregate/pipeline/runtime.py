@@ -106,7 +106,7 @@ def compile_runtime(
     Models are first completed from the model catalogue (prices, limits and the router then see
     the filled-in values); a price in the wrong unit raises ``ConfigError``."""
     config = apply_catalogue(config)
-    policy = policy_version(config, learner_snapshot=getattr(services.learner, "snapshot_id", None))
+    policy = policy_version(config)  # the learner's state is folded in per request (Gateway.handle)
     deployments = DeploymentRegistry(config.models, previous=previous.deployments if previous is not None else None)
     if steps is None:
         chain_steps = default_steps(config, services, deployments)
