@@ -16,7 +16,7 @@ from ..config import GatewayConfig
 from ..core.types import Event, Finish
 from ..endpoints.deployments import DeploymentRegistry
 from ..observability.access_log import write_access
-from ..observability.metrics import BreakerReading, GatewayMetrics
+from ..observability.metrics import GatewayMetrics
 from .context import Reply, RequestContext
 from .observe_trace import export_trace
 from .step import Next, Step
@@ -29,19 +29,6 @@ REJECTIONS = {
     "budget_exceeded": "budget",
     "concurrency_limit_exceeded": "concurrency",
 }
-
-
-def breaker_readings(deployments: DeploymentRegistry) -> list[BreakerReading]:
-    out = []
-    for d in deployments.all():
-        br = d.breaker
-        state = str(getattr(br, "state", "closed")) if br is not None else "closed"
-        out.append(
-            BreakerReading(
-                d.id, d.target.model_name, d.target.provider, state, d.failures, d.last_error_kind, d.last_error
-            )
-        )
-    return out
 
 
 def final_status(ctx: RequestContext) -> int:
@@ -70,12 +57,10 @@ class ObserveStep(Step):
         self.secrets = secrets
 
     async def start(self) -> None:
-        """Point the gateway's deployment watch (breaker transitions, failures) at this snapshot."""
-        watch = self.services.watch
-        if watch is not None:
-            deployments = self.deployments
-            watch.source = lambda: breaker_readings(deployments)
-            watch.secrets = self.secrets
+        """Point the gateway's upstream events (breaker transitions, failures) at this snapshot."""
+        events = self.services.events
+        if events is not None:
+            events.attach(self.deployments.all(), self.secrets)
 
     def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         ctx.on_finish.append(self._hook)
