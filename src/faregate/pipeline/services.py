@@ -24,6 +24,7 @@ from ..observability.tracing import Tracing
 from ..storage.log_spill import pending as spill_pending
 from ..storage.request_log import LogWriter
 from .auth_step import KeyAuth
+from .budgets import budget_of
 from .limits_restore import restore_from_log
 from .runtime_sync import RuntimeSync
 
@@ -98,7 +99,7 @@ class Services:
             facts = Facts(
                 breakers=lambda: [(r.deployment, r.state) for r in events.readings()],
                 spilling=self._spilling,
-                budget_of=lambda scope, value: budget_of(config, scope, value),
+                budget_of=lambda scope, value: budget_of(config, self.auth.store, scope, value),
             )
             self.alerts = AlertService(config.alerts, config.database_url, facts)
             self.alerts.flush = self.request_log.flush
@@ -160,16 +161,3 @@ class Services:
     async def _close_log(self) -> None:
         if self.request_log is not None:
             await self.request_log.close()
-
-
-def budget_of(config: GatewayConfig, scope: str, value: str) -> tuple[float, str] | None:
-    """The budget (USD, period) the config sets for a key (the default key limits), team or model."""
-    lc = config.limits
-    ls = lc.keys if scope == "key" else lc.teams.get(value) if scope == "team" else lc.models.get(value)
-    if scope not in ("key", "team", "model") or ls is None:
-        return None
-    if ls.budget_usd_month is not None:
-        return float(ls.budget_usd_month), "month"
-    if ls.budget_usd_day is not None:
-        return float(ls.budget_usd_day), "day"
-    return None
