@@ -31,6 +31,16 @@ REJECTIONS = {
 }
 
 
+def cache_outcome(ctx: RequestContext) -> str | None:
+    """``hit``, ``miss`` or ``coalesced`` as the cache step set it in ``ctx.cache_outcome``; for a
+    cache step that only marks its hits (``cache_hit``, ``cache_kind``), the hit; None: no lookup."""
+    if ctx.cache_outcome is not None:
+        return ctx.cache_outcome
+    if ctx.cache_hit:
+        return "coalesced" if ctx.cache_kind == "coalesced" else "hit"
+    return None
+
+
 def final_status(ctx: RequestContext) -> int:
     return 500 if ctx.error_class and ctx.status < 400 else ctx.status
 
@@ -96,8 +106,8 @@ class ObserveStep(Step):
         if requested not in self.known:  # a client's unknown name must not grow the label set
             requested = "unknown"
         model = ctx.answered_model or requested
-        cache = ctx.cache_outcome or ("hit" if ctx.cache_hit else "none")
-        m.requests.inc((ctx.front, model, dep, provider, str(status), cache))
+        cache = cache_outcome(ctx)
+        m.requests.inc((ctx.front, model, dep, provider, str(status), cache or "none"))
         elapsed = ctx.elapsed_ms() / 1000.0
         m.duration.observe(("chat", provider, requested, ctx.answered_model or ""), elapsed)
         if ctx.ttft_ms is not None:
@@ -124,8 +134,8 @@ class ObserveStep(Step):
         m.overhead.observe((ctx.front,), max(0.0, elapsed - upstream / 1000.0))
         if ctx.error_class in REJECTIONS:
             m.rejections.inc((REJECTIONS[ctx.error_class], key))
-        if ctx.cache_outcome is not None:
-            m.cache.inc((ctx.cache_outcome,))
+        if cache is not None:
+            m.cache.inc((cache,))
         plan = ctx.plan
         if plan is not None:
             route = ctx.route or ""
@@ -148,7 +158,7 @@ class ObserveStep(Step):
             "input_tokens": u.input_tokens,
             "output_tokens": u.output_tokens,
             "cost_usd": round(ctx.cost_usd, 8),
-            "cache": ctx.cache_outcome or ("hit" if ctx.cache_hit else None),
+            "cache": cache_outcome(ctx),
             "attempts": len(ctx.attempts),
             "error": ctx.error_class,
         }
