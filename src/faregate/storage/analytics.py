@@ -258,7 +258,10 @@ async def summary(
         if prices
         else []
     )
-    result["recommendations"] = _tagged(routes) + await recommend(db, acc, since, until, prices, context)
+    recs = await recommend(db, acc, since, until, prices, context)
+    result["recommendations"] = _tagged(routes) + [r for r in recs if "needs" not in r]
+    # Rules that could not be evaluated on this log, each with what it needs and why.
+    result["unavailable_recommendations"] = [r for r in recs if "needs" in r]
     return result
 
 

@@ -14,8 +14,9 @@ model, per key, per route and model). Rules:
   ``server.log_bodies``), where provider prompt caching would pay.
 
 The two rules that need ``server.log_bodies`` count repeats in the logged prompt text. Without
-it (no prompt logged in the window) they are not guessed at: each is listed once with
-``"needs": "server.log_bodies"``, no saving, and a message saying why. A prompt hash logged
+it (no prompt logged in the window) they are not guessed at: each is returned once with
+``"needs": "server.log_bodies"``, no saving, and a message saying why (the summary lists these
+under ``unavailable_recommendations``). A prompt hash logged
 without the body would do too, but it is derived from the prompt, which ``log_bodies: false``
 keeps out of the log (a hash confirms a guessed prompt), so none is logged.
 
