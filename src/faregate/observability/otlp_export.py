@@ -29,8 +29,9 @@ log = logging.getLogger("faregate.tracing")
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 _PACK_D = struct.Struct("<d").pack
 _PACK_Q = struct.Struct("<Q").pack
-_FLAGS_TAG = b"\x85\x01"  # field 16 (flags), fixed32
-_HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200
+# Field 16 (flags, fixed32): the parent's is-remote bit is known (0x100), and set (0x200).
+_FLAGS_LOCAL = b"\x85\x01" + (0x100).to_bytes(4, "little")
+_FLAGS_REMOTE = b"\x85\x01" + (0x300).to_bytes(4, "little")
 
 
 def _varint(n: int) -> bytes:
@@ -74,6 +75,8 @@ class SpanEncoder:
     def __init__(self) -> None:
         self._memo: dict[tuple[str, object], bytes] = {}
         self._ints: dict[tuple[str, object], bytes] = {}
+        self._names: dict[tuple[str, object], bytes] = {}
+        self._tid, self._tid_field = 0, b""
         self._keys: dict[str, bytes] = {}
         self._heads: dict[tuple[int, int], tuple[bytes, bytes]] = {}
 
@@ -94,29 +97,33 @@ class SpanEncoder:
         return hit
 
     def span(self, s: ReadableSpan) -> bytes:
-        sc = s.context
+        sc, p = s.context, s.parent
         assert sc is not None
-        parts = [b"\x0a\x10", sc.trace_id.to_bytes(16, "big"), b"\x12\x08", sc.span_id.to_bytes(8, "big")]
+        if sc.trace_id != self._tid:  # a request's spans share one trace id, and come together
+            self._tid, self._tid_field = sc.trace_id, b"\x0a\x10" + sc.trace_id.to_bytes(16, "big")
+        head = self._tid_field + b"\x12\x08" + sc.span_id.to_bytes(8, "big")
         if sc.trace_state:
-            parts.append(_len(0x1A, sc.trace_state.to_header().encode()))
-        p = s.parent
+            head += _len(0x1A, sc.trace_state.to_header().encode())
         if p is not None:
-            parts += (b"\x22\x08", p.span_id.to_bytes(8, "big"))
-        parts += (_len(0x2A, s.name.encode()), b"\x30", bytes((s.kind.value + 1,)))
-        parts += (b"\x39", _PACK_Q(s.start_time or 0), b"\x41", _PACK_Q(s.end_time or 0))
-        for key, v in (s.attributes or {}).items():
-            parts.append(self._kv(key, v))
+            head += b"\x22\x08" + p.span_id.to_bytes(8, "big")
+        name = self._names.get((s.name, s.kind))
+        if name is None:
+            if len(self._names) >= self.MEMO_MAX:
+                self._names.clear()
+            name = self._names[(s.name, s.kind)] = _len(0x2A, s.name.encode()) + bytes((0x30, s.kind.value + 1))
+        kv = self._kv
+        attrs = b"".join([kv(k, v) for k, v in (s.attributes or {}).items()])
         if s.dropped_attributes:
-            parts += (b"\x50", _varint(s.dropped_attributes))
+            attrs += b"\x50" + _varint(s.dropped_attributes)
         st = s.status
         if st.status_code.value:
             msg = _len(0x12, st.description.encode()) if st.description else b""
-            parts.append(_len(0x7A, msg + b"\x18" + bytes((st.status_code.value,))))
+            status = _len(0x7A, msg + bytes((0x18, st.status_code.value)))
         else:
-            parts.append(b"\x7a\x00")  # an empty status, as the SDK's encoder writes it
-        flags = _HAS_IS_REMOTE | (_IS_REMOTE if p is not None and p.is_remote else 0)
-        parts += (_FLAGS_TAG, flags.to_bytes(4, "little"))
-        return _len(0x12, b"".join(parts))
+            status = b"\x7a\x00"  # an empty status, as the SDK's encoder writes it
+        flags = _FLAGS_REMOTE if p is not None and p.is_remote else _FLAGS_LOCAL
+        times = b"\x39" + _PACK_Q(s.start_time or 0) + b"\x41" + _PACK_Q(s.end_time or 0)
+        return _len(0x12, b"".join((head, name, times, attrs, status, flags)))
 
     def _head(self, s: ReadableSpan) -> tuple[bytes, bytes]:
         """The encoded ``resource`` field of ResourceSpans and ``scope`` field of ScopeSpans."""

@@ -42,12 +42,13 @@ class Tracing:
     """The gateway's span pipeline: a batch processor over an OTLP exporter (its own, not the
     process-global tracer provider's)."""
 
-    def __init__(self, cfg: TracingConfig, exporter: SpanExporter | None = None) -> None:
+    def __init__(self, cfg: TracingConfig, exporter: SpanExporter | None = None, *, max_queue_size: int = 8192) -> None:
         self.cfg = cfg
         self.resource = Resource.create({"service.name": cfg.service_name})
         self.scope = InstrumentationScope("faregate")
         exp = exporter or OtlpHttpExporter(cfg.otlp_endpoint, timeout_s=cfg.export_timeout_s)
-        self.processor = BatchSpanProcessor(exp, schedule_delay_millis=1000)
+        # 8192 spans: two seconds of a busy replica (4 spans a request) while a send is slow.
+        self.processor = BatchSpanProcessor(exp, schedule_delay_millis=1000, max_queue_size=max_queue_size)
         self._bound = round(cfg.sample_ratio * (_ID_LOW + 1))  # TraceIdRatioBased's bound
 
     @staticmethod
