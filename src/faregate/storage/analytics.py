@@ -253,7 +253,7 @@ async def summary(
         "total": _finish(total, base),
         "groups": out_groups,
     }
-    rm = acc["route_model"]
+    rm = acc.get("route_model", {})
     routes = _recommend(rm, since, until, prices, min_requests=min_requests, min_share=min_share) if prices else []
     recs = await recommend(db, acc, since, until, prices, context)
     # Apart: the rules that could not be evaluated on this log, each with what it needs and why.
