@@ -6,9 +6,13 @@ Builds one finished request context (two attempts, usage, cost, a plan-less name
 runs the observe step's finish hook on copies of it, with each feature alone and with all off
 (the reference), in interleaved rounds (ABBA), on one core. Printed: microseconds per request
 of each, median over rounds, and what that is against a proxied request's CPU cost (given by
-``--request-us``, from ``bench_proxy.py``'s "CPU per request" of fg-bare). The tracing row exports to an exporter
-that drops the spans: it measures span creation and batching on the request's thread; the OTLP
-encoding and send (the batch processor's thread) are counted by ``bench_proxy.py``'s fg-trace.
+``--request-us``, from ``bench_proxy.py``'s "CPU per request" of fg-bare). The ``tracing`` row
+exports to an exporter that drops the spans: span creation and batching on the request's
+thread. The two ``+encode`` rows also encode every span to OTLP protobuf bytes (what the batch
+processor's thread does before sending; the timed loop waits for it): ``sdk-encode`` with the
+SDK's encoder (``encode_spans``, what the SDK's OTLP exporter uses), ``fg-encode`` with
+faregate's (``observability/otlp_export.py``). The send itself is counted by
+``bench_proxy.py``'s fg-trace.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ import argparse
 import io
 import statistics
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from faregate.config import GatewayConfig
@@ -25,6 +32,7 @@ from faregate.core.types import ChatRequest
 from faregate.core.usage import Usage
 from faregate.endpoints.deployments import DeploymentRegistry
 from faregate.observability import access_log as access_module
+from faregate.observability.otlp_export import SpanEncoder
 from faregate.observability.tracing import Tracing
 from faregate.pipeline.context import Attempt, Principal, RequestContext
 from faregate.pipeline.observe_step import ObserveStep
@@ -34,6 +42,21 @@ from faregate.pipeline.services import Services
 class _Drop(SpanExporter):
     def export(self, spans):
         return SpanExportResult.SUCCESS
+
+
+class _Encode(SpanExporter):
+    """Encodes each batch as the OTLP body (and drops it)."""
+
+    def __init__(self, encode: Callable[[Sequence[Any]], bytes]) -> None:
+        self.encode = encode
+
+    def export(self, spans):
+        self.encode(spans)
+        return SpanExportResult.SUCCESS
+
+
+def _sdk_encode(spans: Sequence[Any]) -> bytes:
+    return bytes(encode_spans(spans).SerializeToString())
 
 
 CONFIG = {
@@ -60,11 +83,12 @@ def _ctx() -> RequestContext:
     return ctx
 
 
-def _step(metrics: bool, tracing: bool, access: bool) -> ObserveStep:
+def _step(metrics: bool, tracing: SpanExporter | None, access: bool) -> ObserveStep:
     cfg = GatewayConfig.model_validate({**CONFIG, "metrics": {"enabled": metrics}, "access_log": {"enabled": access}})
     services = Services.build(cfg)
-    if tracing:
-        services.tracing = Tracing(cfg.tracing, exporter=_Drop())
+    if tracing is not None:
+        # A queue big enough for a round: no span is dropped for a full queue while the loop runs.
+        services.tracing = Tracing(cfg.tracing, exporter=tracing, max_queue_size=1_000_000)
     return ObserveStep(cfg, services, DeploymentRegistry(cfg.models))
 
 
@@ -73,6 +97,8 @@ def _time(step: ObserveStep, n: int) -> float:
     t0 = time.perf_counter()
     for c in ctxs:
         step._hook(c)
+    if step.tracing is not None:
+        step.tracing.flush(60_000)  # the export thread's work belongs to these requests
     return (time.perf_counter() - t0) / n * 1e6
 
 
@@ -85,11 +111,13 @@ def main() -> None:
     # The JSON access log as `faregate serve --log-format json` sets it up (into a buffer here).
     access_module._SINK = access_module._Sink(io.StringIO(), "json")
     variants = {
-        "all off": _step(False, False, False),
-        "metrics": _step(True, False, False),
-        "tracing": _step(False, True, False),
-        "json log": _step(False, False, True),
-        "all on": _step(True, True, True),
+        "all off": _step(False, None, False),
+        "metrics": _step(True, None, False),
+        "tracing": _step(False, _Drop(), False),
+        "tracing+sdk-encode": _step(False, _Encode(_sdk_encode), False),
+        "tracing+fg-encode": _step(False, _Encode(SpanEncoder().encode), False),
+        "json log": _step(False, None, True),
+        "all on": _step(True, _Encode(SpanEncoder().encode), True),
     }
     res: dict[str, list[float]] = {k: [] for k in variants}
     names = list(variants)
@@ -101,10 +129,10 @@ def main() -> None:
             res[k].append(_time(variants[k], a.requests))
     base = statistics.median(res["all off"])
     print(f"{a.rounds} rounds x {a.requests} finished requests")
-    print(f"{'variant':<10}{'us/request':>12}{'added us':>10}" + (f"{'of a request':>14}" if a.request_us else ""))
+    print(f"{'variant':<20}{'us/request':>12}{'added us':>10}" + (f"{'of a request':>14}" if a.request_us else ""))
     for k in names:
         us = statistics.median(res[k])
-        row = f"{k:<10}{us:>12.2f}{us - base:>10.2f}"
+        row = f"{k:<20}{us:>12.2f}{us - base:>10.2f}"
         if a.request_us:
             row += f"{(us - base) / a.request_us:>14.1%}"
         print(row)

@@ -282,3 +282,39 @@ def test_a_rule_window_is_bounded():
 
     with pytest.raises(ValidationError):
         RuleConfig(id="w", kind="error_rate", window_s=1e300)
+
+
+def test_budget_rule_reads_a_database_key_and_team_set_through_the_admin_api(rig):
+    """The budgets live only in the key database (no ``limits:`` in the config): the rule fires."""
+    srv, hook, *_ = rig
+    st, team = admin(
+        srv, "PUT", "/admin/teams/research", {"limits": {"budget_usd_month": 0.00004, "budget_soft": True}}
+    )
+    assert st == 200, team
+    st, created = admin(
+        srv,
+        "POST",
+        "/admin/keys",
+        {"name": "db-key", "team": "research", "limits": {"budget_usd_day": 0.00005, "budget_soft": True}},
+    )
+    assert st == 201, created
+    rules = [
+        {"id": "key-budget", "kind": "budget", "scope": "key", "value": created["id"], "threshold": 50},
+        {"id": "team-budget", "kind": "budget", "scope": "team", "value": "research", "threshold": 50},
+    ]
+    for rule in rules:
+        assert admin(srv, "POST", "/admin/alerts/rules", rule)[0] == 201
+    assert admin(srv, "POST", "/admin/alerts/check")[1]["firing"] == []  # nothing spent yet
+    client = openai.OpenAI(base_url=srv.base_url, api_key=created["key"], max_retries=0, timeout=10)
+    for _ in range(12):
+        client.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "spend"}])
+    out = admin(srv, "POST", "/admin/alerts/check")[1]
+    assert sorted(out["firing"], key=lambda f: f["rule"]) == [
+        {"rule": "key-budget", "subject": created["id"]},
+        {"rule": "team-budget", "subject": "research"},
+    ]
+    sent = {a["rule"]: a for a in hook.json()}
+    assert "of the daily budget $5e-05 spent" in sent["key-budget"]["text"]
+    assert "of the monthly budget $4e-05 spent" in sent["team-budget"]["text"]
+    assert sent["key-budget"]["value"] >= 50 and sent["team-budget"]["value"] >= 50
+    assert created["key"] not in json.dumps(hook.json())

@@ -141,3 +141,27 @@ def test_metrics_off(start_server, upstreams):
     with pytest.raises(urllib.error.HTTPError) as absent:
         scrape(srv.url)
     assert absent.value.code == 404
+
+
+def _cached_pair(start_server, upstreams) -> dict[str, list]:
+    """The same cacheable question twice through a gateway with the response cache on."""
+    srv = start_server(_config(upstreams, cache={"enabled": True}))
+    main = _client(srv, MAIN)
+    for _ in range(2):
+        main.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": PROMPT}], temperature=0)
+    return samples(scrape(srv.url))
+
+
+def test_a_cache_hit_is_counted_in_the_cache_families(start_server, upstreams):
+    ss = _cached_pair(start_server, upstreams)
+    assert total(ss, "faregate_requests_total", cache="hit") == 1
+    assert total(ss, "faregate_cache_total", outcome="hit") == 1
+    assert total(ss, "faregate_upstream_attempts_total") == 1  # the hit never went upstream
+
+
+@pytest.mark.xfail(strict=True, reason="cache step sets ctx.cache_outcome on the cache13 branch")
+def test_a_cache_miss_is_counted_in_the_cache_families(start_server, upstreams):
+    ss = _cached_pair(start_server, upstreams)
+    assert total(ss, "faregate_requests_total", cache="miss") == 1
+    assert total(ss, "faregate_cache_total", outcome="miss") == 1
+    assert total(ss, "faregate_cache_total") == 2

@@ -90,3 +90,26 @@ async def test_quiet_on_a_healthy_log(tmp_path):
     s = await analytics.summary(await w._ensure_db(), since=now - 3600, until=now, prices=PRICES)
     await w.close()
     assert s["recommendations"] == []
+
+
+async def test_the_body_rules_say_they_need_log_bodies_when_no_prompt_is_logged(tmp_path):
+    """The same log as above but without prompt text (``server.log_bodies: false``): the two rules
+    that count repeated prompts are listed as unavailable, with why; the others still fire."""
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    now = time.time()
+    w = LogWriter(url, spill_path=tmp_path / "spill.jsonl")
+    await w.start()
+    for r in _records(now):
+        r.prompt = None
+        w.append(r)
+    await w.flush()
+    s = await analytics.summary(await w._ensure_db(), since=now - 7200, until=now, prices=PRICES)
+    await w.close()
+    assert not any(r.get("needs") for r in s["recommendations"])
+    needs = {r["rule"]: r for r in s["unavailable_recommendations"]}
+    assert set(needs) == {"response_cache", "prompt_caching"}
+    for r in needs.values():
+        assert r["needs"] == "server.log_bodies" and r["saves_usd_per_month"] == 0
+        assert "set server.log_bodies: true" in r["message"] and "prompt text" in r["message"]
+        assert r["evidence"]["models"] == ["big", "flaky", "small"] and r["evidence"]["requests"] == 140
+    assert {"latency_ceiling", "add_fallback", "cheaper_model_for_route"} <= {r["rule"] for r in s["recommendations"]}

@@ -8,7 +8,7 @@ model, a route or a deployment. Only bounded facts go into a finding: names and 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..config import RuleConfig
@@ -20,6 +20,7 @@ RATE_FIELDS = {
     "fallback_rate": "fallback_rate",
     "constraint_unmet_rate": "constraint_unmet_rate",
 }
+ADJ = {"day": "daily", "week": "weekly", "month": "monthly"}
 GROUP_BY = {"all": "model", "key": "key", "model": "model", "route": "route"}
 
 
@@ -30,14 +31,19 @@ class Finding:
     text: str
 
 
+async def _no_budget(scope: str, value: str) -> tuple[float, str] | None:
+    return None
+
+
 @dataclass(slots=True)
 class Facts:
     """What a rule may read besides the database (given by the gateway)."""
 
     breakers: Callable[[], Iterable[tuple[str, str]]] = tuple  # (deployment, state)
     spilling: Callable[[], bool] = lambda: False
-    # (scope, value) -> (budget in USD, "day" | "month"), or None when no budget is set there.
-    budget_of: Callable[[str, str], tuple[float, str] | None] = lambda scope, value: None
+    # (scope, value) -> (budget in USD, "day" | "month"), or None when no budget is set there;
+    # awaited: a key's or team's budget may live in the key database.
+    budget_of: Callable[[str, str], Awaitable[tuple[float, str] | None]] = _no_budget
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -84,12 +90,12 @@ async def evaluate(rule: RuleConfig, db: Database, now: float, facts: Facts) -> 
         if v > rule.threshold:
             return [Finding(subject, v, f"spend this {rule.period} is ${v:.6f}, over ${rule.threshold:g}")]
     elif k == "budget":
-        budget = facts.budget_of(rule.scope, subject)
+        budget = await facts.budget_of(rule.scope, subject)
         if budget is not None and budget[0] > 0:
             v = await spend(db, rule.scope, rule.value, period_start(budget[1], now), now + 0.001)
             pct = 100.0 * v / budget[0]
             if pct >= rule.threshold:
-                return [Finding(subject, pct, f"{pct:.1f}% of the {budget[1]}ly budget ${budget[0]:g} spent")]
+                return [Finding(subject, pct, f"{pct:.1f}% of the {ADJ[budget[1]]} budget ${budget[0]:g} spent")]
     elif k in RATE_FIELDS:
         part = await _window(db, rule, now)
         rate = part.get(RATE_FIELDS[k]) if part is not None else None

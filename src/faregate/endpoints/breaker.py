@@ -18,6 +18,10 @@ and a client that went away are *neutral*: they free a probe slot and change not
 
 Every call holds a ``Permit`` from ``acquire`` and hands it back with its outcome, so a
 late answer from a call admitted in an earlier state cannot move the circuit.
+
+``listener`` (optional) is called with ``(before, after)`` at the instant of each transition,
+from whatever moved the circuit (an outcome, the lazy OPEN -> HALF_OPEN, the prober): the
+observability side logs and counts transitions through it, without polling.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class CircuitBreaker:
         "opened_count",
         "last_transition",
         "last_reason",
+        "listener",
     )
 
     def __init__(self, cfg: BreakerConfig | None = None, clock: Callable[[], float] = time.monotonic) -> None:
@@ -77,6 +82,7 @@ class CircuitBreaker:
         self.opened_count = 0
         self.last_transition = clock()
         self.last_reason: str | None = None
+        self.listener: Callable[[str, str], None] | None = None
 
     # -- state -----------------------------------------------------------------------------
 
@@ -188,6 +194,7 @@ class CircuitBreaker:
         self._to(OPEN)
 
     def _to(self, state: str) -> None:
+        before = self._state
         self._state = state
         self._generation += 1
         self._probes = 0
@@ -198,6 +205,8 @@ class CircuitBreaker:
             self.consecutive_failures = 0
             self._window.clear()
             self._window_failures = 0
+        if self.listener is not None and before != state:
+            self.listener(before, state)
 
     def snapshot(self) -> dict:
         state = self.state

@@ -11,11 +11,16 @@ redacted: its message is replaced, in place, by the snapshot's ``Redactor`` (the
 upstream keys and auth header values, exact and masked, and every credential pattern) before
 anything stores it. Every later sink (``last_error``, the breaker's reason, the attempt, the
 client's error, the request log, logs) reads the redacted text.
+
+``events`` (optional, a ``HealthEvents``) hears of each failure that counts against a
+deployment at the instant it is recorded, before the request moves on (the observability side
+logs and counts it there).
 """
 
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from ..core.errors import UpstreamError
 from ..core.redact import Redactor
@@ -26,11 +31,19 @@ from .deployments import Deployment
 NEUTRAL_KINDS = frozenset({"client", "context_length", "cancelled"})
 
 
+class HealthEvents(Protocol):
+    """Told of health events as they happen (``observability.events.UpstreamEvents``)."""
+
+    def upstream_failure(self, dep: Deployment, err: UpstreamError) -> None:
+        """A failed call that counts against ``dep`` (its message already redacted); must not raise."""
+
+
 class DeploymentHealth:
     """Breaker-aware health bookkeeping for deployments; ``redactor``: the snapshot's secrets."""
 
-    def __init__(self, redactor: Redactor | None = None) -> None:
+    def __init__(self, redactor: Redactor | None = None, events: HealthEvents | None = None) -> None:
         self.redactor = redactor or Redactor()
+        self.events = events
 
     def redact(self, err: UpstreamError) -> UpstreamError:
         """``err`` with its message (and ``args``) redacted in place (idempotent)."""
@@ -63,6 +76,8 @@ class DeploymentHealth:
         dep.last_error = err.message
         dep.last_error_kind = err.kind
         dep.last_error_at = time.time()
+        if self.events is not None:
+            self.events.upstream_failure(dep, err)  # logged before the breaker moves
         if dep.breaker is not None:
             # 429 is rate limiting, handled by the deployment's cooldown, not a sign of ill health.
             if err.kind == "credential" and err.provider_status == 429:

@@ -8,6 +8,7 @@ warnings) go to stderr. Everything that reaches a line is redacted by ``core.red
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import sys
@@ -22,15 +23,20 @@ LEVELS = ("debug", "info", "warning", "error")
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 
+FLUSH_AFTER_S = 1.0
+
+
 class _Sink:
     """The access log's fast path once ``configure_logging`` ran: the line goes straight into
-    stdout's buffer (no LogRecord, no handler lock, no flush per line); ``flush_access`` (each
-    second, from the deployment watch, and at exit) pushes it out."""
+    stdout's buffer (no LogRecord, no handler lock, no flush per line). The first line after a
+    flush schedules the next one ``FLUSH_AFTER_S`` later on the running loop (nothing runs while
+    no request comes); ``flush_access`` also runs at exit."""
 
-    __slots__ = ("stream", "text")
+    __slots__ = ("stream", "text", "due")
 
     def __init__(self, stream: Any, fmt: str) -> None:
         self.stream, self.text = stream, fmt == "text"
+        self.due = False  # a flush is scheduled
 
 
 _SINK: _Sink | None = None
@@ -48,12 +54,20 @@ def write_access(fields: dict[str, Any]) -> None:
         sink.stream.write(" ".join(f"{k}={_text_value(v)}" for k, v in fields.items()) + "\n")
     else:
         sink.stream.write(orjson.dumps(fields).decode() + "\n")
+    if not sink.due:
+        try:
+            asyncio.get_running_loop().call_later(FLUSH_AFTER_S, flush_access)
+            sink.due = True
+        except RuntimeError:  # no event loop (a script embedding the gateway): flush now
+            flush_access()
 
 
 def flush_access() -> None:
-    if _SINK is not None:
+    sink = _SINK
+    if sink is not None:
+        sink.due = False
         try:
-            _SINK.stream.flush()
+            sink.stream.flush()
         except (OSError, ValueError):  # stdout closed: nothing to do
             pass
 

@@ -158,6 +158,16 @@ class GatewayMetrics:
         self.attempts = fam(
             "faregate_upstream_attempts", "Upstream calls by outcome.", ["deployment", "provider", "outcome"]
         )
+        self.upstream_failures = fam(
+            "faregate_upstream_failures",
+            "Failed upstream calls that count against a deployment's health, as they happen, by error kind.",
+            ["deployment", "provider", "kind"],
+        )
+        self.breaker_transitions = fam(
+            "faregate_breaker_transitions",
+            "Circuit breaker transitions per deployment, as they happen.",
+            ["deployment", "from_state", "to_state"],
+        )
         self.retries = fam("faregate_retries", "Upstream calls beyond the first, by model.", ["model"])
         self.failovers = fam(
             "faregate_failovers", "Requests answered by a fallback, by the model that answered.", ["model"]

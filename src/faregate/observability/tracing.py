@@ -1,64 +1,106 @@
-"""OpenTelemetry traces: a tracer provider exporting over OTLP/HTTP (protobuf), in batches.
+"""OpenTelemetry traces: finished spans exported over OTLP/HTTP (protobuf), in batches.
 
-Spans are created after the fact with explicit timestamps (``start_time``/``end_time`` in
-epoch nanoseconds), from what the request recorded, so tracing adds nothing to a request
-while it runs; the batch processor exports from its own thread. A client's W3C
-``traceparent`` becomes the parent of the request span; with ``sample_ratio`` < 1 a new
-trace is sampled by its trace id, and a parent's sampling decision wins.
+A request's spans are built after the fact, when it has finished, from what it recorded, so
+tracing adds nothing while it runs. They are built as the SDK's finished-span type
+(``ReadableSpan``) and handed straight to the SDK's ``BatchSpanProcessor``, whose thread
+encodes and sends them (``otlp_export.OtlpHttpExporter``: the OTLP protobuf bytes written
+directly, a few times cheaper than the SDK exporter's message objects). The SDK's live-span path (a ``Span`` object per
+span, its locks, its attribute cleaning and copying, a sampler call per span) is skipped, since
+a span here is never live and its attributes are already bounded primitives.
+
+Sampling is decided once per request, before any span work (``decide``): a client's W3C
+``traceparent`` wins (its trace continues, sampled or not, as ``ParentBased`` would); a new
+trace is kept when its trace id falls under ``sample_ratio`` (the ``TraceIdRatioBased`` rule:
+the low 64 bits of the id against ``ratio * 2**64``), so a collector's ratio sampler agrees.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import random
+from collections.abc import Mapping
 
 from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ..config import TracingConfig
+from .otlp_export import OtlpHttpExporter
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_UNSET = Status(StatusCode.UNSET)
+_ID_LOW = (1 << 64) - 1
+
+AttributeValue = str | int | float | bool
 
 
 class Tracing:
-    """The gateway's tracer provider (its own, not the process-global one)."""
+    """The gateway's span pipeline: a batch processor over an OTLP exporter (its own, not the
+    process-global tracer provider's)."""
 
-    def __init__(self, cfg: TracingConfig, exporter: SpanExporter | None = None) -> None:
+    def __init__(self, cfg: TracingConfig, exporter: SpanExporter | None = None, *, max_queue_size: int = 8192) -> None:
         self.cfg = cfg
-        self.provider = TracerProvider(
-            resource=Resource.create({"service.name": cfg.service_name}),
-            sampler=ParentBased(TraceIdRatioBased(cfg.sample_ratio)),
-        )
-        exp = exporter or OTLPSpanExporter(endpoint=cfg.otlp_endpoint, timeout=cfg.export_timeout_s)
-        self.provider.add_span_processor(BatchSpanProcessor(exp, schedule_delay_millis=1000))
-        self.tracer = self.provider.get_tracer("faregate")
+        self.resource = Resource.create({"service.name": cfg.service_name})
+        self.scope = InstrumentationScope("faregate")
+        exp = exporter or OtlpHttpExporter(cfg.otlp_endpoint, timeout_s=cfg.export_timeout_s)
+        # 8192 spans: two seconds of a busy replica (4 spans a request) while a send is slow.
+        self.processor = BatchSpanProcessor(exp, schedule_delay_millis=1000, max_queue_size=max_queue_size)
+        self._bound = round(cfg.sample_ratio * (_ID_LOW + 1))  # TraceIdRatioBased's bound
 
     @staticmethod
-    def parent(traceparent: str | None) -> Context | None:
+    def parent(traceparent: str | None) -> SpanContext | None:
         """The remote parent named by a W3C ``traceparent`` header (None when absent or malformed)."""
         if not traceparent:
             return None
         ctx = _PROPAGATOR.extract({"traceparent": traceparent})
-        span = trace.get_current_span(ctx)
-        return ctx if span.get_span_context().is_valid else None
+        sc = trace.get_current_span(ctx).get_span_context()
+        return sc if sc.is_valid else None
 
-    def start_span(
-        self, name: str, start_ns: int, *, parent: Context | None = None, kind: trace.SpanKind = trace.SpanKind.INTERNAL
-    ) -> Any:
-        return self.tracer.start_span(name, context=parent, kind=kind, start_time=start_ns)
+    def decide(self, traceparent: str | None) -> tuple[int, SpanContext | None] | None:
+        """(trace id, remote parent) when this request is traced; None when it is not sampled."""
+        parent = self.parent(traceparent)
+        if parent is not None:
+            return (parent.trace_id, parent) if parent.trace_flags.sampled else None
+        trace_id = random.getrandbits(128) or 1
+        return (trace_id, None) if (trace_id & _ID_LOW) < self._bound else None
+
+    def emit(
+        self,
+        name: str,
+        trace_id: int,
+        parent: SpanContext | None,
+        start_ns: int,
+        end_ns: int,
+        attributes: Mapping[str, AttributeValue],
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        error: str | None = None,
+    ) -> SpanContext:
+        """Queue one finished span for export; returns its context (the parent of its children).
+        ``attributes`` is kept as given (not copied): build a fresh mapping per span."""
+        sc = SpanContext(trace_id, random.getrandbits(64) or 1, False, _SAMPLED)
+        status = _UNSET if error is None else Status(StatusCode.ERROR, error)
+        span = ReadableSpan(
+            name,
+            sc,
+            parent,
+            self.resource,
+            attributes,
+            kind=kind,
+            status=status,
+            start_time=start_ns,
+            end_time=end_ns,
+            instrumentation_scope=self.scope,
+        )
+        self.processor.on_end(span)
+        return sc
 
     def flush(self, timeout_ms: int = 5000) -> bool:
-        return self.provider.force_flush(timeout_ms)
+        return self.processor.force_flush(timeout_ms)
 
     def close(self) -> None:
-        self.provider.shutdown()
-
-
-def child_context(span: Any) -> Context:
-    """A context whose current span is ``span``: the parent of its children."""
-    return trace.set_span_in_context(span)
+        self.processor.shutdown()

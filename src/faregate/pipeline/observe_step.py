@@ -16,7 +16,7 @@ from ..config import GatewayConfig
 from ..core.types import Event, Finish
 from ..endpoints.deployments import DeploymentRegistry
 from ..observability.access_log import write_access
-from ..observability.metrics import BreakerReading, GatewayMetrics
+from ..observability.metrics import GatewayMetrics
 from .context import Reply, RequestContext
 from .observe_trace import export_trace
 from .step import Next, Step
@@ -31,17 +31,14 @@ REJECTIONS = {
 }
 
 
-def breaker_readings(deployments: DeploymentRegistry) -> list[BreakerReading]:
-    out = []
-    for d in deployments.all():
-        br = d.breaker
-        state = str(getattr(br, "state", "closed")) if br is not None else "closed"
-        out.append(
-            BreakerReading(
-                d.id, d.target.model_name, d.target.provider, state, d.failures, d.last_error_kind, d.last_error
-            )
-        )
-    return out
+def cache_outcome(ctx: RequestContext) -> str | None:
+    """``hit``, ``miss`` or ``coalesced`` as the cache step set it in ``ctx.cache_outcome``; for a
+    cache step that only marks its hits (``cache_hit``, ``cache_kind``), the hit; None: no lookup."""
+    if ctx.cache_outcome is not None:
+        return ctx.cache_outcome
+    if ctx.cache_hit:
+        return "coalesced" if ctx.cache_kind == "coalesced" else "hit"
+    return None
 
 
 def final_status(ctx: RequestContext) -> int:
@@ -70,12 +67,10 @@ class ObserveStep(Step):
         self.secrets = secrets
 
     async def start(self) -> None:
-        """Point the gateway's deployment watch (breaker transitions, failures) at this snapshot."""
-        watch = self.services.watch
-        if watch is not None:
-            deployments = self.deployments
-            watch.source = lambda: breaker_readings(deployments)
-            watch.secrets = self.secrets
+        """Point the gateway's upstream events (breaker transitions, failures) at this snapshot."""
+        events = self.services.events
+        if events is not None:
+            events.attach(self.deployments.all(), self.secrets)
 
     def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         ctx.on_finish.append(self._hook)
@@ -111,8 +106,8 @@ class ObserveStep(Step):
         if requested not in self.known:  # a client's unknown name must not grow the label set
             requested = "unknown"
         model = ctx.answered_model or requested
-        cache = ctx.cache_outcome or ("hit" if ctx.cache_hit else "none")
-        m.requests.inc((ctx.front, model, dep, provider, str(status), cache))
+        cache = cache_outcome(ctx)
+        m.requests.inc((ctx.front, model, dep, provider, str(status), cache or "none"))
         elapsed = ctx.elapsed_ms() / 1000.0
         m.duration.observe(("chat", provider, requested, ctx.answered_model or ""), elapsed)
         if ctx.ttft_ms is not None:
@@ -140,8 +135,8 @@ class ObserveStep(Step):
         m.overhead.observe((ctx.front,), max(0.0, elapsed - upstream / 1000.0))
         if ctx.error_class in REJECTIONS:
             m.rejections.inc((REJECTIONS[ctx.error_class], key))
-        if ctx.cache_outcome is not None:
-            m.cache.inc((ctx.cache_outcome,))
+        if cache is not None:
+            m.cache.inc((cache,))
         plan = ctx.plan
         if plan is not None:
             route = ctx.route or ""
@@ -164,7 +159,7 @@ class ObserveStep(Step):
             "input_tokens": u.input_tokens,
             "output_tokens": u.output_tokens,
             "cost_usd": round(ctx.cost_usd, 8),
-            "cache": ctx.cache_outcome or ("hit" if ctx.cache_hit else None),
+            "cache": cache_outcome(ctx),
             "attempts": len(ctx.attempts),
             "error": ctx.error_class,
         }

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind
 
 from ..core.redact import redact
-from ..observability.tracing import Tracing, child_context
+from ..observability.tracing import Tracing
 from .context import RequestContext
 
 MAX_CONTENT = 4000
@@ -72,49 +72,62 @@ def export_trace(
     capture_content: bool = False,
     secrets: frozenset[str] = frozenset(),
 ) -> None:
-    """Create (and end) the request's spans; the batch processor exports them."""
-    end_ns = _ns(ctx, ctx.t0) + int(ctx.elapsed_ms() * 1e6)
-    provider = provider_of.get(ctx.answered_by or "", "")
-    name = f"chat {ctx.requested_model or ctx.request.model}"
-    root = tracing.start_span(name, _ns(ctx, ctx.t0), parent=Tracing.parent(ctx.traceparent), kind=SpanKind.SERVER)
-    if not root.is_recording():
+    """Build the request's finished spans (nothing when it is not sampled); the batch processor
+    exports them."""
+    decision = tracing.decide(ctx.traceparent)
+    if decision is None:
         return
-    root.set_attributes(_request_attributes(ctx, status, provider))
+    trace_id, remote = decision
+    end_ns = _ns(ctx, ctx.t0) + int(ctx.elapsed_ms() * 1e6)
+    attrs = _request_attributes(ctx, status, provider_of.get(ctx.answered_by or "", ""))
     if capture_content:
-        root.set_attribute("gen_ai.input.messages", redact(ctx.request.prompt_text()[:MAX_CONTENT], secrets))
+        attrs["gen_ai.input.messages"] = redact(ctx.request.prompt_text()[:MAX_CONTENT], secrets)
         if ctx.response_text:
-            root.set_attribute("gen_ai.output.messages", redact(ctx.response_text[:MAX_CONTENT], secrets))
-    if status >= 400:
-        root.set_status(Status(StatusCode.ERROR, ctx.error_class or str(status)))
-    parent = child_context(root)
+            attrs["gen_ai.output.messages"] = redact(ctx.response_text[:MAX_CONTENT], secrets)
+    error = (ctx.error_class or str(status)) if status >= 400 else None
+    root = tracing.emit(
+        f"chat {ctx.requested_model or ctx.request.model}",
+        trace_id,
+        remote,
+        _ns(ctx, ctx.t0),
+        end_ns,
+        attrs,
+        kind=SpanKind.SERVER,
+        error=error,
+    )
     cursor = ctx.t0
     for s in ctx.spans or ():
-        span = tracing.start_span(s.name, _ns(ctx, s.start), parent=parent)
-        if s.attributes:
-            span.set_attributes(s.attributes)
-        span.end(_ns(ctx, s.end))
+        tracing.emit(s.name, trace_id, root, _ns(ctx, s.start), _ns(ctx, s.end), s.attributes or {})
         cursor = max(cursor, s.end)
-    start_ns = _ns(ctx, cursor)
+    _attempt_spans(tracing, ctx, trace_id, root, _ns(ctx, cursor), end_ns, provider_of)
+
+
+def _attempt_spans(
+    tracing: Tracing,
+    ctx: RequestContext,
+    trace_id: int,
+    root: SpanContext,
+    start_ns: int,
+    end_ns: int,
+    provider_of: Mapping[str, str],
+) -> None:
+    """One CLIENT span per upstream attempt, laid end to end from ``start_ns``."""
     for i, a in enumerate(ctx.attempts):
         stop_ns = min(start_ns + int(a.latency_ms * 1e6), end_ns)
-        span = tracing.start_span(f"chat {a.model}", start_ns, parent=parent, kind=SpanKind.CLIENT)
-        span.set_attributes(
-            {
-                "gen_ai.operation.name": "chat",
-                "gen_ai.request.model": a.model,
-                "gen_ai.provider.name": provider_of.get(a.deployment, ""),
-                "faregate.deployment": a.deployment,
-                "faregate.attempt": i + 1,
-                "faregate.outcome": a.status,
-                "faregate.cost_usd": a.cost_usd,
-            }
-        )
+        attrs: dict[str, str | int | float | bool] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": a.model,
+            "gen_ai.provider.name": provider_of.get(a.deployment, ""),
+            "faregate.deployment": a.deployment,
+            "faregate.attempt": i + 1,
+            "faregate.outcome": a.status,
+            "faregate.cost_usd": a.cost_usd,
+        }
         if a.usage is not None:
-            span.set_attribute("gen_ai.usage.input_tokens", a.usage.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", a.usage.output_tokens)
+            attrs["gen_ai.usage.input_tokens"] = a.usage.input_tokens
+            attrs["gen_ai.usage.output_tokens"] = a.usage.output_tokens
+        error = None
         if a.status != "ok":
-            span.set_attribute("error.type", a.status)
-            span.set_status(Status(StatusCode.ERROR, a.status))
-        span.end(stop_ns)
+            attrs["error.type"] = error = a.status
+        tracing.emit(f"chat {a.model}", trace_id, root, start_ns, stop_ns, attrs, kind=SpanKind.CLIENT, error=error)
         start_ns = stop_ns
-    root.end(end_ns)

@@ -122,7 +122,7 @@ def compile_runtime(
         services.pool,
         retry=config.retry,
         probes=config.probes,
-        health=DeploymentHealth(redactor),
+        health=DeploymentHealth(redactor, events=services.events),
         routes=config.routes,
     )
     routing = next((s for s in chain_steps if isinstance(s, RoutingStep)), None)

@@ -18,12 +18,13 @@ from ..config import GatewayConfig
 from ..endpoints.http import HttpPool
 from ..learning.loop import LearningLoop
 from ..limits.base import LimitStore, open_limit_store
+from ..observability.events import UpstreamEvents
 from ..observability.metrics import GatewayMetrics, LogReading
 from ..observability.tracing import Tracing
-from ..observability.watch import DeploymentWatch
 from ..storage.log_spill import pending as spill_pending
 from ..storage.request_log import LogWriter
 from .auth_step import KeyAuth
+from .budgets import budget_of
 from .limits_restore import restore_from_log
 from .runtime_sync import RuntimeSync
 
@@ -56,7 +57,7 @@ class Services:
     # Observability and alerts (``observability/``, ``alerts/``): None when switched off.
     metrics: GatewayMetrics | None = None
     tracing: Tracing | None = None
-    watch: DeploymentWatch | None = None
+    events: UpstreamEvents | None = None  # upstream failures and breaker transitions, as they happen
     alerts: AlertService | None = None
 
     @classmethod
@@ -89,17 +90,16 @@ class Services:
         return services
 
     def _build_observability(self, config: GatewayConfig) -> None:
-        self.watch = DeploymentWatch()
+        events = self.events = UpstreamEvents()
         if config.metrics.enabled:
-            self.metrics = GatewayMetrics(breakers=self.watch.readings, log=self._log_reading)
+            self.metrics = events.metrics = GatewayMetrics(breakers=events.readings, log=self._log_reading)
         if config.tracing.enabled:
             self.tracing = Tracing(config.tracing)
         if config.alerts.enabled and self.request_log is not None:
-            watch = self.watch
             facts = Facts(
-                breakers=lambda: [(r.deployment, r.state) for r in watch.readings()],
+                breakers=lambda: [(r.deployment, r.state) for r in events.readings()],
                 spilling=self._spilling,
-                budget_of=lambda scope, value: budget_of(config, scope, value),
+                budget_of=lambda scope, value: budget_of(config, self.auth.store, scope, value),
             )
             self.alerts = AlertService(config.alerts, config.database_url, facts)
             self.alerts.flush = self.request_log.flush
@@ -120,8 +120,6 @@ class Services:
         await self.auth.start()
         await self.limit_store.start()
         await restore_from_log(self.limit_store, self.spend_log_url)
-        if self.watch is not None:
-            self.watch.start()
         if self.alerts is not None:
             self.alerts.start()
         if self.cache is not None:
@@ -153,8 +151,6 @@ class Services:
     async def _close_observability(self) -> None:
         if self.alerts is not None:
             await self.alerts.close()
-        if self.watch is not None:
-            await self.watch.close()
         if self.tracing is not None:
             self.tracing.close()  # flushes the spans not exported yet
 
@@ -165,16 +161,3 @@ class Services:
     async def _close_log(self) -> None:
         if self.request_log is not None:
             await self.request_log.close()
-
-
-def budget_of(config: GatewayConfig, scope: str, value: str) -> tuple[float, str] | None:
-    """The budget (USD, period) the config sets for a key (the default key limits), team or model."""
-    lc = config.limits
-    ls = lc.keys if scope == "key" else lc.teams.get(value) if scope == "team" else lc.models.get(value)
-    if scope not in ("key", "team", "model") or ls is None:
-        return None
-    if ls.budget_usd_month is not None:
-        return float(ls.budget_usd_month), "month"
-    if ls.budget_usd_day is not None:
-        return float(ls.budget_usd_day), "day"
-    return None

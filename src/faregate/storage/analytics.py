@@ -253,12 +253,12 @@ async def summary(
         "total": _finish(total, base),
         "groups": out_groups,
     }
-    routes = (
-        _recommend(acc["route_model"], since, until, prices, min_requests=min_requests, min_share=min_share)
-        if prices
-        else []
-    )
-    result["recommendations"] = _tagged(routes) + await recommend(db, acc, since, until, prices, context)
+    rm = acc.get("route_model", {})
+    routes = _recommend(rm, since, until, prices, min_requests=min_requests, min_share=min_share) if prices else []
+    recs = await recommend(db, acc, since, until, prices, context)
+    # Apart: the rules that could not be evaluated on this log, each with what it needs and why.
+    result["recommendations"] = _tagged(routes) + [r for r in recs if "needs" not in r]
+    result["unavailable_recommendations"] = [r for r in recs if "needs" in r]
     return result
 
 

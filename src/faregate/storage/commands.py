@@ -188,6 +188,8 @@ def _print_report(s: dict[str, Any], arms: dict[str, Any] | None) -> None:
     )
     for r in s["recommendations"]:
         con.print(f"[bold]recommendation:[/bold] {r['message']}")
+    for r in s.get("unavailable_recommendations", []):
+        con.print(f"[dim]recommendation {r['message']}[/dim]")
     if arms is not None:
         con.print(_arms_table(arms))
 

@@ -13,6 +13,13 @@ model, per key, per route and model). Rules:
 - ``prompt_caching``: long prompts with a repeated prefix and few cached tokens (needs
   ``server.log_bodies``), where provider prompt caching would pay.
 
+The two rules that need ``server.log_bodies`` count repeats in the logged prompt text. Without
+it (no prompt logged in the window) they are not guessed at: each is returned once with
+``"needs": "server.log_bodies"``, no saving, and a message saying why (the summary lists these
+under ``unavailable_recommendations``). A prompt hash logged
+without the body would do too, but it is derived from the prompt, which ``log_bodies: false``
+keeps out of the log (a hash confirms a guessed prompt), so none is logged.
+
 Every saving is scaled to 30 days from the window's rate (``MONTH_S / window``).
 """
 
@@ -171,6 +178,29 @@ def _budget_rules(
     return out
 
 
+NEEDS_BODIES = {
+    "response_cache": "whether prompts repeat (what a response cache would answer for free)",
+    "prompt_caching": "whether long prompts share a prefix (what provider prompt caching would bill cheaper)",
+}
+
+
+def _needs_bodies(by_model: Mapping[str, dict[str, Any]], ctx: RecommendationContext) -> list[dict[str, Any]]:
+    """The body rules, each said to be unavailable, when enough requests were logged without text."""
+    models = sorted(m for m, a in by_model.items() if m and a["requests"] >= ctx.min_requests)
+    if not models:
+        return []
+    n = sum(by_model[m]["requests"] for m in models)
+    out = []
+    for rule, what in NEEDS_BODIES.items():
+        rec = _rec(rule, 0.0,
+                   f"{rule}: not evaluated: {what} can only be told from the prompt text, and no prompt is logged "
+                   f"in this window (set server.log_bodies: true to get this recommendation)",
+                   requests=n, models=models)  # fmt: skip
+        rec["needs"] = "server.log_bodies"
+        out.append(rec)
+    return out
+
+
 async def recommend(
     db: Database,
     acc: Mapping[str, Mapping[str, dict[str, Any]]],
@@ -183,7 +213,8 @@ async def recommend(
     ctx = ctx or RecommendationContext()
     scale = MONTH_S / (until - since)
     by_model = acc.get("model", {})
-    out = _cache_rules(by_model, await _prompts(db, since, until), prices, scale, ctx)
+    prompts = await _prompts(db, since, until)
+    out = _cache_rules(by_model, prompts, prices, scale, ctx) if prompts else _needs_bodies(by_model, ctx)
     out += _latency_rules(acc.get("key", {}), scale, ctx)
     out += _error_rules(by_model, scale, ctx)
     out += _budget_rules(acc, since, until, ctx)
