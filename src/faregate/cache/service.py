@@ -261,7 +261,7 @@ class CacheService:
     def semantic_keys(self) -> set[str]:
         if self.semantic is None:
             return set()
-        return {k for g in self.semantic._groups.values() for k in g.keys}
+        return self.semantic.keys()
 
     async def stats(self, *, by_model: bool = False, by_key: bool = False) -> dict[str, Any]:
         layers = []
