@@ -31,10 +31,12 @@ def test_key_ignores_what_cannot_change_the_answer_and_keeps_what_can():
     for other in (req("hi", temperature=0.5), req("hi", temperature=0, max_tokens=5), req("hi!", temperature=0)):
         assert make_key(other, "team:a").key != base
     assert make_key(req("hi", temperature=0), "team:b").key != base
-    assert (
-        make_key(req("hi", temperature=0, tools=[{"type": "function", "function": {"name": "f"}}]), "team:a").key
-        != base
-    )
+    tool = {"type": "function", "function": {"name": "f"}}
+    with_tool = make_key(req("hi", temperature=0, tools=[tool]), "team:a").key
+    assert with_tool != base
+    marked = make_key(req("hi", temperature=0, tools=[tool | {"cache_control": {"type": "ephemeral"}}]), "team:a")
+    assert marked.key == with_tool  # a prompt-caching marker changes the bill, not the answer
+    assert make_key(req("hi", temperature=0.0), "team:a").key == base  # 0 and 0.0 are one temperature
 
 
 def test_scope_defaults_to_the_team_else_the_key():
