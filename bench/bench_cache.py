@@ -1,7 +1,7 @@
 """The response cache: what a hit adds, what the lookup costs on a miss, semantic lookup time,
 memory per entry.
 
-    python bench/bench_cache.py            # about 2-3 minutes; exits 1 when a target is missed
+    python bench/bench_cache.py            # about 3 minutes; exits 1 when a target is missed
     python bench/bench_cache.py --quick    # a smoke test
 
 Processes: the raw asyncio fake upstream of ``bench_proxy.py`` (answers at once), two
