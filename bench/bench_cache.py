@@ -1,7 +1,7 @@
 """The response cache: what a hit adds, what the lookup costs on a miss, semantic lookup time,
 memory per entry.
 
-    python bench/bench_cache.py            # about 2-3 minutes; exits 1 when a target is missed
+    python bench/bench_cache.py            # about 3 minutes; exits 1 when a target is missed
     python bench/bench_cache.py --quick    # a smoke test
 
 Processes: the raw asyncio fake upstream of ``bench_proxy.py`` (answers at once), two
@@ -13,8 +13,10 @@ with the layers of ``examples/cache.yaml`` (memory, then the request-log databas
    ``cache-on``, and straight to the fake. Printed: the direct p50/p99, the hit's, and the
    latency a hit adds over a direct call (which any proxy adds; a hit skips the upstream).
 2. Miss cost: every request a new prompt (all misses, each goes upstream and is stored), 16
-   connections, ``cache-on`` and ``cache-off`` in ABBA rounds; the req/s ratio is the median of
-   the per-round ratios. Target: cache-on keeps >= 95% of cache-off's req/s.
+   connections, ``cache-on`` and ``cache-off`` in many short ABBA rounds; the req/s ratio is the
+   median of the per-round ratios. Target: cache-on keeps >= 95% of cache-off's req/s. Also
+   printed: each server's CPU per request (from /proc, all its threads), whose ratio is the
+   throughput the CPU allows and moves far less with other load on the machine.
 3. Semantic lookup (in process): one scope holding 10k, then 100k prompts; p50/p99 of
    ``SemanticIndex.nearest``. Target: p99 < 5 ms at 100k.
 4. Memory per entry (in process): the memory layer's bytes per typical answer, and the
@@ -108,6 +110,16 @@ def load(port: int, path: str, n: int, concurrency: int, *, unique: bool, seed: 
     return json.loads(out)
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used: a per-request cost that
+    other load on the machine does not inflate the way wall-clock throughput is."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def serve(cfg: Path, port: int, cwd: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAREGATE_")}
     return subprocess.Popen(
@@ -140,31 +152,50 @@ def http_figures(a: argparse.Namespace) -> dict:
         hits = load(on, "/v1/chat/completions", a.latency, 1, unique=False)["lat"]
         out["direct_p50_ms"], out["direct_p99_ms"] = pct(direct, 0.5) * 1e3, pct(direct, 0.99) * 1e3
         out["hit_p50_ms"], out["hit_p99_ms"] = pct(hits, 0.5) * 1e3, pct(hits, 0.99) * 1e3
-        ratios, rps = [], {"cache-on": [], "cache-off": []}
-        seed = 0
-        for r in range(a.rounds):
-            order = [("cache-on", on), ("cache-off", off)]
-            if r % 2:
-                order.reverse()
-            got = {}
-            for name, port in order:
-                res = load(port, "/v1/chat/completions", a.requests, 16, unique=True, seed=seed)
-                seed += a.requests
-                if res["errors"]:
-                    raise SystemExit(f"{name}: {res['errors']} failed requests")
-                got[name] = a.requests / res["elapsed"]
-                rps[name].append(got[name])
-            ratios.append(got["cache-on"] / got["cache-off"])
-            print(f"  round {r + 1}: cache-on {got['cache-on']:.0f} req/s, cache-off {got['cache-off']:.0f} req/s")
-        out["miss_rps_on"] = statistics.median(rps["cache-on"])
-        out["miss_rps_off"] = statistics.median(rps["cache-off"])
-        out["miss_ratio"] = statistics.median(ratios)
+        out |= miss_rounds(a, {"cache-on": procs["cache-on"], "cache-off": procs["cache-off"]}, on, off)
         return out
     finally:
         for p in procs.values():
             p.terminate()
         for p in procs.values():
             p.wait(10)
+
+
+def miss_rounds(a: argparse.Namespace, procs: dict, on: int, off: int) -> dict:
+    """All misses, ``cache-on`` and ``cache-off`` in ABBA rounds: req/s and the server's CPU
+    per request, each as the median of the per-round on/off ratios."""
+    ratios, cpu_ratios, rps = [], [], {"cache-on": [], "cache-off": []}
+    cpu: dict[str, list[float]] = {"cache-on": [], "cache-off": []}
+    seed = 0
+    for r in range(a.rounds):
+        order = [("cache-on", on), ("cache-off", off)]
+        if r % 2:
+            order.reverse()
+        got, used = {}, {}
+        for name, port in order:
+            c0 = cpu_s(procs[name].pid)
+            res = load(port, "/v1/chat/completions", a.requests, 16, unique=True, seed=seed)
+            used[name] = (cpu_s(procs[name].pid) - c0) / a.requests * 1e6
+            seed += a.requests
+            if res["errors"]:
+                raise SystemExit(f"{name}: {res['errors']} failed requests")
+            got[name] = a.requests / res["elapsed"]
+            rps[name].append(got[name])
+            cpu[name].append(used[name])
+        ratios.append(got["cache-on"] / got["cache-off"])
+        cpu_ratios.append(used["cache-off"] / used["cache-on"])
+        print(
+            f"  round {r + 1:2d}: cache-on {got['cache-on']:5.0f} req/s {used['cache-on']:4.0f} us CPU/req,"
+            f" cache-off {got['cache-off']:5.0f} req/s {used['cache-off']:4.0f} us CPU/req"
+        )
+    return {
+        "miss_rps_on": statistics.median(rps["cache-on"]),
+        "miss_rps_off": statistics.median(rps["cache-off"]),
+        "miss_ratio": statistics.median(ratios),
+        "miss_cpu_on": statistics.median(cpu["cache-on"]),
+        "miss_cpu_off": statistics.median(cpu["cache-off"]),
+        "miss_cpu_ratio": statistics.median(cpu_ratios),
+    }
 
 
 WORDS = (
@@ -234,8 +265,8 @@ def memory_figures(n: int = 20_000) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=6, help="ABBA rounds of the miss-cost run")
-    ap.add_argument("--requests", type=int, default=2000, help="requests per miss-cost run")
+    ap.add_argument("--rounds", type=int, default=16, help="ABBA rounds of the miss-cost run")
+    ap.add_argument("--requests", type=int, default=1000, help="requests per miss-cost run")
     ap.add_argument("--latency", type=int, default=1000, help="requests per concurrency-1 run")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument(
@@ -244,7 +275,7 @@ def main() -> int:
     a = ap.parse_args()
     sizes = [10_000, 100_000]
     if a.quick:
-        a.rounds, a.requests, a.latency, sizes = 2, 500, 300, [10_000]
+        a.rounds, a.requests, a.latency, sizes = 4, 500, 300, [10_000]
     h = http_figures(a)
     print("\nhit latency, concurrency 1 (ms)      p50      p99")
     print(f"  direct to the fake            {h['direct_p50_ms']:8.3f} {h['direct_p99_ms']:8.3f}")
@@ -253,6 +284,10 @@ def main() -> int:
     print(f"  added by a hit                {add50:8.3f} {add99:8.3f}")
     print("\nmiss cost, all misses, 16 connections (median req/s)")
     print(f"  cache-off {h['miss_rps_off']:.0f}   cache-on {h['miss_rps_on']:.0f}   on/off {h['miss_ratio']:.3f}")
+    print(
+        f"  server CPU per request: cache-off {h['miss_cpu_off']:.0f} us, cache-on {h['miss_cpu_on']:.0f} us;"
+        f" throughput the CPU allows, on/off {h['miss_cpu_ratio']:.3f}"
+    )
     sem = semantic_figures(sizes, 300 if a.quick else 1000)
     print("\nsemantic lookup, one scope (ms)   p50      p99")
     for size, (p50, p99) in sem.items():

@@ -91,3 +91,33 @@ def test_redis_stopped_mid_test_degrades_without_failed_requests(start_server, u
     stats = http_json_auth("GET", srv.url + "/v1/cache/stats")
     redis_layer = next(la for la in stats["layers"] if la["layer"] == "redis")
     assert redis_layer["up"] is False and redis_layer["errors"] >= 1
+
+
+SIMILAR = ("How do I reset my password for the portal?", "How do I reset my password for the portal please?")
+
+
+def _semantic_across_a_restart(start_server, upstreams, cfg: dict) -> None:
+    upstreams["openai"].script({"text": "Settings, then Security."}, {"text": "not from the cache"})
+    first = start_server(cfg)
+    ask(first, SIMILAR[0])
+    first.stop()  # closing flushes the background writes; the semantic index dies with it
+    second = start_server(cfg)
+    got, h = ask(second, SIMILAR[1])
+    assert h["x-faregate-cache"] == "semantic-hit", h
+    assert got.choices[0].message.content == "Settings, then Security."
+    assert calls(upstreams) == 1
+    stats = http_json_auth("GET", second.url + "/v1/cache/stats")
+    assert stats["semantic_entries"] >= 1 and stats["semantic_hits"] == 1
+
+
+def test_semantic_index_is_rebuilt_from_the_database_after_a_restart(start_server, upstreams, tmp_path):
+    db = f"sqlite:///{tmp_path / 'semantic.db'}"
+    cfg = cache_config(upstreams, layers=["memory://", "database"], semantic=True, semantic_threshold=0.8)
+    _semantic_across_a_restart(start_server, upstreams, cfg | {"database_url": db})
+
+
+def test_semantic_index_is_rebuilt_from_redis_after_a_restart(start_server, upstreams, private_redis):
+    port, _proc = private_redis
+    layers = ["memory://", f"redis://127.0.0.1:{port}/0"]
+    cfg = cache_config(upstreams, layers=layers, semantic=True, semantic_threshold=0.8, redis_timeout_ms=500)
+    _semantic_across_a_restart(start_server, upstreams, cfg)

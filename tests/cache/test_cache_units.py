@@ -31,10 +31,12 @@ def test_key_ignores_what_cannot_change_the_answer_and_keeps_what_can():
     for other in (req("hi", temperature=0.5), req("hi", temperature=0, max_tokens=5), req("hi!", temperature=0)):
         assert make_key(other, "team:a").key != base
     assert make_key(req("hi", temperature=0), "team:b").key != base
-    assert (
-        make_key(req("hi", temperature=0, tools=[{"type": "function", "function": {"name": "f"}}]), "team:a").key
-        != base
-    )
+    tool = {"type": "function", "function": {"name": "f"}}
+    with_tool = make_key(req("hi", temperature=0, tools=[tool]), "team:a").key
+    assert with_tool != base
+    marked = make_key(req("hi", temperature=0, tools=[tool | {"cache_control": {"type": "ephemeral"}}]), "team:a")
+    assert marked.key == with_tool  # a prompt-caching marker changes the bill, not the answer
+    assert make_key(req("hi", temperature=0.0), "team:a").key == base  # 0 and 0.0 are one temperature
 
 
 def test_scope_defaults_to_the_team_else_the_key():
@@ -75,3 +77,34 @@ def test_entry_bytes_are_exactly_sized():
     resp = ChatResponse(id="x", model="m", content="short")
     raw = CachedAnswer.of(resp, model="m", cost_usd=0.0, request_id="r", prompt="").to_bytes()
     assert sys.getsizeof(raw) < len(raw) + 64
+
+
+def test_semantic_index_finds_what_an_exhaustive_scan_finds():
+    """The bit and projection prefilters lose no hit: on near-duplicates of indexed prompts (a
+    word added, dropped or swapped) the index answers exactly what scoring every row does."""
+    import random
+
+    import numpy as np
+
+    words = "refund order invoice password reset account shipping weather report budget travel hotel".split()
+    rng = random.Random(5)
+    emb = HashEmbedder()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(5, 10))) + "?" for _ in range(2000)]
+    idx = SemanticIndex(emb, max_entries=5000)
+    idx.add_many("g", [(f"k{i}", t) for i, t in enumerate(texts)], 60)
+    full = emb.embed(texts)
+    found = 0
+    for threshold in (0.8, 0.9):
+        for _ in range(100):
+            q = rng.choice(texts).rstrip("?").split()
+            q.insert(rng.randrange(len(q) + 1), rng.choice(words)) if rng.random() < 0.5 else q.pop()
+            query = " ".join(q) + "?"
+            sims = full @ emb.embed([query])[0]
+            want = next(
+                (texts[i] for i in np.argsort(-sims) if sims[i] >= threshold and salient(texts[i]) == salient(query)),
+                None,
+            )
+            hit = idx.nearest("g", query, threshold)
+            assert (texts[int(hit.key[1:])] if hit else None) == want, query  # texts: equal ones tie
+            found += want is not None
+    assert found > 50  # the queries really are near-duplicates: most have a hit

@@ -126,3 +126,52 @@ def test_cost_of_cache_reads_and_writes_matches_a_hand_computation(
     srv.stop()
     row = sqlite3.connect(db).execute("SELECT cost_usd, cached_tokens FROM request_log").fetchone()
     assert row[0] == pytest.approx(expected, rel=1e-9) and row[1] == usage["cache_read_tokens"]
+
+
+TOOLS_ANTHROPIC = [
+    {"name": "lookup", "description": "Look a thing up", "input_schema": {"type": "object"}},
+    {"name": "search", "description": LONG, "input_schema": {"type": "object"}, "cache_control": EPH},
+]
+
+
+def test_tool_markers_pass_through_and_cache_writes_then_reads_are_priced(start_server, upstreams):
+    """A breakpoint on the last tool definition (caching the tools prefix) reaches Anthropic;
+    the first call writes the cache at the write price, the second reads it at the read price."""
+    srv = start_server(config(upstreams))
+    upstreams["anthropic"].script(
+        {"text": "first", "usage": {"input_tokens": 200, "output_tokens": 50, "cache_write_tokens": 3000}},
+        {"text": "second", "usage": {"input_tokens": 200, "output_tokens": 50, "cache_read_tokens": 3000}},
+    )
+    ac = anthropic.Anthropic(base_url=srv.url, api_key=GATEWAY_KEY, max_retries=0, timeout=10)
+    costs, usages = [], []
+    for _ in range(2):
+        raw = ac.messages.with_raw_response.create(
+            model="fake-anthropic", max_tokens=20, tools=TOOLS_ANTHROPIC, messages=[{"role": "user", "content": "Q"}]
+        )
+        costs.append(float(raw.headers["x-faregate-cost-usd"]))
+        usages.append(raw.parse().usage)
+        body = upstreams["anthropic"].last_request()["body"]
+        assert [t.get("cache_control") for t in body["tools"]] == [None, EPH]
+    # 200 fresh x $3 + 3000 written x $3.75 + 50 out x $15 = 600 + 11250 + 750 micro-dollars.
+    assert costs[0] == pytest.approx(0.0126, rel=1e-9)
+    # 200 fresh x $3 + 3000 read x $0.30 + 50 out x $15 = 600 + 900 + 750 micro-dollars.
+    assert costs[1] == pytest.approx(0.00225, rel=1e-9)
+    assert usages[0].cache_creation_input_tokens == 3000 and usages[1].cache_read_input_tokens == 3000
+    assert usages[0].input_tokens == usages[1].input_tokens == 200
+
+
+def test_tool_markers_from_the_openai_front_reach_anthropic_only(start_server, upstreams):
+    srv = start_server(config(upstreams))
+    oa = openai.OpenAI(base_url=srv.base_url, api_key=GATEWAY_KEY, max_retries=0, timeout=10)
+    tools = [
+        {"type": "function", "function": {"name": "search", "description": LONG, "parameters": {"type": "object"}}}
+        | {"cache_control": EPH}
+    ]
+    for model in ("fake-anthropic", "fake-openai"):
+        oa.chat.completions.create(model=model, tools=tools, messages=[{"role": "user", "content": "Q"}])  # type: ignore[arg-type]
+    assert upstreams["anthropic"].last_request()["body"]["tools"][0]["cache_control"] == EPH
+    assert "cache_control" not in upstreams["openai"].last_request()["body"]["tools"][0]  # not OpenAI's field
+    off = build_body(
+        ChatRequest(model="m", messages=[{"role": "user", "content": "q"}], tools=tools), "m", stream=False
+    )
+    assert markers(off) == [off["tools"][0]]

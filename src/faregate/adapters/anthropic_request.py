@@ -166,6 +166,8 @@ def build_body(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
             }
             if fn.get("description"):
                 tool["description"] = fn["description"]
+            if isinstance(t.get("cache_control"), dict):
+                tool["cache_control"] = t["cache_control"]  # a breakpoint closing the tools prefix
             tools.append(tool)
         body["tools"] = tools
         choice = _tool_choice(req.tool_choice, req.parallel_tool_calls)
@@ -192,6 +194,8 @@ def build_body(req: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
 
 
 def _has_markers(body: dict[str, Any]) -> bool:
+    if any("cache_control" in t for t in body.get("tools") or ()):
+        return True
     return isinstance(body.get("system"), list) or any(
         isinstance(m["content"], list) and any("cache_control" in b for b in m["content"]) for m in body["messages"]
     )

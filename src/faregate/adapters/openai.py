@@ -63,6 +63,8 @@ class OpenAIAdapter(Adapter):
                 body[name] = value
         if req.extra:
             body.update(req.extra)
+        if req.tools and any("cache_control" in t for t in req.tools):  # an Anthropic marker, not OpenAI's
+            body["tools"] = [{k: v for k, v in t.items() if k != "cache_control"} for t in req.tools]
         if stream:
             body["stream"] = True
             # Always ask for usage: cost accounting needs it even when the client did not.

@@ -22,6 +22,9 @@ class LeaderFailed(Exception):
 
 
 class Flight:
+    """One leader's call. Cheap while nobody follows it (the common case: a list and two
+    flags); the event followers wait on is only made when one does."""
+
     __slots__ = ("events", "done", "failed", "_changed", "followers")
 
     def __init__(self) -> None:
@@ -29,20 +32,27 @@ class Flight:
         self.done = False
         self.failed = False
         self.followers = 0
-        self._changed = asyncio.Event()
+        self._changed: asyncio.Event | None = None
 
     def publish(self, ev: Event) -> None:
         self.events.append(ev)
-        self._changed.set()
+        if self._changed is not None:
+            self._changed.set()
 
     def finish(self, *, ok: bool) -> None:
         self.done, self.failed = True, not ok
-        self._changed.set()
+        if self._changed is not None:
+            self._changed.set()
+
+    async def _wait(self) -> None:
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        self._changed.clear()
+        await self._changed.wait()
 
     async def wait_done(self) -> list[Event]:
         while not self.done:
-            self._changed.clear()
-            await self._changed.wait()
+            await self._wait()
         if self.failed:
             raise LeaderFailed()
         return self.events
@@ -58,10 +68,7 @@ class Flight:
                 if self.failed:
                     raise LeaderFailed()
                 return
-            self._changed.clear()
-            if i < len(self.events):
-                continue
-            await self._changed.wait()
+            await self._wait()
 
 
 class Flights:

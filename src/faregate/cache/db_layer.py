@@ -19,9 +19,15 @@ from .layer import CacheLayer, LayerDown, Meta, Selector
 log = logging.getLogger("faregate.cache")
 
 UPSERT = (
-    "INSERT INTO cache_entries (key, scope_hash, model, request_id, value, created_at, expires_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-    "request_id = excluded.request_id, created_at = excluded.created_at, expires_at = excluded.expires_at"
+    "INSERT INTO cache_entries (key, scope_hash, model, request_id, value, created_at, expires_at, "
+    "semantic_group, semantic_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, request_id = excluded.request_id, "
+    "created_at = excluded.created_at, expires_at = excluded.expires_at, "
+    "semantic_group = excluded.semantic_group, semantic_until = excluded.semantic_until"
+)
+SEMANTIC = (
+    "SELECT key, value FROM cache_entries WHERE semantic_until > $1 AND expires_at > $1 "
+    "ORDER BY semantic_until DESC LIMIT $2"
 )
 PURGE_EVERY_S = 60.0
 
@@ -93,13 +99,17 @@ class DatabaseLayer(CacheLayer):
         return v.encode() if isinstance(v, str) else bytes(v)
 
     async def set(self, key: str, value: bytes, ttl_s: float, meta: Meta) -> None:
+        self._need()
         self.enqueue(key, value, ttl_s, meta)
 
     def enqueue(self, key: str, value: bytes, ttl_s: float, meta: Meta) -> None:
-        """``set`` without awaiting: the row joins the writer's next batch."""
-        self._need()
+        """``set`` without awaiting: the row joins the writer's next batch (dropped while the
+        database is not open)."""
+        if self.db is None:
+            return
         now = time.time()
-        self._pending.append((key, meta.scope_hash, meta.model, meta.request_id, value.decode(), now, now + ttl_s))
+        scope, model, rid, group, until = meta
+        self._pending.append((key, scope, model, rid, value.decode(), now, now + ttl_s, group, until))
         if not self._wake.is_set():
             self._idle.clear()
             self._wake.set()
@@ -176,6 +186,15 @@ class DatabaseLayer(CacheLayer):
         except Exception as exc:  # noqa: BLE001 - a cache layer never fails a request
             raise LayerDown(str(exc)) from None
         return [(r["key"], float(r["expires_at"])) for r in rows]
+
+    async def semantic_entries(self, limit: int) -> list[tuple[str, bytes]]:
+        try:
+            rows = await self._need().fetch(SEMANTIC, time.time(), limit)
+        except LayerDown:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a cache layer never fails a request
+            raise LayerDown(str(exc)) from None
+        return [(r["key"], r["value"].encode() if isinstance(r["value"], str) else bytes(r["value"])) for r in rows]
 
     async def size(self) -> tuple[int, int]:
         await self.flush()

@@ -29,6 +29,8 @@ class CachedAnswer:
     request_id: str  # the request that filled the entry
     created_at: float
     prompt: str = ""  # the last user turn (the semantic index re-reads it after a restart)
+    group: str = ""  # the semantic group it was indexed in ("": exact only)
+    semantic_until: float = 0.0  # when it stops answering similar prompts (unix seconds)
 
     @classmethod
     def of(cls, resp: ChatResponse, *, model: str, cost_usd: float, request_id: str, prompt: str) -> CachedAnswer:
@@ -45,37 +47,45 @@ class CachedAnswer:
         )
 
     def to_bytes(self) -> bytes:
-        """Exactly sized: orjson's bytes keep its whole (4 KiB) write buffer, which would make
-        every small entry cost 4 KiB and the memory layer's byte cap a fiction."""
+        """A JSON array in field order (no keys to write or read). Exactly sized: orjson's
+        bytes keep its whole (4 KiB) write buffer, which would make every small entry cost
+        4 KiB and the memory layer's byte cap a fiction."""
         u = self.usage
         raw = orjson.dumps(
-            {
-                "c": self.content,
-                "t": [[t.id, t.name, t.arguments] for t in self.tool_calls],
-                "f": self.finish_reason,
-                "u": [u.input_tokens, u.output_tokens, u.cached_input_tokens, u.cache_creation_tokens],
-                "m": self.model,
-                "$": self.cost_usd,
-                "r": self.request_id,
-                "a": self.created_at,
-                "p": self.prompt,
-            }
+            [
+                self.content,
+                [[t.id, t.name, t.arguments] for t in self.tool_calls] if self.tool_calls else [],
+                self.finish_reason,
+                [u.input_tokens, u.output_tokens, u.cached_input_tokens, u.cache_creation_tokens],
+                self.model,
+                self.cost_usd,
+                self.request_id,
+                self.created_at,
+                self.prompt,
+                self.group,
+                self.semantic_until,
+            ]
         )
         return memoryview(raw).tobytes()
 
     @classmethod
     def from_bytes(cls, raw: bytes | str) -> CachedAnswer:
         d = orjson.loads(raw)
+        if isinstance(d, dict):  # written before the array form
+            d = [d["c"], d["t"], d["f"], d["u"], d["m"], d["$"], d["r"], d["a"], d.get("p", ""), "", 0.0]
+        c, tools, finish, usage, model, cost, rid, created, prompt, group, until = d
         return cls(
-            d["c"],
-            [ToolCall(i, n, a) for i, n, a in d["t"]],
-            d["f"],
-            Usage(*d["u"]),
-            d["m"],
-            float(d["$"]),
-            d["r"],
-            float(d["a"]),
-            d.get("p", ""),
+            c,
+            [ToolCall(i, n, a) for i, n, a in tools],
+            finish,
+            Usage(*usage),
+            model,
+            float(cost),
+            rid,
+            float(created),
+            prompt,
+            group,
+            float(until),
         )
 
     def response(self, request_id: str) -> ChatResponse:

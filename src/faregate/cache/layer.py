@@ -2,7 +2,7 @@
 
 Values are opaque bytes (a ``CachedAnswer``); ``Meta`` says what deleting by scope, model or
 filling request needs. Every method of a slow layer may raise ``LayerDown``; the service then
-serves on without it. ``keys()`` lists what a layer holds (with expiry), so the service keeps
+serves on without it. ``semantic_entries()`` feeds the semantic index's rebuild. ``keys()`` lists what a layer holds (with expiry), so the service keeps
 an in-memory index of the slow layers and a miss never costs a round trip to them.
 """
 
@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 class LayerDown(Exception):
     """The layer could not answer in time (down, slow, refused)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Meta:
+class Meta(NamedTuple):
     scope_hash: str
     model: str
     request_id: str
+    group: str = ""  # the semantic group when the entry also answers similar prompts
+    semantic_until: float = 0.0  # until when it does (unix seconds)
 
 
 @dataclass(slots=True)
@@ -88,3 +90,9 @@ class CacheLayer(ABC):
     @abstractmethod
     async def size(self) -> tuple[int, int]:
         """(entries, bytes) held now."""
+
+    async def semantic_entries(self, limit: int) -> list[tuple[str, bytes]]:
+        """``(key, value)`` of at most ``limit`` live entries that still answer similar prompts
+        (``Meta.semantic_until`` in the future), newest first: what rebuilds the semantic
+        index after a restart. A layer that does not outlive the process returns none."""
+        return []

@@ -1,7 +1,10 @@
 """``redis://``: entries shared by every replica, with a short timeout and a pause after a failure.
 
 An entry is ``<prefix><key>`` with a TTL; ``<prefix>rid:<request id>`` points at the entry the
-request filled (for deleting by request id). Any error or a wait over ``timeout_s`` raises
+request filled (for deleting by request id); ``<prefix>semantic`` is a sorted set of the keys of
+entries that also answer similar prompts, scored by until when (what rebuilds the semantic
+index after a restart). Writes are queued and sent in pipelined batches by one background task
+(no task per entry). Any error or a wait over ``timeout_s`` raises
 ``LayerDown``, and for ``retry_s`` afterwards the layer answers ``LayerDown`` at once instead of
 trying again, so a Redis that is down costs a request at most one short timeout.
 """
@@ -9,6 +12,7 @@ trying again, so a Redis that is down costs a request at most one short timeout.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -17,6 +21,8 @@ import redis.asyncio as aioredis
 from .layer import CacheLayer, LayerDown, Meta, Selector
 
 PREFIX = "fg:cache:"
+BATCH = 256  # entries a pipeline carries
+log = logging.getLogger("faregate.cache")
 
 
 class RedisLayer(CacheLayer):
@@ -27,13 +33,57 @@ class RedisLayer(CacheLayer):
         self.url, self.timeout_s, self.retry_s, self.prefix = url, timeout_s, retry_s, prefix
         self._r: Any = None
         self._down_until = 0.0
+        self._pending: list[tuple[str, bytes, float, Meta]] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._r = aioredis.from_url(
             self.url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s, retry_on_timeout=False
         )
+        self._task = asyncio.create_task(self._writer(), name="cache-redis-writer")
+
+    def enqueue(self, key: str, value: bytes, ttl_s: float, meta: Meta) -> None:
+        """``set`` without awaiting: the entry joins the writer's next pipeline (dropped while
+        Redis is paused after a failure: the other layers still hold it)."""
+        if self._r is None or self.down:
+            return
+        self._pending.append((key, value, ttl_s, meta))
+        if not self._wake.is_set():
+            self._idle.clear()
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Wait until the queued writes were sent (tests, shutdown)."""
+        if self._task is not None and not self._task.done():
+            await self._idle.wait()
+
+    async def _writer(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
+                try:
+                    await self._call(self._r_set_many, batch)
+                    self.stats.writes += len(batch)
+                except LayerDown:
+                    pass
+                except Exception:
+                    log.exception("cache write to redis failed")
+            self._idle.set()
 
     async def close(self) -> None:
+        if self._task is not None:
+            await self.flush()
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - Redis down never fails a request
+                pass
+            self._task = None
         if self._r is not None:
             r, self._r = self._r, None
             try:
@@ -66,11 +116,30 @@ class RedisLayer(CacheLayer):
         await self._call(self._r_set, key, value, ttl_s, meta)
 
     async def _r_set(self, key: str, value: bytes, ttl_s: float, meta: Meta) -> None:
-        ms = max(1, int(ttl_s * 1000))
+        await self._r_set_many([(key, value, ttl_s, meta)])
+
+    async def _r_set_many(self, batch: list[tuple[str, bytes, float, Meta]]) -> None:
         pipe = self._r.pipeline(transaction=False)
-        pipe.set(self.prefix + key, value, px=ms)
-        pipe.set(f"{self.prefix}rid:{meta.request_id}", key, px=ms)
+        semantic = False
+        for key, value, ttl_s, meta in batch:
+            ms = max(1, int(ttl_s * 1000))
+            pipe.set(self.prefix + key, value, px=ms)
+            pipe.set(f"{self.prefix}rid:{meta.request_id}", key, px=ms)
+            if meta.group:
+                pipe.zadd(self.prefix + "semantic", {key: meta.semantic_until})
+                semantic = True
+        if semantic:  # keep the set to the live ones
+            pipe.zremrangebyscore(self.prefix + "semantic", "-inf", time.time())
         await pipe.execute()
+
+    async def semantic_entries(self, limit: int) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        keys = await self._call(self._r.zrevrangebyscore, self.prefix + "semantic", "+inf", time.time(), 0, limit)
+        for i in range(0, len(keys), 500):  # one short call per chunk: each within the timeout
+            chunk = [k.decode() for k in keys[i : i + 500]]
+            values = await self._call(self._r.mget, [self.prefix + k for k in chunk])
+            out += [(k, v) for k, v in zip(chunk, values) if v is not None]
+        return out
 
     async def delete(self, sel: Selector) -> int:
         return int(await self._call(self._r_delete, sel))
@@ -104,6 +173,7 @@ class RedisLayer(CacheLayer):
     async def _r_size(self) -> tuple[int, int]:
         n = 0
         async for k in self._r.scan_iter(match=self.prefix + "*", count=1000):
-            if not k.decode()[len(self.prefix) :].startswith("rid:"):
+            name = k.decode()[len(self.prefix) :]
+            if not name.startswith("rid:") and name != "semantic":
                 n += 1
         return n, 0

@@ -7,6 +7,11 @@ in-memory index (loaded at start, refreshed every ``index_refresh_s`` with the k
 replicas wrote), so a miss costs no database round trip. A hit in a lower layer is filled
 back into the layers above it. Write path: memory before the answer returns; Redis and the
 database in the background.
+
+The semantic index lives in this process; at start it is rebuilt in the background from the
+slow layers' entries that still answer similar prompts (at most ``semantic_rebuild_max``,
+newest first, embedded in small batches with the event loop served in between); ``start``
+waits for that at most ``REBUILD_WAIT_S``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from .redis_layer import RedisLayer
 from .semantic import SemanticIndex
 
 log = logging.getLogger("faregate.cache")
+REBUILD_WAIT_S = 0.5  # how long start() waits for the semantic rebuild before serving without it
+REBUILD_BATCH = 128  # prompts embedded between two turns of the event loop
 
 
 @dataclass(slots=True)
@@ -39,6 +46,13 @@ class Counts:
     semantic_hits: int = 0
     misses: int = 0
     saved_usd: float = 0.0
+
+    def add(self, other: Counts) -> Counts:
+        self.hits += other.hits
+        self.semantic_hits += other.semantic_hits
+        self.misses += other.misses
+        self.saved_usd += other.saved_usd
+        return self
 
     def as_dict(self) -> dict[str, Any]:
         looked = self.hits + self.semantic_hits + self.misses
@@ -79,14 +93,21 @@ class CacheService:
     layers: list[CacheLayer]
     semantic: SemanticIndex | None = None
     flights: Flights = field(default_factory=Flights)
-    total: Counts = field(default_factory=Counts)
-    by_model: dict[str, Counts] = field(default_factory=lambda: defaultdict(Counts))
-    by_key: dict[str, Counts] = field(default_factory=lambda: defaultdict(Counts))
+    # One counter per (model, key id): a request bumps one; totals are summed when asked.
+    counts: dict[tuple[str, str], Counts] = field(default_factory=dict)
     # key -> expiry, per slow layer that lists its keys (the database): what is worth a read.
     index: dict[str, dict[str, float]] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _refresher: asyncio.Task[None] | None = None
+    _rebuild: asyncio.Task[int] | None = None
     _indexed_at: float = 0.0
+    # Looked up once: the hot path reads these on every request.
+    memory: MemoryLayer = field(init=False)
+    slow: list[CacheLayer] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.memory = next(la for la in self.layers if isinstance(la, MemoryLayer))
+        self.slow = [la for la in self.layers if la.slow]
 
     @classmethod
     def build(
@@ -97,10 +118,6 @@ class CacheService:
         if not any(isinstance(la, MemoryLayer) for la in layers):
             layers.insert(0, MemoryLayer(cfg.memory_max_bytes))
         return cls(cfg, layers)
-
-    @property
-    def memory(self) -> MemoryLayer:
-        return next(la for la in self.layers if isinstance(la, MemoryLayer))
 
     def semantic_index(self) -> SemanticIndex:
         if self.semantic is None:  # built on first use: most deployments never ask
@@ -115,11 +132,47 @@ class CacheService:
         await self._refresh_index()
         if any(isinstance(la, DatabaseLayer) for la in self.layers):
             self._refresher = asyncio.create_task(self._refresh_loop(), name="cache-index")
+        if self.slow:
+            self._rebuild = asyncio.create_task(self.rebuild_semantic(), name="cache-semantic-rebuild")
+            await asyncio.wait([self._rebuild], timeout=REBUILD_WAIT_S)
+
+    async def rebuild_semantic(self) -> int:
+        """Index the slow layers' live semantic entries again (after a restart); how many."""
+        by_group: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
+        seen = self.semantic_keys()
+        for la in self.slow:
+            try:
+                rows = await la.semantic_entries(self.config.semantic_rebuild_max)
+            except LayerDown:
+                continue
+            except Exception:
+                log.exception("reading semantic entries from %s failed", la.name)
+                continue
+            now = time.time()
+            for key, raw in rows:
+                try:
+                    ans = CachedAnswer.from_bytes(raw)
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if key not in seen and ans.group and ans.prompt and ans.semantic_until > now:
+                    seen.add(key)
+                    by_group[ans.group].append((key, ans.prompt, ans.semantic_until))
+        n = 0
+        for group, items in by_group.items():
+            for i in range(0, len(items), REBUILD_BATCH):
+                chunk = items[i : i + REBUILD_BATCH]
+                self.semantic_index().add_many(group, [(k, t) for k, t, _ in chunk], 0, expires=[e for *_, e in chunk])
+                n += len(chunk)
+                await asyncio.sleep(0)
+        if n:
+            log.info("semantic cache index rebuilt with %d prompts", n)
+        return n
 
     async def close(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
-            self._refresher = None
+        for task in (self._refresher, self._rebuild):
+            if task is not None:
+                task.cancel()
+        self._refresher = self._rebuild = None
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for la in reversed(self.layers):
@@ -154,10 +207,14 @@ class CacheService:
         return CachedAnswer.from_bytes(raw)
 
     def may_be_slow_hit(self, key: str) -> bool:
-        """Whether any slow layer might hold ``key`` (Redis always might; the database when indexed)."""
+        """Whether any slow layer might hold ``key`` (Redis always might; the database when
+        indexed): False means a miss without awaiting anything."""
+        if not self.slow:
+            return False
         now = time.time()
-        for la in self.layers:
-            if la.slow and (la.name not in self.index or self.index[la.name].get(key, 0.0) > now):
+        for la in self.slow:
+            known = self.index.get(la.name)
+            if known is None or known.get(key, 0.0) > now:
                 return True
         return False
 
@@ -183,16 +240,25 @@ class CacheService:
             ans = CachedAnswer.from_bytes(raw)
             ttl = (known or {}).get(key, now + self.config.ttl_s) - now
             for up in above:  # fill back
-                self._write(up, key, raw, max(1.0, ttl), Meta(key.split(".")[0], ans.model, ans.request_id))
+                self._write(
+                    up,
+                    key,
+                    raw,
+                    max(1.0, ttl),
+                    Meta(key.split(".")[0], ans.model, ans.request_id, ans.group, ans.semantic_until),
+                )
             return Found(ans, la.name)
         return None
 
     # -- writes --------------------------------------------------------------------------
 
     def put(self, key: str, answer: CachedAnswer, ttl_s: float) -> None:
+        """Memory now; each slow layer's writer takes it in its next batch (no task per entry)."""
         raw = answer.to_bytes()
-        meta = Meta(key.split(".")[0], answer.model, answer.request_id)
-        for la in self.layers:
+        meta = Meta(key[: key.index(".")], answer.model, answer.request_id, answer.group, answer.semantic_until)
+        self.memory.set_now(key, raw, ttl_s, meta)
+        self.memory.stats.writes += 1
+        for la in self.slow:
             self._write(la, key, raw, ttl_s, meta)
 
     def _write(self, la: CacheLayer, key: str, raw: bytes, ttl_s: float, meta: Meta) -> None:
@@ -200,11 +266,11 @@ class CacheService:
             la.set_now(key, raw, ttl_s, meta)
             la.stats.writes += 1
             return
-        if la.name in self.index:
-            self.index[la.name][key] = time.time() + ttl_s
-        if isinstance(la, DatabaseLayer):
-            if la.db is not None:  # queued for the writer's next batch: no task per entry
-                la.enqueue(key, raw, ttl_s, meta)
+        known = self.index.get(la.name)
+        if known is not None:
+            known[key] = time.time() + ttl_s
+        if isinstance(la, (DatabaseLayer, RedisLayer)):
+            la.enqueue(key, raw, ttl_s, meta)
             return
         task = asyncio.get_running_loop().create_task(self._write_slow(la, key, raw, ttl_s, meta))
         self._tasks.add(task)
@@ -225,20 +291,29 @@ class CacheService:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         for la in self.layers:
-            if isinstance(la, DatabaseLayer):
+            if isinstance(la, (DatabaseLayer, RedisLayer)):
                 await la.flush()
 
     # -- accounting and management -------------------------------------------------------
 
     def count(self, kind: str, *, model: str, key_id: str | None, saved_usd: float = 0.0) -> None:
-        for c in (self.total, self.by_model[model], self.by_key[key_id or "-"]):
-            if kind == "exact":
-                c.hits += 1
-            elif kind == "semantic":
-                c.semantic_hits += 1
-            elif kind == "miss":
-                c.misses += 1
-            c.saved_usd += saved_usd
+        pair = (model, key_id or "-")
+        c = self.counts.get(pair)
+        if c is None:
+            c = self.counts[pair] = Counts()
+        if kind == "miss":
+            c.misses += 1
+        elif kind == "exact":
+            c.hits += 1
+        elif kind == "semantic":
+            c.semantic_hits += 1
+        c.saved_usd += saved_usd
+
+    def _summed(self, by: int | None) -> dict[str, Counts]:
+        out: dict[str, Counts] = defaultdict(Counts)
+        for pair, c in self.counts.items():
+            out["" if by is None else pair[by]].add(c)
+        return out
 
     async def delete(self, sel: Selector) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -259,9 +334,7 @@ class CacheService:
         return out
 
     def semantic_keys(self) -> set[str]:
-        if self.semantic is None:
-            return set()
-        return {k for g in self.semantic._groups.values() for k in g.keys}
+        return set() if self.semantic is None else self.semantic.keys()
 
     async def stats(self, *, by_model: bool = False, by_key: bool = False) -> dict[str, Any]:
         layers = []
@@ -276,12 +349,13 @@ class CacheService:
                 {"layer": la.name, "up": up, "entries": entries, "bytes": size, "hits": s.hits}
                 | {"misses": s.misses, "writes": s.writes, "errors": s.errors}
             )
-        out: dict[str, Any] = {"enabled": self.config.enabled, **self.total.as_dict()}
+        total = self._summed(None).get("", Counts())
+        out: dict[str, Any] = {"enabled": self.config.enabled, **total.as_dict()}
         out["coalesced"] = self.flights.coalesced
         out["semantic_entries"] = len(self.semantic) if self.semantic is not None else 0
         out["layers"] = layers
         if by_model:
-            out["by_model"] = {m: c.as_dict() for m, c in sorted(self.by_model.items())}
+            out["by_model"] = {m: c.as_dict() for m, c in sorted(self._summed(0).items())}
         if by_key:
-            out["by_key"] = {k: c.as_dict() for k, c in sorted(self.by_key.items())}
+            out["by_key"] = {k: c.as_dict() for k, c in sorted(self._summed(1).items())}
         return out

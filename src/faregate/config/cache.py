@@ -32,6 +32,9 @@ class CacheConfig(_Frozen):
         2, ge=1, description="Longest conversation (messages, system included) the semantic cache considers."
     )
     semantic_max_entries: int = Field(200_000, gt=0, description="Prompts the semantic index keeps per scope.")
+    semantic_rebuild_max: int = Field(
+        100_000, ge=0, description="Prompts read back into the semantic index from Redis or the database at start."
+    )
     embedder: str = Field("hash", description="`hash` (hashed n-grams) or `minilm` (the `embed` extra).")
     cache_sampled: bool = Field(False, description="Also cache answers to requests with temperature > 0.")
     coalesce: bool = Field(True, description="Identical cacheable requests in flight share one upstream call.")

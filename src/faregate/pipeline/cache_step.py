@@ -10,18 +10,26 @@ request against rate limits, which ran before). Order on each request:
 4. semantic lookup, when asked for and the request's shape allows it;
 5. a miss joins the in-flight table: the first identical request calls on, the others follow it;
 6. the leader's complete, successful answer is stored (memory now, the rest in the background).
+
+Each request's ``ctx.cache_outcome`` says what the step did, for the metrics, the trace and the
+access log: ``hit``, ``semantic_hit``, ``coalesced`` (served from an identical request's call),
+``miss`` (called upstream, stored if complete), ``bypass`` (not cacheable: sampled, or the
+route's cache is off); None when the cache is off.
+
+A miss is the common case and what every cacheable request pays, so its path does no more
+than: one key digest, one dict lookup in memory, the in-flight table, and the store.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..cache.coalesce import Flight, LeaderFailed
 from ..cache.directives import NONE, Directives, parse
 from ..cache.entry import CachedAnswer
-from ..cache.keys import CacheKey, make_key, scope_of
+from ..cache.keys import CacheKey, make_key, params_hash, scope_of
 from ..cache.policy import Policy, is_sampled, policy_for, semantic_prompt
 from ..cache.service import CacheService, Found
 from ..config import CacheConfig, RouteCacheConfig
@@ -32,10 +40,10 @@ from .context import Reply, RequestContext
 from .step import Next, Step
 
 HEADER = "x-faregate-cache"
+OUTCOME = {"exact": "hit", "semantic": "semantic_hit"}
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
+class _Plan(NamedTuple):  # a tuple: made on every cacheable request
     key: CacheKey
     policy: Policy
     directives: Directives
@@ -61,12 +69,15 @@ class CacheStep(Step):
             return call_next(ctx)
         plan = self._plan(ctx, directives)
         if plan is None:
-            ctx.response_headers[HEADER] = "bypass"
+            ctx.response_headers[HEADER] = ctx.cache_outcome = "bypass"
             return call_next(ctx)
-        if not directives.no_cache:
-            ans = self.svc.get_fast(plan.key.key)
-            if ans is not None:
-                return _ready(self._hit(ctx, plan, Found(ans, "memory"), "exact"))
+        if directives.no_cache:
+            return self._miss(ctx, call_next, plan)
+        ans = self.svc.get_fast(plan.key.key)
+        if ans is not None:
+            return _ready(self._hit(ctx, plan, Found(ans, "memory"), "exact"))
+        if plan.semantic_group is None and not self.svc.may_be_slow_hit(plan.key.key):
+            return self._miss(ctx, call_next, plan)  # the common miss: nothing else to look up
         return self._lookup_then_call(ctx, call_next, plan)
 
     def _plan(self, ctx: RequestContext, d: Directives) -> _Plan | None:
@@ -82,27 +93,38 @@ class CacheStep(Step):
         sem = semantic_prompt(req, self.cfg.semantic_max_messages) if threshold > 0 else None
         if sem is None:
             return _Plan(key, policy, d, None)
-        return _Plan(key, policy, d, f"{key.params}.{sem[0]}", sem[1], threshold)
+        return _Plan(key, policy, d, f"{params_hash(req, key.scope_hash)}.{sem[0]}", sem[1], threshold)
 
     async def _lookup_then_call(self, ctx: RequestContext, call_next: Next, plan: _Plan) -> Reply:
         svc = self.svc
         assert svc is not None
-        if not plan.directives.no_cache:
-            found = await svc.get_slow(plan.key.key) if svc.may_be_slow_hit(plan.key.key) else None
+        found = await svc.get_slow(plan.key.key) if svc.may_be_slow_hit(plan.key.key) else None
+        if found is not None:
+            return self._hit(ctx, plan, found, "exact")
+        if plan.semantic_group is not None:
+            found = await self._semantic(plan)
             if found is not None:
-                return self._hit(ctx, plan, found, "exact")
-            if plan.semantic_group is not None:
-                found = await self._semantic(plan)
-                if found is not None:
-                    return self._hit(ctx, plan, found, "semantic")
-        svc.count("miss", model=ctx.request.model, key_id=ctx.principal.key_id if ctx.principal else None)
-        ctx.response_headers[HEADER] = "miss"
-        if not self.cfg.coalesce or plan.directives.no_cache:
-            return await self._call(ctx, call_next, plan, None)
-        flight, lead = svc.flights.join(plan.key.key)
-        if lead:
-            return await self._call(ctx, call_next, plan, flight)
-        return await self._follow(ctx, call_next, plan, flight)
+                return self._hit(ctx, plan, found, "semantic")
+        return await self._miss(ctx, call_next, plan)
+
+    async def _miss(self, ctx: RequestContext, call_next: Next, plan: _Plan) -> Reply:
+        """Call on (or follow an identical call in flight) and store a complete answer."""
+        svc = self.svc
+        assert svc is not None
+        p = ctx.principal
+        svc.count("miss", model=ctx.request.model, key_id=p.key_id if p else None)
+        ctx.response_headers[HEADER] = ctx.cache_outcome = "miss"
+        flight = None
+        if self.cfg.coalesce and not plan.directives.no_cache:
+            flight, lead = svc.flights.join(plan.key.key)
+            if not lead:
+                return await self._follow(ctx, call_next, plan, flight)
+        try:
+            reply = await call_next(ctx)
+        except BaseException:
+            self._land(plan, flight, ok=False)
+            raise
+        return self._after(ctx, plan, flight, reply)
 
     async def _semantic(self, plan: _Plan) -> Found | None:
         svc = self.svc
@@ -139,6 +161,7 @@ class CacheStep(Step):
 
     def _account(self, ctx: RequestContext, ans: CachedAnswer, kind: str) -> None:
         ctx.cache_hit, ctx.cache_kind, ctx.cache_saved_usd = True, kind, ans.cost_usd
+        ctx.cache_outcome = OUTCOME[kind]
         ctx.answered_model, ctx.answered_by = ans.model, "cache"
         ctx.response_text = ans.content
         ctx.ttft_ms = ctx.elapsed_ms()
@@ -149,12 +172,12 @@ class CacheStep(Step):
 
     # -- misses ----------------------------------------------------------------------------
 
-    async def _call(self, ctx: RequestContext, call_next: Next, plan: _Plan, flight: Flight | None) -> Reply:
-        try:
-            reply = await call_next(ctx)
-        except BaseException:
-            self._land(plan, flight, ok=False)
-            raise
+    async def _call(self, ctx: RequestContext, call_next: Next, plan: _Plan) -> Reply:
+        """A follower whose leader failed: call on alone (not coalesced again)."""
+        reply = await call_next(ctx)
+        return self._after(ctx, plan, None, reply)
+
+    def _after(self, ctx: RequestContext, plan: _Plan, flight: Flight | None, reply: Reply) -> Reply:
         if reply.response is not None:
             ok = ctx.status == 200 and ctx.error_class is None
             if ok:
@@ -194,28 +217,28 @@ class CacheStep(Step):
     def _store(self, ctx: RequestContext, plan: _Plan, resp: ChatResponse) -> None:
         if plan.directives.no_store or self.svc is None:
             return
+        group, text = self._semantic_of(ctx, plan) if plan.policy.semantic or plan.semantic_group else (None, "")
         ans = CachedAnswer.of(
             resp,
             model=ctx.answered_model or resp.model or ctx.request.model,
             cost_usd=ctx.cost_usd,
             request_id=ctx.request_id,
-            prompt=plan.semantic_text,
+            prompt=text,
         )
+        if group is not None:
+            # The entry records its group and semantic lifetime, so the index can be rebuilt
+            # from the persistent layers after a restart.
+            ttl = min(plan.directives.ttl_s or plan.policy.semantic_ttl_s, plan.policy.semantic_ttl_s)
+            ans.group, ans.semantic_until = group, ans.created_at + ttl
         self.svc.put(plan.key.key, ans, plan.directives.ttl_s or plan.policy.ttl_s)
-        if plan.semantic_group is not None or (plan.policy.semantic and self._shape_ok(ctx)):
-            group, text = self._semantic_of(ctx, plan)
-            if group is not None:
-                ttl = min(plan.directives.ttl_s or plan.policy.semantic_ttl_s, plan.policy.semantic_ttl_s)
-                self.svc.semantic_index().add(group, plan.key.key, text, ttl)
-
-    def _shape_ok(self, ctx: RequestContext) -> bool:
-        return semantic_prompt(ctx.request, self.cfg.semantic_max_messages) is not None
+        if group is not None:
+            self.svc.semantic_index().add(group, plan.key.key, text, ans.semantic_until - ans.created_at)
 
     def _semantic_of(self, ctx: RequestContext, plan: _Plan) -> tuple[str | None, str]:
         if plan.semantic_group is not None:
             return plan.semantic_group, plan.semantic_text
         sem = semantic_prompt(ctx.request, self.cfg.semantic_max_messages)
-        return (f"{plan.key.params}.{sem[0]}", sem[1]) if sem else (None, "")
+        return (f"{params_hash(ctx.request, plan.key.scope_hash)}.{sem[0]}", sem[1]) if sem else (None, "")
 
     # -- followers -------------------------------------------------------------------------
 
@@ -225,20 +248,20 @@ class CacheStep(Step):
             try:
                 events = await flight.wait_done()
             except LeaderFailed:
-                return await self._call(ctx, call_next, plan, None)
+                return await self._call(ctx, call_next, plan)
             resp = collect(list(events), default_id=ctx.request_id, model=ctx.request.model)
             return self._coalesced(ctx, resp, Reply(response=resp))
         it = flight.follow()
         try:
             first = await it.__anext__()
         except LeaderFailed:
-            return await self._call(ctx, call_next, plan, None)
+            return await self._call(ctx, call_next, plan)
         except StopAsyncIteration:
-            return await self._call(ctx, call_next, plan, None)
+            return await self._call(ctx, call_next, plan)
         return self._coalesced(ctx, None, Reply(events=_followed(first, it)))
 
     def _coalesced(self, ctx: RequestContext, resp: ChatResponse | None, reply: Reply) -> Reply:
-        ctx.cache_hit, ctx.cache_kind = True, "coalesced"
+        ctx.cache_hit, ctx.cache_kind, ctx.cache_outcome = True, "coalesced", "coalesced"
         ctx.answered_by = "cache"
         ctx.usage, ctx.cost_usd = Usage(), 0.0
         ctx.response_headers[HEADER] = "hit"

@@ -123,16 +123,17 @@ def _tools(body: dict) -> list[dict] | None:
     for i, t in enumerate(body["tools"]):
         if not isinstance(t, dict) or not isinstance(t.get("name"), str):
             raise _bad(f"tools.{i}.name", "a tool needs a name")
-        tools.append(
-            {
-                "type": "function",
-                "function": {
-                    "name": t["name"],
-                    "description": t.get("description", ""),
-                    "parameters": t.get("input_schema") or {"type": "object"},
-                },
-            }
-        )
+        tool: dict[str, Any] = {
+            "type": "function",
+            "function": {
+                "name": t["name"],
+                "description": t.get("description", ""),
+                "parameters": t.get("input_schema") or {"type": "object"},
+            },
+        }
+        if isinstance(t.get("cache_control"), dict):
+            tool["cache_control"] = t["cache_control"]  # a prompt-caching breakpoint after the tools
+        tools.append(tool)
     return tools
 
 
