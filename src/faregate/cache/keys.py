@@ -83,6 +83,8 @@ def make_key(req: ChatRequest, scope: str) -> CacheKey:
         "response_format": req.response_format,
         "extra": req.extra or None,
     }
+    if req.kind != "chat":  # an embedding or a completion of the same text is another answer
+        params["kind"] = req.kind
     for name in SAMPLING:
         params[name] = getattr(req, name)
     params_raw = orjson.dumps(params, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
@@ -54,6 +55,7 @@ class CatalogueEntry(_Strict):
     context_window: int = Field(gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
     capabilities: Capabilities = Field(default_factory=Capabilities)
+    mode: Literal["chat", "embedding"] = "chat"  # an embedding model serves /v1/embeddings only
     source: Source
 
 

@@ -55,6 +55,7 @@ async def handle_front(request: web.Request, codec: FrontCodec) -> web.StreamRes
         model=ctx.answered_model or req.model,
         cost_usd=ctx.cost_usd,
         include_usage=req.include_usage,
+        request=req,
     )
     if reply.response is not None:
         try:

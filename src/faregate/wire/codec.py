@@ -29,12 +29,15 @@ class ReplyFacts:
     ``model``: the model name to show (the model that answered, else the one asked for).
     ``cost_usd``: the cost so far (for a stream, the cost when the stream opened).
     ``include_usage``: the client asked for usage in the stream (OpenAI ``stream_options``).
+    ``request``: the canonical request answered (a front reads its own options from it, e.g.
+    the embeddings front's ``encoding_format``).
     """
 
     request_id: str
     model: str
     cost_usd: float = 0.0
     include_usage: bool = False
+    request: ChatRequest | None = None
 
 
 class StreamEncoder(Protocol):
