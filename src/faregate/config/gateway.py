@@ -86,7 +86,10 @@ class GatewayConfig(_Frozen):
                 if f not in known:
                     raise ValueError(f"models.{i}.fallbacks: unknown model {f!r}; known: {sorted(known)}")
                 if mode[f] != m.mode:
-                    raise ValueError(f"models.{i}.fallbacks: {f!r} is a {mode[f]} model, {m.name!r} a {m.mode} one")
+                    raise ValueError(
+                        f"models.{i}.fallbacks: {f!r} is a model of mode {mode[f]}, {m.name!r} of mode {m.mode}: "
+                        "a fallback must serve the same kind of request"
+                    )
         for i, r in enumerate(self.routes):
             if r.name in known:
                 raise ValueError(f"routes.{i}.name: {r.name!r} is also a model name")

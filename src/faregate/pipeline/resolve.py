@@ -65,7 +65,7 @@ class ResolveModel(Step):
         mode = self._modes[name]
         if _MODE_OF_KIND.get(kind, "chat") != mode:
             raise InvalidRequest(
-                f"The model {name!r} is a {mode} model: send it to {_FRONT_OF_MODE[mode]}.",
+                f"The model {name!r} is {'an' if mode == 'embedding' else 'a'} {mode} model: send it to {_FRONT_OF_MODE[mode]}.",
                 param="model",
                 code="wrong_model_mode",
             )
