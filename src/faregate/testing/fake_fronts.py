@@ -164,7 +164,8 @@ async def gemini_embed(fake: FakeProvider, request: web.Request) -> web.Response
     return web.json_response({"embedding": values(body)})
 
 
-def _anthropic_text(body: dict[str, Any]) -> str:
+def anthropic_count_text(body: dict[str, Any]) -> str:
+    """The text the fake counts the words of: the system prompt, the messages, the tools' JSON."""
     texts = [content_text(body.get("system"), " ", any_part=True)]
     texts += [content_text(m.get("content"), " ", any_part=True) for m in body.get("messages") or []]
     return " ".join(texts + [orjson.dumps(body.get("tools")).decode() if body.get("tools") else ""])
@@ -181,7 +182,7 @@ async def anthropic_count_tokens(fake: FakeProvider, request: web.Request) -> we
     if "max_tokens" in body or "stream" in body:
         msg = "max_tokens: Extra inputs are not permitted"
         return web.Response(status=400, body=error_body("anthropic", 400, msg), headers=_JSON)
-    return web.json_response({"input_tokens": fake_token_count(_anthropic_text(body))})
+    return web.json_response({"input_tokens": fake_token_count(anthropic_count_text(body))})
 
 
 def azure(fake: FakeProvider, inner: Handler) -> Handler:
