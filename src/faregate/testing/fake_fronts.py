@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -24,8 +25,19 @@ from ..core.embeddings import as_base64
 from ..core.types import content_text
 from .wire import error_body, split_text
 
-if TYPE_CHECKING:
-    from .fake_provider import FakeProvider
+
+class FakeProvider(Protocol):
+    """What these routes use of ``fake_provider.FakeProvider`` (not imported: it imports this)."""
+
+    protocol: str
+    queue: deque[dict[str, Any]]
+    default: dict[str, Any]
+    log: deque[dict[str, Any]]
+
+    def _auth_error(self, request: web.Request) -> str | None: ...
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse: ...
+
 
 DEFAULT_DIMS = 8
 _JSON = {"content-type": "application/json"}
