@@ -21,6 +21,7 @@ from ..core.types import ChatRequest, ChatResponse, Finish, TextDelta, UsageEven
 from ..core.usage import Usage
 from . import input_checks as checks
 from .codec import ReplyFacts, decode_json
+from .embeddings_front import is_integer, tokens
 from .input_checks import DEFAULT_BOUNDS, InputBounds
 from .openai_front import INT64_MAX, INT64_MIN, OpenAIChatCodec, _bad, _int, _num, _stop
 
@@ -39,8 +40,8 @@ def _prompt(body: dict[str, Any]) -> str | list[int]:
         p = p[0]  # a list of one prompt
     if isinstance(p, str):
         return p
-    if isinstance(p, list) and p and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in p):
-        return p
+    if isinstance(p, list) and p and all(is_integer(t) for t in p):
+        return tokens(p, "prompt")
     if isinstance(p, list) and len(p) > 1:
         raise _bad("prompt", "send one prompt per request (faregate returns one choice per request)")
     raise _bad("prompt", "expected a string, or a non-empty token array (non-negative integers)")

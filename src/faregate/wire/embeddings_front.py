@@ -32,12 +32,18 @@ def _bad(param: str, what: str) -> InvalidRequest:
     return InvalidRequest(f"Invalid value for '{param}': {what}", param=param)
 
 
-def _tokens(v: list[Any], where: str) -> list[int]:
+def is_integer(t: Any) -> bool:
+    """An integer, as JSON has it: 5.0 is the integer 5 (as JSON Schema says)."""
+    return (isinstance(t, int) and not isinstance(t, bool)) or (isinstance(t, float) and t.is_integer())
+
+
+def tokens(v: list[Any], where: str) -> list[int]:
+    """A token array: non-empty, non-negative 32-bit integers."""
     if not v:
         raise _bad(where, "a token array must not be empty")
-    if not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 2**31 for t in v):
-        raise _bad(where, "a token array holds non-negative integers only")
-    return v
+    if not all(is_integer(t) and 0 <= t < 2**31 for t in v):
+        raise _bad(where, "a token array holds non-negative integers (below 2**31) only")
+    return [int(t) for t in v]
 
 
 def _inputs(body: dict[str, Any]) -> list[EmbedInput]:
@@ -46,8 +52,8 @@ def _inputs(body: dict[str, Any]) -> list[EmbedInput]:
         raise InvalidRequest(f"Missing required parameter: 'input' ({_INPUT_SHAPES}).", param="input")
     if isinstance(raw, str):
         raw = [raw]
-    elif isinstance(raw, list) and raw and all(isinstance(t, int) and not isinstance(t, bool) for t in raw):
-        return [_tokens(raw, "input")]
+    elif isinstance(raw, list) and raw and all(is_integer(t) for t in raw):
+        return [tokens(raw, "input")]
     if not isinstance(raw, list) or not raw:
         raise _bad("input", f"expected {_INPUT_SHAPES}, not empty")
     if len(raw) > MAX_INPUTS:
@@ -59,7 +65,7 @@ def _inputs(body: dict[str, Any]) -> list[EmbedInput]:
                 raise _bad(f"input[{i}]", "an empty string has no embedding")
             out.append(x)
         elif isinstance(x, list):
-            out.append(_tokens(x, f"input[{i}]"))
+            out.append(tokens(x, f"input[{i}]"))
         else:
             raise _bad(f"input[{i}]", f"expected a string or a token array, got {type(x).__name__}")
     return out
