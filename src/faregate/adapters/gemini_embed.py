@@ -4,8 +4,9 @@ several (pure functions, no I/O).
 One input is sent as ``{"content": {"parts": [{"text": ...}]}, "outputDimensionality": n}``;
 several as ``{"requests": [{"model": "models/<id>", "content": ..., "outputDimensionality": n},
 ...]}``. The answers are ``{"embedding": {"values": [...]}}`` and ``{"embeddings": [{"values":
-[...]}, ...]}``. Gemini reports no token usage for embeddings: faregate estimates the input
-tokens (~4 characters a token) so the per-million input price still applies. Gemini embeds
+[...]}, ...]}``. The Gemini API reports no token usage for embeddings: faregate estimates the
+input tokens (~4 characters a token) so the per-million input price still applies; a count the
+answer does carry (``usageMetadata``, Vertex AI's ``statistics.tokenCount``) is used instead. Gemini embeds
 text only: a token-array input is a clear 400.
 """
 
@@ -58,8 +59,17 @@ def parse_embed(body: bytes, req: ChatRequest, *, model: str) -> ChatResponse:
     inputs = embed_inputs(req)
     if len(vectors) != len(inputs):
         raise malformed("gemini", f"{len(vectors)} embeddings for {len(inputs)} inputs")
-    meta = data.get("usageMetadata")
-    tokens = int(meta.get("promptTokenCount") or 0) if isinstance(meta, dict) else 0
+    tokens = _reported_tokens(data, items)
     return ChatResponse(
         id="", model=model, content=encode_vectors(vectors), usage=Usage(tokens or input_token_estimate(inputs), 0)
     )
+
+
+def _reported_tokens(data: dict[str, Any], items: list[Any]) -> int:
+    """Tokens the answer reports, if it does: ``usageMetadata.promptTokenCount``, or (Vertex AI's
+    shape) each embedding's ``statistics.tokenCount``; 0 when it reports none."""
+    meta = data.get("usageMetadata")
+    if isinstance(meta, dict) and meta.get("promptTokenCount"):
+        return int(meta["promptTokenCount"])
+    stats = [item.get("statistics") for item in items if isinstance(item, dict)]
+    return sum(int(s.get("tokenCount") or 0) for s in stats if isinstance(s, dict))

@@ -30,9 +30,11 @@ def embed_body(req: ChatRequest, upstream_model: str) -> bytes:
 
 def _vector(v: Any) -> list[float]:
     if isinstance(v, str):  # a server that answers base64 whatever was asked
-        raw = base64.b64decode(v)
+        raw = base64.b64decode(v, validate=True)
+        if not raw or len(raw) % 4:
+            raise ValueError("not float32 bytes")
         return list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    if not isinstance(v, list):
+    if not isinstance(v, list) or not v:
         raise TypeError("not a vector")
     return [float(x) for x in v]
 
