@@ -115,3 +115,19 @@ def test_bad_completion_bodies_name_the_field(srv, upstreams, body, param):
     status, out, _ = post(srv, "/completions", body)
     assert status == 400 and out["error"]["param"] == param, out
     assert upstreams["openai"].requests() == []
+
+
+def test_completions_take_a_model_name_not_a_route(srv, upstreams):
+    status, out, _ = post(srv, "/completions", {"model": "auto", "prompt": "x"})
+    assert status == 400 and "routes chat requests" in out["error"]["message"]
+    assert all(f.requests() == [] for f in upstreams.values())
+
+
+def test_a_fallback_without_completions_is_skipped(start_server, upstreams):
+    cfg = fronts_config(upstreams)
+    cfg["models"][0]["fallbacks"] = ["fake-anthropic", "fake-azure"]  # fake-openai
+    srv = start_server(cfg)
+    upstreams["openai"].script({"status": 503})
+    raw = client(srv).completions.with_raw_response.create(model="fake-openai", prompt="x")
+    assert raw.headers["x-faregate-fallback"] == "fake-azure"
+    assert upstreams["anthropic"].requests() == []

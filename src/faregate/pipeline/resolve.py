@@ -39,11 +39,19 @@ class ResolveModel(Step):
         ctx.requested_model = name
         if not ctx.candidates:
             chain = self._chains.get(name)
+            kind = ctx.request.kind
             if chain is not None:
-                self._check_kind(name, ctx.request.kind)
-                ctx.candidates = list(chain)
-            elif ctx.request.kind == "embedding":
+                self._check_kind(name, kind)
+                # Fallbacks whose provider lacks this kind's endpoint are skipped, not failed on.
+                ctx.candidates = [n for n in chain if kind in self._kinds.get(n, ())]
+            elif kind == "embedding":
                 raise self._not_embedding(name)
+            elif kind != "chat" and name in self._routes:
+                raise InvalidRequest(
+                    f"{name!r} routes chat requests; this endpoint takes a model's name "
+                    "(of an OpenAI-compatible provider).",
+                    param="model",
+                )
             elif name in self._routes and (self._chains or name != "auto"):
                 ctx.route = name  # the routing step fills the candidates
             elif not self._chains:
