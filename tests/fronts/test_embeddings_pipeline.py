@@ -108,3 +108,19 @@ def test_request_log_records_embeddings(start_server, upstreams, tmp_path):
     tokens = fake_token_count("log this text please")
     assert row[:5] == ("fake-embed", tokens, 0, pytest.approx(tokens * EMBED_PRICES["fake-embed"] / 1e6), 200)
     assert '"kind":"embedding"' in row[5].replace(" ", "")
+
+
+def test_an_open_embedding_deployment_is_probed_with_an_embedding(start_server, upstreams):
+    cfg = fronts_config(upstreams)
+    for m in cfg["models"]:
+        if m["name"] == "fake-embed":
+            m["breaker"] = {"failure_threshold": 1, "cooldown_s": 60}
+    srv = start_server(cfg)
+    upstreams["openai"].script({"status": 503})
+    with pytest.raises(openai.InternalServerError):
+        client(srv).embeddings.create(model="fake-embed", input="x")
+    dep = srv.gateway.registry.deployments("fake-embed")[0]
+    assert dep.breaker.state == "open"
+    assert srv._loop.run(srv.gateway.executor.probe(dep)) is True
+    assert upstreams["openai"].last_request()["path"] == "/v1/embeddings"
+    assert dep.breaker.state == "half_open"
