@@ -1,6 +1,7 @@
 """One finished request as an OpenTelemetry trace (GenAI semantic conventions + ``faregate.*``).
 
-The request span (kind SERVER, named ``chat <requested model>``, child of the client's
+The request span (kind SERVER, named ``<operation> <requested model>``: ``chat``, ``embeddings``
+or ``text_completion`` by the request's kind, child of the client's
 ``traceparent`` when it sent one) has a child per timed step (``ctx.spans``: ``limits.check``,
 ``routing``, ``cache.lookup`` from a cache step...) and a child per upstream attempt (kind
 CLIENT). The executor records each attempt's duration, not its start: attempts are laid
@@ -19,6 +20,8 @@ from ..observability.tracing import Tracing, child_context
 from .context import RequestContext
 
 MAX_CONTENT = 4000
+# The GenAI semantic conventions' operation name of each request kind.
+OPERATIONS = {"chat": "chat", "embedding": "embeddings", "completion": "text_completion"}
 
 
 def _ns(ctx: RequestContext, perf: float) -> int:
@@ -28,7 +31,7 @@ def _ns(ctx: RequestContext, perf: float) -> int:
 def _request_attributes(ctx: RequestContext, status: int, provider: str) -> dict[str, str | int | float | bool]:
     u = ctx.usage
     attrs: dict[str, str | int | float | bool] = {
-        "gen_ai.operation.name": "chat",
+        "gen_ai.operation.name": OPERATIONS.get(ctx.request.kind, "chat"),
         "gen_ai.request.model": ctx.requested_model or ctx.request.model,
         "gen_ai.usage.input_tokens": u.input_tokens,
         "gen_ai.usage.output_tokens": u.output_tokens,
@@ -75,14 +78,15 @@ def export_trace(
     """Create (and end) the request's spans; the batch processor exports them."""
     end_ns = _ns(ctx, ctx.t0) + int(ctx.elapsed_ms() * 1e6)
     provider = provider_of.get(ctx.answered_by or "", "")
-    name = f"chat {ctx.requested_model or ctx.request.model}"
+    op = OPERATIONS.get(ctx.request.kind, "chat")
+    name = f"{op} {ctx.requested_model or ctx.request.model}"
     root = tracing.start_span(name, _ns(ctx, ctx.t0), parent=Tracing.parent(ctx.traceparent), kind=SpanKind.SERVER)
     if not root.is_recording():
         return
     root.set_attributes(_request_attributes(ctx, status, provider))
     if capture_content:
         root.set_attribute("gen_ai.input.messages", redact(ctx.request.prompt_text()[:MAX_CONTENT], secrets))
-        if ctx.response_text:
+        if ctx.response_text and ctx.request.kind != "embedding":  # vectors are not content to read
             root.set_attribute("gen_ai.output.messages", redact(ctx.response_text[:MAX_CONTENT], secrets))
     if status >= 400:
         root.set_status(Status(StatusCode.ERROR, ctx.error_class or str(status)))
@@ -97,10 +101,10 @@ def export_trace(
     start_ns = _ns(ctx, cursor)
     for i, a in enumerate(ctx.attempts):
         stop_ns = min(start_ns + int(a.latency_ms * 1e6), end_ns)
-        span = tracing.start_span(f"chat {a.model}", start_ns, parent=parent, kind=SpanKind.CLIENT)
+        span = tracing.start_span(f"{op} {a.model}", start_ns, parent=parent, kind=SpanKind.CLIENT)
         span.set_attributes(
             {
-                "gen_ai.operation.name": "chat",
+                "gen_ai.operation.name": op,
                 "gen_ai.request.model": a.model,
                 "gen_ai.provider.name": provider_of.get(a.deployment, ""),
                 "faregate.deployment": a.deployment,
