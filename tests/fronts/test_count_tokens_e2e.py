@@ -1,13 +1,13 @@
 """``POST /v1/messages/count_tokens`` with the official ``anthropic`` SDK: the provider's count
-for Anthropic models (the fake implements the endpoint), faregate's estimate for the others,
-marked by ``x-faregate-token-count-source``."""
+for Anthropic and Gemini models (the fakes implement the endpoints), faregate's estimate for the others,
+marked by ``x-faregate-token-count-source``. The Gemini fake implements ``:countTokens`` too."""
 
 from __future__ import annotations
 
 import anthropic
 import pytest
 
-from faregate.testing.fake_fronts import anthropic_count_text, fake_token_count
+from faregate.testing.fake_fronts import anthropic_count_text, fake_token_count, gemini_count_text
 from faregate.wire.anthropic_front import parse_messages_request
 from faregate.wire.token_count import estimate_input_tokens
 from helpers import GATEWAY_KEY, UPSTREAM_KEYS
@@ -50,7 +50,21 @@ def _estimate(model: str) -> int:
     return estimate_input_tokens(req)
 
 
-@pytest.mark.parametrize("model", ["fake-openai", "fake-gemini", "auto"])
+def test_gemini_model_is_counted_by_count_tokens(srv, upstreams):
+    raw = client(srv).messages.with_raw_response.count_tokens(
+        model="fake-gemini", messages=MESSAGES, system=SYSTEM, tools=TOOLS
+    )
+    assert raw.headers["x-faregate-token-count-source"] == "provider"
+    rec = upstreams["gemini"].last_request()
+    assert rec["path"] == "/v1beta/models/gemini-2.5-flash:countTokens"
+    assert rec["headers"]["x-goog-api-key"] == UPSTREAM_KEYS["gemini"]
+    gen = rec["body"]["generateContentRequest"]
+    assert gen["model"] == "models/gemini-2.5-flash" and SYSTEM in str(gen["systemInstruction"])
+    assert gen["tools"][0]["functionDeclarations"][0]["name"] == "lookup"
+    assert raw.parse().input_tokens == fake_token_count(gemini_count_text(rec["body"]))
+
+
+@pytest.mark.parametrize("model", ["fake-openai", "auto"])
 def test_other_models_get_the_estimate(srv, upstreams, model):
     raw = client(srv).messages.with_raw_response.count_tokens(
         model=model, messages=MESSAGES, system=SYSTEM, tools=TOOLS

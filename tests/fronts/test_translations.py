@@ -193,3 +193,33 @@ def test_anthropic_has_no_embeddings_or_completions():
         AnthropicAdapter().request_for(embedding_request("c", ["x"]), target, stream=False)
     with pytest.raises(InvalidRequest, match="has no legacy text completions"):
         AnthropicAdapter().request_for(parse_completion_request({"model": "c", "prompt": "x"}), target, stream=False)
+
+
+def test_token_count_calls_and_documented_answers():
+    from faregate.adapters.anthropic import AnthropicAdapter
+    from faregate.wire.anthropic_front import parse_messages_request
+
+    req = parse_messages_request(
+        {
+            "model": "c",
+            "max_tokens": 9,
+            "stream": True,
+            "system": "sys",
+            "messages": [{"role": "user", "content": "Hello"}],
+        }
+    )
+    claude = Target("c#0", "c", "anthropic", "claude-sonnet-4-5", "https://api.anthropic.com", "k")
+    up = AnthropicAdapter().build_count_request(req, claude)
+    assert up is not None and up.url == "https://api.anthropic.com/v1/messages/count_tokens"
+    body = orjson.loads(up.body)
+    assert body["model"] == "claude-sonnet-4-5" and "max_tokens" not in body and "stream" not in body
+    assert AnthropicAdapter().parse_count_response(b'{"input_tokens": 2095}') == 2095  # Anthropic's documented answer
+    gemini = Target("g#0", "g", "gemini", "gemini-2.5-flash", "https://generativelanguage.googleapis.com", "AIza")
+    up = GeminiAdapter().build_count_request(req, gemini)
+    assert up is not None and up.url.endswith("/v1beta/models/gemini-2.5-flash:countTokens")
+    gen = orjson.loads(up.body)["generateContentRequest"]
+    assert gen["model"] == "models/gemini-2.5-flash" and gen["contents"][0]["parts"] == [{"text": "Hello"}]
+    assert GeminiAdapter().parse_count_response(b'{"totalTokens": 10}') == 10  # Google's documented answer
+    assert OpenAIAdapter().build_count_request(req, OPENAI) is None  # no endpoint: faregate estimates
+    with pytest.raises(UpstreamError):
+        GeminiAdapter().parse_count_response(b'{"tokens": 3}')

@@ -11,6 +11,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+import orjson
+
 from ..core.errors import InvalidRequest, UpstreamError, upstream_kind_for_status
 from ..core.types import ChatRequest, ChatResponse, Event
 from ..core.usage import Prices, Usage
@@ -130,6 +132,15 @@ class Adapter(ABC):
     def completion_stream_parser(self) -> StreamParser:
         raise unsupported(self.protocol, "completion")
 
+    def build_count_request(self, req: ChatRequest, target: Target) -> UpstreamRequest | None:
+        """The provider's token-counting call for ``req``'s input; ``None``: it has none (faregate
+        then answers its own estimate, ``wire.token_count``)."""
+        return None
+
+    def parse_count_response(self, body: bytes) -> int:
+        """The input-token count of a counting call's 2xx body; raise ``UpstreamError`` if malformed."""
+        raise unsupported(self.protocol, "count_tokens")
+
     def request_for(self, req: ChatRequest, target: Target, *, stream: bool) -> UpstreamRequest:
         """The upstream request for ``req`` of any kind (what the executor calls)."""
         if req.kind == "embedding":
@@ -173,6 +184,17 @@ def unsupported(protocol: str, kind: str) -> InvalidRequest:
         param="model",
         code="unsupported_endpoint",
     )
+
+
+def count_from(body: bytes, key: str, protocol: str) -> int:
+    """The non-negative integer ``key`` of a counting answer, or a malformed-reply error."""
+    try:
+        n = orjson.loads(body).get(key)
+    except (orjson.JSONDecodeError, AttributeError):
+        n = None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise malformed(protocol, f"a token count without {key!r}")
+    return n
 
 
 def malformed(protocol: str, what: str) -> UpstreamError:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import orjson
 
 from ..core.types import ChatRequest, ChatResponse
-from .base import Adapter, StreamParser, Target, UpstreamRequest
+from .base import Adapter, StreamParser, Target, UpstreamRequest, count_from
 from .gemini_embed import embed_call, parse_embed
 from .gemini_request import build_body
 from .gemini_response import GeminiStream, error_message, parse_message
@@ -45,6 +45,15 @@ class GeminiAdapter(Adapter):
 
     def parse_embed_response(self, body: bytes, req: ChatRequest, *, model: str) -> ChatResponse:
         return parse_embed(body, req, model=model)
+
+    def build_count_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
+        """``models/{model}:countTokens`` over the whole generate request (system, tools included)."""
+        model = "models/" + target.upstream_model.removeprefix("models/")
+        body = {"generateContentRequest": {"model": model, **build_body(req)}}
+        return UpstreamRequest("POST", _url(target, "countTokens"), _headers(target), orjson.dumps(body))
+
+    def parse_count_response(self, body: bytes) -> int:
+        return count_from(body, "totalTokens", self.protocol)
 
     def parse_response(self, body: bytes, *, model: str) -> ChatResponse:
         return parse_message(body, model=model)

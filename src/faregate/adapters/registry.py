@@ -26,7 +26,6 @@ class ProviderSpec:
     adapter: str  # "module:Class" inside faregate.adapters
     default_base_url: str
     kinds: frozenset[str] = frozenset({"chat"})
-    counts_tokens: bool = False  # has a token-counting endpoint (``server/count_tokens_route.py``)
 
     def load(self) -> Adapter:
         module, _, cls = self.adapter.partition(":")
@@ -40,7 +39,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
     spec.name: spec
     for spec in (
         ProviderSpec("openai", "openai:OpenAIAdapter", "https://api.openai.com/v1", _OPENAI_KINDS),
-        ProviderSpec("anthropic", "anthropic:AnthropicAdapter", "https://api.anthropic.com", counts_tokens=True),
+        ProviderSpec("anthropic", "anthropic:AnthropicAdapter", "https://api.anthropic.com"),
         ProviderSpec("gemini", "gemini:GeminiAdapter", "https://generativelanguage.googleapis.com", _CHAT_AND_EMBED),
         # No public default: every Azure resource has its own endpoint (``base_url`` is required).
         ProviderSpec("azure", "azure:AzureOpenAIAdapter", "", _OPENAI_KINDS),

@@ -1,7 +1,8 @@
 """``POST /v1/messages/count_tokens`` (Anthropic's shape): a Messages body's input tokens.
 
-Answered by the provider where it has a counting endpoint (``ProviderSpec.counts_tokens``:
-Anthropic's ``/v1/messages/count_tokens``), else by faregate's estimate (``wire.token_count``);
+Answered by the provider where it has a counting endpoint (``Adapter.build_count_request``:
+Anthropic's ``/v1/messages/count_tokens``, Gemini's ``:countTokens``), else by faregate's
+estimate (``wire.token_count``);
 the ``x-faregate-token-count-source`` header says which (``provider`` or ``estimate``). A failed
 provider count falls back to the estimate, with the reason in ``x-faregate-token-count-fallback``.
 Needs the same gateway key as ``/v1/messages`` and respects its model allow-list; it calls no
@@ -14,11 +15,10 @@ import logging
 from typing import Any
 
 import aiohttp
-import orjson
 from aiohttp import web
 
-from ..adapters.registry import provider_spec
-from ..core.errors import GatewayError, ModelNotFound, PermissionDenied
+from ..adapters.base import UpstreamRequest
+from ..core.errors import GatewayError, ModelNotFound, PermissionDenied, UpstreamError
 from ..core.types import ChatRequest
 from ..endpoints.deployments import Deployment
 from ..pipeline.gateway import Gateway
@@ -31,33 +31,25 @@ from .http import GATEWAY, bearer, json_response, read_body
 log = logging.getLogger("faregate")
 
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
-# What Anthropic's counting endpoint accepts of a Messages body (max_tokens, stream... it refuses).
-_COUNTED_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
 
 
-def _counting_deployment(gw: Gateway, name: str) -> Deployment | None:
-    for dep in gw.registry.deployments(name):
-        if provider_spec(dep.target.provider).counts_tokens:
-            return dep
+def _counting_call(gw: Gateway, req: ChatRequest) -> tuple[Deployment, UpstreamRequest] | None:
+    """The first deployment of the model whose provider counts tokens, with its counting call."""
+    for dep in gw.registry.deployments(req.model):
+        up = dep.adapter.build_count_request(req, dep.target)
+        if up is not None:
+            return dep, up
     return None
 
 
-async def _provider_count(gw: Gateway, dep: Deployment, req: ChatRequest) -> int:
-    up = dep.adapter.build_request(req, dep.target, stream=False)
-    sent = orjson.loads(up.body)
-    body = {k: sent[k] for k in _COUNTED_FIELDS if k in sent}
+async def _provider_count(gw: Gateway, dep: Deployment, up: UpstreamRequest) -> int:
     t = dep.timeouts
     timeout = aiohttp.ClientTimeout(total=t.ttfb, sock_connect=t.connect)
-    async with gw.services.pool.client.post(
-        up.url + "/count_tokens", headers=up.headers, data=orjson.dumps(body), timeout=timeout
-    ) as resp:
+    async with gw.services.pool.client.post(up.url, headers=up.headers, data=up.body, timeout=timeout) as resp:
         raw = await resp.content.read(1 << 20)
         if resp.status >= 400:
             raise RuntimeError(f"{dep.id} answered {resp.status}: {dep.adapter.error_message(resp.status, raw)}")
-    n = orjson.loads(raw).get("input_tokens")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise RuntimeError(f"{dep.id} answered without an input_tokens count")
-    return n
+    return dep.adapter.parse_count_response(raw)
 
 
 def _check_model(gw: Gateway, req: ChatRequest, models: tuple[str, ...] | None) -> None:
@@ -81,12 +73,13 @@ async def count_tokens(request: web.Request) -> web.Response:
     except GatewayError as err:
         return json_response(error_body(err), status=err.status, headers=err.headers or None)
     headers = {SOURCE_HEADER: "estimate"}
-    dep = _counting_deployment(gw, req.model)
-    if dep is not None:
+    call = _counting_call(gw, req)
+    if call is not None:
+        dep, up = call
         try:
-            n = await _provider_count(gw, dep, req)
+            n = await _provider_count(gw, dep, up)
             return json_response({"input_tokens": n}, headers={SOURCE_HEADER: "provider"})
-        except (aiohttp.ClientError, TimeoutError, RuntimeError, orjson.JSONDecodeError, AttributeError) as exc:
+        except (aiohttp.ClientError, TimeoutError, RuntimeError, UpstreamError) as exc:
             reason = str(exc) or type(exc).__name__
             log.warning("token count from %s failed, answering the estimate: %s", dep.id, reason)
             headers["x-faregate-token-count-fallback"] = reason[:200].encode("ascii", "replace").decode()

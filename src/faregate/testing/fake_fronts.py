@@ -1,6 +1,6 @@
 """The fake providers' endpoints beyond chat: embeddings (OpenAI ``/v1/embeddings``, Gemini
 ``:embedContent`` / ``:batchEmbedContents``), OpenAI legacy ``/v1/completions``, Anthropic's
-``/v1/messages/count_tokens``, and Azure OpenAI's URL layout on the OpenAI fake
+``/v1/messages/count_tokens``, Gemini's ``:countTokens``, and Azure OpenAI's URL layout on the OpenAI fake
 (``/openai/deployments/{deployment}/{chat/completions|embeddings|completions}?api-version=``,
 credential in ``api-key`` or ``Authorization: Bearer``).
 
@@ -176,6 +176,25 @@ async def gemini_embed(fake: FakeProvider, request: web.Request) -> web.Response
     return web.json_response({"embedding": values(body)})
 
 
+def gemini_count_text(body: dict[str, Any]) -> str:
+    """The text the Gemini fake counts the words of: the generate request's contents, system
+    instruction and tools."""
+    gen = body.get("generateContentRequest") or {"contents": body.get("contents")}
+    texts = [_gemini_text({"content": c}) for c in gen.get("contents") or []]
+    texts.append(_gemini_text({"content": gen.get("systemInstruction")}))
+    return " ".join(texts + [orjson.dumps(gen.get("tools")).decode() if gen.get("tools") else ""])
+
+
+async def gemini_count_tokens(fake: FakeProvider, request: web.Request) -> web.Response:
+    body, b = await _entry(fake, request)
+    err = _error("gemini", b)
+    if err is not None:
+        return err
+    if fake._auth_error(request):
+        return web.Response(status=401, body=error_body("gemini", 401, "API key not valid."), headers=_JSON)
+    return web.json_response({"totalTokens": fake_token_count(gemini_count_text(body))})
+
+
 def anthropic_count_text(body: dict[str, Any]) -> str:
     """The text the fake counts the words of: the system prompt, the messages, the tools' JSON."""
     texts = [content_text(body.get("system"), " ", any_part=True)]
@@ -233,5 +252,6 @@ def add_routes(fake: FakeProvider, app: web.Application) -> None:
         for version in ("v1beta", "v1"):
             for method in ("embedContent", "batchEmbedContents"):
                 app.router.add_post(f"/{version}/models/{{model}}:{method}", bound(gemini_embed))
+            app.router.add_post(f"/{version}/models/{{model}}:countTokens", bound(gemini_count_tokens))
     else:
         app.router.add_post("/v1/messages/count_tokens", bound(anthropic_count_tokens))
