@@ -24,6 +24,10 @@ def test_shipped_catalogue_covers_the_common_providers_with_dated_sources():
     for e in cat.models:
         assert e.source.url.startswith("https://"), e.name
         dt.date.fromisoformat(e.source.as_of)  # a real date
+        if e.mode == "embedding":  # priced per input token only
+            assert 0 < e.prices.input < 1 and e.prices.output == 0, e.name
+            assert e.context_window >= 2048
+            continue
         assert 0 < e.prices.input < 100 and 0 < e.prices.output < 200, e.name  # per million, not per token
         assert e.context_window >= 8000
 

@@ -10,7 +10,11 @@ from faregate.config import ConfigError, load_config
 @pytest.mark.parametrize(
     "yaml_text,path,words",
     [
-        ("models:\n  - name: a\n    provider: azure\n", "models.0.provider", "'openai', 'anthropic' or 'gemini'"),
+        (
+            "models:\n  - name: a\n    provider: bedrock\n",
+            "models.0.provider",
+            "'openai', 'anthropic', 'gemini' or 'azure'",
+        ),
         (
             "models:\n  - name: a\n  - name: b\n    prices: {input: -1}\n",
             "models.1.prices.input",

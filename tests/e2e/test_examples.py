@@ -19,6 +19,7 @@ EXPECTED = {
     "hello.py": ["| answered by fake-"],
     "constraints.py": ["answer:", "x-faregate-route:", "auto", "x-faregate-model:", "x-faregate-cost-usd:"],
     "feedback.py": ["answer:", "feedback: 200"],
+    "embeddings.py": ["fake-embed: 2 vectors of 4", "fake-gemini-embed: 2 vectors of 4", "completion: Completion from"],
     "langchain_chat.py": [],  # checked below: an answer, or the install hint when LangChain is absent
 }
 

@@ -49,7 +49,7 @@ def test_every_operation_documents_its_error_envelope():
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
             err = op["responses"]["default"]["content"]["application/json"]["schema"]["$ref"]
-            want = "AnthropicError" if path == "/v1/messages" else "OpenAIError"
+            want = "AnthropicError" if path in ("/v1/messages", "/v1/messages/count_tokens") else "OpenAIError"
             assert err.endswith(want), (method, path, err)
             assert op["operationId"]
 

@@ -26,10 +26,12 @@ from ..core.types import ChatRequest, ChatResponse
 from .anthropic_request import build_body
 from .anthropic_response import error_message, parse_message
 from .anthropic_stream import AnthropicStream
-from .base import Adapter, StreamParser, Target, UpstreamRequest
+from .base import Adapter, StreamParser, Target, UpstreamRequest, count_from
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
+# What Anthropic's counting endpoint accepts of a Messages body.
+_COUNTED_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
 
 
 class AnthropicAdapter(Adapter):
@@ -48,6 +50,16 @@ class AnthropicAdapter(Adapter):
 
     def parse_response(self, body: bytes, *, model: str) -> ChatResponse:
         return parse_message(body, model=model)
+
+    def build_count_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
+        """``/v1/messages/count_tokens``: the Messages body without what a count refuses (max_tokens, stream...)."""
+        up = self.build_request(req, target, stream=False)
+        sent = orjson.loads(up.body)
+        body = {k: sent[k] for k in _COUNTED_FIELDS if k in sent}
+        return UpstreamRequest("POST", up.url + "/count_tokens", up.headers, orjson.dumps(body))
+
+    def parse_count_response(self, body: bytes) -> int:
+        return count_from(body, "input_tokens", self.protocol)
 
     def stream_parser(self) -> StreamParser:
         return AnthropicStream()

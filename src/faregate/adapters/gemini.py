@@ -22,7 +22,8 @@ from __future__ import annotations
 import orjson
 
 from ..core.types import ChatRequest, ChatResponse
-from .base import Adapter, StreamParser, Target, UpstreamRequest
+from .base import Adapter, StreamParser, Target, UpstreamRequest, count_from
+from .gemini_embed import embed_call, parse_embed
 from .gemini_request import build_body
 from .gemini_response import GeminiStream, error_message, parse_message
 
@@ -35,15 +36,24 @@ class GeminiAdapter(Adapter):
     protocol = "gemini"
 
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool) -> UpstreamRequest:
-        headers = {"content-type": "application/json", **target.headers}
-        if target.api_key:
-            headers["x-goog-api-key"] = target.api_key
-        base = (target.base_url or DEFAULT_BASE_URL).rstrip("/")
-        if not (base.endswith("/v1beta") or base.endswith("/v1")):
-            base += "/v1beta"
-        model = target.upstream_model.removeprefix("models/")
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return UpstreamRequest("POST", f"{base}/models/{model}:{method}", headers, orjson.dumps(build_body(req)))
+        return UpstreamRequest("POST", _url(target, method), _headers(target), orjson.dumps(build_body(req)))
+
+    def build_embed_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
+        method, body = embed_call(req, target.upstream_model)
+        return UpstreamRequest("POST", _url(target, method), _headers(target), body)
+
+    def parse_embed_response(self, body: bytes, req: ChatRequest, *, model: str) -> ChatResponse:
+        return parse_embed(body, req, model=model)
+
+    def build_count_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
+        """``models/{model}:countTokens`` over the whole generate request (system, tools included)."""
+        model = "models/" + target.upstream_model.removeprefix("models/")
+        body = {"generateContentRequest": {"model": model, **build_body(req)}}
+        return UpstreamRequest("POST", _url(target, "countTokens"), _headers(target), orjson.dumps(body))
+
+    def parse_count_response(self, body: bytes) -> int:
+        return count_from(body, "totalTokens", self.protocol)
 
     def parse_response(self, body: bytes, *, model: str) -> ChatResponse:
         return parse_message(body, model=model)
@@ -53,3 +63,17 @@ class GeminiAdapter(Adapter):
 
     def error_message(self, status: int, body: bytes) -> str:
         return error_message(status, body)
+
+
+def _headers(target: Target) -> dict[str, str]:
+    headers = {"content-type": "application/json", **target.headers}
+    if target.api_key:
+        headers["x-goog-api-key"] = target.api_key
+    return headers
+
+
+def _url(target: Target, method: str) -> str:
+    base = (target.base_url or DEFAULT_BASE_URL).rstrip("/")
+    if not (base.endswith("/v1beta") or base.endswith("/v1")):
+        base += "/v1beta"
+    return f"{base}/models/{target.upstream_model.removeprefix('models/')}:{method}"

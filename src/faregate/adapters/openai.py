@@ -20,6 +20,7 @@ from ..core.types import (
     UsageEvent,
 )
 from ..core.usage import Usage
+from . import openai_kinds as kinds
 from .base import Adapter, StreamParser, Target, UpstreamRequest, malformed
 from .sse import SSEDecoder
 
@@ -69,11 +70,38 @@ class OpenAIAdapter(Adapter):
             body["stream"] = True
             # Always ask for usage: cost accounting needs it even when the client did not.
             body["stream_options"] = {"include_usage": True}
+        return UpstreamRequest("POST", self.url(target, "chat/completions"), self.headers(target), orjson.dumps(body))
+
+    # The endpoint layout: Azure OpenAI (``adapters/azure.py``) overrides these two only.
+
+    def url(self, target: Target, path: str) -> str:
+        """The URL of endpoint ``path`` (``chat/completions``, ``embeddings``, ``completions``)."""
+        return f"{(target.base_url or DEFAULT_BASE_URL).rstrip('/')}/{path}"
+
+    def headers(self, target: Target) -> dict[str, str]:
         headers = {"content-type": "application/json", **target.headers}
         if target.api_key:
             headers["authorization"] = f"Bearer {target.api_key}"
-        base = (target.base_url or DEFAULT_BASE_URL).rstrip("/")
-        return UpstreamRequest("POST", f"{base}/chat/completions", headers, orjson.dumps(body))
+        return headers
+
+    # Embeddings and legacy completions (``openai_kinds``).
+
+    def build_embed_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
+        body = kinds.embed_body(req, target.upstream_model)
+        return UpstreamRequest("POST", self.url(target, "embeddings"), self.headers(target), body)
+
+    def parse_embed_response(self, body: bytes, req: ChatRequest, *, model: str) -> ChatResponse:
+        return kinds.parse_embeddings(body, req, model=model)
+
+    def build_completion_request(self, req: ChatRequest, target: Target, *, stream: bool) -> UpstreamRequest:
+        body = kinds.completion_body(req, target.upstream_model, stream=stream)
+        return UpstreamRequest("POST", self.url(target, "completions"), self.headers(target), body)
+
+    def parse_completion_response(self, body: bytes, *, model: str) -> ChatResponse:
+        return kinds.parse_completion(body, model=model)
+
+    def completion_stream_parser(self) -> StreamParser:
+        return _OpenAIStream(completion=True)
 
     def parse_response(self, body: bytes, *, model: str) -> ChatResponse:
         try:
@@ -120,9 +148,12 @@ class OpenAIAdapter(Adapter):
 
 
 class _OpenAIStream(StreamParser):
-    __slots__ = ("_sse", "_done", "_started", "_finished")
+    """Chat completion chunks; with ``completion``, legacy text-completion chunks (``choices[].text``)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_sse", "_done", "_started", "_finished", "_completion")
+
+    def __init__(self, *, completion: bool = False) -> None:
+        self._completion = completion
         self._sse = SSEDecoder()
         self._done = False
         self._started = False
@@ -163,7 +194,7 @@ class _OpenAIStream(StreamParser):
                 out.append(StreamStart(chunk.get("id") or "", chunk.get("model") or ""))
             for choice in chunk.get("choices") or ():
                 delta = choice.get("delta") or {}
-                text = delta.get("content")
+                text = choice.get("text") if self._completion else delta.get("content")
                 if text:
                     out.append(TextDelta(text))
                 for tc in delta.get("tool_calls") or ():

@@ -4,6 +4,10 @@ Adding a provider is one adapter module (see ``adapters/base.py``) and one ``Pro
 entry here: the config validates ``provider:`` against these names, and deployments take
 their adapter and default base URL from the entry. OpenAI-compatible servers (Groq, vLLM,
 Ollama, llama.cpp...) need no entry of their own: they are ``openai`` with another base URL.
+Azure OpenAI is the OpenAI adapter with Azure's endpoint layout (``adapters/azure.py``).
+
+``kinds``: the request kinds (``core.types.REQUEST_KINDS``) the provider has an endpoint for;
+a request of another kind to one of its models is a 400 before any upstream call.
 """
 
 from __future__ import annotations
@@ -21,18 +25,24 @@ class ProviderSpec:
     name: str
     adapter: str  # "module:Class" inside faregate.adapters
     default_base_url: str
+    kinds: frozenset[str] = frozenset({"chat"})
 
     def load(self) -> Adapter:
         module, _, cls = self.adapter.partition(":")
         return getattr(importlib.import_module(f"{__package__}.{module}"), cls)()
 
 
+_OPENAI_KINDS = frozenset({"chat", "embedding", "completion"})
+_CHAT_AND_EMBED = frozenset({"chat", "embedding"})
+
 PROVIDERS: dict[str, ProviderSpec] = {
     spec.name: spec
     for spec in (
-        ProviderSpec("openai", "openai:OpenAIAdapter", "https://api.openai.com/v1"),
+        ProviderSpec("openai", "openai:OpenAIAdapter", "https://api.openai.com/v1", _OPENAI_KINDS),
         ProviderSpec("anthropic", "anthropic:AnthropicAdapter", "https://api.anthropic.com"),
-        ProviderSpec("gemini", "gemini:GeminiAdapter", "https://generativelanguage.googleapis.com"),
+        ProviderSpec("gemini", "gemini:GeminiAdapter", "https://generativelanguage.googleapis.com", _CHAT_AND_EMBED),
+        # No public default: every Azure resource has its own endpoint (``base_url`` is required).
+        ProviderSpec("azure", "azure:AzureOpenAIAdapter", "", _OPENAI_KINDS),
     )
 }
 

@@ -100,6 +100,7 @@ def _params(req: ChatRequest) -> tuple[Any, ...]:
         req.stop,
         req.seed,
         req.parallel_tool_calls,
+        None if req.kind == "chat" else req.kind,  # an embedding or completion of the same text is another answer
     )
 
 

@@ -49,6 +49,8 @@ def semantic_prompt(req: ChatRequest, max_messages: int) -> tuple[str, str] | No
     the semantic cache must not answer: tools, tool results, a long conversation, or a last
     turn that is not a user's text."""
     msgs = req.messages
+    if req.kind != "chat":  # a similar text's embedding (or completion) is not this one's
+        return None
     if req.tools or not msgs or len(msgs) > max_messages:
         return None
     if any(m.get("role") == "tool" or m.get("tool_calls") for m in msgs):

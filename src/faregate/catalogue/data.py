@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
@@ -58,6 +59,7 @@ class CatalogueEntry(_Strict):
     max_output_tokens: int | None = Field(None, gt=0)
     capabilities: Capabilities = Field(default_factory=Capabilities)
     retires: str | None = None  # ISO date the provider stops serving it, when the source gives one
+    mode: Literal["chat", "embedding"] = "chat"  # an embedding model serves /v1/embeddings only
     source: Source
 
 

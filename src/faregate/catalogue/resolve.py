@@ -84,6 +84,8 @@ def _fill(m: ModelConfig, cat: Catalogue, path: str) -> ModelConfig:
         update["max_output_tokens"] = entry.max_output_tokens
     if "capabilities" not in fs:
         update["capabilities"] = _capabilities(entry)
+    if "mode" not in fs:
+        update["mode"] = entry.mode
     for j, d in enumerate(m.deployments):  # checked only: a deployment's prices stay its own
         _check_deployment(d, entry, f"{path}.deployments.{j}")
     update = {k: v for k, v in update.items() if getattr(m, k) != v}

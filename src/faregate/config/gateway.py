@@ -80,18 +80,30 @@ class GatewayConfig(_Frozen):
         if dup:
             raise ValueError(f"models: duplicate model name(s) {sorted(dup)}")
         known = set(names)
+        mode = {m.name: m.mode for m in self.models}
         for i, m in enumerate(self.models):
             for f in m.fallbacks + ([m.context_fallback] if m.context_fallback else []):
                 if f not in known:
                     raise ValueError(f"models.{i}.fallbacks: unknown model {f!r}; known: {sorted(known)}")
+                if mode[f] != m.mode:
+                    raise ValueError(
+                        f"models.{i}.fallbacks: {f!r} is a model of mode {mode[f]}, {m.name!r} of mode {m.mode}: "
+                        "a fallback must serve the same kind of request"
+                    )
         for i, r in enumerate(self.routes):
             if r.name in known:
                 raise ValueError(f"routes.{i}.name: {r.name!r} is also a model name")
             for c in r.candidates:
                 if c not in known:
                     raise ValueError(f"routes.{i}.candidates: unknown model {c!r}; known: {sorted(known)}")
+                if mode[c] != "chat":
+                    raise ValueError(
+                        f"routes.{i}.candidates: {c!r} is an embedding model; routes choose among chat models"
+                    )
             if r.control_model and r.control_model not in known:
                 raise ValueError(f"routes.{i}.control_model: unknown model {r.control_model!r}")
+            if r.control_model and mode[r.control_model] != "chat":
+                raise ValueError(f"routes.{i}.control_model: {r.control_model!r} is an embedding model")
         return self
 
     def model(self, name: str) -> ModelConfig | None:

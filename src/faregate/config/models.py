@@ -96,6 +96,17 @@ class LatencyPrior(_Frozen):
     tokens_per_s: float = Field(80.0, gt=0, description="Output speed, tokens per second.")
 
 
+class AzureConfig(_Frozen):
+    """How a ``provider: azure`` model reaches its Azure OpenAI resource: ``base_url`` is the
+    resource endpoint (``https://<resource>.openai.azure.com``), ``model`` the deployment name."""
+
+    api_version: str = Field("2024-10-21", min_length=1, description="The `api-version` query parameter of every call.")
+    auth: Literal["api-key", "bearer"] = Field(
+        "api-key",
+        description="How `api_key` is sent: the `api-key` header, or `Authorization: Bearer` (a Microsoft Entra ID token).",
+    )
+
+
 class ModelConfig(_Frozen):
     """A model clients can name, and how faregate reaches it."""
 
@@ -141,6 +152,12 @@ class ModelConfig(_Frozen):
     upstream_caps: UpstreamCapsConfig = Field(
         default_factory=UpstreamCapsConfig, description="How much of an upstream's answer is read."
     )
+    mode: Literal["chat", "embedding"] = Field(
+        "chat",
+        description="`chat` (chat, messages, completions, routing) or `embedding` (only `/v1/embeddings`; "
+        "never a routing candidate or fallback of a chat model).",
+    )
+    azure: AzureConfig = Field(default_factory=AzureConfig, description="Azure OpenAI settings (`provider: azure`).")
 
     @model_validator(mode="before")
     @classmethod
@@ -149,6 +166,16 @@ class ModelConfig(_Frozen):
         if isinstance(data, dict) and "name" not in data and isinstance(data.get("model"), str):
             return {**data, "name": data["model"]}
         return data
+
+    @model_validator(mode="after")
+    def _azure_endpoint(self) -> ModelConfig:
+        uses = self.provider == "azure" or any(d.provider == "azure" for d in self.deployments)
+        every_deployment = bool(self.deployments) and all(d.base_url for d in self.deployments)
+        if uses and not (self.base_url or self.credentials or every_deployment):
+            raise ValueError(
+                "provider azure needs base_url: the resource endpoint, e.g. https://<resource>.openai.azure.com"
+            )
+        return self
 
     @field_validator("name")
     @classmethod

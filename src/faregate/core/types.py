@@ -38,11 +38,20 @@ class ChatRequest:
     # Anthropic prompt-caching markers (``cache_control`` on content parts): "pass" the client's
     # on, "auto" also place them where a client sent none, "off" drop them.
     prompt_caching: str = "pass"
+    # What is asked for: "chat" (this shape), or another request kind carried in it ("embedding",
+    # "completion"): see ``REQUEST_KINDS``. The messages then hold the inputs (one user message
+    # each) so that limits, the log and the cache read them as they read a chat's.
+    kind: str = "chat"
 
     def prompt_text(self) -> str:
         """All text of the conversation, for features, caching keys and token estimates."""
         return messages_text(self.messages)
 
+
+# The request kinds an adapter may serve (``Adapter.request_for`` dispatches on them; a
+# provider declares the ones it has in ``adapters/registry.py``). Adding a kind: a front codec
+# that builds the ``ChatRequest``, and the ``Adapter`` methods that speak it.
+REQUEST_KINDS = ("chat", "embedding", "completion")
 
 TEXT_PART_TYPES = frozenset(("text", "input_text"))
 

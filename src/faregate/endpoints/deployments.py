@@ -62,6 +62,7 @@ def build_deployments(model: ModelConfig) -> list[Deployment]:
             api_key=(d.api_key if d and d.api_key else model.api_key),
             headers={**model.headers, **(d.headers if d else {})},
             prices=prices,
+            options={"api_version": model.azure.api_version, "auth": model.azure.auth} if provider == "azure" else {},
         )
         out.append(
             Deployment(

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Sequence
 
 from ..config import ModelConfig, ProberConfig
+from ..core.embeddings import embedding_request
 from ..core.errors import GatewayError, UpstreamError
 from ..core.redact import Redactor
 from ..core.types import ChatRequest
@@ -46,6 +47,7 @@ class HealthProber:
             interval = m.breaker.probe_interval_s
             if m.breaker.enabled and interval:
                 self._intervals.append((m.name, interval))
+        self._embedders = frozenset(m.name for m in models if m.mode == "embedding")
         self.task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -72,7 +74,12 @@ class HealthProber:
         br = dep.breaker
         if br is None or br.state == CLOSED:
             return True
-        req = ChatRequest(model=dep.target.model_name, messages=[{"role": "user", "content": "ping"}], max_tokens=1)
+        name = dep.target.model_name
+        req = (  # an embedding model has no chat endpoint: it is probed with a one-word embedding
+            embedding_request(name, ["ping"])
+            if name in self._embedders
+            else ChatRequest(model=name, messages=[{"role": "user", "content": "ping"}], max_tokens=1)
+        )
         permit = None
         if br.state != OPEN:
             permit = br.acquire()

@@ -59,7 +59,7 @@ async def post(
 ) -> ChatResponse:
     """One non-streaming call: the parsed answer, or an ``UpstreamError`` of the right kind."""
     t = dep.timeouts
-    up = dep.adapter.build_request(req, dep.target, stream=False)
+    up = dep.adapter.request_for(req, dep.target, stream=False)
     remaining = max(0.001, deadline - time.monotonic())
     # sock_read bounds the wait for the answer to start and every gap in its body.
     timeout = client_timeout(min(t.total, remaining), t.connect, t.ttfb)
@@ -80,7 +80,7 @@ async def post(
         raise dep.adapter.classify_error(status, body, retry_after_s=retry_after, deployment=dep.id)
     if "json" not in ctype:
         raise UpstreamError(f"{dep.id} answered with content type {ctype or 'none'!r}, not JSON", kind="transient")
-    return dep.adapter.parse_response(body, model=dep.target.model_name)
+    return dep.adapter.response_for(req, body, model=dep.target.model_name)
 
 
 async def open_stream(

@@ -71,9 +71,10 @@ async def open_held_stream(
     """
     opts = opts or StreamOptions()
     t = dep.timeouts
-    up = dep.adapter.build_request(opts.request or ctx.request, dep.target, stream=True)
+    req = opts.request or ctx.request
+    up = dep.adapter.request_for(req, dep.target, stream=True)
     t_start = time.perf_counter()
-    parser = dep.adapter.stream_parser()
+    parser = dep.adapter.parser_for(req)
     parser.configure(tolerate=opts.tolerate, max_line_bytes=opts.caps.max_sse_line_bytes)
     buffered: list[Event] = opts.sink if opts.sink is not None else []
     resp: aiohttp.ClientResponse | None = None

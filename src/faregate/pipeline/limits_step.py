@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from ..config import LimitsConfig, LimitSet, ModelConfig
+from ..core.embeddings import embed_inputs, input_token_estimate
 from ..core.errors import RateLimited
 from ..limits.base import USD, Check, Grant, Limit, LimitStore, open_limit_store
 from ..routing.estimate import estimate, output_tokens, prompt_tokens
@@ -181,11 +182,13 @@ class LimitsStep(Step):
         """(tokens, cost in nano-USD) this request may use, before it runs."""
         req = ctx.request
         m = self._by_name.get(req.model)
-        est = estimate(
-            [m] if m is not None else self.models,  # a route: the dearest candidate
-            input_tokens=prompt_tokens(req.prompt_text(), len(req.messages), overhead=3),
-            output_tokens=output_tokens(req.max_tokens, default=self.cfg.default_max_tokens),
-        )
+        if req.kind == "embedding":  # no answer tokens; a token-array input counts its length
+            tokens_in, tokens_out = input_token_estimate(embed_inputs(req)), 0
+        else:
+            tokens_in = prompt_tokens(req.prompt_text(), len(req.messages), overhead=3)
+            tokens_out = output_tokens(req.max_tokens, default=self.cfg.default_max_tokens)
+        # a route: the dearest candidate
+        est = estimate([m] if m is not None else self.models, input_tokens=tokens_in, output_tokens=tokens_out)
         return est.total_tokens, int(math.ceil(est.max_cost_usd * USD))
 
     # -- the step --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """One finished request as an OpenTelemetry trace (GenAI semantic conventions + ``faregate.*``).
 
-The request span (kind SERVER, named ``chat <requested model>``, child of the client's
+The request span (kind SERVER, named ``<operation> <requested model>``: ``chat``, ``embeddings``
+or ``text_completion`` by the request's kind, child of the client's
 ``traceparent`` when it sent one) has a child per timed step (``ctx.spans``: ``limits.check``,
 ``routing``, ``cache.lookup`` from a cache step...) and a child per upstream attempt (kind
 CLIENT). The executor records each attempt's duration, not its start: attempts are laid
@@ -19,6 +20,8 @@ from ..observability.tracing import Tracing
 from .context import RequestContext
 
 MAX_CONTENT = 4000
+# The GenAI semantic conventions' operation name of each request kind.
+OPERATIONS = {"chat": "chat", "embedding": "embeddings", "completion": "text_completion"}
 
 
 def _ns(ctx: RequestContext, perf: float) -> int:
@@ -28,7 +31,7 @@ def _ns(ctx: RequestContext, perf: float) -> int:
 def _request_attributes(ctx: RequestContext, status: int, provider: str) -> dict[str, str | int | float | bool]:
     u = ctx.usage
     attrs: dict[str, str | int | float | bool] = {
-        "gen_ai.operation.name": "chat",
+        "gen_ai.operation.name": OPERATIONS.get(ctx.request.kind, "chat"),
         "gen_ai.request.model": ctx.requested_model or ctx.request.model,
         "gen_ai.usage.input_tokens": u.input_tokens,
         "gen_ai.usage.output_tokens": u.output_tokens,
@@ -82,11 +85,12 @@ def export_trace(
     attrs = _request_attributes(ctx, status, provider_of.get(ctx.answered_by or "", ""))
     if capture_content:
         attrs["gen_ai.input.messages"] = redact(ctx.request.prompt_text()[:MAX_CONTENT], secrets)
-        if ctx.response_text:
+        if ctx.response_text and ctx.request.kind != "embedding":  # vectors are not content to read
             attrs["gen_ai.output.messages"] = redact(ctx.response_text[:MAX_CONTENT], secrets)
     error = (ctx.error_class or str(status)) if status >= 400 else None
+    op = OPERATIONS.get(ctx.request.kind, "chat")
     root = tracing.emit(
-        f"chat {ctx.requested_model or ctx.request.model}",
+        f"{op} {ctx.requested_model or ctx.request.model}",
         trace_id,
         remote,
         _ns(ctx, ctx.t0),
@@ -112,10 +116,11 @@ def _attempt_spans(
     provider_of: Mapping[str, str],
 ) -> None:
     """One CLIENT span per upstream attempt, laid end to end from ``start_ns``."""
+    op = OPERATIONS.get(ctx.request.kind, "chat")
     for i, a in enumerate(ctx.attempts):
         stop_ns = min(start_ns + int(a.latency_ms * 1e6), end_ns)
         attrs: dict[str, str | int | float | bool] = {
-            "gen_ai.operation.name": "chat",
+            "gen_ai.operation.name": op,
             "gen_ai.request.model": a.model,
             "gen_ai.provider.name": provider_of.get(a.deployment, ""),
             "faregate.deployment": a.deployment,
@@ -129,5 +134,5 @@ def _attempt_spans(
         error = None
         if a.status != "ok":
             attrs["error.type"] = error = a.status
-        tracing.emit(f"chat {a.model}", trace_id, root, start_ns, stop_ns, attrs, kind=SpanKind.CLIENT, error=error)
+        tracing.emit(f"{op} {a.model}", trace_id, root, start_ns, stop_ns, attrs, kind=SpanKind.CLIENT, error=error)
         start_ns = stop_ns

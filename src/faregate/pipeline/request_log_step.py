@@ -141,10 +141,18 @@ def build_record(
         if log_bodies
         else None,
         answer=redact(_capped(ctx.response_text, max_chars), emails=redact_emails, marker=LOG_MARKER)
-        if log_bodies
+        if log_bodies and ctx.request.kind != "embedding"  # vectors are not an answer to read
         else None,
-        extra=failover_facts(ctx),
+        extra=_extra(ctx),
         policy=ctx.policy or None,
         cache_kind=ctx.cache_kind,
         cache_saved_usd=ctx.cache_saved_usd,
     )
+
+
+def _extra(ctx: RequestContext) -> dict[str, Any] | None:
+    """The failover facts, and the request kind when it is not a chat (``embedding``, ``completion``)."""
+    facts = failover_facts(ctx)
+    if ctx.request.kind == "chat":
+        return facts
+    return {**(facts or {}), "kind": ctx.request.kind}

@@ -83,6 +83,8 @@ def usable_models(
     usable, excluded = [], []
     for n in route.candidates or list(catalogue.models):
         m = catalogue.models[n]
+        if m.mode != "chat":
+            continue  # an embedding model answers /v1/embeddings only: never a routing candidate
         why = []
         if request.allowed is not None and n not in request.allowed:
             why.append(NOT_ALLOWED)

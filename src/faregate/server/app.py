@@ -22,6 +22,7 @@ from .alerts_routes import add_alerts_routes
 from .analytics_routes import add_analytics_routes
 from .cache_routes import add_cache_routes
 from .front_handler import add_front
+from .fronts_routes import add_fronts_routes
 from .health_routes import add_health_routes
 from .http import GATEWAY, bearer, error_response, json_response
 from .http_hardening import install as harden_http_errors
@@ -138,4 +139,5 @@ def default_route_adders() -> list[RouteAdder]:
         add_probe_routes,
         add_alerts_routes,
         add_cache_routes,
+        add_fronts_routes,
     ]

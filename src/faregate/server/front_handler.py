@@ -39,6 +39,7 @@ def _facts(ctx: RequestContext, req: ChatRequest) -> ReplyFacts:
         cost_usd=ctx.cost_usd,
         include_usage=req.include_usage,
         resumed_at=lambda: ctx.resume_at_chars if ctx.resumed else None,
+        request=req,
     )
 
 

@@ -20,6 +20,7 @@ from .admin_routes import MAX_LIMIT
 from .http import GATEWAY, json_response
 from .openapi_admin import SCHEMAS as ADMIN_SCHEMAS
 from .openapi_admin import admin_paths, ref_response
+from .openapi_fronts import fronts_paths, fronts_schemas
 from .openapi_observe import observe_paths, observe_schemas
 from .openapi_runtime import runtime_paths, runtime_schemas
 from .request_checks import output_limit
@@ -161,6 +162,7 @@ def _components(max_tokens: int | None) -> Schema:
         **ADMIN_SCHEMAS,
         **runtime_schemas(),
         **observe_schemas(),
+        **fronts_schemas(max_tokens, messages_request(max_tokens)),
     }
     return {
         "schemas": schemas,
@@ -208,13 +210,15 @@ def build_spec(max_tokens: int | None = None) -> Schema:
         **admin_paths(),
         **runtime_paths(),
         **observe_paths(),
+        **fronts_paths(),
     }
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "faregate",
             "version": "1",
-            "description": "An OpenAI- and Anthropic-compatible LLM gateway. Errors on /v1/messages use Anthropic's "
+            "description": "An OpenAI- and Anthropic-compatible LLM gateway. Errors on /v1/messages (and its "
+            "count_tokens) use Anthropic's "
             f"envelope (types by status: {sorted(set(ERROR_TYPES.values()))}); every other route uses OpenAI's.",
         },
         "paths": paths,

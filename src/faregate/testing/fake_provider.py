@@ -42,6 +42,7 @@ from aiohttp import web
 
 from ..core.types import content_text
 from .fake_extras import continued, huge_line, prefill_of
+from .fake_fronts import add_routes as add_front_routes
 from .loopback import LoopbackServer
 from .wire import (
     anthropic_body,
@@ -112,6 +113,7 @@ class FakeProvider(LoopbackServer):
         app.router.add_post("/_fake/default", self._set_default)
         app.router.add_get("/_fake/requests", self._requests)
         app.router.add_post("/_fake/reset", self._reset)
+        add_front_routes(self, app)  # embeddings, completions, count_tokens, Azure's layout
         if protocol == "openai":
             app.router.add_post("/v1/chat/completions", self._answer)
             app.router.add_get("/v1/models", self._models)

@@ -33,6 +33,8 @@ class ReplyFacts:
     ``resumed_at``: read when a stream ends: where the answer was resumed on another deployment
     (the characters sent before the cut), ``None`` when it was not; an encoder marks its final
     event with ``resume_marker`` then.
+    ``request``: the canonical request answered (a front reads its own options from it, e.g.
+    the embeddings front's ``encoding_format``).
     """
 
     request_id: str
@@ -40,6 +42,7 @@ class ReplyFacts:
     cost_usd: float = 0.0
     include_usage: bool = False
     resumed_at: Callable[[], int | None] = lambda: None
+    request: ChatRequest | None = None
 
 
 def resume_marker(facts: ReplyFacts) -> dict[str, Any] | None:
