@@ -28,6 +28,8 @@ class Target:
     api_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     prices: Prices = Prices()
+    # The upstream serves OpenAI's Responses API: a request from the Responses front goes there as it is.
+    responses_api: bool = False
 
 
 @dataclass(slots=True)

@@ -38,6 +38,10 @@ class ChatRequest:
     # Anthropic prompt-caching markers (``cache_control`` on content parts): "pass" the client's
     # on, "auto" also place them where a client sent none, "off" drop them.
     prompt_caching: str = "pass"
+    # The Responses API body, set only by the Responses front (previous turns already expanded
+    # into ``input``): an upstream that serves that API (``Target.responses_api``) gets it as it
+    # is; every other upstream gets the chat translation in the fields above.
+    responses: dict[str, Any] | None = None
 
     def prompt_text(self) -> str:
         """All text of the conversation, for features, caching keys and token estimates."""
@@ -91,6 +95,9 @@ class ChatResponse:
     finish_reason: str = "stop"
     usage: Usage = None  # type: ignore[assignment]
     created: int = 0
+    # The output items of an upstream that answered in the Responses API (built-in tool calls,
+    # annotations, reasoning): the Responses front shows them as they came; None elsewhere.
+    output_items: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.usage is None:
