@@ -27,6 +27,7 @@ def responses_config(upstreams, **extra) -> dict:
     passthrough = copy.deepcopy(next(m for m in cfg["models"] if m["name"] == "fake-openai"))
     passthrough.update(name="fake-openai-responses", responses_api=True)
     cfg["models"].append(passthrough)
+    cfg.setdefault("routes", [{"name": "cheap", "candidates": ["fake-openai", "fake-gemini"]}])
     return cfg
 
 
