@@ -21,6 +21,7 @@ from .http import GATEWAY, json_response
 from .openapi_admin import SCHEMAS as ADMIN_SCHEMAS
 from .openapi_admin import admin_paths, ref_response
 from .openapi_observe import observe_paths, observe_schemas
+from .openapi_responses import responses_paths, responses_schemas
 from .openapi_runtime import runtime_paths, runtime_schemas
 from .request_checks import output_limit
 
@@ -161,6 +162,7 @@ def _components(max_tokens: int | None) -> Schema:
         **ADMIN_SCHEMAS,
         **runtime_schemas(),
         **observe_schemas(),
+        **responses_schemas(max_tokens),
     }
     return {
         "schemas": schemas,
@@ -208,6 +210,7 @@ def build_spec(max_tokens: int | None = None) -> Schema:
         **admin_paths(),
         **runtime_paths(),
         **observe_paths(),
+        **responses_paths(),
     }
     return {
         "openapi": "3.1.0",

@@ -75,10 +75,12 @@ def refuse_native(call: ResponsesCall, gw: Gateway) -> None:
     asked = config.model(call.request.model)
     names = [asked.name, *asked.fallbacks] if asked else [m.name for m in _candidates(call.request, config) or []]
     lacking = [n for n in dict.fromkeys(names) if not all(d.target.responses_api for d in gw.registry.deployments(n))]
-    if lacking or not names:
+    if not names:
+        return  # an unknown model: the pipeline answers 404
+    if lacking:
         raise InvalidRequest(
             f"{', '.join(call.native_only)} is a built-in tool of the OpenAI Responses API; model(s) "
-            f"{', '.join(lacking) or call.request.model} are not served over that API (responses_api: true), "
+            f"{', '.join(lacking)} are not served over that API (responses_api: true), "
             "so they cannot run it. Send function tools, or name a model whose upstream serves /v1/responses.",
             param="tools",
         )
@@ -176,5 +178,7 @@ def add_responses_routes(app: web.Application, gateway: Gateway) -> None:
     app[STORE] = ResponseStore(log_writer.database if log_writer is not None else None)
     app.router.add_post("/v1/responses", create_response)
     app.router.add_post("/v1/responses/input_tokens", input_tokens)
-    app.router.add_get("/v1/responses/{id}", get_response)
-    app.router.add_delete("/v1/responses/{id}", delete_response)
+    # Any id but ``input_tokens``, whose path is the POST above (so its Allow says only POST).
+    one = app.router.add_resource(r"/v1/responses/{id:(?!input_tokens$)[^/]+}")
+    one.add_route("GET", get_response)
+    one.add_route("DELETE", delete_response)
