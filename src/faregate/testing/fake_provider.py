@@ -340,8 +340,9 @@ class FakeProvider(LoopbackServer):
     ) -> web.StreamResponse:
         pieces = split_text(text or "", int(b.get("chunks", 3)))
         p = self.protocol
+        error_event: Callable[[str], bytes] = responses_error_event
         if request.path.endswith("/responses"):
-            preamble, error_event = b"", responses_error_event
+            preamble = b""
             content, closing = responses_events(rid, model, pieces, tool, usage)
         else:
             preamble, content, closing, error_event = self._stream_events(body, model, rid, pieces, tool, usage)
