@@ -10,8 +10,8 @@ import urllib.request
 
 import openai
 import pytest
+from responses_support import OTHER_KEY, client, responses_config
 
-from conftest import OTHER_KEY, client, responses_config
 from helpers import GATEWAY_KEY
 
 SEARCH = [{"type": "web_search"}]

@@ -8,8 +8,7 @@ import json
 
 import openai
 import pytest
-
-from conftest import MODELS, client
+from responses_support import MODELS, client
 
 WEATHER = {
     "type": "function",

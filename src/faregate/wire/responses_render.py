@@ -46,7 +46,7 @@ def response_id(request_id: str) -> str:
 def usage_object(u: Usage, cost_usd: float | None = None) -> dict:
     out: dict[str, Any] = {
         "input_tokens": u.input_tokens,
-        "input_tokens_details": {"cached_tokens": u.cached_input_tokens},
+        "input_tokens_details": {"cached_tokens": u.cached_input_tokens, "cache_write_tokens": u.cache_creation_tokens},
         "output_tokens": u.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": u.input_tokens + u.output_tokens,
