@@ -175,3 +175,20 @@ def test_failover_from_a_passed_through_model_to_a_translated_one(failing_over, 
     assert text == "answered by the fallback"
     assert upstreams["openai"].last_request()["path"] == "/v1/responses"
     assert "hi" in json.dumps(upstreams["anthropic"].last_request()["body"]["messages"])
+
+
+def test_an_unreachable_store_is_a_503_and_still_answers_what_needs_no_history(start_server, upstreams):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    srv = start_server(responses_config(upstreams, database_url=f"postgresql://postgres@127.0.0.1:{port}/none"))
+    c = client(srv)
+    with pytest.raises(openai.InternalServerError) as exc:
+        c.responses.create(model="fake-openai", previous_response_id="resp_x", input="more")
+    assert exc.value.status_code == 503 and exc.value.body["code"] == "store_unavailable"
+    upstreams["openai"].script({"text": "still answered"})
+    assert c.responses.create(model="fake-openai", input="hi").output_text == "still answered"  # storing it failed
+    with pytest.raises(openai.InternalServerError):
+        c.responses.retrieve("resp_x")

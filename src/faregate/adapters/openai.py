@@ -57,7 +57,8 @@ class OpenAIAdapter(Adapter):
     protocol = "openai"
 
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool) -> UpstreamRequest:
-        if req.responses is not None and target.responses_api:
+        # A stream resumed with a prefill (``continue_final_message``) is a chat continuation.
+        if req.responses is not None and target.responses_api and "continue_final_message" not in req.extra:
             return responses_request(req, target, (target.base_url or DEFAULT_BASE_URL).rstrip("/"), stream=stream)
         body: dict[str, Any] = {"model": target.upstream_model, "messages": req.messages}
         for name in _OPTIONAL:

@@ -19,13 +19,22 @@ from typing import Any
 
 import orjson
 
-from .db import Database
+from ..core.errors import GatewayError
+from .db import Database, DatabaseUnavailable
 
 MEMORY_LIMIT = 10_000
 _INSERT = (
     "INSERT INTO stored_response (id, owner, created_at, response, history) VALUES ($1, $2, $3, $4, $5) "
     "ON CONFLICT (id) DO UPDATE SET response = $4, history = $5"
 )
+
+
+class StoreUnavailable(GatewayError):
+    """The database of stored responses cannot be reached (a 503: retry, the request was not run)."""
+
+    status = 503
+    type = "server_error"
+    code = "store_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,40 +66,49 @@ class ResponseStore:
     responses in memory."""
 
     def __init__(self, database: Callable[[], Awaitable[Database]] | None) -> None:
-        self._database = database
+        self._open = database
         self._memory: OrderedDict[str, tuple[str, StoredResponse]] = OrderedDict()
+
+    async def _run(self, query: Callable[[Database], Awaitable[Any]]) -> Any:
+        """``query`` on the database; an unreachable one is a ``StoreUnavailable`` (503)."""
+        assert self._open is not None
+        try:
+            return await query(await self._open())
+        except (DatabaseUnavailable, OSError) as exc:
+            raise StoreUnavailable(f"Stored responses are unavailable ({exc}); retry shortly.") from None
 
     async def save(self, owner: str, response: dict[str, Any], history: list[dict[str, Any]]) -> None:
         rid = str(response["id"])
-        if self._database is None:
+        if self._open is None:
             self._memory[rid] = (owner, StoredResponse(rid, response, history))
             self._memory.move_to_end(rid)
             while len(self._memory) > MEMORY_LIMIT:
                 self._memory.popitem(last=False)
             return
-        db = await self._database()
-        await db.execute(
-            _INSERT, rid, owner, time.time(), orjson.dumps(response).decode(), orjson.dumps(history).decode()
-        )
+        row = (rid, owner, time.time(), orjson.dumps(response).decode(), orjson.dumps(history).decode())
+        await self._run(lambda db: db.execute(_INSERT, *row))
 
     async def get(self, owner: str, rid: str) -> StoredResponse | None:
-        if self._database is None:
+        if self._open is None:
             found = self._memory.get(rid)
             return found[1] if found is not None and found[0] == owner else None
-        db = await self._database()
-        row = await db.fetchrow(
-            "SELECT response, history FROM stored_response WHERE id = $1 AND owner = $2", rid, owner
+        row = await self._run(
+            lambda db: db.fetchrow(
+                "SELECT response, history FROM stored_response WHERE id = $1 AND owner = $2", rid, owner
+            )
         )
         if row is None:
             return None
         return StoredResponse(rid, orjson.loads(row["response"]), orjson.loads(row["history"]))
 
     async def delete(self, owner: str, rid: str) -> bool:
-        if self._database is None:
+        if self._open is None:
             found = self._memory.get(rid)
             if found is None or found[0] != owner:
                 return False
             del self._memory[rid]
             return True
-        db = await self._database()
-        return await db.execute("DELETE FROM stored_response WHERE id = $1 AND owner = $2", rid, owner) > 0
+        deleted = await self._run(
+            lambda db: db.execute("DELETE FROM stored_response WHERE id = $1 AND owner = $2", rid, owner)
+        )
+        return bool(deleted)
