@@ -192,3 +192,19 @@ def test_an_unreachable_store_is_a_503_and_still_answers_what_needs_no_history(s
     assert c.responses.create(model="fake-openai", input="hi").output_text == "still answered"  # storing it failed
     with pytest.raises(openai.InternalServerError):
         c.responses.retrieve("resp_x")
+
+
+def test_stored_responses_outlive_the_gateway(start_server, upstreams, tmp_path):
+    cfg = responses_config(upstreams, database_url=f"sqlite:///{tmp_path / 'kept.db'}")
+    first = start_server(cfg)
+    upstreams["gemini"].script({"text": "remembered"})
+    rid = client(first).responses.create(model="fake-gemini", input="Remember me").id
+    first.stop()
+    second = start_server(cfg)  # a new process-alike on the same database
+    assert client(second).responses.retrieve(rid).output_text == "remembered"
+    upstreams["gemini"].script({"text": "continued"})
+    assert (
+        client(second).responses.create(model="fake-gemini", previous_response_id=rid, input="go on").output_text
+        == "continued"
+    )
+    assert "Remember me" in json.dumps(upstreams["gemini"].last_request()["body"])
