@@ -32,6 +32,8 @@ class Target:
     prices: Prices = Prices()
     # Provider-specific settings of the endpoint (Azure: ``api_version``, ``auth``).
     options: dict[str, str] = field(default_factory=dict)
+    # The upstream serves OpenAI's Responses API: a request from the Responses front goes there as it is.
+    responses_api: bool = False
 
 
 @dataclass(slots=True)

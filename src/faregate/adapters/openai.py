@@ -22,6 +22,7 @@ from ..core.types import (
 from ..core.usage import Usage
 from . import openai_kinds as kinds
 from .base import Adapter, StreamParser, Target, UpstreamRequest, malformed
+from .openai_responses import ResponsesEventReader, is_responses_event, parse_responses_body, responses_request
 from .sse import SSEDecoder
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -57,6 +58,9 @@ class OpenAIAdapter(Adapter):
     protocol = "openai"
 
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool) -> UpstreamRequest:
+        # A stream resumed with a prefill (``continue_final_message``) is a chat continuation.
+        if req.responses is not None and target.responses_api and "continue_final_message" not in req.extra:
+            return responses_request(req, target, (target.base_url or DEFAULT_BASE_URL).rstrip("/"), stream=stream)
         body: dict[str, Any] = {"model": target.upstream_model, "messages": req.messages}
         for name in _OPTIONAL:
             value = getattr(req, name)
@@ -106,6 +110,8 @@ class OpenAIAdapter(Adapter):
     def parse_response(self, body: bytes, *, model: str) -> ChatResponse:
         try:
             data = orjson.loads(body)
+            if isinstance(data, dict) and data.get("object") == "response":  # the Responses API's answer
+                return parse_responses_body(data, model=model)
             choice = data["choices"][0]
             msg = choice.get("message") or {}
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
@@ -150,10 +156,11 @@ class OpenAIAdapter(Adapter):
 class _OpenAIStream(StreamParser):
     """Chat completion chunks; with ``completion``, legacy text-completion chunks (``choices[].text``)."""
 
-    __slots__ = ("_sse", "_done", "_started", "_finished", "_completion")
+    __slots__ = ("_sse", "_done", "_started", "_finished", "_completion", "_responses")
 
     def __init__(self, *, completion: bool = False) -> None:
         self._completion = completion
+        self._responses: ResponsesEventReader | None = None  # set once the stream is the Responses API's
         self._sse = SSEDecoder()
         self._done = False
         self._started = False
@@ -184,6 +191,11 @@ class _OpenAIStream(StreamParser):
                 continue
             if not isinstance(chunk, dict):
                 self.skip_malformed("openai", "a stream event is not an object")
+                continue
+            if self._responses is not None or is_responses_event(chunk):
+                self._responses = self._responses or ResponsesEventReader()
+                out += self._responses.read(chunk)
+                self._finished = self._responses.finished
                 continue
             if "error" in chunk:
                 err = chunk["error"]

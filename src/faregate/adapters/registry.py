@@ -20,12 +20,18 @@ from .base import Adapter
 
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
-    """One provider: its adapter (imported on first use) and its public endpoint."""
+    """One provider: its adapter (imported on first use) and its public endpoint.
+
+    ``responses_api``: its public endpoint also serves OpenAI's Responses API, so
+    ``/v1/responses`` is passed through to it (a model's ``responses_api`` overrides this for
+    another base URL); the adapter then speaks that wire too (``adapters/openai_responses``).
+    """
 
     name: str
     adapter: str  # "module:Class" inside faregate.adapters
     default_base_url: str
     kinds: frozenset[str] = frozenset({"chat"})
+    responses_api: bool = False
 
     def load(self) -> Adapter:
         module, _, cls = self.adapter.partition(":")
@@ -38,7 +44,7 @@ _CHAT_AND_EMBED = frozenset({"chat", "embedding"})
 PROVIDERS: dict[str, ProviderSpec] = {
     spec.name: spec
     for spec in (
-        ProviderSpec("openai", "openai:OpenAIAdapter", "https://api.openai.com/v1", _OPENAI_KINDS),
+        ProviderSpec("openai", "openai:OpenAIAdapter", "https://api.openai.com/v1", _OPENAI_KINDS, responses_api=True),
         ProviderSpec("anthropic", "anthropic:AnthropicAdapter", "https://api.anthropic.com"),
         ProviderSpec("gemini", "gemini:GeminiAdapter", "https://generativelanguage.googleapis.com", _CHAT_AND_EMBED),
         # No public default: every Azure resource has its own endpoint (``base_url`` is required).

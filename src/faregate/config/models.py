@@ -158,6 +158,12 @@ class ModelConfig(_Frozen):
         "never a routing candidate or fallback of a chat model).",
     )
     azure: AzureConfig = Field(default_factory=AzureConfig, description="Azure OpenAI settings (`provider: azure`).")
+    responses_api: bool | None = Field(
+        None,
+        description="The upstream serves OpenAI's Responses API (`/v1/responses`): `/v1/responses` is passed "
+        "through instead of translated to chat. null: true for a provider that has it at its public endpoint "
+        "(OpenAI), false for another base URL (most OpenAI-compatible servers serve chat only).",
+    )
 
     @model_validator(mode="before")
     @classmethod

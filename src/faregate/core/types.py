@@ -42,6 +42,10 @@ class ChatRequest:
     # "completion"): see ``REQUEST_KINDS``. The messages then hold the inputs (one user message
     # each) so that limits, the log and the cache read them as they read a chat's.
     kind: str = "chat"
+    # The Responses API body, set only by the Responses front (previous turns already expanded
+    # into ``input``): an upstream that serves that API (``Target.responses_api``) gets it as it
+    # is; every other upstream gets the chat translation in the fields above.
+    responses: dict[str, Any] | None = None
 
     def prompt_text(self) -> str:
         """All text of the conversation, for features, caching keys and token estimates."""
@@ -100,6 +104,9 @@ class ChatResponse:
     finish_reason: str = "stop"
     usage: Usage = None  # type: ignore[assignment]
     created: int = 0
+    # The output items of an upstream that answered in the Responses API (built-in tool calls,
+    # annotations, reasoning): the Responses front shows them as they came; None elsewhere.
+    output_items: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.usage is None:

@@ -45,6 +45,15 @@ class Deployment:
         self.ttft_ewma_ms = ms if self.ttft_ewma_ms is None else 0.8 * self.ttft_ewma_ms + 0.2 * ms
 
 
+def _responses_api(model: ModelConfig, provider: str, base_url: str) -> bool:
+    """Whether this deployment serves the Responses API: only a provider whose wire has it, then
+    the model's ``responses_api``, else whether it is the provider's own public endpoint."""
+    spec = provider_spec(provider)
+    if not spec.responses_api:
+        return False
+    return model.responses_api if model.responses_api is not None else base_url == spec.default_base_url
+
+
 def build_deployments(model: ModelConfig) -> list[Deployment]:
     """The deployments of one configured model (its own fields when it lists none)."""
     specs: list[DeploymentConfig | None] = list(model.deployments) or [None]
@@ -63,6 +72,7 @@ def build_deployments(model: ModelConfig) -> list[Deployment]:
             headers={**model.headers, **(d.headers if d else {})},
             prices=prices,
             options={"api_version": model.azure.api_version, "auth": model.azure.auth} if provider == "azure" else {},
+            responses_api=_responses_api(model, provider, base_url),
         )
         out.append(
             Deployment(

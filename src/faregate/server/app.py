@@ -29,6 +29,7 @@ from .http_hardening import install as harden_http_errors
 from .metrics_routes import add_metrics_routes
 from .openapi import OPENAPI_PATH, add_openapi_routes
 from .probe_routes import add_probe_routes
+from .responses_routes import add_responses_routes
 from .route_routes import add_route_routes
 
 __all__ = ["GATEWAY", "PUBLIC_PATHS", "RouteAdder", "create_app", "default_route_adders"]
@@ -140,4 +141,5 @@ def default_route_adders() -> list[RouteAdder]:
         add_alerts_routes,
         add_cache_routes,
         add_fronts_routes,
+        add_responses_routes,
     ]

@@ -22,6 +22,7 @@ from .openapi_admin import SCHEMAS as ADMIN_SCHEMAS
 from .openapi_admin import admin_paths, ref_response
 from .openapi_fronts import fronts_paths, fronts_schemas
 from .openapi_observe import observe_paths, observe_schemas
+from .openapi_responses import responses_paths, responses_schemas
 from .openapi_runtime import runtime_paths, runtime_schemas
 from .request_checks import output_limit
 
@@ -163,6 +164,7 @@ def _components(max_tokens: int | None) -> Schema:
         **runtime_schemas(),
         **observe_schemas(),
         **fronts_schemas(max_tokens, messages_request(max_tokens)),
+        **responses_schemas(max_tokens),
     }
     return {
         "schemas": schemas,
@@ -211,6 +213,7 @@ def build_spec(max_tokens: int | None = None) -> Schema:
         **runtime_paths(),
         **observe_paths(),
         **fronts_paths(),
+        **responses_paths(),
     }
     return {
         "openapi": "3.1.0",

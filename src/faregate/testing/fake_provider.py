@@ -43,6 +43,7 @@ from aiohttp import web
 from ..core.types import content_text
 from .fake_extras import continued, huge_line, prefill_of
 from .fake_fronts import add_routes as add_front_routes
+from .fake_responses import input_tokens, responses_body, responses_error_event, responses_events
 from .loopback import LoopbackServer
 from .wire import (
     anthropic_body,
@@ -67,8 +68,10 @@ _SSE = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 
 
 def _text_of(body: dict) -> str:
-    """The last user text of an OpenAI, Anthropic or Gemini request body."""
-    for m in reversed(body.get("messages") or body.get("contents") or []):
+    """The last user text of an OpenAI (chat or Responses), Anthropic or Gemini request body."""
+    if isinstance(body.get("input"), str):
+        return body["input"]
+    for m in reversed(body.get("messages") or body.get("contents") or body.get("input") or []):
         if not isinstance(m, dict) or m.get("role") not in ("user", None):
             continue
         c = m.get("content", m.get("parts"))
@@ -79,7 +82,8 @@ def _text_of(body: dict) -> str:
 
 def _json_mode(protocol: str, body: dict) -> bool:
     if protocol == "openai":
-        return (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
+        fmt = body.get("response_format") or (body.get("text") or {}).get("format") or {}
+        return fmt.get("type") in ("json_object", "json_schema")
     if protocol == "gemini":
         return (body.get("generationConfig") or {}).get("responseMimeType") == "application/json"
     return False
@@ -117,6 +121,8 @@ class FakeProvider(LoopbackServer):
         if protocol == "openai":
             app.router.add_post("/v1/chat/completions", self._answer)
             app.router.add_get("/v1/models", self._models)
+            app.router.add_post("/v1/responses", self._answer)  # the Responses API (fake_responses)
+            app.router.add_post("/v1/responses/input_tokens", self._input_tokens)
         elif protocol == "anthropic":
             app.router.add_post("/v1/messages", self._answer)
         else:
@@ -166,6 +172,11 @@ class FakeProvider(LoopbackServer):
     async def _reset(self, request: web.Request) -> web.Response:
         self.reset()
         return web.json_response({"ok": True})
+
+    async def _input_tokens(self, request: web.Request) -> web.Response:
+        body, _, _ = self._parse(request, await request.read())
+        self.log.append({"method": request.method, "path": request.path, "query": {}, "headers": {}, "body": body})
+        return await input_tokens(request)
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response(
@@ -243,7 +254,7 @@ class FakeProvider(LoopbackServer):
                 else f"Answer from {model or 'fake'}: {asked[:60]}"
             )
         u = b.get("usage") or {}
-        prompt_chars = len(orjson.dumps(body.get("messages") or body.get("contents") or []))
+        prompt_chars = len(orjson.dumps(body.get("messages") or body.get("contents") or body.get("input") or []))
         usage = (
             int(u.get("input_tokens", max(1, prompt_chars // 4))),
             int(u.get("output_tokens", max(1, len(text or (tool or {}).get("arguments", "")) // 4))),
@@ -285,6 +296,7 @@ class FakeProvider(LoopbackServer):
                 payload = error_body(self.protocol, 500, f"fake {self.protocol} error in a 200")
             else:
                 build = {"openai": openai_body, "anthropic": anthropic_body, "gemini": gemini_body}[self.protocol]
+                build = responses_body if request.path.endswith("/responses") else build
                 payload = build(rid, model, text, tool, usage)
                 payload = with_cache_usage(self.protocol, payload, b.get("usage") or {})
             ctype = b.get("content_type") or "application/json"
@@ -330,7 +342,12 @@ class FakeProvider(LoopbackServer):
     ) -> web.StreamResponse:
         pieces = split_text(text or "", int(b.get("chunks", 3)))
         p = self.protocol
-        preamble, content, closing, error_event = self._stream_events(body, model, rid, pieces, tool, usage)
+        error_event: Callable[[str], bytes] = responses_error_event
+        if request.path.endswith("/responses"):
+            preamble = b""
+            content, closing = responses_events(rid, model, pieces, tool, usage)
+        else:
+            preamble, content, closing, error_event = self._stream_events(body, model, rid, pieces, tool, usage)
         resp = web.StreamResponse(
             headers={**_SSE, **headers, **({"content-type": b["content_type"]} if b.get("content_type") else {})}
         )
