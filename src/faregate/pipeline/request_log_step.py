@@ -12,8 +12,8 @@ from typing import Any
 from ..core.redact import LOG_MARKER, redact
 from ..storage.request_log import LogWriter
 from ..storage.request_record import RequestRecord
-from .charge import failover_facts
 from .context import Reply, RequestContext
+from .explain_facts import record_facts
 from .step import Next, Step
 
 LOG_BODY_MAX_CHARS = 64 * 1024  # the default of server.log_body_max_chars
@@ -143,7 +143,7 @@ def build_record(
         answer=redact(_capped(ctx.response_text, max_chars), emails=redact_emails, marker=LOG_MARKER)
         if log_bodies
         else None,
-        extra=failover_facts(ctx),
+        extra=record_facts(ctx),
         policy=ctx.policy or None,
         cache_kind=ctx.cache_kind,
         cache_saved_usd=ctx.cache_saved_usd,
