@@ -12,7 +12,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
+from faregate.dashboard.session import COOKIE
 from helpers import GATEWAY_KEY, InProcessServer, fake_config
 
 MASTER = "fg-master-dashboard-test-0123456789"
@@ -45,6 +47,9 @@ class DashClient:
         body = {**({"csrf": self.csrf} if csrf else {}), **data}
         async with self.s.post(self.url + path, data=body, allow_redirects=False, **kw) as r:
             return r.status, await r.text(), r.headers
+
+    def cookie(self) -> str:
+        return self.s.cookie_jar.filter_cookies(URL(self.url + "/dashboard"))[COOKIE].value
 
     async def close(self) -> None:
         await self.s.close()

@@ -86,8 +86,11 @@ def _limit_form(form: Any) -> dict[str, Any]:
             out[f] = float(raw) if any(c in raw for c in ".eE") else int(raw)
         except ValueError:
             raise InvalidRequest(f"limits.{f}: {raw[:40]!r} is not a number.", param=f"limits.{f}") from None
-    out["budget_soft"] = form.get("budget_soft") in ("on", "true", "1")
-    return _limits(out) or {}
+    soft = form.get("budget_soft") in ("on", "true", "1")
+    if soft:
+        out["budget_soft"] = True
+    checked = _limits(out) or {}
+    return checked if soft else {**checked, "budget_soft": None}  # unchecked: cleared (the default)
 
 
 def _confirm(request: web.Request, s: Session, what: str, form: Any, details: dict[str, Any]) -> web.Response:
