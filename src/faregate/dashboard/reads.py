@@ -65,9 +65,9 @@ def projected(total: dict[str, Any], period: Period) -> dict[str, float | None]:
     scale = MONTH_S / period.seconds
     savings = total.get("savings_usd")
     return {
-        "spend_usd": round(total["spend_usd"] * scale, 2),
-        "savings_usd": round(savings * scale, 2) if savings is not None else None,
-        "cache_saved_usd": round(total["cache_saved_usd"] * scale, 2),
+        "spend_usd": round(total["spend_usd"] * scale, 6),
+        "savings_usd": round(savings * scale, 6) if savings is not None else None,
+        "cache_saved_usd": round(total["cache_saved_usd"] * scale, 6),
     }
 
 
