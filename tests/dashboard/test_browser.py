@@ -10,8 +10,8 @@ import re
 import aiohttp
 import openai
 import pytest
-
 from browser import PAGES, Tour, chromium_path
+
 from conftest import MASTER
 from helpers import GATEWAY_KEY
 

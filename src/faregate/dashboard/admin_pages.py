@@ -23,7 +23,7 @@ from ..pipeline.limits_step import merged
 from ..server.admin_routes import ADMIN_STATE, _Admin, _limits, counters
 from ..server.alerts_routes import channel_view
 from . import reads
-from .periods import parse
+from .periods import Period, parse
 from .session import Session
 from .web import change, page_session, refuse, render
 
@@ -57,8 +57,10 @@ async def keys_page(request: web.Request) -> web.Response:
     adm = _admin(request)
     cfg = adm.gw.config.limits
     store = await adm.store()
-    period = parse({"period": "30d"})
-    spend = {g["group"]: g for g in (await reads.summary(request, period, "key", None))["groups"]}
+    # Spend per key over 30 days from 00:00 UTC: whole days come from the daily rollup.
+    now = time.time()
+    period = Period("custom", (now - 30 * 86400) // 86400 * 86400, now)
+    spend = {g["group"]: g for g in (await reads.totals(request, period, ("key",), None))["key"]}
     keys = []
     for rec in await store.list_keys():
         ls = merged(cfg.keys, rec.limits)

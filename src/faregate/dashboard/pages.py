@@ -39,13 +39,13 @@ async def overview(request: web.Request) -> web.Response:
         return period
     gw = reads.gateway(request)
     baseline = reads.pick_baseline(gw, request.query.get("baseline"))
-    summ = await reads.summary(request, period, "model", baseline)
+    summ = await reads.totals(request, period, ("model",), baseline)
     chart = await reads.series(request, period)
     ctx = _common(
         request,
         s,
         period,
-        summary=summ,
+        groups=summ["model"],
         total=summ["total"],
         baseline=baseline,
         baselines=reads.baselines(gw),
@@ -61,14 +61,13 @@ async def models(request: web.Request) -> web.Response:
     period = await _period(request, s)
     if isinstance(period, web.Response):
         return period
-    by_model = await reads.summary(request, period, "model", None)
-    by_route = await reads.summary(request, period, "route", None)
+    summ = await reads.totals(request, period, ("model", "route"), None)
     ctx = _common(
         request,
         s,
         period,
-        by_model=by_model["groups"],
-        by_route=by_route["groups"],
+        by_model=summ["model"],
+        by_route=summ["route"],
         predicted=await reads.predicted_quality(request, period),
         shares=reads.shares(await reads.series(request, period)),
         deployments=reads.deployments(request),

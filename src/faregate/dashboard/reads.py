@@ -8,6 +8,7 @@ panel is the cache service's ``stats``. Nothing here reads a table another modul
 
 from __future__ import annotations
 
+import bisect
 import time
 from typing import Any
 
@@ -17,7 +18,7 @@ from ..pipeline.gateway import Gateway
 from ..server.analytics_routes import _db, _prices, recommendation_context
 from ..server.health_routes import deployment_status
 from ..server.http import GATEWAY
-from ..storage import analytics
+from ..storage import analytics, rollup
 from ..storage.db import Database
 from .periods import Period
 
@@ -71,26 +72,69 @@ def projected(total: dict[str, Any], period: Period) -> dict[str, float | None]:
     }
 
 
-async def series(request: web.Request, period: Period) -> dict[str, Any]:
-    """Per bucket: requests and spend, in total and per model (the rollups, bucket by bucket)."""
+async def totals(request: web.Request, period: Period, dims: tuple[str, ...], baseline: str | None) -> dict[str, Any]:
+    """The summary's ``total`` and per-dim ``groups`` for the period, computed as
+    ``analytics.summary`` computes them (``_accumulate`` then ``_finish``) but over only the
+    dims a page shows: the recommendation rules' extra dims (key, route x model) are what make
+    a full summary slow, and only the recommendations page needs them."""
     db = await database(request)
-    starts: list[float] = []
-    per_model: dict[str, dict[int, tuple[int, float]]] = {}
-    for i, (lo, hi) in enumerate(period.buckets()):
-        starts.append(lo)
-        acc = await analytics._accumulate(db, lo, hi, ("model",))
-        for model, a in acc["model"].items():
-            per_model.setdefault(model, {})[i] = (a["requests"], a["cost_usd"])
+    prices = _prices(gateway(request))
+    base = prices.get(baseline) if baseline else None
+    acc = await analytics._accumulate(db, period.since, period.until, dims)
+    total = rollup.empty()
+    for g in acc[dims[0]].values():  # every request is in exactly one group of a dim
+        analytics._add(total, g)
+    out: dict[str, Any] = {"total": analytics._finish(total, base)}
+    for dim in dims:
+        fb = await analytics._feedback(db, period.since, period.until, dim)
+        groups = acc[dim]
+        out[dim] = [
+            {"group": k, **analytics._finish(groups[k], base), **({"feedback": fb[k]} if k in fb else {})}
+            for k in sorted(groups, key=lambda k: (-groups[k]["cost_usd"], k))
+        ]
+    return out
+
+
+async def series(request: web.Request, period: Period) -> dict[str, Any]:
+    """Per bucket: requests and spend, in total and per model. Buckets of an hour or more come
+    from the rollup (hourly, or daily for day buckets: two columns of a few thousand rows);
+    shorter ones (the last hour) from the rows, through the ts index. The rollup's first and
+    last hour count whole."""
+    db = await database(request)
+    edges = period.buckets()
+    step = edges[0][1] - edges[0][0] if len(edges) == 1 else edges[1][1] - edges[1][0]
+    lo, hi = edges[0][0], edges[-1][1]
+    if step >= 3600:
+        table = "request_rollup_day" if step >= 86400 else "request_rollup"
+        span = 86400 if step >= 86400 else 3600
+        rows = await db.fetch(
+            f"SELECT hour AS t, value AS model, requests AS n, cost_usd AS c FROM {table} "
+            "WHERE dim = 'model' AND hour >= $1 AND hour < $2",
+            int(lo // span * span),
+            hi,
+        )
+    else:
+        rows = await db.fetch(
+            "SELECT ts AS t, COALESCE(model, requested_model, '') AS model, 1 AS n, cost_usd AS c "
+            "FROM request_log WHERE ts >= $1 AND ts < $2",
+            lo,
+            hi,
+        )
+    starts = [b[0] for b in edges]
+    per_model: dict[str, list[list[float]]] = {}
+    for r in rows:
+        i = max(0, bisect.bisect_right(starts, float(r["t"])) - 1)
+        cell = per_model.setdefault(r["model"], [[0, 0.0] for _ in starts])[i]
+        cell[0] += r["n"]
+        cell[1] += r["c"] or 0.0
+    models = sorted(per_model, key=lambda m: (-sum(c[0] for c in per_model[m]), m))
     n = len(starts)
-    models = sorted(per_model, key=lambda m: -sum(r for r, _ in per_model[m].values()))
-    reqs = {m: [per_model[m].get(i, (0, 0.0))[0] for i in range(n)] for m in models}
-    spend = {m: [round(per_model[m].get(i, (0, 0.0))[1], 6) for i in range(n)] for m in models}
     return {
-        "t": [int(s) for s in starts],
-        "requests": [sum(reqs[m][i] for m in models) for i in range(n)],
-        "spend_usd": [round(sum(spend[m][i] for m in models), 6) for i in range(n)],
+        "t": [int(x) for x in starts],
+        "requests": [int(sum(per_model[m][i][0] for m in models)) for i in range(n)],
+        "spend_usd": [round(sum(per_model[m][i][1] for m in models), 6) for i in range(n)],
         "models": models,
-        "model_requests": reqs,
+        "model_requests": {m: [int(c[0]) for c in per_model[m]] for m in models},
     }
 
 
