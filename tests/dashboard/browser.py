@@ -83,14 +83,18 @@ class Tour:
         await self.page.screenshot(path=str(path), full_page=True)
 
 
-async def screenshots(url: str, key: str, out: Path, query: str = "") -> list[Path]:
-    """A PNG of every page (and the newest request's page) under ``out``."""
+async def screenshots(url: str, key: str, out: Path, query: str = "", send_test: bool = False) -> list[Path]:
+    """A PNG of every page (and the newest request's page) under ``out``; ``send_test`` first
+    presses the alerts page's first "Send test" button, so its history has a line."""
     out.mkdir(parents=True, exist_ok=True)
     made = []
     async with Tour(url) as t:
         await t.login(key)
         for name, path in PAGES.items():
             await t.open(path + (f"?{query}" if query and name in ("overview", "models", "requests") else ""))
+            if name == "alerts" and send_test and await t.page.locator("button.send-test").count():
+                await t.page.click("button.send-test >> nth=0")
+                await t.page.wait_for_selector("#tested")
             made.append(out / f"{name}.png")
             await t.shot(made[-1])
             if name == "requests":
@@ -107,8 +111,9 @@ def main() -> None:
     ap.add_argument("--key", required=True, help="the master key")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--query", default="", help="e.g. period=30d")
+    ap.add_argument("--send-test", action="store_true", help="press the first alert channel's Send test first")
     a = ap.parse_args()
-    for p in asyncio.run(screenshots(a.url, a.key, a.out, a.query)):
+    for p in asyncio.run(screenshots(a.url, a.key, a.out, a.query, a.send_test)):
         print(p)
 
 
