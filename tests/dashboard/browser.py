@@ -79,8 +79,8 @@ class Tour:
         result: list[dict[str, int]] = await self.page.evaluate(CANVAS_INK)
         return result
 
-    async def shot(self, path: Path) -> None:
-        await self.page.screenshot(path=str(path), full_page=True)
+    async def shot(self, path: Path, full_page: bool = True) -> None:
+        await self.page.screenshot(path=str(path), full_page=full_page)
 
 
 async def screenshots(url: str, key: str, out: Path, query: str = "", send_test: bool = False) -> list[Path]:
@@ -96,13 +96,26 @@ async def screenshots(url: str, key: str, out: Path, query: str = "", send_test:
                 await t.page.click("button.send-test >> nth=0")
                 await t.page.wait_for_selector("#tested")
             made.append(out / f"{name}.png")
-            await t.shot(made[-1])
-            if name == "requests":
+            await t.shot(made[-1], full_page=name != "requests")  # the list: its first screen
+            if name == "requests":  # a routed request's page, with its explanation
+                await t.open("/dashboard/requests?route=auto" + (f"&{query}" if query else ""))
                 await t.page.click("a.request-link >> nth=0")
                 await t.page.wait_for_selector("#explanation")
                 made.append(out / "request.png")
                 await t.shot(made[-1])
     return made
+
+
+def shrink(paths: list[Path]) -> None:
+    """Quantize each PNG to 256 colours (Pillow, when installed): a few times smaller."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    for p in paths:
+        with Image.open(p) as im:
+            small = im.convert("RGB").quantize(colors=256)
+        small.save(p, optimize=True)
 
 
 def main() -> None:
@@ -113,8 +126,10 @@ def main() -> None:
     ap.add_argument("--query", default="", help="e.g. period=30d")
     ap.add_argument("--send-test", action="store_true", help="press the first alert channel's Send test first")
     a = ap.parse_args()
-    for p in asyncio.run(screenshots(a.url, a.key, a.out, a.query, a.send_test)):
-        print(p)
+    made = asyncio.run(screenshots(a.url, a.key, a.out, a.query, a.send_test))
+    shrink(made)
+    for p in made:
+        print(p, p.stat().st_size)
 
 
 if __name__ == "__main__":

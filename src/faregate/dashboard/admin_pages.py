@@ -65,6 +65,13 @@ async def keys_page(request: web.Request) -> web.Response:
     for rec in await store.list_keys():
         ls = merged(cfg.keys, rec.limits)
         keys.append({"rec": rec.public(), "bars": await _bars(adm, f"key:{rec.id}", ls), "spend": spend.get(rec.id)})
+    for rk in getattr(adm.resolver, "_config", {}).values():  # keys from the config file
+        ls = merged(cfg.keys, rk.limits)
+        rec = {"id": rk.key_id, "name": rk.name, "prefix": rk.prefix, "team": rk.team, "limits": rk.limits}
+        keys.append({"rec": rec | {"active": True, "config": True}, "bars": await _bars(adm, f"key:{rk.key_id}", ls)})
+        keys[-1]["spend"] = spend.get(rk.key_id)
+    known = {k["rec"]["id"] for k in keys}
+    others = [g for key_id, g in spend.items() if key_id not in known]  # e.g. keys since removed
     teams = []
     names = sorted({t.name for t in await store.list_teams()} | set(cfg.teams))
     for name in names:
@@ -73,6 +80,8 @@ async def keys_page(request: web.Request) -> web.Response:
         teams.append({"name": name, "limits": ls, "bars": await _bars(adm, f"team:{name}", ls)})
     models = [{"name": m, "bars": await _bars(adm, f"model:{m}", merged(ls))} for m, ls in sorted(cfg.models.items())]
     ctx = {"session": s, "period": period, "keys": keys, "teams": teams, "models": models, "fields": LIMIT_FIELDS}
+    ctx["others"] = others
+    ctx["query"] = dict(request.query)
     return render(request, "keys.html", ctx)
 
 
@@ -181,7 +190,7 @@ def _channel(c: Any, source: str) -> dict[str, Any]:
 async def alerts_page(request: web.Request) -> web.Response:
     s = page_session(request)
     svc = reads.gateway(request).services.alerts
-    ctx: dict[str, Any] = {"session": s, "period": parse({}), "enabled": svc is not None}
+    ctx: dict[str, Any] = {"session": s, "period": parse({}), "enabled": svc is not None, "query": dict(request.query)}
     if svc is not None:
         redact = reads.gateway(request).runtime.redactor
         ctx["channels"] = [

@@ -15,8 +15,15 @@ from ..storage import analytics
 
 PERIODS = {"1h": 3600, "1d": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 DEFAULT = "7d"
-# Bucket width per period: about 6 to 30 points per chart.
-_STEPS = ((2 * 3600, 600), (2 * 86400, 3600), (8 * 86400, 6 * 3600), (math.inf, 86400))
+# Bucket width per period: about 6 to 40 points per chart (under an hour: from the rows).
+_STEPS = (
+    (600, 15),
+    (1800, 60),
+    (2 * 3600, 300),
+    (2 * 86400, 3600),
+    (8 * 86400, 6 * 3600),
+    (math.inf, 86400),
+)
 
 
 class BadPeriod(ValueError):

@@ -38,6 +38,8 @@ HEADERS = {
 def _usd(v: Any) -> str:
     if v is None:
         return "–"
+    if abs(v) < 5e-7:
+        v = 0.0  # a rounding remainder, not "-$0.0000"
     return f"${v:,.2f}" if abs(v) >= 1 else f"${v:,.4f}" if abs(v) >= 0.01 or v == 0 else f"${v:.6f}"
 
 
