@@ -61,15 +61,15 @@ async def keys_page(request: web.Request) -> web.Response:
     now = time.time()
     period = Period("custom", (now - 30 * 86400) // 86400 * 86400, now)
     spend = {g["group"]: g for g in (await reads.totals(request, period, ("key",), None))["key"]}
-    keys = []
+    keys: list[dict[str, Any]] = []
     for rec in await store.list_keys():
         ls = merged(cfg.keys, rec.limits)
         keys.append({"rec": rec.public(), "bars": await _bars(adm, f"key:{rec.id}", ls), "spend": spend.get(rec.id)})
     for rk in getattr(adm.resolver, "_config", {}).values():  # keys from the config file
         ls = merged(cfg.keys, rk.limits)
-        rec = {"id": rk.key_id, "name": rk.name, "prefix": rk.prefix, "team": rk.team, "limits": rk.limits}
-        keys.append({"rec": rec | {"active": True, "config": True}, "bars": await _bars(adm, f"key:{rk.key_id}", ls)})
-        keys[-1]["spend"] = spend.get(rk.key_id)
+        shown = {"id": rk.key_id, "name": rk.name, "prefix": rk.prefix, "team": rk.team, "limits": rk.limits}
+        shown |= {"active": True, "config": True}
+        keys.append({"rec": shown, "bars": await _bars(adm, f"key:{rk.key_id}", ls), "spend": spend.get(rk.key_id)})
     known = {k["rec"]["id"] for k in keys}
     others = [g for key_id, g in spend.items() if key_id not in known]  # e.g. keys since removed
     teams = []
