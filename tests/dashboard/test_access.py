@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+from dash_harness import MASTER, VIEWER, DashClient, dashboard_config
 
-from conftest import MASTER, VIEWER, DashClient, dashboard_config
 from faregate.config import GatewayConfig
 from faregate.dashboard.session import COOKIE, Sessions
 from helpers import GATEWAY_KEY, fake_config

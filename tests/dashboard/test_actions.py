@@ -7,8 +7,8 @@ import asyncio
 
 import aiohttp
 from aiohttp import web
+from dash_harness import MASTER, VIEWER, DashClient, dashboard_config
 
-from conftest import MASTER, VIEWER, dashboard_config
 from helpers import GATEWAY_KEY
 
 
@@ -149,8 +149,6 @@ async def test_alerts_page_hides_secrets_and_sends_a_test(start_server, upstream
     alerts = {"enabled": True, "interval_s": 3600, "channels": [channel], "rules": []}
     srv = start_server(dashboard_config(upstreams, tmp_path, alerts=alerts))
     try:
-        from conftest import DashClient
-
         c = DashClient(srv.url)
         await c.login()
         status, page = await c.get("/dashboard/alerts")

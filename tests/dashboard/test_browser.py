@@ -10,9 +10,9 @@ import re
 import aiohttp
 import openai
 import pytest
-from browser import PAGES, Tour, chromium_path
+from dash_browser import PAGES, Tour, chromium_path
+from dash_harness import MASTER
 
-from conftest import MASTER
 from helpers import GATEWAY_KEY
 
 try:

@@ -8,8 +8,8 @@ import time
 
 import aiohttp
 import openai
+from dash_harness import MASTER, VIEWER, DashClient, dashboard_config
 
-from conftest import MASTER, VIEWER, dashboard_config
 from faregate.storage.request_record import RequestRecord
 from helpers import GATEWAY_KEY, UPSTREAM_KEYS
 
@@ -126,8 +126,6 @@ async def test_prompt_text_is_escaped_and_for_admins_only(dash, client):
 
 
 async def test_without_logged_bodies_no_prompt_text(start_server, upstreams, tmp_path):
-    from conftest import DashClient
-
     cfg = dashboard_config(upstreams, tmp_path)
     cfg["server"] = {"log_bodies": False}
     srv = start_server(cfg)

@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from dash_harness import MASTER, dashboard_config
 
-from conftest import MASTER, dashboard_config
 from faregate.config import GatewayConfig
 from faregate.dashboard.session import COOKIE
 from faregate.pipeline.gateway import Gateway

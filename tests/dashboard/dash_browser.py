@@ -3,7 +3,7 @@
 
 Used by the browser tests, and on its own to take the documentation's screenshots:
 
-    python tests/dashboard/browser.py --url http://127.0.0.1:8080 --key "$FAREGATE_MASTER_KEY" \\
+    python tests/dashboard/dash_browser.py --url http://127.0.0.1:8080 --key "$FAREGATE_MASTER_KEY" \\
         --out docs/img/dashboard
 """
 
