@@ -37,8 +37,10 @@ def explanation(plan: Any) -> dict[str, Any] | None:
         "chosen": list(getattr(plan, "models", []) or []),
         "kind": getattr(plan, "kind", None),
         "explored": bool(getattr(plan, "explored", False)),
-        "constraints": cons.as_dict() if cons is not None else None,
-        "candidates": [{k: _round(v) for k, v in c.items()} for c in (cands or [])[:MAX_CANDIDATES]],
+        "constraints": cons.as_dict() if hasattr(cons, "as_dict") else None,
+        "candidates": [
+            {k: _round(v) for k, v in c.items()} for c in (cands or [])[:MAX_CANDIDATES] if isinstance(c, dict)
+        ],
     }
 
 
