@@ -29,7 +29,7 @@ def _round(v: Any) -> Any:
 def explanation(plan: Any) -> dict[str, Any] | None:
     """The plan's constraints, candidates and choice; None for requests no route planned."""
     cands = getattr(plan, "candidates", None)
-    cons = getattr(plan, "constraints", None)
+    cons: Any = getattr(plan, "constraints", None)
     if not cands and cons is None:
         return None
     return {
