@@ -30,25 +30,17 @@ MODELS = {
 }
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--url", default=None)
-    ap.add_argument("--chunk", type=int, default=20_000)
-    ap.add_argument("--skip-insert", action="store_true", help="time the summary over an existing --url only")
-    a = ap.parse_args()
-    tmp = None
-    if a.url is None:
-        tmp = tempfile.mkdtemp()
-        a.url = f"sqlite:///{os.path.join(tmp, 'bench.db')}"
+async def fill(url: str, n: int, chunk: int = 20_000) -> tuple[float, float, float]:
+    """Write ``n`` records spanning the last 30 days through the LogWriter's batched path;
+    returns (first ts, last ts, seconds taken). ``bench_dashboard.py`` builds its database here too."""
     rng = random.Random(1)
     now = time.time()
     start = now - 30 * 86400
     names = list(MODELS)
-    w = LogWriter(a.url, batch_size=5000, max_queue=a.n + 1)
+    w = LogWriter(url, batch_size=5000, max_queue=n + 1)
     t0 = time.perf_counter()
-    for c in range(0, 0 if a.skip_insert else a.n, a.chunk):
-        for i in range(c, min(a.n, c + a.chunk)):
+    for c in range(0, n, chunk):
+        for i in range(c, min(n, c + chunk)):
             m = rng.choice(names)
             inp, out = rng.randint(50, 3000), rng.randint(10, 800)
             lat = rng.lognormvariate(6.5, 0.6)
@@ -56,7 +48,7 @@ async def main() -> None:
             w.append(
                 RequestRecord(
                     id=f"req-{i}",
-                    ts=start + (i / a.n) * 30 * 86400,
+                    ts=start + (i / n) * 30 * 86400,
                     key_id=f"key-{rng.randrange(50)}",
                     route=f"route-{rng.randrange(5)}",
                     requested_model="auto",
@@ -78,8 +70,25 @@ async def main() -> None:
                 )
             )
         await w.flush()
-    ins = time.perf_counter() - t0
+    took = time.perf_counter() - t0
     await w.close()
+    return start, now, took
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--url", default=None)
+    ap.add_argument("--chunk", type=int, default=20_000)
+    ap.add_argument("--skip-insert", action="store_true", help="time the summary over an existing --url only")
+    a = ap.parse_args()
+    tmp = None
+    if a.url is None:
+        tmp = tempfile.mkdtemp()
+        a.url = f"sqlite:///{os.path.join(tmp, 'bench.db')}"
+    start = now = ins = 0.0
+    if not a.skip_insert:
+        start, now, ins = await fill(a.url, a.n, a.chunk)
     if a.skip_insert:
         db = await Database.open(a.url)
         start = float(await db.fetchval("SELECT MIN(ts) FROM request_log"))

@@ -13,8 +13,8 @@ from faregate.server.openapi import OPENAPI_PATH, build_spec, spec_for
 from helpers import fake_config
 
 
-def _app_routes() -> set[tuple[str, str]]:
-    gw = Gateway(GatewayConfig.model_validate({"database_url": ""}))
+def _app_routes(**config: object) -> set[tuple[str, str]]:
+    gw = Gateway(GatewayConfig.model_validate({"database_url": "", **config}))
     app = create_app(gw, manage_lifecycle=False)
     out = set()
     for route in app.router.routes():
@@ -36,6 +36,15 @@ def test_every_route_of_the_app_is_described_and_nothing_else():
     assert app - spec == set(), f"routes without a description: {sorted(app - spec)}"
     assert spec - app == set(), f"described routes the app does not have: {sorted(spec - app)}"
     assert len(app) >= 20
+
+
+def test_the_dashboard_pages_are_deliberately_outside_the_spec():
+    """The dashboard (``dashboard.enabled``) adds HTML pages for a browser session, authenticated
+    by cookie, not API operations: the spec leaves them out on purpose, and they are nothing else."""
+    extra = _app_routes(dashboard={"enabled": True}) - _app_routes()
+    assert extra and all(p == "/dashboard" or p.startswith("/dashboard/") for _, p in extra), sorted(extra)
+    assert ("get", "/dashboard") in extra and ("post", "/dashboard/login") in extra
+    assert not {p for _, p in extra} & set(build_spec()["paths"])
 
 
 def test_public_operations_are_exactly_the_public_paths():

@@ -8,6 +8,7 @@ from .base import _Frozen
 from .bounds import BoundsConfig
 from .cache import CacheConfig
 from .catalogue import RuntimeConfigSection
+from .dashboard import DashboardConfig
 from .limits import KeyConfig, LimitsConfig
 from .models import ModelConfig, RouteConfig
 from .observability import AccessLogConfig, AlertsConfig, MetricsConfig, TracingConfig
@@ -72,6 +73,7 @@ class GatewayConfig(_Frozen):
     access_log: AccessLogConfig = Field(default_factory=AccessLogConfig, description="A line per request.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules and channels.")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="The response cache.")
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="The web dashboard at /dashboard.")
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

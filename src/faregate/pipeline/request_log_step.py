@@ -12,8 +12,8 @@ from typing import Any
 from ..core.redact import LOG_MARKER, redact
 from ..storage.request_log import LogWriter
 from ..storage.request_record import RequestRecord
-from .charge import failover_facts
 from .context import Reply, RequestContext
+from .explain_facts import record_facts
 from .step import Next, Step
 
 LOG_BODY_MAX_CHARS = 64 * 1024  # the default of server.log_body_max_chars
@@ -151,8 +151,8 @@ def build_record(
 
 
 def _extra(ctx: RequestContext) -> dict[str, Any] | None:
-    """The failover facts, and the request kind when it is not a chat (``embedding``, ``completion``)."""
-    facts = failover_facts(ctx)
+    """The record's facts (failover, attempts, the plan), and the request kind when it is not a chat (``embedding``, ``completion``)."""
+    facts = record_facts(ctx)
     if ctx.request.kind == "chat":
         return facts
     return {**(facts or {}), "kind": ctx.request.kind}

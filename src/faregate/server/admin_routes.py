@@ -345,6 +345,11 @@ async def _scope(adm: _Admin, q: Any) -> tuple[str, dict[str, Any]]:
 async def usage(request: web.Request) -> web.Response:
     adm = _admin(request)
     scope, ls = await _scope(adm, request.query)
+    return json_response({"scope": scope, "counters": await counters(adm, scope, ls)})
+
+
+async def counters(adm: _Admin, scope: str, ls: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every counter of a scope with its limit and current use (the dashboard's bars too)."""
     out = []
     for lim in limits_of(scope, scope, ls):
         used = await adm.limits.usage(lim)
@@ -358,7 +363,7 @@ async def usage(request: web.Request) -> web.Response:
                 "used": used / scale,
             }
         )
-    return json_response({"scope": scope, "counters": out})
+    return out
 
 
 async def resets(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..core.errors import GatewayError, InternalError, InvalidRequest, NotFound, PayloadTooLarge
+from ..dashboard.mount import add_dashboard_routes
 from ..pipeline.gateway import Gateway
 from ..wire.anthropic_front import AnthropicCodec
 from ..wire.openai_front import OpenAIChatCodec
@@ -142,4 +143,5 @@ def default_route_adders() -> list[RouteAdder]:
         add_cache_routes,
         add_fronts_routes,
         add_responses_routes,
+        add_dashboard_routes,
     ]

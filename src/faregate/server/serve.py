@@ -112,7 +112,7 @@ async def _serve_until_signalled(serving: Serving, banner: str) -> None:
         await serving.stop()
 
 
-def run_server(config_path: str | None, host: str | None, port: int | None) -> None:
+def run_server(config_path: str | None, host: str | None, port: int | None, dashboard: bool = False) -> None:
     from ..pipeline.gateway import Gateway
     from .app import create_app
 
@@ -120,6 +120,10 @@ def run_server(config_path: str | None, host: str | None, port: int | None) -> N
         config = load_config(config_path)
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
+    if dashboard:  # --dashboard: as if the config said dashboard.enabled: true
+        config = config.model_copy(update={"dashboard": config.dashboard.model_copy(update={"enabled": True})})
+        if not config.master_key:
+            raise CommandError("--dashboard needs a master key to log in with: set FAREGATE_MASTER_KEY or master_key.")
     host = host or config.server.host
     port = config.server.port if port is None else port
     sock = bind_socket(host, port)  # nothing is printed before this: a taken port is the one error
@@ -140,6 +144,8 @@ def run_server(config_path: str | None, host: str | None, port: int | None) -> N
     app = create_app(gateway)
     shown = f"[{host}]" if ":" in host else host
     banner = f"faregate serving {len(config.models)} model(s) on http://{shown}:{sock.getsockname()[1]}/v1"
+    if config.dashboard.enabled:
+        banner += f"; dashboard on http://{shown}:{sock.getsockname()[1]}/dashboard"
     tune_gc()
     asyncio.run(_serve_until_signalled(Serving(app, sock, config.server), banner))
 
@@ -183,9 +189,12 @@ def port_option(ctx: click.Context, param: click.Parameter, value: str | int | N
     type=click.Choice(["text", "json"]),
     help="The access log's format: key=value text, or one JSON object per line.",
 )
-def serve_cmd(config_path: str | None, host: str | None, port: int | None, log_level: str, log_format: str) -> None:
+@click.option("--dashboard", is_flag=True, help="Serve the web dashboard at /dashboard (dashboard.enabled: true).")
+def serve_cmd(
+    config_path: str | None, host: str | None, port: int | None, log_level: str, log_format: str, dashboard: bool
+) -> None:
     """Run the gateway's HTTP server."""
     from ..observability.access_log import configure_logging
 
     configure_logging(log_level, log_format)
-    run_server(config_path, host, port)
+    run_server(config_path, host, port, dashboard)
