@@ -60,3 +60,6 @@ class KeyConfig(_Frozen):
     team: str | None = Field(None, description="Team the key belongs to (its limits and models apply too).")
     models: list[str] | None = Field(None, description="Allow-list of models; null: every model.")
     limits: LimitSet | None = Field(None, description="This key's own limits and budgets.")
+    mode: Literal["cost", "latency", "quality", "balanced"] | None = Field(
+        None, description="Optimisation mode of this key's routed requests (a request's own wins; over the route's)."
+    )

@@ -55,6 +55,7 @@ class ResolvedKey:
     models: tuple[str, ...] | None  # key and team allow-lists intersected
     limits: dict[str, Any]  # the key's own
     team_limits: dict[str, Any]
+    mode: str | None = None  # the key's optimisation mode (``routing.modes``); config keys only
 
 
 def _allowed(key_models: list[str] | None, team_models: list[str] | None) -> tuple[str, ...] | None:
@@ -101,6 +102,7 @@ class KeyResolver:
                 models=tuple(k.models) if k.models is not None else None,
                 limits=k.limits.model_dump(exclude_none=True) if k.limits else {},
                 team_limits=tl,
+                mode=k.mode,
             )
         # Config keys by their raw text too (the config holds it anyway): no hash per request for them.
         # A dict lookup compares strings only on a full hash match, so it tells a guesser nothing.

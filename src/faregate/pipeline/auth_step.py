@@ -95,7 +95,9 @@ class KeyAuth(Step):
         self._resolved.move_to_end(rk.key_id)
         if len(self._resolved) > 100_000:
             self._resolved.popitem(last=False)
-        return Principal(key_id=rk.key_id, name=rk.name, team=rk.team, models=rk.models, key_prefix=rk.prefix)
+        return Principal(
+            key_id=rk.key_id, name=rk.name, team=rk.team, models=rk.models, key_prefix=rk.prefix, mode=rk.mode
+        )
 
     def limits_for(self, principal: Principal | None) -> tuple[dict[str, Any], dict[str, Any]]:
         """(the key's own limits, its team's limits from the store) as last resolved."""

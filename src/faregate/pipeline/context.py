@@ -30,6 +30,7 @@ class Principal:
     models: tuple[str, ...] | None = None  # allow-list; None: every model
     key_prefix: str = ""
     is_admin: bool = False
+    mode: str | None = None  # the key's optimisation mode (``routing.modes``)
 
 
 @dataclass(slots=True)
@@ -91,6 +92,7 @@ class RequestContext:
     arm: str | None = None  # "routed" or "control" in a gradual rollout
     cascade_calls: int = 0  # cascade stages called before the answer
     constraint_unmet: bool = False
+    complexity: str | None = None  # "simple" | "medium" | "complex" (``routing.complexity``)
     # Filled by the limits step.
     limits_degraded: bool = False  # the limit store was unreachable and the policy let it through
     budget_alert: str | None = None  # the soft budget this request went over
