@@ -20,6 +20,7 @@ EXPECTED = {
     "constraints.py": ["answer:", "x-faregate-route:", "auto", "x-faregate-model:", "x-faregate-cost-usd:"],
     "feedback.py": ["answer:", "feedback: 200"],
     "embeddings.py": ["fake-embed: 2 vectors of 4", "fake-gemini-embed: 2 vectors of 4", "completion: Completion from"],
+    "library_mode.py": ["library mode:", "| answered by "],
     "langchain_chat.py": [],  # checked below: an answer, or the install hint when LangChain is absent
 }
 
@@ -43,6 +44,7 @@ def gateway(tmp_path_factory):
     gw = ServeProcess(
         ["serve", "--config", str(config)], env={**env, "FAREGATE_DATABASE_URL": f"sqlite:///{tmp / 'log.db'}"}, cwd=tmp
     ).start()
+    gw.config_path = config  # library mode (no server) reads the same config
     yield gw
     gw.stop()
     for f in fakes:
@@ -56,6 +58,8 @@ def test_every_example_is_covered():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_runs_and_prints_what_it_promises(gateway, name, tmp_path):
     env = {**clean_env(), "FAREGATE_BASE_URL": gateway.url + "/v1", "FAREGATE_KEY": "fg-demo-key"}
+    env["FAREGATE_CONFIG"] = str(gateway.config_path)
+    env["FAREGATE_DATABASE_URL"] = f"sqlite:///{gateway.config_path.parent / 'library-log.db'}"  # library mode's log
     run = subprocess.run(
         [sys.executable, str(EXAMPLES / name)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )

@@ -13,7 +13,9 @@ class LimitSet(_Frozen):
     """Limits of one key, team or model; ``None`` means no limit of that kind.
 
     Requests per minute/hour/day, tokens per minute, cost (USD) per hour/day, UTC calendar
-    budgets per day/month (``budget_soft: true`` only alerts), concurrent requests.
+    budgets per day/month (``budget_soft: true`` only alerts), concurrent requests, and a token
+    bucket of requests (``burst`` and ``refill_per_s``; one alone: ``refill_per_s`` defaults to
+    ``burst / 60``, ``burst`` to ``ceil(refill_per_s)``).
     """
 
     rpm: int | None = Field(None, ge=0, description="Requests per minute (sliding window).")
@@ -26,6 +28,14 @@ class LimitSet(_Frozen):
     budget_usd_month: float | None = Field(None, ge=0, description="USD per UTC calendar month.")
     budget_soft: bool = Field(False, description="true: budgets only alert (logged, counted, a header).")
     max_concurrent: int | None = Field(None, ge=0, description="Requests in flight at once.")
+    burst: int | None = Field(
+        None,
+        ge=1,
+        description="Token bucket: requests admitted at once (its capacity); alone, it refills over a minute.",
+    )
+    refill_per_s: float | None = Field(
+        None, gt=0, description="Token bucket: requests it gains back per second; alone, the burst is one second of it."
+    )
 
 
 class LimitsConfig(_Frozen):
@@ -54,4 +64,7 @@ class KeyConfig(_Frozen):
         True,
         description="false: this key's requests must not reach an upstream twice, so they are never hedged "
         "(what `faregate: {idempotent: false}` does for one request).",
+    )
+    mode: Literal["cost", "latency", "quality", "balanced"] | None = Field(
+        None, description="Optimisation mode of this key's routed requests (a request's own wins; over the route's)."
     )

@@ -211,3 +211,6 @@ class RouteConfig(_Frozen):
         None, description="Replaces the candidates' own `stream_resume` for this route; null: theirs."
     )
     cache: RouteCacheConfig | None = Field(None, description="This route's response-cache overrides.")
+    mode: Literal["cost", "latency", "quality", "balanced"] | None = Field(
+        None, description="Optimisation mode of this route's requests (a request's or key's own wins); null: cost."
+    )

@@ -83,6 +83,10 @@ def limit_options(f: Any) -> Any:
             click.option("--budget-usd-month", type=click.FloatRange(min=0), help="Monthly budget (USD, UTC month)."),
             click.option("--soft-budget", is_flag=True, help="Budgets only alert (logged, counted), never refuse."),
             click.option("--max-concurrent", type=click.IntRange(min=0), help="Concurrent requests."),
+            click.option("--burst", type=click.IntRange(min=1), help="Token bucket: requests at once."),
+            click.option(
+                "--refill-per-s", type=click.FloatRange(min=0, min_open=True), help="Token bucket: per second."
+            ),
         ]
     ):
         f = opt(f)

@@ -56,6 +56,7 @@ class ResolvedKey:
     limits: dict[str, Any]  # the key's own
     team_limits: dict[str, Any]
     idempotent: bool = True  # false: the key's requests are never hedged
+    mode: str | None = None  # the key's optimisation mode (``routing.modes``); config keys only
 
 
 def _allowed(key_models: list[str] | None, team_models: list[str] | None) -> tuple[str, ...] | None:
@@ -103,6 +104,7 @@ class KeyResolver:
                 limits=k.limits.model_dump(exclude_none=True) if k.limits else {},
                 team_limits=tl,
                 idempotent=k.idempotent,
+                mode=k.mode,
             )
         # Config keys by their raw text too (the config holds it anyway): no hash per request for them.
         # A dict lookup compares strings only on a full hash match, so it tells a guesser nothing.

@@ -11,6 +11,9 @@ Every counter here is a **bucketed sliding window** or a **calendar window**:
 - A calendar window (``calendar="day"`` or ``"month"``, UTC) is one counter per period: budgets
   reset at midnight / on the 1st, as people read a "daily budget".
 
+Beside them, a **token bucket** (``Limit.refill_per_s`` set; ``token_bucket.py``): capacity
+``limit`` (the burst), refilled continuously; the same all-or-nothing reservation covers it.
+
 Why not GCRA: GCRA stores one timestamp and is exact for a *rate*, but it spreads a budget of
 100/min as one request every 0.6 s after the burst, so "100 per minute" admits 100 plus the
 refill during a burst that lasts seconds; a sliding window admits exactly 100 however the
@@ -54,6 +57,9 @@ class Limit:
     hard: bool = True
     kind: str = "requests"
     name: str = ""
+    # Set: a token bucket of capacity ``limit`` refilled at this rate (``token_bucket.py``);
+    # ``window_s`` and ``calendar`` are then ignored.
+    refill_per_s: float | None = None
 
     def storage_key(self, now: float) -> str:
         if self.calendar is None:

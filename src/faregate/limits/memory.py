@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 
+from . import token_bucket as tb
 from .base import SLOTS, Check, Grant, Limit, LimitStore, period_end
 
 
@@ -17,9 +18,13 @@ class MemoryLimitStore(LimitStore):
         self._slots: dict[str, dict[int, int]] = {}  # sliding: key -> slot -> amount
         self._periods: dict[str, int] = {}  # calendar: key:period -> amount
         self._leases: dict[str, dict[str, float]] = {}
+        self._buckets = tb.MemoryBuckets()
 
     def _state(self, lim: Limit, now: float) -> tuple[str, int, int, float, list[tuple[int, int]]]:
         """(storage key, current slot or -1, usage, reset_s, [(slot, amount)] oldest first)."""
+        if lim.refill_per_s is not None:
+            level = self._buckets.level(lim, int(now * 1000))
+            return lim.key, tb.BUCKET_SLOT, tb.used_of(lim, level), tb.full_in_s(lim, level), []
         skey = lim.storage_key(now)
         if lim.calendar is not None:
             return skey, -1, self._periods.get(skey, 0), period_end(lim.calendar, now) - now, []
@@ -42,10 +47,18 @@ class MemoryLimitStore(LimitStore):
                     False,
                     [Check(l, st[2], st[3]) for l, st in zip(limits, states)],
                     refused=lim,
-                    retry_after_s=_retry_after(lim, amount, used, reset, live, now),
+                    retry_after_s=tb.retry_after_s(lim, amount, self._buckets.level(lim, int(now * 1000)))
+                    if lim.refill_per_s is not None
+                    else _retry_after(lim, amount, used, reset, live, now),
                 )
         grant = Grant(True)
         for lim, amount, (skey, cur, used, reset, live) in zip(limits, amounts, states):
+            if cur == tb.BUCKET_SLOT:
+                ms = int(now * 1000)
+                level = self._buckets.take(lim, self._buckets.level(lim, ms), amount, ms)
+                grant.entries.append((skey, cur, amount))
+                grant.checks.append(Check(lim, tb.used_of(lim, level), tb.full_in_s(lim, level)))
+                continue
             if cur < 0:
                 self._periods[skey] = used + amount
             else:
@@ -64,7 +77,9 @@ class MemoryLimitStore(LimitStore):
             delta = int(amount) - reserved
             if not delta:
                 continue
-            if slot < 0:
+            if slot == tb.BUCKET_SLOT:
+                self._buckets.refund(skey, delta)
+            elif slot < 0:
                 if skey in self._periods:
                     self._periods[skey] = max(0, self._periods[skey] + delta)
             else:
@@ -100,7 +115,7 @@ class MemoryLimitStore(LimitStore):
 
     async def reset(self, prefix: str) -> int:
         n = 0
-        for d in (self._slots, self._periods, self._leases):
+        for d in (self._slots, self._periods, self._leases, self._buckets.b):
             for k in [k for k in d if k.startswith(prefix)]:
                 del d[k]
                 n += 1

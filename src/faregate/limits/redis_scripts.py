@@ -2,7 +2,9 @@
 
 ``RESERVE``
     KEYS: one counter per limit, then an idempotency token. ARGV: now (ms), slots per window,
-    then per limit: limit, slot length (ms, 0 for a calendar counter), amount, hard (1/0), TTL.
+    then per limit: limit, slot length (ms, 0 for a calendar counter), amount, hard (1/0), TTL,
+    refill per second (0; else a token bucket, a hash of level ``l`` in milli-tokens, time ``t``
+    in ms and capacity ``c``: ``token_bucket.py`` computes exactly the same in memory).
     Reads every counter, refuses if a hard limit would pass (with the wait until enough frees
     up), otherwise adds to all; remembers its answer under the token for 30 s (a retried call
     gets the same answer instead of reserving twice).
@@ -21,11 +23,21 @@ if prev then return cjson.decode(prev) end
 local now = tonumber(ARGV[1])
 local n = #KEYS - 1
 local S = tonumber(ARGV[2])
-local used, reset, cur, live = {}, {}, {}, {}
+local used, reset, cur, live, level = {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = 2 + (i - 1) * 5
+  local b = 2 + (i - 1) * 6
   local slot_ms = tonumber(ARGV[b + 2])
-  if slot_ms > 0 then
+  local refill = tonumber(ARGV[b + 6])
+  if refill > 0 then
+    local cap = tonumber(ARGV[b + 1]) * 1000
+    local h = redis.call('HMGET', KEYS[i], 'l', 't')
+    local lv = cap
+    if h[1] then lv = math.min(cap, tonumber(h[1]) + math.floor(math.max(0, now - tonumber(h[2])) * refill)) end
+    cur[i] = -2; level[i] = lv; live[i] = {}
+    used[i] = tonumber(ARGV[b + 1]) - math.floor(lv / 1000)
+    reset[i] = 0
+    if cap > lv then reset[i] = math.ceil((cap - lv) / refill) end
+  elseif slot_ms > 0 then
     local c = math.floor(now / slot_ms)
     cur[i] = c
     local h = redis.call('HGETALL', KEYS[i])
@@ -47,11 +59,16 @@ for i = 1, n do
   end
 end
 for i = 1, n do
-  local b = 2 + (i - 1) * 5
+  local b = 2 + (i - 1) * 6
   local limit = tonumber(ARGV[b + 1]); local slot_ms = tonumber(ARGV[b + 2]); local amount = tonumber(ARGV[b + 3])
   if ARGV[b + 4] == '1' and used[i] + amount > limit then
     local retry = 0
-    if slot_ms > 0 then
+    local refill = tonumber(ARGV[b + 6])
+    if refill > 0 then
+      local need = amount * 1000 - level[i]
+      if amount > limit then need = limit * 1000 end
+      retry = math.max(0, math.ceil(need / refill))
+    elseif slot_ms > 0 then
       retry = S * slot_ms
       if amount <= limit then
         table.sort(live[i], function(x, y) return x[1] < y[1] end)
@@ -70,9 +87,17 @@ for i = 1, n do
 end
 local out = {1, 0, 0}
 for i = 1, n do
-  local b = 2 + (i - 1) * 5
+  local b = 2 + (i - 1) * 6
   local slot_ms = tonumber(ARGV[b + 2]); local amount = tonumber(ARGV[b + 3]); local ttl = tonumber(ARGV[b + 5])
-  if slot_ms > 0 then
+  local refill = tonumber(ARGV[b + 6])
+  if refill > 0 then
+    local cap = tonumber(ARGV[b + 1]) * 1000
+    local lv = level[i] - amount * 1000
+    redis.call('HSET', KEYS[i], 'l', lv, 't', now, 'c', cap)
+    used[i] = tonumber(ARGV[b + 1]) - math.floor(lv / 1000) - amount
+    reset[i] = 0
+    if cap > lv then reset[i] = math.ceil((cap - lv) / refill) end
+  elseif slot_ms > 0 then
     redis.call('HINCRBY', KEYS[i], cur[i], amount)
     if reset[i] == 0 then reset[i] = (cur[i] + S) * slot_ms - now end
   else
@@ -89,7 +114,10 @@ RECONCILE = """
 for i = 1, #KEYS do
   local slot = ARGV[2 * i - 1]; local d = tonumber(ARGV[2 * i])
   if d ~= 0 then
-    if slot == '-1' then
+    if slot == '-2' then
+      local h = redis.call('HMGET', KEYS[i], 'l', 'c')
+      if h[1] then redis.call('HSET', KEYS[i], 'l', math.min(tonumber(h[2]), tonumber(h[1]) - d * 1000)) end
+    elseif slot == '-1' then
       if redis.call('EXISTS', KEYS[i]) == 1 then
         if redis.call('INCRBY', KEYS[i], d) < 0 then redis.call('SET', KEYS[i], 0, 'KEEPTTL') end
       end

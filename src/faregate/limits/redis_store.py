@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.errors import GatewayError
+from . import token_bucket as tb
 from .base import SLOTS, Check, Grant, Limit, LimitStore, period_end
 from .redis_scripts import ACQUIRE, RECONCILE, RESERVE, USAGE
 
@@ -211,13 +212,16 @@ class RedisLimitStore(LimitStore):
         token = self.ns + "rsv:" + secrets.token_hex(10)
         for lim, amount in zip(limits, amounts):
             keys.append(self.ns + lim.storage_key(now))
+            if lim.refill_per_s is not None:
+                args += [int(lim.limit), 0, int(amount), 1 if lim.hard else 0, tb.ttl_ms(lim), lim.refill_per_s]
+                continue
             if lim.calendar is None:
                 slot_ms = lim.window_s * 1000 / SLOTS
                 ttl = int(lim.window_s * 1000 + slot_ms) + 1000
             else:
                 slot_ms = 0
                 ttl = int((period_end(lim.calendar, now) - now) * 1000) + 86_400_000
-            args += [int(lim.limit), slot_ms, int(amount), 1 if lim.hard else 0, ttl]
+            args += [int(lim.limit), slot_ms, int(amount), 1 if lim.hard else 0, ttl, 0]
         try:
             out = await self._call(lambda c: self._reserve(keys=[*keys, token], args=args, client=c))
         except _Failed:
@@ -275,6 +279,13 @@ class RedisLimitStore(LimitStore):
 
     async def usage(self, limit: Limit, now: float | None = None) -> int:
         now = time.time() if now is None else now
+        if limit.refill_per_s is not None:
+            try:
+                raw = await self._call(lambda c: c.hmget(self.ns + limit.key, "l", "t"))
+            except _Failed:
+                return 0
+            stored = None if raw[0] is None else (int(float(raw[0])), int(float(raw[1])))
+            return tb.used_of(limit, tb.level_at(limit, stored, int(now * 1000)))
         slot_ms = 0 if limit.calendar else limit.window_s * 1000 / SLOTS
         try:
             return int(

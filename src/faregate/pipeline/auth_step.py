@@ -102,6 +102,7 @@ class KeyAuth(Step):
             models=rk.models,
             key_prefix=rk.prefix,
             idempotent=rk.idempotent,
+            mode=rk.mode,
         )
 
     def limits_for(self, principal: Principal | None) -> tuple[dict[str, Any], dict[str, Any]]:

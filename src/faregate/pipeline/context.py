@@ -31,6 +31,7 @@ class Principal:
     key_prefix: str = ""
     is_admin: bool = False
     idempotent: bool = True  # false: the key's requests may not be sent twice (never hedged)
+    mode: str | None = None  # the key's optimisation mode (``routing.modes``)
 
 
 @dataclass(slots=True)
@@ -92,6 +93,7 @@ class RequestContext:
     arm: str | None = None  # "routed" or "control" in a gradual rollout
     cascade_calls: int = 0  # cascade stages called before the answer
     constraint_unmet: bool = False
+    complexity: str | None = None  # "simple" | "medium" | "complex" (``routing.complexity``)
     # Filled by the limits step.
     limits_degraded: bool = False  # the limit store was unreachable and the policy let it through
     budget_alert: str | None = None  # the soft budget this request went over

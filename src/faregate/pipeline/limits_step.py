@@ -2,7 +2,7 @@
 
 For each scope that applies (the key, its team, the requested model) it builds the limits from
 config and the key store (``LimitSet``: rpm/rph/rpd, tpm, cost per hour/day, daily and monthly
-budgets, concurrency) and makes ONE all-or-nothing reservation: 1 request, the estimated tokens
+budgets, concurrency, a token bucket) and makes ONE all-or-nothing reservation: 1 request, the estimated tokens
 (prompt characters / 4 + ``max_tokens`` or ``limits.default_max_tokens``) and the estimated cost
 at the model's prices. ``on_finish`` replaces the estimate with ``ctx.usage`` / ``ctx.cost_usd``
 (refunding the difference). Since every in-flight request holds its reservation, concurrent
@@ -56,6 +56,9 @@ def limits_of(scope: str, label: str, ls: dict[str, Any]) -> list[Limit]:
             continue
         amount = int(round(v * USD)) if kind == "cost" else int(v)
         out.append(Limit(f"{scope}:{field}", amount, float(window), kind=kind, name=f"{what} of {label}"))
+    if ls.get("burst") is not None or ls.get("refill_per_s") is not None:
+        b, r = bucket_of(ls)
+        out.append(Limit(f"{scope}:bucket", b, refill_per_s=r, name=f"token bucket (burst {b}, {r:g}/s) of {label}"))
     soft = bool(ls.get("budget_soft", False))
     for field, cal in (("budget_usd_day", "day"), ("budget_usd_month", "month")):
         v = ls.get(field)
@@ -71,6 +74,15 @@ def limits_of(scope: str, label: str, ls: dict[str, Any]) -> list[Limit]:
                 )
             )
     return out
+
+
+def bucket_of(ls: dict[str, Any]) -> tuple[int, float]:
+    """(burst, refill per second) of a limit set with either: the burst alone refills over a
+    minute (``burst: 60`` is ``rpm: 60`` paced smoothly); the rate alone bursts one second of it."""
+    burst, rate = ls.get("burst"), ls.get("refill_per_s")
+    if rate is None:
+        return int(burst or 1), int(burst or 1) / 60.0
+    return (int(burst) if burst is not None else max(1, math.ceil(float(rate)))), float(rate)
 
 
 def fmt_duration(seconds: float) -> str:

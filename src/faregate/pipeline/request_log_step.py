@@ -147,6 +147,7 @@ def build_record(
         policy=ctx.policy or None,
         cache_kind=ctx.cache_kind,
         cache_saved_usd=ctx.cache_saved_usd,
+        complexity=ctx.complexity,
     )
 
 

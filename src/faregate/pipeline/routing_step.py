@@ -19,6 +19,7 @@ from ..core.errors import GatewayError
 from ..core.types import ChatResponse, Event, Finish, StreamStart, TextDelta, ToolCallDelta, UsageEvent
 from ..endpoints.deployments import DeploymentRegistry
 from ..routing import features as F
+from ..routing.complexity import complexity
 from ..routing.constraints import resolve_constraints
 from ..routing.plan import Plan
 from ..routing.planner import Adjust, Planner, PlanRequest
@@ -75,7 +76,8 @@ class RoutingStep(Step):
     def plan(self, ctx: RequestContext, route_name: str) -> Plan:
         route = self.routes[route_name]
         feats = self.features(ctx)
-        cons = resolve_constraints(ctx.request.routing, route, self.config, feats.task)
+        key_mode = ctx.principal.mode if ctx.principal is not None else None
+        cons = resolve_constraints(ctx.request.routing, route, self.config, feats.task, key_mode)
         ctx.task = cons.task
         request = PlanRequest(
             feats,
@@ -108,7 +110,8 @@ class RoutingStep(Step):
 
     def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         if ctx.route is None or ctx.route not in self.routes:
-            return call_next(ctx)  # a named model: nothing to route
+            self._complexity(ctx, None)  # a named model: nothing to route, the class still shown
+            return call_next(ctx)
         return self._route(ctx, self.routes[ctx.route], call_next)
 
     async def _route(self, ctx: RequestContext, route: RouteConfig, call_next: Next) -> Reply:
@@ -119,6 +122,7 @@ class RoutingStep(Step):
             ctx.arm = "control"
             ctx.candidates = [route.control_model, *self._models[route.control_model].fallbacks]
             h["x-faregate-arm"] = "control"
+            self._complexity(ctx, None)
             return await call_next(ctx)
         t_plan = time.perf_counter()
         plan = self.plan(ctx, route.name)
@@ -126,6 +130,9 @@ class RoutingStep(Step):
         ctx.plan = plan
         ctx.arm = "routed"
         ctx.constraint_unmet = plan.constraint_unmet
+        self._complexity(ctx, plan)
+        if plan.constraints is not None and plan.constraints.mode:
+            h["x-faregate-mode"] = plan.constraints.mode
         h["x-faregate-predicted-quality"] = f"{plan.predicted_quality:.4f}"
         h["x-faregate-predicted-cost-usd"] = _usd(plan.predicted_cost_usd)
         if plan.constraint_unmet:
@@ -171,6 +178,15 @@ class RoutingStep(Step):
                 ctx.request.stream = want_stream
                 return Reply(events=_as_events(resp)) if want_stream else reply
         raise AssertionError("unreachable: the last stage always returns")
+
+    def _complexity(self, ctx: RequestContext, plan: Plan | None) -> None:
+        """The request's complexity class (the plan's, else the text heuristic's), for the
+        ``x-faregate-complexity`` header and the request log."""
+        level = plan.complexity if plan is not None else None
+        if level is None:
+            level = complexity(self.features(ctx))[0]
+        ctx.complexity = level
+        ctx.response_headers["x-faregate-complexity"] = level
 
     def _learn(self, ctx: RequestContext) -> None:
         plan = ctx.plan

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..config import GatewayConfig, RouteConfig
 from ..core.errors import InvalidRequest
+from .modes import check_mode, preset_defaults
 
 # name -> (low, high, inclusive low)
 RANGES: dict[str, tuple[float, float, bool]] = {
@@ -16,7 +17,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
 }
 # Per-request switches that ride in the same object (not constraints on the plan): each a boolean.
 FLAGS = frozenset({"idempotent"})  # false: never hedge this request (a second upstream call)
-KEYS = frozenset(RANGES) | {"task"} | FLAGS
+KEYS = frozenset(RANGES) | {"task", "mode"} | FLAGS
 MAX_TASK_LEN = 64
 
 
@@ -27,6 +28,7 @@ class Constraints:
     max_cost_usd: float | None = None
     task: str | None = None
     task_given: bool = False
+    mode: str | None = None  # ``routing.modes``: None plans as "cost"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +36,7 @@ class Constraints:
             "max_latency_ms": self.max_latency_ms,
             "max_cost_usd": self.max_cost_usd,
             "task": self.task,
+            "mode": self.mode or "cost",
         }
 
 
@@ -49,10 +52,26 @@ def _check(name: str, value: Any) -> float:
     return float(value)
 
 
+def resolve_mode(routing: dict, route: RouteConfig | None, key_mode: str | None) -> str | None:
+    """The request's mode, else the key's, else the route's (``routing.modes``)."""
+    mode = routing.get("mode")
+    if mode is not None:
+        try:
+            return check_mode(mode)
+        except ValueError as exc:
+            raise InvalidRequest(f"{exc}.", param="faregate.mode") from None
+    return key_mode or getattr(route, "mode", None)
+
+
 def resolve_constraints(
-    routing: dict | None, route: RouteConfig | None, config: GatewayConfig, inferred_task: str | None
+    routing: dict | None,
+    route: RouteConfig | None,
+    config: GatewayConfig,
+    inferred_task: str | None,
+    key_mode: str | None = None,
 ) -> Constraints:
-    """Body/header values win over the route's defaults, which win over per-task defaults."""
+    """Body/header values win over the route's defaults, which win over the mode's preset
+    (``routing.modes``), which wins over per-task defaults."""
     routing = routing or {}
     unknown = sorted(set(routing) - KEYS)
     if unknown:
@@ -67,10 +86,14 @@ def resolve_constraints(
         )
     given = task is not None
     task = task or (route.task if route else None) or inferred_task
+    mode = resolve_mode(routing, route, key_mode)
+    preset = preset_defaults(mode)
     values: dict[str, float | None] = {}
     for name in RANGES:
         v = routing.get(name)
         values[name] = _check(name, v) if v is not None else (getattr(route, name) if route else None)
+        if values[name] is None:
+            values[name] = preset.get(name)
     floor = values["min_quality"]
     if floor is None:
         floor = config.task_quality_defaults.get(task or "", config.default_min_quality)
@@ -80,4 +103,5 @@ def resolve_constraints(
         max_cost_usd=values["max_cost_usd"],
         task=task,
         task_given=given,
+        mode=mode,
     )

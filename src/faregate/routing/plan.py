@@ -31,6 +31,8 @@ class Plan:
     explored: bool = False
     # Offline (pre-learning) quality per single model, the baseline the learner corrects.
     offline_quality: dict[str, float] = field(default_factory=dict)
+    complexity: str | None = None  # "simple" | "medium" | "complex" (``routing.complexity``)
+    complexity_source: str | None = None  # "router" | "heuristic"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,5 +47,7 @@ class Plan:
             "predicted_p95_latency_ms": round(self.predicted_latency_ms, 1),
             "constraint_unmet": self.constraint_unmet,
             "constraints": self.constraints.as_dict() if self.constraints is not None else None,
+            "complexity": self.complexity,
+            "complexity_source": self.complexity_source,
             "candidates": self.candidates,
         }

@@ -6,8 +6,8 @@ quality from the route's trained router (``faregate train``), or the model's con
 ``quality`` prior when no router knows it (replaced by a calibrated per-task quality when
 there is one), corrected by the learner's ``adjust``; cost and latency from ``estimate``
 (the models' prices, the estimated tokens, live time-to-first-token means, calibration,
-priors). The choice is ``policy.select``: the cheapest plan meeting the floor within the hard
-limits. ``plan`` reads no clock, environment or registry: everything it uses is passed in.
+priors). The choice is ``modes.select_mode``: by default (mode ``cost``) the cheapest plan
+meeting the floor within the hard limits; the plan also carries the request's complexity class. ``plan`` reads no clock, environment or registry: everything it uses is passed in.
 
 ``Planner`` loads what a config names once (router files, calibration) and calls ``plan``;
 the routing step, ``POST /v1/route`` and ``faregate analyze`` share it.
@@ -22,10 +22,12 @@ from typing import Any
 from ..config import GatewayConfig, ModelConfig, RouteConfig, RoutingEstimatesConfig
 from ..core.errors import InvalidRequest, PermissionDenied
 from . import features as F
+from .complexity import complexity
 from .constraints import Constraints
 from .estimate import LatencyStats, estimate, output_tokens
+from .mode_select import select_mode
 from .plan import Plan
-from .policy import Candidate, select, within_limits
+from .policy import Candidate, within_limits
 from .sources import RouterSource, load_calibration
 
 # offline quality per single model -> (adjusted quality per model, whether this request explores)
@@ -153,9 +155,15 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
             else c
             for c in cands
         ]
-    chosen, unmet = select(
-        cands, min_quality=cons.min_quality, max_latency_ms=cons.max_latency_ms, max_cost_usd=cons.max_cost_usd
+    chosen, unmet = select_mode(
+        cands,
+        cons.mode,
+        min_quality=cons.min_quality,
+        max_latency_ms=cons.max_latency_ms,
+        max_cost_usd=cons.max_cost_usd,
     )
+    known = {n: q for n, q in offline.items() if n in catalogue.models and stats.source.knows(catalogue.models[n])}
+    level, level_source = complexity(request.features, known)
     explained = []
     for c in cands:
         d = c.as_dict()
@@ -175,6 +183,8 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
         candidates=explained + excluded,
         explored=explored,
         offline_quality=offline,
+        complexity=level,
+        complexity_source=level_source,
     )
 
 

@@ -15,6 +15,7 @@ from ..cache.directives import MAX_TTL_S
 from ..config import LimitSet
 from ..core.bounds import DEFAULT_BOUNDS
 from ..routing.constraints import FLAGS, MAX_TASK_LEN, RANGES
+from ..routing.modes import MODES
 from ..storage.analytics import GROUP_BYS
 from ..wire import openai_front as oa
 
@@ -35,6 +36,7 @@ def routing_schema() -> Schema:
         bound = {"minimum": lo} if inclusive else {"exclusiveMinimum": lo}
         props[name] = {"type": "number", **bound, "maximum": hi}
     props["task"] = {"type": "string", "minLength": 1, "maxLength": MAX_TASK_LEN}
+    props["mode"] = {"enum": list(MODES), "description": "Optimisation mode (routing.modes); default: cost."}
     for flag in FLAGS:
         props[flag] = {"type": "boolean"}
     # Per-request cache control (the cache step's; the header's syntax also works as a string).

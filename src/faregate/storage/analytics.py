@@ -22,7 +22,8 @@ from . import rollup
 from .db import Database
 from .recommendations import RecommendationContext, recommend
 
-GROUP_BYS = ("model", "key", "route", "task", "day", "arm", "policy")
+GROUP_BYS = ("model", "key", "route", "task", "day", "arm", "policy", "complexity")
+_RAW_GROUPS = ("policy", "complexity")  # columns newer than the rollups: grouped from the rows
 MONTH_S = 30 * 86400
 _REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.I)
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -228,12 +229,11 @@ async def summary(
     if since >= until:
         raise BadParameter("since must be before until")
     base = prices.get(baseline) if baseline else None
-    dims = tuple(
-        d for d in dict.fromkeys((group_by, *(("route_model",) if prices else ()), "model", "key")) if d != "policy"
-    )
+    wanted = (group_by, *(("route_model",) if prices else ()), "model", "key")
+    dims = tuple(d for d in dict.fromkeys(wanted) if d not in _RAW_GROUPS)
     acc = await _accumulate(db, since, until, dims) if dims else {}
-    if group_by == "policy":
-        acc["policy"] = await _by_policy(db, since, until)
+    if group_by in _RAW_GROUPS:
+        acc[group_by] = await _by_column(db, since, until, group_by)
     groups = acc[group_by]
     total = rollup.empty()  # every request is in exactly one group: the total is their sum
     for g in groups.values():
@@ -277,16 +277,18 @@ _FEEDBACK_COL = {
     "task": "COALESCE(l.task, '')",
     "arm": "COALESCE(l.arm, '')",
     "policy": "COALESCE(l.policy, '')",
+    "complexity": "COALESCE(l.complexity, '')",
 }
 
 
-async def _by_policy(db: Database, since: float, until: float) -> dict[str, dict[str, Any]]:
-    """Per policy version, from the rows themselves: the rollups predate the policy column, and a
-    policy lives hours or days, so the (policy, ts) index keeps this to the window's rows."""
+async def _by_column(db: Database, since: float, until: float, col: str) -> dict[str, dict[str, Any]]:
+    """Per policy version or complexity class, from the rows themselves: the rollups predate
+    those columns (``_RAW_GROUPS``, fixed names: never user input in the SQL)."""
+    assert col in _RAW_GROUPS
     out: dict[str, dict[str, Any]] = {}
-    rows = await db.fetch(f"SELECT {_RAW_COLS}, policy FROM request_log WHERE ts >= $1 AND ts < $2", since, until)
+    rows = await db.fetch(f"SELECT {_RAW_COLS}, {col} FROM request_log WHERE ts >= $1 AND ts < $2", since, until)
     for r in rows:
-        key = r["policy"] or ""
+        key = r[col] or ""
         rollup.add_row(out.setdefault(key, rollup.empty()), r)
     return out
 

@@ -114,7 +114,7 @@ async def _export(url: str, fmt: str, since: float, until: float) -> None:
 @click.option("--until", default=None)
 @click.option(
     "--group-by",
-    type=click.Choice(["model", "key", "route", "task", "day", "policy"]),
+    type=click.Choice(["model", "key", "route", "task", "day", "policy", "complexity"]),
     default="model",
     show_default=True,
 )
