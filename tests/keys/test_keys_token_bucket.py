@@ -4,6 +4,7 @@ same 429 and ``x-ratelimit-*`` headers as the windows, a clear 400 for half a bu
 from __future__ import annotations
 
 import orjson
+
 from keys_harness import new_key
 
 

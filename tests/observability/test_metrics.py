@@ -159,7 +159,6 @@ def test_a_cache_hit_is_counted_in_the_cache_families(start_server, upstreams):
     assert total(ss, "faregate_upstream_attempts_total") == 1  # the hit never went upstream
 
 
-@pytest.mark.xfail(strict=True, reason="cache step sets ctx.cache_outcome on the cache13 branch")
 def test_a_cache_miss_is_counted_in_the_cache_families(start_server, upstreams):
     ss = _cached_pair(start_server, upstreams)
     assert total(ss, "faregate_requests_total", cache="miss") == 1

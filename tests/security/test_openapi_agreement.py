@@ -10,7 +10,7 @@ import jsonschema_rs
 import pytest
 
 from faregate.core.errors import GatewayError
-from faregate.server import admin_routes
+from faregate.server import admin_input, admin_routes
 from faregate.server.openapi import build_spec
 from faregate.storage import feedback
 from faregate.wire.anthropic_front import parse_messages_request
@@ -148,12 +148,12 @@ def _key_create(body: dict) -> None:
     extra = set(body) - admin_routes.KEY_CREATE_FIELDS
     if extra:
         raise admin_routes.InvalidRequest("extra")
-    name = admin_routes._opt_str(body, "name")
+    name = admin_input.opt_str(body, "name")
     if not name:
         raise admin_routes.InvalidRequest("name is required.")
-    admin_routes._opt_str(body, "team")
-    admin_routes._expires_at(body)
-    admin_routes._limits(body.get("limits"))
+    admin_input.opt_str(body, "team")
+    admin_input.expires_at_field(body)
+    admin_input.limits_field(body.get("limits"))
 
 
 KEYS = [

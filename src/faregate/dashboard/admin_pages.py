@@ -1,7 +1,7 @@
 """Keys, teams and budgets; alerts. Changes go through the admin API's own code.
 
 Revoking a key and editing a key's or team's limits call the admin API's key store, limit
-validation (``admin_routes._limits``) and resolver invalidation, on the same state object as
+validation (``admin_input.limits_field``) and resolver invalidation, on the same state object as
 ``/admin/...``; usage bars are ``admin_routes.counters``, the figures of ``GET /admin/usage``.
 Every change is a form in two steps: the first post shows what will change, the second
 (``confirm=yes``) makes it. Alert channels are shown as ``GET /admin/alerts/channels`` shows
@@ -20,7 +20,8 @@ from aiohttp import web
 from ..core.errors import InvalidRequest
 from ..keys.records import LIMIT_FIELDS
 from ..pipeline.limits_step import merged
-from ..server.admin_routes import ADMIN_STATE, _Admin, _limits, counters
+from ..server.admin_input import limits_field
+from ..server.admin_routes import ADMIN_STATE, _Admin, counters
 from ..server.alerts_routes import channel_view
 from . import reads
 from .periods import Period, parse
@@ -100,7 +101,7 @@ def _limit_form(form: Any) -> dict[str, Any]:
     soft = form.get("budget_soft") in ("on", "true", "1")
     if soft:
         out["budget_soft"] = True
-    checked = _limits(out) or {}
+    checked = limits_field(out) or {}
     return checked if soft else {**checked, "budget_soft": None}  # unchecked: cleared (the default)
 
 

@@ -158,16 +158,7 @@ class GatewayMetrics:
         self.attempts = fam(
             "faregate_upstream_attempts", "Upstream calls by outcome.", ["deployment", "provider", "outcome"]
         )
-        self.upstream_failures = fam(
-            "faregate_upstream_failures",
-            "Failed upstream calls that count against a deployment's health, as they happen, by error kind.",
-            ["deployment", "provider", "kind"],
-        )
-        self.breaker_transitions = fam(
-            "faregate_breaker_transitions",
-            "Circuit breaker transitions per deployment, as they happen.",
-            ["deployment", "from_state", "to_state"],
-        )
+        self._upstream(fam)
         self.retries = fam("faregate_retries", "Upstream calls beyond the first, by model.", ["model"])
         self.failovers = fam(
             "faregate_failovers", "Requests answered by a fallback, by the model that answered.", ["model"]
@@ -182,6 +173,22 @@ class GatewayMetrics:
             ["route", "model", "plan"],
         )
         self.unmet = fam("faregate_constraint_unmet", "Plans that met no candidate's floor.", ["route"])
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Families(fams))
+        self.registry.register(_ScrapeTime(breakers, log))
+
+    def _upstream(self, fam: Callable[..., Family]) -> None:
+        """Upstream health as it happens: failures, breaker transitions, hedges, skipped events."""
+        self.upstream_failures = fam(
+            "faregate_upstream_failures",
+            "Failed upstream calls that count against a deployment's health, as they happen, by error kind.",
+            ["deployment", "provider", "kind"],
+        )
+        self.breaker_transitions = fam(
+            "faregate_breaker_transitions",
+            "Circuit breaker transitions per deployment, as they happen.",
+            ["deployment", "from_state", "to_state"],
+        )
         self.hedges = fam(
             "faregate_hedges",
             "Hedged requests (a second call started while the first had sent nothing), by outcome: "
@@ -193,9 +200,6 @@ class GatewayMetrics:
             "Malformed stream events skipped by tolerant parsing, by the provider of the answer.",
             ["provider"],
         )
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_Families(fams))
-        self.registry.register(_ScrapeTime(breakers, log))
 
     def _gen_ai(self, fam: Callable[..., Family]) -> None:
         """The GenAI semantic-convention histograms, in Prometheus naming."""

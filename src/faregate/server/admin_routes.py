@@ -21,19 +21,17 @@ route that changes a key, so no caller can raise its own limits, budget, models 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import ValidationError
 
-from ..config import LimitSet
 from ..core.errors import InvalidRequest, NotFound
 from ..keys.store import KeyStore
 from ..limits.base import USD, LimitStore
 from ..pipeline.gateway import Gateway
 from ..pipeline.limits_step import limits_of, merged
+from .admin_input import expires_at_field, flag, limits_field, opt_str
 from .http import GATEWAY, json_response
 from .master_key import require_admin
 
@@ -65,75 +63,6 @@ async def _body(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]
             f"allowed: {', '.join(sorted(allowed))}."
         )
     return data
-
-
-def _opt_str(data: dict, field: str) -> Any:
-    v = data.get(field)
-    if v is not None and (not isinstance(v, str) or not 0 < len(v) <= 200):
-        raise InvalidRequest(f"{field} must be a string of 1 to 200 characters.", param=field)
-    return v
-
-
-def _flag(data: dict, field: str) -> bool | None:
-    v = data.get(field)
-    if v is not None and not isinstance(v, bool):
-        raise InvalidRequest(f"{field} must be true or false.", param=field)
-    return v
-
-
-def _num(v: Any, field: str) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InvalidRequest(f"{field} must be a number.", param=field)
-    return float(v)
-
-
-MAX_LIMIT = 2**53  # the largest integer every JSON reader keeps exact
-
-
-def _limit_value(name: str, v: Any) -> Any:
-    """One limit's value: a boolean is no number, an integral float is an integer, and nothing
-    beyond ``MAX_LIMIT`` (pydantic's lax mode would take false as 0)."""
-    if name == "budget_soft" or v is None:
-        return v
-    if isinstance(v, bool):
-        raise InvalidRequest(f"limits.{name}: expected a number, got {str(v).lower()}.", param=f"limits.{name}")
-    if isinstance(v, (int, float)) and abs(v) > MAX_LIMIT:
-        raise InvalidRequest(f"limits.{name}: {v!r} is over the largest limit, {MAX_LIMIT}.", param=f"limits.{name}")
-    return int(v) if isinstance(v, float) and v.is_integer() else v
-
-
-def _limits(v: Any) -> dict[str, Any] | None:
-    """A limits object checked against ``LimitSet`` here, so the error names the field at fault."""
-    if v is None:
-        return None
-    if not isinstance(v, dict):
-        raise InvalidRequest("limits must be an object.", param="limits")
-    v = {k: _limit_value(k, x) for k, x in v.items()}
-    try:
-        LimitSet.model_validate(v)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(["limits", *map(str, e["loc"])])
-        allowed = ", ".join(LimitSet.model_fields)
-        hint = f"; allowed fields: {allowed}" if e["type"] == "extra_forbidden" else ""
-        raise InvalidRequest(f"{where}: {e['msg']} (got {str(e.get('input'))[:40]!r}){hint}.", param=where) from None
-    return v
-
-
-def _expires_at(data: dict) -> float | None:
-    expires_at = _num(data.get("expires_at"), "expires_at")
-    if expires_at is not None and expires_at <= 0:
-        raise InvalidRequest("expires_at must be a positive Unix time in seconds.", param="expires_at")
-    if data.get("expires_in_s") is not None:
-        secs = _num(data["expires_in_s"], "expires_in_s") or 0.0
-        if secs <= 0:
-            raise InvalidRequest(
-                f"expires_in_s must be a positive number of seconds, got {secs:g}.", param="expires_in_s"
-            )
-        expires_at = time.time() + secs
-    return expires_at
 
 
 class _Admin:
@@ -184,18 +113,18 @@ async def list_keys(request: web.Request) -> web.Response:
 async def create_key(request: web.Request) -> web.Response:
     adm = _admin(request)
     data = await _body(request, KEY_CREATE_FIELDS)
-    name = _opt_str(data, "name")
+    name = opt_str(data, "name")
     if not name:
         raise InvalidRequest("name is required.", param="name")
-    expires_at = _expires_at(data)
+    expires_at = expires_at_field(data)
     try:
         raw, rec = await (await adm.store()).create_key(
             name,
-            team=_opt_str(data, "team"),
+            team=opt_str(data, "team"),
             models=data.get("models"),
-            limits=_limits(data.get("limits")),
+            limits=limits_field(data.get("limits")),
             expires_at=expires_at,
-            idempotent=_flag(data, "idempotent") is not False,
+            idempotent=flag(data, "idempotent") is not False,
         )
     except ValueError as exc:
         raise _value_error(exc) from None
@@ -216,16 +145,16 @@ async def update_key(request: web.Request) -> web.Response:
     data = await _body(request, KEY_UPDATE_FIELDS)
     kw: dict[str, Any] = {}
     if "name" in data:
-        kw["name"] = _opt_str(data, "name")
+        kw["name"] = opt_str(data, "name")
     if "team" in data:
-        kw["team"] = _opt_str(data, "team")
+        kw["team"] = opt_str(data, "team")
     if "models" in data:
         kw["models"] = data["models"]
     if "limits" in data:
-        kw["limits"] = _limits(data["limits"] if data["limits"] is not None else "null")
+        kw["limits"] = limits_field(data["limits"] if data["limits"] is not None else "null")
     if "expires_at" in data:
-        kw["expires_at"] = _expires_at({"expires_at": data["expires_at"]})
-    kw["idempotent"] = _flag(data, "idempotent")
+        kw["expires_at"] = expires_at_field({"expires_at": data["expires_at"]})
+    kw["idempotent"] = flag(data, "idempotent")
     try:
         rec = await (await adm.store()).update_key(request.match_info["id"], **kw)
     except ValueError as exc:
@@ -281,7 +210,7 @@ async def put_team(request: web.Request) -> web.Response:
     if "models" in data:
         kw["models"] = data["models"]
     if "limits" in data:
-        kw["limits"] = _limits(data["limits"] if data["limits"] is not None else "null")
+        kw["limits"] = limits_field(data["limits"] if data["limits"] is not None else "null")
     try:
         t = await (await adm.store()).upsert_team(request.match_info["name"], **kw)
     except ValueError as exc:

@@ -16,7 +16,7 @@ from ..config import GatewayConfig
 from ..pipeline.gateway import Gateway
 from ..wire.anthropic_render import ERROR_TYPES
 from . import openapi_schemas as S
-from .admin_routes import MAX_LIMIT
+from .admin_input import MAX_LIMIT
 from .http import GATEWAY, json_response
 from .openapi_admin import SCHEMAS as ADMIN_SCHEMAS
 from .openapi_admin import admin_paths, ref_response
