@@ -117,11 +117,17 @@ def test_input_tokens_from_the_provider_or_the_estimate(srv, upstreams):
     assert req["path"] == "/v1/responses/input_tokens" and req["body"]["model"] == "gpt-4o-mini"
     counted = {k: req["body"].get(k) for k in ("input", "instructions", "tools")}
     assert raw.parse().input_tokens == len(json.dumps(counted, separators=(",", ":"))) // 4 + 1  # the fake's count
-    for model in ("fake-anthropic", "fake-openai", "auto"):
+    for model, upstream in (("fake-anthropic", "anthropic"), ("fake-gemini", "gemini")):
+        before = len(upstreams[upstream].requests())
+        counted_raw = c.responses.input_tokens.with_raw_response.count(model=model, **body)
+        assert counted_raw.headers["x-faregate-token-count-source"] == "provider"
+        assert "count" in upstreams[upstream].requests()[before]["path"].lower()  # its counting endpoint
+        assert counted_raw.parse().input_tokens > 0
+    for model in ("fake-openai", "auto"):
         est = c.responses.input_tokens.with_raw_response.count(model=model, **body)
         assert est.headers["x-faregate-token-count-source"] == "estimate"
         assert 5 < est.parse().input_tokens < 60
-    longer = c.responses.input_tokens.count(model="fake-anthropic", input="word " * 400)
+    longer = c.responses.input_tokens.count(model="fake-openai", input="word " * 400)
     assert longer.input_tokens >= 400  # the estimate grows with the input
     with pytest.raises(openai.NotFoundError):
         c.responses.input_tokens.count(model="no-such-model", input="x")

@@ -33,7 +33,7 @@ log = logging.getLogger("faregate")
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 
 
-def _counting_call(gw: Gateway, req: ChatRequest) -> tuple[Deployment, UpstreamRequest] | None:
+def counting_call(gw: Gateway, req: ChatRequest) -> tuple[Deployment, UpstreamRequest] | None:
     """The first deployment of the model whose provider counts tokens, with its counting call."""
     for dep in gw.registry.deployments(req.model):
         up = dep.adapter.build_count_request(req, dep.target)
@@ -42,7 +42,7 @@ def _counting_call(gw: Gateway, req: ChatRequest) -> tuple[Deployment, UpstreamR
     return None
 
 
-async def _provider_count(gw: Gateway, dep: Deployment, up: UpstreamRequest) -> int:
+async def provider_count(gw: Gateway, dep: Deployment, up: UpstreamRequest) -> int:
     t = dep.timeouts
     timeout = aiohttp.ClientTimeout(total=t.ttfb, sock_connect=t.connect)
     async with gw.services.pool.client.post(up.url, headers=up.headers, data=up.body, timeout=timeout) as resp:
@@ -73,11 +73,11 @@ async def count_tokens(request: web.Request) -> web.Response:
     except GatewayError as err:
         return json_response(error_body(err), status=err.status, headers=err.headers or None)
     headers = {SOURCE_HEADER: "estimate"}
-    call = _counting_call(gw, req)
+    call = counting_call(gw, req)
     if call is not None:
         dep, up = call
         try:
-            n = await _provider_count(gw, dep, up)
+            n = await provider_count(gw, dep, up)
             return json_response({"input_tokens": n}, headers={SOURCE_HEADER: "provider"})
         except (aiohttp.ClientError, TimeoutError, RuntimeError, UpstreamError) as exc:
             reason = str(exc) or type(exc).__name__

@@ -1,8 +1,9 @@
 """``POST /v1/responses/input_tokens``: how many input tokens a Responses request would use.
 
 Answered by the provider where it has the endpoint (a deployment serving the Responses API:
-``POST {base_url}/responses/input_tokens``) and by faregate's own estimate otherwise (``auto``
-and routes, Anthropic, Gemini, chat-only servers, or when the provider's count fails); the
+``POST {base_url}/responses/input_tokens``; Anthropic's and Gemini's token counting, on the chat
+translation of the request) and by faregate's own estimate otherwise (``auto`` and routes,
+chat-only servers, or when the provider's count fails); the
 ``x-faregate-token-count-source`` header says which (``provider`` or ``estimate``). No model is
 called and nothing is charged, but the key must be allowed the model.
 """
@@ -21,6 +22,7 @@ from ..pipeline.context import Principal
 from ..pipeline.gateway import Gateway
 from ..routing.estimate import prompt_tokens
 from ..wire.responses_front import ResponsesCall
+from .count_tokens_route import counting_call, provider_count
 
 log = logging.getLogger("faregate")
 _CAP = 64 * 1024  # an input_tokens answer is a few bytes
@@ -56,6 +58,19 @@ async def _from_provider(gw: Gateway, call: ResponsesCall) -> int | None:
         return None
 
 
+async def _from_counting_endpoint(gw: Gateway, call: ResponsesCall) -> int | None:
+    """The count from a provider's own counting endpoint (Anthropic, Gemini), if it has one."""
+    found = counting_call(gw, call.request)
+    if found is None:
+        return None
+    dep, up = found
+    try:
+        return await provider_count(gw, dep, up)
+    except (UpstreamError, aiohttp.ClientError, OSError, TimeoutError, RuntimeError) as exc:
+        log.warning("token count from %s failed (%s); answering with the estimate", dep.id, exc)
+        return None
+
+
 async def count_input_tokens(gw: Gateway, call: ResponsesCall, principal: Principal | None) -> tuple[int, str]:
     """(the count, ``provider`` or ``estimate``)."""
     model = call.request.model
@@ -66,6 +81,8 @@ async def count_input_tokens(gw: Gateway, call: ResponsesCall, principal: Princi
         raise PermissionDenied(f"This key may not use model {model[:80]!r}.", param="model")
     if known:
         count = await _from_provider(gw, call)
+        if count is None:
+            count = await _from_counting_endpoint(gw, call)
         if count is not None:
             return count, "provider"
     return estimate_tokens(call), "estimate"
