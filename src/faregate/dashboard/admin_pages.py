@@ -12,6 +12,7 @@ them (``channel_view``: secrets and passwords as ``*_set`` flags), with the URL 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -134,21 +135,16 @@ async def key_limits(request: web.Request) -> web.Response:
     if isinstance(checked, web.Response):
         return checked
     s, form = checked
-    adm = _admin(request)
-    store = await adm.store()
+    store = await _admin(request).store()
     key_id = request.match_info["id"][:200]
     rec = await store.get_key(key_id)
     if rec is None:
         return refuse(request, 404, f"No key {key_id!r}.", s)
-    try:
-        limits = _limit_form(form)
-    except InvalidRequest as exc:
-        return refuse(request, 400, exc.message, s)
-    if form.get("confirm") != "yes":
-        return _confirm(request, s, f"Set the limits of key {rec.name}", form, _diff(rec.limits, limits))
-    await store.update_key(key_id, limits=limits)
-    adm.invalidate()
-    raise web.HTTPSeeOther(location="/dashboard/keys?done=limits")
+
+    async def apply(limits: dict[str, Any]) -> None:
+        await store.update_key(key_id, limits=limits)
+
+    return await _set_limits(request, s, form, f"key {rec.name}", rec.limits, apply)
 
 
 async def team_limits(request: web.Request) -> web.Response:
@@ -156,18 +152,33 @@ async def team_limits(request: web.Request) -> web.Response:
     if isinstance(checked, web.Response):
         return checked
     s, form = checked
-    adm = _admin(request)
-    store = await adm.store()
+    store = await _admin(request).store()
     name = request.match_info["name"][:200]
+    team = await store.get_team(name)
+
+    async def apply(limits: dict[str, Any]) -> None:
+        await store.upsert_team(name, limits=limits)
+
+    return await _set_limits(request, s, form, f"team {name}", team.limits if team else {}, apply)
+
+
+async def _set_limits(
+    request: web.Request,
+    s: Session,
+    form: Any,
+    what: str,
+    before: dict[str, Any],
+    apply: Callable[[dict[str, Any]], Awaitable[None]],
+) -> web.Response:
+    """The limit edit shared by keys and teams: check the form, confirm the difference, apply."""
     try:
         limits = _limit_form(form)
     except InvalidRequest as exc:
         return refuse(request, 400, exc.message, s)
-    team = await store.get_team(name)
     if form.get("confirm") != "yes":
-        return _confirm(request, s, f"Set the limits of team {name}", form, _diff(team.limits if team else {}, limits))
-    await store.upsert_team(name, limits=limits)
-    adm.invalidate()
+        return _confirm(request, s, f"Set the limits of {what}", form, _diff(before, limits))
+    await apply(limits)
+    _admin(request).invalidate()
     raise web.HTTPSeeOther(location="/dashboard/keys?done=limits")
 
 
