@@ -86,6 +86,25 @@ def test_routing_span_and_content_capture_redacted(start_server, upstreams, rece
     assert routing["attributes"]["route"] == "cheap" and routing["parent_span_id"] == root["span_id"]
 
 
+def test_a_cache_lookup_is_a_child_span_with_its_outcome(start_server, upstreams, receiver, server_loop):
+    cfg = _config(upstreams, receiver)
+    cfg["cache"] = {"enabled": True, "layers": ["memory://"]}
+    srv = start_server(cfg)
+    client = openai.OpenAI(base_url=srv.base_url, api_key=KEY, max_retries=0, timeout=10)
+    for _ in range(2):  # a miss that fills the cache, then a hit
+        client.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": "cache me"}])
+    spans = _spans(server_loop, srv, receiver, 7)  # miss: root, limits, lookup, attempt; hit: root, limits, lookup
+    roots = sorted((s for s in spans if s["kind"] == "server"), key=lambda s: s["start_ns"])
+    lookups = []
+    for root in roots:
+        found = [s for s in spans if s["name"] == "cache.lookup" and s["parent_span_id"] == root["span_id"]]
+        assert len(found) == 1 and root["start_ns"] <= found[0]["start_ns"] <= found[0]["end_ns"] <= root["end_ns"]
+        lookups.append(found[0]["attributes"]["outcome"])
+    assert lookups == ["miss", "hit"]
+    hit_root = roots[1]
+    assert not [s for s in spans if s["kind"] == "client" and s["parent_span_id"] == hit_root["span_id"]]
+
+
 def test_sampling_zero_exports_nothing_and_an_unsampled_parent_wins(start_server, upstreams, receiver, server_loop):
     srv = start_server(_config(upstreams, receiver, sample_ratio=0.0))
     client = openai.OpenAI(base_url=srv.base_url, api_key=KEY, max_retries=0, timeout=10)

@@ -50,6 +50,7 @@ class _Plan(NamedTuple):  # a tuple: made on every cacheable request
     semantic_group: str | None  # set when this request may read or feed the semantic index
     semantic_text: str = ""
     threshold: float = 0.0
+    t0: float = 0.0  # when the lookup began (the trace's ``cache.lookup`` span)
 
 
 class CacheStep(Step):
@@ -81,6 +82,7 @@ class CacheStep(Step):
         return self._lookup_then_call(ctx, call_next, plan)
 
     def _plan(self, ctx: RequestContext, d: Directives) -> _Plan | None:
+        t0 = time.perf_counter()
         req = ctx.request
         policy = self._policies.get(req.model, self._default)
         if not policy.enabled or (d.no_store and d.no_cache):
@@ -92,8 +94,8 @@ class CacheStep(Step):
         threshold = d.semantic if d.semantic is not None else (policy.threshold if policy.semantic else 0.0)
         sem = semantic_prompt(req, self.cfg.semantic_max_messages) if threshold > 0 else None
         if sem is None:
-            return _Plan(key, policy, d, None)
-        return _Plan(key, policy, d, f"{params_hash(req, key.scope_hash)}.{sem[0]}", sem[1], threshold)
+            return _Plan(key, policy, d, None, t0=t0)
+        return _Plan(key, policy, d, f"{params_hash(req, key.scope_hash)}.{sem[0]}", sem[1], threshold, t0)
 
     async def _lookup_then_call(self, ctx: RequestContext, call_next: Next, plan: _Plan) -> Reply:
         svc = self.svc
@@ -114,6 +116,7 @@ class CacheStep(Step):
         p = ctx.principal
         svc.count("miss", model=ctx.request.model, key_id=p.key_id if p else None)
         ctx.response_headers[HEADER] = ctx.cache_outcome = "miss"
+        ctx.record_span("cache.lookup", plan.t0, outcome="miss")
         flight = None
         if self.cfg.coalesce and not plan.directives.no_cache:
             flight, lead = svc.flights.join(plan.key.key)
@@ -155,6 +158,7 @@ class CacheStep(Step):
         if found.similarity is not None:
             h["x-faregate-cache-similarity"] = f"{found.similarity:.4f}"
         self._account(ctx, ans, kind)
+        ctx.record_span("cache.lookup", plan.t0, outcome=OUTCOME[kind], layer=found.layer)
         if ctx.request.stream:
             return Reply(events=_replay(ans.events()))
         return Reply(response=ans.response(ctx.request_id))
