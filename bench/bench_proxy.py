@@ -282,6 +282,11 @@ OBS_VARIANTS = {
         "tracing: {enabled: true, sample_ratio: 1.0, otlp_endpoint: 'http://127.0.0.1:OTLP_PORT/v1/traces'}\n",
         [],
     ),
+    "fg-trace10": (
+        "metrics: {enabled: false}\naccess_log: {enabled: false}\n"
+        "tracing: {enabled: true, sample_ratio: 0.1, otlp_endpoint: 'http://127.0.0.1:OTLP_PORT/v1/traces'}\n",
+        [],
+    ),
     "fg-json": ("metrics: {enabled: false}\n", ["--log-format", "json"]),
 }
 
@@ -526,6 +531,7 @@ def main() -> int:
         for name, what in (
             ("fg-metrics", "Prometheus metrics"),
             ("fg-trace", "tracing, 100% sampled, to a local OTLP receiver"),
+            ("fg-trace10", "tracing, 10% sampled, to a local OTLP receiver"),
             ("fg-json", "the JSON access log (to a file)"),
             ("faregate", "the defaults (metrics and the text access log)"),
         ):
