@@ -13,9 +13,23 @@ Request logs go to temporary SQLite files, never into the working tree.
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from helpers import PROTOCOLS, Fake, InProcessServer, LoopThread, fake_config, start_fake
+
+# Hypothesis keeps its files (.hypothesis/) in a temporary folder, not the working tree, and no
+# example database: a saved example from an earlier run would make a property test depend on it.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="faregate-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+settings.register_profile("faregate", database=None)
+settings.load_profile("faregate")
 
 
 @pytest.fixture(scope="session")
