@@ -138,11 +138,13 @@ def model_config(primary_url: str, fallback_url: str | None = None, **primary: A
 
 
 @pytest.fixture
-async def serve():
+async def serve(tmp_path):
     runners: list[web.AppRunner] = []
     served_all: list[Served] = []
 
     async def _serve(config: dict, *, real_sleep: bool = False) -> Served:
+        if "database_url" not in config:  # the request log goes to tmp_path, not the working tree
+            config = {**config, "database_url": f"sqlite:///{tmp_path / f'log{len(runners)}.db'}"}
         gw = Gateway(GatewayConfig.model_validate(config))
         app = create_app(gw)
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
