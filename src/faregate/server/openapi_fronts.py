@@ -9,7 +9,7 @@ from ..wire import completions_front as cf
 from ..wire import embeddings_front as ef
 from ..wire.openai_front import INT64_MAX, INT64_MIN
 from .openapi_admin import ref_response
-from .openapi_schemas import Schema, nullable, ref, tokens
+from .openapi_schemas import Schema, completion_object, nullable, ref, tokens
 
 _TEXT: Schema = {"type": "string"}
 _TOKEN_ARRAY: Schema = {
@@ -103,27 +103,12 @@ EMBEDDING_LIST: Schema = {
         "usage": _USAGE,
     },
 }
-TEXT_COMPLETION: Schema = {
-    "type": "object",
-    "required": ["id", "object", "created", "model", "choices", "usage"],
-    "properties": {
-        "id": _TEXT,
-        "object": {"const": "text_completion"},
-        "created": {"type": "integer"},
-        "model": _TEXT,
-        "choices": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["text", "index", "finish_reason"],
-                "properties": {"text": _TEXT, "index": {"const": 0}, "finish_reason": _TEXT},
-            },
-        },
-        "usage": _USAGE,
-    },
-}
+TEXT_COMPLETION: Schema = completion_object(
+    "text_completion",
+    ["text", "index", "finish_reason"],
+    {"text": _TEXT, "index": {"const": 0}, "finish_reason": _TEXT},
+    _USAGE,
+)
 TOKEN_COUNT: Schema = {
     "type": "object",
     "required": ["input_tokens"],

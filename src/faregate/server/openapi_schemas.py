@@ -238,40 +238,49 @@ _USAGE: Schema = {
     "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
     "properties": {k: {"type": "integer"} for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
 }
-CHAT_COMPLETION: Schema = {
-    "type": "object",
-    "required": ["id", "object", "created", "model", "choices", "usage"],
-    "properties": {
-        "id": _TEXT,
-        "object": {"const": "chat.completion"},
-        "created": {"type": "integer"},
-        "model": _TEXT,
-        "choices": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["index", "message", "finish_reason"],
-                "properties": {
-                    "index": {"const": 0},
-                    "message": {
-                        "type": "object",
-                        "required": ["role", "content"],
-                        "properties": {
-                            "role": {"const": "assistant"},
-                            "content": nullable(_TEXT),
-                            "tool_calls": {"type": "array", "items": _TOOL_CALL},
-                        },
-                    },
-                    "logprobs": {"type": "null"},
-                    "finish_reason": _TEXT,
-                },
+
+
+def completion_object(
+    obj: str, choice_required: list[str], choice_properties: Schema, usage: Schema | None = None
+) -> Schema:
+    """An OpenAI completion answer (``chat.completion``, ``text_completion``): one choice, usage."""
+    return {
+        "type": "object",
+        "required": ["id", "object", "created", "model", "choices", "usage"],
+        "properties": {
+            "id": _TEXT,
+            "object": {"const": obj},
+            "created": {"type": "integer"},
+            "model": _TEXT,
+            "choices": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 1,
+                "items": {"type": "object", "required": choice_required, "properties": choice_properties},
+            },
+            "usage": _USAGE if usage is None else usage,
+        },
+    }
+
+
+CHAT_COMPLETION: Schema = completion_object(
+    "chat.completion",
+    ["index", "message", "finish_reason"],
+    {
+        "index": {"const": 0},
+        "message": {
+            "type": "object",
+            "required": ["role", "content"],
+            "properties": {
+                "role": {"const": "assistant"},
+                "content": nullable(_TEXT),
+                "tool_calls": {"type": "array", "items": _TOOL_CALL},
             },
         },
-        "usage": _USAGE,
+        "logprobs": {"type": "null"},
+        "finish_reason": _TEXT,
     },
-}
+)
 OPENAI_ERROR: Schema = {
     "type": "object",
     "required": ["error"],
