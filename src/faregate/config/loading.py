@@ -123,6 +123,9 @@ def load_config(
     if env.get("FAREGATE_LOG_SPILL"):
         section = raw.get("log_writer")
         raw["log_writer"] = {**(section if isinstance(section, dict) else {}), "spill_path": env["FAREGATE_LOG_SPILL"]}
+    if env.get("FAREGATE_REPLICA_ID"):
+        section = raw.get("server")
+        raw["server"] = {**(section if isinstance(section, dict) else {}), "replica_id": env["FAREGATE_REPLICA_ID"]}
     if overrides:
         raw.update(overrides)
     try:

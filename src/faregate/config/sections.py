@@ -37,6 +37,13 @@ class ServerConfig(_Frozen):
     log_body_max_chars: int = Field(
         64 * 1024, gt=0, description="With log_bodies: the most characters of a prompt or an answer logged."
     )
+    # A fleet (docs/cluster.md): which replica answered, and how it leaves on SIGTERM.
+    replica_id: str = Field(
+        "", description="This replica's id in `x-faregate-replica` (`FAREGATE_REPLICA_ID`); empty: hostname-pid."
+    )
+    drain_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="On SIGTERM, in-flight requests and streams get this long to finish (s)."
+    )
 
 
 class LearningConfig(_Frozen):

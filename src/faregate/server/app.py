@@ -8,6 +8,8 @@ the route inventory; the routes themselves live in their own modules, which shar
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -103,6 +105,22 @@ def add_anthropic_routes(app: web.Application, gateway: Gateway) -> None:
     add_front(app, "/v1/messages", AnthropicCodec())
 
 
+def replica_id(configured: str) -> str:
+    """``server.replica_id`` (``FAREGATE_REPLICA_ID``), else hostname-pid: unique per process."""
+    return configured or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def add_replica_header(app: web.Application, configured: str) -> None:
+    """Every response says which replica answered (``x-faregate-replica``), so a client behind a
+    load balancer can see the balancing and a log line can be matched to a replica."""
+    rid = replica_id(configured)
+
+    async def stamp(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["x-faregate-replica"] = rid
+
+    app.on_response_prepare.append(stamp)
+
+
 def create_app(
     gateway: Gateway, *, manage_lifecycle: bool = True, extra_routes: list[RouteAdder] | None = None
 ) -> web.Application:
@@ -112,6 +130,7 @@ def create_app(
     add_front(app, "/v1/chat/completions", OpenAIChatCodec())
     app.router.add_get("/v1/models", models_auth)
     app.router.add_get("/health", health)
+    add_replica_header(app, gateway.config.server.replica_id)
     for add in extra_routes if extra_routes is not None else default_route_adders():
         add(app, gateway)
     if manage_lifecycle:

@@ -77,7 +77,23 @@ def _deployments_ok(gw: Gateway) -> str | None:
     return f"no healthy deployment: all {len(deps)} are open or cooling down"
 
 
+class Drain:
+    """Set by ``faregate serve`` on SIGTERM: readiness fails from then on, so a load balancer or
+    Kubernetes stops sending new work while the requests in flight finish."""
+
+    __slots__ = ("draining",)
+
+    def __init__(self) -> None:
+        self.draining = False
+
+
+DRAIN = web.AppKey("faregate_drain", Drain)
+
+
 async def ready(request: web.Request) -> web.Response:
+    drain = request.app.get(DRAIN)
+    if drain is not None and drain.draining:
+        return json_response({"status": "not_ready", "reasons": ["draining: shutting down (SIGTERM)"]}, status=503)
     gw = request.app[GATEWAY]
     db, redis = await asyncio.gather(_database_ok(gw), _redis_ok(gw))
     reasons: list[Any] = [r for r in (db, redis, _deployments_ok(gw)) if r]
@@ -87,5 +103,6 @@ async def ready(request: web.Request) -> web.Response:
 
 
 def add_probe_routes(app: web.Application, gateway: Gateway) -> None:
+    app[DRAIN] = Drain()
     app.router.add_get("/health/live", live)
     app.router.add_get("/health/ready", ready)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gc
 import os
@@ -15,6 +16,7 @@ from aiohttp import web
 from ..config import ConfigError, ServerConfig, load_config
 from ..core.command_error import CommandError
 from .capacity import CapacityGuard
+from .probe_routes import DRAIN
 
 
 def tune_gc() -> None:
@@ -74,10 +76,18 @@ class Serving:
     ``start`` runs the app's start-up and begins accepting; ``stop`` stops accepting, lets
     requests in flight finish (up to ``shutdown_timeout``) and runs the app's clean-up."""
 
-    def __init__(self, app: web.Application, sock: socket.socket, cfg: ServerConfig, shutdown_timeout: float = 30):
+    def __init__(
+        self, app: web.Application, sock: socket.socket, cfg: ServerConfig, shutdown_timeout: float | None = None
+    ):
+        self.app = app
         self.guard = CapacityGuard(cfg)
         app.middlewares.append(self.guard.middleware())
-        self.runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=shutdown_timeout)
+        self.runner = web.AppRunner(
+            app,
+            handler_cancellation=True,
+            access_log=None,
+            shutdown_timeout=cfg.drain_timeout_s if shutdown_timeout is None else shutdown_timeout,
+        )
         self.sock = sock
         self._server: asyncio.AbstractServer | None = None
 
@@ -98,18 +108,43 @@ class Serving:
             self._server = None
         await self.runner.cleanup()
 
+    async def drain(self) -> None:
+        """A graceful exit: readiness fails at once, the listening socket closes (a balancer's new
+        connections are refused and go to another replica), requests and streams in flight get
+        ``server.drain_timeout_s`` to finish, then the app's clean-up flushes the request log."""
+        drain = self.app.get(DRAIN)
+        if drain is not None:
+            drain.draining = True
+        await self.stop()
+
+    async def hurry(self, drain: asyncio.Task[None]) -> None:
+        """The second signal: stop waiting, cancel what is in flight, run the app's clean-up (it
+        flushes the request log, with the rows of the cancelled requests too)."""
+        server = self.runner.server
+        drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drain
+        if server is not None:
+            await server.shutdown(0.01)  # aiohttp reads 0 as no limit at all
+        await self.app.cleanup()
+
 
 async def _serve_until_signalled(serving: Serving, banner: str) -> None:
+    """Serve until SIGTERM or SIGINT, then drain (``Serving.drain``); a second signal hurries it."""
     await serving.start()
     click.echo(banner, err=True)
-    stop = asyncio.Event()
+    signals = asyncio.Queue[int]()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await serving.stop()
+        loop.add_signal_handler(sig, signals.put_nowait, sig)
+    await signals.get()
+    drain = asyncio.create_task(serving.drain())
+    hurry = asyncio.create_task(signals.get())
+    await asyncio.wait((drain, hurry), return_when=asyncio.FIRST_COMPLETED)
+    if not drain.done():
+        click.echo("faregate: second signal, cancelling what is in flight (the request log is still flushed)", err=True)
+        await serving.hurry(drain)
+    hurry.cancel()
 
 
 def run_server(config_path: str | None, host: str | None, port: int | None, dashboard: bool = False) -> None:
