@@ -37,6 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "observability": {"core", "config", "endpoints"},  # events.py: a deployment's failures and breaker
     "alerts": {"core", "config", "storage"},
     "cache": {"core", "config", "storage", "routing"},  # the embedder comes from routing
+    "cluster": {"core", "config"},  # `faregate cluster`: starts `faregate serve` processes and nginx
     "pipeline": {
         "core",
         "config",

@@ -1,0 +1,1 @@
+"""A local fleet: N ``faregate serve`` replicas behind an nginx load balancer (``faregate cluster``)."""
