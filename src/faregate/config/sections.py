@@ -52,6 +52,10 @@ class LearningConfig(_Frozen):
     enabled: bool = Field(True, description="Learn from feedback and implicit signals.")
     explore_rate: float = Field(0.05, ge=0, le=1)  # share of routed requests that may explore
     retry_window_s: float = Field(300.0, gt=0)  # a near-duplicate prompt within it is a retry
+    shared: bool = Field(True, description="Share what is learned through the request-log database (every replica).")
+    sync_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often a replica writes what it learned and reads the others' (s)."
+    )
 
 
 class RoutingEstimatesConfig(_Frozen):

@@ -7,6 +7,7 @@ import logging
 import time
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,11 @@ from .features import DIM
 from .signals import RetryDetector
 
 log = logging.getLogger("faregate.learning")
+
+# Persistence hooks (``learning/shared_state.py`` shares them with every replica):
+# ``on_remember(request_id, decision)`` and ``on_learn(model, x, residual, weight, reason)``.
+RememberHook = Callable[[str, "Decision"], None]
+LearnHook = Callable[[str, np.ndarray, float, float, str], None]
 
 
 @dataclass(slots=True)
@@ -57,6 +63,8 @@ class LearningLoop:
         self._decisions: OrderedDict[str, Decision] = OrderedDict()
         self._memory = memory
         self.updates = 0
+        self.on_remember: RememberHook | None = None
+        self.on_learn: LearnHook | None = None
 
     @property
     def snapshot_id(self) -> str:
@@ -87,7 +95,9 @@ class LearningLoop:
         key_id: str | None,
         prompt: str | None = None,
     ) -> None:
-        self._decisions[request_id] = Decision(model, x, predicted_quality, key_id, time.time())
+        decision = self._decisions[request_id] = Decision(model, x, predicted_quality, key_id, time.time())
+        if self.on_remember is not None:
+            self.on_remember(request_id, decision)
         while len(self._decisions) > self._memory:
             self._decisions.popitem(last=False)
         if key_id and prompt:
@@ -113,5 +123,18 @@ class LearningLoop:
         self.model.update(d.model, d.x, score - d.predicted_quality, weight)
         d.settled = settle
         self.updates += 1
+        if self.on_learn is not None:
+            self.on_learn(d.model, d.x, score - d.predicted_quality, weight, reason)
         log.debug("learned from %s on %s: %s -> %.2f", reason, request_id, d.model, score)
         return True
+
+    # -- state shared with other replicas (``learning/shared_state.py``) --------------------
+
+    def learn_remote(self, model: str, x: np.ndarray, residual: float, weight: float) -> None:
+        """An update another replica made (or this one before a restart): no hook, no re-share."""
+        self.model.update(model, x, residual, weight)
+        self.updates += 1
+
+    def adopt(self, request_id: str, decision: Decision) -> None:
+        """A decision another replica made, so feedback received here can be learned from."""
+        self._decisions.setdefault(request_id, decision)

@@ -17,6 +17,7 @@ from ..cache.service import CacheService
 from ..config import GatewayConfig
 from ..endpoints.http import HttpPool
 from ..learning.loop import LearningLoop
+from ..learning.shared_state import SharedLearning
 from ..limits.base import LimitStore, open_limit_store
 from ..observability.events import UpstreamEvents
 from ..observability.metrics import GatewayMetrics, LogReading
@@ -49,6 +50,7 @@ class Services:
     limit_stats: LimitStats = field(default_factory=LimitStats)
     request_log: LogWriter | None = None  # None: the request log is off (``database_url: ""``)
     learner: LearningLoop | None = None  # None: ``learning.enabled: false``
+    shared_learning: SharedLearning | None = None  # None: no database, or ``learning.shared: false``
     # The request log the spend counters are rebuilt from at start when the limit store forgets.
     spend_log_url: str = ""
     cache: CacheService | None = None  # None: ``cache.enabled: false``
@@ -76,7 +78,11 @@ class Services:
         if config.cache.enabled:
             shared = request_log.database if request_log is not None else None
             cache = CacheService.build(config.cache, config.database_url, shared)
+        shared_learning = None
+        if learner is not None and config.database_url and config.learning.shared:
+            shared_learning = SharedLearning(learner, config.database_url, config.learning.sync_interval_s)
         services = cls(
+            shared_learning=shared_learning,
             pool=HttpPool(config.http_pool),
             auth=KeyAuth(config),
             limit_store=store,
@@ -124,6 +130,8 @@ class Services:
             self.alerts.start()
         if self.cache is not None:
             await self.cache.start()
+        if self.shared_learning is not None:
+            await self.shared_learning.start()
         self._started = True
         if self.auth.open:
             log.warning("no gateway keys configured: every caller is accepted")
@@ -134,6 +142,8 @@ class Services:
             return
         self._started = False
         sync = [self.runtime_sync.close] if self.runtime_sync is not None else []
+        if self.shared_learning is not None:
+            sync.append(self.shared_learning.close)
         for closer in (
             *sync,
             self._close_cache,

@@ -14,6 +14,7 @@ their own ``Database`` on ``config.database_url``, opened on first use and close
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -30,6 +31,8 @@ from .http import GATEWAY, bearer, json_response, read_body
 from .master_key import require_admin
 
 ANALYTICS_STATE = web.AppKey("faregate_analytics", dict)
+
+log = logging.getLogger("faregate")
 
 
 def _gateway(request: web.Request) -> Gateway:
@@ -125,12 +128,14 @@ async def feedback_handler(request: web.Request) -> web.Response:
     if owner != key_id:
         raise PermissionDenied("Feedback is accepted only from the gateway key that made the request.")
     await feedback.record(db, fb, key_id=key_id)
-    learner = gw.services.learner
+    learner, shared = gw.services.learner, gw.services.shared_learning
     if learner is not None:
-        try:
-            learner.feedback(fb.request_id, fb.score)
-        except Exception:  # noqa: BLE001 - learning never fails the feedback call
-            pass
+        try:  # shared: whichever replica answered the request, and learned once in the fleet
+            await shared.feedback(fb.request_id, fb.score) if shared is not None else learner.feedback(
+                fb.request_id, fb.score
+            )
+        except Exception:
+            log.warning("feedback on %s not learned from", fb.request_id, exc_info=True)
     return json_response({"object": "feedback", "request_id": fb.request_id, "score": fb.score, "accepted": True})
 
 

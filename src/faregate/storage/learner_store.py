@@ -1,0 +1,120 @@
+"""The learning loop's shared state in the request-log database (migration 013).
+
+Two tables: ``learner_decisions`` (what each routed request decided, so feedback that reaches
+any replica can be learned from) and ``learner_updates`` (every posterior update, append-only,
+with the process that made it). ``learning/shared_state.py`` writes both in batches and applies
+the other replicas' updates as they appear; a restarted replica replays the updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from .db import Database, Statement
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    request_id: str
+    model: str
+    x: list[float]
+    predicted: float
+    key_id: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUpdate:
+    seq: int
+    origin: str
+    model: str
+    x: list[float]
+    residual: float
+    weight: float
+    reason: str
+    at: float
+
+
+_INSERT_DECISION = (
+    "INSERT INTO learner_decisions (request_id, model, x, predicted, key_id, at) VALUES ($1, $2, $3, $4, $5, $6) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
+_INSERT_UPDATE = (
+    "INSERT INTO learner_updates (origin, model, x, residual, weight, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+)
+
+
+class LearnerStore:
+    """Batched writes and incremental reads of the learner's tables."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    async def open(cls, database_url: str) -> LearnerStore:
+        db = await Database.open(database_url)
+        await db.migrate("request_log")
+        return cls(db)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def write(self, decisions: Sequence[StoredDecision], updates: Sequence[StoredUpdate]) -> None:
+        """Both kinds in one transaction (an update is never visible without its batch's decisions)."""
+        batch: list[Statement] = []
+        if decisions:
+            rows = [(d.request_id, d.model, orjson.dumps(d.x).decode(), d.predicted, d.key_id, d.at) for d in decisions]
+            batch.append((_INSERT_DECISION, rows))
+        if updates:
+            rows2 = [
+                (u.origin, u.model, orjson.dumps(u.x).decode(), u.residual, u.weight, u.reason, u.at) for u in updates
+            ]
+            batch.append((_INSERT_UPDATE, rows2))
+        if batch:
+            await self.db.batch(batch)
+
+    async def updates_after(self, seq: int, limit: int = 5000) -> list[StoredUpdate]:
+        rows = await self.db.fetch(
+            "SELECT seq, origin, model, x, residual, weight, reason, at FROM learner_updates "
+            "WHERE seq > $1 ORDER BY seq LIMIT $2",
+            seq,
+            limit,
+        )
+        return [
+            StoredUpdate(
+                int(r["seq"]),
+                r["origin"],
+                r["model"],
+                orjson.loads(r["x"]),
+                float(r["residual"]),
+                float(r["weight"]),
+                r["reason"],
+                float(r["at"]),
+            )
+            for r in rows
+        ]
+
+    async def settle(self, request_id: str) -> StoredDecision | None:
+        """Mark a decision settled by explicit feedback; None when unknown or settled already
+        (on any replica): feedback on one request is learned from once in the whole fleet."""
+        changed = await self.db.execute(
+            "UPDATE learner_decisions SET settled = 1 WHERE request_id = $1 AND settled = 0", request_id
+        )
+        if not changed:
+            return None
+        r = await self.db.fetchrow(
+            "SELECT request_id, model, x, predicted, key_id, at FROM learner_decisions WHERE request_id = $1",
+            request_id,
+        )
+        if r is None:
+            return None
+        return StoredDecision(
+            r["request_id"], r["model"], orjson.loads(r["x"]), float(r["predicted"]), r["key_id"], float(r["at"])
+        )
+
+    async def forget_before(self, at: float) -> int:
+        """Drop decisions older than ``at`` (feedback for them is no longer learned from)."""
+        return await self.db.execute("DELETE FROM learner_decisions WHERE at < $1", at)
