@@ -19,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import test_routing_http as rt
 import yaml
 from tests.helpers import LoopThread
 
@@ -55,6 +56,24 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 150) -> str:
     return done.stdout
 
 
+def _train_router(where: Path) -> Path:
+    """The routing tests' RouterBench router (``auto`` picks among ``rt.MODELS``)."""
+    if not rt.DATA.exists():
+        pytest.skip("shared RouterBench data is not present")
+    from faregate.routing.data import Row, load_rows
+    from faregate.routing.model import RouterModel
+
+    names = [v[0] for v in rt.MODELS.values()]
+    rows = [
+        Row(r.id, r.task, r.messages, {m: r.outcomes[m] for m in names})
+        for r in load_rows(rt.DATA)[::3]
+        if all(m in r.outcomes for m in names)
+    ]
+    path = where / "router.model"
+    RouterModel.fit(rows).save(path)
+    return path
+
+
 class Cluster:
     def __init__(self, url: str, db_url: str, env: dict[str, str], state: Path, keys: dict[str, str], fake) -> None:
         self.url, self.db_url, self.env, self.state, self.keys, self.fake = url, db_url, env, state, keys, fake
@@ -84,6 +103,8 @@ def cluster(tmp_path_factory):
 
     _need("nginx", bool(shutil.which("nginx") or os.access("/usr/sbin/nginx", os.X_OK)))
     _need(f"Redis at {REDIS_URL}", redis_reachable(REDIS_URL))
+    state = tmp_path_factory.mktemp("cluster")
+    router = _train_router(state)  # before anything is started: it may skip
     loop = LoopThread()
     try:
         loop.run(_pg("SELECT 1"))
@@ -96,8 +117,23 @@ def cluster(tmp_path_factory):
     fake = loop.run(FakeProvider("openai", "127.0.0.1", 0).start())
     tag = secrets.token_hex(6)  # keys unique to this run: the Redis is shared
     keys = {"open": f"fg-cl-open-{tag}", "rpm": f"fg-cl-rpm-{tag}", "budget": f"fg-cl-budget-{tag}"}
+    routed = [
+        {
+            "name": n,
+            "provider": "openai",
+            "model": up,
+            "base_url": fake.base_url,
+            "api_key": "sk-fake",
+            "prices": {"input": p[0], "output": p[1]},
+            "router_name": rb,
+            "max_attempts": 1,
+        }
+        for n, (rb, up, p) in rt.MODELS.items()
+    ]
     cfg = {
-        "models": [
+        "router_model": str(router),
+        "models": routed
+        + [
             {
                 "name": "fake",
                 "provider": "openai",
@@ -113,11 +149,10 @@ def cluster(tmp_path_factory):
             {"key": keys["rpm"], "name": "rpm", "limits": {"rpm": 100}},
             {"key": keys["budget"], "name": "budget", "limits": {"budget_usd_day": 0.01}},
         ],
-        "learning": {"enabled": False},
+        "learning": {"enabled": True, "explore_rate": 0.0, "sync_interval_s": 0.5},
         "runtime_config": {"poll_interval_s": 0.5},
         "log_writer": {"flush_interval_s": 0.2},
     }
-    state = tmp_path_factory.mktemp("cluster")
     path = state / "faregate.yaml"
     path.write_text(yaml.safe_dump(cfg))
     env = {
@@ -248,3 +283,36 @@ async def test_rolling_restart_under_load_loses_nothing(cluster):
     assert len(ids) == len(results)
     rows = await cluster.wait_rows(ids)
     assert len(rows) == len(ids), f"{len(ids) - len(rows)} answers have no log row"
+
+
+async def test_feedback_through_the_balancer_changes_the_plan_on_every_replica(cluster):
+    import json as _json
+
+    replicas = _json.loads((cluster.state / "cluster.json").read_text())["replicas"]
+    floor = {"faregate": {"min_quality": 0.3}}
+    headers = {"Authorization": f"Bearer {cluster.keys['open']}"}
+
+    async def ask(s: aiohttp.ClientSession, url: str, i: int) -> tuple[str, str]:
+        prompt = rt.ARC.replace("mammal", f"mammal ({i})")
+        body = {"model": "auto", "messages": [{"role": "user", "content": prompt}], **floor}
+        async with s.post(url + "/v1/chat/completions", json=body, headers=headers) as r:
+            assert r.status == 200, await r.text()
+            return r.headers["x-faregate-model"], r.headers["x-request-id"]
+
+    async with aiohttp.ClientSession() as s:
+        first = [await ask(s, f"http://127.0.0.1:{r['port']}", 1000 + n) for n, r in enumerate(replicas)]
+        assert {m for m, _ in first} == {"m7b"}  # every replica starts on the cheap model
+        moved = None
+        for i in range(60):  # score 0 for each cheap answer, every call through nginx
+            model, rid = await ask(s, cluster.url, i)
+            if model != "m7b":
+                moved = model
+                break
+            async with s.post(
+                cluster.url + "/v1/feedback", json={"request_id": rid, "score": 0.0}, headers=headers
+            ) as r:
+                assert r.status in (200, 201, 202), await r.text()
+        assert moved is not None, "repeated score 0 through the balancer never moved auto off m7b"
+        await asyncio.sleep(2.0)  # > sync_interval_s, with margin on a loaded machine
+        after = [await ask(s, f"http://127.0.0.1:{r['port']}", 2000 + n) for n, r in enumerate(replicas)]
+    assert all(m != "m7b" for m, _ in after), after

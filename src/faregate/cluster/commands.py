@@ -95,7 +95,14 @@ def down_cmd(state_dir: Path | None) -> None:
 
 
 @cluster_group.command("restart")
-@click.option("--pause", default=0.0, type=click.FloatRange(0, 600), help="Seconds to wait between replicas.")
+@click.option(
+    "--pause",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(0, 600),
+    help="Seconds between replicas: longer than nginx's fail_timeout (2 s), so the balancer uses the "
+    "restarted replica again before the next one goes.",
+)
 @state_option
 def restart_cmd(pause: float, state_dir: Path | None) -> None:
     """A rolling restart: one replica at a time drains, restarts on its port and is ready again."""

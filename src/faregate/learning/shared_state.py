@@ -111,7 +111,7 @@ class SharedLearning:
         if self.store is None:
             return self.loop.feedback(request_id, score)
         await self.sync()  # this replica's own recent decisions are in the table first
-        stored = await self.store.settle(request_id)
+        stored = await self._settle(request_id)
         if stored is None:
             return False
         x = np.asarray(stored.x, dtype=np.float64)
@@ -119,6 +119,17 @@ class SharedLearning:
         learned = self.loop.feedback(request_id, score)
         await self.sync()  # the others see it at their next read
         return learned
+
+    async def _settle(self, request_id: str) -> StoredDecision | None:
+        """Settle the stored decision; the replica that answered writes it within one of its sync
+        intervals, so an unknown one is looked for a little longer (settled already: at once)."""
+        assert self.store is not None
+        deadline = time.monotonic() + min(2 * self.interval_s + 1.0, 3.0)
+        while True:
+            stored = await self.store.settle(request_id)
+            if stored is not None or time.monotonic() > deadline or await self.store.known(request_id):
+                return stored
+            await asyncio.sleep(0.2)
 
     async def _run(self) -> None:
         while True:

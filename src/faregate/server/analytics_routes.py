@@ -121,7 +121,7 @@ async def feedback_handler(request: web.Request) -> web.Response:
     if w is not None and fb.request_id in w.recent:
         owner_known, owner = True, w.recent[fb.request_id]
     if not owner_known:
-        row = await db.fetchrow("SELECT key_id FROM request_log WHERE id = $1", fb.request_id)
+        row = await _logged(db, fb.request_id)
         if row is None:
             raise NotFound(f"No request with id {fb.request_id!r} in the request log.")
         owner = row["key_id"]
@@ -137,6 +137,20 @@ async def feedback_handler(request: web.Request) -> web.Response:
         except Exception:
             log.warning("feedback on %s not learned from", fb.request_id, exc_info=True)
     return json_response({"object": "feedback", "request_id": fb.request_id, "score": fb.score, "accepted": True})
+
+
+# Behind a load balancer the feedback may reach another replica before the one that answered has
+# flushed the request's log row (a batch every log_writer.flush_interval_s): look a little longer.
+FEEDBACK_LOOKUP_S = 3.0
+
+
+async def _logged(db: Database, request_id: str) -> dict | None:
+    deadline = time.monotonic() + FEEDBACK_LOOKUP_S
+    while True:
+        row = await db.fetchrow("SELECT key_id FROM request_log WHERE id = $1", request_id)
+        if row is not None or time.monotonic() > deadline:
+            return row
+        await asyncio.sleep(0.2)
 
 
 def add_analytics_routes(app: web.Application, gateway: Any) -> None:

@@ -115,6 +115,10 @@ class LearnerStore:
             r["request_id"], r["model"], orjson.loads(r["x"]), float(r["predicted"]), r["key_id"], float(r["at"])
         )
 
+    async def known(self, request_id: str) -> bool:
+        """Whether the decision is stored (settled or not)."""
+        return await self.db.fetchval("SELECT 1 FROM learner_decisions WHERE request_id = $1", request_id) is not None
+
     async def forget_before(self, at: float) -> int:
         """Drop decisions older than ``at`` (feedback for them is no longer learned from)."""
         return await self.db.execute("DELETE FROM learner_decisions WHERE at < $1", at)
