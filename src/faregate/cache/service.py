@@ -101,6 +101,7 @@ class CacheService:
     _refresher: asyncio.Task[None] | None = None
     _rebuild: asyncio.Task[int] | None = None
     _indexed_at: float = 0.0
+    purges: Any = None  # a PurgeSync when a database is shared by replicas (``purge_sync.py``)
     # Looked up once: the hot path reads these on every request.
     memory: MemoryLayer = field(init=False)
     slow: list[CacheLayer] = field(init=False)
@@ -315,9 +316,16 @@ class CacheService:
             out["" if by is None else pair[by]].add(c)
         return out
 
-    async def delete(self, sel: Selector) -> dict[str, int]:
+    async def delete(self, sel: Selector, *, local_only: bool = False) -> dict[str, int]:
+        """Purge ``sel`` from every layer and tell the other replicas (``purge_sync.py``), or
+        with ``local_only`` (another replica's purge) from this process's memory only."""
         out: dict[str, int] = {}
-        for la in self.layers:
+        if self.purges is not None and not local_only:
+            try:
+                await self.purges.announce(sel)
+            except Exception:
+                log.warning("cache purge not announced to the other replicas", exc_info=True)
+        for la in [self.memory] if local_only else self.layers:
             try:
                 out[la.name] = await la.delete(sel)
             except LayerDown as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..alerts.evaluator import AlertService
 from ..alerts.rules import Facts
+from ..cache.purge_sync import PurgeSync
 from ..cache.service import CacheService
 from ..config import GatewayConfig
 from ..endpoints.http import HttpPool
@@ -78,6 +79,8 @@ class Services:
         if config.cache.enabled:
             shared = request_log.database if request_log is not None else None
             cache = CacheService.build(config.cache, config.database_url, shared)
+            if config.database_url:
+                cache.purges = PurgeSync(cache, config.database_url, config.cache.index_refresh_s)
         shared_learning = None
         if learner is not None and config.database_url and config.learning.shared:
             shared_learning = SharedLearning(learner, config.database_url, config.learning.sync_interval_s)
@@ -130,6 +133,8 @@ class Services:
             self.alerts.start()
         if self.cache is not None:
             await self.cache.start()
+            if self.cache.purges is not None:
+                await self.cache.purges.start()
         if self.shared_learning is not None:
             await self.shared_learning.start()
         self._started = True
@@ -166,6 +171,8 @@ class Services:
 
     async def _close_cache(self) -> None:
         if self.cache is not None:
+            if self.cache.purges is not None:
+                await self.cache.purges.close()
             await self.cache.close()
 
     async def _close_log(self) -> None:

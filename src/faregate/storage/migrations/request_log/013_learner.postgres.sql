@@ -22,3 +22,11 @@ CREATE TABLE IF NOT EXISTS learner_updates (
     reason    TEXT NOT NULL,
     at        DOUBLE PRECISION NOT NULL
 );
+-- An admin cache purge on one replica (cache/purge_sync.py): the shared layers (Redis, this
+-- database) are purged by that replica; the others read this and purge their memory layer.
+CREATE TABLE IF NOT EXISTS cache_purges (
+    seq       BIGSERIAL PRIMARY KEY,
+    origin    TEXT NOT NULL,
+    selector  TEXT NOT NULL,
+    at        DOUBLE PRECISION NOT NULL
+);
