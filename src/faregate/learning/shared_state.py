@@ -31,6 +31,9 @@ log = logging.getLogger("faregate.learning")
 # PostgreSQL hands out sequence numbers before commit, so a lower one can appear after a higher
 # one was read: each read looks this far back and skips what it applied already.
 _REORDER_WINDOW = 1000
+# Feedback comes within minutes or days, not weeks: older decisions are dropped (hourly).
+DECISION_KEEP_S = 7 * 86400
+_PRUNE_EVERY_S = 3600.0
 
 
 class SharedLearning:
@@ -132,10 +135,14 @@ class SharedLearning:
             await asyncio.sleep(0.2)
 
     async def _run(self) -> None:
+        pruned = 0.0
         while True:
             await asyncio.sleep(self.interval_s)
             try:
                 await self.sync()
+                if self.store is not None and time.monotonic() - pruned > _PRUNE_EVERY_S:
+                    pruned = time.monotonic()
+                    await self.store.forget_before(time.time() - DECISION_KEEP_S)
             except asyncio.CancelledError:
                 raise
             except Exception:
