@@ -97,8 +97,14 @@ def test_second_sigterm_exits_at_once(tmp_path, upstreams):
         srv.stop()
 
 
-def test_ready_fails_while_draining():
-    from faregate.server.probe_routes import Drain
+def test_ready_fails_while_draining_and_every_answer_names_its_replica(start_server, upstreams):
+    from faregate.server.probe_routes import DRAIN
 
-    d = Drain()
-    assert d.draining is False  # the flag serve sets on SIGTERM; ready answers 503 from then on
+    srv = start_server({**fake_config({"openai": upstreams["openai"]}), "server": {"replica_id": "r-in-proc"}})
+    with urllib.request.urlopen(srv.url + "/health/ready", timeout=5) as r:
+        assert r.status == 200 and r.headers["x-faregate-replica"] == "r-in-proc"
+    srv._runner.app[DRAIN].draining = True  # what `faregate serve` sets on SIGTERM
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(srv.url + "/health/ready", timeout=5)
+    assert err.value.code == 503 and b"draining" in err.value.read()
+    assert err.value.headers["x-faregate-replica"] == "r-in-proc"  # error answers too
