@@ -72,3 +72,21 @@ def test_p_meet_calibrated_on_a_held_out_fold_of_mmlu():
             hits.append(y >= 0.5)
     ece = expected_calibration_error(np.array(ps), np.array(hits))
     assert ece < 0.1, ece
+
+
+def test_eval_models_subset_prints_ece_and_writes_reliability(synthetic_file, tmp_path):
+    from click.testing import CliRunner
+
+    from faregate.routing.commands import eval_cmd
+
+    png = tmp_path / "rel.png"
+    dec = tmp_path / "d.jsonl"
+    args = [str(synthetic_file), "--cv", "3", "--models", "cheap,strong", "--decisions", str(dec)]
+    res = CliRunner().invoke(eval_cmd, [*args, "--reliability", str(png)])
+    assert res.exit_code == 0, res.output
+    assert "calibration error" in res.output and "APGR" in res.output  # two models left: APGR
+    called = {m for line in dec.read_bytes().splitlines() for m in __import__("orjson").loads(line)["models"]}
+    assert called <= {"cheap", "strong"} and "mid" not in called
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    res = CliRunner().invoke(eval_cmd, [str(synthetic_file), "--cv", "3", "--models", "cheap,nope"])
+    assert res.exit_code == 2 and "no outcomes for nope" in res.output and "strong" in res.output

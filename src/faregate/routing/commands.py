@@ -20,12 +20,13 @@ def _args(predictor: str) -> dict | None:
     return {"knn": DEFAULT_KNN, "logistic": {"l2": 1e-3}, "mf": {"rank": 8, "l2": 1e-2}}[predictor]
 
 
-def _rows(path: str) -> list:
-    """Routing-outcomes rows of ``path``, or a one-line error naming the bad line (exit status 2)."""
-    from .data import load_rows
+def _rows(path: str, models: str | None = None) -> list:
+    """Routing-outcomes rows of ``path`` (only ``models``' outcomes if given, comma-separated),
+    or a one-line error naming the bad line (exit status 2)."""
+    from .data import load_rows, restrict
 
     try:
-        return load_rows(path)
+        rows = load_rows(path)
     except ValueError as exc:
         raise CommandError(
             f"{str(exc)[:300]}. DATA must be routing outcomes: JSONL, one object with id, messages and "
@@ -33,6 +34,12 @@ def _rows(path: str) -> list:
         ) from None
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    if not models:
+        return rows
+    try:
+        return restrict(rows, [m.strip() for m in models.split(",") if m.strip()])
+    except ValueError as exc:
+        raise CommandError(f"--models: {exc}.") from None
 
 
 def _embedder(name: str):
@@ -79,7 +86,11 @@ def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: 
 @click.option("--no-cascades", is_flag=True, help="single models only")
 @click.option("--scorer", is_flag=True, help="also cascades judged by a learned answer scorer (slower)")
 @click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR, show_default=True)
-def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_cascades, scorer, predictor) -> None:
+@click.option("--models", default=None, help="comma-separated models: evaluate on this subset of the data's models")
+@click.option("--reliability", type=click.Path(dir_okay=False), help="PNG reliability diagram of p_meet")
+def eval_cmd(
+    data, train_path, test_path, cv, decisions, plot, embedder, no_cascades, scorer, predictor, models, reliability
+) -> None:
     """Sweep the router's cost/quality knob on held-out rows and print the metrics."""
     from rich.console import Console
     from rich.progress import Progress
@@ -97,10 +108,10 @@ def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_casc
     if train_path and test_path:
         if data or cv:
             raise click.UsageError("give either DATA --cv K, or --train A --test B")
-        train, test = _rows(train_path), _rows(test_path)
+        train, test = _rows(train_path, models), _rows(test_path, models)
         scored, steps = test, 1
     elif data:
-        rows = _rows(data)
+        rows = _rows(data, models)
         scored, steps = rows, cv or 5
     else:
         raise click.UsageError("give DATA --cv K, or --train A.jsonl --test B.jsonl")
@@ -126,6 +137,8 @@ def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_casc
         console.print(f"wrote {n} decisions to {decisions}")
     if plot:
         _plot(console, s, plot)
+    if reliability:
+        _plot_reliability(console, s, reliability)
 
 
 def _fmt(x, pct=False):
@@ -145,6 +158,8 @@ def _print_summary(console, s: dict) -> None:
     t.add_row("oracle AIQ", _fmt(s["oracle_aiq"]))
     t.add_row("best plan per task, in-sample AIQ", _fmt(s["task_ceiling_aiq"]))
     t.add_row("max quality", _fmt(s["max_quality"]))
+    if "ece" in s:
+        t.add_row("p_meet expected calibration error", _fmt(s["ece"]))
     t.add_row(
         f"cost to match {s['best_single']} ({s['best_single_quality']:.3f})", _fmt(s["cost_to_match_pct"], pct=True)
     )
@@ -203,6 +218,28 @@ def _plot(console, s: dict, path: str) -> None:
     ax.set_xlabel("mean cost per query (USD)")
     ax.set_ylabel("mean quality")
     ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    console.print(f"wrote {path}")
+
+
+def _plot_reliability(console, s: dict, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        console.print("matplotlib is not installed: no plot (pip install 'faregate\\[plot]')")
+        return
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    rel = s.get("reliability") or []
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    ax.plot([p for p, _, _ in rel], [o for _, o, _ in rel], "o-", label=f"p_meet (ECE {s.get('ece', 0):.3f})")
+    ax.set_xlabel("predicted P(quality >= floor)")
+    ax.set_ylabel("observed rate on held-out rows")
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

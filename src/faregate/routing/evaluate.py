@@ -17,12 +17,14 @@ from functools import partial
 import numpy as np
 
 from . import metrics as M
+from .calibrate import expected_calibration_error, reliability
 from .cascade import simulate
 from .data import OutcomeTable, Row, kfold, models_of
 from .embed import HashEmbedder
 from .embedder import Embedder
 from .model import RouterModel, row_features
 
+CALIB_FLOORS = (0.5, 0.8)  # quality floors at which held-out p_meet is checked
 LAMBDAS = np.concatenate([[0.0], np.geomspace(1.0, 1e7, 100)])  # quality per USD; 1e7 ~ cheapest
 
 
@@ -34,6 +36,9 @@ class Sweep:
     decisions: list[list[tuple[str, list[str]]]]  # per point: (row id, models called)
     strong_score: np.ndarray | None = None  # two-model data: predicted gain of the strong model
     rows: list[Row] = field(default_factory=list)  # in the order of strong_score
+    # Calibration check: held-out p_meet of every plan at CALIB_FLOORS and whether it was met.
+    calib_p: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    calib_hit: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def points(self) -> list[tuple[float, float]]:
@@ -67,7 +72,9 @@ def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarra
                 for i, a in enumerate(pick)
             ]
         )
-    return np.array(qs), np.array(cs), dec, Qh
+    ps = [np.asarray(model.p_meet(Qh.ravel(), f)) for f in CALIB_FLOORS]
+    hits = [(Q >= f - 1e-9).ravel() for f in CALIB_FLOORS]
+    return np.array(qs), np.array(cs), dec, Qh, (np.concatenate(ps), np.concatenate(hits))
 
 
 def _run(
@@ -81,10 +88,11 @@ def _run(
     qsum = np.zeros(len(lambdas))
     csum = np.zeros(len(lambdas))
     decisions: list[list] = [[] for _ in lambdas]
-    scores, order = [], []
+    scores, order, calib = [], [], []
     for train, test in folds:
         model = fit(train, E_of(train))
-        q, c, dec, Qh = _fold(model, test, E_of(test), lambdas)
+        q, c, dec, Qh, cal = _fold(model, test, E_of(test), lambdas)
+        calib.append(cal)
         if len(model.models) == 2:
             # Two models: rank prompts by the predicted gain of the strong one (named by the
             # training side) for APGR / CPT.
@@ -99,7 +107,10 @@ def _run(
             decisions[p].extend(d)
         if progress:
             progress()
-    return Sweep(lambdas, csum / n, qsum / n, decisions, np.concatenate(scores) if scores else None, order)
+    sweep = Sweep(lambdas, csum / n, qsum / n, decisions, np.concatenate(scores) if scores else None, order)
+    sweep.calib_p = np.concatenate([p for p, _ in calib])
+    sweep.calib_hit = np.concatenate([h for _, h in calib]).astype(float)
+    return sweep
 
 
 class _Embeds:
@@ -229,6 +240,9 @@ def summarise(sweep: Sweep, rows: list[Row]) -> dict:
     o_c, o_q = base["oracle"]
     out["oracle_aiq"] = M.aiq([*singles.values(), (o_c, o_q)], lo, hi)
     out["task_ceiling_aiq"] = M.aiq(task_level_ceiling(rows), lo, hi)
+    if len(sweep.calib_p):
+        out["ece"] = expected_calibration_error(sweep.calib_p, sweep.calib_hit)
+        out["reliability"] = reliability(sweep.calib_p, sweep.calib_hit)
     if len(singles) == 2 and sweep.strong_score is not None:
         models = models_of(rows)
         t = OutcomeTable.from_rows(sweep.rows, models)
