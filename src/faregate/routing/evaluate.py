@@ -61,8 +61,7 @@ def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarra
     Q = np.stack([s[0] for s in sims], 1)
     C = np.stack([s[1] for s in sims], 1)
     qs, cs, dec = [], [], []
-    for lam in lambdas:
-        pick = (Qh - lam * Ch).argmax(1)
+    for pick in _picks(model, Qh, Ch, lambdas):
         r = np.arange(len(test))
         qs.append(Q[r, pick].sum())
         cs.append(C[r, pick].sum())
@@ -75,6 +74,35 @@ def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarra
     ps = [np.asarray(model.p_meet(Qh.ravel(), f)) for f in CALIB_FLOORS]
     hits = [(Q >= f - 1e-9).ravel() for f in CALIB_FLOORS]
     return np.array(qs), np.array(cs), dec, Qh, (np.concatenate(ps), np.concatenate(hits))
+
+
+def _two(model: RouterModel) -> tuple[int, int] | None:
+    """(strong, weak) single-model arm columns for a two-model router (strong: the better mean
+    quality in training), else None."""
+    if len(model.models) != 2:
+        return None
+    col = {a.key: i for i, a in enumerate(model.arms)}
+    s, w = (col[m] for m in model.models)
+    return (s, w) if model.train_quality[0] >= model.train_quality[1] else (w, s)
+
+
+def _picks(model: RouterModel, Qh: np.ndarray, Ch: np.ndarray, lambdas: np.ndarray) -> Iterator[np.ndarray]:
+    """The plan chosen for each row at each knob point. Many models: the Lagrangian
+    argmax(quality - lambda * cost), every point on the hull. A strong/weak pair: the knob is
+    the share of strong calls (cost is the constraint), given to the rows with the largest
+    predicted quality gain, not gain per dollar; the points are shares 0..1."""
+    pair = _two(model)
+    if pair is None:
+        for lam in lambdas:
+            yield (Qh - lam * Ch).argmax(1)
+        return
+    s, w = pair
+    order = np.argsort(-(Qh[:, s] - Qh[:, w]), kind="stable")
+    n = len(Qh)
+    for share in np.linspace(0.0, 1.0, len(lambdas)):
+        pick = np.full(n, w)
+        pick[order[: int(round(share * n))]] = s
+        yield pick
 
 
 def _run(
@@ -93,13 +121,9 @@ def _run(
         model = fit(train, E_of(train))
         q, c, dec, Qh, cal = _fold(model, test, E_of(test), lambdas)
         calib.append(cal)
-        if len(model.models) == 2:
-            # Two models: rank prompts by the predicted gain of the strong one (named by the
-            # training side) for APGR / CPT.
-            tr = OutcomeTable.from_rows(train, model.models)
-            strong, weak = (model.models[j] for j in np.argsort(-tr.quality.mean(0)))
-            col = {a.key: i for i, a in enumerate(model.arms)}
-            scores.append(Qh[:, col[strong]] - Qh[:, col[weak]])
+        pair = _two(model)
+        if pair is not None:  # the predicted gain of the strong model (as ranked by _picks)
+            scores.append(Qh[:, pair[0]] - Qh[:, pair[1]])
             order.extend(test)
         qsum += q
         csum += c
@@ -107,6 +131,8 @@ def _run(
             decisions[p].extend(d)
         if progress:
             progress()
+    if scores:  # two-model points are shares of strong calls (see _picks)
+        lambdas = np.linspace(0.0, 1.0, len(lambdas))
     sweep = Sweep(lambdas, csum / n, qsum / n, decisions, np.concatenate(scores) if scores else None, order)
     sweep.calib_p = np.concatenate([p for p, _ in calib])
     sweep.calib_hit = np.concatenate([h for _, h in calib]).astype(float)
@@ -244,14 +270,20 @@ def summarise(sweep: Sweep, rows: list[Row]) -> dict:
         out["ece"] = expected_calibration_error(sweep.calib_p, sweep.calib_hit)
         out["reliability"] = reliability(sweep.calib_p, sweep.calib_hit)
     if len(singles) == 2 and sweep.strong_score is not None:
-        models = models_of(rows)
-        t = OutcomeTable.from_rows(sweep.rows, models)
-        s = int(np.argmax(t.quality.mean(0)))
-        share, pgr = M.pgr_curve(sweep.strong_score, t.quality[:, s], t.quality[:, 1 - s])
+        share, pgr = _pgr(sweep, rows)
         out.update(
             apgr=M.apgr(share, pgr), cpt50=M.cpt(share, pgr, 0.5), cpt80=M.cpt(share, pgr, 0.8), pgr_curve=(share, pgr)
         )
     return out
+
+
+def _pgr(sweep: Sweep, rows: list[Row]) -> tuple[np.ndarray, np.ndarray]:
+    """PGR curve from the sweep's own decisions (what ``--decisions`` writes)."""
+    models = models_of(rows)
+    t = OutcomeTable.from_rows(rows, models)
+    s = int(np.argmax(t.quality.mean(0)))
+    q = {m: {r.id: float(t.quality[i, j]) for i, r in enumerate(rows)} for j, m in enumerate(models)}
+    return M.pgr_from_decisions(sweep.decisions, models[s], q[models[s]], q[models[1 - s]])
 
 
 def iter_decisions(sweep: Sweep) -> Iterator[dict]:

@@ -79,6 +79,7 @@ class RouterModel:
         self.output_tokens = np.full((len(tasks) + 1, len(models)), np.nan)
         # Maps a predicted mean to P(outcome >= floor); None for files saved before it existed.
         self.calibration: Calibration | None = None
+        self.train_quality = np.full(len(models), np.nan)  # mean quality of each model in training
 
     # -- training ---------------------------------------------------------------------------
 
@@ -139,6 +140,7 @@ class RouterModel:
             )
         out = cls(table.models, tasks, arms, embedder, pred, costs, judge)
         out.calibration = calib
+        out.train_quality = np.nanmean(table.quality, 0)
         out.output_tokens = _output_tokens(table, groups, len(tasks))
         return out
 
@@ -311,6 +313,7 @@ class RouterModel:
         if self.scorer is not None:
             arrays.update({f"s_{k}": v for k, v in self.scorer.state().items()})
         arrays["output_tokens"] = self.output_tokens
+        arrays["train_quality"] = self.train_quality
         if self.calibration is not None:
             arrays["calib"] = self.calibration.table
         arrays["header"] = np.frombuffer(orjson.dumps(header), dtype=np.uint8)
@@ -348,6 +351,8 @@ class RouterModel:
         )
         if "output_tokens" in data:
             out.output_tokens = data["output_tokens"]
+        if "train_quality" in data:
+            out.train_quality = data["train_quality"]
         if "calib" in data:  # absent in files saved before calibration: fallback_p_meet
             out.calibration = Calibration(data["calib"])
         return out
