@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
@@ -87,15 +88,30 @@ def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: 
 @click.option("--scorer", is_flag=True, help="also cascades judged by a learned answer scorer (slower)")
 @click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR, show_default=True)
 @click.option("--models", default=None, help="comma-separated models: evaluate on this subset of the data's models")
+@click.option(
+    "--all", "all_dir", type=click.Path(exists=True, file_okay=False), help="every *.jsonl in this folder (with --cv)"
+)
 @click.option("--reliability", type=click.Path(dir_okay=False), help="PNG reliability diagram of p_meet")
 def eval_cmd(
-    data, train_path, test_path, cv, decisions, plot, embedder, no_cascades, scorer, predictor, models, reliability
+    data,
+    train_path,
+    test_path,
+    cv,
+    decisions,
+    plot,
+    embedder,
+    no_cascades,
+    scorer,
+    predictor,
+    models,
+    reliability,
+    all_dir,
 ) -> None:
     """Sweep the router's cost/quality knob on held-out rows and print the metrics."""
     from rich.console import Console
     from rich.progress import Progress
 
-    from .evaluate import cross_validate, iter_decisions, summarise, train_test
+    from .evaluate import cross_validate, summarise, train_test
 
     console = Console(stderr=False)
     kw = {
@@ -105,6 +121,10 @@ def eval_cmd(
         "cascades": not no_cascades,
         "scorer": scorer,
     }
+    if all_dir:
+        if data or train_path or test_path or models:
+            raise click.UsageError("--all DIR evaluates every file of DIR: give no DATA, --train/--test or --models")
+        return _eval_all(console, all_dir, cv or 5, kw)
     if train_path and test_path:
         if data or cv:
             raise click.UsageError("give either DATA --cv K, or --train A --test B")
@@ -118,9 +138,7 @@ def eval_cmd(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("embedding, fitting and sweeping", total=steps)
 
-        def adv():
-            return progress.advance(task)
-
+        adv = partial(progress.advance, task)
         sweep = (
             train_test(train, test, progress=adv, **kw)
             if train_path
@@ -129,16 +147,37 @@ def eval_cmd(
     s = summarise(sweep, scored)
     _print_summary(console, s)
     if decisions:
-        n = 0
-        with open(decisions, "wb") as f:
-            for d in iter_decisions(sweep):
-                f.write(orjson.dumps(d) + b"\n")
-                n += 1
-        console.print(f"wrote {n} decisions to {decisions}")
+        _write_decisions(console, sweep, decisions)
     if plot:
         _plot(console, s, plot)
     if reliability:
         _plot_reliability(console, s, reliability)
+
+
+def _write_decisions(console, sweep, path: str) -> None:
+    from .evaluate import iter_decisions
+
+    n = 0
+    with open(path, "wb") as f:
+        for d in iter_decisions(sweep):
+            f.write(orjson.dumps(d) + b"\n")
+            n += 1
+    console.print(f"wrote {n} decisions to {path}")
+
+
+def _eval_all(console, all_dir: str, k: int, kw: dict) -> None:
+    from .eval_all import evaluate_file, print_all
+
+    files = sorted(Path(all_dir).glob("*.jsonl"))
+    if not files:
+        raise click.UsageError(f"no *.jsonl routing-outcomes files in {all_dir}")
+    results = []
+    for p in files:
+        try:
+            results.append(evaluate_file(p, k, **kw))
+        except ValueError as exc:
+            raise CommandError(f"{str(exc)[:300]}. Every *.jsonl in {all_dir} must be routing outcomes.") from None
+    print_all(console, results)
 
 
 def _fmt(x, pct=False):
