@@ -3,22 +3,29 @@
 import orjson
 from click.testing import CliRunner
 
-from conftest import synthetic_rows  # tests/routing/conftest.py (rootdir-relative import)
 from faregate.routing import metrics as M
 from faregate.routing.commands import eval_cmd
 from faregate.routing.data import OutcomeTable
 from faregate.routing.eval_all import task_rule_points
 
 
+def synthetic_rows(path, n: int) -> list[dict]:
+    """The first ``n`` rows of the ``synthetic_file`` fixture (tests/routing/conftest.py)."""
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()[:n]]
+
+
 def _write(path, rows):
     path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
 
 
-def test_eval_all_prints_every_file_with_baselines(tmp_path):
+def test_eval_all_prints_every_file_with_baselines(synthetic_file, tmp_path):
     d = tmp_path / "sets"
     d.mkdir()
-    _write(d / "three.jsonl", synthetic_rows(90))
-    pair = [{**r, "outcomes": {m: r["outcomes"][m] for m in ("cheap", "strong")}} for r in synthetic_rows(60)]
+    _write(d / "three.jsonl", synthetic_rows(synthetic_file, 90))
+    pair = [
+        {**r, "outcomes": {m: r["outcomes"][m] for m in ("cheap", "strong")}}
+        for r in synthetic_rows(synthetic_file, 60)
+    ]
     _write(d / "pair.jsonl", pair)
     res = CliRunner().invoke(eval_cmd, ["--all", str(d), "--cv", "3"])
     assert res.exit_code == 0, res.output
@@ -31,10 +38,10 @@ def test_eval_all_prints_every_file_with_baselines(tmp_path):
     assert res.exit_code == 2 and "bad.jsonl" in res.output
 
 
-def test_task_rule_is_cross_validated_and_finds_each_tasks_best_model():
+def test_task_rule_is_cross_validated_and_finds_each_tasks_best_model(synthetic_file):
     from faregate.routing.data import parse_row
 
-    rows = [parse_row(r) for r in synthetic_rows(120)]
+    rows = [parse_row(r) for r in synthetic_rows(synthetic_file, 120)]
     table = OutcomeTable.from_rows(rows)
     pts = task_rule_points(rows, 3)
     # cheapest point: cheap everywhere; a middle knob: cheap on arithmetic, strong on history
