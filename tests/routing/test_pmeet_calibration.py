@@ -90,3 +90,19 @@ def test_eval_models_subset_prints_ece_and_writes_reliability(synthetic_file, tm
     assert png.read_bytes()[:4] == b"\x89PNG"
     res = CliRunner().invoke(eval_cmd, [str(synthetic_file), "--cv", "3", "--models", "cheap,nope"])
     assert res.exit_code == 2 and "no outcomes for nope" in res.output and "strong" in res.output
+
+
+def test_router_file_from_before_calibration_still_loads(synthetic_file, tmp_path):
+    model = RouterModel.fit(load_rows(synthetic_file), embedder=HashEmbedder(128), predictor_args={"k": 10})
+    path = tmp_path / "new.model"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as z:  # what an older faregate wrote: no new arrays
+        old = {k: z[k] for k in z.files if k not in ("calib", "train_quality")}
+    old_path = tmp_path / "old.model"
+    with open(old_path, "wb") as f:
+        np.savez_compressed(f, **old)
+    again = RouterModel.load(old_path)
+    assert again.calibration is None
+    feats = extract([{"role": "user", "content": "What is 2 plus 3?"}], task="arith")
+    cands = again.candidates(feats, latency_ms=dict.fromkeys(again.models, 1.0), floor=0.5)
+    assert cands and all(c.p_meet == pytest.approx(c.quality) for c in cands)  # the mean, 0/1 reading
