@@ -3,7 +3,8 @@
     python bench/bench_router_predict.py [--data PATH.jsonl] [--embedder hash|minilm] [-n 2000]
 
 Trains a router on the shared RouterBench file (or --data), then plans real prompts from it one
-at a time, as the gateway does for ``model: "auto"``.
+at a time, as the gateway does for ``model: "auto"``; "plan with p_meet" is the same plan with
+``candidates(..., floor=)`` (calibrated P(quality >= floor) per candidate), interleaved.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def main() -> None:
     rows = load_rows(a.data)
     model = RouterModel.fit(rows, embedder=default_embedder(a.embedder))
     lat = dict.fromkeys(model.models, 1000.0)
-    times = {"features": [], "embed+predict+plan": [], "total": []}
+    times = {"features": [], "embed+predict+plan": [], "total": [], "plan with p_meet": []}
     for i in range(a.n):
         r = rows[i % len(rows)]
         t0 = time.perf_counter()
@@ -43,6 +44,10 @@ def main() -> None:
         times["features"].append(t1 - t0)
         times["embed+predict+plan"].append(t2 - t1)
         times["total"].append(t2 - t0)
+        # Interleaved: the same request planned with the chance constraint's calibrated p_meet.
+        t3 = time.perf_counter()
+        choose(model.candidates(f, latency_ms=lat, floor=0.85), min_quality=0.85)
+        times["plan with p_meet"].append(time.perf_counter() - t3)
     print(
         f"router: {len(rows)} training rows, {len(model.models)} models, {len(model.arms)} plans, "
         f"embedder {model.embedder.name}"

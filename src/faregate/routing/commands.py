@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
@@ -20,12 +21,13 @@ def _args(predictor: str) -> dict | None:
     return {"knn": DEFAULT_KNN, "logistic": {"l2": 1e-3}, "mf": {"rank": 8, "l2": 1e-2}}[predictor]
 
 
-def _rows(path: str) -> list:
-    """Routing-outcomes rows of ``path``, or a one-line error naming the bad line (exit status 2)."""
-    from .data import load_rows
+def _rows(path: str, models: str | None = None) -> list:
+    """Routing-outcomes rows of ``path`` (only ``models``' outcomes if given, comma-separated),
+    or a one-line error naming the bad line (exit status 2)."""
+    from .data import load_rows, restrict
 
     try:
-        return load_rows(path)
+        rows = load_rows(path)
     except ValueError as exc:
         raise CommandError(
             f"{str(exc)[:300]}. DATA must be routing outcomes: JSONL, one object with id, messages and "
@@ -33,6 +35,12 @@ def _rows(path: str) -> list:
         ) from None
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    if not models:
+        return rows
+    try:
+        return restrict(rows, [m.strip() for m in models.split(",") if m.strip()])
+    except ValueError as exc:
+        raise CommandError(f"--models: {exc}.") from None
 
 
 def _embedder(name: str):
@@ -79,12 +87,31 @@ def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: 
 @click.option("--no-cascades", is_flag=True, help="single models only")
 @click.option("--scorer", is_flag=True, help="also cascades judged by a learned answer scorer (slower)")
 @click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR, show_default=True)
-def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_cascades, scorer, predictor) -> None:
+@click.option("--models", default=None, help="comma-separated models: evaluate on this subset of the data's models")
+@click.option(
+    "--all", "all_dir", type=click.Path(exists=True, file_okay=False), help="every *.jsonl in this folder (with --cv)"
+)
+@click.option("--reliability", type=click.Path(dir_okay=False), help="PNG reliability diagram of p_meet")
+def eval_cmd(
+    data,
+    train_path,
+    test_path,
+    cv,
+    decisions,
+    plot,
+    embedder,
+    no_cascades,
+    scorer,
+    predictor,
+    models,
+    reliability,
+    all_dir,
+) -> None:
     """Sweep the router's cost/quality knob on held-out rows and print the metrics."""
     from rich.console import Console
     from rich.progress import Progress
 
-    from .evaluate import cross_validate, iter_decisions, summarise, train_test
+    from .evaluate import cross_validate, summarise, train_test
 
     console = Console(stderr=False)
     kw = {
@@ -94,22 +121,24 @@ def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_casc
         "cascades": not no_cascades,
         "scorer": scorer,
     }
+    if all_dir:
+        if data or train_path or test_path or models:
+            raise click.UsageError("--all DIR evaluates every file of DIR: give no DATA, --train/--test or --models")
+        return _eval_all(console, all_dir, cv or 5, kw)
     if train_path and test_path:
         if data or cv:
             raise click.UsageError("give either DATA --cv K, or --train A --test B")
-        train, test = _rows(train_path), _rows(test_path)
+        train, test = _rows(train_path, models), _rows(test_path, models)
         scored, steps = test, 1
     elif data:
-        rows = _rows(data)
+        rows = _rows(data, models)
         scored, steps = rows, cv or 5
     else:
         raise click.UsageError("give DATA --cv K, or --train A.jsonl --test B.jsonl")
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("embedding, fitting and sweeping", total=steps)
 
-        def adv():
-            return progress.advance(task)
-
+        adv = partial(progress.advance, task)
         sweep = (
             train_test(train, test, progress=adv, **kw)
             if train_path
@@ -118,14 +147,37 @@ def eval_cmd(data, train_path, test_path, cv, decisions, plot, embedder, no_casc
     s = summarise(sweep, scored)
     _print_summary(console, s)
     if decisions:
-        n = 0
-        with open(decisions, "wb") as f:
-            for d in iter_decisions(sweep):
-                f.write(orjson.dumps(d) + b"\n")
-                n += 1
-        console.print(f"wrote {n} decisions to {decisions}")
+        _write_decisions(console, sweep, decisions)
     if plot:
         _plot(console, s, plot)
+    if reliability:
+        _plot_reliability(console, s, reliability)
+
+
+def _write_decisions(console, sweep, path: str) -> None:
+    from .evaluate import iter_decisions
+
+    n = 0
+    with open(path, "wb") as f:
+        for d in iter_decisions(sweep):
+            f.write(orjson.dumps(d) + b"\n")
+            n += 1
+    console.print(f"wrote {n} decisions to {path}")
+
+
+def _eval_all(console, all_dir: str, k: int, kw: dict) -> None:
+    from .eval_all import evaluate_file, print_all
+
+    files = sorted(Path(all_dir).glob("*.jsonl"))
+    if not files:
+        raise click.UsageError(f"no *.jsonl routing-outcomes files in {all_dir}")
+    results = []
+    for p in files:
+        try:
+            results.append(evaluate_file(p, k, **kw))
+        except ValueError as exc:
+            raise CommandError(f"{str(exc)[:300]}. Every *.jsonl in {all_dir} must be routing outcomes.") from None
+    print_all(console, results)
 
 
 def _fmt(x, pct=False):
@@ -145,6 +197,8 @@ def _print_summary(console, s: dict) -> None:
     t.add_row("oracle AIQ", _fmt(s["oracle_aiq"]))
     t.add_row("best plan per task, in-sample AIQ", _fmt(s["task_ceiling_aiq"]))
     t.add_row("max quality", _fmt(s["max_quality"]))
+    if "ece" in s:
+        t.add_row("p_meet expected calibration error", _fmt(s["ece"]))
     t.add_row(
         f"cost to match {s['best_single']} ({s['best_single_quality']:.3f})", _fmt(s["cost_to_match_pct"], pct=True)
     )
@@ -203,6 +257,28 @@ def _plot(console, s: dict, path: str) -> None:
     ax.set_xlabel("mean cost per query (USD)")
     ax.set_ylabel("mean quality")
     ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    console.print(f"wrote {path}")
+
+
+def _plot_reliability(console, s: dict, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        console.print("matplotlib is not installed: no plot (pip install 'faregate\\[plot]')")
+        return
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    rel = s.get("reliability") or []
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    ax.plot([p for p, _, _ in rel], [o for _, o, _ in rel], "o-", label=f"p_meet (ECE {s.get('ece', 0):.3f})")
+    ax.set_xlabel("predicted P(quality >= floor)")
+    ax.set_ylabel("observed rate on held-out rows")
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

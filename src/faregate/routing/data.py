@@ -98,3 +98,22 @@ def kfold(rows: list[Row], k: int, seed: int = 0) -> list[tuple[list[int], list[
     order = sorted(range(len(rows)), key=lambda i: zlib.crc32(f"{seed}:{rows[i].id}".encode()))
     folds = [order[f::k] for f in range(k)]
     return [(sorted(i for g, fold in enumerate(folds) if g != f for i in fold), sorted(folds[f])) for f in range(k)]
+
+
+def restrict(rows: Iterable[Row], models: Iterable[str]) -> list[Row]:
+    """The rows with only ``models``' outcomes (e.g. a strong/weak pair out of many); rows
+    missing one of them are left out. ``ValueError`` names a model no row has."""
+    want = list(dict.fromkeys(models))
+    rows = list(rows)
+    seen = {m for r in rows for m in r.outcomes}
+    missing = [m for m in want if m not in seen]
+    if missing:
+        raise ValueError(f"no outcomes for {', '.join(missing)}; the data has {', '.join(sorted(seen))}")
+    out = [
+        Row(r.id, r.task, r.messages, {m: r.outcomes[m] for m in want})
+        for r in rows
+        if all(m in r.outcomes for m in want)
+    ]
+    if not out:
+        raise ValueError(f"no row has outcomes for all of {', '.join(want)}")
+    return out

@@ -17,12 +17,14 @@ from functools import partial
 import numpy as np
 
 from . import metrics as M
+from .calibrate import expected_calibration_error, reliability
 from .cascade import simulate
 from .data import OutcomeTable, Row, kfold, models_of
 from .embed import HashEmbedder
 from .embedder import Embedder
 from .model import RouterModel, row_features
 
+CALIB_FLOORS = (0.5, 0.8)  # quality floors at which held-out p_meet is checked
 LAMBDAS = np.concatenate([[0.0], np.geomspace(1.0, 1e7, 100)])  # quality per USD; 1e7 ~ cheapest
 
 
@@ -34,6 +36,9 @@ class Sweep:
     decisions: list[list[tuple[str, list[str]]]]  # per point: (row id, models called)
     strong_score: np.ndarray | None = None  # two-model data: predicted gain of the strong model
     rows: list[Row] = field(default_factory=list)  # in the order of strong_score
+    # Calibration check: held-out p_meet of every plan at CALIB_FLOORS and whether it was met.
+    calib_p: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    calib_hit: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def points(self) -> list[tuple[float, float]]:
@@ -56,8 +61,7 @@ def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarra
     Q = np.stack([s[0] for s in sims], 1)
     C = np.stack([s[1] for s in sims], 1)
     qs, cs, dec = [], [], []
-    for lam in lambdas:
-        pick = (Qh - lam * Ch).argmax(1)
+    for pick in _picks(model, Qh, Ch, lambdas):
         r = np.arange(len(test))
         qs.append(Q[r, pick].sum())
         cs.append(C[r, pick].sum())
@@ -67,7 +71,38 @@ def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarra
                 for i, a in enumerate(pick)
             ]
         )
-    return np.array(qs), np.array(cs), dec, Qh
+    ps = [np.asarray(model.p_meet(Qh.ravel(), f)) for f in CALIB_FLOORS]
+    hits = [(Q >= f - 1e-9).ravel() for f in CALIB_FLOORS]
+    return np.array(qs), np.array(cs), dec, Qh, (np.concatenate(ps), np.concatenate(hits))
+
+
+def _two(model: RouterModel) -> tuple[int, int] | None:
+    """(strong, weak) single-model arm columns for a two-model router (strong: the better mean
+    quality in training), else None."""
+    if len(model.models) != 2:
+        return None
+    col = {a.key: i for i, a in enumerate(model.arms)}
+    s, w = (col[m] for m in model.models)
+    return (s, w) if model.train_quality[0] >= model.train_quality[1] else (w, s)
+
+
+def _picks(model: RouterModel, Qh: np.ndarray, Ch: np.ndarray, lambdas: np.ndarray) -> Iterator[np.ndarray]:
+    """The plan chosen for each row at each knob point. Many models: the Lagrangian
+    argmax(quality - lambda * cost), every point on the hull. A strong/weak pair: the knob is
+    the share of strong calls (cost is the constraint), given to the rows with the largest
+    predicted quality gain, not gain per dollar; the points are shares 0..1."""
+    pair = _two(model)
+    if pair is None:
+        for lam in lambdas:
+            yield (Qh - lam * Ch).argmax(1)
+        return
+    s, w = pair
+    order = np.argsort(-(Qh[:, s] - Qh[:, w]), kind="stable")
+    n = len(Qh)
+    for share in np.linspace(0.0, 1.0, len(lambdas)):
+        pick = np.full(n, w)
+        pick[order[: int(round(share * n))]] = s
+        yield pick
 
 
 def _run(
@@ -81,17 +116,14 @@ def _run(
     qsum = np.zeros(len(lambdas))
     csum = np.zeros(len(lambdas))
     decisions: list[list] = [[] for _ in lambdas]
-    scores, order = [], []
+    scores, order, calib = [], [], []
     for train, test in folds:
         model = fit(train, E_of(train))
-        q, c, dec, Qh = _fold(model, test, E_of(test), lambdas)
-        if len(model.models) == 2:
-            # Two models: rank prompts by the predicted gain of the strong one (named by the
-            # training side) for APGR / CPT.
-            tr = OutcomeTable.from_rows(train, model.models)
-            strong, weak = (model.models[j] for j in np.argsort(-tr.quality.mean(0)))
-            col = {a.key: i for i, a in enumerate(model.arms)}
-            scores.append(Qh[:, col[strong]] - Qh[:, col[weak]])
+        q, c, dec, Qh, cal = _fold(model, test, E_of(test), lambdas)
+        calib.append(cal)
+        pair = _two(model)
+        if pair is not None:  # the predicted gain of the strong model (as ranked by _picks)
+            scores.append(Qh[:, pair[0]] - Qh[:, pair[1]])
             order.extend(test)
         qsum += q
         csum += c
@@ -99,7 +131,12 @@ def _run(
             decisions[p].extend(d)
         if progress:
             progress()
-    return Sweep(lambdas, csum / n, qsum / n, decisions, np.concatenate(scores) if scores else None, order)
+    if scores:  # two-model points are shares of strong calls (see _picks)
+        lambdas = np.linspace(0.0, 1.0, len(lambdas))
+    sweep = Sweep(lambdas, csum / n, qsum / n, decisions, np.concatenate(scores) if scores else None, order)
+    sweep.calib_p = np.concatenate([p for p, _ in calib])
+    sweep.calib_hit = np.concatenate([h for _, h in calib]).astype(float)
+    return sweep
 
 
 class _Embeds:
@@ -229,15 +266,24 @@ def summarise(sweep: Sweep, rows: list[Row]) -> dict:
     o_c, o_q = base["oracle"]
     out["oracle_aiq"] = M.aiq([*singles.values(), (o_c, o_q)], lo, hi)
     out["task_ceiling_aiq"] = M.aiq(task_level_ceiling(rows), lo, hi)
+    if len(sweep.calib_p):
+        out["ece"] = expected_calibration_error(sweep.calib_p, sweep.calib_hit)
+        out["reliability"] = reliability(sweep.calib_p, sweep.calib_hit)
     if len(singles) == 2 and sweep.strong_score is not None:
-        models = models_of(rows)
-        t = OutcomeTable.from_rows(sweep.rows, models)
-        s = int(np.argmax(t.quality.mean(0)))
-        share, pgr = M.pgr_curve(sweep.strong_score, t.quality[:, s], t.quality[:, 1 - s])
+        share, pgr = _pgr(sweep, rows)
         out.update(
             apgr=M.apgr(share, pgr), cpt50=M.cpt(share, pgr, 0.5), cpt80=M.cpt(share, pgr, 0.8), pgr_curve=(share, pgr)
         )
     return out
+
+
+def _pgr(sweep: Sweep, rows: list[Row]) -> tuple[np.ndarray, np.ndarray]:
+    """PGR curve from the sweep's own decisions (what ``--decisions`` writes)."""
+    models = models_of(rows)
+    t = OutcomeTable.from_rows(rows, models)
+    s = int(np.argmax(t.quality.mean(0)))
+    q = {m: {r.id: float(t.quality[i, j]) for i, r in enumerate(rows)} for j, m in enumerate(models)}
+    return M.pgr_from_decisions(sweep.decisions, models[s], q[models[s]], q[models[1 - s]])
 
 
 def iter_decisions(sweep: Sweep) -> Iterator[dict]:

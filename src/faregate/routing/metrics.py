@@ -106,3 +106,30 @@ def cpt(share: np.ndarray, pgr: np.ndarray, x: float) -> float | None:
     """Least share of strong calls whose PGR reaches ``x`` (e.g. 0.5 for CPT(50%))."""
     hit = np.nonzero(pgr >= x - 1e-12)[0]
     return float(share[hit[0]]) if len(hit) else None
+
+
+def pgr_from_decisions(
+    decisions: Iterable[Sequence[tuple[str, list[str]]]],
+    strong: str,
+    q_strong: dict[str, float],
+    q_weak: dict[str, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(share of strong calls, PGR) per knob point, sorted by share, from the decisions written
+    (per point: (row id, models called)); a row's quality is that of the last model called.
+    ``faregate eval`` reports APGR/CPT from this, so the figures are those of the decisions."""
+    ws = float(np.mean(list(q_weak.values())))
+    ss = float(np.mean(list(q_strong.values())))
+    if ss == ws:
+        raise ValueError("PGR is undefined when both models have the same mean quality")
+    pts = []
+    for point in decisions:
+        n = called = 0
+        q = 0.0
+        for rid, models in point:
+            n += 1
+            called += strong in models
+            q += q_strong[rid] if models[-1] == strong else q_weak[rid]
+        if n:
+            pts.append((called / n, (q / n - ws) / (ss - ws)))
+    pts.sort()
+    return np.array([s for s, _ in pts]), np.array([p for _, p in pts])

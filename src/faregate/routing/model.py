@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 
 from . import features as F
+from .calibrate import Calibration, fallback_p_meet, out_of_fold
 from .cascade import Arm, candidate_arms, cheap_models, json_valid, prune_arms, run_agreement, simulate
 from .data import OutcomeTable, Row
 from .embed import HashEmbedder, get_embedder
@@ -76,6 +77,9 @@ class RouterModel:
         self._costW: np.ndarray | None = None
         # Median answer length per (task, model) in tokens, from recorded responses; NaN if none.
         self.output_tokens = np.full((len(tasks) + 1, len(models)), np.nan)
+        # Maps a predicted mean to P(outcome >= floor); None for files saved before it existed.
+        self.calibration: Calibration | None = None
+        self.train_quality = np.full(len(models), np.nan)  # mean quality of each model in training
 
     # -- training ---------------------------------------------------------------------------
 
@@ -124,6 +128,7 @@ class RouterModel:
             singles = [i for i, a in enumerate(arms) if a.judge is None]
             predictor_args = select_knn(E, groups, Y, Q[:, keep], C[:, keep], singles, len(tasks))
         pred = PREDICTORS[predictor](**(predictor_args or {})).fit(E, groups, Y, len(tasks))
+        calib = _calibration(PREDICTORS[predictor], predictor_args or {}, E, groups, Y, Q[:, keep], len(tasks))
         tokens = np.array([f.input_tokens for f in feats], float)
         costs = [CostModel().fit(tokens, groups, table.cost[:, j], len(tasks)) for j in range(len(table.models))]
         judge = None
@@ -134,6 +139,8 @@ class RouterModel:
                 E, groups, len(tasks), table.responses, table.quality, cheap_models(arms)
             )
         out = cls(table.models, tasks, arms, embedder, pred, costs, judge)
+        out.calibration = calib
+        out.train_quality = np.nanmean(table.quality, 0)
         out.output_tokens = _output_tokens(table, groups, len(tasks))
         return out
 
@@ -236,18 +243,22 @@ class RouterModel:
         names: dict[str, str] | None = None,
         cost_usd: dict[str, float] | None = None,
         cascades: bool = True,
+        floor: float | None = None,
     ):
         """Policy candidates for one request, in gateway names.
 
         ``names`` maps data model names to gateway names (default: identity; data models missing
         from it are skipped); ``latency_ms`` gives each gateway model's predicted p95 latency
         (a model missing from it is skipped); ``cost_usd``, if given, replaces the learned
-        per-call cost of a gateway model (e.g. its prices x estimated tokens)."""
+        per-call cost of a gateway model (e.g. its prices x estimated tokens). With ``floor``
+        each candidate's ``p_meet`` is the calibrated P(final answer's quality >= floor)."""
         from .policy import Candidate
 
         out = []
         mc = None
-        for p in self.predict_arms(feats):
+        preds = self.predict_arms(feats)
+        pm = self.p_meet([p.quality for p in preds], floor) if floor is not None else [None] * len(preds)
+        for p, p_meet in zip(preds, pm):
             if p.arm.judge is not None and not cascades:
                 continue
             mapped = [m if names is None else names.get(m) for m in p.arm.models]
@@ -262,10 +273,22 @@ class RouterModel:
             exp = float(sum(r * c for r, c in zip(p.reach, stage)))
             out.append(
                 Candidate(
-                    tuple(gw), p.quality, exp, float(sum(latency_ms[g] for g in gw)), p.arm.judge, float(sum(stage))
+                    tuple(gw),
+                    p.quality,
+                    exp,
+                    float(sum(latency_ms[g] for g in gw)),
+                    p.arm.judge,
+                    float(sum(stage)),
+                    p_meet=p_meet,
                 )
             )
         return out
+
+    def p_meet(self, quality, floor: float) -> list[float]:
+        """Calibrated P(outcome >= floor) for predicted mean qualities."""
+        q = np.asarray(quality, float)
+        p = self.calibration.p_meet(q, floor) if self.calibration is not None else fallback_p_meet(q, floor)
+        return [float(v) for v in np.atleast_1d(p)]
 
     def _model_costs(self, feats: F.RequestFeatures) -> list[float]:
         g = np.array([self.group_of(feats.task)])
@@ -290,6 +313,9 @@ class RouterModel:
         if self.scorer is not None:
             arrays.update({f"s_{k}": v for k, v in self.scorer.state().items()})
         arrays["output_tokens"] = self.output_tokens
+        arrays["train_quality"] = self.train_quality
+        if self.calibration is not None:
+            arrays["calib"] = self.calibration.table
         arrays["header"] = np.frombuffer(orjson.dumps(header), dtype=np.uint8)
         with open(path, "wb") as f:  # np.savez would append ".npz" to a bare path
             np.savez_compressed(f, **arrays)
@@ -325,7 +351,17 @@ class RouterModel:
         )
         if "output_tokens" in data:
             out.output_tokens = data["output_tokens"]
+        if "train_quality" in data:
+            out.train_quality = data["train_quality"]
+        if "calib" in data:  # absent in files saved before calibration: fallback_p_meet
+            out.calibration = Calibration(data["calib"])
         return out
+
+
+def _calibration(cls, args: dict, E, groups, Y, Q, n_groups: int) -> Calibration:
+    """Fit the floor calibration on out-of-fold predictions of the plans' quality."""
+    oof = out_of_fold(lambda: cls(**args), E, groups, Y, n_groups)
+    return Calibration.fit(oof[:, : Q.shape[1]], Q)
 
 
 def _output_tokens(table: OutcomeTable, groups: np.ndarray, n_groups: int) -> np.ndarray:

@@ -32,6 +32,7 @@ class Candidate:
     latency_ms: float
     judge: str | None = None
     worst_cost_usd: float | None = None
+    p_meet: float | None = None  # calibrated P(answer meets the request's quality floor)
 
     @property
     def kind(self) -> str:

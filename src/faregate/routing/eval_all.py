@@ -1,0 +1,98 @@
+"""``faregate eval --all DIR``: every routing-outcomes file of a folder, cross-validated, with
+the baselines beside the router: the zero router (hull of the single models), the per-task
+rule (each task's best plan for every knob value, chosen on the training fold) and the oracle.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics as M
+from .cascade import candidate_arms, simulate
+from .data import OutcomeTable, Row, kfold, load_rows
+
+
+def task_rule_points(rows: list[Row], k: int = 5, seed: int = 0, lambdas=None) -> list[tuple[float, float]]:
+    """Cross-validated points of the per-task rule: on each training fold, the plan with the best
+    mean quality - lambda * cost per task (the best overall for a task the fold lacks), applied
+    to the held-out rows."""
+    from .evaluate import LAMBDAS
+
+    lambdas = LAMBDAS if lambdas is None else lambdas
+    table = OutcomeTable.from_rows(rows)
+    arms = candidate_arms(table)
+    sims = [simulate(a, table) for a in arms]
+    Q = np.stack([x[0] for x in sims], 1)
+    C = np.stack([x[1] for x in sims], 1)
+    tasks = np.array([r.task or "" for r in rows])
+    q = np.zeros(len(lambdas))
+    c = np.zeros(len(lambdas))
+    for tr_ix, te_ix in kfold(rows, k, seed):
+        tr, te = np.asarray(tr_ix), np.asarray(te_ix)
+        for li, lam in enumerate(lambdas):
+            overall = int(np.argmax(Q[tr].mean(0) - lam * C[tr].mean(0)))
+            for t in np.unique(tasks[te]):
+                sel = tr[tasks[tr] == t]
+                a = int(np.argmax(Q[sel].mean(0) - lam * C[sel].mean(0))) if len(sel) else overall
+                rows_t = te[tasks[te] == t]
+                q[li] += Q[rows_t, a].sum()
+                c[li] += C[rows_t, a].sum()
+    return list(zip((c / len(rows)).tolist(), (q / len(rows)).tolist()))
+
+
+def evaluate_file(path: Path, k: int, **kw) -> dict:
+    """One file's figures (router by ``evaluate.cross_validate`` with ``kw``)."""
+    from .evaluate import cross_validate, summarise
+
+    rows = load_rows(path)
+    t0 = time.perf_counter()
+    s = summarise(cross_validate(rows, k, **kw), rows)
+    singles = s["baselines"]["singles"].values()
+    lo, hi = min(c for c, _ in singles), max(c for c, _ in singles)
+    s["task_rule_aiq"] = M.aiq(task_rule_points(rows, k), lo, hi)
+    s["seconds"] = time.perf_counter() - t0
+    s["rows"] = len(rows)
+    s["file"] = path.name
+    return s
+
+
+def print_all(console, results: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(console.width, 150))  # one line per data set, even in a pipe
+
+    def f(x, pct=False):
+        return "-" if x is None else (f"{x:.1f}%" if pct else f"{x:.4f}")
+
+    t = Table(title="cross-validated AIQ per data set (higher is better)")
+    for name in (
+        "data",
+        "rows",
+        "zero router",
+        "per-task rule",
+        "faregate",
+        "oracle",
+        "APGR",
+        "ECE",
+        "match cost",
+        "s",
+    ):
+        t.add_column(name, justify="left" if name == "data" else "right")
+    for s in results:
+        t.add_row(
+            s["file"],
+            str(s["rows"]),
+            f(s["zero_router_aiq"]),
+            f(s["task_rule_aiq"]),
+            f(s["aiq"]),
+            f(s["oracle_aiq"]),
+            f(s.get("apgr")),
+            f(s.get("ece")),
+            f(s["cost_to_match_pct"], pct=True),
+            f"{s['seconds']:.0f}",
+        )
+    console.print(t)

@@ -1,0 +1,51 @@
+"""``faregate eval --all DIR``: every file, with the zero router, per-task rule and oracle."""
+
+import orjson
+from click.testing import CliRunner
+
+from faregate.routing import metrics as M
+from faregate.routing.commands import eval_cmd
+from faregate.routing.data import OutcomeTable
+from faregate.routing.eval_all import task_rule_points
+
+
+def synthetic_rows(path, n: int) -> list[dict]:
+    """The first ``n`` rows of the ``synthetic_file`` fixture (tests/routing/conftest.py)."""
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()[:n]]
+
+
+def _write(path, rows):
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+
+
+def test_eval_all_prints_every_file_with_baselines(synthetic_file, tmp_path):
+    d = tmp_path / "sets"
+    d.mkdir()
+    _write(d / "three.jsonl", synthetic_rows(synthetic_file, 90))
+    pair = [
+        {**r, "outcomes": {m: r["outcomes"][m] for m in ("cheap", "strong")}}
+        for r in synthetic_rows(synthetic_file, 60)
+    ]
+    _write(d / "pair.jsonl", pair)
+    res = CliRunner().invoke(eval_cmd, ["--all", str(d), "--cv", "3"])
+    assert res.exit_code == 0, res.output
+    assert "three.jsonl" in res.output and "pair.jsonl" in res.output
+    assert "per-task rule" in res.output and "oracle" in res.output
+    res = CliRunner().invoke(eval_cmd, ["--all", str(tmp_path / "sets"), "x.jsonl"])
+    assert res.exit_code == 2
+    (d / "bad.jsonl").write_text("{}\n")
+    res = CliRunner().invoke(eval_cmd, ["--all", str(d), "--cv", "3"])
+    assert res.exit_code == 2 and "bad.jsonl" in res.output
+
+
+def test_task_rule_is_cross_validated_and_finds_each_tasks_best_model(synthetic_file):
+    from faregate.routing.data import parse_row
+
+    rows = [parse_row(r) for r in synthetic_rows(synthetic_file, 120)]
+    table = OutcomeTable.from_rows(rows)
+    pts = task_rule_points(rows, 3)
+    # cheapest point: cheap everywhere; a middle knob: cheap on arithmetic, strong on history
+    assert min(q for _, q in pts) < 0.6 and max(q for _, q in pts) == 1.0
+    j = table.models.index("cheap")
+    mixed = 0.5 * table.cost[:, j].mean() + 0.5 * table.cost[:, table.models.index("strong")].mean()
+    assert M.hull_value(M.upper_hull(pts), mixed * 1.01) > 0.99
