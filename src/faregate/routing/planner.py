@@ -161,6 +161,7 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
         min_quality=cons.min_quality,
         max_latency_ms=cons.max_latency_ms,
         max_cost_usd=cons.max_cost_usd,
+        confidence=cons.confidence,
     )
     known = {n: q for n, q in offline.items() if n in catalogue.models and stats.source.knows(catalogue.models[n])}
     level, level_source = complexity(request.features, known)
@@ -168,7 +169,8 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
     for c in cands:
         d = c.as_dict()
         d["within_limits"] = within_limits(c, cons.max_latency_ms, cons.max_cost_usd)
-        d["meets_floor"] = c.quality >= cons.min_quality
+        d["p_meet"] = round(c.chance(cons.min_quality), 4)
+        d["meets_floor"] = c.meets(cons.min_quality, cons.confidence)
         explained.append(d)
     return Plan(
         chosen.kind,
