@@ -135,7 +135,14 @@ def candidates(
         latency=LatencyStats(stats.observed_ttft_ms, stats.calibration, catalogue.estimates.p95_factor),
     )
     cascades = catalogue.cascades and not feats.has_tools  # a judge compares text answers
-    cands = stats.source.candidates(feats, usable, latency_ms=est.latency_ms, cost_usd=est.cost_usd, cascades=cascades)
+    cands = stats.source.candidates(
+        feats,
+        usable,
+        latency_ms=est.latency_ms,
+        cost_usd=est.cost_usd,
+        cascades=cascades,
+        floor=request.constraints.min_quality,
+    )
     if stats.calibration:
         cands = [calibrated(c, task, stats) for c in cands]
     return cands, excluded
