@@ -72,3 +72,39 @@ def test_confidence_from_request_route_and_default():
     assert GatewayConfig.model_validate({"models": []}).default_confidence == 0.9
     with pytest.raises(InvalidRequest, match=r"faregate.confidence .* out of range"):
         resolve_constraints({"confidence": 1.5}, None, cfg, None)
+
+
+class _FloorRouter:
+    """A router whose ``candidates`` takes ``floor`` (the interface contract): it fills p_meet."""
+
+    models = {"m"}
+
+    def __init__(self) -> None:
+        self.floors: list[float | None] = []
+
+    def candidates(self, feats, *, latency_ms, names=None, cost_usd=None, cascades=True, floor=None):
+        self.floors.append(floor)
+        return [Candidate(("m",), 0.91, 0.001, 10.0, p_meet=0.99)]
+
+
+class _OldRouter(_FloorRouter):
+    def candidates(self, feats, *, latency_ms, names=None, cost_usd=None, cascades=True):  # type: ignore[override]
+        return [Candidate(("m",), 0.91, 0.001, 10.0)]
+
+
+def test_router_source_passes_the_floor_when_the_router_takes_it():
+    from faregate.config import ModelConfig
+    from faregate.routing import features as F
+    from faregate.routing.sources import RouterSource
+
+    m = ModelConfig.model_validate({"name": "m", "base_url": "http://127.0.0.1:1/v1"})
+    prior = ModelConfig.model_validate({"name": "p", "base_url": "http://127.0.0.1:1/v1", "quality": 0.95})
+    feats = F.extract([{"role": "user", "content": "hi"}])
+    kw = {"latency_ms": {"m": 10.0, "p": 10.0}, "cost_usd": {"m": 0.001, "p": 0.002}, "cascades": False}
+    router = _FloorRouter()
+    out = RouterSource(router).candidates(feats, [m, prior], floor=0.9, **kw)
+    assert router.floors == [0.9] and out[0].p_meet == 0.99
+    # the prior's p_meet comes from little evidence: 0.95 over a 0.9 floor is far from sure
+    assert out[1].p_meet is not None and 0.5 < out[1].p_meet < 0.9
+    old = RouterSource(_OldRouter()).candidates(feats, [m], floor=0.9, **kw)
+    assert old[0].p_meet is None and old[0].chance(0.9) == pytest.approx(chance.p_meet(0.91, 0.9))
