@@ -68,6 +68,8 @@ def test_default_confidence_needs_a_margin_over_the_floor():
     assert plan.models == ["mid"] and not plan.constraint_unmet
     cheap = next(c for c in plan.candidates if c.get("models") == ["cheap"])
     assert 0.5 < cheap["p_meet"] < 0.9 and cheap["meets_floor"] is False
+    body = plan.as_dict()  # POST /v1/route says the prediction is a prior, and how sure it is
+    assert body["prediction_source"] == "prior" and 0.9 <= body["p_meet"] < 1.0
     assert s.plan(ctx_for({"faregate": {"min_quality": 0.6, "confidence": 0.8}}), "auto").models == ["cheap"]
 
 

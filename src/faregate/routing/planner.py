@@ -120,6 +120,17 @@ def calibrated(c: Candidate, task: str | None, stats: Stats) -> Candidate:
     return c if q is None else Candidate(c.models, q["quality"], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
 
 
+def prediction_source(c: Candidate, task: str | None, stats: Stats, catalogue: Catalogue) -> str:
+    """Where a plan's quality came from: every model known to the trained router -> "router";
+    else measured per-task quality for its models -> "logged_outcomes"; else "prior"."""
+    ms = [catalogue.models[n] for n in c.models if n in catalogue.models]
+    if ms and all(stats.source.knows(m) for m in ms):
+        return "router"
+    if all(task is not None and task in stats.calibration.get(n, {}).get("quality_by_task", {}) for n in c.models):
+        return "logged_outcomes"
+    return "prior"
+
+
 def candidates(
     route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Catalogue
 ) -> tuple[list[Candidate], list[dict[str, Any]]]:
@@ -194,6 +205,8 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
         offline_quality=offline,
         complexity=level,
         complexity_source=level_source,
+        prediction_source=prediction_source(chosen, cons.task, stats, catalogue),
+        p_meet=chosen.chance(cons.min_quality),
     )
 
 
