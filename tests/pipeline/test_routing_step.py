@@ -53,10 +53,24 @@ def ctx_for(body, principal=None):
 
 def test_cheapest_model_meeting_the_floor():
     s = step()
-    assert s.plan(ctx_for({"faregate": {"min_quality": 0.6}}), "auto").models == ["cheap"]
-    assert s.plan(ctx_for({"faregate": {"min_quality": 0.8}}), "auto").models == ["mid"]
-    plan = s.plan(ctx_for({"faregate": {"min_quality": 0.9}}), "auto")
+    # confidence 0.5: the chance constraint at its median, i.e. the mean prior against the floor
+    half = {"confidence": 0.5}
+    assert s.plan(ctx_for({"faregate": {"min_quality": 0.6, **half}}), "auto").models == ["cheap"]
+    assert s.plan(ctx_for({"faregate": {"min_quality": 0.8, **half}}), "auto").models == ["mid"]
+    plan = s.plan(ctx_for({"faregate": {"min_quality": 0.9, **half}}), "auto")
     assert plan.models == ["strong"] and not plan.constraint_unmet
+
+
+def test_default_confidence_needs_a_margin_over_the_floor():
+    s = step()
+    # cheap's prior 0.7 is only 0.1 above 0.6: P(meets) ~0.84 < 0.9 as a prior, so mid answers
+    plan = s.plan(ctx_for({"faregate": {"min_quality": 0.6}}), "auto")
+    assert plan.models == ["mid"] and not plan.constraint_unmet
+    cheap = next(c for c in plan.candidates if c.get("models") == ["cheap"])
+    assert 0.5 < cheap["p_meet"] < 0.9 and cheap["meets_floor"] is False
+    body = plan.as_dict()  # POST /v1/route says the prediction is a prior, and how sure it is
+    assert body["prediction_source"] == "prior" and 0.9 <= body["p_meet"] < 1.0
+    assert s.plan(ctx_for({"faregate": {"min_quality": 0.6, "confidence": 0.8}}), "auto").models == ["cheap"]
 
 
 def test_latency_ceiling_excludes_slow_models_and_marks_unmet():

@@ -67,7 +67,8 @@ async def plan(c, routing=None, key=KEY, model="auto", text="What is the capital
 
 async def test_modes_pick_the_plan_their_docs_promise(client):
     c, _, _ = client
-    floor = {"min_quality": 0.7}
+    # confidence 0.5: a plan meets the floor when its mean does (the chance constraint at its median)
+    floor = {"min_quality": 0.7, "confidence": 0.5}
     s, cost = await plan(c, floor)
     assert s == 200 and cost["models"] == ["mid"] and cost["constraints"]["mode"] == "cost"
     _, fast = await plan(c, {**floor, "mode": "latency"})
@@ -84,11 +85,11 @@ async def test_modes_pick_the_plan_their_docs_promise(client):
 
 async def test_route_and_key_modes_and_precedence(client):
     c, _, _ = client
-    _, r = await plan(c, {"min_quality": 0.7}, model="speedy")
+    _, r = await plan(c, {"min_quality": 0.7, "confidence": 0.5}, model="speedy")
     assert r["models"] == ["fast"] and r["constraints"]["mode"] == "latency"  # the route's mode
-    _, k = await plan(c, {"min_quality": 0.7}, key=QKEY, model="speedy")
+    _, k = await plan(c, {"min_quality": 0.7, "confidence": 0.5}, key=QKEY, model="speedy")
     assert k["models"] == ["strong"] and k["constraints"]["mode"] == "quality"  # the key's over the route's
-    _, q = await plan(c, {"min_quality": 0.7, "mode": "cost"}, key=QKEY)
+    _, q = await plan(c, {"min_quality": 0.7, "confidence": 0.5, "mode": "cost"}, key=QKEY)
     assert q["models"] == ["mid"]  # the request's own over the key's
     s, err = await plan(c, {"mode": "fastest"})
     assert s == 400 and err["error"]["param"] == "faregate.mode" and "balanced" in err["error"]["message"]

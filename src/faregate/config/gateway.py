@@ -41,6 +41,9 @@ class GatewayConfig(_Frozen):
         description="Quality floor per task when neither a request nor its route sets one.",
     )
     default_min_quality: float = Field(0.8, ge=0, le=1, description="Floor when nothing else sets one.")
+    default_confidence: float = Field(
+        0.9, gt=0, le=1, description="Required probability that an answer meets its floor (the chance constraint)."
+    )
     # The trained router (from `faregate train`) for `model: "auto"`; routes may name their own.
     router_model: str | None = None
     cascades: bool = True  # allow cascade plans (cheap model, judge, escalate)

@@ -198,6 +198,9 @@ class RouteConfig(_Frozen):
     candidates: list[str] = Field(default_factory=list, description="Models to choose among; empty: every model.")
     router_model: str | None = None  # path of a file from ``faregate train``
     min_quality: float | None = Field(None, ge=0, le=1, description="Quality floor unless a request sets one.")
+    confidence: float | None = Field(
+        None, gt=0, le=1, description="Required probability of meeting the floor unless a request sets one."
+    )
     max_latency_ms: float | None = Field(None, gt=0, description="Latency ceiling (ms, predicted p95).")
     max_cost_usd: float | None = Field(None, gt=0, description="Cost ceiling per request (USD).")
     task: str | None = Field(None, description="The route's task; default: inferred from the prompt.")

@@ -12,6 +12,7 @@ from .modes import check_mode, preset_defaults
 # name -> (low, high, inclusive low)
 RANGES: dict[str, tuple[float, float, bool]] = {
     "min_quality": (0.0, 1.0, True),
+    "confidence": (0.0, 1.0, False),  # P(answer meets the floor) required: the chance constraint
     "max_latency_ms": (0.0, 3_600_000.0, False),
     "max_cost_usd": (0.0, 1_000.0, False),
 }
@@ -29,10 +30,12 @@ class Constraints:
     task: str | None = None
     task_given: bool = False
     mode: str | None = None  # ``routing.modes``: None plans as "cost"
+    confidence: float | None = None  # None: the mean prediction against the floor (offline sweeps)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "min_quality": self.min_quality,
+            "confidence": self.confidence,
             "max_latency_ms": self.max_latency_ms,
             "max_cost_usd": self.max_cost_usd,
             "task": self.task,
@@ -104,4 +107,5 @@ def resolve_constraints(
         task=task,
         task_given=given,
         mode=mode,
+        confidence=float(values["confidence"] or config.default_confidence),
     )

@@ -13,13 +13,20 @@ def select_mode(
     min_quality: float,
     max_latency_ms: float | None = None,
     max_cost_usd: float | None = None,
+    confidence: float | None = None,
 ) -> tuple[Candidate, bool]:
     """The chosen candidate and whether a constraint is unmet, under ``mode`` (see the module)."""
-    base, unmet = select(candidates, min_quality=min_quality, max_latency_ms=max_latency_ms, max_cost_usd=max_cost_usd)
+    base, unmet = select(
+        candidates,
+        min_quality=min_quality,
+        max_latency_ms=max_latency_ms,
+        max_cost_usd=max_cost_usd,
+        confidence=confidence,
+    )
     if mode in (None, "cost") or unmet:
         return base, unmet
     ok = [c for c in candidates if within_limits(c, max_latency_ms, max_cost_usd)]
-    meeting = [c for c in ok if c.quality >= min_quality]
+    meeting = [c for c in ok if c.meets(min_quality, confidence)]
     if mode == "quality":
         return max(ok, key=lambda c: (c.quality, -c.cost_usd, _neg(c.models))), False
     if mode == "latency":

@@ -33,6 +33,10 @@ class Plan:
     offline_quality: dict[str, float] = field(default_factory=dict)
     complexity: str | None = None  # "simple" | "medium" | "complex" (``routing.complexity``)
     complexity_source: str | None = None  # "router" | "heuristic"
+    # Where the chosen plan's quality prediction came from: "router" (a trained router),
+    # "logged_outcomes" (measured per-task quality) or "prior" (configured), and its P(meets floor).
+    prediction_source: str | None = None
+    p_meet: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,5 +53,7 @@ class Plan:
             "constraints": self.constraints.as_dict() if self.constraints is not None else None,
             "complexity": self.complexity,
             "complexity_source": self.complexity_source,
+            "prediction_source": self.prediction_source,
+            "p_meet": None if self.p_meet is None else round(self.p_meet, 4),
             "candidates": self.candidates,
         }

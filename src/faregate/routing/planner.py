@@ -120,6 +120,17 @@ def calibrated(c: Candidate, task: str | None, stats: Stats) -> Candidate:
     return c if q is None else Candidate(c.models, q["quality"], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
 
 
+def prediction_source(c: Candidate, task: str | None, stats: Stats, catalogue: Catalogue) -> str:
+    """Where a plan's quality came from: every model known to the trained router -> "router";
+    else measured per-task quality for its models -> "logged_outcomes"; else "prior"."""
+    ms = [catalogue.models[n] for n in c.models if n in catalogue.models]
+    if ms and all(stats.source.knows(m) for m in ms):
+        return "router"
+    if all(task is not None and task in stats.calibration.get(n, {}).get("quality_by_task", {}) for n in c.models):
+        return "logged_outcomes"
+    return "prior"
+
+
 def candidates(
     route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Catalogue
 ) -> tuple[list[Candidate], list[dict[str, Any]]]:
@@ -135,7 +146,14 @@ def candidates(
         latency=LatencyStats(stats.observed_ttft_ms, stats.calibration, catalogue.estimates.p95_factor),
     )
     cascades = catalogue.cascades and not feats.has_tools  # a judge compares text answers
-    cands = stats.source.candidates(feats, usable, latency_ms=est.latency_ms, cost_usd=est.cost_usd, cascades=cascades)
+    cands = stats.source.candidates(
+        feats,
+        usable,
+        latency_ms=est.latency_ms,
+        cost_usd=est.cost_usd,
+        cascades=cascades,
+        floor=request.constraints.min_quality,
+    )
     if stats.calibration:
         cands = [calibrated(c, task, stats) for c in cands]
     return cands, excluded
@@ -161,6 +179,7 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
         min_quality=cons.min_quality,
         max_latency_ms=cons.max_latency_ms,
         max_cost_usd=cons.max_cost_usd,
+        confidence=cons.confidence,
     )
     known = {n: q for n, q in offline.items() if n in catalogue.models and stats.source.knows(catalogue.models[n])}
     level, level_source = complexity(request.features, known)
@@ -168,7 +187,8 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
     for c in cands:
         d = c.as_dict()
         d["within_limits"] = within_limits(c, cons.max_latency_ms, cons.max_cost_usd)
-        d["meets_floor"] = c.quality >= cons.min_quality
+        d["p_meet"] = round(c.chance(cons.min_quality), 4)
+        d["meets_floor"] = c.meets(cons.min_quality, cons.confidence)
         explained.append(d)
     return Plan(
         chosen.kind,
@@ -185,6 +205,8 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
         offline_quality=offline,
         complexity=level,
         complexity_source=level_source,
+        prediction_source=prediction_source(chosen, cons.task, stats, catalogue),
+        p_meet=chosen.chance(cons.min_quality),
     )
 
 

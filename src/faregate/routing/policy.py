@@ -1,8 +1,10 @@
 """The routing policy: a pure function from per-candidate predictions and constraints to a ``Plan``.
 
 ``choose(candidates, min_quality=..., max_latency_ms=..., max_cost_usd=...)`` returns the
-cheapest candidate whose predicted quality meets the floor and that is within the hard limits
-(predicted p95 latency and worst-case cost; a cascade's worst case calls every model). If
+cheapest candidate that meets the floor and is within the hard limits
+(predicted p95 latency and worst-case cost; a cascade's worst case calls every model). With
+``confidence`` the floor is a chance constraint: ``P(quality >= floor) >= confidence`` (the
+candidate's ``p_meet``, else ``chance.p_meet`` of its mean); without, the mean against it. If
 none meets the floor: the best quality within the hard limits, ``constraint_unmet=True``; if
 nothing is within them either, the fastest candidate, ``constraint_unmet=True``.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import chance
 from .plan import Plan
 
 
@@ -32,7 +35,15 @@ class Candidate:
     latency_ms: float
     judge: str | None = None
     worst_cost_usd: float | None = None
-    p_meet: float | None = None  # calibrated P(answer meets the request's quality floor)
+    p_meet: float | None = None  # calibrated P(answer meets the request's floor); None: from quality
+
+    def chance(self, floor: float) -> float:
+        """``P(answer meets floor)``: ``p_meet`` when a predictor gave one, else from the mean."""
+        return chance.p_meet(self.quality, floor) if self.p_meet is None else self.p_meet
+
+    def meets(self, floor: float, confidence: float | None) -> bool:
+        """The floor as a chance constraint (``confidence`` None: the mean against the floor)."""
+        return self.quality >= floor if confidence is None else self.chance(floor) >= confidence
 
     @property
     def kind(self) -> str:
@@ -51,6 +62,7 @@ class Candidate:
             "predicted_cost_usd": self.cost_usd,
             "worst_cost_usd": self.worst_cost,
             "predicted_p95_latency_ms": round(self.latency_ms, 1),
+            "p_meet": None if self.p_meet is None else round(self.p_meet, 4),
         }
 
 
@@ -79,14 +91,20 @@ def select(
     min_quality: float,
     max_latency_ms: float | None = None,
     max_cost_usd: float | None = None,
+    confidence: float | None = None,
 ) -> tuple[Candidate, bool]:
-    """The chosen candidate and whether a constraint is unmet (``choose`` without the Plan)."""
+    """The chosen candidate and whether a constraint is unmet (``choose`` without the Plan).
+
+    With ``confidence``, a candidate meets the floor when ``P(quality >= floor) >= confidence``;
+    if none does, the one most likely to meet it (``constraint_unmet``)."""
     if not candidates:
         raise ValueError("no candidates to choose from")
     ok = [c for c in candidates if within_limits(c, max_latency_ms, max_cost_usd)]
-    meeting = [c for c in ok if c.quality >= min_quality]
+    meeting = [c for c in ok if c.meets(min_quality, confidence)]
     if meeting:
         return min(meeting, key=lambda c: (c.cost_usd, -c.quality, c.models)), False
+    if ok and confidence is not None:
+        return max(ok, key=lambda c: (c.chance(min_quality), c.quality, -c.cost_usd)), True
     if ok:
         return max(ok, key=lambda c: (c.quality, -c.cost_usd)), True
     return min(candidates, key=lambda c: (c.latency_ms, c.worst_cost, c.models)), True
@@ -98,8 +116,15 @@ def choose(
     min_quality: float,
     max_latency_ms: float | None = None,
     max_cost_usd: float | None = None,
+    confidence: float | None = None,
 ) -> Plan:
-    best, unmet = select(candidates, min_quality=min_quality, max_latency_ms=max_latency_ms, max_cost_usd=max_cost_usd)
+    best, unmet = select(
+        candidates,
+        min_quality=min_quality,
+        max_latency_ms=max_latency_ms,
+        max_cost_usd=max_cost_usd,
+        confidence=confidence,
+    )
     return _plan(best, unmet, candidates)
 
 

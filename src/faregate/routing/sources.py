@@ -8,9 +8,11 @@ and judges a cascade's answers live (``accept``). ``load_calibration`` reads wha
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ..config import ModelConfig
+from . import chance
 from . import features as F
 from .cascade import json_valid, run_agreement
 from .policy import Candidate
@@ -23,6 +25,9 @@ class RouterSource:
 
     def __init__(self, router: Any = None) -> None:
         self.router = router
+        # A router whose ``candidates`` takes ``floor`` fills each plan's calibrated p_meet; an
+        # older one (no such keyword) leaves it None and ``chance`` derives it from the mean.
+        self._floor_kw = router is not None and "floor" in inspect.signature(router.candidates).parameters
 
     @classmethod
     def load(cls, path: str | None) -> RouterSource:
@@ -44,18 +49,21 @@ class RouterSource:
         latency_ms: dict[str, float],
         cost_usd: dict[str, float],
         cascades: bool,
+        floor: float | None = None,
     ) -> list[Candidate]:
         out: list[Candidate] = []
         known: set[str] = set()
         if self.router is not None:
             names = {(m.router_name or m.name): m.name for m in models if self.knows(m)}
+            extra = {"floor": floor} if self._floor_kw else {}
             out = self.router.candidates(
-                feats, latency_ms=latency_ms, names=names, cost_usd=cost_usd, cascades=cascades
+                feats, latency_ms=latency_ms, names=names, cost_usd=cost_usd, cascades=cascades, **extra
             )
             known = set(names.values())
-        for m in models:  # models the router does not know: their configured prior
+        for m in models:  # models the router does not know: their configured prior (little evidence)
             if m.name not in known:
-                out.append(Candidate((m.name,), m.quality, cost_usd[m.name], latency_ms[m.name]))
+                p = None if floor is None else chance.p_meet(m.quality, floor, chance.PRIOR_CONCENTRATION)
+                out.append(Candidate((m.name,), m.quality, cost_usd[m.name], latency_ms[m.name], p_meet=p))
         return out
 
     def accept(

@@ -66,6 +66,7 @@ def response_headers(ctx: RequestContext, *, with_cost: bool) -> dict[str, str]:
 
 ROUTING_HEADERS = (
     ("x-faregate-min-quality", "min_quality"),
+    ("x-faregate-confidence", "confidence"),
     ("x-faregate-max-latency-ms", "max_latency_ms"),
     ("x-faregate-max-cost-usd", "max_cost_usd"),
     ("x-faregate-task", "task"),
