@@ -83,8 +83,15 @@ def _ctx() -> RequestContext:
     return ctx
 
 
-def _step(metrics: bool, tracing: SpanExporter | None, access: bool) -> ObserveStep:
-    cfg = GatewayConfig.model_validate({**CONFIG, "metrics": {"enabled": metrics}, "access_log": {"enabled": access}})
+def _step(metrics: bool, tracing: SpanExporter | None, access: bool, ratio: float = 1.0) -> ObserveStep:
+    cfg = GatewayConfig.model_validate(
+        {
+            **CONFIG,
+            "metrics": {"enabled": metrics},
+            "access_log": {"enabled": access},
+            "tracing": {"sample_ratio": ratio},
+        }
+    )
     services = Services.build(cfg)
     if tracing is not None:
         # A queue big enough for a round: no span is dropped for a full queue while the loop runs.
@@ -95,7 +102,10 @@ def _step(metrics: bool, tracing: SpanExporter | None, access: bool) -> ObserveS
 def _time(step: ObserveStep, n: int) -> float:
     ctxs = [_ctx() for _ in range(n)]
     t0 = time.perf_counter()
+    tracing = step.tracing
     for c in ctxs:
+        if tracing is not None:
+            c.trace = tracing.decide(c.traceparent)  # what ObserveStep.handle does as the request enters
         step._hook(c)
     if step.tracing is not None:
         step.tracing.flush(60_000)  # the export thread's work belongs to these requests
@@ -116,6 +126,8 @@ def main() -> None:
         "tracing": _step(False, _Drop(), False),
         "tracing+sdk-encode": _step(False, _Encode(_sdk_encode), False),
         "tracing+fg-encode": _step(False, _Encode(SpanEncoder().encode), False),
+        "tracing 10%+fg-enc": _step(False, _Encode(SpanEncoder().encode), False, ratio=0.1),
+        "metrics+json log": _step(True, None, True),
         "json log": _step(False, None, True),
         "all on": _step(True, _Encode(SpanEncoder().encode), True),
     }

@@ -3,6 +3,7 @@ gateway keys refused, every page behind a session."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -155,3 +156,26 @@ async def test_pages_send_a_strict_content_security_policy(dash, client):
         assert r.headers["Cache-Control"] == "no-store" and r.headers["X-Frame-Options"] == "DENY"
     async with c.s.get(dash.url + "/dashboard/static/uPlot.iife.min.js") as r:
         assert r.status == 200 and "uPlot" in await r.text()
+
+
+async def test_logout_on_one_replica_ends_the_session_on_every_replica(start_server, upstreams, tmp_path):
+    config = dashboard_config(upstreams, tmp_path)  # one database, two gateways
+    a, b = start_server(config), start_server(config)
+    c = DashClient(a.url)
+    try:
+        await c.login()
+        assert (await c.get("/dashboard/keys"))[0] == 200
+        cookie = {"Cookie": f"{COOKIE}={c.cookie()}"}
+        async with aiohttp.ClientSession() as s:
+            async with s.get(b.url + "/dashboard", headers=cookie, allow_redirects=False) as r:
+                assert r.status == 200  # the same cookie is a session on B
+            assert (await c.post("/dashboard/logout", {}))[0] == 303
+            deadline = time.monotonic() + Sessions.SYNC_S + 10  # B re-reads the logouts SYNC_S apart
+            status = 200
+            while status == 200 and time.monotonic() < deadline:
+                async with s.get(b.url + "/dashboard", headers=cookie, allow_redirects=False) as r:
+                    status = r.status
+                await asyncio.sleep(0.1)
+            assert status == 303
+    finally:
+        await c.close()

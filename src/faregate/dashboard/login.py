@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .reads import database
 from .session import COOKIE, Sessions, csrf_ok
 from .web import HEADERS, SESSIONS, gateway, refuse, render, safe_next, same_origin, session
 
@@ -61,7 +62,7 @@ async def logout(request: web.Request) -> web.Response:
         token = form.get("csrf")
         if not same_origin(request) or not csrf_ok(s, token if isinstance(token, str) else None):
             return refuse(request, 403, "Refused: the logout form's CSRF token is missing or stale.", s)
-        request.app[SESSIONS].end(s)
+        await request.app[SESSIONS].end(s, await database(request))  # every replica (session.py)
     resp = web.HTTPSeeOther(location="/dashboard/login", headers=HEADERS)
     resp.del_cookie(COOKIE, path="/dashboard")
     raise resp

@@ -8,13 +8,17 @@ sheet, no data) are served without a session.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
 from ..pipeline.gateway import Gateway
 from . import admin_pages, login, pages
-from .web import setup
+from .reads import database
+from .web import SESSIONS, setup
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 STATIC = Path(__file__).parent / "static"
 PUBLIC = ("/dashboard/login", "/dashboard/static/")
@@ -22,7 +26,7 @@ PUBLIC = ("/dashboard/login", "/dashboard/static/")
 
 def add_routes(app: web.Application, gateway: Gateway) -> None:
     setup(app)
-    r = app.router
+    r = _Synced(app.router)
     r.add_get("/dashboard", pages.overview)
     r.add_get("/dashboard/models", pages.models)
     r.add_get("/dashboard/requests", pages.requests_list)
@@ -37,4 +41,27 @@ def add_routes(app: web.Application, gateway: Gateway) -> None:
     r.add_get("/dashboard/login", login.login_form)
     r.add_post("/dashboard/login", login.login)
     r.add_post("/dashboard/logout", login.logout)
-    r.add_static("/dashboard/static", STATIC, append_version=False)
+    app.router.add_static("/dashboard/static", STATIC, append_version=False)
+
+
+def synced(handler: Handler) -> Handler:
+    """The handler after the logouts of other replicas are read (at most ``Sessions.SYNC_S`` old)."""
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        await request.app[SESSIONS].sync(await database(request))
+        return await handler(request)
+
+    return run
+
+
+class _Synced:
+    """``add_get``/``add_post`` of a router, each handler wrapped by ``synced``."""
+
+    def __init__(self, router: web.UrlDispatcher) -> None:
+        self._router = router
+
+    def add_get(self, path: str, handler: Handler) -> None:
+        self._router.add_get(path, synced(handler))
+
+    def add_post(self, path: str, handler: Handler) -> None:
+        self._router.add_post(path, synced(handler))

@@ -6,7 +6,10 @@ share sessions, and changing the master key ends every session. The credential t
 bytes of the login credential's hash) ties a viewer session to a ``viewer_keys`` entry still in
 the config. The CSRF token of a session is an HMAC of its nonce, so a form posted from another
 site (which cannot read the page) cannot carry it. Logout remembers the nonce until the cookie
-would have expired (per process; the cookie is also cleared in the browser).
+would have expired, in this process and in the ``dashboard_logout`` table of the request-log
+database; every replica re-reads that table at most ``SYNC_S`` seconds apart (before a
+dashboard request), so a logout on one replica ends the session on all of them within that
+bound (the cookie is also cleared in the browser).
 
 Roles: ``admin`` (the master key: everything, prompt text when bodies are logged, changes) and
 ``viewer`` (a ``dashboard.viewer_keys`` entry: numbers only). Gateway keys never log in.
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 
 from ..config import GatewayConfig
 from ..server.master_key import is_master_key
+from ..storage.db import Database
 
 COOKIE = "faregate_dashboard"
 ADMIN, VIEWER = "admin", "viewer"
@@ -48,8 +52,22 @@ def _tag(credential: str) -> str:
 class Sessions:
     """Issues and verifies the cookies of one gateway config (see the module docstring)."""
 
+    # How stale another replica's logout may be here: a re-read of a small table this often.
+    SYNC_S = 1.0
+
     def __init__(self) -> None:
-        self._ended: dict[str, float] = {}  # nonce -> expiry, for logged-out sessions
+        self._ended: dict[str, float] = {}  # nonce -> expiry, for logged-out sessions (this process)
+        self._shared: frozenset[str] = frozenset()  # nonces logged out anywhere, as last read
+        self._synced_at = float("-inf")
+
+    async def sync(self, db: Database, now: float | None = None) -> None:
+        """Re-read the logouts of every replica when the last read is older than ``SYNC_S``."""
+        now = time.time() if now is None else now
+        if now - self._synced_at < self.SYNC_S:
+            return
+        self._synced_at = now  # set first: concurrent requests do not all re-read
+        rows = await db.fetch("SELECT nonce FROM dashboard_logout WHERE expires_at > $1", now)
+        self._shared = frozenset(r["nonce"] for r in rows)
 
     @staticmethod
     def _key(cfg: GatewayConfig) -> bytes | None:
@@ -92,7 +110,7 @@ class Sessions:
             return None
         _, role, expires, nonce, tag = parts
         now = time.time() if now is None else now
-        if int(expires) <= now or nonce in self._ended:
+        if int(expires) <= now or nonce in self._ended or nonce in self._shared:
             return None
         if role == VIEWER and tag not in {_tag(v) for v in cfg.dashboard.viewer_keys}:
             return None  # that viewer key was removed from the config
@@ -101,10 +119,19 @@ class Sessions:
         csrf = hmac.new(key, b"csrf." + nonce.encode(), hashlib.sha256).hexdigest()[:32]
         return Session(role, float(expires), nonce, csrf)
 
-    def end(self, session: Session, now: float | None = None) -> None:
+    async def end(self, session: Session, db: Database | None = None, now: float | None = None) -> None:
+        """End a session here at once and, with the database, on every replica (see ``sync``)."""
         now = time.time() if now is None else now
         self._ended = {n: e for n, e in self._ended.items() if e > now}
         self._ended[session.nonce] = session.expires_at
+        if db is None:
+            return
+        await db.execute("DELETE FROM dashboard_logout WHERE expires_at <= $1", now)
+        await db.execute(
+            "INSERT INTO dashboard_logout (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
+            session.nonce,
+            session.expires_at,
+        )
 
 
 def csrf_ok(session: Session, given: str | None) -> bool:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from typing import Any
 
 import click
 
+from .options import DEMO_KEY
 from .simulator import CEILINGS_MS, FLOORS, MIX, STRONGEST, TIERS
 
 
@@ -53,8 +55,21 @@ from .simulator import CEILINGS_MS, FLOORS, MIX, STRONGEST, TIERS
     default=None,
     help="Where the SQLite request log goes (default: a new temporary directory).",
 )
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="After the summary, keep the demo's gateway running (dashboard on, a printed URL and "
+    "master key to log in with) until Ctrl-C.",
+)
 def demo_cmd(
-    n: int, seed: int, monthly_requests: int, concurrency: int, time_scale: float, baseline: str, db_path: str | None
+    n: int,
+    seed: int,
+    monthly_requests: int,
+    concurrency: int,
+    time_scale: float,
+    baseline: str,
+    db_path: str | None,
+    keep: bool,
 ) -> None:
     """Route a simulated workload through faregate and show what it saves.
 
@@ -76,6 +91,7 @@ def demo_cmd(
         time_scale=time_scale,
         db_path=db_path,
         baseline=baseline,
+        master_key=("fg-demo-master-" + secrets.token_hex(12)) if keep else None,
     )
     console.print(
         f"[bold]faregate demo[/]: {n} requests, seed {seed}, simulated providers "
@@ -97,8 +113,29 @@ def demo_cmd(
                 tasks[phase] = bar.add_task(label, total=total)
             bar.update(tasks[phase], completed=done)
 
-        result = asyncio.run(run_demo(opts, progress=progress, on_phase=lambda s: console.print(f"[dim]· {s}[/]")))
+        say = lambda s: console.print(f"[dim]· {s}[/]")  # noqa: E731
+        hold = _keeper(console, opts.master_key or "", bar.stop) if keep else None
+        try:
+            result = asyncio.run(run_demo(opts, progress=progress, on_phase=say, hold=hold))
+        except KeyboardInterrupt:  # --keep: asyncio.run cancelled the hold, everything stopped
+            console.print("[dim]· demo gateway stopped[/]")
+            return
     render(console, result)
+
+
+def _keeper(console: Any, master_key: str, stop_bars: Any) -> Any:
+    """``run_demo``'s hold for ``--keep``: the summary, the dashboard's URL and login, then wait."""
+
+    async def hold(result: Any, url: str) -> None:
+        stop_bars()
+        render(console, result)
+        console.print(f"\n[bold]dashboard[/]: {url}/dashboard  (log in with the master key below)")
+        console.print(f"master key: {master_key}")
+        console.print(f"API: {url}/v1  (gateway key {DEMO_KEY})")
+        console.print("[dim]the gateway keeps running: Ctrl-C to stop it[/]", highlight=False)
+        await asyncio.Event().wait()
+
+    return hold
 
 
 def _usd(x: float) -> str:

@@ -18,6 +18,7 @@ def build_config(
     router_model: str | None,
     calibration_file: str | None,
     time_scale: float,
+    master_key: str | None = None,
 ) -> GatewayConfig:
     """The gateway's config for the simulated tiers (in code, no YAML needed)."""
 
@@ -49,6 +50,9 @@ def build_config(
             "cascades": False,
             "database_url": f"sqlite:///{db_path}",
             "limits": {"enabled": True},
+            # With a master key (``demo --keep``) the kept gateway serves its dashboard.
+            "master_key": master_key,
+            "dashboard": {"enabled": master_key is not None},
         }
     )
 

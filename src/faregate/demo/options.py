@@ -20,3 +20,4 @@ class DemoOptions:
     db_path: str | None = None
     baseline: str = "send"  # "send": the same workload sent to the strongest model through faregate
     feedback: bool = True  # send each answer's simulated quality as feedback
+    master_key: str | None = None  # set with --keep: the kept gateway's dashboard login

@@ -10,7 +10,7 @@ import asyncio
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from .simulator import STRONGEST, TIERS, Prompt, Simulator
 from .workload import Feedback, Outcome, priced, send_all
 
 Progress = Callable[[str, int, int], None]
+Hold = Callable[["DemoResult", str], Awaitable[None]]
 
 
 @dataclass
@@ -44,9 +45,11 @@ async def run_demo(
     *,
     progress: Progress | None = None,
     on_phase: Callable[[str], None] | None = None,
+    hold: Hold | None = None,
 ) -> DemoResult:
     """Train a router, start the simulated providers and ``faregate serve``, send the workload
-    routed (and to the strongest model for the baseline), then stop everything."""
+    routed (and to the strongest model for the baseline), then stop everything; with ``hold``
+    (``demo --keep``), first await ``hold(result, gateway URL)`` with everything still running."""
     from openai import AsyncOpenAI
 
     from ..testing import FakeProvider
@@ -75,6 +78,7 @@ async def run_demo(
             router_model=router_model,
             calibration_file=calibration,
             time_scale=opts.time_scale,
+            master_key=opts.master_key,
         )
         # The gateway runs as `faregate serve` in its own process (its own core), as in production;
         # this process runs the clients and the simulated providers.
@@ -83,11 +87,27 @@ async def run_demo(
         client = AsyncOpenAI(base_url=server.url + "/v1", api_key=DEMO_KEY, max_retries=0, timeout=60)
         routed, baseline, fb = await _send_workloads(client, server.url, world, prompts, opts, progress, say)
         await client.close()
+        if hold is not None:
+            await hold(_result(opts, db_path, router_kind, routed, baseline, fb, world, prompts, t0), server.url)
     finally:
         if server is not None:
             await server.stop()  # SIGTERM: faregate flushes the request log before it exits
         for f in fakes.values():
             await f.stop()
+    return _result(opts, db_path, router_kind, routed, baseline, fb, world, prompts, t0)
+
+
+def _result(
+    opts: DemoOptions,
+    db_path: str,
+    router_kind: str,
+    routed: list[Outcome],
+    baseline: list[Outcome],
+    fb: Feedback,
+    world: Simulator,
+    prompts: list[Prompt],
+    t0: float,
+) -> DemoResult:
     if opts.baseline != "send":
         baseline = [priced(world, p) for p in prompts]
     wall = time.perf_counter() - t0

@@ -129,6 +129,9 @@ class RequestContext:
     front: str = "inprocess"
     cache_outcome: str | None = None
     finish_reason: str | None = None
+    # (trace id, remote parent) when tracing samples this request, decided as it enters the
+    # observe step (``Tracing.decide``); None: not traced, nothing is built for the trace.
+    trace: tuple[int, Any] | None = None
     spans: list[StepSpan] | None = None
     on_finish: list[FinishHook] = field(default_factory=list)
     # The snapshot's redaction of upstream errors (the Gateway sets it); patterns only without one.

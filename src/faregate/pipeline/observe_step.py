@@ -76,6 +76,10 @@ class ObserveStep(Step):
         ctx.on_finish.append(self._hook)
         if self.tracing is None:
             return call_next(ctx)
+        # Sampling first: an unsampled request runs exactly as with tracing off.
+        ctx.trace = self.tracing.decide(ctx.traceparent)
+        if ctx.trace is None:
+            return call_next(ctx)
         return self._traced(ctx, call_next)
 
     async def _traced(self, ctx: RequestContext, call_next: Next) -> Reply:
@@ -92,7 +96,7 @@ class ObserveStep(Step):
             self._count(ctx, status)
         if self.access:
             write_access(self._line(ctx, status))
-        if self.tracing is not None:
+        if self.tracing is not None and ctx.trace is not None:
             export_trace(
                 self.tracing, ctx, status, self.provider, capture_content=self.capture_content, secrets=self.secrets
             )

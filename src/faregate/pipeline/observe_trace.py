@@ -75,9 +75,10 @@ def export_trace(
     capture_content: bool = False,
     secrets: frozenset[str] = frozenset(),
 ) -> None:
-    """Build the request's finished spans (nothing when it is not sampled); the batch processor
-    exports them."""
-    decision = tracing.decide(ctx.traceparent)
+    """Build the request's finished spans (nothing when it is not sampled: ``ctx.trace`` is the
+    observe step's decision, or decided here for a context that skipped it); the batch
+    processor exports them."""
+    decision = ctx.trace if ctx.trace is not None else tracing.decide(ctx.traceparent)
     if decision is None:
         return
     trace_id, remote = decision

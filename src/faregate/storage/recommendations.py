@@ -55,47 +55,61 @@ def _rec(rule: str, saves: float, message: str, **evidence: Any) -> dict[str, An
     return {"rule": rule, "saves_usd_per_month": round(max(saves, 0.0), 2), "evidence": evidence, "message": message}
 
 
-async def _prompts(db: Database, since: float, until: float) -> dict[str, list[str]]:
+@dataclass(frozen=True, slots=True)
+class PromptStats:
+    """One model's logged prompts in a window: how many, and how many distinct (whole, prefix)."""
+
+    n: int
+    distinct: int
+    distinct_prefix: int
+
+    def repeats(self, prefix: bool = False) -> float:
+        """The share of prompts that repeat an earlier one (whole, or its first PREFIX_CHARS)."""
+        return (self.n - (self.distinct_prefix if prefix else self.distinct)) / self.n if self.n else 0.0
+
+
+async def _prompts(db: Database, since: float, until: float) -> dict[str, PromptStats]:
+    # Counted in the database, not fetched: only the rows with a prompt are read (the partial
+    # index request_log_prompt_ts of migration 017), so a log without bodies costs nothing.
     rows = await db.fetch(
-        "SELECT COALESCE(model, requested_model, '') AS m, prompt FROM request_log "
-        "WHERE ts >= $1 AND ts < $2 AND prompt IS NOT NULL",
+        "SELECT COALESCE(model, requested_model, '') AS m, COUNT(*) AS n, COUNT(DISTINCT prompt) AS d, "
+        f"COUNT(DISTINCT substr(prompt, 1, {PREFIX_CHARS})) AS dp FROM request_log "
+        "WHERE ts >= $1 AND ts < $2 AND prompt IS NOT NULL GROUP BY COALESCE(model, requested_model, '')",
         since,
         until,
     )
-    out: dict[str, list[str]] = {}
-    for r in rows:
-        out.setdefault(r["m"], []).append(r["prompt"])
-    return out
+    return {r["m"]: PromptStats(int(r["n"]), int(r["d"]), int(r["dp"])) for r in rows}
 
 
 def _repeats(prompts: list[str], key_len: int | None = None) -> float:
-    """The share of prompts that repeat an earlier one (whole, or its first ``key_len`` chars)."""
+    """The share of prompts that repeat an earlier one, from the prompts themselves (the
+    reference ``PromptStats.repeats`` is tested against)."""
     keys = Counter(p[:key_len] if key_len else p for p in prompts)
     return sum(n - 1 for n in keys.values()) / len(prompts) if prompts else 0.0
 
 
 def _cache_rules(
-    by_model: Mapping[str, dict[str, Any]], prompts: dict[str, list[str]], prices: Mapping[str, Prices], scale: float,
+    by_model: Mapping[str, dict[str, Any]], prompts: dict[str, PromptStats], prices: Mapping[str, Prices], scale: float,
     ctx: RecommendationContext,
 ) -> list[dict[str, Any]]:  # fmt: skip
     out = []
     for model, a in sorted(by_model.items()):
-        ps = prompts.get(model) or []
-        if len(ps) < ctx.min_requests:
+        ps = prompts.get(model) or PromptStats(0, 0, 0)
+        if ps.n < ctx.min_requests:
             continue
-        whole = _repeats(ps)
+        whole = ps.repeats()
         if whole >= ctx.repeat_share:
             saves = whole * a["cost_usd"] * scale
             out.append(
                 _rec("response_cache", saves,
                      f"model {model}: {whole:.0%} of prompts repeat an earlier one; a response cache would "
-                     f"save ${saves:,.2f} a month", model=model, repeated_share=round(whole, 4), prompts=len(ps))
+                     f"save ${saves:,.2f} a month", model=model, repeated_share=round(whole, 4), prompts=ps.n)
             )  # fmt: skip
         p = prices.get(model)
         n = a["requests"] or 1
         avg_in = a["input_tokens"] / n
         cached_share = a["cached_tokens"] / a["input_tokens"] if a["input_tokens"] else 0.0
-        prefix = _repeats(ps, PREFIX_CHARS)
+        prefix = ps.repeats(prefix=True)
         if p is None or avg_in < ctx.long_prompt_tokens or cached_share >= 0.1 or prefix < ctx.repeat_share:
             continue
         discount = p.input - (p.cached_input if p.cached_input is not None else p.input)
