@@ -96,9 +96,11 @@ def dry_run(srv, body, key=GATEWAY_KEY, headers=None):
         return e.code, json.loads(e.read())
 
 
-def chat(srv, floor=None, key=GATEWAY_KEY, prompt=ARC, **kw):
+def chat(srv, floor=None, key=GATEWAY_KEY, prompt=ARC, confidence=None, **kw):
     c = openai.OpenAI(base_url=srv.base_url, api_key=key, max_retries=0, timeout=10)
     extra = {"faregate": {"min_quality": floor}} if floor is not None else None
+    if extra is not None and confidence is not None:
+        extra["faregate"]["confidence"] = confidence
     return c.chat.completions.with_raw_response.create(
         model="auto", messages=[{"role": "user", "content": prompt}], extra_body=extra, **kw
     )
@@ -113,8 +115,9 @@ def cost(name: str) -> float:
 
 
 def test_dry_run_headers_and_calls_agree_and_floors_change_the_choice(routed):
+    # The low floor at confidence 0.5 (at the default 0.9 even a 0.3 floor needs a strong plan on ARC's 0/1 grades)
     low_status, low = dry_run(
-        routed, {"model": "auto", "messages": [{"role": "user", "content": ARC}], "faregate": {"min_quality": 0.3}}
+        routed, {"model": "auto", "messages": [{"role": "user", "content": ARC}], "faregate": {"min_quality": 0.3, "confidence": 0.5}}
     )
     high_status, high = dry_run(
         routed, {"model": "auto", "messages": [{"role": "user", "content": ARC}], "faregate": {"min_quality": 0.9}}
@@ -124,7 +127,7 @@ def test_dry_run_headers_and_calls_agree_and_floors_change_the_choice(routed):
     assert high["models"][-1] == "gpt4" and high["models"] != low["models"]
     assert {c["models"][0] for c in low["candidates"]} >= set(MODELS)  # every candidate's predictions
     routed.fake.script({"text": "B", "usage": USAGE})
-    raw = chat(routed, floor=0.3)
+    raw = chat(routed, floor=0.3, confidence=0.5)
     h = raw.headers
     assert h["x-faregate-route"] == "auto" and h["x-faregate-model"] == "m7b"
     assert float(h["x-faregate-predicted-quality"]) == pytest.approx(low["predicted_quality"], abs=1e-3)
@@ -193,7 +196,7 @@ def test_constraint_headers(routed):
     c = openai.OpenAI(base_url=routed.base_url, api_key=GATEWAY_KEY, max_retries=0, timeout=10)
     routed.fake.script({"text": "B"}, {"text": "B"}, {"text": "B"})
     low = c.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": ARC}], extra_headers={"x-faregate-min-quality": "0.3"}
+        model="auto", messages=[{"role": "user", "content": ARC}], extra_headers={"x-faregate-min-quality": "0.3", "x-faregate-confidence": "0.5"},
     )
     assert low.headers["x-faregate-model"] == "m7b" and called(routed.fake) == ["m7b"]
     status, plan = dry_run(
