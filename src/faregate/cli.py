@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("faregate.learning.commands", "calibrate_cmd"),
     "models": ("faregate.catalogue.commands", "models_cmd"),
     "import": ("faregate.importers.commands", "import_group"),
+    "experiments": ("faregate.analysis.experiments", "experiments_group"),
 }
 
 

@@ -148,6 +148,8 @@ def build_record(
         cache_kind=ctx.cache_kind,
         cache_saved_usd=ctx.cache_saved_usd,
         complexity=ctx.complexity,
+        experiment=ctx.experiment,
+        experiment_arm=ctx.experiment_arm,
     )
 
 
