@@ -27,8 +27,8 @@ from ..keys.secret import hash_key
 from ..pipeline.gateway import Gateway
 from ..routing.experiment_stats import report as experiment_report
 from ..storage import analytics, feedback
-from ..storage.experiments import experiment_rows
 from ..storage.db import Database
+from ..storage.experiments import experiment_rows
 from ..storage.recommendations import RecommendationContext
 from .http import GATEWAY, bearer, json_response, read_body
 from .master_key import require_admin
