@@ -181,4 +181,15 @@ def admin_paths() -> dict[str, Schema]:
                 ],
             )
         },
+        "/v1/analytics/experiments/{name}": {
+            "get": _op(
+                "analyticsExperiment",
+                "A policy experiment's arms compared, with 95% intervals and a verdict",
+                {"type": "object"},
+                parameters=[
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "since", "in": "query", "schema": _WHEN, "description": _WHEN_TEXT},
+                ],
+            )
+        },
     }
