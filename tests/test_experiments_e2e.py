@@ -80,3 +80,51 @@ def test_promoted_experiment_sends_everything_to_one_arm(start_server, upstreams
         )
         assert raw.headers["x-faregate-experiment"] == "p:an"
     assert len(upstreams["openai"].requests()) == 0 and len(upstreams["anthropic"].requests()) == 6
+
+
+def test_admin_api_promotes_and_stops(start_server, upstreams):
+    exp = {
+        "name": "adm",
+        "assign_by": "request",
+        "arms": [
+            {"name": "oa", "share": 1, "model": "fake-openai"},
+            {"name": "an", "share": 1, "model": "fake-anthropic"},
+        ],
+    }
+    srv = start_server(fake_config(upstreams, master_key=MASTER, experiments=[exp]))
+    client = openai.OpenAI(base_url=srv.base_url, api_key=GATEWAY_KEY, max_retries=0)
+
+    def arms(n: int) -> set[str | None]:
+        out = set()
+        for i in range(n):
+            raw = client.chat.completions.with_raw_response.create(
+                model="auto", messages=[{"role": "user", "content": f"x{i}"}]
+            )
+            out.add(raw.headers.get("x-faregate-experiment"))
+        return out
+
+    assert arms(16) == {"adm:oa", "adm:an"}
+    status, body = _post(f"{srv.url}/admin/experiments/adm/promote", MASTER, {"arm": "an"})
+    assert status == 200 and body["status"] == "promoted", body
+    assert arms(8) == {"adm:an"}
+    status, body = _post(f"{srv.url}/admin/experiments/adm/promote", MASTER, {"arm": "zz"})
+    assert status == 400 and "promoted_arm" in body["error"]["message"]
+    assert _post(f"{srv.url}/admin/experiments/adm/stop", GATEWAY_KEY, {})[0] in (401, 403)
+    status, body = _post(f"{srv.url}/admin/experiments/adm/stop", MASTER, {})
+    assert status == 200 and body["status"] == "stopped"
+    assert arms(4) == {None}  # nobody takes part
+    assert _get(f"{srv.url}/admin/experiments", MASTER)[1]["data"][0]["status"] == "stopped"
+
+
+def _post(url: str, key: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
