@@ -139,6 +139,34 @@ _KEY_LINKS = {
 }
 
 
+def _experiment_paths() -> dict[str, Any]:
+    """The policy experiments' admin and analytics routes."""
+    return {
+        "/admin/experiments": {"get": _op("listExperiments", "Every policy experiment in force", {"type": "object"})},
+        "/admin/experiments/{name}": {
+            "put": _op("putExperiment", "Create or replace an experiment", {"type": "object"}, parameters=_EXP),
+            "delete": _op("deleteExperiment", "Delete a stored experiment", {"type": "object"}, parameters=_EXP),
+        },
+        "/admin/experiments/{name}/stop": {
+            "post": _op("stopExperiment", "Stop an experiment", {"type": "object"}, parameters=_EXP)
+        },
+        "/admin/experiments/{name}/promote": {
+            "post": _op("promoteExperiment", "Send all traffic to one arm", {"type": "object"}, parameters=_EXP)
+        },
+        "/v1/analytics/experiments/{name}": {
+            "get": _op(
+                "analyticsExperiment",
+                "A policy experiment's arms compared, with 95% intervals and a verdict",
+                {"type": "object"},
+                parameters=[
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "since", "in": "query", "schema": _WHEN, "description": _WHEN_TEXT},
+                ],
+            )
+        },
+    }
+
+
 def admin_paths() -> dict[str, Schema]:
     key, team, lst = ref("Key"), ref("Team"), ref("List")
     create = _op("createKey", "Create a key (the key is shown once)", ref("NewKey"), body="KeyCreate", status="201")
@@ -182,26 +210,5 @@ def admin_paths() -> dict[str, Schema]:
                 ],
             )
         },
-        "/admin/experiments": {"get": _op("listExperiments", "Every policy experiment in force", {"type": "object"})},
-        "/admin/experiments/{name}": {
-            "put": _op("putExperiment", "Create or replace an experiment", {"type": "object"}, parameters=_EXP),
-            "delete": _op("deleteExperiment", "Delete a stored experiment", {"type": "object"}, parameters=_EXP),
-        },
-        "/admin/experiments/{name}/stop": {
-            "post": _op("stopExperiment", "Stop an experiment", {"type": "object"}, parameters=_EXP)
-        },
-        "/admin/experiments/{name}/promote": {
-            "post": _op("promoteExperiment", "Send all traffic to one arm", {"type": "object"}, parameters=_EXP)
-        },
-        "/v1/analytics/experiments/{name}": {
-            "get": _op(
-                "analyticsExperiment",
-                "A policy experiment's arms compared, with 95% intervals and a verdict",
-                {"type": "object"},
-                parameters=[
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "since", "in": "query", "schema": _WHEN, "description": _WHEN_TEXT},
-                ],
-            )
-        },
+        **_experiment_paths(),
     }
