@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("faregate.catalogue.commands", "models_cmd"),
     "import": ("faregate.importers.commands", "import_group"),
     "experiments": ("faregate.analysis.experiments", "experiments_group"),
+    "compare": ("faregate.analysis.compare", "compare_cmd"),
 }
 
 
