@@ -149,7 +149,8 @@ def verdict(base_name: str, name: str, base: dict[str, Any], diffs: dict[str, An
     parts = [
         _phrase("cost_per_request_usd", diffs["cost_per_request_usd"], base["cost_per_request_usd"]),
         _phrase("quality", diffs["quality"], None),
-        _phrase("latency_ms_mean", diffs["latency_ms_mean"], fmean(base["_series"]["latency"] or [0.0])),
+        # No latency recorded at all (offline replays): say so rather than "not significant".
+        _phrase("latency_ms_mean", diffs["latency_ms_mean"] if any(base["_series"]["latency"]) else None, None),
     ]
     if diffs["error_rate"] is not None and diffs["error_rate"]["significant"]:
         parts.append(_phrase("error_rate", diffs["error_rate"], None))
