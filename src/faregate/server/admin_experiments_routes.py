@@ -85,6 +85,7 @@ async def stop_handler(request: web.Request) -> web.Response:
 
 
 async def promote_handler(request: web.Request) -> web.Response:
+    _sync(request)  # the master key before the body is even read
     arm = (await _body(request)).get("arm")
     if not isinstance(arm, str):
         raise InvalidRequest('The body must name the arm to promote: {"arm": "NAME"}.', param="arm")
