@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("faregate.catalogue.commands", "models_cmd"),
     "import": ("faregate.importers.commands", "import_group"),
     "cluster": ("faregate.cluster.commands", "cluster_group"),
+    "experiments": ("faregate.analysis.experiments", "experiments_group"),
+    "compare": ("faregate.analysis.compare", "compare_cmd"),
 }
 
 

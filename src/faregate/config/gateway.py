@@ -9,6 +9,7 @@ from .bounds import BoundsConfig
 from .cache import CacheConfig
 from .catalogue import RuntimeConfigSection
 from .dashboard import DashboardConfig
+from .experiments import ExperimentConfig
 from .limits import KeyConfig, LimitsConfig
 from .models import ModelConfig, RouteConfig
 from .observability import AccessLogConfig, AlertsConfig, MetricsConfig, TracingConfig
@@ -77,6 +78,9 @@ class GatewayConfig(_Frozen):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules and channels.")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="The response cache.")
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="The web dashboard at /dashboard.")
+    experiments: list[ExperimentConfig] = Field(
+        default_factory=list, description="Policy experiments: arms of routing policies sharing a route's traffic."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
@@ -109,7 +113,21 @@ class GatewayConfig(_Frozen):
                 raise ValueError(f"routes.{i}.control_model: unknown model {r.control_model!r}")
             if r.control_model and mode[r.control_model] != "chat":
                 raise ValueError(f"routes.{i}.control_model: {r.control_model!r} is an embedding model")
+        self._check_experiments(known)
         return self
+
+    def _check_experiments(self, known: set[str]) -> None:
+        routes = {r.name for r in self.routes} | {"auto"}
+        seen: set[str] = set()
+        for i, e in enumerate(self.experiments):
+            if e.name in seen:
+                raise ValueError(f"experiments.{i}.name: duplicate experiment {e.name!r}")
+            seen.add(e.name)
+            for a in e.arms:
+                if a.model is not None and a.model not in known:
+                    raise ValueError(f"experiments.{i}: arm {a.name!r} names unknown model {a.model!r}")
+                if a.route is not None and a.route not in routes:
+                    raise ValueError(f"experiments.{i}: arm {a.name!r} names unknown route {a.route!r}")
 
     def model(self, name: str) -> ModelConfig | None:
         for m in self.models:

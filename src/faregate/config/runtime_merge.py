@@ -13,7 +13,10 @@ from .loading import format_errors
 
 
 def merge_runtime(
-    base: GatewayConfig, models: list[dict[str, Any]], providers: dict[str, dict[str, Any]]
+    base: GatewayConfig,
+    models: list[dict[str, Any]],
+    providers: dict[str, dict[str, Any]],
+    experiments: dict[str, dict[str, Any]] | None = None,
 ) -> GatewayConfig:
     """The config file's ``base`` plus models added at run time, with named credentials applied.
 
@@ -26,6 +29,9 @@ def merge_runtime(
         if m.get("name") in file_names:
             raise ConfigError(f"model {m.get('name')!r} is declared in the config file, which wins")
     merged = [_with_credentials(m, creds) for m in [*raw.get("models", []), *models]]
+    if experiments:  # a stored experiment (stopped, promoted, added) replaces the file's of its name
+        exps = [e for e in raw.get("experiments", []) if e.get("name") not in experiments]
+        raw["experiments"] = [*exps, *({**e, "name": n} for n, e in experiments.items())]
     try:
         return GatewayConfig.model_validate({**raw, "models": merged})
     except ValidationError as exc:

@@ -91,6 +91,8 @@ class RequestContext:
     bandit_features: Any = None  # the learner's feature vector (numpy), computed once
     task: str | None = None
     arm: str | None = None  # "routed" or "control" in a gradual rollout
+    experiment: str | None = None  # the policy experiment this request took part in
+    experiment_arm: str | None = None  # and its arm (``routing/experiments.py``)
     cascade_calls: int = 0  # cascade stages called before the answer
     constraint_unmet: bool = False
     complexity: str | None = None  # "simple" | "medium" | "complex" (``routing.complexity``)

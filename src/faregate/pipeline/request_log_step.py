@@ -89,19 +89,22 @@ def _prompt_text(ctx: RequestContext) -> str:
     return "\n".join(parts)
 
 
+def _ceiling(ctx: RequestContext) -> float | None:
+    """The request's latency ceiling: the plan's, else the request's own."""
+    ceiling = getattr(getattr(ctx.plan, "constraints", None), "max_latency_ms", None)
+    routing = getattr(ctx.request, "routing", None)
+    if ceiling is None and routing:
+        ceiling = routing.get("max_latency_ms")
+    return ceiling
+
+
 def build_record(
     ctx: RequestContext, *, log_bodies: bool = False, redact_emails: bool = False, max_chars: int = LOG_BODY_MAX_CHARS
 ) -> RequestRecord:
     p = ctx.principal
     plan = ctx.plan
     latency = ctx.elapsed_ms()
-    ceiling = None
-    cons = getattr(plan, "constraints", None)
-    if cons is not None:
-        ceiling = getattr(cons, "max_latency_ms", None)
-    routing = getattr(ctx.request, "routing", None)
-    if ceiling is None and routing:
-        ceiling = routing.get("max_latency_ms")
+    ceiling = _ceiling(ctx)
     status = ctx.status
     if ctx.error_class and status < 400:
         status = 500
@@ -148,6 +151,8 @@ def build_record(
         cache_kind=ctx.cache_kind,
         cache_saved_usd=ctx.cache_saved_usd,
         complexity=ctx.complexity,
+        experiment=ctx.experiment,
+        experiment_arm=ctx.experiment_arm,
     )
 
 

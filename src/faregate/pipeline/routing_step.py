@@ -21,9 +21,11 @@ from ..endpoints.deployments import DeploymentRegistry
 from ..routing import features as F
 from ..routing.complexity import complexity
 from ..routing.constraints import resolve_constraints
+from ..routing.experiments import ExperimentIndex
 from ..routing.plan import Plan
 from ..routing.planner import Adjust, Planner, PlanRequest
 from ..routing.sources import RouterSource
+from . import experiment_arm
 from .context import Reply, RequestContext
 from .step import Next, Step
 
@@ -45,6 +47,10 @@ class RoutingStep(Step):
         self.planner = Planner(config, sources)
         self.routes: dict[str, RouteConfig] = self.planner.routes
         self._models = self.planner.catalogue.models
+        # None without a live experiment: a request then pays one None check.
+        self.experiments = ExperimentIndex.build(config.experiments)
+        if self.experiments is not None:
+            experiment_arm.prepare(config, self.planner)
 
     @property
     def sources(self) -> dict[str, RouterSource]:
@@ -109,8 +115,32 @@ class RoutingStep(Step):
     # -- the step --------------------------------------------------------------------------
 
     def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
+        if self.experiments is not None:
+            return self._experiment(ctx, self.experiments, call_next)
         if ctx.route is None or ctx.route not in self.routes:
             self._complexity(ctx, None)  # a named model: nothing to route, the class still shown
+            return call_next(ctx)
+        return self._route(ctx, self.routes[ctx.route], call_next)
+
+    def _experiment(self, ctx: RequestContext, index: ExperimentIndex, call_next: Next) -> Awaitable[Reply]:
+        """Swap the policy for the request's arm (if it takes part), then route as usual."""
+        key = ctx.principal.key_id if ctx.principal is not None else None
+        target = ctx.route or ctx.request.model
+        got = index.assign(target, key, ctx.request.user, ctx.request_id)
+        if got is None:
+            return self._plain(ctx, call_next)
+        route, model = experiment_arm.apply(ctx, got, ctx.route)
+        if model is not None:
+            ctx.candidates = [model, *self._models[model].fallbacks]
+            self._complexity(ctx, None)
+            return call_next(ctx)
+        if route is None or route not in self.routes:
+            return self._plain(ctx, call_next)
+        return self._route(ctx, self.routes[route], call_next)
+
+    def _plain(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
+        if ctx.route is None or ctx.route not in self.routes:
+            self._complexity(ctx, None)
             return call_next(ctx)
         return self._route(ctx, self.routes[ctx.route], call_next)
 

@@ -67,13 +67,17 @@ class RuntimeSync:
         return self.store
 
     async def merged(
-        self, models: dict[str, dict[str, Any]] | None = None, providers: dict[str, dict[str, Any]] | None = None
+        self,
+        models: dict[str, dict[str, Any]] | None = None,
+        providers: dict[str, dict[str, Any]] | None = None,
+        experiments: dict[str, dict[str, Any]] | None = None,
     ) -> GatewayConfig:
         """The config the given (default: stored) runtime entries make, checked as a compile would."""
         store = self._store()
         models = await store.entries("model") if models is None else models
         providers = await store.entries("provider") if providers is None else providers
-        config = merge_runtime(self.base, [{**m, "name": n} for n, m in models.items()], providers)
+        experiments = await store.entries("experiment") if experiments is None else experiments
+        config = merge_runtime(self.base, [{**m, "name": n} for n, m in models.items()], providers, experiments)
         apply_catalogue(config)  # a price in the wrong unit is refused before it is stored
         return config
 

@@ -2,6 +2,8 @@
 
     GET  /v1/analytics/summary?since=&until=&group_by=model|key|route|task|day|arm&baseline=MODEL
          master key only (``Authorization: Bearer <master key>``); 401 otherwise, 400 on bad params.
+    GET  /v1/analytics/experiments/{name}?since=  master key only: the experiment's arms compared
+         (``routing/experiment_stats.py``); 404 when no request of it is logged.
     POST /v1/feedback {"request_id", "score": 0..1 | "thumbs": "up"|"down", "comment"?}
          only from the gateway key that made the request: 403 another key, 404 unknown id,
          400 a bad score. Feedback on a request still in the writer's queue is accepted.
@@ -24,8 +26,10 @@ from aiohttp import web
 from ..core.errors import InvalidRequest, NotFound, PermissionDenied
 from ..keys.secret import hash_key
 from ..pipeline.gateway import Gateway
+from ..routing.experiment_stats import report as experiment_report
 from ..storage import analytics, feedback
 from ..storage.db import Database
+from ..storage.experiments import experiment_rows
 from ..storage.recommendations import RecommendationContext
 from .http import GATEWAY, bearer, json_response, read_body
 from .master_key import require_admin
@@ -98,6 +102,20 @@ async def summary_handler(request: web.Request) -> web.Response:
     return json_response(s)
 
 
+async def experiment_handler(request: web.Request) -> web.Response:
+    gw = _gateway(request)
+    require_admin(gw, request)
+    name = request.match_info["name"]
+    try:
+        since = analytics.parse_time(request.query.get("since", "30d"), name="since") or 0.0
+    except analytics.BadParameter as exc:
+        raise InvalidRequest(str(exc), param="since") from None
+    arms = await experiment_rows(await _db(request), name, since, time.time() + 1)
+    if not arms:
+        raise NotFound(f"No request of experiment {name!r} is logged since {request.query.get('since', '30d')}.")
+    return json_response({"object": "experiment_report", "experiment": name, **experiment_report(arms)})
+
+
 def _param_of(msg: str) -> str | None:
     for p in ("group_by", "since", "until", "baseline"):
         if msg.startswith(p):
@@ -156,6 +174,7 @@ async def _logged(db: Database, request_id: str) -> dict | None:
 def add_analytics_routes(app: web.Application, gateway: Any) -> None:
     app[ANALYTICS_STATE] = {"db": None, "lock": asyncio.Lock()}
     app.router.add_get("/v1/analytics/summary", summary_handler)
+    app.router.add_get("/v1/analytics/experiments/{name}", experiment_handler)
     app.router.add_post("/v1/feedback", feedback_handler)
 
     async def close_db(_app: web.Application) -> None:

@@ -19,6 +19,7 @@ from ..dashboard.mount import add_dashboard_routes
 from ..pipeline.gateway import Gateway
 from ..wire.anthropic_front import AnthropicCodec
 from ..wire.openai_front import OpenAIChatCodec
+from .admin_experiments_routes import add_admin_experiments_routes
 from .admin_models_routes import add_admin_models_routes
 from .admin_routes import add_admin_routes
 from .alerts_routes import add_alerts_routes
@@ -155,6 +156,7 @@ def default_route_adders() -> list[RouteAdder]:
         add_admin_routes,
         add_analytics_routes,
         add_admin_models_routes,
+        add_admin_experiments_routes,
         add_openapi_routes,
         add_metrics_routes,
         add_probe_routes,

@@ -127,6 +127,7 @@ _WHEN = {"type": "string", "pattern": r"^[0-9]{1,9}(\.[0-9]{1,3})?(s|m|min|h|d|w
 _WHEN_TEXT = "A duration ago like 1h, 7d or 30m, epoch seconds, or an ISO 8601 time like 2026-01-31T12:00:00Z."
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 _TEAM = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}]
+_EXP = _TEAM  # a path name, like a team's
 _KEY_LINKS = {
     name: {"operationId": op, "parameters": {"id": "$response.body#/id"}}
     for name, op in (
@@ -136,6 +137,34 @@ _KEY_LINKS = {
         ("RotateKey", "rotateKey"),
     )
 }
+
+
+def _experiment_paths() -> dict[str, Any]:
+    """The policy experiments' admin and analytics routes."""
+    return {
+        "/admin/experiments": {"get": _op("listExperiments", "Every policy experiment in force", {"type": "object"})},
+        "/admin/experiments/{name}": {
+            "put": _op("putExperiment", "Create or replace an experiment", {"type": "object"}, parameters=_EXP),
+            "delete": _op("deleteExperiment", "Delete a stored experiment", {"type": "object"}, parameters=_EXP),
+        },
+        "/admin/experiments/{name}/stop": {
+            "post": _op("stopExperiment", "Stop an experiment", {"type": "object"}, parameters=_EXP)
+        },
+        "/admin/experiments/{name}/promote": {
+            "post": _op("promoteExperiment", "Send all traffic to one arm", {"type": "object"}, parameters=_EXP)
+        },
+        "/v1/analytics/experiments/{name}": {
+            "get": _op(
+                "analyticsExperiment",
+                "A policy experiment's arms compared, with 95% intervals and a verdict",
+                {"type": "object"},
+                parameters=[
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "since", "in": "query", "schema": _WHEN, "description": _WHEN_TEXT},
+                ],
+            )
+        },
+    }
 
 
 def admin_paths() -> dict[str, Schema]:
@@ -181,4 +210,5 @@ def admin_paths() -> dict[str, Schema]:
                 ],
             )
         },
+        **_experiment_paths(),
     }

@@ -27,7 +27,7 @@ from .db import Database, sqlite_path
 
 log = logging.getLogger("faregate")
 
-KINDS = {"model": "runtime_models", "provider": "runtime_providers"}
+KINDS = {"model": "runtime_models", "provider": "runtime_providers", "experiment": "runtime_experiments"}
 
 
 class SecretKeyMissing(Exception):
