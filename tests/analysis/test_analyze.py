@@ -25,7 +25,8 @@ def line(floor, used="strong", ts=None):
 
 
 def test_costs_and_choices_match_hand_computation():
-    config = GatewayConfig.model_validate({"models": MODELS, "learning": {"enabled": False}})
+    # confidence 0.5: the chance constraint at its median, so each prior meets a floor below it
+    config = GatewayConfig.model_validate({"models": MODELS, "learning": {"enabled": False}, "default_confidence": 0.5})
     lines = [line(0.5), line(0.9), line(0.6), b"not json"]
     res = analyze(read_lines(lines), config)
     # As sent: 3 x strong = 3 x (1000*10 + 500*20)/1e6 = 3 x 0.02
