@@ -1,0 +1,16 @@
+-- Calibration published at run time (`faregate calibrate --from-log --publish`): every replica
+-- polls the newest row and routes with it (learning/shared_calibration.py); a new row replaces it.
+CREATE TABLE IF NOT EXISTS calibrations (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin  TEXT NOT NULL,
+    body    TEXT NOT NULL,
+    at      DOUBLE PRECISION NOT NULL
+);
+-- The learner's posterior compacted up to learner_updates.seq = upto (learning/snapshot.py): a
+-- (re)starting replica loads it and replays only the newer updates. One row, replaced.
+CREATE TABLE IF NOT EXISTS learner_snapshots (
+    id      INTEGER PRIMARY KEY,
+    upto    INTEGER NOT NULL,
+    state   TEXT NOT NULL,
+    at      DOUBLE PRECISION NOT NULL
+);
