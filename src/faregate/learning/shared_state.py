@@ -22,6 +22,7 @@ import uuid
 
 import numpy as np
 
+from ..core.ids import issued_within
 from ..storage.db import DatabaseUnavailable
 from ..storage.learner_store import LearnerStore, StoredDecision, StoredUpdate
 from .loop import Decision, LearningLoop
@@ -125,12 +126,14 @@ class SharedLearning:
 
     async def _settle(self, request_id: str) -> StoredDecision | None:
         """Settle the stored decision; the replica that answered writes it within one of its sync
-        intervals, so an unknown one is looked for a little longer (settled already: at once)."""
+        intervals of routing (right after the id was issued), so an unknown one is looked for a
+        little longer, only while the id is that young (settled already, or older: at once)."""
         assert self.store is not None
-        deadline = time.monotonic() + min(2 * self.interval_s + 1.0, 3.0)
+        grace = min(2 * self.interval_s + 1.0, 3.0)
+        deadline = time.monotonic() + (grace if issued_within(request_id, grace) else 0.0)
         while True:
             stored = await self.store.settle(request_id)
-            if stored is not None or time.monotonic() > deadline or await self.store.known(request_id):
+            if stored is not None or time.monotonic() >= deadline or await self.store.known(request_id):
                 return stored
             await asyncio.sleep(0.2)
 
