@@ -3,7 +3,9 @@
 Two tables: ``learner_decisions`` (what each routed request decided, so feedback that reaches
 any replica can be learned from) and ``learner_updates`` (every posterior update, append-only,
 with the process that made it). ``learning/shared_state.py`` writes both in batches and applies
-the other replicas' updates as they appear; a restarted replica replays the updates.
+the other replicas' updates as they appear. ``learner_snapshots`` (migration 018) holds the
+posterior compacted up to an update's sequence number: a restarted replica loads it and replays
+only the newer updates (``learning/snapshot.py``).
 """
 
 from __future__ import annotations
@@ -76,11 +78,13 @@ class LearnerStore:
         if batch:
             await self.db.batch(batch)
 
-    async def updates_after(self, seq: int, limit: int = 5000) -> list[StoredUpdate]:
+    async def updates_after(self, seq: int, limit: int = 5000, upto: int | None = None) -> list[StoredUpdate]:
+        """Updates with a sequence number above ``seq`` (and at most ``upto``), in order."""
         rows = await self.db.fetch(
             "SELECT seq, origin, model, x, residual, weight, reason, at FROM learner_updates "
-            "WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
             seq,
+            upto if upto is not None else 2**62,
             limit,
         )
         return [
@@ -122,3 +126,28 @@ class LearnerStore:
     async def forget_before(self, at: float) -> int:
         """Drop decisions older than ``at`` (feedback for them is no longer learned from)."""
         return await self.db.execute("DELETE FROM learner_decisions WHERE at < $1", at)
+
+    # -- the compacted posterior (migration 018) ------------------------------------------------
+
+    async def max_seq(self) -> int:
+        return int(await self.db.fetchval("SELECT COALESCE(MAX(seq), 0) FROM learner_updates") or 0)
+
+    async def snapshot(self) -> tuple[int, dict, float] | None:
+        """(upto, posterior state, when it was made) of the newest snapshot, if any."""
+        r = await self.db.fetchrow("SELECT upto, state, at FROM learner_snapshots WHERE id = 1")
+        return None if r is None else (int(r["upto"]), orjson.loads(r["state"]), float(r["at"]))
+
+    async def save_snapshot(self, upto: int, state: dict, at: float) -> None:
+        """Replace the snapshot unless a newer one is there (two replicas may compact at once)."""
+        await self.db.execute(
+            "INSERT INTO learner_snapshots (id, upto, state, at) VALUES (1, $1, $2, $3) "
+            "ON CONFLICT (id) DO UPDATE SET upto = excluded.upto, state = excluded.state, at = excluded.at "
+            "WHERE learner_snapshots.upto < excluded.upto",
+            upto,
+            orjson.dumps(state).decode(),
+            at,
+        )
+
+    async def forget_updates(self, upto: int, before: float) -> int:
+        """Drop updates a snapshot holds (``seq <= upto``) once older than ``before``."""
+        return await self.db.execute("DELETE FROM learner_updates WHERE seq <= $1 AND at < $2", upto, before)
