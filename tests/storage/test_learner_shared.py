@@ -105,3 +105,24 @@ async def test_restart_resumes_from_the_snapshot_and_replays_only_newer_updates(
         _same_posterior(d, c)
     finally:
         await sd.close()
+
+
+async def test_a_retry_landing_on_another_replica_counts_against_the_first_answer(db_url):
+    (a, sa), (b, sb) = await _replica(db_url), await _replica(db_url)
+    try:
+        x = _x(7)
+        prompt = "Please write a haiku about the sea at night, with the moon in it."
+        a.remember("req-r1", "cheap", x, 0.8, "key-r", prompt)  # answered by A
+        await sa.sync()  # A's batch: its decision and the prompt's fingerprint
+        await sb.sync()
+        b.remember("req-r2", "big", _x(8), 0.8, "key-r", prompt.replace("Please write", "Please, write"))
+        b.remember("req-r3", "big", _x(9), 0.8, "other-key", prompt)  # another key's prompt: no retry
+        await sb.sync()  # B finds A's decision and learns "retried" on it
+        assert sb.retries.remote_retries == 1
+        assert b.model.mean("cheap", x) < -0.1
+        await sa.sync()
+        assert abs(a.model.mean("cheap", x) - b.model.mean("cheap", x)) < 1e-9  # shared like any update
+        assert a.model.observations("cheap") == 1 and a.model.observations("big") == 0
+    finally:
+        await sa.close()
+        await sb.close()

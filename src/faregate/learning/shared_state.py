@@ -27,6 +27,7 @@ from ..core.ids import issued_within
 from ..storage.db import DatabaseUnavailable
 from ..storage.learner_store import LearnerStore, StoredDecision, StoredUpdate
 from .loop import Decision, LearningLoop
+from .shared_retries import SharedRetries
 from .snapshot import SNAPSHOT_EVERY_S, compact
 
 log = logging.getLogger("faregate.learning")
@@ -57,6 +58,7 @@ class SharedLearning:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.remote_applied = 0
+        self.retries = SharedRetries(loop, self.origin)
 
     async def start(self) -> None:
         try:
@@ -69,6 +71,7 @@ class SharedLearning:
         self._compact_next = await self.store.max_seq()
         self.loop.on_remember = self._remembered
         self.loop.on_learn = self._learned
+        self.retries.hook()
         self._task = asyncio.create_task(self._run(), name="faregate-learner-sync")
 
     async def close(self) -> None:
@@ -94,12 +97,14 @@ class SharedLearning:
         if self.store is None:
             return
         async with self._lock:
-            decisions, updates = self._decisions, self._updates
+            await self.retries.apply(self.store)  # before the write: what it learns goes out now
+            decisions, updates, prompts = self._decisions, self._updates, self.retries.take()
             self._decisions, self._updates = [], []
             try:
-                await self.store.write(decisions, updates)
+                await self.store.write(decisions, updates, prompts)
             except Exception:
                 self._decisions[:0], self._updates[:0] = decisions, updates  # retried next time
+                self.retries.prompts[:0] = prompts
                 raise
             while True:
                 got = await self.store.updates_after(max(self._floor, self._seen_to - _REORDER_WINDOW))
@@ -170,6 +175,8 @@ class SharedLearning:
                 if time.monotonic() - compacted > SNAPSHOT_EVERY_S:
                     compacted = time.monotonic()
                     await self.compact()
+                    if self.store is not None:  # fingerprints matter for one retry window only
+                        await self.store.forget_prompts_before(time.time() - self.loop.retries.window_s)
                 if self.store is not None and time.monotonic() - pruned > _PRUNE_EVERY_S:
                     pruned = time.monotonic()
                     await self.store.forget_before(time.time() - DECISION_KEEP_S)

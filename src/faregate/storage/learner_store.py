@@ -40,6 +40,17 @@ class StoredUpdate:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPrompt:
+    seq: int
+    origin: str
+    key_id: str
+    fingerprint: int  # the prompt's 64-bit SimHash (``learning/signals.py``)
+    request_id: str
+    at: float
+
+
+_INSERT_PROMPT = "INSERT INTO learner_prompts (origin, key_id, fingerprint, request_id, at) VALUES ($1, $2, $3, $4, $5)"
 _INSERT_DECISION = (
     "INSERT INTO learner_decisions (request_id, model, x, predicted, key_id, at) VALUES ($1, $2, $3, $4, $5, $6) "
     "ON CONFLICT (request_id) DO NOTHING"
@@ -64,8 +75,13 @@ class LearnerStore:
     async def close(self) -> None:
         await self.db.close()
 
-    async def write(self, decisions: Sequence[StoredDecision], updates: Sequence[StoredUpdate]) -> None:
-        """Both kinds in one transaction (an update is never visible without its batch's decisions)."""
+    async def write(
+        self,
+        decisions: Sequence[StoredDecision],
+        updates: Sequence[StoredUpdate],
+        prompts: Sequence[StoredPrompt] = (),
+    ) -> None:
+        """All in one transaction (an update or a prompt is never visible without its decision)."""
         batch: list[Statement] = []
         if decisions:
             rows = [(d.request_id, d.model, orjson.dumps(d.x).decode(), d.predicted, d.key_id, d.at) for d in decisions]
@@ -75,6 +91,9 @@ class LearnerStore:
                 (u.origin, u.model, orjson.dumps(u.x).decode(), u.residual, u.weight, u.reason, u.at) for u in updates
             ]
             batch.append((_INSERT_UPDATE, rows2))
+        if prompts:
+            rows3 = [(p.origin, p.key_id, f"{p.fingerprint:016x}", p.request_id, p.at) for p in prompts]
+            batch.append((_INSERT_PROMPT, rows3))
         if batch:
             await self.db.batch(batch)
 
@@ -151,3 +170,34 @@ class LearnerStore:
     async def forget_updates(self, upto: int, before: float) -> int:
         """Drop updates a snapshot holds (``seq <= upto``) once older than ``before``."""
         return await self.db.execute("DELETE FROM learner_updates WHERE seq <= $1 AND at < $2", upto, before)
+
+    # -- prompt fingerprints, for retries across replicas (migration 018) -------------------------
+
+    async def prompts_after(self, seq: int, since: float, limit: int = 5000) -> list[StoredPrompt]:
+        rows = await self.db.fetch(
+            "SELECT seq, origin, key_id, fingerprint, request_id, at FROM learner_prompts "
+            "WHERE seq > $1 AND at >= $2 ORDER BY seq LIMIT $3",
+            seq,
+            since,
+            limit,
+        )
+        return [
+            StoredPrompt(int(r["seq"]), r["origin"], r["key_id"], int(r["fingerprint"], 16), r["request_id"], r["at"])
+            for r in rows
+        ]
+
+    async def unsettled(self, request_id: str) -> StoredDecision | None:
+        """A stored decision not settled by explicit feedback (a retry signal may still apply)."""
+        r = await self.db.fetchrow(
+            "SELECT request_id, model, x, predicted, key_id, at FROM learner_decisions "
+            "WHERE request_id = $1 AND settled = 0",
+            request_id,
+        )
+        if r is None:
+            return None
+        return StoredDecision(
+            r["request_id"], r["model"], orjson.loads(r["x"]), float(r["predicted"]), r["key_id"], float(r["at"])
+        )
+
+    async def forget_prompts_before(self, at: float) -> int:
+        return await self.db.execute("DELETE FROM learner_prompts WHERE at < $1", at)

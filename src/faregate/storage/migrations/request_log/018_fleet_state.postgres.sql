@@ -14,3 +14,14 @@ CREATE TABLE IF NOT EXISTS learner_snapshots (
     state   TEXT NOT NULL,
     at      DOUBLE PRECISION NOT NULL
 );
+-- Fingerprints (64-bit SimHash, hex) of recent prompts per key, so a retry that lands on another
+-- replica is detected there (learning/shared_state.py). Kept for learning.retry_window_s or so.
+CREATE TABLE IF NOT EXISTS learner_prompts (
+    seq         BIGSERIAL PRIMARY KEY,
+    origin      TEXT NOT NULL,
+    key_id      TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    request_id  TEXT NOT NULL,
+    at          DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS learner_prompts_at ON learner_prompts (at);
