@@ -14,6 +14,7 @@ from faregate.config import GatewayConfig
 from faregate.learning.commands import calibrate_cmd
 from faregate.pipeline.gateway import Gateway
 from faregate.server.app import create_app
+from faregate.server.http import GATEWAY
 from faregate.storage.calibration_store import CalibrationStore
 
 MODELS = [
@@ -56,6 +57,12 @@ async def _planned(c: TestClient) -> list[str]:
     return (await r.json())["models"]
 
 
+def _policy(c: TestClient) -> str:
+    """The policy version a request is recorded with on this replica (x-faregate-policy)."""
+    gw = c.server.app[GATEWAY]
+    return gw.policy(gw.runtime.policy)
+
+
 async def _until(c: TestClient, want: list[str], timeout_s: float = 15.0) -> None:
     deadline = time.monotonic() + timeout_s
     while (got := await _planned(c)) != want:
@@ -67,6 +74,9 @@ async def test_published_calibration_moves_every_replica(db_url, tmp_path):
     a, b = await _replica(db_url, tmp_path, "a"), await _replica(db_url, tmp_path, "b")
     try:
         assert await _planned(a) == ["slowpoke"] and await _planned(b) == ["slowpoke"]  # prior 0.9: cheapest
+        before = a.server.app[GATEWAY].services.calibration
+        assert before is not None and before.seq == 0
+        base_policy = _policy(a)
         store = await CalibrationStore.open(db_url)
         try:
             await store.publish(MEASURED, "test")
@@ -74,6 +84,7 @@ async def test_published_calibration_moves_every_replica(db_url, tmp_path):
             await store.close()
         await _until(a, ["steady"])  # measured 0.3 on classify: below the 0.8 floor
         await _until(b, ["steady"])
+        assert _policy(a) == _policy(b) != base_policy  # which calibration decided is in the log
         c = await _replica(db_url, tmp_path, "c")  # a replica started later starts with it
         try:
             assert await _planned(c) == ["steady"]
