@@ -63,3 +63,66 @@ async def test_implicit_signal_reaches_other_replicas_and_restart_resumes(db_url
         assert c.model.observations("flaky") == 1
     finally:
         await sc.close()
+
+
+def _same_posterior(p: LearningLoop, q: LearningLoop) -> None:
+    assert p.model.state() == q.model.state()  # bit for bit, not merely close
+    assert p.snapshot_id == q.snapshot_id
+
+
+async def _learn(loop: LearningLoop, shared: SharedLearning, start: int, n: int) -> None:
+    for i in range(start, start + n):
+        loop.remember(f"req-s{i}", ("cheap", "big")[i % 2], _x(100 + i), 0.6, None)
+        loop.signal_failure(f"req-s{i}") if i % 3 else loop.signal_slow(f"req-s{i}")
+    await shared.sync()
+
+
+async def test_restart_resumes_from_the_snapshot_and_replays_only_newer_updates(db_url):
+    a, sa = await _replica(db_url)
+    try:
+        await _learn(a, sa, 0, 30)
+        assert await sa.compact() is None  # nothing seen at the previous compaction (the start)
+        await _learn(a, sa, 30, 20)
+        first = await sa.compact()  # folds the 30 stored before the previous call
+        assert first is not None
+        await _learn(a, sa, 50, 10)
+        second = await sa.compact()  # folds up to the 50th
+        assert second is not None and second > first
+        await _learn(a, sa, 60, 7)  # after the snapshot: replayed at restart
+    finally:
+        await sa.close()
+    c, sc = await _replica(db_url)  # a restart: the snapshot plus 17 updates, not all 67
+    try:
+        assert sc.remote_applied == 17
+        _same_posterior(c, a)
+        assert c.model.observations("cheap") + c.model.observations("big") == 67
+        await _learn(c, sc, 67, 3)  # and it goes on learning, shared as before
+    finally:
+        await sc.close()
+    d, sd = await _replica(db_url)
+    try:
+        assert sd.remote_applied == 20
+        _same_posterior(d, c)
+    finally:
+        await sd.close()
+
+
+async def test_a_retry_landing_on_another_replica_counts_against_the_first_answer(db_url):
+    (a, sa), (b, sb) = await _replica(db_url), await _replica(db_url)
+    try:
+        x = _x(7)
+        prompt = "Please write a haiku about the sea at night, with the moon in it."
+        a.remember("req-r1", "cheap", x, 0.8, "key-r", prompt)  # answered by A
+        await sa.sync()  # A's batch: its decision and the prompt's fingerprint
+        await sb.sync()
+        b.remember("req-r2", "big", _x(8), 0.8, "key-r", prompt.replace("Please write", "Please, write"))
+        b.remember("req-r3", "big", _x(9), 0.8, "other-key", prompt)  # another key's prompt: no retry
+        await sb.sync()  # B finds A's decision and learns "retried" on it
+        assert sb.retries.remote_retries == 1
+        assert b.model.mean("cheap", x) < -0.1
+        await sa.sync()
+        assert abs(a.model.mean("cheap", x) - b.model.mean("cheap", x)) < 1e-9  # shared like any update
+        assert a.model.observations("cheap") == 1 and a.model.observations("big") == 0
+    finally:
+        await sa.close()
+        await sb.close()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
+
+_ID = re.compile(r"req_([0-9a-f]{12})[0-9a-f]{12}")
 
 
 class _RandomPool:
@@ -30,3 +33,17 @@ _POOL = _RandomPool()
 def new_request_id() -> str:
     # 12 hex digits of milliseconds + 12 of randomness: sortable, and unique enough across replicas.
     return f"req_{int(time.time() * 1000):012x}{_POOL.take12()}"
+
+
+def issued_at(request_id: str) -> float | None:
+    """When a request id was issued (epoch seconds), or None when it is not one of ours: lets
+    a lookup tell an id that may still be on its way to the database from one that cannot be."""
+    m = _ID.fullmatch(request_id)
+    return None if m is None else int(m.group(1), 16) / 1000.0
+
+
+def issued_within(request_id: str, seconds: float, *, skew_s: float = 5.0) -> bool:
+    """Whether the id was issued in the last ``seconds`` (give or take replicas' clock skew)."""
+    at = issued_at(request_id)
+    now = time.time()
+    return at is not None and now - seconds - skew_s <= at <= now + skew_s

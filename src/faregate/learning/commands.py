@@ -29,6 +29,19 @@ async def read_log(url: str, since: float) -> list[dict]:
         await db.close()
 
 
+async def publish_calibration(url: str, calibration: dict) -> int:
+    """Store it as the fleet's calibration: every replica on this database picks it up."""
+    import socket
+
+    from ..storage.calibration_store import CalibrationStore
+
+    store = await CalibrationStore.open(url)
+    try:
+        return await store.publish(calibration, f"faregate calibrate on {socket.gethostname()}")
+    finally:
+        await store.close()
+
+
 def _since(text: str) -> float:
     units = {"h": 3600, "d": 86400, "w": 7 * 86400}
     if text[-1:] in units and text[:-1].isdigit():
@@ -54,7 +67,14 @@ def _since(text: str) -> float:
     show_default=True,
     help="Where to write it; point `calibration_file:` in the config at it.",
 )
-def calibrate_cmd(from_log: bool, config_path: str | None, database_url: str | None, since: str, output: str) -> None:
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="Also store it in the database: every running replica on it routes with it within seconds.",
+)
+def calibrate_cmd(
+    from_log: bool, config_path: str | None, database_url: str | None, since: str, output: str, publish: bool
+) -> None:
     """Refit each model's latency (time to first token, output speed) and per-task quality
     (feedback and errors, shrunk toward the model's prior) from logged outcomes."""
     from rich.console import Console
@@ -67,8 +87,9 @@ def calibrate_cmd(from_log: bool, config_path: str | None, database_url: str | N
     url = database_url or config.database_url
     rows = asyncio.run(read_log(url, _since(since)))
     cal = calibrate(rows, priors={m.name: m.quality for m in config.models})
+    body = {m: c.as_dict() for m, c in cal.items()}
     with open(output, "wb") as f:
-        f.write(orjson.dumps({m: c.as_dict() for m, c in cal.items()}, option=orjson.OPT_INDENT_2))
+        f.write(orjson.dumps(body, option=orjson.OPT_INDENT_2))
     t = Table(title=f"calibrated from {len(rows):,} logged requests since {since}")
     for col in ("model", "requests", "ttft p50 ms", "ttft p95 ms", "tokens/s", "quality by task (n)"):
         t.add_column(col)
@@ -78,3 +99,6 @@ def calibrate_cmd(from_log: bool, config_path: str | None, database_url: str | N
         t.add_row(m, f"{c.requests:,}", fmt(c.ttft_ms_p50), fmt(c.ttft_ms_p95), fmt(c.tokens_per_s), q or "-")
     Console().print(t)
     click.echo(f"wrote {output}")
+    if publish:
+        seq = asyncio.run(publish_calibration(url, body))
+        click.echo(f"published as calibration {seq}: running replicas on this database use it within seconds")

@@ -14,14 +14,18 @@ import numpy as np
 
 from .bandit import ResidualThompson
 from .features import DIM
-from .signals import RetryDetector
+from .signals import RetryDetector, simhash
 
 log = logging.getLogger("faregate.learning")
 
 # Persistence hooks (``learning/shared_state.py`` shares them with every replica):
-# ``on_remember(request_id, decision)`` and ``on_learn(model, x, residual, weight, reason)``.
+# ``on_remember(request_id, decision)`` and ``on_learn(model, x, residual, weight, reason)``;
+# ``on_prompt(key_id, fingerprint, request_id)`` (a prompt seen, for the other replicas' retry
+# detection) and ``on_retry_elsewhere(request_id)`` (a retry of a request another replica answered).
 RememberHook = Callable[[str, "Decision"], None]
 LearnHook = Callable[[str, np.ndarray, float, float, str], None]
+PromptHook = Callable[[str, int, str], None]
+RetryHook = Callable[[str], None]
 
 
 @dataclass(slots=True)
@@ -65,6 +69,8 @@ class LearningLoop:
         self.updates = 0
         self.on_remember: RememberHook | None = None
         self.on_learn: LearnHook | None = None
+        self.on_prompt: PromptHook | None = None
+        self.on_retry_elsewhere: RetryHook | None = None
 
     @property
     def snapshot_id(self) -> str:
@@ -101,13 +107,23 @@ class LearningLoop:
         while len(self._decisions) > self._memory:
             self._decisions.popitem(last=False)
         if key_id and prompt:
-            earlier = self.retries.seen(key_id, prompt, request_id)
+            h = simhash(prompt)
+            earlier = self.retries.seen_hash(key_id, h, request_id)
+            if self.on_prompt is not None:
+                self.on_prompt(key_id, h, request_id)
             if earlier is not None:
-                self._apply(earlier, 0.0, weight=0.5, reason="retried")
+                if earlier in self._decisions or self.on_retry_elsewhere is None:
+                    self.signal_retried(earlier)
+                else:
+                    self.on_retry_elsewhere(earlier)
 
     def feedback(self, request_id: str, score: float) -> bool:
         """Apply an explicit score; False when the decision is unknown (forgotten or never routed)."""
         return self._apply(request_id, float(score), weight=1.0, reason="feedback", settle=True)
+
+    def signal_retried(self, request_id: str) -> bool:
+        """The prompt was sent again soon after: the earlier answer scores 0 at half weight."""
+        return self._apply(request_id, 0.0, weight=0.5, reason="retried")
 
     def signal_failure(self, request_id: str) -> bool:
         return self._apply(request_id, 0.0, weight=1.0, reason="upstream_failure", settle=True)

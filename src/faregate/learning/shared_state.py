@@ -4,8 +4,9 @@ Each replica queues what its ``LearningLoop`` remembers and learns (the loop's p
 hooks) and, every ``learning.sync_interval_s`` (1 s), writes the queue in one transaction and
 applies the updates the other replicas wrote since its last read. So feedback or an implicit
 signal received by any replica moves every replica's predictions within about one interval.
-At start a replica replays every stored update: a restart resumes from what the fleet learned,
-not from the offline router alone. Explicit feedback is settled in the database, so a request
+At start a replica loads the compacted snapshot (``learning/snapshot.py``) and replays the
+updates stored after it: a restart resumes from what the fleet learned, not from the offline
+router alone, without replaying the whole history. Explicit feedback is settled in the database, so a request
 is learned from once in the whole fleet whichever replica the feedback reaches.
 
 Updates commute (Bayesian linear regression: precision and residual sums add up), so replicas
@@ -22,9 +23,12 @@ import uuid
 
 import numpy as np
 
+from ..core.ids import issued_within
 from ..storage.db import DatabaseUnavailable
 from ..storage.learner_store import LearnerStore, StoredDecision, StoredUpdate
 from .loop import Decision, LearningLoop
+from .shared_retries import SharedRetries
+from .snapshot import SNAPSHOT_EVERY_S, compact
 
 log = logging.getLogger("faregate.learning")
 
@@ -48,10 +52,13 @@ class SharedLearning:
         self._decisions: list[StoredDecision] = []
         self._updates: list[StoredUpdate] = []
         self._seen_to = 0
+        self._floor = 0  # the snapshot holds every update up to it: never read below
+        self._compact_next = 0  # what the next compaction may fold: the highest seq seen at the last
         self._applied: set[int] = set()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.remote_applied = 0
+        self.retries = SharedRetries(loop, self.origin)
 
     async def start(self) -> None:
         try:
@@ -59,9 +66,12 @@ class SharedLearning:
         except DatabaseUnavailable as exc:
             log.error("learner state not shared (the database cannot be reached): %s", exc)
             return
-        await self.sync()  # the replay: every update the fleet made so far
+        await self._load_snapshot()
+        await self.sync()  # the replay: every update the fleet made since the snapshot
+        self._compact_next = await self.store.max_seq()
         self.loop.on_remember = self._remembered
         self.loop.on_learn = self._learned
+        self.retries.hook()
         self._task = asyncio.create_task(self._run(), name="faregate-learner-sync")
 
     async def close(self) -> None:
@@ -87,15 +97,17 @@ class SharedLearning:
         if self.store is None:
             return
         async with self._lock:
-            decisions, updates = self._decisions, self._updates
+            await self.retries.apply(self.store)  # before the write: what it learns goes out now
+            decisions, updates, prompts = self._decisions, self._updates, self.retries.take()
             self._decisions, self._updates = [], []
             try:
-                await self.store.write(decisions, updates)
+                await self.store.write(decisions, updates, prompts)
             except Exception:
                 self._decisions[:0], self._updates[:0] = decisions, updates  # retried next time
+                self.retries.prompts[:0] = prompts
                 raise
             while True:
-                got = await self.store.updates_after(max(0, self._seen_to - _REORDER_WINDOW))
+                got = await self.store.updates_after(max(self._floor, self._seen_to - _REORDER_WINDOW))
                 fresh = [u for u in got if u.seq not in self._applied]
                 for u in fresh:
                     self._applied.add(u.seq)
@@ -125,21 +137,46 @@ class SharedLearning:
 
     async def _settle(self, request_id: str) -> StoredDecision | None:
         """Settle the stored decision; the replica that answered writes it within one of its sync
-        intervals, so an unknown one is looked for a little longer (settled already: at once)."""
+        intervals of routing (right after the id was issued), so an unknown one is looked for a
+        little longer, only while the id is that young (settled already, or older: at once)."""
         assert self.store is not None
-        deadline = time.monotonic() + min(2 * self.interval_s + 1.0, 3.0)
+        grace = min(2 * self.interval_s + 1.0, 3.0)
+        deadline = time.monotonic() + (grace if issued_within(request_id, grace) else 0.0)
         while True:
             stored = await self.store.settle(request_id)
-            if stored is not None or time.monotonic() > deadline or await self.store.known(request_id):
+            if stored is not None or time.monotonic() >= deadline or await self.store.known(request_id):
                 return stored
             await asyncio.sleep(0.2)
 
+    async def _load_snapshot(self) -> None:
+        assert self.store is not None
+        snap = await self.store.snapshot()
+        if snap is None:
+            return
+        upto, state, _at = snap
+        self.loop.model.load_state(state)
+        self.loop.updates += sum(int(s["n"]) for s in state.values())
+        self._seen_to = self._floor = upto
+        log.info("learner resumed from the snapshot up to update %d", upto)
+
+    async def compact(self) -> int | None:
+        """Fold what was stored up to the previous call into the snapshot (see ``snapshot.py``)."""
+        if self.store is None:
+            return None
+        target, self._compact_next = self._compact_next, await self.store.max_seq()
+        return await compact(self.store, self.loop.model, target) if target else None
+
     async def _run(self) -> None:
-        pruned = 0.0
+        pruned, compacted = 0.0, time.monotonic()
         while True:
             await asyncio.sleep(self.interval_s)
             try:
                 await self.sync()
+                if time.monotonic() - compacted > SNAPSHOT_EVERY_S:
+                    compacted = time.monotonic()
+                    await self.compact()
+                    if self.store is not None:  # fingerprints matter for one retry window only
+                        await self.store.forget_prompts_before(time.time() - self.loop.retries.window_s)
                 if self.store is not None and time.monotonic() - pruned > _PRUNE_EVERY_S:
                     pruned = time.monotonic()
                     await self.store.forget_before(time.time() - DECISION_KEEP_S)

@@ -50,8 +50,11 @@ class RetryDetector:
         self._recent: OrderedDict[str, list[tuple[float, int, str]]] = OrderedDict()
 
     def seen(self, key_id: str, text: str, request_id: str) -> str | None:
+        return self.seen_hash(key_id, simhash(text), request_id)
+
+    def seen_hash(self, key_id: str, h: int, request_id: str) -> str | None:
+        """``seen`` for a prompt already fingerprinted (``simhash``)."""
         now = self._clock()
-        h = simhash(text)
         entries = [e for e in self._recent.pop(key_id, []) if now - e[0] <= self.window_s]
         earlier = None
         for _t, eh, rid in reversed(entries):
@@ -63,3 +66,14 @@ class RetryDetector:
         while len(self._recent) > self.max_keys:
             self._recent.popitem(last=False)
         return earlier
+
+    def add(self, key_id: str, h: int, request_id: str, age_s: float) -> None:
+        """A prompt another replica saw ``age_s`` ago: a retry of it arriving here is detected."""
+        if age_s > self.window_s:
+            return
+        entries = self._recent.pop(key_id, [])
+        entries.append((self._clock() - max(0.0, age_s), h, request_id))
+        entries.sort(key=lambda e: e[0])
+        self._recent[key_id] = entries[-self.per_key :]
+        while len(self._recent) > self.max_keys:
+            self._recent.popitem(last=False)

@@ -143,6 +143,16 @@ class Gateway:
     ) -> RequestContext:
         return RequestContext(request=request, credential=credential, principal=principal)
 
+    def policy(self, base: str) -> str:
+        """The policy version a request is recorded with: the snapshot's, the learner's state (a
+        stand-in learner without one is not part of it) and the published calibration the plan
+        uses (``learning/shared_calibration.py``)."""
+        state = getattr(self.services.learner, "snapshot_id", None)
+        cal = self.services.calibration
+        if cal is not None and cal.seq:
+            state = f"{state or ''}/calibration-{cal.seq}"
+        return with_learner(base, state)
+
     async def handle(self, ctx: RequestContext, render: Render | None = None) -> Reply:
         """Run the chain. Errors still finish the context, so every request is logged once, with
         the status the client gets: an exception no step expected becomes an ``InternalError``
@@ -153,8 +163,7 @@ class Gateway:
         log as in the answer."""
         rt = self.runtime  # this request's snapshot, whatever is swapped in meanwhile
         ctx.redactor = rt.redactor
-        # the learner's state is part of the policy (a stand-in learner without one is not)
-        ctx.policy = with_learner(rt.policy, getattr(self.services.learner, "snapshot_id", None))
+        ctx.policy = self.policy(rt.policy)
         try:
             reply = await rt.chain(ctx)
             if render is not None and reply.response is not None:

@@ -40,11 +40,13 @@ class RoutingStep(Step):
         *,
         learning: Any = None,
         sources: dict[str, RouterSource] | None = None,
+        calibration: Any = None,
     ) -> None:
         self.config = config
         self.registry = registry
         self.learning = learning
-        self.planner = Planner(config, sources)
+        # ``calibration``: the fleet's published one (``SharedCalibration``), read on every plan.
+        self.planner = Planner(config, sources, calibration.get if calibration is not None else None)
         self.routes: dict[str, RouteConfig] = self.planner.routes
         self._models = self.planner.catalogue.models
         # None without a live experiment: a request then pays one None check.

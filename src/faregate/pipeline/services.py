@@ -18,6 +18,7 @@ from ..cache.service import CacheService
 from ..config import GatewayConfig
 from ..endpoints.http import HttpPool
 from ..learning.loop import LearningLoop
+from ..learning.shared_calibration import SharedCalibration
 from ..learning.shared_state import SharedLearning
 from ..limits.base import LimitStore, open_limit_store
 from ..observability.events import UpstreamEvents
@@ -52,6 +53,7 @@ class Services:
     request_log: LogWriter | None = None  # None: the request log is off (``database_url: ""``)
     learner: LearningLoop | None = None  # None: ``learning.enabled: false``
     shared_learning: SharedLearning | None = None  # None: no database, or ``learning.shared: false``
+    calibration: SharedCalibration | None = None  # the published calibration; None: no database
     # The request log the spend counters are rebuilt from at start when the limit store forgets.
     spend_log_url: str = ""
     cache: CacheService | None = None  # None: ``cache.enabled: false``
@@ -84,8 +86,10 @@ class Services:
         shared_learning = None
         if learner is not None and config.database_url and config.learning.shared:
             shared_learning = SharedLearning(learner, config.database_url, config.learning.sync_interval_s)
+        rc = config.runtime_config
         services = cls(
             shared_learning=shared_learning,
+            calibration=SharedCalibration(config.database_url, rc.poll_interval_s) if config.database_url else None,
             pool=HttpPool(config.http_pool),
             auth=KeyAuth(config),
             limit_store=store,
@@ -137,6 +141,8 @@ class Services:
                 await self.cache.purges.start()
         if self.shared_learning is not None:
             await self.shared_learning.start()
+        if self.calibration is not None:
+            await self.calibration.start()
         self._started = True
         if self.auth.open:
             log.warning("no gateway keys configured: every caller is accepted")
@@ -149,6 +155,8 @@ class Services:
         sync = [self.runtime_sync.close] if self.runtime_sync is not None else []
         if self.shared_learning is not None:
             sync.append(self.shared_learning.close)
+        if self.calibration is not None:
+            sync.append(self.calibration.close)
         for closer in (
             *sync,
             self._close_cache,

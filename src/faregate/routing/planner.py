@@ -214,13 +214,20 @@ class Planner:
     """A config's routes, catalogue, router sources and calibration, loaded once (at start-up,
     never per request); ``plan`` adds the per-request statistics and calls the pure ``plan``."""
 
-    def __init__(self, config: GatewayConfig, sources: dict[str, RouterSource] | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        sources: dict[str, RouterSource] | None = None,
+        live_calibration: Callable[[], Mapping[str, Any] | None] | None = None,
+    ) -> None:
         self.config = config
+        # The fleet's published calibration (``learning/shared_calibration.py``) when there is one.
+        self.live_calibration = live_calibration
         self.routes: dict[str, RouteConfig] = {r.name: r for r in config.routes}
         if "auto" not in self.routes:
             self.routes["auto"] = RouteConfig(name="auto", router_model=config.router_model)
         self.catalogue = Catalogue.from_config(config)
-        self.calibration = load_calibration(config.calibration_file)
+        self.file_calibration: Mapping[str, Any] = load_calibration(config.calibration_file)
         if sources is None:
             cache: dict[str | None, RouterSource] = {}
             sources = {}
@@ -231,6 +238,11 @@ class Planner:
                 sources[name] = cache[path]
         self.sources = sources
 
+    @property
+    def calibration(self) -> Mapping[str, Any]:
+        live = self.live_calibration() if self.live_calibration is not None else None
+        return self.file_calibration if live is None else live
+
     def router_known(self) -> frozenset[str]:
         ms = self.catalogue.models.values()
         return frozenset(m.name for m in ms if any(s.knows(m) for s in self.sources.values()))
@@ -238,8 +250,9 @@ class Planner:
     def stats(
         self, route: str, observed_ttft_ms: Mapping[str, float] | None = None, adjust: Adjust | None = None
     ) -> Stats:
-        known = self.router_known() if self.calibration else frozenset()
-        return Stats(self.sources[route], observed_ttft_ms or {}, self.calibration, known, adjust)
+        calibration = self.calibration
+        known = self.router_known() if calibration else frozenset()
+        return Stats(self.sources[route], observed_ttft_ms or {}, calibration, known, adjust)
 
     def plan(
         self,

@@ -24,6 +24,7 @@ import orjson
 from aiohttp import web
 
 from ..core.errors import InvalidRequest, NotFound, PermissionDenied
+from ..core.ids import issued_within
 from ..keys.secret import hash_key
 from ..pipeline.gateway import Gateway
 from ..routing.experiment_stats import report as experiment_report
@@ -158,15 +159,19 @@ async def feedback_handler(request: web.Request) -> web.Response:
 
 
 # Behind a load balancer the feedback may reach another replica before the one that answered has
-# flushed the request's log row (a batch every log_writer.flush_interval_s): look a little longer.
+# flushed the request's log row (a batch every log_writer.flush_interval_s): look a little longer,
+# but only for an id issued recently enough to be in flight (a stream may last minutes). An id
+# that is not one of ours, or an old one, is answered after one lookup.
 FEEDBACK_LOOKUP_S = 3.0
+MAY_BE_PENDING_S = 600.0
 
 
 async def _logged(db: Database, request_id: str) -> dict | None:
-    deadline = time.monotonic() + FEEDBACK_LOOKUP_S
+    wait = FEEDBACK_LOOKUP_S if issued_within(request_id, MAY_BE_PENDING_S) else 0.0
+    deadline = time.monotonic() + wait
     while True:
         row = await db.fetchrow("SELECT key_id FROM request_log WHERE id = $1", request_id)
-        if row is not None or time.monotonic() > deadline:
+        if row is not None or time.monotonic() >= deadline:
             return row
         await asyncio.sleep(0.2)
 
