@@ -1,6 +1,6 @@
 """Per-request routing latency: features + embedding + prediction + plan, p50/p99.
 
-    python bench/bench_router_predict.py [--data PATH.jsonl] [--embedder hash|minilm] [-n 2000]
+    python bench/bench_router_predict.py [--data PATH.jsonl] [--embedder hash|minilm|e5] [-n 2000]
 
 Trains a router on the shared RouterBench file (or --data), then plans real prompts from it one
 at a time, as the gateway does for ``model: "auto"``; "plan with p_meet" is the same plan with
@@ -27,7 +27,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(DATA))
-    ap.add_argument("--embedder", default="hash", choices=["hash", "minilm", "auto"])
+    ap.add_argument("--embedder", default="hash", choices=["hash", "minilm", "e5", "auto"])
     ap.add_argument("-n", type=int, default=2000)
     a = ap.parse_args()
     rows = load_rows(a.data)

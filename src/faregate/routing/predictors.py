@@ -192,8 +192,81 @@ class MFPredictor:
         return p
 
 
-PREDICTORS: dict[str, type[KNNPredictor] | type[LogisticPredictor] | type[MFPredictor]] = {
+def _oof_knn(X, groups, y, n_groups: int, k: int, prior: float, power: float, folds: int = 5) -> np.ndarray:
+    """Out-of-fold kNN predictions of column(s) ``y`` (fixed seed): what a row's own value would
+    be predicted as by a kNN that did not see it."""
+    fold = np.random.default_rng(0).permutation(len(X)) % max(2, min(folds, len(X)))
+    out = np.zeros_like(y, dtype=float)
+    for f in np.unique(fold):
+        te = fold == f
+        out[te] = KNNPredictor(k, power, prior).fit(X[~te], groups[~te], y[~te], n_groups).predict(X[te], groups[te])
+    return out
+
+
+class ResidualPredictor:
+    """Per-task means as the base, plus per-prompt signal learned as residuals from them.
+
+    - difficulty: the residuals' first principal direction ``v`` across every target (models
+      and plans fail together on hard prompts), ``d = (Y - task mean) . v`` per training prompt;
+      a new prompt's ``d`` is predicted by a kNN on embeddings (shrunk to its task's mean), and
+      each target's slope on it is fitted on out-of-fold predictions (so the slope already
+      shrinks a noisy prediction towards the task mean);
+    - what difficulty leaves: a kNN on the remaining residuals, shrunk to 0 by ``prior``.
+
+    With ``dprior`` and ``prior`` large this is exactly the per-task rule's predictor."""
+
+    kind = "residual"
+
+    def __init__(self, k=50, prior=10.0, dk=50, dprior=5.0, power=4.0) -> None:
+        self.k, self.prior, self.dk, self.dprior, self.power = k, prior, dk, dprior, power
+
+    def fit(self, X, groups, Y, n_groups: int) -> ResidualPredictor:
+        X = np.asarray(X, np.float32)
+        Y = np.asarray(Y, np.float64)
+        self.n_groups = n_groups
+        self.means = group_means(Y, groups, n_groups)
+        R = Y - self.means[np.where(groups >= 0, groups, n_groups)]
+        v = np.linalg.svd(R, full_matrices=False)[2][0] if len(R) > 1 else np.zeros(Y.shape[1])
+        v = v if v.sum() >= 0 else -v  # d > 0: easier than the task's average prompt
+        d = (R @ v)[:, None]
+        d_oof = _oof_knn(X, groups, d, n_groups, self.dk, self.dprior, self.power)
+        self.slope = (d_oof[:, 0] @ R) / (float(d_oof[:, 0] @ d_oof[:, 0]) + 1e-9)
+        self.diff = KNNPredictor(self.dk, self.power, self.dprior).fit(X, groups, d, n_groups)
+        self.resid = KNNPredictor(self.k, self.power, self.prior).fit(X, groups, R - d_oof * self.slope, n_groups)
+        return self
+
+    def difficulty(self, X, groups) -> np.ndarray:
+        """Predicted per-prompt difficulty feature (higher = easier than its task's average)."""
+        return self.diff.predict(X, groups)[:, 0]
+
+    def predict(self, X, groups) -> np.ndarray:
+        base = self.means[np.where(groups >= 0, groups, self.n_groups)]
+        out = base + self.difficulty(X, groups)[:, None] * self.slope[None, :] + self.resid.predict(X, groups)
+        return np.clip(out, 0.0, 1.0)
+
+    def state(self) -> dict:
+        st = {
+            "means": self.means,
+            "slope": self.slope,
+            "params": np.array([self.k, self.prior, self.dk, self.dprior, self.power, self.n_groups]),
+        }
+        st.update({f"d_{k}": v for k, v in self.diff.state().items()})
+        st.update({f"r_{k}": v for k, v in self.resid.state().items()})
+        return st
+
+    @classmethod
+    def from_state(cls, st: dict) -> ResidualPredictor:
+        k, prior, dk, dprior, power, n_groups = st["params"]
+        p = cls(int(k), float(prior), int(dk), float(dprior), float(power))
+        p.means, p.slope, p.n_groups = st["means"], st["slope"], int(n_groups)
+        p.diff = KNNPredictor.from_state({k[2:]: v for k, v in st.items() if k.startswith("d_")})
+        p.resid = KNNPredictor.from_state({k[2:]: v for k, v in st.items() if k.startswith("r_")})
+        return p
+
+
+PREDICTORS: dict[str, type[KNNPredictor] | type[LogisticPredictor] | type[MFPredictor] | type[ResidualPredictor]] = {
     "knn": KNNPredictor,
+    "residual": ResidualPredictor,
     "logistic": LogisticPredictor,
     "mf": MFPredictor,
 }
