@@ -58,6 +58,15 @@ async def run_line(gw: Gateway, principal: Principal | None, line: dict[str, Any
     return {**out, "response": {"status_code": status, "request_id": ctx.request_id, "body": body}, "error": None}
 
 
+def _principal(kept: dict[str, Any] | None) -> Principal | None:
+    """The creator's principal as the job row kept it (after a restart)."""
+    if kept is None:
+        return None
+    if kept.get("models") is not None:
+        kept = {**kept, "models": tuple(kept["models"])}
+    return Principal(**kept)
+
+
 class SelfRunner:
     """Runs claimed jobs in background tasks; ``principals`` maps batch id -> creator's key."""
 
@@ -91,7 +100,7 @@ class SelfRunner:
         lines = parse_lines(found)
         job.update(status="in_progress", in_progress_at=int(time.time()))
         await self.store.update_job(job)
-        principal = self.principals.get(batch_id)
+        principal = self.principals.get(batch_id) or _principal(job.get("_principal"))
         sem = asyncio.Semaphore(CONCURRENCY)
 
         async def one(line: dict[str, Any]) -> dict[str, Any] | None:

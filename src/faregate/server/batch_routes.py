@@ -6,6 +6,7 @@ the key that made them (another key gets a 404)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -122,7 +123,9 @@ async def create_batch(request: web.Request) -> web.Response:
     same_endpoint(lines, str(body.get("endpoint")))
     job = _new_batch(body, int(time.time()))
     job["request_counts"]["total"] = len(lines)
-    await store.save_job(owner, {**job, "_owner": owner})
+    # The key's id, allow-list and team (no secret), so a restarted gateway runs the lines as this key.
+    kept = dataclasses.asdict(principal) if principal is not None else None
+    await store.save_job(owner, {**job, "_owner": owner, "_principal": kept})
     request.app[RUNNER].principals[job["id"]] = principal
     request.app[RUNNER].start(job["id"])
     return json_response(job)
