@@ -99,3 +99,17 @@ def test_another_key_cannot_see_a_batch(upstreams, start_server):
     other = openai.OpenAI(base_url=srv.base_url, api_key="fg-other", max_retries=0)
     with pytest.raises(openai.NotFoundError):
         other.files.retrieve(f.id)
+
+
+def test_cancel_skips_the_lines_not_yet_started(upstreams, start_server):
+    srv = start_server(fake_config(upstreams))
+    client = _client(srv)
+    upstreams["openai"].script(*[{"delay_ms": 300}] * 100)
+    f = client.files.create(file=("in.jsonl", io.BytesIO(_jsonl("fake-openai", 40))), purpose="batch")
+    batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    time.sleep(0.4)
+    assert client.batches.cancel(batch.id).status == "cancelling"
+    done = _wait(client, batch.id)
+    assert done.status == "cancelled"
+    ran = done.request_counts.completed + done.request_counts.failed
+    assert 0 < ran < 40 and len(upstreams["openai"].requests()) == ran
