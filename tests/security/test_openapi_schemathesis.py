@@ -78,6 +78,10 @@ NOT_EXACT = {
     # rule may name only channels that exist: cross-field and cross-entity rules again.
     "/admin/alerts/channels",
     "/admin/alerts/rules",
+    # An uploaded file must be JSONL of valid batch lines (a file field's bytes have no schema),
+    # and a batch must name a file that exists: content and cross-entity rules.
+    "/v1/files",
+    "/v1/batches",
 }
 
 
