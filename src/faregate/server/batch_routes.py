@@ -38,7 +38,10 @@ async def upload_file(request: web.Request) -> web.Response:
     owner, _ = await _owner(request)
     if not request.content_type.startswith("multipart/"):
         raise InvalidRequest("Upload the file as multipart/form-data with fields file and purpose.", param="file")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError as exc:  # no boundary, a broken part
+        raise InvalidRequest(f"The multipart form cannot be read ({exc}).", param="file") from None
     purpose, upload = form.get("purpose"), form.get("file")
     if purpose != "batch":
         raise InvalidRequest("Only purpose 'batch' is accepted by this gateway.", param="purpose")
