@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..batch.lines import parse_lines, same_endpoint
 from ..batch.runner import SelfRunner, new_id
@@ -40,7 +41,10 @@ async def upload_file(request: web.Request) -> web.Response:
         raise InvalidRequest("Upload the file as multipart/form-data with fields file and purpose.", param="file")
     try:
         form = await request.post()
-    except ValueError as exc:  # no boundary, a broken part
+    except web.HTTPException:
+        raise  # e.g. 413 for a body over the server's limit
+    except (ValueError, LookupError, AssertionError, HttpProcessingError) as exc:
+        # No boundary, a broken part header, an unknown charset: the client's form, not our fault.
         raise InvalidRequest(f"The multipart form cannot be read ({exc}).", param="file") from None
     purpose, upload = form.get("purpose"), form.get("file")
     if purpose != "batch":
