@@ -44,6 +44,7 @@ async def run_line(gw: Gateway, principal: Principal | None, line: dict[str, Any
         return {**out, "response": {"status_code": status, "request_id": "", "body": orjson.loads(body)}, "error": None}
     ctx = gw.context(req, principal=principal)
     ctx.front = line["url"]
+    ctx.batch_id = batch_id
 
     def render(response: Any) -> bytes:
         facts = ReplyFacts(request_id=ctx.request_id, model=ctx.answered_model or req.model, cost_usd=ctx.cost_usd)
@@ -68,12 +69,18 @@ def _principal(kept: dict[str, Any] | None) -> Principal | None:
 
 
 class SelfRunner:
-    """Runs claimed jobs in background tasks; ``principals`` maps batch id -> creator's key."""
+    """Runs claimed jobs in background tasks; ``principals`` maps batch id -> creator's key.
 
-    def __init__(self, gw: Gateway, store: BatchStore) -> None:
-        self.gw, self.store = gw, store
+    The runner holds each job's lease under its own ``holder`` token, renews it while the job
+    runs and gives it back when the job ends or the gateway shuts down, so a restarted or other
+    replica resumes at once instead of waiting for the lease to expire."""
+
+    def __init__(self, gw: Gateway, store: BatchStore, lease_s: float = LEASE_S) -> None:
+        self.gw, self.store, self.lease_s = gw, store, lease_s
+        self.holder = new_id("runner_")
         self.principals: dict[str, Principal | None] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.held: set[str] = set()
 
     def start(self, batch_id: str) -> None:
         task = asyncio.create_task(self._run(batch_id))
@@ -84,30 +91,55 @@ class SelfRunner:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        for bid in list(self.held):  # the lines answered so far are persisted; the rest resume elsewhere
+            await self.store.release(bid, self.holder)
+        self.held.clear()
 
     async def _run(self, batch_id: str) -> None:
         try:
-            if await self.store.claim(batch_id, LEASE_S):
+            if not await self.store.claim(batch_id, self.lease_s, self.holder):
+                return
+            self.held.add(batch_id)
+            renew = asyncio.create_task(self._renew(batch_id))
+            try:
                 await self._execute(batch_id)
+            finally:
+                renew.cancel()
+            await self.store.release(batch_id, self.holder)
+            self.held.discard(batch_id)
+        except asyncio.CancelledError:
+            raise
         except Exception:
             log.exception("batch %s failed", batch_id)
+
+    async def _renew(self, batch_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            if not await self.store.renew(batch_id, self.lease_s, self.holder):
+                log.warning("batch %s: lease lost", batch_id)
+                return
 
     async def _execute(self, batch_id: str) -> None:
         job = await self.store.job(None, batch_id)
         if job is None:
             return
-        found = await self._input(job)
-        lines = parse_lines(found)
-        job.update(status="in_progress", in_progress_at=int(time.time()))
-        await self.store.update_job(job)
+        lines = parse_lines(await self._input(job))
+        done = await self.store.lines(batch_id)  # answered before a restart: never sent again
+        if job["status"] == "validating":
+            job.update(status="in_progress", in_progress_at=int(time.time()))
+            await self.store.update_job(job)
         principal = self.principals.get(batch_id) or _principal(job.get("_principal"))
         sem = asyncio.Semaphore(CONCURRENCY)
 
         async def one(line: dict[str, Any]) -> dict[str, Any] | None:
+            if line["custom_id"] in done:
+                return done[line["custom_id"]]
             async with sem:
                 if (await self.store.job(None, batch_id) or {}).get("status") == "cancelling":
                     return None
-                return await run_line(self.gw, principal, line, batch_id)
+                result = await run_line(self.gw, principal, line, batch_id)
+                await self.store.save_line(batch_id, result)
+                return result
 
         results = await asyncio.gather(*(one(line) for line in lines))
         await self._finish(job, [r for r in results if r is not None], len(lines))

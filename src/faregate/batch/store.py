@@ -99,14 +99,45 @@ class BatchStore:
         rows = await db.fetch("SELECT job FROM batch_job WHERE owner = $1 ORDER BY created_at DESC, id DESC", owner)
         return [orjson.loads(r["job"]) for r in rows]
 
-    async def claim(self, bid: str, lease_s: float) -> bool:
+    async def claim(self, bid: str, lease_s: float, holder: str = "") -> bool:
         """Take the job's lease if it is free or expired (one UPDATE: two replicas never both win)."""
         db = await self._open()
         now = time.time()
         done = await db.execute(
-            "UPDATE batch_job SET lease_until = $2 WHERE id = $1 AND lease_until < $3", bid, now + lease_s, now
+            "UPDATE batch_job SET lease_until = $2, lease_owner = $4 WHERE id = $1 AND lease_until < $3",
+            bid,
+            now + lease_s,
+            now,
+            holder,
         )
         return bool(done)
+
+    async def renew(self, bid: str, lease_s: float, holder: str) -> bool:
+        """Extend a lease this holder still has (false: it expired and another replica took it)."""
+        db = await self._open()
+        sql = "UPDATE batch_job SET lease_until = $2 WHERE id = $1 AND lease_owner = $3"
+        return bool(await db.execute(sql, bid, time.time() + lease_s, holder))
+
+    async def release(self, bid: str, holder: str) -> None:
+        """Give the lease back (shutdown, job done): another replica may resume at once."""
+        db = await self._open()
+        await db.execute("UPDATE batch_job SET lease_until = 0 WHERE id = $1 AND lease_owner = $2", bid, holder)
+
+    async def save_line(self, bid: str, result: dict[str, Any]) -> None:
+        """Persist one answered line (its progress): a resumed job does not run it again."""
+        db = await self._open()
+        await db.execute(
+            "INSERT INTO batch_line (batch_id, custom_id, result) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            bid,
+            result["custom_id"],
+            orjson.dumps(result).decode(),
+        )
+
+    async def lines(self, bid: str) -> dict[str, dict[str, Any]]:
+        """custom_id -> the answered line, for the lines of ``bid`` already run."""
+        db = await self._open()
+        rows = await db.fetch("SELECT custom_id, result FROM batch_line WHERE batch_id = $1", bid)
+        return {str(r["custom_id"]): orjson.loads(r["result"]) for r in rows}
 
     async def unfinished(self) -> list[str]:
         """Jobs a (restarted) gateway should resume."""

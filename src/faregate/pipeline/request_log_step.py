@@ -148,6 +148,7 @@ def build_record(
         cache_kind=ctx.cache_kind,
         cache_saved_usd=ctx.cache_saved_usd,
         complexity=ctx.complexity,
+        batch_id=ctx.batch_id,
     )
 
 

@@ -15,7 +15,16 @@ CREATE TABLE IF NOT EXISTS batch_job (
     created_at  DOUBLE PRECISION NOT NULL,
     status      TEXT NOT NULL,
     job         TEXT NOT NULL,
-    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
+    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+    lease_owner TEXT NOT NULL DEFAULT ''
+);
+-- One row per answered line (its output or error line as JSON): a resumed job skips these, so a
+-- line answered before a restart is never sent upstream again.
+CREATE TABLE IF NOT EXISTS batch_line (
+    batch_id  TEXT NOT NULL,
+    custom_id TEXT NOT NULL,
+    result    TEXT NOT NULL,
+    PRIMARY KEY (batch_id, custom_id)
 );
 CREATE INDEX IF NOT EXISTS batch_job_owner_created ON batch_job (owner, created_at);
 ALTER TABLE request_log ADD COLUMN batch_id TEXT;
