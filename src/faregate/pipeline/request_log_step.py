@@ -89,19 +89,23 @@ def _prompt_text(ctx: RequestContext) -> str:
     return "\n".join(parts)
 
 
+def _ceiling(ctx: RequestContext) -> float | None:
+    """The latency ceiling the request asked for: the plan's constraint, else its routing hints."""
+    cons = getattr(ctx.plan, "constraints", None)
+    ceiling = getattr(cons, "max_latency_ms", None) if cons is not None else None
+    routing = getattr(ctx.request, "routing", None)
+    if ceiling is None and routing:
+        ceiling = routing.get("max_latency_ms")
+    return ceiling
+
+
 def build_record(
     ctx: RequestContext, *, log_bodies: bool = False, redact_emails: bool = False, max_chars: int = LOG_BODY_MAX_CHARS
 ) -> RequestRecord:
     p = ctx.principal
     plan = ctx.plan
     latency = ctx.elapsed_ms()
-    ceiling = None
-    cons = getattr(plan, "constraints", None)
-    if cons is not None:
-        ceiling = getattr(cons, "max_latency_ms", None)
-    routing = getattr(ctx.request, "routing", None)
-    if ceiling is None and routing:
-        ceiling = routing.get("max_latency_ms")
+    ceiling = _ceiling(ctx)
     status = ctx.status
     if ctx.error_class and status < 400:
         status = 500
