@@ -20,6 +20,7 @@ from ..pipeline.gateway import Gateway
 from ..wire.codec import FrontCodec, ReplyFacts
 from ..wire.embeddings_front import EmbeddingsCodec
 from ..wire.openai_front import OpenAIChatCodec
+from .budget import BatchHold
 from .lines import parse_lines
 from .store import BatchStore
 
@@ -81,6 +82,7 @@ class SelfRunner:
         self.principals: dict[str, Principal | None] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.held: set[str] = set()
+        self.holds: dict[str, BatchHold] = {}  # batch id -> its up-front budget reservation
 
     def start(self, batch_id: str) -> None:
         task = asyncio.create_task(self._run(batch_id))
@@ -130,6 +132,7 @@ class SelfRunner:
             await self.store.update_job(job)
         principal = self.principals.get(batch_id) or _principal(job.get("_principal"))
         sem = asyncio.Semaphore(CONCURRENCY)
+        hold = self.holds.get(batch_id)
 
         async def one(line: dict[str, Any]) -> dict[str, Any] | None:
             if line["custom_id"] in done:
@@ -137,11 +140,17 @@ class SelfRunner:
             async with sem:
                 if (await self.store.job(None, batch_id) or {}).get("status") == "cancelling":
                     return None
+                if hold is not None:
+                    await hold.line_started(line["custom_id"])
                 result = await run_line(self.gw, principal, line, batch_id)
                 await self.store.save_line(batch_id, result)
                 return result
 
-        results = await asyncio.gather(*(one(line) for line in lines))
+        try:
+            results = await asyncio.gather(*(one(line) for line in lines))
+        finally:
+            if hold is not None:  # what the unrun lines (cancelled, failed) held goes back
+                await self.holds.pop(batch_id, hold).close()
         await self._finish(job, [r for r in results if r is not None], len(lines))
 
     async def _input(self, job: dict[str, Any]) -> str:

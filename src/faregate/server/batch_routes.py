@@ -13,8 +13,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from ..batch.budget import reserve_batch
 from ..batch.lines import parse_lines, same_endpoint
-from ..batch.runner import SelfRunner, new_id
+from ..batch.runner import CODECS, SelfRunner, new_id
 from ..batch.store import BatchStore
 from ..core.errors import InvalidRequest, NotFound
 from ..pipeline.gateway import Gateway
@@ -130,10 +131,14 @@ async def create_batch(request: web.Request) -> web.Response:
     same_endpoint(lines, str(body.get("endpoint")))
     job = _new_batch(body, int(time.time()))
     job["request_counts"]["total"] = len(lines)
+    # The whole batch's estimated cost, reserved now: a batch over the remaining budget runs no line.
+    hold = await reserve_batch(request.app[GATEWAY], principal, lines, CODECS)
     # The key's id, allow-list and team (no secret), so a restarted gateway runs the lines as this key.
     kept = dataclasses.asdict(principal) if principal is not None else None
     await store.save_job(owner, {**job, "_owner": owner, "_principal": kept})
     request.app[RUNNER].principals[job["id"]] = principal
+    if hold is not None:
+        request.app[RUNNER].holds[job["id"]] = hold
     request.app[RUNNER].start(job["id"])
     return json_response(job)
 
