@@ -70,10 +70,13 @@ ALLOWED: dict[str, set[str]] = {
         "catalogue",
         "observability",
         "alerts",
+        "batch",  # the batch tier's store and runner behind server/batch_routes.py
         "dashboard",  # the one mount hook (dashboard.mount), which loads the pages only when enabled
     },
     # The web dashboard reads through the APIs' own services and route helpers.
     "dashboard": {"core", "config", "storage", "keys", "limits", "pipeline", "server", "alerts", "cache"},
+    # The batch tier runs each line through the Gateway pipeline (so every step applies).
+    "batch": {"core", "config", "wire", "storage", "limits", "pipeline"},  # limits: the up-front batch reservation
     "testing": {"core", "wire", "adapters"},
     "demo": {"core", "config", "wire", "routing", "storage", "testing", "server", "pipeline"},
     "cli": {"*"},

@@ -96,6 +96,7 @@ class RequestContext:
     cascade_calls: int = 0  # cascade stages called before the answer
     constraint_unmet: bool = False
     complexity: str | None = None  # "simple" | "medium" | "complex" (``routing.complexity``)
+    batch_id: str | None = None  # set by the batch runner: the request-log row names its batch
     # Filled by the limits step.
     limits_degraded: bool = False  # the limit store was unreachable and the policy let it through
     budget_alert: str | None = None  # the soft budget this request went over

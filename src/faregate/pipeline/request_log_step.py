@@ -153,6 +153,7 @@ def build_record(
         complexity=ctx.complexity,
         experiment=ctx.experiment,
         experiment_arm=ctx.experiment_arm,
+        batch_id=ctx.batch_id,
     )
 
 

@@ -24,6 +24,7 @@ from .admin_models_routes import add_admin_models_routes
 from .admin_routes import add_admin_routes
 from .alerts_routes import add_alerts_routes
 from .analytics_routes import add_analytics_routes
+from .batch_routes import add_batch_routes
 from .cache_routes import add_cache_routes
 from .front_handler import add_front
 from .fronts_routes import add_fronts_routes
@@ -165,4 +166,5 @@ def default_route_adders() -> list[RouteAdder]:
         add_fronts_routes,
         add_responses_routes,
         add_dashboard_routes,
+        add_batch_routes,
     ]

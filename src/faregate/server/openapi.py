@@ -20,6 +20,7 @@ from .admin_input import MAX_LIMIT
 from .http import GATEWAY, json_response
 from .openapi_admin import SCHEMAS as ADMIN_SCHEMAS
 from .openapi_admin import admin_paths, ref_response
+from .openapi_batch import batch_paths
 from .openapi_fronts import fronts_paths, fronts_schemas
 from .openapi_observe import observe_paths, observe_schemas
 from .openapi_responses import responses_paths, responses_schemas
@@ -214,6 +215,7 @@ def build_spec(max_tokens: int | None = None) -> Schema:
         **observe_paths(),
         **fronts_paths(),
         **responses_paths(),
+        **batch_paths(),
     }
     return {
         "openapi": "3.1.0",

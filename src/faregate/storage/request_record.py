@@ -53,6 +53,7 @@ class RequestRecord:
     complexity: str | None = None  # "simple" | "medium" | "complex" (``routing.complexity``)
     experiment: str | None = None  # the policy experiment (``routing/experiments.py``)
     experiment_arm: str | None = None
+    batch_id: str | None = None  # the batch this line belongs to (``batch/``); None: a normal request
 
     def to_values(self) -> tuple[Any, ...]:
         """The values as stored, in ``COLUMNS`` order (lists/dicts as JSON text, booleans as 0/1)."""
