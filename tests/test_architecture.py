@@ -37,6 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "observability": {"core", "config", "endpoints"},  # events.py: a deployment's failures and breaker
     "alerts": {"core", "config", "storage"},
     "cache": {"core", "config", "storage", "routing"},  # the embedder comes from routing
+    "guardrails": {"core", "config"},  # pure text inspection: detectors, masking, stream windows
     "pipeline": {
         "core",
         "config",
@@ -52,6 +53,7 @@ ALLOWED: dict[str, set[str]] = {
         "observability",
         "alerts",
         "cache",
+        "guardrails",
     },
     "server": {
         "core",

@@ -9,6 +9,7 @@ from .bounds import BoundsConfig
 from .cache import CacheConfig
 from .catalogue import RuntimeConfigSection
 from .dashboard import DashboardConfig
+from .guardrails import GuardrailSpec
 from .limits import KeyConfig, LimitsConfig
 from .models import ModelConfig, RouteConfig
 from .observability import AccessLogConfig, AlertsConfig, MetricsConfig, TracingConfig
@@ -74,6 +75,9 @@ class GatewayConfig(_Frozen):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules and channels.")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="The response cache.")
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="The web dashboard at /dashboard.")
+    guardrails: list[GuardrailSpec] = Field(
+        default_factory=list, description="Named guardrails; a key switches them on with `guardrails: [NAME]`."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
@@ -106,7 +110,18 @@ class GatewayConfig(_Frozen):
                 raise ValueError(f"routes.{i}.control_model: unknown model {r.control_model!r}")
             if r.control_model and mode[r.control_model] != "chat":
                 raise ValueError(f"routes.{i}.control_model: {r.control_model!r} is an embedding model")
+        self._check_guardrails()
         return self
+
+    def _check_guardrails(self) -> None:
+        names = [g.name for g in self.guardrails]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"guardrails: duplicate name(s) {sorted(dup)}")
+        for i, k in enumerate(self.keys):
+            for g in k.guardrails or []:
+                if g not in names:
+                    raise ValueError(f"keys.{i}.guardrails: unknown guardrail {g!r}; known: {sorted(names)}")
 
     def model(self, name: str) -> ModelConfig | None:
         for m in self.models:

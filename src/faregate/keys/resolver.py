@@ -57,6 +57,7 @@ class ResolvedKey:
     team_limits: dict[str, Any]
     idempotent: bool = True  # false: the key's requests are never hedged
     mode: str | None = None  # the key's optimisation mode (``routing.modes``); config keys only
+    guardrails: tuple[str, ...] = ()  # names of the config's guardrails run on its requests; config keys only
 
 
 def _allowed(key_models: list[str] | None, team_models: list[str] | None) -> tuple[str, ...] | None:
@@ -105,6 +106,7 @@ class KeyResolver:
                 team_limits=tl,
                 idempotent=k.idempotent,
                 mode=k.mode,
+                guardrails=tuple(k.guardrails or ()),
             )
         # Config keys by their raw text too (the config holds it anyway): no hash per request for them.
         # A dict lookup compares strings only on a full hash match, so it tells a guesser nothing.

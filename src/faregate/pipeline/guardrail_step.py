@@ -1,0 +1,49 @@
+"""Run the key's guardrails on the request before the cache and routing see it.
+
+Placed before the cache step so the cache key is over what the upstream would see, and in the
+chain (not in a front) so chat, messages, responses, embeddings and legacy completions all get
+it. A request whose key has no guardrails costs one attribute check and a tail call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..config.guardrails import GuardrailSpec
+from ..guardrails.engine import Guardrail, guard_messages
+from ..guardrails.masking import Vault
+from .context import Reply, RequestContext
+from .step import Next, Step
+
+
+class GuardrailStep(Step):
+    """Mask or block the request text with the guardrails the key names (see ``docs/guardrails.md``)."""
+
+    def __init__(self, specs: Sequence[GuardrailSpec]) -> None:
+        self._guards = {s.name: Guardrail(s) for s in specs}
+
+    def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
+        p = ctx.principal
+        if p is None or not p.guardrails:
+            return call_next(ctx)
+        guards = [self._guards[n] for n in p.guardrails if n in self._guards]
+        vault = Vault()
+        req = ctx.request
+        messages, decisions = guard_messages(guards, req.messages, vault)
+        responses = req.responses
+        if responses is not None and "input" in responses:
+            responses = {**responses, "input": _guard_input(guards, responses["input"], vault)}
+        ctx.request = replace(req, messages=messages, responses=responses)
+        ctx.guardrail_decisions = [(d.guardrail, d.action, d.stage, ",".join(d.kinds)) for d in decisions]
+        return call_next(ctx)
+
+
+def _guard_input(guards: Sequence[Guardrail], value: Any, vault: Vault) -> Any:
+    """The Responses API ``input``: a string or a list of items with string or part content."""
+    if isinstance(value, str):
+        return guard_messages(guards, [{"content": value}], vault)[0][0]["content"]
+    if isinstance(value, list):
+        return [guard_messages(guards, [item], vault)[0][0] if isinstance(item, dict) else item for item in value]
+    return value
