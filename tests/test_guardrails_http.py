@@ -1,0 +1,110 @@
+"""Request guardrails end to end: the official SDKs against a gateway in front of the fakes.
+
+Every front (chat, messages, responses, embeddings, legacy completions) goes through the same
+pipeline step: a masked value never reaches the upstream in clear (the fake's recorded
+requests), and a block is a 400 naming the guardrail without echoing the text.
+"""
+
+from __future__ import annotations
+
+import json
+
+import anthropic
+import openai
+import pytest
+
+from helpers import fake_config
+
+EMAIL = "ada.lovelace@example.com"
+CARD = "4111 1111 1111 1111"
+MASK_KEY, BLOCK_KEY, PLAIN_KEY = "fg-guard-mask", "fg-guard-block", "fg-guard-plain"
+
+
+@pytest.fixture
+def srv(start_server, upstreams):
+    embed = {
+        "name": "fake-embed",
+        "provider": "openai",
+        "model": "text-embedding-3-small",
+        "mode": "embedding",
+        "base_url": upstreams["openai"].model_base_url,
+        "api_key": "sk-upstream-embed",
+        "prices": {"input": 0.02},
+        "max_attempts": 1,
+    }
+    cfg = fake_config(
+        {p: upstreams[p] for p in ("openai", "anthropic")},
+        guardrails=[
+            {"name": "pii-mask", "type": "pii"},
+            {"name": "no-cards", "type": "pii", "action": "block", "kinds": ["card"]},
+        ],
+    )
+    cfg["models"].append(embed)
+    cfg["keys"] = [
+        {"key": MASK_KEY, "guardrails": ["pii-mask"]},
+        {"key": BLOCK_KEY, "guardrails": ["no-cards"]},
+        {"key": PLAIN_KEY},
+    ]
+    return start_server(cfg)
+
+
+def _call(front: str, base: str, key: str, text: str, stream: bool) -> None:
+    if front == "messages":
+        a = anthropic.Anthropic(base_url=base, api_key=key, max_retries=0)
+        msgs = [{"role": "user", "content": text}]
+        if stream:
+            with a.messages.stream(model="fake-anthropic", max_tokens=32, messages=msgs) as s:
+                s.until_done()
+        else:
+            a.messages.create(model="fake-anthropic", max_tokens=32, messages=msgs)
+        return
+    c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
+    if front == "chat":
+        r = c.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": text}], stream=stream)
+    elif front == "completions":
+        r = c.completions.create(model="fake-openai", prompt=text, stream=stream)
+    elif front == "responses":
+        r = c.responses.create(model="fake-openai", input=text, stream=stream)
+    else:
+        r = c.embeddings.create(model="fake-embed", input=text)
+    if stream:
+        for _ in r:  # type: ignore[union-attr]
+            pass
+
+
+FRONTS = [(f, s) for f in ("chat", "messages", "responses", "completions") for s in (False, True)] + [
+    ("embeddings", False)
+]
+
+
+@pytest.mark.parametrize(("front", "stream"), FRONTS)
+def test_masked_value_never_reaches_the_upstream_in_clear(srv, upstreams, front, stream) -> None:
+    fake = upstreams["anthropic" if front == "messages" else "openai"]
+    _call(front, srv.url, MASK_KEY, f"please mail {EMAIL} today", stream)
+    sent = json.dumps(fake.last_request())
+    assert EMAIL not in sent and "[EMAIL_1]" in sent
+
+
+@pytest.mark.parametrize(("front", "stream"), FRONTS)
+def test_block_is_a_400_naming_the_guardrail_without_the_text(srv, upstreams, front, stream) -> None:
+    fake = upstreams["anthropic" if front == "messages" else "openai"]
+    before = len(fake.requests())
+    err = anthropic.BadRequestError if front == "messages" else openai.BadRequestError
+    with pytest.raises(err) as e:
+        _call(front, srv.url, BLOCK_KEY, f"charge my card {CARD} now", stream)
+    body = json.dumps(e.value.body)
+    assert e.value.status_code == 400 and "no-cards" in body
+    assert CARD not in body and "4111" not in body
+    assert len(fake.requests()) == before  # nothing went upstream
+
+
+def test_a_key_without_guardrails_is_untouched(srv, upstreams) -> None:
+    _call("chat", srv.url, PLAIN_KEY, f"please mail {EMAIL} today", False)
+    assert EMAIL in json.dumps(upstreams["openai"].last_request())
+
+
+def test_unknown_guardrail_on_a_key_is_a_config_error() -> None:
+    from faregate.config import GatewayConfig
+
+    with pytest.raises(ValueError, match=r"keys\.0\.guardrails: unknown guardrail 'nope'"):
+        GatewayConfig.model_validate({"keys": [{"key": "k", "guardrails": ["nope"]}], "guardrails": []})
