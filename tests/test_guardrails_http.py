@@ -108,3 +108,44 @@ def test_unknown_guardrail_on_a_key_is_a_config_error() -> None:
 
     with pytest.raises(ValueError, match=r"keys\.0\.guardrails: unknown guardrail 'nope'"):
         GatewayConfig.model_validate({"keys": [{"key": "k", "guardrails": ["nope"]}], "guardrails": []})
+
+
+@pytest.mark.parametrize("front", ["chat", "messages", "responses"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_restore_puts_the_value_back_even_split_across_chunks(start_server, upstreams, front, stream) -> None:
+    cfg = fake_config(
+        {p: upstreams[p] for p in ("openai", "anthropic")},
+        guardrails=[{"name": "pii-restore", "type": "pii", "restore": True}],
+    )
+    cfg["keys"] = [{"key": MASK_KEY, "guardrails": ["pii-restore"]}]
+    srv = start_server(cfg)
+    fake = upstreams["anthropic" if front == "messages" else "openai"]
+    # The placeholder comes back in many small chunks: the window must see it whole.
+    fake.script({"text": "Sent to [EMAIL_1], done.", "chunks": 9})
+    text = _answer(front, srv.url, f"please mail {EMAIL} today", stream)
+    assert text == f"Sent to {EMAIL}, done."
+    assert EMAIL not in json.dumps(fake.last_request())
+
+
+def _answer(front: str, base: str, text: str, stream: bool) -> str:
+    if front == "messages":
+        a = anthropic.Anthropic(base_url=base, api_key=MASK_KEY, max_retries=0)
+        msgs = [{"role": "user", "content": text}]
+        if stream:
+            with a.messages.stream(model="fake-anthropic", max_tokens=32, messages=msgs) as s:
+                return "".join(s.text_stream)
+        return a.messages.create(model="fake-anthropic", max_tokens=32, messages=msgs).content[0].text  # type: ignore[union-attr]
+    c = openai.OpenAI(base_url=base + "/v1", api_key=MASK_KEY, max_retries=0)
+    if front == "responses":
+        if stream:
+            return "".join(
+                e.delta
+                for e in c.responses.create(model="fake-openai", input=text, stream=True)
+                if e.type == "response.output_text.delta"
+            )
+        return c.responses.create(model="fake-openai", input=text).output_text
+    msgs2 = [{"role": "user", "content": text}]
+    if stream:
+        chunks = c.chat.completions.create(model="fake-openai", messages=msgs2, stream=True)  # type: ignore[arg-type]
+        return "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    return c.chat.completions.create(model="fake-openai", messages=msgs2).choices[0].message.content or ""  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ class GuardrailSpec(_Frozen):
     name: str = Field(min_length=1, description="What keys name in their `guardrails:` list; shown in a block's error.")
     type: Literal["pii", "regex"] = Field(description="`pii`: built-in detectors; `regex`: the `patterns` given.")
     action: Literal["mask", "block"] = Field("mask", description="mask: placeholders upstream; block: a 400.")
-    restore: bool = Field(False, description="Put masked values back into the answer (not wired yet).")
+    restore: bool = Field(False, description="Put masked values back into the answer (streamed too).")
     kinds: list[str] = Field(
         default_factory=lambda: list(PII_KINDS), description="pii: the classes to look for (default all)."
     )

@@ -7,19 +7,22 @@ it. A request whose key has no guardrails costs one attribute check and a tail c
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from ..config.guardrails import GuardrailSpec
+from ..core.types import Event, TextDelta
 from ..guardrails.engine import Guardrail, guard_messages
-from ..guardrails.masking import Vault
+from ..guardrails.masking import MAX_PLACEHOLDER_LEN, Vault, placeholders, restore
+from ..guardrails.window import StreamWindow
 from .context import Reply, RequestContext
 from .step import Next, Step
 
 
 class GuardrailStep(Step):
-    """Mask or block the request text with the guardrails the key names (see ``docs/guardrails.md``)."""
+    """Mask or block the request text with the guardrails the key names (see ``docs/guardrails.md``);
+    with ``restore: true``, put the masked values back into the answer, streamed or not."""
 
     def __init__(self, specs: Sequence[GuardrailSpec]) -> None:
         self._guards = {s.name: Guardrail(s) for s in specs}
@@ -37,7 +40,37 @@ class GuardrailStep(Step):
             responses = {**responses, "input": _guard_input(guards, responses["input"], vault)}
         ctx.request = replace(req, messages=messages, responses=responses)
         ctx.guardrail_decisions = [(d.guardrail, d.action, d.stage, ",".join(d.kinds)) for d in decisions]
-        return call_next(ctx)
+        if not vault or not any(g.spec.restore for g in guards):
+            return call_next(ctx)
+        return _restoring(ctx, call_next, vault)
+
+
+async def _restoring(ctx: RequestContext, call_next: Next, vault: Vault) -> Reply:
+    """The answer with masked values put back (after the cache: hits are restored too)."""
+    reply = await call_next(ctx)
+    if reply.response is not None and reply.response.content:
+        reply.response = replace(reply.response, content=restore(reply.response.content, vault))
+    if reply.events is not None:
+        reply.events = _restore_stream(reply.events, vault)
+    return reply
+
+
+async def _restore_stream(events: AsyncIterator[Event], vault: Vault) -> AsyncIterator[Event]:
+    """Text deltas through a window with hold-back, so a placeholder split across chunks is restored."""
+    window = StreamWindow(placeholders, lambda text, _m: restore(text, vault), hold=MAX_PLACEHOLDER_LEN)
+    async for ev in events:
+        if isinstance(ev, TextDelta):
+            out = window.feed(ev.text)
+            if out:
+                yield TextDelta(out)
+            continue
+        rest = window.flush()  # anything else (tool calls, usage, finish) ends the text run
+        if rest:
+            yield TextDelta(rest)
+        yield ev
+    rest = window.flush()
+    if rest:
+        yield TextDelta(rest)
 
 
 def _guard_input(guards: Sequence[Guardrail], value: Any, vault: Vault) -> Any:
