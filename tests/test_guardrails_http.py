@@ -149,3 +149,23 @@ def _answer(front: str, base: str, text: str, stream: bool) -> str:
         chunks = c.chat.completions.create(model="fake-openai", messages=msgs2, stream=True)  # type: ignore[arg-type]
         return "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     return c.chat.completions.create(model="fake-openai", messages=msgs2).choices[0].message.content or ""  # type: ignore[arg-type]
+
+
+def test_decisions_are_counted_in_metrics(srv) -> None:
+    import urllib.request
+
+    _call("chat", srv.url, MASK_KEY, f"please mail {EMAIL} today", False)
+    _call("chat", srv.url, MASK_KEY, "nothing to see", False)
+    with pytest.raises(openai.BadRequestError):
+        _call("chat", srv.url, BLOCK_KEY, f"card {CARD}", False)
+    with urllib.request.urlopen(srv.url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    lines = {
+        ln.rsplit(" ", 1)[0]: float(ln.rsplit(" ", 1)[1])
+        for ln in text.splitlines()
+        if ln.startswith("faregate_guardrail")
+    }
+    assert lines['faregate_guardrail_decisions_total{action="mask",guardrail="pii-mask",stage="request"}'] == 1
+    assert lines['faregate_guardrail_decisions_total{action="pass",guardrail="pii-mask",stage="request"}'] == 1
+    assert lines['faregate_guardrail_decisions_total{action="block",guardrail="no-cards",stage="request"}'] == 1
+    assert "4111" not in text and EMAIL not in text

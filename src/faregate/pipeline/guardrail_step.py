@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config.guardrails import GuardrailSpec
 from ..core.types import Event, TextDelta
-from ..guardrails.engine import Guardrail, guard_messages
+from ..guardrails.engine import Guardrail, GuardrailBlocked, guard_messages
 from ..guardrails.masking import MAX_PLACEHOLDER_LEN, Vault, placeholders, restore
 from ..guardrails.window import StreamWindow
 from .context import Reply, RequestContext
@@ -34,10 +34,15 @@ class GuardrailStep(Step):
         guards = [self._guards[n] for n in p.guardrails if n in self._guards]
         vault = Vault()
         req = ctx.request
-        messages, decisions = guard_messages(guards, req.messages, vault)
-        responses = req.responses
-        if responses is not None and "input" in responses:
-            responses = {**responses, "input": _guard_input(guards, responses["input"], vault)}
+        try:
+            messages, decisions = guard_messages(guards, req.messages, vault)
+            responses = req.responses
+            if responses is not None and "input" in responses:
+                responses = {**responses, "input": _guard_input(guards, responses["input"], vault)}
+        except GuardrailBlocked as e:  # counted and logged like any decision, then the 400
+            d = e.decision
+            ctx.guardrail_decisions = [(d.guardrail, d.action, d.stage, ",".join(d.kinds))]
+            raise
         ctx.request = replace(req, messages=messages, responses=responses)
         ctx.guardrail_decisions = [(d.guardrail, d.action, d.stage, ",".join(d.kinds)) for d in decisions]
         if not vault or not any(g.spec.restore for g in guards):
