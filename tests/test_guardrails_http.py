@@ -169,3 +169,21 @@ def test_decisions_are_counted_in_metrics(srv) -> None:
     assert lines['faregate_guardrail_decisions_total{action="pass",guardrail="pii-mask",stage="request"}'] == 1
     assert lines['faregate_guardrail_decisions_total{action="block",guardrail="no-cards",stage="request"}'] == 1
     assert "4111" not in text and EMAIL not in text
+
+
+def test_cache_is_keyed_on_the_masked_request_and_hits_are_restored(start_server, upstreams) -> None:
+    cfg = fake_config(
+        {"openai": upstreams["openai"]},
+        guardrails=[{"name": "pii-restore", "type": "pii", "restore": True}],
+        cache={"enabled": True, "layers": ["memory://"]},
+    )
+    cfg["keys"] = [{"key": MASK_KEY, "guardrails": ["pii-restore"]}]
+    srv = start_server(cfg)
+    upstreams["openai"].script({"text": "Sent to [EMAIL_1]."})
+    c = openai.OpenAI(base_url=srv.base_url, api_key=MASK_KEY, max_retries=0)
+    msgs = [{"role": "user", "content": f"mail {EMAIL}"}]
+    first = c.chat.completions.with_raw_response.create(model="fake-openai", messages=msgs)  # type: ignore[arg-type]
+    second = c.chat.completions.with_raw_response.create(model="fake-openai", messages=msgs)  # type: ignore[arg-type]
+    assert second.headers.get("x-faregate-cache") == "hit"
+    assert first.parse().choices[0].message.content == second.parse().choices[0].message.content == f"Sent to {EMAIL}."
+    assert len(upstreams["openai"].requests()) == 1
