@@ -187,3 +187,23 @@ def test_cache_is_keyed_on_the_masked_request_and_hits_are_restored(start_server
     assert second.headers.get("x-faregate-cache") == "hit"
     assert first.parse().choices[0].message.content == second.parse().choices[0].message.content == f"Sent to {EMAIL}."
     assert len(upstreams["openai"].requests()) == 1
+
+
+def test_a_database_key_with_guardrails_from_the_admin_api_is_masked(start_server, upstreams) -> None:
+    import urllib.request
+
+    cfg = fake_config(
+        {"openai": upstreams["openai"]}, guardrails=[{"name": "pii-mask", "type": "pii"}], master_key="fg-guard-master"
+    )
+    srv = start_server(cfg)
+    req = urllib.request.Request(
+        srv.url + "/admin/keys",
+        data=json.dumps({"name": "db", "guardrails": ["pii-mask"], "mode": "cost"}).encode(),
+        headers={"authorization": "Bearer fg-guard-master", "content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        raw = json.loads(r.read())["key"]
+    _call("chat", srv.url, raw, f"please mail {EMAIL} today", False)
+    sent = json.dumps(upstreams["openai"].last_request())
+    assert EMAIL not in sent and "[EMAIL_1]" in sent

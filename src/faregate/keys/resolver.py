@@ -56,8 +56,8 @@ class ResolvedKey:
     limits: dict[str, Any]  # the key's own
     team_limits: dict[str, Any]
     idempotent: bool = True  # false: the key's requests are never hedged
-    mode: str | None = None  # the key's optimisation mode (``routing.modes``); config keys only
-    guardrails: tuple[str, ...] = ()  # names of the config's guardrails run on its requests; config keys only
+    mode: str | None = None  # the key's optimisation mode (``routing.modes``)
+    guardrails: tuple[str, ...] = ()  # names of the config's guardrails run on its requests
 
 
 def _allowed(key_models: list[str] | None, team_models: list[str] | None) -> tuple[str, ...] | None:
@@ -216,6 +216,8 @@ class KeyResolver:
                     limits=rec.limits,
                     team_limits=team.limits if team else {},
                     idempotent=rec.idempotent,
+                    mode=rec.mode,
+                    guardrails=tuple(rec.guardrails or ()),
                 )
                 if rec.expires_at is not None:
                     # Do not cache past the expiry.

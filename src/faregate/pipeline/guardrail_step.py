@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..config.guardrails import GuardrailSpec
+from ..core.errors import InternalError
 from ..core.types import Event, TextDelta
 from ..guardrails.engine import Guardrail, GuardrailBlocked, guard_messages
 from ..guardrails.masking import MAX_PLACEHOLDER_LEN, Vault, placeholders, restore
@@ -31,7 +32,12 @@ class GuardrailStep(Step):
         p = ctx.principal
         if p is None or not p.guardrails:
             return call_next(ctx)
-        guards = [self._guards[n] for n in p.guardrails if n in self._guards]
+        if not self._guards:
+            raise InternalError("this key names guardrails but none is configured; ask an admin.")
+        missing = [n for n in p.guardrails if n not in self._guards]
+        if missing:  # a database key naming a guardrail the config dropped: fail closed
+            raise InternalError(f"guardrail(s) {missing} named by this key are not configured; ask an admin.")
+        guards = [self._guards[n] for n in p.guardrails]
         vault = Vault()
         req = ctx.request
         try:
