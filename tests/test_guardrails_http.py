@@ -207,3 +207,36 @@ def test_a_database_key_with_guardrails_from_the_admin_api_is_masked(start_serve
     _call("chat", srv.url, raw, f"please mail {EMAIL} today", False)
     sent = json.dumps(upstreams["openai"].last_request())
     assert EMAIL not in sent and "[EMAIL_1]" in sent
+
+
+def test_decisions_are_in_the_request_log_row_without_the_matched_text(start_server, upstreams, tmp_path) -> None:
+    import sqlite3
+    import time
+
+    db = tmp_path / "guard-log.db"
+    cfg = fake_config(
+        {"openai": upstreams["openai"]},
+        guardrails=[
+            {"name": "pii-mask", "type": "pii"},
+            {"name": "no-cards", "type": "pii", "action": "block", "kinds": ["card"]},
+        ],
+        database_url=f"sqlite:///{db}",
+    )
+    cfg["keys"] = [{"key": MASK_KEY, "guardrails": ["pii-mask"]}, {"key": BLOCK_KEY, "guardrails": ["no-cards"]}]
+    srv = start_server(cfg)
+    _call("chat", srv.url, MASK_KEY, f"please mail {EMAIL} today", False)
+    with pytest.raises(openai.BadRequestError):
+        _call("chat", srv.url, BLOCK_KEY, f"card {CARD}", False)
+    rows: list = []
+    for _ in range(100):  # the log is written in the background
+        with sqlite3.connect(db) as c:
+            try:
+                rows = c.execute("SELECT status, guardrails FROM request_log ORDER BY ts").fetchall()
+            except sqlite3.OperationalError:
+                rows = []
+        if len(rows) == 2:
+            break
+        time.sleep(0.1)
+    assert sorted(rows) == [(200, "pii-mask:mask:request:email"), (400, "no-cards:block:request:card")]
+    dump = repr(rows)
+    assert EMAIL not in dump and "4111" not in dump

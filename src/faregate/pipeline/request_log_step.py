@@ -95,13 +95,7 @@ def build_record(
     p = ctx.principal
     plan = ctx.plan
     latency = ctx.elapsed_ms()
-    ceiling = None
-    cons = getattr(plan, "constraints", None)
-    if cons is not None:
-        ceiling = getattr(cons, "max_latency_ms", None)
-    routing = getattr(ctx.request, "routing", None)
-    if ceiling is None and routing:
-        ceiling = routing.get("max_latency_ms")
+    ceiling = _latency_ceiling(ctx)
     status = ctx.status
     if ctx.error_class and status < 400:
         status = 500
@@ -148,7 +142,22 @@ def build_record(
         cache_kind=ctx.cache_kind,
         cache_saved_usd=ctx.cache_saved_usd,
         complexity=ctx.complexity,
+        guardrails=_guardrails(ctx),
     )
+
+
+def _latency_ceiling(ctx: RequestContext) -> float | None:
+    """The plan's latency ceiling, else the request's own."""
+    ceiling = getattr(getattr(ctx.plan, "constraints", None), "max_latency_ms", None)
+    routing = getattr(ctx.request, "routing", None)
+    if ceiling is None and routing:
+        ceiling = routing.get("max_latency_ms")
+    return ceiling
+
+
+def _guardrails(ctx: RequestContext) -> str | None:
+    """The decisions as "name:action:stage:classes;..." (no matched text is ever in them)."""
+    return ";".join(":".join(d) for d in ctx.guardrail_decisions) or None
 
 
 def _extra(ctx: RequestContext) -> dict[str, Any] | None:

@@ -51,6 +51,7 @@ class RequestRecord:
     cache_kind: str | None = None  # "exact", "semantic", "coalesced"; None: not answered by the cache
     cache_saved_usd: float = 0.0  # the upstream cost of the answer the cache replayed
     complexity: str | None = None  # "simple" | "medium" | "complex" (``routing.complexity``)
+    guardrails: str | None = None  # "name:action:stage:classes;..." (never the matched text)
 
     def to_values(self) -> tuple[Any, ...]:
         """The values as stored, in ``COLUMNS`` order (lists/dicts as JSON text, booleans as 0/1)."""
