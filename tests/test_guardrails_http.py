@@ -13,6 +13,8 @@ import anthropic
 import openai
 import pytest
 
+from guardrail_calls import FRONTS, answer
+from guardrail_calls import call as _call
 from helpers import fake_config
 
 EMAIL = "ada.lovelace@example.com"
@@ -46,35 +48,6 @@ def srv(start_server, upstreams):
         {"key": PLAIN_KEY},
     ]
     return start_server(cfg)
-
-
-def _call(front: str, base: str, key: str, text: str, stream: bool) -> None:
-    if front == "messages":
-        a = anthropic.Anthropic(base_url=base, api_key=key, max_retries=0)
-        msgs = [{"role": "user", "content": text}]
-        if stream:
-            with a.messages.stream(model="fake-anthropic", max_tokens=32, messages=msgs) as s:
-                s.until_done()
-        else:
-            a.messages.create(model="fake-anthropic", max_tokens=32, messages=msgs)
-        return
-    c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
-    if front == "chat":
-        r = c.chat.completions.create(model="fake-openai", messages=[{"role": "user", "content": text}], stream=stream)
-    elif front == "completions":
-        r = c.completions.create(model="fake-openai", prompt=text, stream=stream)
-    elif front == "responses":
-        r = c.responses.create(model="fake-openai", input=text, stream=stream)
-    else:
-        r = c.embeddings.create(model="fake-embed", input=text)
-    if stream:
-        for _ in r:  # type: ignore[union-attr]
-            pass
-
-
-FRONTS = [(f, s) for f in ("chat", "messages", "responses", "completions") for s in (False, True)] + [
-    ("embeddings", False)
-]
 
 
 @pytest.mark.parametrize(("front", "stream"), FRONTS)
@@ -122,33 +95,9 @@ def test_restore_puts_the_value_back_even_split_across_chunks(start_server, upst
     fake = upstreams["anthropic" if front == "messages" else "openai"]
     # The placeholder comes back in many small chunks: the window must see it whole.
     fake.script({"text": "Sent to [EMAIL_1], done.", "chunks": 9})
-    text = _answer(front, srv.url, f"please mail {EMAIL} today", stream)
+    text = answer(front, srv.url, MASK_KEY, f"please mail {EMAIL} today", stream)
     assert text == f"Sent to {EMAIL}, done."
     assert EMAIL not in json.dumps(fake.last_request())
-
-
-def _answer(front: str, base: str, text: str, stream: bool) -> str:
-    if front == "messages":
-        a = anthropic.Anthropic(base_url=base, api_key=MASK_KEY, max_retries=0)
-        msgs = [{"role": "user", "content": text}]
-        if stream:
-            with a.messages.stream(model="fake-anthropic", max_tokens=32, messages=msgs) as s:
-                return "".join(s.text_stream)
-        return a.messages.create(model="fake-anthropic", max_tokens=32, messages=msgs).content[0].text  # type: ignore[union-attr]
-    c = openai.OpenAI(base_url=base + "/v1", api_key=MASK_KEY, max_retries=0)
-    if front == "responses":
-        if stream:
-            return "".join(
-                e.delta
-                for e in c.responses.create(model="fake-openai", input=text, stream=True)
-                if e.type == "response.output_text.delta"
-            )
-        return c.responses.create(model="fake-openai", input=text).output_text
-    msgs2 = [{"role": "user", "content": text}]
-    if stream:
-        chunks = c.chat.completions.create(model="fake-openai", messages=msgs2, stream=True)  # type: ignore[arg-type]
-        return "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
-    return c.chat.completions.create(model="fake-openai", messages=msgs2).choices[0].message.content or ""  # type: ignore[arg-type]
 
 
 def test_decisions_are_counted_in_metrics(srv) -> None:

@@ -9,7 +9,7 @@ from .bounds import BoundsConfig
 from .cache import CacheConfig
 from .catalogue import RuntimeConfigSection
 from .dashboard import DashboardConfig
-from .guardrails import GuardrailSpec
+from .guardrails import GuardrailSpec, TeamConfig
 from .limits import KeyConfig, LimitsConfig
 from .models import ModelConfig, RouteConfig
 from .observability import AccessLogConfig, AlertsConfig, MetricsConfig, TracingConfig
@@ -76,8 +76,10 @@ class GatewayConfig(_Frozen):
     cache: CacheConfig = Field(default_factory=CacheConfig, description="The response cache.")
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="The web dashboard at /dashboard.")
     guardrails: list[GuardrailSpec] = Field(
-        default_factory=list, description="Named guardrails; a key switches them on with `guardrails: [NAME]`."
+        default_factory=list,
+        description="Named guardrails; keys, teams, routes and models switch them on with `guardrails: [NAME]`.",
     )
+    teams: dict[str, TeamConfig] = Field(default_factory=dict, description="Settings per team name (guardrails).")
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
@@ -118,10 +120,14 @@ class GatewayConfig(_Frozen):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"guardrails: duplicate name(s) {sorted(dup)}")
-        for i, k in enumerate(self.keys):
-            for g in k.guardrails or []:
+        users: list[tuple[str, list[str]]] = [(f"keys.{i}", k.guardrails or []) for i, k in enumerate(self.keys)]
+        users += [(f"teams.{t}", c.guardrails) for t, c in self.teams.items()]
+        users += [(f"routes.{i}", r.guardrails) for i, r in enumerate(self.routes)]
+        users += [(f"models.{i}", m.guardrails) for i, m in enumerate(self.models)]
+        for where, listed in users:
+            for g in listed:
                 if g not in names:
-                    raise ValueError(f"keys.{i}.guardrails: unknown guardrail {g!r}; known: {sorted(names)}")
+                    raise ValueError(f"{where}.guardrails: unknown guardrail {g!r}; known: {sorted(names)}")
 
     def model(self, name: str) -> ModelConfig | None:
         for m in self.models:

@@ -16,7 +16,7 @@ from typing import Any
 from ..config.guardrails import GuardrailSpec
 from ..core.errors import InvalidRequest
 from . import pii
-from .masking import Vault, mask
+from .masking import Vault, mask, redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +37,8 @@ class GuardrailBlocked(InvalidRequest):
 
     def __init__(self, decision: Decision) -> None:
         what = ", ".join(decision.kinds) or "content"
-        super().__init__(
-            f"blocked by guardrail {decision.guardrail!r} ({what} found in the {decision.stage}); "
-            "remove it and try again"
-        )
+        fix = "remove it and try again" if decision.stage == "request" else "the answer was withheld"
+        super().__init__(f"blocked by guardrail {decision.guardrail!r} ({what} found in the {decision.stage}); {fix}")
         self.decision = decision
 
 
@@ -70,6 +68,26 @@ class Guardrail:
         if self.spec.action == "block":
             raise GuardrailBlocked(decision)
         return mask(text, matches, vault), decision
+
+    def inspect_output(self, text: str, matches: list[pii.Match]) -> tuple[str, Decision]:
+        """An answer's text with new values redacted, or ``GuardrailBlocked``; ``matches`` from ``find``."""
+        if not matches:
+            return text, Decision(self.name, "pass", "response")
+        kinds = tuple(sorted({m.kind for m in matches}))
+        decision = Decision(self.name, self.spec.action, "response", kinds, len(matches))
+        if self.spec.action == "block":
+            raise GuardrailBlocked(decision)
+        return redact(text, matches), decision
+
+
+def merge(prev: Decision | None, d: Decision) -> Decision:
+    """One decision per guardrail and stage: the strongest action, classes and counts summed."""
+    if prev is None or prev.action == "pass":
+        return d
+    if d.action == "pass":
+        return prev
+    kinds = tuple(sorted(set(prev.kinds) | set(d.kinds)))
+    return Decision(d.guardrail, d.action, d.stage, kinds, prev.count + d.count)
 
 
 def guard_messages(
@@ -101,10 +119,5 @@ def _guard_message(
 def _guard_text(guards: Sequence[Guardrail], text: str, vault: Vault, decisions: dict[str, Decision]) -> str:
     for g in guards:
         text, d = g.inspect(text, vault, "request")
-        prev = decisions.get(g.name)
-        if prev is None or prev.action == "pass":
-            decisions[g.name] = d
-        elif d.action != "pass":
-            kinds = tuple(sorted(set(prev.kinds) | set(d.kinds)))
-            decisions[g.name] = Decision(g.name, d.action, "request", kinds, prev.count + d.count)
+        decisions[g.name] = merge(decisions.get(g.name), d)
     return text

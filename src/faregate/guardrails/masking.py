@@ -65,3 +65,15 @@ def restore(text: str, vault: Vault) -> str:
     if not vault:
         return text
     return PLACEHOLDER.sub(lambda m: vault.value_of(m.group(0)) or m.group(0), text)
+
+
+def redact(text: str, matches: Sequence[Match]) -> str:
+    """``text`` with every match replaced by ``[KIND_REDACTED]`` (new values found in an answer:
+    not a placeholder, so restoring never turns it back into anything)."""
+    out: list[str] = []
+    pos = 0
+    for m in matches:
+        out += [text[pos : m.start], f"[{m.kind.upper()}_REDACTED]"]
+        pos = m.end
+    out.append(text[pos:])
+    return "".join(out)

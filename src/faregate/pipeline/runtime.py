@@ -88,7 +88,7 @@ def default_steps(config: GatewayConfig, services: Services, deployments: Deploy
         )
     )
     steps.append(ResolveModel(config.models, [r.name for r in config.routes]))
-    steps.append(GuardrailStep(config.guardrails))  # a key without guardrails: one check, a tail call
+    steps.append(GuardrailStep(config, services.pool))  # a key without guardrails: one check, a tail call
     steps.append(CacheStep(config.cache, services.cache, {r.name: r.cache for r in config.routes}))
     steps.append(RoutingStep(config, deployments, learning=services.learner))
     return steps
