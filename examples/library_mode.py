@@ -5,15 +5,10 @@ import os
 
 from faregate.pipeline.gateway import Gateway
 
-CONFIG, KEY = (
-    os.environ.get("FAREGATE_CONFIG", "examples/fake-providers.yaml"),
-    os.environ.get("FAREGATE_KEY", "fg-demo-key"),
-)
 
-
-async def main() -> None:
-    async with Gateway.from_config(CONFIG) as gw:
-        reply = await gw.chat({"model": "auto", "messages": [{"role": "user", "content": "Hi"}]}, api_key=KEY)
+async def main(key: str = os.getenv("FAREGATE_KEY", "fg-demo-key")) -> None:
+    async with Gateway.from_config(os.getenv("FAREGATE_CONFIG", "examples/fake-providers.yaml")) as gw:
+        reply = await gw.chat({"model": "auto", "messages": [{"role": "user", "content": "Hi"}]}, api_key=key)
         print(f"library mode: {reply.content} | answered by {reply.model}")
 
 

@@ -38,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "alerts": {"core", "config", "storage"},
     "cache": {"core", "config", "storage", "routing"},  # the embedder comes from routing
     "cluster": {"core", "config"},  # `faregate cluster`: starts `faregate serve` processes and nginx
+    "guardrails": {"core", "config"},  # pure text inspection: detectors, masking, stream windows
     "pipeline": {
         "core",
         "config",
@@ -53,6 +54,7 @@ ALLOWED: dict[str, set[str]] = {
         "observability",
         "alerts",
         "cache",
+        "guardrails",
     },
     "server": {
         "core",

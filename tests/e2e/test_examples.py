@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from faregate.testing.loopback import LoopbackServer
+from faregate.testing.webhook_receiver import RECEIVED, make_app
 from helpers import REPO, ServeProcess, clean_env, free_port
 
 EXAMPLES = REPO / "examples"
@@ -22,7 +24,34 @@ EXPECTED = {
     "embeddings.py": ["fake-embed: 2 vectors of 4", "fake-gemini-embed: 2 vectors of 4", "completion: Completion from"],
     "library_mode.py": ["library mode:", "| answered by "],
     "langchain_chat.py": [],  # checked below: an answer, or the install hint when LangChain is absent
+    "workflow_rollout.py": ["dry run: 30 past requests", "dry run savings: ", "rollout: ", "calibrated models: fake-"],
+    "workflow_feedback.py": [
+        "answered by: fake-",
+        "explicit feedback: accepted=True score=0.2",
+        "retried, answered by: fake-",
+        "feedback in the log: {",
+    ],
+    "workflow_alerts_runtime.py": [
+        "runtime model answered: Answer from gpt-4o-mini",
+        "alerts sent: ['any-spend']",
+        "cleaned up",
+    ],
 }
+
+
+class AlertHook(LoopbackServer):
+    """The webhook receiver of faregate.testing, where the alerts example sends its alert."""
+
+    def __init__(self) -> None:
+        self.host, self.port = "127.0.0.1", 0
+        self.app = make_app(None)
+
+
+@pytest.fixture(scope="module")
+def alert_hook(server_loop):
+    hook = server_loop.run(AlertHook().start())
+    yield hook
+    server_loop.run(hook.stop())
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +68,16 @@ def gateway(tmp_path_factory):
             ).start()
         )
         text = text.replace(f"127.0.0.1:{default}", f"127.0.0.1:{port}")
+        if protocol == "openai":
+            openai_url = f"http://127.0.0.1:{port}/v1"
     config = tmp / "fake-providers.yaml"
     config.write_text(text)
     gw = ServeProcess(
         ["serve", "--config", str(config)], env={**env, "FAREGATE_DATABASE_URL": f"sqlite:///{tmp / 'log.db'}"}, cwd=tmp
     ).start()
     gw.config_path = config  # library mode (no server) reads the same config
+    gw.log_url = f"sqlite:///{tmp / 'log.db'}"  # the calibration of workflow_rollout.py reads it
+    gw.openai_url = openai_url  # where workflow_alerts_runtime.py's runtime provider points
     yield gw
     gw.stop()
     for f in fakes:
@@ -56,10 +89,15 @@ def test_every_example_is_covered():
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_example_runs_and_prints_what_it_promises(gateway, name, tmp_path):
+def test_example_runs_and_prints_what_it_promises(gateway, alert_hook, name, tmp_path):
     env = {**clean_env(), "FAREGATE_BASE_URL": gateway.url + "/v1", "FAREGATE_KEY": "fg-demo-key"}
     env["FAREGATE_CONFIG"] = str(gateway.config_path)
     env["FAREGATE_DATABASE_URL"] = f"sqlite:///{gateway.config_path.parent / 'library-log.db'}"  # library mode's log
+    if name == "workflow_rollout.py":
+        env["FAREGATE_DATABASE_URL"] = gateway.log_url
+    env["FAREGATE_MASTER_KEY"] = "fg-demo-master"
+    env["FAREGATE_ALERT_WEBHOOK"] = f"http://127.0.0.1:{alert_hook.port}/alerts"
+    env["FAREGATE_FAKE_OPENAI_URL"] = gateway.openai_url
     run = subprocess.run(
         [sys.executable, str(EXAMPLES / name)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
@@ -69,3 +107,15 @@ def test_example_runs_and_prints_what_it_promises(gateway, name, tmp_path):
     if name == "langchain_chat.py":
         assert "answered by:" in run.stdout or "pip install langchain-openai" in run.stdout, run.stdout
     assert os.listdir(tmp_path) == [], f"{name} wrote into its working directory"
+    if name == "workflow_alerts_runtime.py":  # the alert reached the webhook
+        assert any(b"any-spend" in b for b in alert_hook.app[RECEIVED])
+
+
+def test_library_mode_is_five_lines_of_real_code():
+    """Issue 22: library mode in at most five lines (the docstring, imports and blanks aside)."""
+    import ast
+
+    tree = ast.parse((EXAMPLES / "library_mode.py").read_text())
+    body = [n for n in tree.body if not isinstance(n, ast.Import | ast.ImportFrom | ast.Expr) or n is tree.body[-1]]
+    lines = {ln for n in body for sub in ast.walk(n) if hasattr(sub, "lineno") for ln in [sub.lineno]}
+    assert len(lines) <= 5, sorted(lines)

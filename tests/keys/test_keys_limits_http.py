@@ -215,3 +215,21 @@ async def test_the_admin_api_marks_a_key_non_idempotent(make_app):
     assert status == 400 and err["param"] == "idempotent" and "true or false" in err["message"]
     raw_default, _ = await new_key(app)
     assert (await app.auth.authenticate(raw_default)).idempotent is True
+
+
+async def test_the_admin_api_sets_mode_and_guardrails_on_a_database_key(make_app):
+    app = await make_app(overrides={"guardrails": [{"name": "pii", "type": "pii"}]})
+    raw, key_id = await new_key(app, mode="quality", guardrails=["pii"])
+    status, data = await app.admin("GET", f"/admin/keys/{key_id}")
+    d = orjson.loads(data)
+    assert status == 200 and (d["mode"], d["guardrails"]) == ("quality", ["pii"])
+    p = await app.auth.authenticate(raw)
+    assert (p.mode, p.guardrails) == ("quality", ("pii",))
+    status, data = await app.admin("PATCH", f"/admin/keys/{key_id}", json={"mode": None, "guardrails": None})
+    assert status == 200 and orjson.loads(data)["mode"] is None
+    status, data = await app.admin("POST", "/admin/keys", json={"name": "x", "mode": "fastest"})
+    err = orjson.loads(data)["error"]
+    assert status == 400 and err["param"] == "mode" and "cost" in err["message"]
+    status, data = await app.admin("POST", "/admin/keys", json={"name": "x", "guardrails": ["nope"]})
+    err = orjson.loads(data)["error"]
+    assert status == 400 and err["param"] == "guardrails" and "nope" in err["message"] and "pii" in err["message"]

@@ -10,6 +10,7 @@ from .cache import CacheConfig
 from .catalogue import RuntimeConfigSection
 from .dashboard import DashboardConfig
 from .experiments import ExperimentConfig
+from .guardrails import GuardrailSpec, TeamConfig
 from .limits import KeyConfig, LimitsConfig
 from .models import ModelConfig, RouteConfig
 from .observability import AccessLogConfig, AlertsConfig, MetricsConfig, TracingConfig
@@ -81,6 +82,11 @@ class GatewayConfig(_Frozen):
     experiments: list[ExperimentConfig] = Field(
         default_factory=list, description="Policy experiments: arms of routing policies sharing a route's traffic."
     )
+    guardrails: list[GuardrailSpec] = Field(
+        default_factory=list,
+        description="Named guardrails; keys, teams, routes and models switch them on with `guardrails: [NAME]`.",
+    )
+    teams: dict[str, TeamConfig] = Field(default_factory=dict, description="Settings per team name (guardrails).")
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
@@ -114,6 +120,7 @@ class GatewayConfig(_Frozen):
             if r.control_model and mode[r.control_model] != "chat":
                 raise ValueError(f"routes.{i}.control_model: {r.control_model!r} is an embedding model")
         self._check_experiments(known)
+        self._check_guardrails()
         return self
 
     def _check_experiments(self, known: set[str]) -> None:
@@ -128,6 +135,20 @@ class GatewayConfig(_Frozen):
                     raise ValueError(f"experiments.{i}: arm {a.name!r} names unknown model {a.model!r}")
                 if a.route is not None and a.route not in routes:
                     raise ValueError(f"experiments.{i}: arm {a.name!r} names unknown route {a.route!r}")
+
+    def _check_guardrails(self) -> None:
+        names = [g.name for g in self.guardrails]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"guardrails: duplicate name(s) {sorted(dup)}")
+        users: list[tuple[str, list[str]]] = [(f"keys.{i}", k.guardrails or []) for i, k in enumerate(self.keys)]
+        users += [(f"teams.{t}", c.guardrails) for t, c in self.teams.items()]
+        users += [(f"routes.{i}", r.guardrails) for i, r in enumerate(self.routes)]
+        users += [(f"models.{i}", m.guardrails) for i, m in enumerate(self.models)]
+        for where, listed in users:
+            for g in listed:
+                if g not in names:
+                    raise ValueError(f"{where}.guardrails: unknown guardrail {g!r}; known: {sorted(names)}")
 
     def model(self, name: str) -> ModelConfig | None:
         for m in self.models:

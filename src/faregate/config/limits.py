@@ -68,3 +68,6 @@ class KeyConfig(_Frozen):
     mode: Literal["cost", "latency", "quality", "balanced"] | None = Field(
         None, description="Optimisation mode of this key's routed requests (a request's own wins; over the route's)."
     )
+    guardrails: list[str] | None = Field(
+        None, description="Names of `guardrails:` entries run on this key's requests, in order."
+    )

@@ -127,6 +127,7 @@ class ModelConfig(_Frozen):
         "weighted", description="How deployments are ordered per request."
     )
     fallbacks: list[str] = Field(default_factory=list, description="Models tried next, in order.")
+    guardrails: list[str] = Field(default_factory=list, description="Guardrails run on requests naming this model.")
     context_fallback: str | None = Field(None, description="Model tried first when the prompt is too long.")
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig, description="Timeouts in seconds.")
     max_attempts: int = Field(3, ge=1, le=20, description="Upstream calls per model in one request.")
@@ -217,3 +218,4 @@ class RouteConfig(_Frozen):
     mode: Literal["cost", "latency", "quality", "balanced"] | None = Field(
         None, description="Optimisation mode of this route's requests (a request's or key's own wins); null: cost."
     )
+    guardrails: list[str] = Field(default_factory=list, description="Guardrails run on requests sent to this route.")

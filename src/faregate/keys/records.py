@@ -29,6 +29,8 @@ class KeyRecord:
     revoked_at: float | None = None
     rotated_at: float | None = None
     idempotent: bool = True  # false: never hedged (a second upstream call)
+    mode: str | None = None  # optimisation mode of its routed requests (``routing.modes``)
+    guardrails: list[str] | None = None  # names of the config's guardrails run on its requests
     key_hash: str = field(default="", repr=False)
 
     def public(self) -> dict[str, Any]:
@@ -45,6 +47,8 @@ class KeyRecord:
             "revoked_at": self.revoked_at,
             "rotated_at": self.rotated_at,
             "idempotent": self.idempotent,
+            "mode": self.mode,
+            "guardrails": self.guardrails,
             "active": self.active(),
         }
 
@@ -102,6 +106,8 @@ def key_from_row(r: dict[str, Any]) -> KeyRecord:
         revoked_at=r.get("revoked_at"),
         rotated_at=r.get("rotated_at"),
         idempotent=r.get("idempotent") is None or bool(r["idempotent"]),
+        mode=r.get("mode"),
+        guardrails=orjson.loads(r["guardrails"]) if r.get("guardrails") else None,
         key_hash=r.get("key_hash", ""),
     )
 

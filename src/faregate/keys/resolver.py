@@ -56,7 +56,8 @@ class ResolvedKey:
     limits: dict[str, Any]  # the key's own
     team_limits: dict[str, Any]
     idempotent: bool = True  # false: the key's requests are never hedged
-    mode: str | None = None  # the key's optimisation mode (``routing.modes``); config keys only
+    mode: str | None = None  # the key's optimisation mode (``routing.modes``)
+    guardrails: tuple[str, ...] = ()  # names of the config's guardrails run on its requests
 
 
 def _allowed(key_models: list[str] | None, team_models: list[str] | None) -> tuple[str, ...] | None:
@@ -105,6 +106,7 @@ class KeyResolver:
                 team_limits=tl,
                 idempotent=k.idempotent,
                 mode=k.mode,
+                guardrails=tuple(k.guardrails or ()),
             )
         # Config keys by their raw text too (the config holds it anyway): no hash per request for them.
         # A dict lookup compares strings only on a full hash match, so it tells a guesser nothing.
@@ -214,6 +216,8 @@ class KeyResolver:
                     limits=rec.limits,
                     team_limits=team.limits if team else {},
                     idempotent=rec.idempotent,
+                    mode=rec.mode,
+                    guardrails=tuple(rec.guardrails or ()),
                 )
                 if rec.expires_at is not None:
                     # Do not cache past the expiry.

@@ -92,6 +92,8 @@ class KeyStore:
         limits: dict[str, Any] | None = None,
         expires_at: float | None = None,
         idempotent: bool = True,
+        mode: str | None = None,
+        guardrails: list[str] | None = None,
     ) -> tuple[str, KeyRecord]:
         """A new key: returns (the raw key, shown once; its record)."""
         if not name or len(name) > 200:
@@ -107,11 +109,13 @@ class KeyStore:
             created_at=time.time(),
             expires_at=expires_at,
             idempotent=idempotent,
+            mode=mode,
+            guardrails=guardrails,
             key_hash=hash_key(raw),
         )
         await self._db().execute(
-            "INSERT INTO fg_keys (id, key_hash, prefix, name, team, models, limits, created_at, expires_at, idempotent) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO fg_keys (id, key_hash, prefix, name, team, models, limits, created_at, expires_at, idempotent,"
+            " mode, guardrails) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             rec.id,
             rec.key_hash,
             rec.prefix,
@@ -122,6 +126,8 @@ class KeyStore:
             rec.created_at,
             rec.expires_at,
             rec.idempotent,
+            rec.mode,
+            dump_json(rec.guardrails),
         )
         return raw, rec
 
@@ -196,6 +202,8 @@ class KeyStore:
         limits: dict[str, Any] | None = None,
         expires_at: Any = ...,
         idempotent: bool | None = None,
+        mode: Any = ...,
+        guardrails: Any = ...,
     ) -> KeyRecord | None:
         """Change the given fields only (``...``, ``None``: leave as is). Limits merge; a ``None`` value clears one."""
         rec = await self.get_key(key_id)
@@ -214,15 +222,21 @@ class KeyStore:
             rec.expires_at = expires_at
         if idempotent is not None:
             rec.idempotent = idempotent
+        if mode is not ...:
+            rec.mode = mode
+        if guardrails is not ...:
+            rec.guardrails = guardrails
         await self._db().execute(
-            "UPDATE fg_keys SET name = $1, team = $2, models = $3, limits = $4, expires_at = $5, idempotent = $6 "
-            "WHERE id = $7",
+            "UPDATE fg_keys SET name = $1, team = $2, models = $3, limits = $4, expires_at = $5, idempotent = $6, "
+            "mode = $7, guardrails = $8 WHERE id = $9",
             rec.name,
             rec.team,
             dump_json(rec.models),
             dump_json(rec.limits),
             rec.expires_at,
             rec.idempotent,
+            rec.mode,
+            dump_json(rec.guardrails),
             rec.id,
         )
         return rec

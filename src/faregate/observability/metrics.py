@@ -172,6 +172,11 @@ class GatewayMetrics:
             "Routing decisions by route, chosen model and plan kind.",
             ["route", "model", "plan"],
         )
+        self.guardrails = fam(
+            "faregate_guardrail_decisions",
+            "Guardrail decisions: pass, mask or block.",
+            ["guardrail", "action", "stage"],
+        )
         self.unmet = fam("faregate_constraint_unmet", "Plans that met no candidate's floor.", ["route"])
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Families(fams))

@@ -103,6 +103,7 @@ class KeyAuth(Step):
             key_prefix=rk.prefix,
             idempotent=rk.idempotent,
             mode=rk.mode,
+            guardrails=rk.guardrails,
         )
 
     def limits_for(self, principal: Principal | None) -> tuple[dict[str, Any], dict[str, Any]]:

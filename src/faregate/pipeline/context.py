@@ -32,6 +32,7 @@ class Principal:
     is_admin: bool = False
     idempotent: bool = True  # false: the key's requests may not be sent twice (never hedged)
     mode: str | None = None  # the key's optimisation mode (``routing.modes``)
+    guardrails: tuple[str, ...] = ()  # the key's guardrails (``pipeline/guardrail_step.py``)
 
 
 @dataclass(slots=True)
@@ -100,6 +101,8 @@ class RequestContext:
     # Filled by the limits step.
     limits_degraded: bool = False  # the limit store was unreachable and the policy let it through
     budget_alert: str | None = None  # the soft budget this request went over
+    # (guardrail, action, stage, classes matched) per guardrail run; never the matched text.
+    guardrail_decisions: list[tuple[str, str, str, str]] = field(default_factory=list)
     response_headers: dict[str, str] = field(default_factory=dict)
     # Filled by the executor.
     attempts: list[Attempt] = field(default_factory=list)

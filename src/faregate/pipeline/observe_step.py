@@ -141,6 +141,8 @@ class ObserveStep(Step):
             m.rejections.inc((REJECTIONS[ctx.error_class], key))
         if cache is not None:
             m.cache.inc((cache,))
+        for g, action, stage, _kinds in ctx.guardrail_decisions:
+            m.guardrails.inc((g, action, stage))
         plan = ctx.plan
         if plan is not None:
             route = ctx.route or ""

@@ -154,7 +154,13 @@ def build_record(
         experiment=ctx.experiment,
         experiment_arm=ctx.experiment_arm,
         batch_id=ctx.batch_id,
+        guardrails=_guardrails(ctx),
     )
+
+
+def _guardrails(ctx: RequestContext) -> str | None:
+    """The decisions as "name:action:stage:classes;..." (no matched text is ever in them)."""
+    return ";".join(":".join(d) for d in ctx.guardrail_decisions) or None
 
 
 def _extra(ctx: RequestContext) -> dict[str, Any] | None:

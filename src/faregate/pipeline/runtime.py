@@ -22,6 +22,7 @@ from ..endpoints.health import DeploymentHealth
 from .auth_step import AllowList
 from .cache_step import CacheStep
 from .executor import Executor
+from .guardrail_step import GuardrailStep
 from .limits_step import LimitsStep
 from .observe_step import ObserveStep
 from .policy import policy_version
@@ -67,8 +68,8 @@ def upstream_secrets(config: GatewayConfig) -> frozenset[str]:
 
 def default_steps(config: GatewayConfig, services: Services, deployments: DeploymentRegistry) -> list[Step]:
     """The default chain, outermost first: observe (metrics, access log, traces), request log (so
-    every request is logged once), auth, the model allow-list, limits, model resolution, the
-    response cache, routing."""
+    every request is logged once), auth, the model allow-list, limits, model resolution,
+    guardrails, the response cache, routing."""
     steps: list[Step] = [ObserveStep(config, services, deployments, secrets=upstream_secrets(config))]
     if services.request_log is not None:
         steps.append(
@@ -87,6 +88,7 @@ def default_steps(config: GatewayConfig, services: Services, deployments: Deploy
         )
     )
     steps.append(ResolveModel(config.models, [r.name for r in config.routes]))
+    steps.append(GuardrailStep(config, services.pool))  # a key without guardrails: one check, a tail call
     steps.append(CacheStep(config.cache, services.cache, {r.name: r.cache for r in config.routes}))
     steps.append(RoutingStep(config, deployments, learning=services.learner, calibration=services.calibration))
     return steps

@@ -79,3 +79,27 @@ def expires_at_field(data: dict) -> float | None:
             )
         expires_at = time.time() + secs
     return expires_at
+
+
+MODES = ("cost", "latency", "quality", "balanced")
+
+
+def mode_field(data: dict[str, Any]) -> str | None:
+    """A key's ``mode``: one of ``MODES`` or null."""
+    v = data.get("mode")
+    if v is not None and v not in MODES:
+        raise InvalidRequest(f"mode must be one of {list(MODES)} or null.", param="mode")
+    return v
+
+
+def guardrails_field(data: dict[str, Any], known: set[str]) -> list[str] | None:
+    """A key's ``guardrails``: names of the config's ``guardrails:`` entries, or null."""
+    v = data.get("guardrails")
+    if v is None:
+        return None
+    if not isinstance(v, list) or not all(isinstance(n, str) for n in v):
+        raise InvalidRequest("guardrails must be a list of guardrail names or null.", param="guardrails")
+    unknown = [n for n in v if n not in known]
+    if unknown:
+        raise InvalidRequest(f"unknown guardrail(s) {unknown}; configured: {sorted(known)}", param="guardrails")
+    return v

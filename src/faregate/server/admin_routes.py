@@ -8,9 +8,9 @@ body fields it accepts and refuses any other (400 naming them): no mass assignme
 route that changes a key, so no caller can raise its own limits, budget, models or role.
 
     GET    /admin/keys[?team=T]        list (never a key or its hash)
-    POST   /admin/keys                 {name, team?, models?, limits?, expires_at?|expires_in_s?, idempotent?} -> {key, ...}
+    POST   /admin/keys                 {name, team?, models?, limits?, expires_at?|expires_in_s?, idempotent?, mode?, guardrails?} -> {key, ...}
     GET    /admin/keys/{id}
-    PATCH  /admin/keys/{id}            {name?, team?, models?, limits?, expires_at?, idempotent?}
+    PATCH  /admin/keys/{id}            {name?, team?, models?, limits?, expires_at?, idempotent?, mode?, guardrails?}
     POST   /admin/keys/{id}/revoke
     POST   /admin/keys/{id}/rotate     -> {key, ...} (same id, limits and counters; the old key stops)
     GET    /admin/teams                PUT/GET/DELETE /admin/teams/{name}  {models?, limits?}
@@ -31,15 +31,15 @@ from ..keys.store import KeyStore
 from ..limits.base import USD, LimitStore
 from ..pipeline.gateway import Gateway
 from ..pipeline.limits_step import limits_of, merged
-from .admin_input import expires_at_field, flag, limits_field, opt_str
+from .admin_input import expires_at_field, flag, guardrails_field, limits_field, mode_field, opt_str
 from .http import GATEWAY, json_response
 from .master_key import require_admin
 
 ADMIN_STATE = web.AppKey("faregate_admin", dict)
 MAX_ADMIN_BODY = 64 * 1024
 
-KEY_CREATE_FIELDS = frozenset({"name", "team", "models", "limits", "expires_at", "expires_in_s", "idempotent"})
-KEY_UPDATE_FIELDS = frozenset({"name", "team", "models", "limits", "expires_at", "idempotent"})
+KEY_UPDATE_FIELDS = frozenset({"name", "team", "models", "limits", "expires_at", "idempotent", "mode", "guardrails"})
+KEY_CREATE_FIELDS = KEY_UPDATE_FIELDS | {"expires_in_s"}
 TEAM_FIELDS = frozenset({"models", "limits"})
 RESET_FIELDS = frozenset({"key", "team", "model"})
 
@@ -125,6 +125,8 @@ async def create_key(request: web.Request) -> web.Response:
             limits=limits_field(data.get("limits")),
             expires_at=expires_at,
             idempotent=flag(data, "idempotent") is not False,
+            mode=mode_field(data),
+            guardrails=guardrails_field(data, {g.name for g in adm.gw.config.guardrails}),
         )
     except ValueError as exc:
         raise _value_error(exc) from None
@@ -155,6 +157,10 @@ async def update_key(request: web.Request) -> web.Response:
     if "expires_at" in data:
         kw["expires_at"] = expires_at_field({"expires_at": data["expires_at"]})
     kw["idempotent"] = flag(data, "idempotent")
+    if "mode" in data:
+        kw["mode"] = mode_field(data)
+    if "guardrails" in data:
+        kw["guardrails"] = guardrails_field(data, {g.name for g in adm.gw.config.guardrails})
     try:
         rec = await (await adm.store()).update_key(request.match_info["id"], **kw)
     except ValueError as exc:

@@ -29,6 +29,10 @@ SCHEMAS: dict[str, Schema] = {
             "idempotent": nullable(
                 {"type": "boolean", "description": "false: the key's requests are never hedged (sent twice)."}
             ),
+            "mode": nullable({"type": "string", "enum": ["cost", "latency", "quality", "balanced"]}),
+            "guardrails": nullable(
+                {"type": "array", "items": {"type": "string"}, "description": "Names of configured guardrails."}
+            ),
         },
     },
     "KeyUpdate": {
@@ -42,6 +46,10 @@ SCHEMAS: dict[str, Schema] = {
             "expires_at": _POSITIVE,
             "idempotent": nullable(
                 {"type": "boolean", "description": "false: the key's requests are never hedged (sent twice)."}
+            ),
+            "mode": nullable({"type": "string", "enum": ["cost", "latency", "quality", "balanced"]}),
+            "guardrails": nullable(
+                {"type": "array", "items": {"type": "string"}, "description": "Names of configured guardrails."}
             ),
         },
     },
@@ -60,6 +68,8 @@ SCHEMAS: dict[str, Schema] = {
             "revoked_at": nullable({"type": "number"}),
             "rotated_at": nullable({"type": "number"}),
             "idempotent": {"type": "boolean"},
+            "mode": nullable({"type": "string"}),
+            "guardrails": nullable({"type": "array", "items": {"type": "string"}}),
             "active": {"type": "boolean"},
         },
     },

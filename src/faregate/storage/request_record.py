@@ -54,6 +54,7 @@ class RequestRecord:
     experiment: str | None = None  # the policy experiment (``routing/experiments.py``)
     experiment_arm: str | None = None
     batch_id: str | None = None  # the batch this line belongs to (``batch/``); None: a normal request
+    guardrails: str | None = None  # "name:action:stage:classes;..." (never the matched text)
 
     def to_values(self) -> tuple[Any, ...]:
         """The values as stored, in ``COLUMNS`` order (lists/dicts as JSON text, booleans as 0/1)."""

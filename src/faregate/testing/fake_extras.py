@@ -50,3 +50,50 @@ async def huge_line(resp: web.StreamResponse, size: int) -> web.StreamResponse:
         sent += len(piece)
     await asyncio.sleep(3600)
     return resp
+
+
+class Moderation:
+    """The OpenAI fake's ``POST /v1/moderations``: an input containing one of ``words`` (case
+    insensitive) is flagged with that word's category. Scriptable in process (``fake.moderation``)
+    or with ``POST /_fake/moderation`` ``{"words": {"word": "category"}, "delay_ms": 0, "status": 200}``.
+    Its calls are kept apart from the chat log (``log``), so guarded chats still read as before."""
+
+    def __init__(self) -> None:
+        self.log: list[dict[str, Any]] = []
+        self.reset()
+
+    def reset(self) -> None:
+        self.words: dict[str, str] = {"badword": "harassment"}
+        self.delay_ms = 0
+        self.status = 200
+        self.log.clear()
+
+    def set(self, data: dict[str, Any]) -> None:
+        self.words = dict(data.get("words", self.words))
+        self.delay_ms = int(data.get("delay_ms", 0))
+        self.status = int(data.get("status", 200))
+
+    async def script(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        self.set(data if isinstance(data, dict) else {})
+        return web.json_response({"words": self.words})
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.log.append(body)
+        if self.delay_ms:
+            await asyncio.sleep(self.delay_ms / 1000)
+        if self.status >= 400:
+            return web.json_response({"error": {"message": "fake moderation error"}}, status=self.status)
+        raw = body.get("input")
+        inputs = raw if isinstance(raw, list) else [raw]
+        results = []
+        for text in inputs:
+            low = str(text).lower()
+            cats = dict.fromkeys(set(self.words.values()), False)
+            for word, cat in self.words.items():
+                if word.lower() in low:
+                    cats[cat] = True
+            scores = {c: (0.99 if on else 0.01) for c, on in cats.items()}
+            results.append({"flagged": any(cats.values()), "categories": cats, "category_scores": scores})
+        return web.json_response({"id": "modr-fake", "model": body.get("model", ""), "results": results})

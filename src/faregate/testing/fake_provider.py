@@ -41,7 +41,7 @@ import orjson
 from aiohttp import web
 
 from ..core.types import content_text
-from .fake_extras import continued, huge_line, prefill_of
+from .fake_extras import Moderation, continued, huge_line, prefill_of
 from .fake_fronts import add_routes as add_front_routes
 from .fake_responses import input_tokens, responses_body, responses_error_event, responses_events
 from .loopback import LoopbackServer
@@ -112,6 +112,7 @@ class FakeProvider(LoopbackServer):
         self.default: dict = {}
         self.log: deque[dict] = deque(maxlen=max_log)
         self._ids = itertools.count(1)
+        self.moderation = Moderation()  # POST /v1/moderations (fake_extras)
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/_fake/script", self._script)
         app.router.add_post("/_fake/default", self._set_default)
@@ -123,6 +124,8 @@ class FakeProvider(LoopbackServer):
             app.router.add_get("/v1/models", self._models)
             app.router.add_post("/v1/responses", self._answer)  # the Responses API (fake_responses)
             app.router.add_post("/v1/responses/input_tokens", self._input_tokens)
+            app.router.add_post("/v1/moderations", self.moderation.handle)
+            app.router.add_post("/_fake/moderation", self.moderation.script)
         elif protocol == "anthropic":
             app.router.add_post("/v1/messages", self._answer)
         else:
@@ -153,6 +156,7 @@ class FakeProvider(LoopbackServer):
         self.queue.clear()
         self.default = {}
         self.log.clear()
+        self.moderation.reset()
 
     async def _script(self, request: web.Request) -> web.Response:
         data = orjson.loads(await request.read() or b"[]")

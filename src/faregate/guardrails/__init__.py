@@ -1,0 +1,6 @@
+"""Guardrails: detect and mask or block sensitive text in requests and answers.
+
+Pure text processing (no I/O): ``pii`` finds values by class with checksums where the class
+has one, ``masking`` swaps them for placeholders and back, ``window`` does the same over a
+stream in bounded windows so a value split across chunks is still caught.
+"""
