@@ -16,7 +16,7 @@ def line(floor, used="strong", ts=None):
     rec = {
         "model": used,
         "messages": [{"role": "user", "content": "classify: x"}],
-        "faregate": {"min_quality": floor},
+        "faregate": {"min_quality": floor, "confidence": 0.5},  # 0.5: the mean against the floor
         "usage": {"prompt_tokens": 1000, "completion_tokens": 500},
     }
     if ts is not None:
@@ -69,3 +69,17 @@ def test_analysis_imports_neither_pipeline_nor_endpoints():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_analyze_says_plainly_when_plans_rest_on_priors(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(orjson.dumps({"models": MODELS}).decode())
+    traffic = tmp_path / "t.jsonl"
+    traffic.write_bytes(b"\n".join([line(0.5), line(0.9)]))
+    res = analyze(read_lines([line(0.5), line(0.9)]), GatewayConfig.model_validate({"models": MODELS}))
+    assert res.prediction_sources == {"prior": 2}  # no router, no calibration: configured priors
+    out = CliRunner().invoke(analyze_cmd, [str(traffic), "--config", str(cfg)], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "predictions from prior (low confidence)" in text
+    assert "2 plan(s) rest on quality priors" in text

@@ -151,3 +151,35 @@ def test_a_model_past_its_retirement_date_loads_with_a_warning(caplog):
     assert [m.model for m in models] == ["gone-1", "later-1"]  # still filled in and served
     assert "'gone': the catalogue says openai retires gone-1 on 2000-01-01" in caplog.text
     assert "later" not in caplog.text
+
+
+def test_catalogue_quality_priors_fill_a_model_unless_the_config_sets_its_quality():
+    from faregate.catalogue.resolve import apply_catalogue
+    from faregate.config import GatewayConfig
+    from faregate.routing.sources import prior_quality
+
+    cfg = apply_catalogue(
+        GatewayConfig.model_validate(
+            {
+                "models": [
+                    {"model": "gpt-4.1-mini", "api_key": "k"},
+                    {"model": "gpt-4.1-nano", "api_key": "k", "quality": 0.9},
+                ]
+            }
+        )
+    )
+    mini, nano = cfg.models
+    assert mini.quality_priors["chat"] > mini.quality_priors["code"]  # per task family
+    assert prior_quality(mini, "chat") == mini.quality_priors["chat"]
+    assert prior_quality(mini, "no-such-task") == mini.quality_priors["default"]
+    assert nano.quality_priors == {} and prior_quality(nano, "chat") == 0.9  # the operator's prior wins
+    assert apply_catalogue(cfg) == cfg  # idempotent
+
+
+def test_a_configured_prior_out_of_range_is_refused():
+    from pydantic import ValidationError
+
+    from faregate.config import GatewayConfig
+
+    with pytest.raises(ValidationError, match="quality_priors"):
+        GatewayConfig.model_validate({"models": [{"name": "m", "quality_priors": {"chat": 1.5}}]})

@@ -68,3 +68,25 @@ def test_names_and_upstream_ids_are_unambiguous():
     assert len(names) == len(set(names))
     routes = [(e.api, e.base_url, e.upstream) for e in ENTRIES]
     assert len(routes) == len(set(routes)), "two entries would send requests to the same upstream model"
+
+
+TIER_ORDER = ("small", "strong", "frontier")
+
+
+@pytest.mark.parametrize("e", ENTRIES, ids=_id)
+def test_every_chat_model_has_a_prior_for_every_task_family(e):
+    from faregate.routing.features import TASKS
+
+    if e.mode == "embedding":
+        assert e.quality_priors is None, "an embedding model is never a routing candidate"
+        return
+    assert e.quality_priors is not None
+    assert set(e.quality_priors.by_task) == {*TASKS, "default"}
+    dt.date.fromisoformat(e.quality_priors.as_of)
+
+
+def test_a_higher_tier_never_has_a_lower_prior():
+    by_tier = {e.quality_priors.tier: e.quality_priors.by_task for e in ENTRIES if e.quality_priors}
+    assert set(by_tier) == set(TIER_ORDER)
+    for lo, hi in zip(TIER_ORDER, TIER_ORDER[1:]):
+        assert all(by_tier[lo][t] < by_tier[hi][t] for t in by_tier[lo]), (lo, hi)

@@ -51,7 +51,8 @@ def test_feedback_moves_auto_off_the_cheap_model_for_that_task_only(start_server
         }
     )
     c = openai.OpenAI(base_url=srv.base_url, api_key=GATEWAY_KEY, max_retries=0, timeout=10)
-    floor = {"faregate": {"min_quality": 0.3}}
+    # confidence 0.5: at the default 0.9 a 0/1-graded ARC prompt needs a strong plan even at floor 0.3
+    floor = {"faregate": {"min_quality": 0.3, "confidence": 0.5}}
 
     def ask(prompt):
         fake.script({"text": "B"})

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from faregate.learning.features import bandit_features
 from faregate.learning.loop import LearningLoop
@@ -38,9 +39,10 @@ def test_explore_rate_bounds_exploration_and_replays():
 
 def test_retry_of_near_duplicate_prompt_marks_earlier_answer_unsatisfying():
     t = [0.0]
-    det = RetryDetector(window_s=300, clock=lambda: t[0])
+    det = RetryDetector(window_s=300, min_gap_s=2, clock=lambda: t[0])
     prompt = "Please write a haiku about the sea, with the word 'salt' in the second line."
     assert det.seen("k1", prompt, "r1") is None
+    det.answered("k1", "r1")
     t[0] = 60
     assert det.seen("k1", prompt.replace("Please write", "Please, write"), "r2") == "r1"
     assert det.seen("k2", prompt, "r3") is None, "another key's prompt is not a retry"
@@ -49,15 +51,46 @@ def test_retry_of_near_duplicate_prompt_marks_earlier_answer_unsatisfying():
     assert hamming(simhash(prompt), simhash("An entirely different question about tax law.")) > 10
 
 
-def test_retry_signal_updates_the_earlier_decision():
-    loop = LearningLoop(explore_rate=0.0)
+def test_what_is_not_a_retry():
+    t = [0.0]
+    det = RetryDetector(window_s=300, min_gap_s=2, max_signals=2, clock=lambda: t[0])
+    p = "Summarise the attached quarterly report in three bullet points."
+    assert det.seen("k", p, "a") is None
+    assert det.seen("k", p, "b") is None, "sent again before the first was answered (coalescing): no retry"
+    det.answered("k", "a")
+    det.answered("k", "b")
+    t[0] = 1.0
+    assert det.seen("k", p, "c") is None, "within the gap after the answer: a burst, not a retry"
+    det.answered("k", "c")
+    t[0] = 10.0
+    assert det.seen("k", p, "d", conversation=7) is None, "another conversation"
+    det.answered("k", "d")
+    t[0] = 20.0
+    assert det.seen("k", p, "e", conversation=7) == "d"
+    assert det.seen("k", p, "f", conversation=7) is None, "e is not answered yet"
+    det.answered("k", "f")
+    t[0] = 30.0
+    assert det.seen("k", p, "g", conversation=7) == "f"
+    det.answered("k", "g")
+    t[0] = 40.0
+    assert det.seen("k", p, "h", conversation=7) is None, "the key's budget of 2 signals per window is spent"
+
+
+def test_retry_signal_updates_the_earlier_decision_and_says_by_how_much():
+    loop = LearningLoop(explore_rate=0.0, retry_min_gap_s=0.0)
     prompt = "translate the following sentence into French: the cat sleeps on the mat"
     x = bandit_features(prompt, "generate")
-    loop.remember("r1", "cheap", x, 0.9, "k1", prompt)
+    assert loop.retry_of("r1", "k1", prompt) is None
+    loop.remember("r1", "cheap", x, 0.9, "k1", answered=True)
     before = loop.updates
-    loop.remember("r2", "cheap", x, 0.9, "k1", prompt + "!")
+    earlier = loop.retry_of("r2", "k1", prompt + "!")
+    assert earlier == "r1"
+    signal = loop.signal_retry(earlier)
+    assert signal is not None and signal.model == "cheap" and signal.reason == "retried"
     assert loop.updates == before + 1
-    assert loop.adjust("r3", x, {"cheap": 0.9})[0]["cheap"] < 0.9
+    adjusted = loop.adjust("r3", x, {"cheap": 0.9})[0]["cheap"]
+    assert adjusted < 0.9 and adjusted - 0.9 == pytest.approx(signal.moved)
+    assert signal.header().startswith("retried;model=cheap;weight=0.5;moved=-")
 
 
 def test_latency_over_the_ceiling_is_a_weaker_negative_signal():

@@ -108,3 +108,23 @@ def test_router_source_passes_the_floor_when_the_router_takes_it():
     assert out[1].p_meet is not None and 0.5 < out[1].p_meet < 0.9
     old = RouterSource(_OldRouter()).candidates(feats, [m], floor=0.9, **kw)
     assert old[0].p_meet is None and old[0].chance(0.9) == pytest.approx(chance.p_meet(0.91, 0.9))
+
+
+def test_the_learner_moves_the_mean_and_keeps_the_calibrated_spread():
+    from faregate.routing import chance
+    from faregate.routing.planner import shifted
+    from faregate.routing.policy import Candidate
+
+    floor = 0.85
+    for k in (20.0, 105.0, 400.0):
+        p = chance.p_meet(0.9, floor, k)
+        assert chance.implied_concentration(0.9, floor, p) == pytest.approx(k, rel=1e-6)
+    tight = Candidate(("m",), 0.9, 1e-4, 100.0, p_meet=chance.p_meet(0.9, floor, 400.0))
+    assert shifted(tight, 0.9, floor) is tight  # no correction: the calibration stands
+    lower = shifted(tight, 0.88, floor)
+    assert lower.p_meet == pytest.approx(chance.p_meet(0.88, floor, 400.0), rel=1e-6)  # its spread kept
+    # A prior (20 pseudo-observations) corrected by the learner rests on measured outcomes too.
+    prior = Candidate(("m",), 0.5, 1e-4, 100.0, p_meet=chance.p_meet(0.5, floor, chance.PRIOR_CONCENTRATION))
+    moved = shifted(prior, 0.95, floor)
+    assert moved.p_meet == pytest.approx(chance.p_meet(0.95, floor, chance.TRAINED_CONCENTRATION), rel=1e-6)
+    assert chance.implied_concentration(0.9, floor, 1.0) is None  # p 1 says nothing about the spread

@@ -30,6 +30,7 @@ def analyze_cmd(
     from rich.progress import Progress
     from rich.table import Table
 
+    from ..routing.plan import PREDICTION_NOTES
     from .traffic import analyze, read_lines
 
     try:
@@ -60,7 +61,12 @@ def analyze_cmd(
     t.add_row("projection basis", basis)
     t.add_row("constraint unmet", f"{res.unmet:,}")
     t.add_row("skipped lines", f"{res.skipped:,}")
+    for source, n in res.prediction_sources.most_common():
+        conf = PREDICTION_NOTES.get(source, ("?", ""))[0]
+        t.add_row(f"predictions from {source} ({conf} confidence)", f"{n:,}")
     console.print(t)
+    if res.prediction_sources.get("prior"):
+        console.print(f"[yellow]{res.prediction_sources['prior']} plan(s) rest on {PREDICTION_NOTES['prior'][1]}.[/]")
     mix = Table(title="model mix")
     mix.add_column("model")
     mix.add_column("as sent", justify="right")

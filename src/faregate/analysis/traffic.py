@@ -39,6 +39,7 @@ class Analysis:
     chosen: Counter = field(default_factory=Counter)
     used: Counter = field(default_factory=Counter)
     unmet: int = 0
+    prediction_sources: Counter = field(default_factory=Counter)  # "prior" / "logged_outcomes" / "router"
     first_ts: float | None = None
     last_ts: float | None = None
     errors: Counter = field(default_factory=Counter)
@@ -133,6 +134,7 @@ def analyze(
         out.used[used] += 1
         out.chosen[chosen] += 1
         out.unmet += plan.constraint_unmet
+        out.prediction_sources[plan.prediction_source or "unknown"] += 1
         out.actual_cost += est.cost_usd[used]
         out.routed_cost += est.cost_usd[chosen]
         if isinstance(ts, (int, float)):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from ..config import ConfigError
 
@@ -47,6 +47,23 @@ class Source(_Strict):
     via: str | None = None
 
 
+class QualityPriors(_Strict):
+    """A model's quality before any training: P(answer acceptable) per task family (see
+    docs/catalogue.md for how each tier's figures were derived and from what)."""
+
+    tier: Literal["frontier", "strong", "small"]
+    as_of: str  # ISO date the tier was assigned
+    by_task: dict[str, float]  # task family (routing.features.TASKS, and "default") -> prior in [0, 1]
+
+    @field_validator("by_task")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: q for k, q in v.items() if not 0.0 <= q <= 1.0}
+        if bad:
+            raise ValueError(f"priors must be in [0, 1]: {bad}")
+        return v
+
+
 class CatalogueEntry(_Strict):
     name: str  # what a config names it by (`model: gpt-4o-mini`)
     provider: str  # who sells it: openai, anthropic, google, mistral, deepseek, groq, xai...
@@ -61,6 +78,7 @@ class CatalogueEntry(_Strict):
     retires: str | None = None  # ISO date the provider stops serving it, when the source gives one
     mode: Literal["chat", "embedding"] = "chat"  # an embedding model serves /v1/embeddings only
     source: Source
+    quality_priors: QualityPriors | None = None  # null: no prior (embedding models, in-house entries)
 
 
 class Catalogue(_Strict):

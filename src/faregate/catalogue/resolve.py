@@ -86,6 +86,9 @@ def _fill(m: ModelConfig, cat: Catalogue, path: str) -> ModelConfig:
         update["capabilities"] = _capabilities(entry)
     if "mode" not in fs:
         update["mode"] = entry.mode
+    # A configured ``quality`` is the operator's prior for every task: the catalogue's stays out.
+    if entry.quality_priors is not None and not fs & {"quality", "quality_priors"}:
+        update["quality_priors"] = dict(entry.quality_priors.by_task)
     for j, d in enumerate(m.deployments):  # checked only: a deployment's prices stay its own
         _check_deployment(d, entry, f"{path}.deployments.{j}")
     update = {k: v for k, v in update.items() if getattr(m, k) != v}

@@ -141,6 +141,11 @@ class ModelConfig(_Frozen):
     router_name: str | None = None
     # Prior probability that an answer meets the floor, used when no trained router knows the model.
     quality: float = Field(0.8, ge=0, le=1)
+    quality_priors: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="Prior quality per task family (`chat`, `code`, ..., `default`), used when no trained router "
+        "knows the model; filled from the catalogue unless the config sets `quality` or this.",
+    )
     credentials: str | None = Field(
         None, description="Named provider credentials (`/admin/providers`): base_url, api_key and headers."
     )

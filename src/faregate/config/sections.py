@@ -52,6 +52,13 @@ class LearningConfig(_Frozen):
     enabled: bool = Field(True, description="Learn from feedback and implicit signals.")
     explore_rate: float = Field(0.05, ge=0, le=1)  # share of routed requests that may explore
     retry_window_s: float = Field(300.0, gt=0)  # a near-duplicate prompt within it is a retry
+    retry_min_gap_s: float = Field(
+        2.0, ge=0, description="A look-alike prompt sooner than this after the answer is a burst, not a retry (s)."
+    )
+    retry_weight: float = Field(0.5, gt=0, le=1, description="Weight of a retry signal (an explicit score is 1).")
+    max_retry_signals: int = Field(
+        3, ge=0, description="Retry signals one key may give per retry window (a bound on how far it moves models)."
+    )
     shared: bool = Field(True, description="Share what is learned through the request-log database (every replica).")
     sync_interval_s: float = Field(
         1.0, gt=0, le=60, description="How often a replica writes what it learned and reads the others' (s)."

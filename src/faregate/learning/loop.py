@@ -28,6 +28,22 @@ PromptHook = Callable[[str, int, str], None]
 RetryHook = Callable[[str], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One outcome learned from: which signal, which model, its weight, and how far it moved
+    that model's predicted quality for the request it was about (``moved``, signed)."""
+
+    reason: str
+    model: str
+    weight: float
+    moved: float
+    request_id: str
+
+    def header(self) -> str:
+        """Its ``x-faregate-signals`` form: ``retried;model=m;weight=0.5;moved=-0.0312;of=<id>``."""
+        return f"{self.reason};model={self.model};weight={self.weight:g};moved={self.moved:+.4f};of={self.request_id}"
+
+
 @dataclass(slots=True)
 class Decision:
     model: str
@@ -47,7 +63,8 @@ class LearningLoop:
     - ``remember``: keep what was decided, to learn from feedback that comes later.
     - ``feedback``: an explicit score in [0, 1].
     - ``signal_*``: implicit outcomes (upstream error or timeout: 0; over the latency
-      ceiling: 0 at half weight; a retried prompt: the earlier answer scores 0 at half weight).
+      ceiling: 0 at half weight; a retried prompt, as ``signals.RetryDetector`` defines one: the
+      earlier answer scores 0 at ``retry_weight``, each key at most ``max_retry_signals`` per window).
     """
 
     def __init__(
@@ -58,12 +75,16 @@ class LearningLoop:
         prior_strength: float = 1.0,
         memory: int = 100_000,
         retry_window_s: float = 300.0,
+        retry_min_gap_s: float = 2.0,
+        retry_weight: float = 0.5,
+        max_retry_signals: int = 3,
     ) -> None:
         if not 0.0 <= explore_rate <= 1.0:
             raise ValueError("explore_rate must be in [0, 1]")
         self.explore_rate = explore_rate
         self.model = ResidualThompson(DIM, prior_strength=prior_strength, noise=noise)
-        self.retries = RetryDetector(window_s=retry_window_s)
+        self.retries = RetryDetector(window_s=retry_window_s, min_gap_s=retry_min_gap_s, max_signals=max_retry_signals)
+        self.retry_weight = retry_weight
         self._decisions: OrderedDict[str, Decision] = OrderedDict()
         self._memory = memory
         self.updates = 0
@@ -99,50 +120,63 @@ class LearningLoop:
         x: np.ndarray,
         predicted_quality: float,
         key_id: str | None,
-        prompt: str | None = None,
+        answered: bool = False,
     ) -> None:
+        """Keep the decision; ``answered``: its answer completed (a later look-alike may retry it)."""
         decision = self._decisions[request_id] = Decision(model, x, predicted_quality, key_id, time.time())
         if self.on_remember is not None:
             self.on_remember(request_id, decision)
         while len(self._decisions) > self._memory:
             self._decisions.popitem(last=False)
-        if key_id and prompt:
-            h = simhash(prompt)
-            earlier = self.retries.seen_hash(key_id, h, request_id)
-            if self.on_prompt is not None:
-                self.on_prompt(key_id, h, request_id)
-            if earlier is not None:
-                if earlier in self._decisions or self.on_retry_elsewhere is None:
-                    self.signal_retried(earlier)
-                else:
-                    self.on_retry_elsewhere(earlier)
+        if key_id and answered:
+            self.retries.answered(key_id, request_id)
+
+    def retry_of(self, request_id: str, key_id: str | None, prompt: str, conversation: int = 0) -> str | None:
+        """When a request is routed: the earlier request it retries, if it looks like a retry."""
+        if not key_id:
+            return None
+        h = simhash(prompt)
+        earlier = self.retries.seen_hash(key_id, h, request_id, conversation)
+        if self.on_prompt is not None:
+            self.on_prompt(key_id, h, request_id)
+        if earlier is not None and earlier not in self._decisions and self.on_retry_elsewhere is not None:
+            self.on_retry_elsewhere(earlier)  # answered by another replica: it learns from there
+            return None
+        return earlier
+
+    def signal_retry(self, earlier_request_id: str) -> Signal | None:
+        """The earlier answer did not satisfy (its prompt was retried, not from the cache)."""
+        return self._apply(earlier_request_id, 0.0, weight=self.retry_weight, reason="retried")
 
     def feedback(self, request_id: str, score: float) -> bool:
         """Apply an explicit score; False when the decision is unknown (forgotten or never routed)."""
-        return self._apply(request_id, float(score), weight=1.0, reason="feedback", settle=True)
+        return self._apply(request_id, float(score), weight=1.0, reason="feedback", settle=True) is not None
 
     def signal_retried(self, request_id: str) -> bool:
-        """The prompt was sent again soon after: the earlier answer scores 0 at half weight."""
-        return self._apply(request_id, 0.0, weight=0.5, reason="retried")
+        """A retry detected for a decision adopted from another replica (``shared_retries``)."""
+        return self.signal_retry(request_id) is not None
 
     def signal_failure(self, request_id: str) -> bool:
-        return self._apply(request_id, 0.0, weight=1.0, reason="upstream_failure", settle=True)
+        return self._apply(request_id, 0.0, weight=1.0, reason="upstream_failure", settle=True) is not None
 
     def signal_slow(self, request_id: str) -> bool:
         """The answer came after the request's latency ceiling: half the weight of a failure."""
-        return self._apply(request_id, 0.0, weight=0.5, reason="over_latency_ceiling")
+        return self._apply(request_id, 0.0, weight=0.5, reason="over_latency_ceiling") is not None
 
-    def _apply(self, request_id: str, score: float, *, weight: float, reason: str, settle: bool = False) -> bool:
+    def _apply(
+        self, request_id: str, score: float, *, weight: float, reason: str, settle: bool = False
+    ) -> Signal | None:
         d = self._decisions.get(request_id)
         if d is None or d.settled:
-            return False
+            return None
+        before = self.model.mean(d.model, d.x)
         self.model.update(d.model, d.x, score - d.predicted_quality, weight)
         d.settled = settle
         self.updates += 1
         if self.on_learn is not None:
             self.on_learn(d.model, d.x, score - d.predicted_quality, weight, reason)
         log.debug("learned from %s on %s: %s -> %.2f", reason, request_id, d.model, score)
-        return True
+        return Signal(reason, d.model, weight, self.model.mean(d.model, d.x) - before, request_id)
 
     # -- state shared with other replicas (``learning/shared_state.py``) --------------------
 

@@ -14,6 +14,8 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
+import orjson
+
 from ..config import GatewayConfig, RouteConfig
 from ..core.errors import GatewayError
 from ..core.types import ChatResponse, Event, Finish, StreamStart, TextDelta, ToolCallDelta, UsageEvent
@@ -171,13 +173,23 @@ class RoutingStep(Step):
             h["x-faregate-constraint-unmet"] = "true"
         if plan.kind == "cascade":
             h["x-faregate-plan"] = f"{plan.judge}:{'>'.join(plan.models)}"
+        earlier = None
         if self.learning is not None:
             ctx.on_finish.append(self._learn)
+            earlier = self.learning.retry_of(
+                ctx.request_id, self._key(ctx), self.features(ctx).text, _conversation(ctx)
+            )
         if plan.kind == "cascade":
-            return await self._cascade(ctx, plan, call_next)
-        last = plan.models[-1]
-        ctx.candidates = [last] + [f for f in self._models[last].fallbacks if f != last]
-        return await call_next(ctx)
+            reply = await self._cascade(ctx, plan, call_next)
+        else:
+            last = plan.models[-1]
+            ctx.candidates = [last] + [f for f in self._models[last].fallbacks if f != last]
+            reply = await call_next(ctx)
+        if earlier is not None and not ctx.cache_hit:  # the cache answering a look-alike is no retry
+            signal = self.learning.signal_retry(earlier)
+            if signal is not None:
+                h["x-faregate-signals"] = signal.header()
+        return reply
 
     async def _cascade(self, ctx: RequestContext, plan: Plan, call_next: Next) -> Reply:
         """Call stage by stage until the judge accepts; the last stage (and its fallbacks) always answers."""
@@ -220,6 +232,10 @@ class RoutingStep(Step):
         ctx.complexity = level
         ctx.response_headers["x-faregate-complexity"] = level
 
+    @staticmethod
+    def _key(ctx: RequestContext) -> str | None:
+        return ctx.principal.key_id if ctx.principal else None
+
     def _learn(self, ctx: RequestContext) -> None:
         plan = ctx.plan
         assert plan is not None and plan.constraints is not None  # set before this hook is registered
@@ -227,9 +243,10 @@ class RoutingStep(Step):
         offline = plan.offline_quality.get(model)
         if offline is None or ctx.client_disconnected:
             return
-        key = ctx.principal.key_id if ctx.principal else None
-        self.learning.remember(ctx.request_id, model, ctx.bandit_features, offline, key, self.features(ctx).text)
-        if ctx.status >= 500 or ctx.error_class in ("timeout", "transient"):
+        failed = ctx.status >= 500 or ctx.error_class in ("timeout", "transient")
+        answered = not failed and ctx.status < 400
+        self.learning.remember(ctx.request_id, model, ctx.bandit_features, offline, self._key(ctx), answered=answered)
+        if failed:
             self.learning.signal_failure(ctx.request_id)
         elif plan.constraints.max_latency_ms is not None and ctx.elapsed_ms() > plan.constraints.max_latency_ms:
             self.learning.signal_slow(ctx.request_id)
@@ -244,6 +261,13 @@ async def _as_events(resp: ChatResponse) -> AsyncIterator[Event]:
         yield ToolCallDelta(i, tc.id, tc.name, tc.arguments)
     yield Finish(resp.finish_reason)
     yield UsageEvent(resp.usage)
+
+
+def _conversation(ctx: RequestContext) -> int:
+    """The conversation a prompt belongs to: a checksum of the messages before the last one (a
+    retry re-sends the same history; a new turn of another conversation does not)."""
+    earlier = ctx.request.messages[:-1]
+    return zlib.crc32(orjson.dumps(earlier, default=repr)) if earlier else 0
 
 
 def _usd(x: float) -> str:

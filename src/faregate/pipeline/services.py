@@ -74,7 +74,11 @@ class Services:
         learner = None
         if config.learning.enabled:
             learner = LearningLoop(
-                explore_rate=config.learning.explore_rate, retry_window_s=config.learning.retry_window_s
+                explore_rate=config.learning.explore_rate,
+                retry_window_s=config.learning.retry_window_s,
+                retry_min_gap_s=config.learning.retry_min_gap_s,
+                retry_weight=config.learning.retry_weight,
+                max_retry_signals=config.learning.max_retry_signals,
             )
         request_log = LogWriter(config.database_url, config.log_writer) if config.database_url else None
         cache = None

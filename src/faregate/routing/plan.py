@@ -12,6 +12,17 @@ from typing import Any
 
 from .constraints import Constraints
 
+# prediction_source -> (how confident, what it means), said plainly in POST /v1/route and `faregate analyze`.
+PREDICTION_NOTES: dict[str, tuple[str, str]] = {
+    "prior": (
+        "low",
+        "quality priors from the model catalogue or config (no trained router or logged outcomes for "
+        "these models): a plan meets the floor only with a wide margin; train a router or calibrate from the log",
+    ),
+    "logged_outcomes": ("medium", "quality measured per task on this gateway's logged outcomes"),
+    "router": ("high", "a trained router's calibrated prediction for this prompt"),
+}
+
 
 @dataclass
 class Plan:
@@ -38,6 +49,11 @@ class Plan:
     prediction_source: str | None = None
     p_meet: float | None = None
 
+    @property
+    def prediction_confidence(self) -> str | None:
+        """How much evidence stands behind the prediction: "low" (priors), "medium", "high"."""
+        return PREDICTION_NOTES[self.prediction_source][0] if self.prediction_source in PREDICTION_NOTES else None
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "route": self.route,
@@ -55,5 +71,7 @@ class Plan:
             "complexity_source": self.complexity_source,
             "prediction_source": self.prediction_source,
             "p_meet": None if self.p_meet is None else round(self.p_meet, 4),
+            "prediction_confidence": self.prediction_confidence,
+            "prediction_note": PREDICTION_NOTES.get(self.prediction_source or "", (None, None))[1],
             "candidates": self.candidates,
         }

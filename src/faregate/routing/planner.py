@@ -21,6 +21,7 @@ from typing import Any
 
 from ..config import GatewayConfig, ModelConfig, RouteConfig, RoutingEstimatesConfig
 from ..core.errors import InvalidRequest, PermissionDenied
+from . import chance
 from . import features as F
 from .complexity import complexity
 from .constraints import Constraints
@@ -120,6 +121,18 @@ def calibrated(c: Candidate, task: str | None, stats: Stats) -> Candidate:
     return c if q is None else Candidate(c.models, q["quality"], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
 
 
+def shifted(c: Candidate, quality: float, floor: float | None) -> Candidate:
+    """A single model's plan with the learner's corrected mean. Uncorrected, its calibrated
+    ``p_meet`` stands. Corrected, the mean also rests on outcomes measured on this traffic, so its
+    evidence is at least that of measured quality (``chance.TRAINED_CONCENTRATION``) and never less
+    than the calibration implied (``chance.implied_concentration``): learning adds evidence."""
+    if quality == c.quality:
+        return c
+    k = max(chance.implied_concentration(c.quality, floor, c.p_meet) or 0.0, chance.TRAINED_CONCENTRATION)
+    p = None if floor is None else chance.p_meet(quality, floor, k)
+    return Candidate(c.models, quality, c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd, p_meet=p)
+
+
 def prediction_source(c: Candidate, task: str | None, stats: Stats, catalogue: Catalogue) -> str:
     """Where a plan's quality came from: every model known to the trained router -> "router";
     else measured per-task quality for its models -> "logged_outcomes"; else "prior"."""
@@ -167,12 +180,7 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
     explored = False
     if stats.adjust is not None:
         adjusted, explored = stats.adjust(offline)
-        cands = [
-            Candidate(c.models, adjusted[c.models[0]], c.cost_usd, c.latency_ms, c.judge, c.worst_cost_usd)
-            if len(c.models) == 1
-            else c
-            for c in cands
-        ]
+        cands = [shifted(c, adjusted[c.models[0]], cons.min_quality) if len(c.models) == 1 else c for c in cands]
     chosen, unmet = select_mode(
         cands,
         cons.mode,

@@ -18,6 +18,13 @@ from .cascade import json_valid, run_agreement
 from .policy import Candidate
 
 
+def prior_quality(m: ModelConfig, task: str | None) -> float:
+    """A model's prior for a task family: its ``quality_priors`` (the catalogue's, or the
+    config's) for the task, else their ``default``, else the flat ``quality``."""
+    by_task = m.quality_priors
+    return by_task.get(task or "", by_task.get("default", m.quality))
+
+
 class RouterSource:
     """A route's trained router (``faregate train``), or none: configured priors only.
 
@@ -60,10 +67,11 @@ class RouterSource:
                 feats, latency_ms=latency_ms, names=names, cost_usd=cost_usd, cascades=cascades, **extra
             )
             known = set(names.values())
-        for m in models:  # models the router does not know: their configured prior (little evidence)
+        for m in models:  # models the router does not know: their prior for this task (little evidence)
             if m.name not in known:
-                p = None if floor is None else chance.p_meet(m.quality, floor, chance.PRIOR_CONCENTRATION)
-                out.append(Candidate((m.name,), m.quality, cost_usd[m.name], latency_ms[m.name], p_meet=p))
+                q = prior_quality(m, feats.task)
+                p = None if floor is None else chance.p_meet(q, floor, chance.PRIOR_CONCENTRATION)
+                out.append(Candidate((m.name,), q, cost_usd[m.name], latency_ms[m.name], p_meet=p))
         return out
 
     def accept(

@@ -121,6 +121,7 @@ async def _export(url: str, fmt: str, since: float, until: float) -> None:
 @click.option("--baseline", default=None, help="Model to price the same tokens at, for savings.")
 @click.option("--compare", is_flag=True, help="Gradual rollout: the routed and control arms side by side.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--signals", is_flag=True, help="Also: which learning signals moved which model, and how hard.")
 @_db_opts
 def report_cmd(
     since: str,
@@ -129,6 +130,7 @@ def report_cmd(
     baseline: str | None,
     compare: bool,
     as_json: bool,
+    signals: bool,
     database_url: str | None,
     config_path: str | None,
 ) -> None:
@@ -141,10 +143,36 @@ def report_cmd(
         s, arms = asyncio.run(_report(url, lo, hi, group_by, baseline, prices, compare))
     except analytics.BadParameter as exc:
         raise click.UsageError(str(exc)) from None
+    sig = asyncio.run(_signals(url, lo, hi)) if signals else None
     if as_json:
-        click.echo(orjson.dumps({**s, "arms": arms} if compare else s, option=orjson.OPT_INDENT_2).decode())
+        out = {**s, "arms": arms} if compare else s
+        click.echo(orjson.dumps({**out, "signals": sig} if signals else out, option=orjson.OPT_INDENT_2).decode())
         return
     _print_report(s, arms)
+    if sig is not None:
+        _print_signals(sig)
+
+
+async def _signals(url, since, until) -> list[dict]:
+    from .learner_store import LearnerStore
+
+    store = await LearnerStore.open(url)
+    try:
+        return await store.signal_summary(since or 0.0, until)
+    finally:
+        await store.close()
+
+
+def _print_signals(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="learning signals: what moved which model")
+    for col in ("model", "signal", "count", "weight", "mean residual"):
+        t.add_column(col, justify="left" if col in ("model", "signal") else "right")
+    for r in rows:
+        t.add_row(r["model"], r["signal"], str(r["count"]), f"{r['weight']:.2f}", f"{r['mean_residual']:+.3f}")
+    Console().print(t if rows else "No learning signals in this period.")
 
 
 async def _report(url, since, until, group_by, baseline, prices, compare):

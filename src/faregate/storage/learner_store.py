@@ -201,3 +201,24 @@ class LearnerStore:
 
     async def forget_prompts_before(self, at: float) -> int:
         return await self.db.execute("DELETE FROM learner_prompts WHERE at < $1", at)
+
+    async def signal_summary(self, since: float, until: float | None = None) -> list[dict]:
+        """Per model and signal (``reason``: feedback, retried, upstream_failure, ...) since
+        ``since``: how many, their total weight, and the mean residual (how far below or above
+        the prediction each said the answer was): what moved which model, and how hard."""
+        rows = await self.db.fetch(
+            "SELECT model, reason, COUNT(*) AS n, SUM(weight) AS w, SUM(weight * residual) AS wr "
+            "FROM learner_updates WHERE at >= $1 AND at < $2 GROUP BY model, reason ORDER BY model, reason",
+            since,
+            until if until is not None else float("inf"),
+        )
+        return [
+            {
+                "model": r["model"],
+                "signal": r["reason"],
+                "count": int(r["n"]),
+                "weight": float(r["w"]),
+                "mean_residual": float(r["wr"]) / float(r["w"]) if r["w"] else 0.0,
+            }
+            for r in rows
+        ]
