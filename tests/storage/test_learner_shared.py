@@ -112,11 +112,15 @@ async def test_a_retry_landing_on_another_replica_counts_against_the_first_answe
     try:
         x = _x(7)
         prompt = "Please write a haiku about the sea at night, with the moon in it."
-        a.remember("req-r1", "cheap", x, 0.8, "key-r", prompt)  # answered by A
+        assert a.retry_of("req-r1", "key-r", prompt) is None  # routed by A: its fingerprint is kept
+        a.remember("req-r1", "cheap", x, 0.8, "key-r", answered=True)  # answered by A
         await sa.sync()  # A's batch: its decision and the prompt's fingerprint
         await sb.sync()
-        b.remember("req-r2", "big", _x(8), 0.8, "key-r", prompt.replace("Please write", "Please, write"))
-        b.remember("req-r3", "big", _x(9), 0.8, "other-key", prompt)  # another key's prompt: no retry
+        retry = prompt.replace("Please write", "Please, write")
+        assert b.retry_of("req-r2", "key-r", retry) is None  # A's answer: B hands the signal to A's row
+        b.remember("req-r2", "big", _x(8), 0.8, "key-r", answered=True)
+        assert b.retry_of("req-r3", "other-key", prompt) is None  # another key's prompt: no retry
+        b.remember("req-r3", "big", _x(9), 0.8, "other-key", answered=True)
         await sb.sync()  # B finds A's decision and learns "retried" on it
         assert sb.retries.remote_retries == 1
         assert b.model.mean("cheap", x) < -0.1

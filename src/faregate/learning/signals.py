@@ -120,7 +120,9 @@ class RetryDetector:
             return
         at = self._clock() - max(0.0, age_s)
         entries = self._recent.pop(key_id, [])
-        entries.append(_Seen(at, h, None, request_id, answered_at=at))
+        # Its answer's completion time is not shared: taken as read (fingerprints arrive a sync
+        # batch after the request, and the other replica's burst copies are deduplicated there).
+        entries.append(_Seen(at, h, None, request_id, answered_at=at - self.min_gap_s))
         entries.sort(key=lambda e: e.at)
         self._recent[key_id] = entries[-self.per_key :]
         while len(self._recent) > self.max_keys:
