@@ -117,7 +117,12 @@ def cost(name: str) -> float:
 def test_dry_run_headers_and_calls_agree_and_floors_change_the_choice(routed):
     # The low floor at confidence 0.5 (at the default 0.9 even a 0.3 floor needs a strong plan on ARC's 0/1 grades)
     low_status, low = dry_run(
-        routed, {"model": "auto", "messages": [{"role": "user", "content": ARC}], "faregate": {"min_quality": 0.3, "confidence": 0.5}}
+        routed,
+        {
+            "model": "auto",
+            "messages": [{"role": "user", "content": ARC}],
+            "faregate": {"min_quality": 0.3, "confidence": 0.5},
+        },
     )
     high_status, high = dry_run(
         routed, {"model": "auto", "messages": [{"role": "user", "content": ARC}], "faregate": {"min_quality": 0.9}}
@@ -196,7 +201,9 @@ def test_constraint_headers(routed):
     c = openai.OpenAI(base_url=routed.base_url, api_key=GATEWAY_KEY, max_retries=0, timeout=10)
     routed.fake.script({"text": "B"}, {"text": "B"}, {"text": "B"})
     low = c.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": ARC}], extra_headers={"x-faregate-min-quality": "0.3", "x-faregate-confidence": "0.5"},
+        model="auto",
+        messages=[{"role": "user", "content": ARC}],
+        extra_headers={"x-faregate-min-quality": "0.3", "x-faregate-confidence": "0.5"},
     )
     assert low.headers["x-faregate-model"] == "m7b" and called(routed.fake) == ["m7b"]
     status, plan = dry_run(
