@@ -7,13 +7,19 @@ or ``text_completion`` by the request's kind, child of the client's
 CLIENT). The executor records each attempt's duration, not its start: attempts are laid
 end to end after the last step span, in call order. Prompt and answer go on the request span
 only with ``tracing.capture_content: true``, redacted (``core.redact``).
+
+On the request's thread ``export_trace`` only takes the end time and queues the request
+(``Tracing.submit``); the attributes, the redaction and the spans are built by the export
+thread (``_Spans.build``), which reads the context once the request is over and it no longer
+changes (the attempt and step lists are copied at the end, in case a late hedge appends).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from opentelemetry.trace import SpanContext, SpanKind
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
 
 from ..core.redact import redact
 from ..observability.tracing import Tracing
@@ -75,65 +81,103 @@ def export_trace(
     capture_content: bool = False,
     secrets: frozenset[str] = frozenset(),
 ) -> None:
-    """Build the request's finished spans (nothing when it is not sampled: ``ctx.trace`` is the
-    observe step's decision, or decided here for a context that skipped it); the batch
-    processor exports them."""
+    """Queue the request's trace (nothing when it is not sampled: ``ctx.trace`` is the observe
+    step's decision, or decided here for a context that skipped it); the export thread builds
+    its spans."""
     decision = ctx.trace if ctx.trace is not None else tracing.decide(ctx.traceparent)
     if decision is None:
         return
-    trace_id, remote = decision
     end_ns = _ns(ctx, ctx.t0) + int(ctx.elapsed_ms() * 1e6)
-    attrs = _request_attributes(ctx, status, provider_of.get(ctx.answered_by or "", ""))
-    if capture_content:
-        attrs["gen_ai.input.messages"] = redact(ctx.request.prompt_text()[:MAX_CONTENT], secrets)
-        if ctx.response_text and ctx.request.kind != "embedding":  # vectors are not content to read
-            attrs["gen_ai.output.messages"] = redact(ctx.response_text[:MAX_CONTENT], secrets)
-    error = (ctx.error_class or str(status)) if status >= 400 else None
-    op = OPERATIONS.get(ctx.request.kind, "chat")
-    root = tracing.emit(
-        f"{op} {ctx.requested_model or ctx.request.model}",
-        trace_id,
-        remote,
-        _ns(ctx, ctx.t0),
-        end_ns,
-        attrs,
-        kind=SpanKind.SERVER,
-        error=error,
+    spans = _Spans(tracing, ctx, status, provider_of, decision, end_ns, capture_content, secrets)
+    tracing.submit(spans.build)
+
+
+class _Spans:
+    """One finished request's spans, built on demand (by the export thread)."""
+
+    __slots__ = (
+        "tracing",
+        "ctx",
+        "status",
+        "provider_of",
+        "decision",
+        "end_ns",
+        "content",
+        "secrets",
+        "steps",
+        "attempts",
     )
-    cursor = ctx.t0
-    for s in ctx.spans or ():
-        tracing.emit(s.name, trace_id, root, _ns(ctx, s.start), _ns(ctx, s.end), s.attributes or {})
-        cursor = max(cursor, s.end)
-    _attempt_spans(tracing, ctx, trace_id, root, _ns(ctx, cursor), end_ns, provider_of)
 
+    def __init__(
+        self,
+        tracing: Tracing,
+        ctx: RequestContext,
+        status: int,
+        provider_of: Mapping[str, str],
+        decision: tuple,
+        end_ns: int,
+        content: bool,
+        secrets: frozenset[str],
+    ) -> None:
+        self.tracing, self.ctx, self.status, self.provider_of = tracing, ctx, status, provider_of
+        self.decision, self.end_ns, self.content, self.secrets = decision, end_ns, content, secrets
+        self.steps, self.attempts = tuple(ctx.spans or ()), tuple(ctx.attempts)
 
-def _attempt_spans(
-    tracing: Tracing,
-    ctx: RequestContext,
-    trace_id: int,
-    root: SpanContext,
-    start_ns: int,
-    end_ns: int,
-    provider_of: Mapping[str, str],
-) -> None:
-    """One CLIENT span per upstream attempt, laid end to end from ``start_ns``."""
-    op = OPERATIONS.get(ctx.request.kind, "chat")
-    for i, a in enumerate(ctx.attempts):
-        stop_ns = min(start_ns + int(a.latency_ms * 1e6), end_ns)
-        attrs: dict[str, str | int | float | bool] = {
-            "gen_ai.operation.name": op,
-            "gen_ai.request.model": a.model,
-            "gen_ai.provider.name": provider_of.get(a.deployment, ""),
-            "faregate.deployment": a.deployment,
-            "faregate.attempt": i + 1,
-            "faregate.outcome": a.status,
-            "faregate.cost_usd": a.cost_usd,
-        }
-        if a.usage is not None:
-            attrs["gen_ai.usage.input_tokens"] = a.usage.input_tokens
-            attrs["gen_ai.usage.output_tokens"] = a.usage.output_tokens
-        error = None
-        if a.status != "ok":
-            attrs["error.type"] = error = a.status
-        tracing.emit(f"{op} {a.model}", trace_id, root, start_ns, stop_ns, attrs, kind=SpanKind.CLIENT, error=error)
-        start_ns = stop_ns
+    def build(self) -> list[ReadableSpan]:
+        tracing, ctx, status, end_ns = self.tracing, self.ctx, self.status, self.end_ns
+        trace_id, remote = self.decision
+        attrs = _request_attributes(ctx, status, self.provider_of.get(ctx.answered_by or "", ""))
+        attrs["faregate.attempts"] = len(self.attempts)
+        if self.content:
+            attrs["gen_ai.input.messages"] = redact(ctx.request.prompt_text()[:MAX_CONTENT], self.secrets)
+            if ctx.response_text and ctx.request.kind != "embedding":  # vectors are not content to read
+                attrs["gen_ai.output.messages"] = redact(ctx.response_text[:MAX_CONTENT], self.secrets)
+        error = (ctx.error_class or str(status)) if status >= 400 else None
+        op = OPERATIONS.get(ctx.request.kind, "chat")
+        root = tracing.span(
+            f"{op} {ctx.requested_model or ctx.request.model}",
+            trace_id,
+            remote,
+            _ns(ctx, ctx.t0),
+            end_ns,
+            attrs,
+            kind=SpanKind.SERVER,
+            error=error,
+        )
+        out = [root]
+        cursor = ctx.t0
+        for s in self.steps:
+            out.append(
+                tracing.span(s.name, trace_id, root.context, _ns(ctx, s.start), _ns(ctx, s.end), s.attributes or {})
+            )
+            cursor = max(cursor, s.end)
+        self._attempt_spans(out, _ns(ctx, cursor))
+        return out
+
+    def _attempt_spans(self, out: list[ReadableSpan], start_ns: int) -> None:
+        """One CLIENT span per upstream attempt, laid end to end from ``start_ns``."""
+        tracing, provider_of, root = self.tracing, self.provider_of, out[0].context
+        trace_id = self.decision[0]
+        op = OPERATIONS.get(self.ctx.request.kind, "chat")
+        for i, a in enumerate(self.attempts):
+            stop_ns = min(start_ns + int(a.latency_ms * 1e6), self.end_ns)
+            attrs: dict[str, str | int | float | bool] = {
+                "gen_ai.operation.name": op,
+                "gen_ai.request.model": a.model,
+                "gen_ai.provider.name": provider_of.get(a.deployment, ""),
+                "faregate.deployment": a.deployment,
+                "faregate.attempt": i + 1,
+                "faregate.outcome": a.status,
+                "faregate.cost_usd": a.cost_usd,
+            }
+            if a.usage is not None:
+                attrs["gen_ai.usage.input_tokens"] = a.usage.input_tokens
+                attrs["gen_ai.usage.output_tokens"] = a.usage.output_tokens
+            error = None
+            if a.status != "ok":
+                attrs["error.type"] = error = a.status
+            span = tracing.span(
+                f"{op} {a.model}", trace_id, root, start_ns, stop_ns, attrs, kind=SpanKind.CLIENT, error=error
+            )
+            out.append(span)
+            start_ns = stop_ns

@@ -63,16 +63,21 @@ def _day(ts: float) -> str:
     return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%d")
 
 
-# Integer sums through DOUBLE PRECISION: exact to 2**53, and PostgreSQL's SUM(bigint) goes
-# through NUMERIC, several times slower over 134 columns.
+def _sum_cols(dialect: str, cols: tuple[str, ...]) -> str:
+    # Integer sums through DOUBLE PRECISION: exact to 2**53, and PostgreSQL's SUM(bigint) goes
+    # through NUMERIC, several times slower over 134 columns. SQLite's integer sums stay integers.
+    if dialect != "postgres":
+        return ", ".join(f"SUM({c}) AS {c}" for c in cols)
+    floats = ("cost_usd", "latency_sum", "cache_saved_usd")
+    return ", ".join(f"SUM({c}) AS {c}" if c in floats else f"SUM({c}::float8)::bigint AS {c}" for c in cols)
+
+
+# (dialect, histograms too) -> the SUM list: the histograms are 120 of the 135 columns, and a
+# dim that only feeds the recommendation rules (route x model, key) needs none of them.
 _SUM_COLS = {
-    "postgres": ", ".join(
-        f"SUM({c}) AS {c}"
-        if c in ("cost_usd", "latency_sum", "cache_saved_usd")
-        else f"SUM({c}::float8)::bigint AS {c}"
-        for c in rollup.ALL_COLS
-    ),
-    "sqlite": ", ".join(f"SUM({c}) AS {c}" for c in rollup.ALL_COLS),  # integer sums stay integers
+    (d, h): _sum_cols(d, rollup.ALL_COLS if h else rollup.COUNTERS)
+    for d in ("postgres", "sqlite")
+    for h in (True, False)
 }
 _RAW_COLS = (
     "ts, key_id, route, requested_model, model, task, arm, status, error_class, fallback_used, cache_hit, "
@@ -81,17 +86,18 @@ _RAW_COLS = (
 )
 
 
-def _add(acc: dict[str, Any], row: Mapping[str, Any]) -> None:
-    for c in rollup.ALL_COLS:
+def _add(acc: dict[str, Any], row: Mapping[str, Any], cols: tuple[str, ...] = rollup.ALL_COLS) -> None:
+    for c in cols:
         acc[c] += row[c] or 0
 
 
 async def _accumulate(
-    db: Database, since: float, until: float, dims: tuple[str, ...]
+    db: Database, since: float, until: float, dims: tuple[str, ...], counters_only: frozenset[str] = frozenset()
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """dim -> value -> accumulator (rollup columns), for several dims in one pass. ``day`` is
-    the 'all' dim keyed by UTC day."""
-    acc = _Accumulation(db, dims)
+    the 'all' dim keyed by UTC day. The dims in ``counters_only`` get their whole buckets'
+    counters but no histograms (left at 0 but for the partial edges' rows: don't read them)."""
+    acc = _Accumulation(db, dims, counters_only)
     # Whole UTC days from the daily rollup, whole hours at the ends from the hourly one,
     # the partial hours at the very ends from the rows themselves.
     d_lo, d_hi = math.ceil(since / 86400) * 86400, math.floor(until / 86400) * 86400
@@ -107,10 +113,14 @@ async def _accumulate(
 class _Accumulation:
     """The accumulators of one ``_accumulate`` call and the three sources that feed them."""
 
-    def __init__(self, db: Database, dims: tuple[str, ...]) -> None:
+    def __init__(self, db: Database, dims: tuple[str, ...], counters_only: frozenset[str] = frozenset()) -> None:
         self.db = db
         self.dims = dims
-        self.table_dims = tuple(d for d in dims if d != "day")
+        table_dims = [d for d in dims if d != "day"]
+        self.table_dims = {
+            True: tuple(d for d in table_dims if d not in counters_only),
+            False: tuple(d for d in table_dims if d in counters_only),
+        }
         self.out: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in dims}
 
     def acc_for(self, dim: str, key: str) -> dict[str, Any]:
@@ -131,17 +141,20 @@ class _Accumulation:
             )
             for r in rows:
                 _add(self.acc_for("day", _day(r["hour"])), r)
-        if self.table_dims:
-            marks = ", ".join(f"${i + 3}" for i in range(len(self.table_dims)))
+        for hist, dims in self.table_dims.items():
+            if not dims:
+                continue
+            marks = ", ".join(f"${i + 3}" for i in range(len(dims)))
             rows = await db.fetch(
-                f"SELECT dim, value, {_SUM_COLS[db.dialect]} FROM {table} WHERE hour >= $1 AND hour < $2 "
+                f"SELECT dim, value, {_SUM_COLS[db.dialect, hist]} FROM {table} WHERE hour >= $1 AND hour < $2 "
                 f"AND dim IN ({marks}) GROUP BY dim, value",
                 lo,
                 hi,
-                *self.table_dims,
+                *dims,
             )
+            cols = rollup.ALL_COLS if hist else rollup.COUNTERS
             for r in rows:
-                _add(self.acc_for(r["dim"], r["value"]), r)
+                _add(self.acc_for(r["dim"], r["value"]), r, cols)
 
     async def raw(self, lo: float, hi: float) -> None:
         """The rows themselves, for partial hours."""
@@ -231,7 +244,8 @@ async def summary(
     base = prices.get(baseline) if baseline else None
     wanted = (group_by, *(("route_model",) if prices else ()), "model", "key")
     dims = tuple(d for d in dict.fromkeys(wanted) if d not in _RAW_GROUPS)
-    acc = await _accumulate(db, since, until, dims) if dims else {}
+    # Only the grouped dim's histograms are shown; the others feed the rules, which read counters.
+    acc = await _accumulate(db, since, until, dims, frozenset(dims) - {group_by}) if dims else {}
     if group_by in _RAW_GROUPS:
         acc[group_by] = await _by_column(db, since, until, group_by)
     groups = acc[group_by]
