@@ -108,7 +108,17 @@ def test_admin_api_promotes_and_stops(start_server, upstreams):
     assert status == 200 and body["status"] == "promoted", body
     assert arms(8) == {"adm:an"}
     status, body = _post(f"{srv.url}/admin/experiments/adm/promote", MASTER, {"arm": "zz"})
-    assert status == 400 and "promoted_arm" in body["error"]["message"]
+    assert status == 404 and "has no arm 'zz'" in body["error"]["message"], body
+    # A body of the wrong shape is 400; a well-formed one naming what does not exist is 409.
+    bad_shape = {"arms": [{"name": "a", "share": -1}, {"name": "b", "share": 1}]}
+    status, body = _post(f"{srv.url}/admin/experiments/new", MASTER, bad_shape, method="PUT")
+    assert status == 400 and "share" in body["error"]["message"], body
+    unknown = {"arms": [{"name": "a", "share": 1, "model": "nope"}, {"name": "b", "share": 1}]}
+    status, body = _post(f"{srv.url}/admin/experiments/new", MASTER, unknown, method="PUT")
+    assert status == 409 and "'nope'" in body["error"]["message"], body
+    twins = {"arms": [{"name": "a", "share": 1}, {"name": "a", "share": 1}]}
+    status, body = _post(f"{srv.url}/admin/experiments/new", MASTER, twins, method="PUT")
+    assert status == 409 and "duplicate arm" in body["error"]["message"], body
     assert _post(f"{srv.url}/admin/experiments/adm/stop", GATEWAY_KEY, {})[0] in (401, 403)
     status, body = _post(f"{srv.url}/admin/experiments/adm/stop", MASTER, {})
     assert status == 200 and body["status"] == "stopped"
@@ -116,11 +126,11 @@ def test_admin_api_promotes_and_stops(start_server, upstreams):
     assert _get(f"{srv.url}/admin/experiments", MASTER)[1]["data"][0]["status"] == "stopped"
 
 
-def _post(url: str, key: str, body: dict) -> tuple[int, dict]:
+def _post(url: str, key: str, body: dict, method: str = "POST") -> tuple[int, dict]:
     req = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
-        method="POST",
+        method=method,
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )
     try:
