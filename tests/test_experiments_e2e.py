@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import openai
+from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import GATEWAY_KEY, fake_config
 
@@ -47,6 +48,12 @@ def test_arms_are_logged_and_reported(start_server, upstreams):
         seen.setdefault(arm, set()).add(raw.parse().model)
     assert set(seen) == {"oa", "an"}  # both arms took traffic
     assert len(upstreams["openai"].requests()) > 0 and len(upstreams["anthropic"].requests()) > 0
+    with urllib.request.urlopen(f"{srv.url}/metrics", timeout=10) as r:
+        fams = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+    counted = {
+        s.labels["arm"]: s.value for s in fams["faregate_experiment_requests"].samples if s.name.endswith("_total")
+    }
+    assert set(counted) == {"oa", "an"} and sum(counted.values()) == 24, counted
     url = f"{srv.url}/v1/analytics/experiments/cheap-vs-claude"
     assert _get(url, GATEWAY_KEY)[0] in (401, 403)
     deadline = time.time() + 30  # the log writer flushes in the background
