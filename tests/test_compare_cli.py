@@ -32,3 +32,60 @@ def test_compare_refuses_a_bad_policy(tmp_path):
     assert r.exit_code == 2 and "unknown model 'zz'" in r.output
     r = CliRunner().invoke(cli_main, ["compare", str(f), "--a", "model:m", "--b", "nonsense"])
     assert r.exit_code == 2 and "model:NAME or router:PATH" in r.output
+
+
+MODELS = [
+    {"name": "cheap", "prices": {"input": 1, "output": 2}, "quality": 0.7},
+    {"name": "strong", "prices": {"input": 10, "output": 20}, "quality": 0.95},
+]
+
+
+def _traffic(tmp_path, n=40):
+    lines = [
+        json.dumps(
+            {
+                "model": "strong",
+                "messages": [{"role": "user", "content": f"classify: item {i}"}],
+                "usage": {"prompt_tokens": 1000, "completion_tokens": 500},
+            }
+        )
+        for i in range(n)
+    ]
+    f = tmp_path / "traffic.jsonl"
+    f.write_text("\n".join(lines) + "\nnot json\n")
+    cfg = tmp_path / "c.yaml"
+    routes = [{"name": "premium", "candidates": ["strong"]}]
+    cfg.write_text(json.dumps({"models": MODELS, "routes": routes, "learning": {"enabled": False}}))
+    return f, cfg
+
+
+def test_compare_reads_a_traffic_file_and_route_definitions(tmp_path):
+    f, cfg = _traffic(tmp_path)
+    # As sent (strong: 0.02 a request at these tokens) against the config's `premium` route and a fixed model.
+    r = CliRunner().invoke(
+        cli_main, ["compare", str(f), "--config", str(cfg), "--a", "sent", "--b", "model:cheap", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert rep["arms"]["A"]["requests"] == 40 and rep["arms"]["A"]["cost_per_request_usd"] == pytest.approx(0.02)
+    assert rep["arms"]["B"]["cost_per_request_usd"] == pytest.approx(0.002)  # (1000*1 + 500*2)/1e6
+    assert rep["comparisons"][0]["verdict"].startswith("arm B vs A: cheaper by 90%")
+    r = CliRunner().invoke(
+        cli_main, ["compare", str(f), "--config", str(cfg), "--a", "route:premium", "--b", "route:auto"]
+    )
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[1].startswith("A ") and lines[2].startswith("B ") and "40" in lines[1]
+    r = CliRunner().invoke(cli_main, ["compare", str(f), "--config", str(cfg), "--a", "route:nope", "--b", "sent"])
+    assert r.exit_code == 2 and "unknown route 'nope'" in r.output
+    assert CliRunner().invoke(cli_main, ["compare", str(f), "--a", "sent", "--b", "sent"]).exit_code != 0  # no config
+
+
+def test_cascade_rows_are_expected_cost_and_quality_under_reach():
+    from faregate.analysis.compare import replay
+    from faregate.routing.data import Row
+
+    row = Row("1", None, [], {"c": {"cost_usd": 1.0, "quality": 0.5}, "s": {"cost_usd": 10.0, "quality": 1.0}})
+    (out,) = replay([row], lambda _row: (["c", "s"], [1.0, 0.25]))
+    assert out["cost_usd"] == pytest.approx(1.0 + 0.25 * 10.0)  # the strong stage is paid a quarter of the time
+    assert out["score"] == pytest.approx(0.75 * 0.5 + 0.25 * 1.0)  # and answers that quarter

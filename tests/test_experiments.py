@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from faregate.config import GatewayConfig
 from faregate.config.experiments import ExperimentConfig
-from faregate.routing.experiment_stats import newcombe, report, t_quantile, welch
+from faregate.routing.experiment_stats import holm, newcombe, report, t_quantile, t_two_sided_p, two_proportion_p, welch
 from faregate.routing.experiments import ExperimentIndex, assign
 
 
@@ -71,6 +71,14 @@ def test_config_rejects_bad_experiments():
         )
 
 
+def test_p_values_and_holm():
+    assert t_two_sided_p(2.228, 10) == pytest.approx(0.05, abs=0.003)  # t tables
+    assert t_two_sided_p(1.96, 1e9) == pytest.approx(0.05, abs=1e-3)
+    assert two_proportion_p(10, 100, 30, 100) == pytest.approx(0.00035, abs=0.0001)  # z = 3.5355
+    adj = holm({"a": 0.01, "b": 0.04, "c": 0.03})
+    assert adj == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})  # 3x, 2x (then kept monotone)
+
+
 def test_t_quantile_and_intervals():
     assert t_quantile(10) == pytest.approx(2.228, abs=0.01)
     assert t_quantile(30) == pytest.approx(2.042, abs=0.002)
@@ -111,7 +119,7 @@ def test_a_a_finds_no_difference_in_95_percent_of_seeds():
         "error_rate": 0,
         "constraint_unmet_rate": 0,
     }
-    seeds = 200
+    seeds, any_flagged = 200, 0
     for seed in range(seeds):
         rng = random.Random(seed)
         diffs = report({"A": _rows(rng, 150, 0.01, 0.7, 0.05), "B": _rows(rng, 150, 0.01, 0.7, 0.05)})["comparisons"][
@@ -119,9 +127,9 @@ def test_a_a_finds_no_difference_in_95_percent_of_seeds():
         ]["differences"]
         for k, v in diffs.items():
             false_positive[k] += bool(v and v["significant"])
-    # The headline (cost) is non-significant in >= 95% of seeds; every interval is at its 95%
-    # level up to binomial sampling over 200 seeds (3 sd of Binomial(200, 0.05) is ~9 seeds).
-    assert false_positive["cost_per_request_usd"] <= 0.05 * seeds, false_positive
+        any_flagged += any(v and v["significant"] for v in diffs.values())
+    # Significance is Holm-corrected over the metrics: in >= 95% of seeds no metric at all is
+    # significant (the verdict says "no difference"), so each metric alone is too.
+    assert any_flagged <= 0.05 * seeds, (any_flagged, false_positive)
     for k, n in false_positive.items():
-        assert n <= 0.05 * seeds + 9, (k, n)
-    assert sum(false_positive.values()) <= 0.05 * seeds * len(false_positive) + 9, false_positive
+        assert n <= 0.05 * seeds, (k, n)

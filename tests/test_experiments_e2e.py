@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import openai
+from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import GATEWAY_KEY, fake_config
 
@@ -47,6 +48,12 @@ def test_arms_are_logged_and_reported(start_server, upstreams):
         seen.setdefault(arm, set()).add(raw.parse().model)
     assert set(seen) == {"oa", "an"}  # both arms took traffic
     assert len(upstreams["openai"].requests()) > 0 and len(upstreams["anthropic"].requests()) > 0
+    with urllib.request.urlopen(f"{srv.url}/metrics", timeout=10) as r:
+        fams = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+    counted = {
+        s.labels["arm"]: s.value for s in fams["faregate_experiment_requests"].samples if s.name.endswith("_total")
+    }
+    assert set(counted) == {"oa", "an"} and sum(counted.values()) == 24, counted
     url = f"{srv.url}/v1/analytics/experiments/cheap-vs-claude"
     assert _get(url, GATEWAY_KEY)[0] in (401, 403)
     deadline = time.time() + 30  # the log writer flushes in the background
@@ -108,7 +115,17 @@ def test_admin_api_promotes_and_stops(start_server, upstreams):
     assert status == 200 and body["status"] == "promoted", body
     assert arms(8) == {"adm:an"}
     status, body = _post(f"{srv.url}/admin/experiments/adm/promote", MASTER, {"arm": "zz"})
-    assert status == 400 and "promoted_arm" in body["error"]["message"]
+    assert status == 404 and "has no arm 'zz'" in body["error"]["message"], body
+    # A body of the wrong shape is 400; a well-formed one naming what does not exist is 409.
+    bad_shape = {"arms": [{"name": "a", "share": -1}, {"name": "b", "share": 1}]}
+    status, body = _post(f"{srv.url}/admin/experiments/new", MASTER, bad_shape, method="PUT")
+    assert status == 400 and "share" in body["error"]["message"], body
+    unknown = {"arms": [{"name": "a", "share": 1, "model": "nope"}, {"name": "b", "share": 1}]}
+    status, body = _post(f"{srv.url}/admin/experiments/new", MASTER, unknown, method="PUT")
+    assert status == 409 and "'nope'" in body["error"]["message"], body
+    twins = {"arms": [{"name": "a", "share": 1}, {"name": "a", "share": 1}]}
+    status, body = _post(f"{srv.url}/admin/experiments/new", MASTER, twins, method="PUT")
+    assert status == 409 and "duplicate arm" in body["error"]["message"], body
     assert _post(f"{srv.url}/admin/experiments/adm/stop", GATEWAY_KEY, {})[0] in (401, 403)
     status, body = _post(f"{srv.url}/admin/experiments/adm/stop", MASTER, {})
     assert status == 200 and body["status"] == "stopped"
@@ -116,11 +133,11 @@ def test_admin_api_promotes_and_stops(start_server, upstreams):
     assert _get(f"{srv.url}/admin/experiments", MASTER)[1]["data"][0]["status"] == "stopped"
 
 
-def _post(url: str, key: str, body: dict) -> tuple[int, dict]:
+def _post(url: str, key: str, body: dict, method: str = "POST") -> tuple[int, dict]:
     req = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
-        method="POST",
+        method=method,
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )
     try:

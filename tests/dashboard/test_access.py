@@ -23,6 +23,7 @@ PAGES = [
     "/dashboard/keys",
     "/dashboard/alerts",
     "/dashboard/recommendations",
+    "/dashboard/experiments",
 ]
 ACTIONS = [
     "/dashboard/keys/k1/revoke",

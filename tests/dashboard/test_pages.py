@@ -182,3 +182,25 @@ async def test_recommendations_page_lists_the_summary_recommendations(dash, clie
     assert status == 200
     status, page = await c.get("/dashboard/recommendations?period=custom")
     assert status == 400 and "needs since" in page
+
+
+async def test_experiments_page_compares_the_arms(start_server, upstreams, tmp_path):
+    exp = {
+        "name": "oa-vs-an",
+        "assign_by": "request",
+        "arms": [
+            {"name": "oa", "share": 1, "model": "fake-openai"},
+            {"name": "an", "share": 1, "model": "fake-anthropic"},
+        ],
+    }
+    srv = start_server(dashboard_config(upstreams, tmp_path, experiments=[exp]))
+    c = DashClient(srv.url)
+    await c.login()
+    status, page = await c.get("/dashboard/experiments?period=1d")
+    assert status == 200 and "oa-vs-an" in page and "No request of this experiment" in page
+    await _send(srv, content="hi", n=16)
+    _flush(srv)
+    status, page = await c.get("/dashboard/experiments?period=1d")
+    await c.close()
+    assert status == 200 and ("arm an vs oa:" in page or "arm oa vs an:" in page), page
+    assert "<td>oa</td>" in page and "<td>an</td>" in page

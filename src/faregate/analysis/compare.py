@@ -1,11 +1,13 @@
-"""``faregate compare``: two routing policies replayed offline over a routing-outcomes file
-(``routing/data.py``), compared with the experiment report's table, intervals and verdict.
+"""``faregate compare``: two routing policies replayed offline, compared with the experiment
+report's table, intervals and verdict, over either kind of file:
 
-A policy is ``model:NAME`` (always that model) or ``router:PATH`` (a ``faregate train`` file:
-per prompt, the cheapest predicted plan meeting ``--min-quality``, else the best predicted).
-A row's cost is the sum over the models the plan calls, its quality the last model's (the
-README's scoring; a cascade is charged all its stages, an upper bound). The outcome files
-hold no latency, so latency is reported as 0.
+- a routing-outcomes file (``routing/data.py``; rows with ``outcomes``): a policy is
+  ``model:NAME`` or ``router:PATH`` (a ``faregate train`` file: per prompt, the cheapest
+  predicted plan meeting ``--min-quality``, else the best predicted). A single model's row is
+  its recorded cost and quality. A cascade's is its expectation under the router's reach
+  probabilities: cost sum(reach_s * cost_s), quality sum((reach_s - reach_s+1) * quality_s)
+  (the answer is stage s's when s is reached and s+1 is not). No latency is recorded (0).
+- a traffic file (``faregate analyze``'s format), with ``--config``: ``compare_traffic``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from typing import Any
 import click
 import orjson
 
+from ..config import ConfigError, load_config
 from ..routing.data import Row, load_rows, models_of
 from ..routing.experiment_stats import report
 from .experiments import render
 
-Policy = Callable[[Row], list[str]]
+# The models a plan calls, in order, and the probability each is reached.
+Policy = Callable[[Row], tuple[list[str], list[float]]]
 
 
 def policy(spec: str, models: list[str], min_quality: float) -> Policy:
@@ -29,17 +33,17 @@ def policy(spec: str, models: list[str], min_quality: float) -> Policy:
     if kind == "model":
         if value not in models:
             raise click.BadParameter(f"unknown model {value!r}; the file has {models}")
-        return lambda row: [value]
+        return lambda row: ([value], [1.0])
     if kind == "router":
         from ..routing.model import RouterModel, row_features
 
         router = RouterModel.load(value)
 
-        def choose(row: Row) -> list[str]:
+        def choose(row: Row) -> tuple[list[str], list[float]]:
             arms = router.predict_arms(row_features(row))
             ok = [a for a in arms if a.quality >= min_quality and all(m in row.outcomes for m in a.arm.models)]
             best = min(ok, key=lambda a: a.cost_usd) if ok else max(arms, key=lambda a: a.quality)
-            return list(best.arm.models)
+            return list(best.arm.models), [float(r) for r in best.reach]
 
         return choose
     raise click.BadParameter(f"{spec!r}: a policy is model:NAME or router:PATH")
@@ -48,33 +52,78 @@ def policy(spec: str, models: list[str], min_quality: float) -> Policy:
 def replay(rows: list[Row], pick: Policy) -> list[dict[str, Any]]:
     out = []
     for row in rows:
-        called = pick(row)
+        called, reach = pick(row)
+        stop = [r - (reach[i + 1] if i + 1 < len(reach) else 0.0) for i, r in enumerate(reach)]
         out.append(
             {
-                "cost_usd": sum(float(row.outcomes[m]["cost_usd"]) for m in called),
+                "cost_usd": sum(r * float(row.outcomes[m]["cost_usd"]) for m, r in zip(called, reach, strict=True)),
                 "latency_ms": 0.0,
                 "status": 200,
                 "constraint_unmet": False,
-                "score": float(row.outcomes[called[-1]]["quality"]),
+                "score": sum(p * float(row.outcomes[m]["quality"]) for m, p in zip(called, stop, strict=True)),
             }
         )
     return out
 
 
+def _is_outcomes(file: str) -> bool:
+    with open(file, "rb") as f:
+        for line in f:
+            if line.strip():
+                try:
+                    first = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    return False
+                return isinstance(first, dict) and "outcomes" in first
+    return False
+
+
+def _traffic(file: str, config_path: str | None, route: str, specs: tuple[str, str]) -> dict[str, Any]:
+    from ..routing.planner import Planner
+    from .compare_traffic import replay_traffic, traffic_policy
+    from .traffic import read_lines
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not config.models:
+        raise click.ClickException("a traffic file is planned with a config's models: pass --config")
+    planner = Planner(config)
+    a, b = (traffic_policy(s, config, planner, route) for s in specs)
+    with open(file, "rb") as f:
+        records = [rec for rec, err in read_lines(f) if err is None and isinstance(rec, dict)]
+    rows_a, rows_b, skipped = replay_traffic(records, a, b)
+    if not rows_a:
+        raise click.ClickException(f"none of the file's {len(records)} requests could be replayed by both policies")
+    rep = report({"A": rows_a, "B": rows_b})
+    rep["skipped"] = skipped
+    return rep
+
+
 @click.command("compare")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--a", "policy_a", required=True, help="Baseline policy: model:NAME or router:PATH.")
-@click.option("--b", "policy_b", required=True, help="Candidate policy: model:NAME or router:PATH.")
+@click.option("--a", "policy_a", required=True, help="Baseline: model:NAME, router:PATH, route:NAME or sent.")
+@click.option("--b", "policy_b", required=True, help="Candidate: model:NAME, router:PATH, route:NAME or sent.")
 @click.option("--min-quality", default=0.8, show_default=True, type=click.FloatRange(0, 1))
+@click.option(
+    "--config", "config_path", envvar="FAREGATE_CONFIG", type=click.Path(dir_okay=False), help="Traffic files only."
+)
+@click.option("--route", default="auto", show_default=True, help="Traffic files: the route router:PATH replaces.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def compare_cmd(file: str, policy_a: str, policy_b: str, min_quality: float, as_json: bool) -> None:
-    """Replay a routing-outcomes file through two policies: per-arm table, 95% CIs, verdict."""
-    try:
-        rows = load_rows(file)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    models = models_of(rows)
-    a, b = policy(policy_a, models, min_quality), policy(policy_b, models, min_quality)
-    rep = report({"A": replay(rows, a), "B": replay(rows, b)})
+def compare_cmd(
+    file: str, policy_a: str, policy_b: str, min_quality: float, config_path: str | None, route: str, as_json: bool
+) -> None:
+    """Replay a routing-outcomes or traffic file through two policies: per-arm table, 95% CIs, verdict."""
+    if not _is_outcomes(file):
+        rep = _traffic(file, config_path, route, (policy_a, policy_b))
+    else:
+        try:
+            rows = load_rows(file)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        models = models_of(rows)
+        a, b = policy(policy_a, models, min_quality), policy(policy_b, models, min_quality)
+        rep = report({"A": replay(rows, a), "B": replay(rows, b)})
     rep["policies"] = {"A": policy_a, "B": policy_b}
     click.echo(orjson.dumps(rep, option=orjson.OPT_INDENT_2).decode() if as_json else render(rep))

@@ -13,6 +13,9 @@ from pydantic import Field, model_validator
 
 from .base import _Frozen
 
+# The routing constraints an arm may default (``routing/constraints.py`` checks their ranges).
+CONSTRAINT_KEYS = frozenset({"min_quality", "max_cost_usd", "max_latency_ms", "mode"})
+
 
 class ExperimentArmConfig(_Frozen):
     """One arm: a name, its share of the traffic and exactly one policy."""
@@ -33,6 +36,9 @@ class ExperimentArmConfig(_Frozen):
             raise ValueError(
                 f"arm {self.name!r}: set one policy (model, route, router_model or constraints), not {set_}"
             )
+        unknown = sorted(set(self.constraints or {}) - CONSTRAINT_KEYS)
+        if unknown:
+            raise ValueError(f"arm {self.name!r}: unknown constraints {unknown}; use {sorted(CONSTRAINT_KEYS)}")
         return self
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..server.analytics_routes import experiment_report_between
 from ..storage import analytics
 from . import reads, request_pages
 from .periods import PERIODS, BadPeriod, Period, parse
@@ -122,3 +123,16 @@ async def recommendations(request: web.Request) -> web.Response:
         return refuse(request, 400, str(exc), s)
     ctx = _common(request, s, period, recs=summ["recommendations"], baseline=baseline, baselines=reads.baselines(gw))
     return render(request, "recommendations.html", ctx)
+
+
+async def experiments(request: web.Request) -> web.Response:
+    """Each experiment in force, its arms and, over the period, the arms compared (as the report)."""
+    s = page_session(request)
+    period = await _period(request, s)
+    if isinstance(period, web.Response):
+        return period
+    db = await reads.database(request)
+    shown = []
+    for e in reads.gateway(request).config.experiments:
+        shown.append({"config": e, "report": await experiment_report_between(db, e.name, period.since, period.until)})
+    return render(request, "experiments.html", _common(request, s, period, experiments=shown))

@@ -32,6 +32,7 @@ def add_routes(app: web.Application, gateway: Gateway) -> None:
     r.add_get("/dashboard/requests", pages.requests_list)
     r.add_get("/dashboard/requests/{id}", pages.request_detail)
     r.add_get("/dashboard/recommendations", pages.recommendations)
+    r.add_get("/dashboard/experiments", pages.experiments)
     r.add_get("/dashboard/keys", admin_pages.keys_page)
     r.add_post("/dashboard/keys/{id}/revoke", admin_pages.revoke)
     r.add_post("/dashboard/keys/{id}/limits", admin_pages.key_limits)

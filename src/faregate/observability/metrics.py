@@ -178,6 +178,12 @@ class GatewayMetrics:
             ["guardrail", "action", "stage"],
         )
         self.unmet = fam("faregate_constraint_unmet", "Plans that met no candidate's floor.", ["route"])
+        # Experiment and arm names come from the config, never from a client: a bounded label set.
+        self.experiments = fam(
+            "faregate_experiment_requests",
+            "Requests that took part in a policy experiment, by experiment, arm and status.",
+            ["experiment", "arm", "status"],
+        )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Families(fams))
         self.registry.register(_ScrapeTime(breakers, log))

@@ -149,6 +149,8 @@ class ObserveStep(Step):
             m.routing.inc((route, plan.models[0] if plan.models else "", plan.kind))
             if ctx.constraint_unmet:
                 m.unmet.inc((route,))
+        if ctx.experiment is not None:
+            m.experiments.inc((ctx.experiment, ctx.experiment_arm or "", str(status)))
 
     def _line(self, ctx: RequestContext, status: int) -> dict[str, Any]:
         u = ctx.usage

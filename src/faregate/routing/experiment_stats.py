@@ -1,6 +1,11 @@
 """Comparing experiment arms (pure): per-arm figures, differences with 95% confidence
 intervals (Welch for means, Newcombe's hybrid score interval for rates) and a plain verdict.
 
+A verdict reads several metrics at once, so a difference is called significant only after
+Holm's step-down correction over the metrics compared (family-wise error <= 5%): an A/A
+experiment then shows no significant difference at all in >= 95% of runs, not 5% per metric.
+Each interval stays the metric's own 95% interval; ``p_value`` and ``p_holm`` are given too.
+
 Input rows are request-log rows (``cost_usd``, ``latency_ms``, ``status``, ``constraint_unmet``)
 with the feedback ``score`` or ``None``; ``faregate compare`` builds the same rows offline.
 """
@@ -39,6 +44,48 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float, float] | None:
     df = se2**2 / ((va**2 / (len(a) - 1)) + (vb**2 / (len(b) - 1)))
     half = t_quantile(df) * math.sqrt(se2)
     return diff, diff - half, diff + half
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    """Two-sided p of Student's t (normalising approximation, A&S 26.7.8; ~1e-3 for df >= 5)."""
+    if not math.isfinite(t):
+        return 0.0
+    df = max(df, 1.0)
+    z = abs(t) * (1 - 1 / (4 * df)) / math.sqrt(1 + t * t / (2 * df))
+    return 2 * (1 - NormalDist().cdf(z))
+
+
+def welch_p(a: list[float], b: list[float]) -> float | None:
+    """The two-sided p-value of Welch's t-test of equal means."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = variance(a) / len(a), variance(b) / len(b)
+    diff, se2 = fmean(b) - fmean(a), va + vb
+    if se2 == 0:
+        return 1.0 if diff == 0 else 0.0
+    df = se2**2 / ((va**2 / (len(a) - 1)) + (vb**2 / (len(b) - 1)))
+    return t_two_sided_p(diff / math.sqrt(se2), df)
+
+
+def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float | None:
+    """The two-sided p-value of the pooled two-proportion z-test."""
+    if n1 == 0 or n2 == 0:
+        return None
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    d = x2 / n2 - x1 / n1
+    if se == 0:
+        return 1.0 if d == 0 else 0.0
+    return 2 * (1 - NormalDist().cdf(abs(d) / se))
+
+
+def holm(p: Mapping[str, float]) -> dict[str, float]:
+    """Holm-adjusted p-values (step-down: the k-th smallest times m-k+1, kept monotone)."""
+    m, out, running = len(p), {}, 0.0
+    for k, (name, value) in enumerate(sorted(p.items(), key=lambda kv: kv[1])):
+        running = max(running, min(1.0, (m - k) * value))
+        out[name] = running
+    return out
 
 
 def wilson(x: int, n: int) -> tuple[float, float]:
@@ -99,24 +146,30 @@ def arm_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _interval(t: tuple[float, float, float] | None) -> dict[str, Any] | None:
-    if t is None:
-        return None
-    d, lo, hi = t
-    return {"diff": d, "ci95": [lo, hi], "significant": lo > 0 or hi < 0}
-
-
 def differences(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
-    """``other`` minus ``base`` per metric, each with its 95% interval and significance."""
+    """``other`` minus ``base`` per metric: its 95% interval, p-value, Holm-adjusted p-value and
+    significance at a family-wise 5% over the metrics measured (``None``: not measured)."""
     a, b = base["_series"], other["_series"]
     na, nb = base["requests"], other["requests"]
-    return {
-        "cost_per_request_usd": _interval(welch(a["cost"], b["cost"])),
-        "quality": _interval(welch(a["quality"], b["quality"])),
-        "latency_ms_mean": _interval(welch(a["latency"], b["latency"])),
-        "error_rate": _interval(newcombe(a["errors"], na, b["errors"], nb)),
-        "constraint_unmet_rate": _interval(newcombe(a["unmet"], na, b["unmet"], nb)),
+    tests: dict[str, tuple[tuple[float, float, float] | None, float | None]] = {
+        "cost_per_request_usd": (welch(a["cost"], b["cost"]), welch_p(a["cost"], b["cost"])),
+        "quality": (welch(a["quality"], b["quality"]), welch_p(a["quality"], b["quality"])),
+        "latency_ms_mean": (welch(a["latency"], b["latency"]), welch_p(a["latency"], b["latency"])),
+        "error_rate": (newcombe(a["errors"], na, b["errors"], nb), two_proportion_p(a["errors"], na, b["errors"], nb)),
+        "constraint_unmet_rate": (
+            newcombe(a["unmet"], na, b["unmet"], nb),
+            two_proportion_p(a["unmet"], na, b["unmet"], nb),
+        ),
     }
+    adjusted = holm({k: p for k, (ci, p) in tests.items() if ci is not None and p is not None})
+    out: dict[str, Any] = {}
+    for k, (ci, p) in tests.items():
+        if ci is None or k not in adjusted:
+            out[k] = None
+            continue
+        d, lo, hi = ci
+        out[k] = {"diff": d, "ci95": [lo, hi], "p_value": p, "p_holm": adjusted[k], "significant": adjusted[k] < 0.05}
+    return out
 
 
 _WORDS = {

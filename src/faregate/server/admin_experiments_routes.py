@@ -16,10 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from ..config import ConfigError
+from ..config.experiments import ExperimentConfig
 from ..core.errors import InvalidRequest, NotFound
 from ..pipeline.runtime_sync import RuntimeSync
+from ..routing.sources import RouterSource
 from .admin_models_routes import ACTOR, Conflict, _body, _sync
 from .http import json_response
 
@@ -29,7 +32,28 @@ def _current(request: web.Request) -> dict[str, dict[str, Any]]:
     return {e.name: e.model_dump(mode="json") for e in gw.config.experiments}
 
 
+def _checked(entry: dict[str, Any]) -> None:
+    """400 for a body of the wrong shape (naming the field); 409 for one that is well formed but
+    inconsistent (duplicate arm names, a promoted arm it does not have, a router file that does not load)."""
+    try:
+        exp = ExperimentConfig.model_validate(entry)
+    except ValidationError as exc:
+        errors = exc.errors()
+        text = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'experiment'}: {e['msg']}" for e in errors)
+        if all(e["loc"] == () and e["type"] == "value_error" for e in errors):
+            raise Conflict(f"The experiment is inconsistent: {text}") from None
+        raise InvalidRequest(f"The experiment is invalid: {text}") from None
+    for arm in exp.arms:
+        if arm.router_model is not None:
+            try:
+                RouterSource.load(arm.router_model)
+            except Exception as exc:  # noqa: BLE001 - missing, not a router file, unreadable: all 409
+                raise Conflict(f"Arm {arm.name!r}: router model {arm.router_model!r} does not load ({exc}).") from None
+
+
 async def _commit(sync: RuntimeSync, name: str, entry: dict[str, Any] | None, action: str) -> None:
+    if entry is not None:
+        _checked(entry)
     store = sync.store
     assert store is not None
     stored = await store.entries("experiment")
@@ -40,8 +64,8 @@ async def _commit(sync: RuntimeSync, name: str, entry: dict[str, Any] | None, ac
         stored[name] = {k: v for k, v in entry.items() if k != "name"}
     try:
         await sync.merged(experiments=stored)
-    except ConfigError as exc:
-        raise InvalidRequest(f"The experiment is invalid: {exc}") from None
+    except ConfigError as exc:  # the shape is checked: what is left is models or routes that do not exist
+        raise Conflict(f"The experiment does not fit the configuration: {exc}") from None
     if entry is None:
         await store.delete("experiment", name, actor=ACTOR)
     else:
@@ -76,6 +100,8 @@ async def _status(request: web.Request, status: str, arm: str | None) -> web.Res
     entry = _current(request).get(name)
     if entry is None:
         raise NotFound(f"No experiment named {name!r}; see GET /admin/experiments.")
+    if arm is not None and arm not in {a["name"] for a in entry["arms"]}:
+        raise NotFound(f"Experiment {name!r} has no arm {arm!r}; its arms: {[a['name'] for a in entry['arms']]}.")
     await _commit(sync, name, {**entry, "status": status, "promoted_arm": arm}, status)
     return json_response(_current(request)[name])
 

@@ -103,6 +103,13 @@ async def summary_handler(request: web.Request) -> web.Response:
     return json_response(s)
 
 
+async def experiment_report_between(db: Any, name: str, since: float, until: float) -> dict[str, Any] | None:
+    """The experiment's arms compared over ``[since, until)``; ``None`` if none of it is logged
+    (the analytics route and the dashboard's experiments page)."""
+    arms = await experiment_rows(db, name, since, until)
+    return experiment_report(arms) if arms else None
+
+
 async def experiment_handler(request: web.Request) -> web.Response:
     gw = _gateway(request)
     require_admin(gw, request)
@@ -111,10 +118,10 @@ async def experiment_handler(request: web.Request) -> web.Response:
         since = analytics.parse_time(request.query.get("since", "30d"), name="since") or 0.0
     except analytics.BadParameter as exc:
         raise InvalidRequest(str(exc), param="since") from None
-    arms = await experiment_rows(await _db(request), name, since, time.time() + 1)
-    if not arms:
+    rep = await experiment_report_between(await _db(request), name, since, time.time() + 1)
+    if rep is None:
         raise NotFound(f"No request of experiment {name!r} is logged since {request.query.get('since', '30d')}.")
-    return json_response({"object": "experiment_report", "experiment": name, **experiment_report(arms)})
+    return json_response({"object": "experiment_report", "experiment": name, **rep})
 
 
 def _param_of(msg: str) -> str | None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config.experiments import CONSTRAINT_KEYS, ExperimentArmConfig, ExperimentConfig
+from ..routing.constraints import RANGES
+from ..routing.modes import MODES
 from . import admin_routes as admin
 from .openapi_schemas import GROUP_BY, Schema, nullable, ref
 
@@ -95,9 +98,69 @@ SCHEMAS: dict[str, Schema] = {
     },
     "List": {"type": "object", "required": ["object", "data"], "properties": {"object": {"const": "list"}}},
 }
+
+
+def _arm_schema() -> Schema:
+    """One arm: a name, a share and at most one policy (one variant per policy, or none: the route as it is)."""
+    bounds = {
+        k: {"exclusiveMinimum" if not inc else "minimum": lo, "maximum": hi} for k, (lo, hi, inc) in RANGES.items()
+    }
+    constraints: Schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            **{k: {"type": "number", **bounds[k]} for k in sorted(CONSTRAINT_KEYS - {"mode"})},
+            "mode": {"enum": list(MODES)},
+        },
+    }
+    base = {"name": _NAME, "share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e6}}
+    policies: dict[str, Schema] = {"model": _NAME, "route": _NAME, "router_model": _NAME, "constraints": constraints}
+    variants = [{"type": "object", "required": ["name", "share"], "additionalProperties": False, "properties": base}]
+    variants += [
+        {
+            "type": "object",
+            "required": ["name", "share", k],
+            "additionalProperties": False,
+            "properties": {**base, k: v},
+        }
+        for k, v in policies.items()
+    ]
+    return {"anyOf": variants}
+
+
+# The body of PUT /admin/experiments/{name}: one entry as in the config file. Arm names must be
+# distinct, a promoted arm one of them, models and routes must exist (409 otherwise: OpenAPI cannot say it).
+SCHEMAS["ExperimentArm"] = _arm_schema()
+SCHEMAS["ExperimentPut"] = {
+    "type": "object",
+    "required": ["arms"],
+    "additionalProperties": False,
+    "properties": {
+        "name": _NAME,
+        "applies_to": _NAME,
+        "assign_by": {"enum": ["key", "user", "request"]},
+        "seed": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+        "arms": {"type": "array", "minItems": 2, "maxItems": 20, "items": ref("ExperimentArm")},
+        "status": {"enum": ["running", "stopped", "promoted"]},
+        "promoted_arm": nullable(_NAME),
+    },
+}
+SCHEMAS["ExperimentPromote"] = {
+    "type": "object",
+    "required": ["arm"],
+    "additionalProperties": False,
+    "properties": {"arm": _NAME},
+}
 assert set(SCHEMAS["KeyCreate"]["properties"]) == admin.KEY_CREATE_FIELDS
 assert set(SCHEMAS["KeyUpdate"]["properties"]) == admin.KEY_UPDATE_FIELDS
 assert set(SCHEMAS["TeamPut"]["properties"]) == admin.TEAM_FIELDS
+assert set(SCHEMAS["ExperimentPut"]["properties"]) == set(ExperimentConfig.model_fields)
+assert set(SCHEMAS["ExperimentArm"]["anyOf"][0]["properties"]) | {
+    "model",
+    "route",
+    "router_model",
+    "constraints",
+} == set(ExperimentArmConfig.model_fields)
 
 
 def _op(
@@ -154,14 +217,26 @@ def _experiment_paths() -> dict[str, Any]:
     return {
         "/admin/experiments": {"get": _op("listExperiments", "Every policy experiment in force", {"type": "object"})},
         "/admin/experiments/{name}": {
-            "put": _op("putExperiment", "Create or replace an experiment", {"type": "object"}, parameters=_EXP),
+            "put": _op(
+                "putExperiment",
+                "Create or replace an experiment",
+                {"type": "object"},
+                body="ExperimentPut",
+                parameters=_EXP,
+            ),
             "delete": _op("deleteExperiment", "Delete a stored experiment", {"type": "object"}, parameters=_EXP),
         },
         "/admin/experiments/{name}/stop": {
             "post": _op("stopExperiment", "Stop an experiment", {"type": "object"}, parameters=_EXP)
         },
         "/admin/experiments/{name}/promote": {
-            "post": _op("promoteExperiment", "Send all traffic to one arm", {"type": "object"}, parameters=_EXP)
+            "post": _op(
+                "promoteExperiment",
+                "Send all traffic to one arm",
+                {"type": "object"},
+                body="ExperimentPromote",
+                parameters=_EXP,
+            )
         },
         "/v1/analytics/experiments/{name}": {
             "get": _op(

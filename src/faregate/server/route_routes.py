@@ -36,6 +36,8 @@ async def _dry_run(request: web.Request) -> web.Response:
     req = parse_chat_request(body, gw.config.bounds.input_bounds())
     apply_routing_headers(req, request)
     check_request(req, gw.config)
+    if req.routing:  # cache control is the cache step's (checked above); a plan never reads the cache
+        req.routing.pop("cache", None)
     routing = gw.runtime.routing
     if (routing is None or req.model not in routing.routes) and gw.config.model(req.model) is None:
         raise ModelNotFound(
