@@ -232,4 +232,4 @@ async def test_the_admin_api_sets_mode_and_guardrails_on_a_database_key(make_app
     assert status == 400 and err["param"] == "mode" and "cost" in err["message"]
     status, data = await app.admin("POST", "/admin/keys", json={"name": "x", "guardrails": ["nope"]})
     err = orjson.loads(data)["error"]
-    assert status == 400 and err["param"] == "guardrails" and "nope" in err["message"] and "pii" in err["message"]
+    assert status == 409 and err["param"] == "guardrails" and "nope" in err["message"] and "pii" in err["message"]

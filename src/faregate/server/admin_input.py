@@ -92,6 +92,14 @@ def mode_field(data: dict[str, Any]) -> str | None:
     return v
 
 
+class UnknownGuardrail(InvalidRequest):
+    """A well-formed list naming a guardrail the config does not define: a conflict with the
+    config (409), not a malformed body (the OpenAPI schema cannot list the config's names)."""
+
+    status = 409
+    code = "conflict"
+
+
 def guardrails_field(data: dict[str, Any], known: set[str]) -> list[str] | None:
     """A key's ``guardrails``: names of the config's ``guardrails:`` entries, or null."""
     v = data.get("guardrails")
@@ -101,5 +109,5 @@ def guardrails_field(data: dict[str, Any], known: set[str]) -> list[str] | None:
         raise InvalidRequest("guardrails must be a list of guardrail names or null.", param="guardrails")
     unknown = [n for n in v if n not in known]
     if unknown:
-        raise InvalidRequest(f"unknown guardrail(s) {unknown}; configured: {sorted(known)}", param="guardrails")
+        raise UnknownGuardrail(f"unknown guardrail(s) {unknown}; configured: {sorted(known)}", param="guardrails")
     return v

@@ -7,6 +7,7 @@ the key that made them (another key gets a 404)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..batch.runner import CODECS, SelfRunner, new_id
 from ..batch.store import BatchStore
 from ..core.errors import InvalidRequest, NotFound
 from ..pipeline.gateway import Gateway
+from ..storage.db import DatabaseUnavailable
 from ..wire.codec import decode_json
 from .http import GATEWAY, bearer, json_response, read_body
 from .responses_routes import owner_of
@@ -201,7 +203,13 @@ def add_batch_routes(app: web.Application, gateway: Gateway) -> None:
     async def resume(_app: web.Application) -> None:
         if log_writer is None:
             return
-        for bid in await store.unfinished():
+        try:
+            unfinished = await store.unfinished()
+        except DatabaseUnavailable as exc:
+            # The gateway still serves what needs no database; the jobs resume on the next start.
+            logging.getLogger("faregate.batch").warning("batch jobs not resumed: %s", exc)
+            return
+        for bid in unfinished:
             runner.start(bid)  # a job another replica holds is skipped by its lease
 
     async def stop(_app: web.Application) -> None:
