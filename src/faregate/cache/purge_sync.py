@@ -10,7 +10,6 @@ served fleet-wide within about one interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from ..core.tasks import cancel_task
 from ..storage.db import Database, DatabaseUnavailable
 from .layer import Selector
 
@@ -54,11 +54,8 @@ class PurgeSync:
         self._task = asyncio.create_task(self._run(), name="faregate-cache-purges")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
         if self.db is not None:
             await self.db.close()
             self.db = None

@@ -11,10 +11,10 @@ once one is, the published one wins (it is the newer measurement of the same fle
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
+from ..core.tasks import cancel_task
 from ..storage.calibration_store import CalibrationStore
 from ..storage.db import DatabaseUnavailable
 
@@ -46,11 +46,8 @@ class SharedCalibration:
         self._task = asyncio.create_task(self._run(), name="faregate-calibration-sync")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
         if self.store is not None:
             await self.store.close()
             self.store = None

@@ -24,6 +24,7 @@ import uuid
 import numpy as np
 
 from ..core.ids import issued_within
+from ..core.tasks import cancel_task
 from ..storage.db import DatabaseUnavailable
 from ..storage.learner_store import LearnerStore, StoredDecision, StoredUpdate
 from .loop import Decision, LearningLoop
@@ -75,11 +76,8 @@ class SharedLearning:
         self._task = asyncio.create_task(self._run(), name="faregate-learner-sync")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
         if self.store is not None:
             with contextlib.suppress(Exception):
                 await self.sync()  # what this replica learned last is not lost

@@ -11,13 +11,13 @@ same refresh: a change reaches every replica within one poll interval plus a com
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..catalogue import apply_catalogue
 from ..config import ConfigError, GatewayConfig, merge_runtime
+from ..core.tasks import cancel_task
 from ..storage.db import DatabaseUnavailable
 from ..storage.runtime_config import RuntimeConfigStore, SecretKeyMissing
 
@@ -52,11 +52,8 @@ class RuntimeSync:
         self._task = asyncio.create_task(self._poll(), name="faregate-runtime-sync")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
         if self.store is not None:
             await self.store.close()
             self.store = None
