@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -44,13 +45,21 @@ class Found:
     number: bool = False
 
 
-def _lex(raw: str, state: Lex) -> tuple[str, list[int], dict[int, tuple[int, int]], Lex]:
-    """(view, segment of each character or -1, number segments' spans, the state at the end)."""
+class _Lexed(NamedTuple):
+    view: str
+    segs: list[int]  # the string or number each character belongs to, -1 for none
+    numbers: dict[int, tuple[int, int]]  # number segments' spans
+    end: Lex  # the state after the text
+    settled: int  # the last offset outside every string and number
+
+
+def _lex(raw: str, state: Lex) -> _Lexed:
+    """Lex ``raw`` from ``state`` (see ``_Lexed``)."""
     view: list[str] = []
     segs: list[int] = []
     numbers: dict[int, tuple[int, int]] = {}
     mode, hex_left = state.mode, state.hex_left
-    seg = 0
+    seg = settled = 0
     for i, ch in enumerate(raw):
         tag = -1
         if mode == _OUT:
@@ -78,12 +87,14 @@ def _lex(raw: str, state: Lex) -> tuple[str, list[int], dict[int, tuple[int, int
                 mode = _STR
         view.append(ch if tag >= 0 else " ")
         segs.append(tag)
-    return "".join(view), segs, numbers, Lex(mode, hex_left)
+        if mode == _OUT and tag < 0:
+            settled = i + 1
+    return _Lexed("".join(view), segs, numbers, Lex(mode, hex_left), settled)
 
 
 def advance(raw: str, state: Lex) -> Lex:
     """The lexer state after ``raw``."""
-    return _lex(raw, state)[3]
+    return _lex(raw, state).end
 
 
 def find(raw: str, finder: Finder, state: Lex = Lex()) -> list[Found]:
@@ -91,8 +102,9 @@ def find(raw: str, finder: Finder, state: Lex = Lex()) -> list[Found]:
     return _find(raw, finder, state)[0]
 
 
-def _find(raw: str, finder: Finder, state: Lex) -> tuple[list[Found], dict[int, tuple[int, int]]]:
-    view, segs, numbers, _end = _lex(raw, state)
+def _find(raw: str, finder: Finder, state: Lex) -> tuple[list[Found], _Lexed]:
+    lexed = _lex(raw, state)
+    view, segs, numbers = lexed.view, lexed.segs, lexed.numbers
     out: list[Found] = []
     for m in finder(view):
         seg = segs[m.start] if m.end > m.start else -1
@@ -105,7 +117,7 @@ def _find(raw: str, finder: Finder, state: Lex) -> tuple[list[Found], dict[int, 
             f = Found(m.start, m.end, m.kind)
         if not out or out[-1].end <= f.start:
             out.append(f)
-    return out, numbers
+    return out, lexed
 
 
 def replace(raw: str, found: list[Found], token: Callable[[Found, str], str]) -> str:
@@ -171,8 +183,8 @@ class JsonWindow:
         cut = len(self._buf) - self._hold
         if cut <= 0:
             return ""
-        found, numbers = _find(self._buf, self._find, self._state)
-        spans = sorted([(f.start, f.end) for f in found] + list(numbers.values()), reverse=True)
+        found, lexed = _find(self._buf, self._find, self._state)
+        spans = sorted([(f.start, f.end) for f in found] + list(lexed.numbers.values()), reverse=True)
         for start, end in spans:  # from the right, so a span that ends before a moved cut is left alone
             if start < cut < end:
                 cut = start
@@ -184,6 +196,17 @@ class JsonWindow:
         if not self._buf:
             return ""
         return self._release(len(self._buf), _find(self._buf, self._find, self._state)[0])
+
+    def settle(self) -> str:
+        """Release what is held up to the last point outside every string and number: what a
+        call interrupted by another may release without cutting a value in two (all of it when
+        its JSON is complete, as it is when providers stream calls one after another)."""
+        if not self._buf:
+            return ""
+        found, lexed = _find(self._buf, self._find, self._state)
+        if lexed.settled <= 0:
+            return ""
+        return self._release(lexed.settled, [f for f in found if f.end <= lexed.settled])
 
     def _release(self, cut: int, found: list[Found]) -> str:
         head, self._buf = self._buf[:cut], self._buf[cut:]

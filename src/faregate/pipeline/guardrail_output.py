@@ -135,8 +135,8 @@ class OutputGuards:
         return lambda: json_text.JsonWindow(g.find, transform, hold=pii.MAX_VALUE_LEN)
 
 
-def _restore_window(vault: Vault) -> StreamWindow:
-    return StreamWindow(placeholders, lambda t, _m: json_text.restore(t, vault), hold=MAX_PLACEHOLDER_LEN)
+def _restore_window(vault: Vault) -> json_text.JsonWindow:
+    return json_text.JsonWindow(placeholders, lambda t, _f: json_text.restore(t, vault), hold=MAX_PLACEHOLDER_LEN)
 
 
 def _restored(resp: ChatResponse, vault: Vault) -> ChatResponse:

@@ -1,9 +1,12 @@
 """A stream's events through guardrail windows: text deltas through one window, each tool call's
 argument pieces through a JSON window of their own.
 
-A text run ends at any other event (its window is flushed first, so nothing is reordered); a
-tool call's window is flushed when another call's pieces, text or any other event comes, so a
-front renders every call whole and in order. A call's first piece (its id and name) is never
+A text run ends at any other event (its window is flushed first, so nothing is reordered). When
+another call's pieces or text come, a call's window *settles*: it releases what it holds up to
+the last point outside every string and number, which is all of it once its JSON is complete
+(providers stream calls one after another), and never half a value (were an upstream to
+interleave calls, the unfinished value waits for its call to resume). Any other event (usage,
+finish) and the stream's end flush every window. A call's first piece (its id and name) is never
 held back; only its arguments are.
 """
 
@@ -13,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from ..core.types import Event, TextDelta, ToolCallDelta
+from ..guardrails.json_text import JsonWindow
 
 
 class Window(Protocol):
@@ -24,20 +28,20 @@ class Window(Protocol):
 
 
 async def windowed(
-    events: AsyncIterator[Event], text: Window, call_window: Callable[[], Window]
+    events: AsyncIterator[Event], text: Window, call_window: Callable[[], JsonWindow]
 ) -> AsyncIterator[Event]:
     """``events`` with text through ``text`` and every tool call's arguments through its own
     ``call_window()``."""
-    calls: dict[int, Window] = {}
+    calls: dict[int, JsonWindow] = {}
     current: int | None = None
 
-    def flush_call() -> Event | None:
-        rest = calls[current].flush() if current is not None else ""
+    def settle() -> Event | None:
+        rest = calls[current].settle() if current is not None else ""
         return ToolCallDelta(current, arguments=rest) if rest and current is not None else None
 
     async for ev in events:
         if isinstance(ev, TextDelta):
-            if (held := flush_call()) is not None:
+            if (held := settle()) is not None:
                 yield held
             current = None
             if out := text.feed(ev.text):
@@ -46,7 +50,7 @@ async def windowed(
         if rest := text.flush():
             yield TextDelta(rest)
         if isinstance(ev, ToolCallDelta):
-            if current != ev.index and (held := flush_call()) is not None:
+            if current != ev.index and (held := settle()) is not None:
                 yield held
             current = ev.index
             window = calls.setdefault(ev.index, call_window())
@@ -54,14 +58,19 @@ async def windowed(
             if out or ev.id or ev.name:
                 yield ToolCallDelta(ev.index, ev.id, ev.name, out)
             continue
-        if (held := flush_call()) is not None:
+        for held in _flush_calls(calls):
             yield held
         current = None
         yield ev
     if rest := text.flush():
         yield TextDelta(rest)
-    if (held := flush_call()) is not None:
+    for held in _flush_calls(calls):
         yield held
+
+
+def _flush_calls(calls: dict[int, JsonWindow]) -> list[Event]:
+    """Whatever every call's window still holds, in call order."""
+    return [ToolCallDelta(i, arguments=rest) for i, w in sorted(calls.items()) if (rest := w.flush())]
 
 
 Check = Callable[[str], Awaitable[None]]
