@@ -20,6 +20,7 @@ EMAIL = "ada.lovelace@example.com"
 OTHER = "bob.babbage@example.org"
 CARD = "4111 1111 1111 1111"
 MASK, CLEAN, RESTORE, BLOCK = "fg-path-mask", "fg-path-clean", "fg-path-restore", "fg-path-block"
+STRICT = "fg-path-strict"
 PASS = "fake-openai-responses"  # the fake OpenAI with responses_api: true: passed through
 WEATHER = {"type": "function", "name": "send_mail", "parameters": {"type": "object", "properties": {}}}
 GUARDS = [
@@ -27,12 +28,14 @@ GUARDS = [
     {"name": "answers-clean", "type": "pii", "stages": ["response"]},
     {"name": "pii-restore", "type": "pii", "restore": True, "stages": ["request", "response"]},
     {"name": "no-cards", "type": "pii", "action": "block", "kinds": ["card"]},
+    {"name": "answers-strict", "type": "pii", "stages": ["response"], "action": "block", "kinds": ["email"]},
 ]
 KEYS = [
     {"key": MASK, "guardrails": ["pii-mask"]},
     {"key": CLEAN, "guardrails": ["answers-clean"]},
     {"key": RESTORE, "guardrails": ["pii-restore"]},
     {"key": BLOCK, "guardrails": ["no-cards", "pii-mask"]},
+    {"key": STRICT, "guardrails": ["answers-strict"]},
 ]
 
 
@@ -113,6 +116,38 @@ def test_passthrough_function_call_arguments_are_guarded(srv, upstreams, stream)
     (call,) = [i for i in final["output"] if i["type"] == "function_call"]
     assert json.loads(call["arguments"]) == {"to": "[EMAIL_REDACTED]"}
     assert EMAIL not in everything
+
+
+def test_passthrough_request_block_sends_nothing(srv, upstreams) -> None:
+    with pytest.raises(openai.BadRequestError) as e:
+        _client(srv, BLOCK).responses.create(
+            model=PASS,
+            tools=[WEATHER],  # type: ignore[list-item]
+            input=[{"type": "function_call_output", "call_id": "call_1", "output": f"paid with {CARD}"}],
+        )
+    assert "no-cards" in json.dumps(e.value.body) and "4111" not in json.dumps(e.value.body)
+    assert upstreams["openai"].requests() == []
+
+
+@pytest.mark.parametrize("what", ["text", "tool_call"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_passthrough_answer_block(srv, upstreams, what, stream) -> None:
+    args = json.dumps({"to": EMAIL})
+    upstreams["openai"].script(
+        {"text": f"Write to {EMAIL}."} if what == "text" else {"tool_call": {"name": "send_mail", "arguments": args}}
+    )
+    c = _client(srv, STRICT)
+    if not stream:
+        with pytest.raises(openai.BadRequestError) as e:
+            c.responses.create(model=PASS, input="who?", tools=[WEATHER])  # type: ignore[list-item]
+        assert "answers-strict" in json.dumps(e.value.body) and EMAIL not in json.dumps(e.value.body)
+        return
+    seen = []
+    for ev in c.responses.create(model=PASS, input="who?", tools=[WEATHER], stream=True):  # type: ignore[list-item]
+        seen.append(ev.model_dump(warnings=False))
+    kinds = [e["type"] for e in seen]
+    assert "response.failed" in kinds and "response.completed" not in kinds
+    assert EMAIL not in json.dumps(seen)
 
 
 @pytest.mark.parametrize("stream", [False, True])
