@@ -185,3 +185,18 @@ def test_responses_lines_run_by_faregate_itself(upstreams, start_server):
         body = out[f"r-{i}"]["response"]["body"]
         assert body["object"] == "response" and f"q {i}" in body["output"][0]["content"][0]["text"]
     assert not _batch_lines(upstreams["openai"])  # self-run: loopback fakes are not batched under auto
+
+
+def test_a_batch_over_the_budget_is_refused_before_anything_is_submitted(upstreams, start_server, tmp_path):
+    limits = {"keys": {"budget_usd_day": 0.01}}  # 50 lines of ~0.0006 USD each do not fit
+    srv = start_server(_config(upstreams, f"sqlite:///{tmp_path / 'log.db'}", limits=limits))
+    client = _client(srv)
+    f = client.files.create(file=("in.jsonl", io.BytesIO(_jsonl("fake-openai", 50))), purpose="batch")
+    with pytest.raises(openai.RateLimitError) as exc:
+        client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert "no line was run" in str(exc.value)
+    assert _submits(upstreams["openai"], "openai") == [] and upstreams["openai"].requests() == []
+    small = client.files.create(file=("in.jsonl", io.BytesIO(_jsonl("fake-openai", 4))), purpose="batch")
+    ok = client.batches.create(input_file_id=small.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert _wait(client, ok.id).request_counts.completed == 4  # one that fits runs by the provider
+    assert len(_submits(upstreams["openai"], "openai")) == 1

@@ -117,6 +117,7 @@ class ProviderRun:
     ) -> list[dict[str, Any]]:
         """Every answered line (those answered before a restart included)."""
         principal, hold, results = ctx
+        state["polls"] = 0  # a resumed job polls soon again, then backs off
         for i in state["local"]:
             cid = lines[i]["custom_id"]
             if cid not in results:
@@ -184,8 +185,7 @@ class ProviderRun:
             except (TimeoutError, GatewayError, aiohttp.ClientError) as exc:
                 log.warning("batch %s: polling %s failed (retried): %s", bid, group["id"], exc)
                 continue
-            expired = status.get("status") == "expired"
-            await self._settle(bid, group, lines, found, ctx, dep, lost="expired" if expired else "cancelled")
+            await self._settle(bid, group, lines, found, ctx, dep, lost=_lost(status), failed=_failed(status))
         await self.store.save_provider_state(bid, state)
 
     async def _settle(
@@ -210,11 +210,27 @@ class ProviderRun:
             if dep is None:
                 out = None if result.lost else _failed_line(line, result)
             else:
-                out = await settle_line(self.gw, principal, line, self.codecs[line["url"]], dep, result, bid, hold)
+                codec = self.codecs[line["url"]]
+                since = group.get("submitted_at")
+                out = await settle_line(self.gw, principal, line, codec, dep, result, bid, hold, since=since)
             if out is not None:
                 await self.store.save_line(bid, out)
                 results[line["custom_id"]] = out
         group["done"] = True
+
+
+def _lost(status: dict[str, Any]) -> str:
+    """What a line missing from an ended batch's results became."""
+    return "expired" if status.get("status") == "expired" else "cancelled"
+
+
+def _failed(status: dict[str, Any]) -> LineResult | None:
+    """An OpenAI batch that failed validation: every line gets its errors (nothing ran)."""
+    if status.get("status") != "failed":
+        return None
+    errors = (status.get("errors") or {}).get("data") or [{}]
+    msg = "; ".join(str(e.get("message") or e.get("code") or "the batch failed") for e in errors[:5])
+    return LineResult(400, orjson.dumps({"error": {"message": f"The provider refused the batch: {msg}"}}))
 
 
 def _failed_line(line: dict[str, Any], result: LineResult) -> dict[str, Any]:

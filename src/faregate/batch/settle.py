@@ -77,8 +77,11 @@ async def settle_line(
     result: LineResult,
     batch_id: str,
     hold: BatchHold | None,
+    *,
+    since: float | None = None,
 ) -> dict[str, Any] | None:
-    """The output line for ``result`` (``None``: the line was cancelled before it ran)."""
+    """The output line for ``result`` (``None``: the line was cancelled before it ran).
+    ``since``: when the line was submitted (its row's time and latency: the batch's wait)."""
     if hold is not None:
         await hold.line_started(line["custom_id"])
     out: dict[str, Any] = {"id": f"batch_req_{batch_id[-12:]}_{line['custom_id'][:40]}", "custom_id": line["custom_id"]}
@@ -91,6 +94,9 @@ async def settle_line(
     ctx = gw.context(req, principal=principal)
     ctx.front, ctx.batch_id, ctx.requested_model = line["url"], batch_id, req.model
     ctx.policy = gw.policy(gw.runtime.policy)
+    if since is not None:
+        ctx.t0 -= max(0.0, ctx.started_at - since)
+        ctx.started_at = since
     try:
         if result.status != 200:
             raise dep.adapter.classify_error(result.status, result.body, retry_after_s=None, deployment=dep.id)
