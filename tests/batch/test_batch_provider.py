@@ -200,3 +200,21 @@ def test_a_batch_over_the_budget_is_refused_before_anything_is_submitted(upstrea
     ok = client.batches.create(input_file_id=small.id, endpoint="/v1/chat/completions", completion_window="24h")
     assert _wait(client, ok.id).request_counts.completed == 4  # one that fits runs by the provider
     assert len(_submits(upstreams["openai"], "openai")) == 1
+
+
+def test_a_batch_the_provider_refuses_fails_every_line_with_the_reason(upstreams, start_server, tmp_path):
+    cfg = _config(upstreams, f"sqlite:///{tmp_path / 'log.db'}")
+    for m in cfg["models"]:
+        if m["provider"] == "anthropic":
+            m.pop("api_key")  # the fake's Message Batches answers 401 without x-api-key
+    client = _client(start_server(cfg))
+    f = client.files.create(file=("in.jsonl", io.BytesIO(_jsonl("fake-anthropic", 3))), purpose="batch")
+    done = _wait(
+        client, client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h").id
+    )
+    assert done.status == "completed" and done.request_counts.failed == 3 and done.output_file_id is None
+    errs = [orjson.loads(x) for x in client.files.content(done.error_file_id).text.splitlines()]
+    assert sorted(e["custom_id"] for e in errs) == ["req-0", "req-1", "req-2"]
+    for e in errs:
+        assert e["response"]["status_code"] >= 400 and "x-api-key" in e["response"]["body"]["error"]["message"]
+    assert _batch_lines(upstreams["anthropic"]) == []

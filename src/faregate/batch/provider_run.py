@@ -39,6 +39,7 @@ from .store import BatchStore
 
 log = logging.getLogger("faregate.batch")
 URLS = ("/v1/chat/completions", "/v1/embeddings")  # what the providers' batch APIs take
+SUBMIT_TRIES = 5  # transient submit failures before a group's lines fail
 RunLocal = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -151,10 +152,13 @@ class ProviderRun:
             ]
             group["id"] = await APIS[dep.target.provider](session, items[0][1]).submit(items)
             group["submitted_at"] = time.time()
-        except GatewayError as err:  # nothing was accepted upstream: every line of the group fails
-            log.warning("batch %s: submitting to %s failed: %s", bid, group["deployment"], err.message)
-            body = orjson.dumps(err.envelope())
-            await self._settle(bid, group, lines, {}, ctx, dep, failed=LineResult(err.status, body))
+        except (TimeoutError, aiohttp.ClientError, GatewayError) as exc:
+            err = exc if isinstance(exc, GatewayError) else UpstreamError(f"batch API unreachable: {exc!r}")
+            group["submit_failures"] = tries = group.get("submit_failures", 0) + 1
+            log.warning("batch %s: submitting to %s failed (%d): %s", bid, group["deployment"], tries, err.message)
+            if getattr(err, "kind", "") != "transient" or tries >= SUBMIT_TRIES:
+                # Nothing was accepted upstream: every line of the group fails with the reason.
+                await self._settle(bid, group, lines, {}, ctx, dep, failed=LineResult(err.status, _envelope(err)))
         await self.store.save_provider_state(bid, state)
 
     async def _poll_all(
@@ -167,9 +171,18 @@ class ProviderRun:
     ) -> None:
         cancelling = (await self.store.job(None, bid) or {}).get("status") == "cancelling"
         for group in state["batches"]:
+            if group["done"]:
+                continue
+            if group["id"] is None:  # a submit that failed for a transient reason: again, unless cancelled
+                if cancelling:
+                    group["done"] = True
+                else:
+                    await self._submit(session, bid, state, group, lines, ctx)
+                continue
             dep = self._deployment(group["deployment"])
-            if group["done"] or dep is None:
-                group["done"] = True
+            if dep is None:  # removed from the config meanwhile: its provider batch cannot be read
+                gone = UpstreamError(f"deployment {group['deployment']!r} is no longer configured", kind="client")
+                await self._settle(bid, group, lines, {}, ctx, None, failed=LineResult(502, _envelope(gone)))
                 continue
             api = APIS[dep.target.provider](
                 session, dep.adapter.request_for(self._request(lines[group["lines"][0]]), dep.target, stream=False)
@@ -217,6 +230,10 @@ class ProviderRun:
                 await self.store.save_line(bid, out)
                 results[line["custom_id"]] = out
         group["done"] = True
+
+
+def _envelope(err: GatewayError) -> bytes:
+    return orjson.dumps(err.envelope())
 
 
 def _lost(status: dict[str, Any]) -> str:
