@@ -1,5 +1,6 @@
-"""Running a batch by faregate itself: each line through the same Gateway pipeline as a normal
-request (auth, limits, budget, guardrails, routing, request log), a bounded number at once.
+"""Running a batch: by the providers' batch APIs when ``provider_run.plan`` says so, else by
+faregate itself: each line through the same Gateway pipeline as a normal request (auth, limits,
+budget, guardrails, routing, request log), a bounded number at once.
 
 The principal of the batch's creator is kept with the runner in memory, so a line is checked
 against that key's allow-list, limits and budget exactly as if the key had sent it."""

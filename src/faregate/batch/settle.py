@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import secrets
 from typing import Any
 
 import orjson
@@ -84,7 +85,7 @@ async def settle_line(
     ``since``: when the line was submitted (its row's time and latency: the batch's wait)."""
     if hold is not None:
         await hold.line_started(line["custom_id"])
-    out: dict[str, Any] = {"id": f"batch_req_{batch_id[-12:]}_{line['custom_id'][:40]}", "custom_id": line["custom_id"]}
+    out: dict[str, Any] = {"id": f"batch_req_{secrets.token_hex(12)}", "custom_id": line["custom_id"]}
     if result.lost == "cancelled":
         return None
     if result.lost == "expired":

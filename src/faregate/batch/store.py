@@ -1,4 +1,5 @@
-"""Files and batch jobs in the request-log database (migration ``request_log/009_batch``).
+"""Files and batch jobs in the request-log database (migrations ``request_log/009_batch`` and
+``019_batch_provider``: the state of a job run by a provider's batch API).
 
 Every read is scoped to the owner (a gateway key id): another key gets a 404, as with stored
 responses. A job row carries the whole OpenAI batch object as JSON plus a lease: the replica
