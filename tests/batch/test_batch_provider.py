@@ -218,3 +218,48 @@ def test_a_batch_the_provider_refuses_fails_every_line_with_the_reason(upstreams
     for e in errs:
         assert e["response"]["status_code"] >= 400 and "x-api-key" in e["response"]["body"]["error"]["message"]
     assert _batch_lines(upstreams["anthropic"]) == []
+
+
+def test_embeddings_lines_through_the_openai_batch_api(upstreams, start_server, tmp_path):
+    fake = upstreams["openai"]
+    cfg = _config(upstreams, f"sqlite:///{tmp_path / 'log.db'}")
+    embedder = {**cfg["models"][0], "name": "fake-embed", "model": "text-embedding-3-small", "mode": "embedding"}
+    cfg["models"].append(embedder)
+    client = _client(start_server(cfg))
+    rows = [
+        {"custom_id": f"e-{i}", "method": "POST", "url": "/v1/embeddings", "body": {"model": m, "input": f"text {i}"}}
+        for i, m in enumerate(["fake-embed", "fake-embed", "fake-openai"])
+    ]
+    f = client.files.create(
+        file=("in.jsonl", io.BytesIO(b"".join(orjson.dumps(r) + b"\n" for r in rows))), purpose="batch"
+    )
+    done = _wait(
+        client, client.batches.create(input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h").id
+    )
+    assert done.status == "completed" and done.request_counts.completed == 2, done
+    out = {o["custom_id"]: o for o in map(orjson.loads, client.files.content(done.output_file_id).text.splitlines())}
+    live = client.embeddings.create(model="fake-embed", input="text 1")  # the same request sent live
+    assert out["e-1"]["response"]["body"]["data"][0]["embedding"] == live.data[0].embedding
+    # An embeddings line to a chat model is the pipeline's 400 at once, never submitted.
+    (err,) = map(orjson.loads, client.files.content(done.error_file_id).text.splitlines())
+    assert err["custom_id"] == "e-2" and err["response"]["body"]["error"]["code"] == "wrong_model_mode"
+    assert len(_submits(fake, "openai")) == 1
+    assert sorted(r["body"]["input"] for r in _batch_lines(fake)) == [["text 0"], ["text 1"]]  # as the adapter sends it
+
+
+def test_a_batch_with_guardrails_runs_through_the_pipeline(upstreams, start_server, tmp_path):
+    cfg = _config(upstreams, f"sqlite:///{tmp_path / 'log.db'}")
+    cfg["guardrails"] = [{"name": "pii-mask", "type": "pii", "action": "mask"}]
+    cfg["models"][0]["guardrails"] = ["pii-mask"]  # fake-openai
+    client = _client(start_server(cfg))
+    f = client.files.create(
+        file=("in.jsonl", io.BytesIO(_jsonl("fake-openai", 3).replace(b"line 1", b"mail a@b.example"))), purpose="batch"
+    )
+    done = _wait(
+        client, client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h").id
+    )
+    assert done.request_counts.completed == 3
+    fake = upstreams["openai"]
+    assert _submits(fake, "openai") == [] and not _batch_lines(fake)  # self-run: the guardrail applied
+    sent = [r["body"]["messages"][0]["content"] for r in fake.requests() if r["path"].endswith("/chat/completions")]
+    assert len(sent) == 3 and not any("a@b.example" in t for t in sent)

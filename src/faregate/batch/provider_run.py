@@ -5,8 +5,9 @@ provider's batch API (``batch:`` of the model, else of the gateway: ``provider``
 ``auto`` = only on the provider's own public endpoint, so a local or compatible server is run
 by faregate itself), the lines are grouped per deployment, translated by that deployment's
 adapter (the same request a live call would send) and submitted, one provider batch a group.
-Lines refused before any call (a bad body, a model the key may not use) are run through the
-pipeline at once (they cost nothing). Otherwise the job is self-run (``runner.py``).
+Lines refused before any call (a bad body, a model the key may not use, an embeddings line to a
+chat model) are run through the pipeline at once (they cost nothing). Otherwise, and whenever a
+guardrail applies to a line (guardrails run in the pipeline), the job is self-run (``runner.py``).
 
 The plan, the provider batch ids and the polling state are persisted (``batch_job.provider_state``)
 after every change, so a restarted gateway, or another replica once the lease is free, polls on
@@ -31,6 +32,7 @@ from ..core.types import ChatRequest
 from ..endpoints.deployments import Deployment
 from ..pipeline.context import Principal
 from ..pipeline.gateway import Gateway
+from ..pipeline.guardrail_step import GuardrailStep
 from ..wire.codec import FrontCodec
 from .budget import BatchHold
 from .provider_api import APIS, LineResult, backoff_s
@@ -61,6 +63,25 @@ def _allowed(principal: Principal | None, model: str) -> bool:
     return principal is None or principal.models is None or principal.is_admin or model in principal.models
 
 
+def _answered_at_once(gw: Gateway, principal: Principal | None, req: ChatRequest) -> bool:
+    """Whether the pipeline refuses ``req`` before any upstream call: a model the key may not use,
+    a request kind the model does not serve (an embeddings line to a chat model)."""
+    if not _allowed(principal, req.model):
+        return True
+    model = gw.config.model(req.model)
+    return model is not None and model.mode != ("embedding" if req.kind == "embedding" else "chat")
+
+
+def _guarded(gw: Gateway, principal: Principal | None, req: ChatRequest) -> bool:
+    """Whether guardrails apply to ``req`` (they run in the pipeline, so such a batch is self-run)."""
+    step = next((s for s in gw.steps if isinstance(s, GuardrailStep)), None)
+    if step is None:
+        return False
+    ctx = gw.context(req, principal=principal)
+    ctx.requested_model = req.model
+    return bool(step.names(ctx))
+
+
 def plan(
     gw: Gateway, principal: Principal | None, lines: list[dict[str, Any]], codecs: dict[str, FrontCodec]
 ) -> dict[str, Any] | None:
@@ -76,10 +97,10 @@ def plan(
         except GatewayError:
             local.append(i)
             continue
-        if not _allowed(principal, req.model):
+        if _answered_at_once(gw, principal, req):
             local.append(i)
             continue
-        if req.model not in names:  # a route, ``auto`` or an unknown name: the pipeline decides
+        if req.model not in names or _guarded(gw, principal, req):  # a route, ``auto``, an unknown name
             return None
         dep = next((d for d in gw.registry.deployments(req.model) if batchable(gw, d, req)), None)
         if dep is None:
