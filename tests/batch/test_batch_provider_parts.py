@@ -42,7 +42,8 @@ def _gateway(batch: str = "auto", model_batch: str | None = None) -> Gateway:
             "batch": "provider",
             "base_url": "http://127.0.0.1:9",
         },
-        {"name": "gem", "provider": "gemini", "batch": "provider"},
+        {"name": "gem", "provider": "gemini", "model": "gemini-2.5-flash"},
+        {"name": "gem-embed", "provider": "gemini", "model": "gemini-embedding-001", "mode": "embedding"},
     ]
     cfg = {"models": models, "batch": batch, "database_url": "", "learning": {"enabled": False}, "cascades": False}
     return Gateway(GatewayConfig.model_validate(cfg))
@@ -62,7 +63,9 @@ def test_auto_uses_the_batch_api_only_on_the_providers_public_endpoint():
     assert state is not None
     assert {g["deployment"]: g["lines"] for g in state["batches"]} == {"gpt#0": [0, 1], "claude#0": [2]}
     assert plan(gw, None, _lines("gpt", "local"), CODECS) is None  # a local server: faregate runs it
-    assert plan(gw, None, _lines("gem"), CODECS) is None  # no Gemini batch API here
+    assert plan(gw, None, _lines("gem"), CODECS) is not None  # Gemini batch mode, on its public endpoint
+    embed = [{"custom_id": "e", "url": "/v1/embeddings", "body": {"model": "gem-embed", "input": "x"}}]
+    assert plan(gw, None, embed, CODECS) is None  # embeddings go by batch to OpenAI only
     assert plan(gw, None, _lines("gpt", "no-such-model"), CODECS) is None  # the pipeline answers the 404
 
 
@@ -161,3 +164,26 @@ def test_the_anthropic_fakes_batch_api_wants_the_upstream_credential(upstreams):
     with pytest.raises(urllib.error.HTTPError) as exc:
         http_json("POST", upstreams["anthropic"].root + "/v1/messages/batches", {"requests": []})
     assert exc.value.code == 401
+
+
+def test_the_gemini_fake_speaks_batch_mode_to_the_google_genai_sdk(upstreams):
+    from google import genai
+
+    fake = upstreams["gemini"]
+    http_json("POST", f"{fake.root}/_fake/batch", {"delay_s": 0.2})
+    client = genai.Client(api_key=UPSTREAM_KEYS["gemini"], http_options={"base_url": fake.root})
+    src = [
+        {"contents": [{"role": "user", "parts": [{"text": "hello"}]}], "metadata": {"key": "ok"}},
+        {"contents": [{"role": "user", "parts": [{"text": "FAIL_LINE"}]}], "metadata": {"key": "bad"}},
+    ]
+    job = client.batches.create(model="gemini-2.5-flash", src=src)
+    assert job.name.startswith("batches/") and job.state.name == "JOB_STATE_RUNNING"
+    done = _until(lambda: (j := client.batches.get(name=job.name)).state.name == "JOB_STATE_SUCCEEDED" and j or None)
+    by_key = {r.metadata["key"]: r for r in done.dest.inlined_responses}
+    assert "hello" in by_key["ok"].response.text
+    assert by_key["bad"].error is not None and by_key["bad"].error.code == 3  # INVALID_ARGUMENT
+    http_json("POST", f"{fake.root}/_fake/batch", {"delay_s": 30})
+    slow = client.batches.create(model="gemini-2.5-flash", src=src[:1])
+    client.batches.cancel(name=slow.name)
+    gone = _until(lambda: (j := client.batches.get(name=slow.name)).state.name == "JOB_STATE_CANCELLED" and j or None)
+    assert not (gone.dest and gone.dest.inlined_responses)

@@ -1,4 +1,5 @@
-"""Clients of the providers' own batch APIs: OpenAI Batch and Anthropic Message Batches.
+"""Clients of the providers' own batch APIs: OpenAI Batch, Anthropic Message Batches and
+Gemini batch mode.
 
 Each takes lines already in the provider's wire format (the adapter's ``request_for``: the URL,
 headers with the credential, and the body of a normal call) and speaks the batch API next to
@@ -178,7 +179,59 @@ class AnthropicBatch(BatchAPI):
         await self._call("POST", f"{self._base()}/{batch_id}/cancel")
 
 
-APIS: dict[str, type[BatchAPI]] = {"openai": OpenAIBatch, "anthropic": AnthropicBatch}
+# google.rpc.Code of a Gemini line's error -> the HTTP status the same call would have had.
+_RPC_STATUS = {3: 400, 5: 404, 7: 403, 8: 429, 9: 400, 11: 400, 13: 500, 14: 503, 4: 504, 16: 401}
+_GEMINI_ENDED = {
+    "BATCH_STATE_SUCCEEDED": "completed",
+    "BATCH_STATE_FAILED": "failed",
+    "BATCH_STATE_CANCELLED": "cancelled",
+    "BATCH_STATE_EXPIRED": "expired",
+}
+
+
+class GeminiBatch(BatchAPI):
+    """Gemini batch mode (Developer API): ``models/{model}:batchGenerateContent`` with inlined
+    requests, ``batches/{id}`` polled, ``batches/{id}:cancel``; the shapes the official
+    ``google-genai`` SDK sends and reads. A line's id travels as its ``metadata.key``."""
+
+    def _model_url(self) -> str:
+        return self.sample.url.split("?", 1)[0].rsplit(":", 1)[0]
+
+    def _base(self) -> str:
+        return self._model_url().rsplit("/models/", 1)[0]
+
+    async def submit(self, lines: list[tuple[str, UpstreamRequest]]) -> str:
+        reqs = [{"request": orjson.loads(up.body), "metadata": {"key": lid}} for lid, up in lines]
+        body = {"batch": {"displayName": "faregate", "inputConfig": {"requests": {"requests": reqs}}}}
+        created = orjson.loads(await self._call("POST", f"{self._model_url()}:batchGenerateContent", json=body))
+        return str(created["name"])  # "batches/<id>"
+
+    async def poll(self, batch_id: str) -> dict[str, Any] | None:
+        obj = orjson.loads(await self._call("GET", f"{self._base()}/{batch_id}"))
+        meta = obj.get("metadata") or {}
+        ended = _GEMINI_ENDED.get(str(meta.get("state")))
+        if ended is None:
+            return None
+        message = str((obj.get("error") or {}).get("message") or "the batch failed")
+        return {**obj, "status": ended, "errors": {"data": [{"message": message}]}}
+
+    async def results(self, batch_id: str, status: dict[str, Any]) -> dict[str, LineResult]:
+        output = (status.get("metadata") or {}).get("output") or status.get("response") or {}
+        out: dict[str, LineResult] = {}
+        for row in (output.get("inlinedResponses") or {}).get("inlinedResponses") or []:
+            key = str((row.get("metadata") or {}).get("key", ""))
+            if isinstance(row.get("error"), dict):
+                code = row["error"].get("code")
+                out[key] = LineResult(_RPC_STATUS.get(code, 500), orjson.dumps({"error": row["error"]}))
+            else:
+                out[key] = LineResult(200, orjson.dumps(row.get("response") or {}))
+        return out
+
+    async def cancel(self, batch_id: str) -> None:
+        await self._call("POST", f"{self._base()}/{batch_id}:cancel")
+
+
+APIS: dict[str, type[BatchAPI]] = {"openai": OpenAIBatch, "anthropic": AnthropicBatch, "gemini": GeminiBatch}
 
 
 def backoff_s(polls: int, first: float = 1.0, cap: float = 30.0) -> float:

@@ -1,4 +1,5 @@
-"""Running a batch by the providers' own batch APIs (OpenAI Batch, Anthropic Message Batches).
+"""Running a batch by the providers' own batch APIs (OpenAI Batch, Anthropic Message Batches,
+Gemini batch mode).
 
 ``plan`` decides once per job: when every line names a model whose deployment may use its
 provider's batch API (``batch:`` of the model, else of the gateway: ``provider``, ``self``, or

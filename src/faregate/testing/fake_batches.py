@@ -1,5 +1,5 @@
-"""The fake providers' batch APIs: OpenAI Batch (on the OpenAI fake) and Anthropic Message
-Batches (on the Anthropic fake), real HTTP on loopback.
+"""The fake providers' batch APIs: OpenAI Batch (on the OpenAI fake), Anthropic Message
+Batches (on the Anthropic fake) and Gemini batch mode (on the Gemini fake), real HTTP on loopback.
 
 OpenAI: ``POST /v1/files`` (multipart, purpose ``batch``), ``GET /v1/files/{id}/content``,
 ``POST /v1/batches``, ``GET /v1/batches/{id}``, ``POST /v1/batches/{id}/cancel``; the batch
@@ -7,6 +7,9 @@ object, output and error files in OpenAI's format. Anthropic: ``POST /v1/message
 (``requests: [{custom_id, params}]``), ``GET /v1/messages/batches/{id}`` (``processing_status``
 in_progress | canceling | ended, ``request_counts``), ``GET .../{id}/results`` (JSONL of
 ``{custom_id, result: {type: succeeded|errored|canceled|expired, ...}}``), ``POST .../{id}/cancel``.
+Gemini: ``POST /v1beta/models/{model}:batchGenerateContent`` (inlined requests, each with a
+``metadata.key``), ``GET /v1beta/batches/{id}`` (``metadata.state`` BATCH_STATE_*, and once ended
+``metadata.output.inlinedResponses.inlinedResponses``), ``POST /v1beta/batches/{id}:cancel``.
 
 Each line is answered by the fake's own endpoint (a loopback call carrying ``x-fake-batch:
 <batch id>``), so the scripting knobs apply per line and the line shows in ``/_fake/requests``.
@@ -30,8 +33,8 @@ from aiohttp import web
 
 from .wire import error_body
 
-_JSON = {"content-type": "application/json"}
-_PASSED = ("authorization", "x-api-key", "anthropic-version", "content-type")
+JSON_HEADERS = {"content-type": "application/json"}
+PASSED = ("authorization", "x-api-key", "anthropic-version", "content-type")
 
 
 class Fake(Protocol):
@@ -46,7 +49,7 @@ class Fake(Protocol):
     def _auth_error(self, request: web.Request) -> str | None: ...
 
 
-def _rfc3339(t: float | None) -> str | None:
+def rfc3339(t: float | None) -> str | None:
     return None if t is None else dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -81,7 +84,7 @@ class FakeBatches:
         problem = self.fake._auth_error(request)
         if problem is None:
             return None
-        return web.Response(status=401, body=error_body(self.fake.protocol, 401, problem), headers=_JSON)
+        return web.Response(status=401, body=error_body(self.fake.protocol, 401, problem), headers=JSON_HEADERS)
 
     async def script(self, request: web.Request) -> web.Response:
         data = orjson.loads(await request.read() or b"{}")
@@ -177,7 +180,9 @@ async def openai_upload(fb: FakeBatches, request: web.Request) -> web.Response:
     form = await request.post()
     upload = form.get("file")
     if form.get("purpose") != "batch" or not isinstance(upload, web.FileField):
-        return web.Response(status=400, body=error_body("openai", 400, "need file and purpose=batch"), headers=_JSON)
+        return web.Response(
+            status=400, body=error_body("openai", 400, "need file and purpose=batch"), headers=JSON_HEADERS
+        )
     content = upload.file.read().decode()
     fid = fb._id("file-")
     obj = {"id": fid, "object": "file", "bytes": len(content), "created_at": int(time.time())}
@@ -192,7 +197,7 @@ async def openai_file_content(fb: FakeBatches, request: web.Request) -> web.Resp
         return denied
     found = fb.files.get(request.match_info["id"])
     if found is None:
-        return web.Response(status=404, body=error_body("openai", 404, "no such file"), headers=_JSON)
+        return web.Response(status=404, body=error_body("openai", 404, "no such file"), headers=JSON_HEADERS)
     return web.Response(text=found[1], content_type="application/jsonl")
 
 
@@ -203,11 +208,11 @@ async def openai_create(fb: FakeBatches, request: web.Request) -> web.Response:
     fb._log(request, body)
     found = fb.files.get(str(body.get("input_file_id")))
     if found is None:
-        return web.Response(status=404, body=error_body("openai", 404, "no such input file"), headers=_JSON)
+        return web.Response(status=404, body=error_body("openai", 404, "no such input file"), headers=JSON_HEADERS)
     lines = [orjson.loads(x) for x in found[1].splitlines() if x.strip()]
     if any(line.get("url") != body.get("endpoint") for line in lines):
         return web.Response(
-            status=400, body=error_body("openai", 400, "a line's url is not the endpoint"), headers=_JSON
+            status=400, body=error_body("openai", 400, "a line's url is not the endpoint"), headers=JSON_HEADERS
         )
     now = time.time()
     b: dict[str, Any] = {"id": fb._id("batch_"), "object": "batch", "endpoint": body["endpoint"], "errors": None}
@@ -216,7 +221,7 @@ async def openai_create(fb: FakeBatches, request: web.Request) -> web.Response:
     b.update(failed_at=None, expired_at=None, cancelling_at=None, metadata=body.get("metadata"))
     b.update(_lines=lines, _cancel=False)
     fb.batches[b["id"]] = b
-    headers = {k: v for k, v in request.headers.items() if k.lower() in _PASSED}
+    headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED}
     headers["content-type"] = "application/json"
     fb.start(b, [(x["custom_id"], "/v1" + x["url"].removeprefix("/v1"), x["body"]) for x in lines], headers)
     return web.json_response(_openai_batch(b))
@@ -227,7 +232,7 @@ async def openai_get(fb: FakeBatches, request: web.Request) -> web.Response:
         return denied
     b = fb.batches.get(request.match_info["id"])
     if b is None:
-        return web.Response(status=404, body=error_body("openai", 404, "no such batch"), headers=_JSON)
+        return web.Response(status=404, body=error_body("openai", 404, "no such batch"), headers=JSON_HEADERS)
     fb._log(request, {})
     if request.path.endswith("/cancel") and b.get("_ended") is None:
         b["_cancel"], b["cancelling_at"] = True, int(time.time())
@@ -245,11 +250,11 @@ def _anthropic_batch(fake: Fake, b: dict[str, Any]) -> dict[str, Any]:
         "type": "message_batch",
         "processing_status": status,
         "request_counts": {"processing": 0 if ended else len(b["_lines"]), **counts},
-        "ended_at": _rfc3339(ended),
-        "created_at": _rfc3339(b["_created"]),
-        "expires_at": _rfc3339(b["_created"] + 86400),
+        "ended_at": rfc3339(ended),
+        "created_at": rfc3339(b["_created"]),
+        "expires_at": rfc3339(b["_created"] + 86400),
         "archived_at": None,
-        "cancel_initiated_at": _rfc3339(b.get("_cancel_at")),
+        "cancel_initiated_at": rfc3339(b.get("_cancel_at")),
         "results_url": f"{fake.origin}/v1/messages/batches/{b['id']}/results" if ended else None,
     }
 
@@ -262,10 +267,10 @@ async def anthropic_create(fb: FakeBatches, request: web.Request) -> web.Respons
     reqs = body.get("requests")
     if not isinstance(reqs, list) or not reqs or not all(isinstance(r, dict) and "params" in r for r in reqs):
         msg = "requests: a non-empty list of {custom_id, params}"
-        return web.Response(status=400, body=error_body("anthropic", 400, msg), headers=_JSON)
+        return web.Response(status=400, body=error_body("anthropic", 400, msg), headers=JSON_HEADERS)
     b: dict[str, Any] = {"id": fb._id("msgbatch_"), "_lines": reqs, "_cancel": False, "_created": time.time()}
     fb.batches[b["id"]] = b
-    headers = {k: v for k, v in request.headers.items() if k.lower() in _PASSED}
+    headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED}
     headers["content-type"] = "application/json"
     fb.start(b, [(r["custom_id"], "/v1/messages", r["params"]) for r in reqs], headers)
     return web.json_response(_anthropic_batch(fb.fake, b))
@@ -276,7 +281,7 @@ async def anthropic_get(fb: FakeBatches, request: web.Request) -> web.Response:
         return denied
     b = fb.batches.get(request.match_info["id"])
     if b is None:
-        return web.Response(status=404, body=error_body("anthropic", 404, "no such batch"), headers=_JSON)
+        return web.Response(status=404, body=error_body("anthropic", 404, "no such batch"), headers=JSON_HEADERS)
     fb._log(request, {})
     if request.path.endswith("/cancel") and b.get("_ended") is None:
         b["_cancel"], b["_cancel_at"] = True, time.time()
@@ -284,7 +289,7 @@ async def anthropic_get(fb: FakeBatches, request: web.Request) -> web.Response:
     if not request.path.endswith("/results"):
         return web.json_response(_anthropic_batch(fb.fake, b))
     if b.get("_ended") is None:
-        return web.Response(status=400, body=error_body("anthropic", 400, "batch has not ended"), headers=_JSON)
+        return web.Response(status=400, body=error_body("anthropic", 400, "batch has not ended"), headers=JSON_HEADERS)
     rows = []
     for cid, kind, _status, body in b["_results"]:
         result: dict[str, Any] = {"type": kind}
@@ -297,7 +302,7 @@ async def anthropic_get(fb: FakeBatches, request: web.Request) -> web.Response:
 
 
 def add_batch_routes(fake: Fake, app: web.Application) -> FakeBatches:
-    """The batch routes for ``fake.protocol`` (none for Gemini) and ``POST /_fake/batch``."""
+    """The batch routes for ``fake.protocol`` and ``POST /_fake/batch`` (Gemini's: ``fake_gemini_batch``)."""
     fb = FakeBatches(fake)
 
     def bound(fn: Any) -> Any:
