@@ -275,3 +275,25 @@ def test_a_batch_with_guardrails_runs_through_the_pipeline(upstreams, start_serv
     assert _submits(fake, "openai") == [] and not _batch_lines(fake)  # self-run: the guardrail applied
     sent = [r["body"]["messages"][0]["content"] for r in fake.requests() if r["path"].endswith("/chat/completions")]
     assert len(sent) == 3 and not any("a@b.example" in t for t in sent)
+
+
+def test_an_unreachable_batch_api_is_retried_then_fails_the_lines(upstreams, start_server, tmp_path):
+    from faregate.server.batch_routes import RUNNER
+    from storage.conftest import closed_port
+
+    cfg = _config(upstreams, f"sqlite:///{tmp_path / 'log.db'}")
+    cfg["models"][0]["base_url"] = f"http://127.0.0.1:{closed_port()}/v1"  # fake-openai: nobody listens
+    srv = start_server(cfg)
+    srv._runner.app[RUNNER].provider.first_poll_s = 0.01  # the retries come at the poll backoff
+    client = _client(srv)
+    f = client.files.create(file=("in.jsonl", io.BytesIO(_jsonl("fake-openai", 3))), purpose="batch")
+    done = _wait(
+        client, client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h").id
+    )
+    assert done.status == "completed" and done.request_counts.failed == 3
+    errs = [orjson.loads(x) for x in client.files.content(done.error_file_id).text.splitlines()]
+    assert all("batch API unreachable" in e["response"]["body"]["error"]["message"] for e in errs)
+    con = sqlite3.connect(tmp_path / "log.db")
+    (state,) = con.execute("SELECT provider_state FROM batch_job").fetchone()
+    con.close()
+    assert orjson.loads(state)["batches"][0]["submit_failures"] == 5  # tried five times, then gave up
