@@ -146,7 +146,10 @@ class ProviderRun:
             if cid not in results:
                 results[cid] = await run_local(lines[i])
         async with aiohttp.ClientSession() as session:
+            cancelled = (await self.store.job(None, job["id"]) or {}).get("status") == "cancelling"
             for group in state["batches"]:
+                if cancelled and group["id"] is None:  # cancelled before it went upstream: nothing to send
+                    group["done"] = True
                 if group["id"] is None and not group["done"]:
                     await self._submit(session, job["id"], state, group, lines, (principal, hold, results))
             while not all(g["done"] for g in state["batches"]):
