@@ -297,3 +297,36 @@ def test_an_unreachable_batch_api_is_retried_then_fails_the_lines(upstreams, sta
     (state,) = con.execute("SELECT provider_state FROM batch_job").fetchone()
     con.close()
     assert orjson.loads(state)["batches"][0]["submit_failures"] == 5  # tried five times, then gave up
+
+
+def test_provider_lines_are_charged_on_the_budget_at_the_discounted_price(
+    upstreams, start_server, server_loop, tmp_path
+):
+    from faregate.limits.base import USD
+    from faregate.pipeline.limits_step import LimitsStep
+    from faregate.wire.openai_front import parse_chat_request
+
+    srv = start_server(_config(upstreams, f"sqlite:///{tmp_path / 'log.db'}", limits={"keys": {"budget_usd_day": 1.0}}))
+    client = _client(srv)
+    f = client.files.create(file=("in.jsonl", io.BytesIO(_jsonl("fake-openai", 5))), purpose="batch")
+    done = _wait(
+        client, client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h").id
+    )
+    out = [orjson.loads(x) for x in client.files.content(done.output_file_id).text.splitlines()]
+    paid = sum(
+        cost_of(
+            "openai",
+            o["response"]["body"]["usage"]["prompt_tokens"],
+            o["response"]["body"]["usage"]["completion_tokens"],
+        )
+        * 0.5
+        for o in out
+    )
+    gw = srv.gateway
+    step = next(s for s in gw.steps if isinstance(s, LimitsStep))
+    req = parse_chat_request({"model": "fake-openai", "messages": [{"role": "user", "content": "x"}]})
+    limits, _ = step.limits_for(gw.context(req, principal=gw.known_principal(GATEWAY_KEY)))
+    budget = next(lim for lim in limits if lim.kind == "cost")
+    used = server_loop.run(step.store.usage(budget)) / USD
+    # What the lines cost at half price, no more (the up-front hold went back), no less.
+    assert used == pytest.approx(paid, abs=5 / USD * 2) and used > 0
