@@ -107,6 +107,9 @@ class AzureConfig(_Frozen):
     )
 
 
+BatchMode = Literal["auto", "provider", "self"]
+
+
 class ModelConfig(_Frozen):
     """A model clients can name, and how faregate reaches it."""
 
@@ -169,6 +172,19 @@ class ModelConfig(_Frozen):
         description="The upstream serves OpenAI's Responses API (`/v1/responses`): `/v1/responses` is passed "
         "through instead of translated to chat. null: true for a provider that has it at its public endpoint "
         "(OpenAI), false for another base URL (most OpenAI-compatible servers serve chat only).",
+    )
+    batch: BatchMode | None = Field(
+        None,
+        description="How `/v1/batches` lines for this model run: `provider` (the provider's own batch API: "
+        "OpenAI Batch, Anthropic Message Batches), `self` (faregate sends each line itself), `auto` (the "
+        "provider's batch API on its public endpoint, else self). null: the gateway's `batch`.",
+    )
+    batch_discount: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Share off the list price for lines run by the provider's batch API (0.5: half price). "
+        "null: the catalogue's, else none.",
     )
 
     @model_validator(mode="before")
