@@ -131,9 +131,7 @@ class ReqwestCalls:
     def _request(self, client: Any, up: UpstreamRequest) -> Any:
         return client.request(up.method, up.url).headers(up.headers).body_bytes(up.body)
 
-    async def post(
-        self, dep: Deployment, req: ChatRequest, deadline: float, caps: UpstreamCapsConfig
-    ) -> ChatResponse:
+    async def post(self, dep: Deployment, req: ChatRequest, deadline: float, caps: UpstreamCapsConfig) -> ChatResponse:
         t = dep.timeouts
         up = dep.adapter.request_for(req, dep.target, stream=False)
         remaining = max(0.001, deadline - time.monotonic())
@@ -175,7 +173,9 @@ class ReqwestCalls:
                 )
             ctype = stream.headers.get("content-type") or ""
             if "event-stream" not in ctype:
-                raise UpstreamError(f"{dep.id} answered a stream with content type {ctype or 'none'!r}", kind="transient")
+                raise UpstreamError(
+                    f"{dep.id} answered a stream with content type {ctype or 'none'!r}", kind="transient"
+                )
         except BaseException:
             stream.close()
             raise
