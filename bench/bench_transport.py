@@ -74,7 +74,10 @@ _ANSWER = json.dumps(
 
 def _sse(chunks: int = 50) -> bytes:
     head = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-4o-mini"}
-    events = [{**head, "choices": [{"index": 0, "delta": {"content": f" w{i}"}, "finish_reason": None}]} for i in range(chunks)]
+    events = [
+        {**head, "choices": [{"index": 0, "delta": {"content": f" w{i}"}, "finish_reason": None}]}
+        for i in range(chunks)
+    ]
     events.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     events.append({**head, "choices": [], "usage": {"prompt_tokens": 21, "completion_tokens": 50, "total_tokens": 71}})
     body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
@@ -263,7 +266,9 @@ def run(a: argparse.Namespace) -> None:
                 line.append(f"{name} {res['rps']:.0f} req/s {us:.0f} us/req{bad}")
             print(f"round {r + 1} (load {load_avg()}): " + "; ".join(line), flush=True)
         floor = statistics.median(rps[names[0]])
-        print(f"\nmedians over {a.rounds} rounds of {a.seconds:g} s, wrk -t1 -c50, {'stream' if a.stream else 'plain'}:")
+        print(
+            f"\nmedians over {a.rounds} rounds of {a.seconds:g} s, wrk -t1 -c50, {'stream' if a.stream else 'plain'}:"
+        )
         for name in names:
             lat = wrk(procs[name][1], lua, 2, 1, latency=True)
             med = statistics.median(rps[name])

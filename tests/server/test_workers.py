@@ -4,12 +4,14 @@ one worker, SIGTERM drains and stops every worker, and each worker's requests ar
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +38,23 @@ def _post(url: str) -> tuple[str, str]:
         return resp.headers["x-faregate-replica"], resp.headers["x-request-id"]
 
 
+def _burst(port: int, n: int = 24) -> list[str]:
+    """Open ``n`` connections at once (as a load generator does), then one request on each: the replicas."""
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=20) for _ in range(n)]
+    for c in conns:
+        c.connect()
+    body = json.dumps({"model": "fake-openai", "messages": [{"role": "user", "content": "hi"}]})
+    headers = {"Authorization": f"Bearer {GATEWAY_KEY}", "Content-Type": "application/json"}
+    replicas = []
+    for c in conns:
+        c.request("POST", "/v1/chat/completions", body=body, headers=headers)
+        resp = c.getresponse()
+        resp.read()
+        replicas.append(resp.headers["x-faregate-replica"])
+        c.close()
+    return replicas
+
+
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
@@ -55,14 +74,15 @@ def test_two_workers_answer_log_and_stop_on_sigterm(tmp_path, upstreams):
     srv = ServeProcess(["serve", "--config", str(cfg), "--workers", "2"], env=clean_env()).start()
     try:
         assert srv.proc is not None
-        workers = _children(srv.proc.pid)
+        t_end = time.monotonic() + 20  # /health answers once worker 0 serves; worker 1 starts after it
+        while len(workers := _children(srv.proc.pid)) < 2 and time.monotonic() < t_end:
+            time.sleep(0.05)
         assert len(workers) == 2, workers
-        answers: list[tuple[str, str]] = []
+        # Connections opened together are spread too (each worker has its own SO_REUSEPORT socket;
+        # on one shared socket, the first worker to wake accepted the whole burst).
+        assert set(_burst(srv.port)) == {"rep-w0", "rep-w1"}
         with ThreadPoolExecutor(16) as pool:
-            for _ in range(5):  # the kernel gives each connection to whichever worker accepts first
-                answers += pool.map(lambda _: _post(srv.url), range(48))
-                if len({r for r, _ in answers}) == 2:
-                    break
+            answers = list(pool.map(lambda _: _post(srv.url), range(48)))
         by_worker: dict[str, set[str]] = {}
         for replica, rid in answers:
             by_worker.setdefault(replica, set()).add(rid)
@@ -85,7 +105,18 @@ def test_a_second_serve_on_the_taken_port_fails_clearly(tmp_path, upstreams):
     srv = ServeProcess(["serve", "--config", str(cfg), "--workers", "2"], env=clean_env()).start()
     try:
         second = subprocess.run(
-            [sys.executable, "-m", "faregate", "serve", "--config", str(cfg), "--workers", "2", "--port", str(srv.port)],
+            [
+                sys.executable,
+                "-m",
+                "faregate",
+                "serve",
+                "--config",
+                str(cfg),
+                "--workers",
+                "2",
+                "--port",
+                str(srv.port),
+            ],
             env=clean_env(),
             capture_output=True,
             text=True,

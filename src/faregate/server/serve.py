@@ -218,8 +218,8 @@ def run_server(
         _serve_one(config, sock, banner)
         return
 
-    def worker(index: int, ready: Callable[[], None]) -> None:
-        _serve_one(worker_config(config, index), sock, None, ready)
+    def worker(index: int, own: socket.socket, ready: Callable[[], None]) -> None:
+        _serve_one(worker_config(config, index), own, None, ready)
 
     status = run_workers(workers, sock, worker, banner)
     if status:

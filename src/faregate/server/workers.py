@@ -1,11 +1,18 @@
-"""``faregate serve --workers N``: N processes pre-forked on one listening socket.
+"""``faregate serve --workers N``: N pre-forked processes serving one port.
 
-The parent binds the socket (a taken port fails there, with the single-process error), then
-forks the workers one at a time: each builds its own gateway after the fork (no event loop,
-thread or connection is shared) and serves the inherited socket; the kernel hands each new
-connection to whichever worker accepts it first. The next worker is forked only once the one
-before says it is serving, so database migrations never run in two processes at once, and a
-worker that cannot start stops the whole start with its error.
+The parent binds the port first as a single process would (a taken port fails there, with the
+same one-line error), then swaps that socket for one ``SO_REUSEPORT`` socket per worker on the
+same address, so the kernel spreads new connections over the workers. (One shared listening
+socket was tried first: an idle worker's event loop accepts a whole burst of connections at
+once, so 50 keep-alive connections of a load generator all landed on one worker and the second
+never got any.) A second ``serve`` on the port still fails: its first, plain bind conflicts
+with the workers' sockets.
+
+The workers are forked one at a time: each builds its own gateway after the fork (no event
+loop, thread or connection is shared) and serves its socket, closing the others' copies. The
+next worker is forked only once the one before says it is serving, so database migrations
+never run in two processes at once, and a worker that cannot start stops the whole start with
+its error.
 
 The parent then only supervises: SIGTERM or SIGINT is passed on to every worker as SIGTERM
 (each drains as a single process does; a second signal hurries them), and when one worker
@@ -32,9 +39,29 @@ from collections.abc import Callable
 import click
 
 from ..config import GatewayConfig
+from ..core.command_error import CommandError
 
-# (worker index, a callback saying it is serving) -> returns when the worker stops.
-WorkerMain = Callable[[int, Callable[[], None]], None]
+# (worker index, its listening socket, a callback saying it is serving) -> returns when it stops.
+WorkerMain = Callable[[int, socket.socket, Callable[[], None]], None]
+
+
+def worker_sockets(probe: socket.socket, workers: int) -> list[socket.socket]:
+    """One ``SO_REUSEPORT`` listening socket per worker on ``probe``'s address (``probe`` is closed)."""
+    addr, family = probe.getsockname(), probe.family
+    probe.close()
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(workers):
+            sock = socket.create_server(addr, family=family, backlog=1024, reuse_port=True)
+            sock.setblocking(False)
+            socks.append(sock)
+    except OSError as exc:  # taken between the probe and now
+        for sock in socks:
+            sock.close()
+        raise CommandError(
+            f"cannot listen on {addr[0]}:{addr[1]} with {workers} workers: {exc.strerror or exc}."
+        ) from None
+    return socks
 
 
 def workers_problem(config: GatewayConfig, workers: int) -> str | None:
@@ -58,9 +85,12 @@ def worker_config(config: GatewayConfig, index: int) -> GatewayConfig:
     return config.model_copy(update={"server": server})
 
 
-def _child(index: int, ready_fd: int, main: WorkerMain) -> None:
+def _child(index: int, socks: list[socket.socket], ready_fd: int, main: WorkerMain) -> None:
     """The forked worker's whole life; never returns (``os._exit``)."""
     code = 0
+    for i, other in enumerate(socks):
+        if i != index:  # a draining worker's closed socket must not stay open in another process
+            other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (it signals the workers)
 
@@ -69,7 +99,7 @@ def _child(index: int, ready_fd: int, main: WorkerMain) -> None:
         os.close(ready_fd)
 
     try:
-        main(index, ready)
+        main(index, socks[index], ready)
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
@@ -84,13 +114,13 @@ def _child(index: int, ready_fd: int, main: WorkerMain) -> None:
         os._exit(code)
 
 
-def _fork(index: int, main: WorkerMain) -> tuple[int, bool]:
+def _fork(index: int, socks: list[socket.socket], main: WorkerMain) -> tuple[int, bool]:
     """Fork worker ``index``; its pid and whether it said it is serving (EOF: it died starting)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _child(index, w, main)
+        _child(index, socks, w, main)
     os.close(w)
     try:
         ok = os.read(r, 1) == b"1"
@@ -102,8 +132,8 @@ def _fork(index: int, main: WorkerMain) -> tuple[int, bool]:
 class Supervisor:
     """The parent of the workers: forks them, passes signals on, reaps them."""
 
-    def __init__(self, workers: int, main: WorkerMain) -> None:
-        self.workers, self.main = workers, main
+    def __init__(self, socks: list[socket.socket], main: WorkerMain) -> None:
+        self.socks, self.main = socks, main
         self.pids: dict[int, int] = {}  # pid -> worker index
         self.stopping = False
 
@@ -117,8 +147,8 @@ class Supervisor:
 
     def start(self) -> bool:
         """Fork every worker in turn; False (the started ones are stopped) when one failed to start."""
-        for i in range(self.workers):
-            pid, ok = _fork(i, self.main)
+        for i in range(len(self.socks)):
+            pid, ok = _fork(i, self.socks, self.main)
             self.pids[pid] = i
             if not ok or self.stopping:
                 self._signal(signal.SIGTERM, None)
@@ -148,13 +178,15 @@ class Supervisor:
 
 
 def run_workers(workers: int, sock: socket.socket, main: WorkerMain, banner: str) -> int:
-    """Serve ``sock`` with ``workers`` forked processes until signalled; the exit status."""
-    sup = Supervisor(workers, main)
+    """Serve ``sock``'s address with ``workers`` forked processes until signalled; the exit status."""
+    socks = worker_sockets(sock, workers)
+    sup = Supervisor(socks, main)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, sup._signal)
     t0 = time.monotonic()
     started = sup.start()
-    sock.close()  # the workers hold it: once they close theirs (draining), new connections are refused
+    for s in socks:  # the workers hold them: once they close theirs (draining), new connections are refused
+        s.close()
     if started:
         click.echo(f"{banner} ({workers} workers, started in {time.monotonic() - t0:.1f} s)", err=True)
     status = sup.wait()
