@@ -145,3 +145,106 @@ def test_without_the_extra_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyreqwest.client", None)
     with pytest.raises(ConfigError, match=r"pip install 'faregate\[fast\]'"):
         ReqwestCalls(HttpPoolConfig(client="pyreqwest"))
+
+
+_H2_APP = """
+import json
+class App:
+    async def __rsgi__(self, scope, proto):
+        await proto()
+        message = {"role": "assistant", "content": "http " + scope.http_version}
+        body = {"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        proto.response_bytes(200, [("content-type", "application/json")], json.dumps(body).encode())
+app = App()
+"""
+
+_H2_CLIENT = """
+import asyncio, sys, time
+from faregate.config import GatewayConfig, HttpPoolConfig, UpstreamCapsConfig
+from faregate.core.types import ChatRequest
+from faregate.endpoints.deployments import DeploymentRegistry
+from faregate.endpoints.transport_reqwest import ReqwestCalls
+
+async def main(url):
+    for http2 in (True, False):
+        calls = ReqwestCalls(HttpPoolConfig(client="pyreqwest", http2=http2))
+        cfg = GatewayConfig.model_validate({"models": [{"name": "m", "provider": "openai", "base_url": url}]})
+        dep = DeploymentRegistry(cfg.models).deployments("m")[0]
+        req = ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}])
+        print((await calls.post(dep, req, time.monotonic() + 10, UpstreamCapsConfig())).content)
+        await calls.close()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def _tls_files(tmp_path):
+    """A CA and a localhost certificate it signed (rustls refuses a CA certificate as the server's)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(subject, issuer, public, signer, ca, sans=None):
+        b = x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public)
+        b = b.serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        b = b.not_valid_after(now + datetime.timedelta(days=1)).add_extension(x509.BasicConstraints(ca, None), True)
+        if sans:
+            b = b.add_extension(x509.SubjectAlternativeName(sans), False)
+        return b.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "faregate test CA")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    (tmp_path / "ca.pem").write_bytes(cert(ca_name, ca_name, ca_key.public_key(), ca_key, True))
+    (tmp_path / "cert.pem").write_bytes(cert(name, ca_name, key.public_key(), ca_key, False, sans))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (tmp_path / "key.pem").write_bytes(pem)
+
+
+def test_http2_when_an_https_upstream_offers_it(tmp_path):
+    """granian offers h2 over TLS (ALPN): ``http_pool.http2`` (the default) takes it; off, HTTP/1.1."""
+    import os
+    import shutil
+    import subprocess
+
+    pytest.importorskip("granian")
+    granian = shutil.which("granian", path=os.path.dirname(sys.executable)) or shutil.which("granian")
+    assert granian, "granian is installed but its command is not on the path"
+    _tls_files(tmp_path)
+    (tmp_path / "h2app.py").write_text(_H2_APP)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tls = ["--ssl-certificate", str(tmp_path / "cert.pem"), "--ssl-keyfile", str(tmp_path / "key.pem")]
+    args = [granian, "--interface", "rsgi", "--port", str(port), "--http", "auto", *tls, "--log-level", "error"]
+    srv = subprocess.Popen([*args, "h2app:app"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t_end = time.monotonic() + 20
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert srv.poll() is None and time.monotonic() < t_end, "granian did not start"
+            time.sleep(0.05)
+        env = {**os.environ, "SSL_CERT_FILE": str(tmp_path / "ca.pem")}  # the platform verifier reads it
+        out = subprocess.run(
+            [sys.executable, "-c", _H2_CLIENT, f"https://localhost:{port}/v1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.split("\n")[:2] == ["http 2", "http 1.1"]
+    finally:
+        srv.terminate()
+        srv.wait(10)
