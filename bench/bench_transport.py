@@ -147,7 +147,11 @@ def start(args: list[str], cores: str, env: dict[str, str]) -> subprocess.Popen:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: stopped as one, workers included
+        # Its own process group (stopped as one, workers included) but not its own session: with
+        # the kernel's autogroup scheduling each session gets an equal CPU share on a busy
+        # machine, so a 2-worker target in a session of its own could never use more than a
+        # 1-worker one.
+        process_group=0,
     )
 
 
