@@ -91,7 +91,7 @@ def test_two_workers_answer_log_and_stop_on_sigterm(tmp_path, upstreams):
         srv.proc.send_signal(signal.SIGTERM)
         assert srv.proc.wait(30) == 0, srv.proc.stderr.read().decode() if srv.proc.stderr else ""
         for pid in workers:  # every worker is gone (reaped by the parent)
-            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+            assert not _alive(pid)
         logged = {r for (r,) in sqlite3.connect(tmp_path / "log.db").execute("SELECT id FROM request_log")}
         for replica, ids in by_worker.items():
             assert ids <= logged, f"{len(ids - logged)} of {replica}'s requests are missing from the log"
@@ -164,3 +164,35 @@ def test_a_worker_that_cannot_start_stops_the_start(tmp_path, upstreams):
             os.kill(proc.pid, signal.SIGKILL)
     assert proc.returncode == 2, err
     assert "missing.json" in err and "does not exist" in err
+
+
+def test_workers_leave_when_their_parent_is_killed(tmp_path, upstreams):
+    redis_url = need_redis()
+    cfg = _config(tmp_path, upstreams, redis_url=redis_url)
+    srv = ServeProcess(["serve", "--config", str(cfg), "--workers", "2"], env=clean_env()).start()
+    workers: list[int] = []
+    try:
+        assert srv.proc is not None
+        t_end = time.monotonic() + 20
+        while len(workers := _children(srv.proc.pid)) < 2 and time.monotonic() < t_end:
+            time.sleep(0.05)
+        assert len(workers) == 2
+        srv.proc.kill()  # SIGKILL: the parent cannot pass anything on
+        srv.proc.wait(10)
+        t_end = time.monotonic() + 15
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < t_end, "a worker kept serving after its parent was killed"
+            time.sleep(0.1)
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        srv.stop()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper that is not there counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

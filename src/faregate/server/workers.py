@@ -18,7 +18,8 @@ The parent then only supervises: SIGTERM or SIGINT is passed on to every worker 
 (each drains as a single process does; a second signal hurries them), and when one worker
 exits on its own the others are stopped and the parent exits non-zero, for the supervisor
 above (systemd, Kubernetes) to restart the set. Workers ignore SIGINT: a terminal's Ctrl-C
-reaches the parent, which passes it on once.
+reaches the parent, which passes it on once. A worker whose parent is gone (killed with
+SIGKILL) drains and exits on its own within a second.
 
 What each worker keeps in memory is its own: circuit breakers, in-memory caches, the router's
 online corrections between syncs. Limits must be shared (``workers_problem``); the request log
@@ -32,6 +33,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -85,9 +87,22 @@ def worker_config(config: GatewayConfig, index: int) -> GatewayConfig:
     return config.model_copy(update={"server": server})
 
 
-def _child(index: int, socks: list[socket.socket], ready_fd: int, main: WorkerMain) -> None:
+def _orphan_watch(parent: int, interval_s: float = 1.0) -> None:
+    """SIGTERM this worker (it drains) once its parent is gone (killed with SIGKILL, say): a
+    worker never serves on without the parent that would stop it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="faregate-orphan-watch", daemon=True).start()
+
+
+def _child(index: int, socks: list[socket.socket], ready_fd: int, main: WorkerMain, parent: int) -> None:
     """The forked worker's whole life; never returns (``os._exit``)."""
     code = 0
+    _orphan_watch(parent)
     for i, other in enumerate(socks):
         if i != index:  # a draining worker's closed socket must not stay open in another process
             other.close()
@@ -117,10 +132,11 @@ def _child(index: int, socks: list[socket.socket], ready_fd: int, main: WorkerMa
 def _fork(index: int, socks: list[socket.socket], main: WorkerMain) -> tuple[int, bool]:
     """Fork worker ``index``; its pid and whether it said it is serving (EOF: it died starting)."""
     r, w = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _child(index, socks, w, main)
+        _child(index, socks, w, main, parent)
     os.close(w)
     try:
         ok = os.read(r, 1) == b"1"
