@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from .base import _Frozen
@@ -126,6 +128,13 @@ class HttpPoolConfig(_Frozen):
     limit_per_host: int = Field(0, ge=0, description="Most open connections to one host (0: no limit).")
     keepalive_s: float = Field(30.0, gt=0, description="How long an idle connection is kept for reuse (seconds).")
     dns_cache_s: int = Field(300, ge=0, description="How long a resolved address is cached (seconds).")
+    client: Literal["aiohttp", "pyreqwest"] = Field(
+        "aiohttp",
+        description="The model calls' HTTP client; pyreqwest needs the `fast` extra (`FAREGATE_HTTP_CLIENT`).",
+    )
+    http2: bool = Field(
+        True, description="pyreqwest: offer HTTP/2 to https upstreams (ALPN); plain http stays HTTP/1.1."
+    )
 
 
 class LogWriterConfig(_Frozen):

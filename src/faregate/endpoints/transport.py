@@ -23,7 +23,7 @@ from ..config import UpstreamCapsConfig
 from ..core.errors import UpstreamError
 from ..core.types import ChatRequest, ChatResponse
 from .deployments import Deployment
-from .http import HttpPool
+from .http import HttpPool, StreamResponse
 
 
 @functools.lru_cache(maxsize=256)
@@ -58,6 +58,8 @@ async def post(
     pool: HttpPool, dep: Deployment, req: ChatRequest, deadline: float, caps: UpstreamCapsConfig = _DEFAULT_CAPS
 ) -> ChatResponse:
     """One non-streaming call: the parsed answer, or an ``UpstreamError`` of the right kind."""
+    if pool.fast is not None:
+        return await pool.fast.post(dep, req, deadline, caps)
     t = dep.timeouts
     up = dep.adapter.request_for(req, dep.target, stream=False)
     remaining = max(0.001, deadline - time.monotonic())
@@ -85,13 +87,15 @@ async def post(
 
 async def open_stream(
     pool: HttpPool, dep: Deployment, up: UpstreamRequest, caps: UpstreamCapsConfig = _DEFAULT_CAPS
-) -> aiohttp.ClientResponse:
+) -> StreamResponse:
     """Send a streaming request and return the response once it is known to be an event stream.
 
     No overall timeout: the caller bounds the wait (and reads the body). An error status is
     classified by the adapter; either way a refused response is released or closed here.
     Connection errors are raised as aiohttp raised them (``connection_error`` maps them).
     """
+    if pool.fast is not None:
+        return await pool.fast.open_stream(dep, up, caps)
     timeout = client_timeout(None, dep.timeouts.connect, None)
     resp = await pool.client.request(up.method, up.url, headers=up.headers, data=up.body, timeout=timeout)
     try:

@@ -32,7 +32,7 @@ from ..endpoints import transport
 from ..endpoints.breaker import Permit
 from ..endpoints.deployments import Deployment
 from ..endpoints.health import DeploymentHealth
-from ..endpoints.http import HttpPool
+from ..endpoints.http import HttpPool, StreamResponse
 from .charge import charge, mark_disconnected, mark_failed
 from .context import Attempt, RequestContext
 
@@ -77,7 +77,7 @@ async def open_held_stream(
     parser = dep.adapter.parser_for(req)
     parser.configure(tolerate=opts.tolerate, max_line_bytes=opts.caps.max_sse_line_bytes)
     buffered: list[Event] = opts.sink if opts.sink is not None else []
-    resp: aiohttp.ClientResponse | None = None
+    resp: StreamResponse | None = None
     hold = min(t.ttfb, max(0.001, deadline - time.monotonic()))
     try:
         async with asyncio.timeout(hold):
@@ -107,7 +107,7 @@ async def open_held_stream(
 
 
 async def _read_until_content(
-    resp: aiohttp.ClientResponse, parser: StreamParser, buffered: list[Event], cap: int
+    resp: StreamResponse, parser: StreamParser, buffered: list[Event], cap: int
 ) -> tuple[bool, int]:
     """Parse into ``buffered`` up to the first content event: whether the stream ended already, bytes read."""
     read = 0
@@ -160,7 +160,7 @@ class HeldStream:
         ctx: RequestContext,
         dep: Deployment,
         permit: Permit,
-        resp: aiohttp.ClientResponse,
+        resp: StreamResponse,
         parser: StreamParser,
         buffered: list[Event],
         done: bool,

@@ -17,6 +17,7 @@ from ..cache.purge_sync import PurgeSync
 from ..cache.service import CacheService
 from ..config import GatewayConfig
 from ..endpoints.http import HttpPool
+from ..endpoints.transport_reqwest import fast_calls
 from ..learning.loop import LearningLoop
 from ..learning.shared_calibration import SharedCalibration
 from ..learning.shared_state import SharedLearning
@@ -94,7 +95,7 @@ class Services:
         services = cls(
             shared_learning=shared_learning,
             calibration=SharedCalibration(config.database_url, rc.poll_interval_s) if config.database_url else None,
-            pool=HttpPool(config.http_pool),
+            pool=HttpPool(config.http_pool, fast_calls(config.http_pool)),
             auth=KeyAuth(config),
             limit_store=store,
             request_log=request_log,

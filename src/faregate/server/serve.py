@@ -9,14 +9,16 @@ import gc
 import os
 import signal
 import socket
+from collections.abc import Callable
 
 import click
 from aiohttp import web
 
-from ..config import ConfigError, ServerConfig, load_config
+from ..config import ConfigError, GatewayConfig, ServerConfig, load_config
 from ..core.command_error import CommandError
 from .capacity import CapacityGuard
 from .probe_routes import DRAIN
+from .workers import run_workers, worker_config, workers_problem
 
 
 def tune_gc() -> None:
@@ -129,14 +131,25 @@ class Serving:
         await self.app.cleanup()
 
 
-async def _serve_until_signalled(serving: Serving, banner: str) -> None:
-    """Serve until SIGTERM or SIGINT, then drain (``Serving.drain``); a second signal hurries it."""
+async def _serve_until_signalled(
+    serving: Serving,
+    banner: str | None,
+    ready: Callable[[], None] | None = None,
+    signals_handled: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> None:
+    """Serve until SIGTERM or SIGINT, then drain (``Serving.drain``); a second signal hurries it.
+
+    A worker of ``--workers`` prints no banner, says it is serving through ``ready`` and
+    handles SIGTERM only (its parent passes a terminal's SIGINT on)."""
     await serving.start()
-    click.echo(banner, err=True)
+    if banner:
+        click.echo(banner, err=True)
     signals = asyncio.Queue[int]()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in signals_handled:
         loop.add_signal_handler(sig, signals.put_nowait, sig)
+    if ready is not None:
+        ready()
     await signals.get()
     drain = asyncio.create_task(serving.drain())
     hurry = asyncio.create_task(signals.get())
@@ -147,10 +160,7 @@ async def _serve_until_signalled(serving: Serving, banner: str) -> None:
     hurry.cancel()
 
 
-def run_server(config_path: str | None, host: str | None, port: int | None, dashboard: bool = False) -> None:
-    from ..pipeline.gateway import Gateway
-    from .app import create_app
-
+def _load(config_path: str | None, dashboard: bool) -> GatewayConfig:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -159,15 +169,16 @@ def run_server(config_path: str | None, host: str | None, port: int | None, dash
         config = config.model_copy(update={"dashboard": config.dashboard.model_copy(update={"enabled": True})})
         if not config.master_key:
             raise CommandError("--dashboard needs a master key to log in with: set FAREGATE_MASTER_KEY or master_key.")
-    host = host or config.server.host
-    port = config.server.port if port is None else port
-    sock = bind_socket(host, port)  # nothing is printed before this: a taken port is the one error
-    try:
-        import uvloop  # optional: faster event loop when installed
+    return config
 
-        uvloop.install()
-    except ImportError:
-        pass
+
+def _serve_one(
+    config: GatewayConfig, sock: socket.socket, banner: str | None, ready: Callable[[], None] | None = None
+) -> None:
+    """Build the gateway and serve ``sock`` until signalled (one process, or one worker)."""
+    from ..pipeline.gateway import Gateway
+    from .app import create_app
+
     try:
         gateway = Gateway(config)  # compiling checks catalogue prices: a wrong unit is a config error too
     except ConfigError as exc:
@@ -177,12 +188,42 @@ def run_server(config_path: str | None, host: str | None, port: int | None, dash
         sock.close()
         raise CommandError(startup_problem(exc)) from None
     app = create_app(gateway)
+    tune_gc()
+    serving = Serving(app, sock, config.server)
+    handled = (signal.SIGINT, signal.SIGTERM) if ready is None else (signal.SIGTERM,)
+    asyncio.run(_serve_until_signalled(serving, banner, ready, handled))
+
+
+def run_server(
+    config_path: str | None, host: str | None, port: int | None, dashboard: bool = False, workers: int = 1
+) -> None:
+    config = _load(config_path, dashboard)
+    problem = workers_problem(config, workers)
+    if problem:
+        raise CommandError(problem)
+    host = host or config.server.host
+    port = config.server.port if port is None else port
+    sock = bind_socket(host, port)  # nothing is printed before this: a taken port is the one error
+    try:
+        import uvloop  # optional: faster event loop when installed
+
+        uvloop.install()
+    except ImportError:
+        pass
     shown = f"[{host}]" if ":" in host else host
     banner = f"faregate serving {len(config.models)} model(s) on http://{shown}:{sock.getsockname()[1]}/v1"
     if config.dashboard.enabled:
         banner += f"; dashboard on http://{shown}:{sock.getsockname()[1]}/dashboard"
-    tune_gc()
-    asyncio.run(_serve_until_signalled(Serving(app, sock, config.server), banner))
+    if workers == 1:
+        _serve_one(config, sock, banner)
+        return
+
+    def worker(index: int, own: socket.socket, ready: Callable[[], None]) -> None:
+        _serve_one(worker_config(config, index), own, None, ready)
+
+    status = run_workers(workers, sock, worker, banner)
+    if status:
+        raise SystemExit(status)
 
 
 def port_option(ctx: click.Context, param: click.Parameter, value: str | int | None) -> int | None:
@@ -225,11 +266,24 @@ def port_option(ctx: click.Context, param: click.Parameter, value: str | int | N
     help="The access log's format: key=value text, or one JSON object per line.",
 )
 @click.option("--dashboard", is_flag=True, help="Serve the web dashboard at /dashboard (dashboard.enabled: true).")
+@click.option(
+    "--workers",
+    envvar="FAREGATE_WORKERS",
+    default=1,
+    type=click.IntRange(1, 64),
+    help="Processes serving the one port (pre-forked; more than 1 needs redis_url). Default 1.",
+)
 def serve_cmd(
-    config_path: str | None, host: str | None, port: int | None, log_level: str, log_format: str, dashboard: bool
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    log_level: str,
+    log_format: str,
+    dashboard: bool,
+    workers: int,
 ) -> None:
     """Run the gateway's HTTP server."""
     from ..observability.access_log import configure_logging
 
     configure_logging(log_level, log_format)
-    run_server(config_path, host, port, dashboard)
+    run_server(config_path, host, port, dashboard, workers)
