@@ -86,6 +86,8 @@ def _fill(m: ModelConfig, cat: Catalogue, path: str) -> ModelConfig:
         update["capabilities"] = _capabilities(entry)
     if "mode" not in fs:
         update["mode"] = entry.mode
+    if "batch_discount" not in fs and entry.batch_discount is not None:
+        update["batch_discount"] = entry.batch_discount
     # A configured ``quality`` is the operator's prior for every task: the catalogue's stays out.
     if entry.quality_priors is not None and not fs & {"quality", "quality_priors"}:
         update["quality_priors"] = dict(entry.quality_priors.by_task)

@@ -51,7 +51,7 @@ async def _dry_run(request: web.Request) -> web.Response:
             param="model",
         )
     ctx = gw.context(req, principal=principal)
-    plan = routing.plan(ctx, req.model)
+    plan = routing.plan(ctx, req.model, batch_ok=True)  # a deadline shows the batch candidate
     return json_response({"request_id": ctx.request_id, **plan.as_dict()})
 
 

@@ -1,0 +1,100 @@
+"""Webhook callbacks of the router's batch plan: when a deferred request's batch ends, POST its
+answer line (OpenAI's output-line JSON, with ``batch_id``) to the ``callback_url`` it gave.
+
+A watcher per job polls the job row (every 0.2 s at first, growing to 5 s), then POSTs at most
+``attempts`` times with a doubling backoff; a 2xx ends it. The outcome is written into the job
+row (``_callback.state``: ``delivered`` or ``failed``, with the attempts made), so a client can
+still poll ``GET /v1/batches/{id}``. Jobs still running when the gateway starts get their
+watcher back (``resume``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .store import BatchStore
+
+log = logging.getLogger("faregate.batch")
+TERMINAL = ("completed", "failed", "cancelled", "expired")
+FIRST_POLL_S, MAX_POLL_S = 0.2, 5.0
+MAX_BACKOFF_S = 30.0
+
+
+class CallbackSender:
+    """Watches deferred jobs that carry a ``_callback`` and delivers their answer."""
+
+    def __init__(self, store: BatchStore, attempts: int = 5, timeout_s: float = 10.0, backoff_s: float = 0.5) -> None:
+        self.store, self.attempts, self.timeout_s, self.backoff_s = store, attempts, timeout_s, backoff_s
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def watch(self, batch_id: str) -> None:
+        if batch_id not in self.tasks:
+            task = asyncio.create_task(self._watch(batch_id))
+            self.tasks[batch_id] = task
+            task.add_done_callback(lambda _t: self.tasks.pop(batch_id, None))
+
+    async def resume(self, batch_ids: list[str]) -> None:
+        """Watch again the jobs of ``batch_ids`` whose callback is still pending."""
+        for bid in batch_ids:
+            job = await self.store.job(None, bid)
+            if job is not None and (job.get("_callback") or {}).get("state") == "pending":
+                self.watch(bid)
+
+    async def close(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+
+    async def _watch(self, batch_id: str) -> None:
+        try:
+            job = await self._until_done(batch_id)
+            line = await self._answer(job)
+            state, tries = await self._deliver(job["_callback"]["url"], {**line, "batch_id": batch_id})
+            job["_callback"] = {**job["_callback"], "state": state, "attempts": tries}
+            await self.store.update_job(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("callback of batch %s failed", batch_id)
+
+    async def _until_done(self, batch_id: str) -> dict[str, Any]:
+        wait = FIRST_POLL_S
+        while True:
+            job = await self.store.job(None, batch_id)
+            if job is None:
+                raise LookupError(f"batch {batch_id} is gone")
+            if job["status"] in TERMINAL:
+                return job
+            await asyncio.sleep(wait)
+            wait = min(wait * 1.5, MAX_POLL_S)
+
+    async def _answer(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The job's one answer line: from the output file, else the error file."""
+        for key in ("output_file_id", "error_file_id"):
+            fid = job.get(key)
+            found = await self.store.file(job["_owner"], fid) if fid else None
+            if found is not None and found[1].strip():
+                return dict(orjson.loads(found[1].splitlines()[0]))
+        return {"custom_id": None, "response": None, "error": {"code": job["status"], "message": "no answer line"}}
+
+    async def _deliver(self, url: str, line: dict[str, Any]) -> tuple[str, int]:
+        body = orjson.dumps(line)
+        headers = {"content-type": "application/json", "x-faregate-batch-id": str(line["batch_id"])}
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            for n in range(1, self.attempts + 1):
+                try:
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        if 200 <= resp.status < 300:
+                            return "delivered", n
+                        why = f"HTTP {resp.status}"
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    why = type(exc).__name__
+                log.warning("callback of batch %s, attempt %d/%d: %s", line["batch_id"], n, self.attempts, why)
+                if n < self.attempts:
+                    await asyncio.sleep(min(self.backoff_s * 2 ** (n - 1), MAX_BACKOFF_S))
+        return "failed", self.attempts
