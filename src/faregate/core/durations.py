@@ -5,11 +5,13 @@ same way in a request body, a header and the config."""
 
 from __future__ import annotations
 
+import math
 import re
 
 UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-MAX_S = 366 * 86400.0  # a year: anything longer is a typo, not a deadline
-_FORM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+# A positive decimal and a unit; the same pattern is the OpenAPI schema's (server/openapi_schemas.py).
+PATTERN = r"^([0-9]*[1-9][0-9]*(\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)[smhd]$"
+_FORM = re.compile(PATTERN.removeprefix("^").removesuffix("$"))
 
 
 def parse_duration(value: object) -> float:
@@ -20,12 +22,13 @@ def parse_duration(value: object) -> float:
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str):
-        m = _FORM.match(value)
-        if m is None:
-            raise ValueError(f"{value[:40]!r} is not a duration; write a number and a unit s, m, h or d (e.g. '24h')")
-        seconds = float(m.group(1)) * UNITS[m.group(2)]
+        if _FORM.fullmatch(value) is None:
+            raise ValueError(
+                f"{value[:40]!r} is not a duration; write a number above 0 and a unit s, m, h or d (e.g. '24h')"
+            )
+        seconds = float(value[:-1]) * UNITS[value[-1]]
     else:
         raise ValueError(f"must be a duration such as '24h', got {type(value).__name__}")
-    if not 0 < seconds <= MAX_S:
-        raise ValueError(f"must be more than 0 and at most 366d, got {value!r}")
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"must be a duration above 0 such as '24h', got {value!r}")
     return seconds
