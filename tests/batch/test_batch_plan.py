@@ -123,7 +123,7 @@ def test_a_model_without_a_batch_discount_is_answered_at_once(upstreams, start_s
     assert _deferred(_client(srv), extra_body={"faregate": {"deadline": "24h"}}).status_code == 200
 
 
-@pytest.mark.parametrize("bad", ["tomorrow", "24", "0h", "-1h", "400d", True])
+@pytest.mark.parametrize("bad", ["tomorrow", "24", "0h", "-1h", "1w", True])
 def test_a_bad_deadline_is_a_400_that_says_the_form(bad, upstreams, start_server):
     srv = start_server(_config(upstreams))
     body = {"model": "auto", "messages": MSG, "faregate": {"deadline": bad}}
