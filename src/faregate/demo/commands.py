@@ -155,6 +155,7 @@ def render(console: Any, result: Any) -> None:
     r, b = figures(result.routed), figures(result.baseline)
     console.print(_comparison(r, b))
     _print_savings(console, result, r, b)
+    _print_batch(console, result)
     console.print(_mix_table(result))
     _print_footnotes(console, result)
 
@@ -199,6 +200,26 @@ def _print_savings(console: Any, result: Any, r: dict[str, float], b: dict[str, 
             f"learning from feedback: the router's quality predictions were off by {e1:.3f} on average "
             f"in the first half of the run, {e2:.3f} in the second"
         )
+
+
+def _print_batch(console: Any, result: Any) -> None:
+    """The batch tier's line: the share that could wait and what the batch discount saved."""
+    from .batch_share import BATCH_DISCOUNT, DEADLINE, batch_figures
+
+    f = batch_figures(result.routed)
+    if not f["could_wait"]:
+        return
+    console.print(
+        f"[bold]batch tier[/]: {f['could_wait']} of {len(result.routed)} requests ({f['share']:.1%}) could wait "
+        f"(deadline {DEADLINE}); {f['batched']} planned onto the batch tier (202, then GET /v1/batches/{{id}}, "
+        f"answered in {f['p50_s']:,.1f} simulated s at the median); at the batch discount (x{BATCH_DISCOUNT:g}) "
+        f"they cost {_usd(f['at_discount'])} instead of {_usd(f['billed'])}: [bold]{_usd(f['saved'])}[/] saved "
+        f"({f['saved_of_spend']:.1%} of the routed spend)"
+    )
+    console.print(
+        "[dim]The simulated providers have no batch API: faregate ran those lines itself, billed at list price "
+        "(the spend above counts them so); through a provider's batch API they are billed at the discount.[/]"
+    )
 
 
 def _mix_table(result: Any) -> Any:

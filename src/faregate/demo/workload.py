@@ -27,6 +27,7 @@ class Outcome:
     ttft_ms: float | None = None  # simulated ms
     predicted_quality: float | None = None  # x-faregate-predicted-quality (routed requests)
     constraint_unmet: bool = False  # x-faregate-constraint-unmet: no plan met both bounds
+    tier: str = "sync"  # "batch": answered through a batch (a request with a deadline)
 
 
 class Feedback:
@@ -78,10 +79,15 @@ async def send_all(
     done = 0
     out: list[Outcome | None] = [None] * len(prompts)
 
+    from .batch_share import can_wait, send_deferred
+
     async def one(i: int, p: Prompt) -> None:
         nonlocal done
         async with sem:
-            out[i] = await _send_one(client, world, p, model, opts, fb)
+            if model == "auto" and can_wait(p):  # the share of the workload that can wait
+                out[i] = await send_deferred(client, world, p, opts, fb)
+            else:
+                out[i] = await _send_one(client, world, p, model, opts, fb)
         done += 1
         tick(done)
 
