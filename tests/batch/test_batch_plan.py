@@ -206,3 +206,24 @@ def test_a_deferred_request_past_the_budget_is_a_429_now(upstreams, start_server
     with pytest.raises(openai.RateLimitError):
         _client(srv).chat.completions.create(model="auto", messages=MSG, extra_body={"faregate": {"deadline": "24h"}})
     assert upstreams["openai"].requests() == []
+
+
+def test_a_restarted_gateway_still_calls_back(upstreams, start_server, hook, tmp_path):
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = start_server(_config(upstreams, database_url=db))
+    upstreams["openai"].reset()
+    upstreams["openai"].script({"delay_ms": 3000})  # the line is still running when the gateway stops
+    url = f"http://127.0.0.1:{hook.port}/done"
+    resp = _deferred(_client(first), extra_body={"faregate": {"deadline": "24h", "callback_url": url}})
+    assert resp.status_code == 202
+    time.sleep(0.3)
+    first.stop()
+    assert hook.received == []
+    upstreams["openai"].reset()
+    second = start_server(_config(upstreams, database_url=db))
+    assert _wait(_client(second), resp.json()["id"]).status == "completed"
+    end = time.monotonic() + 10
+    while not hook.received and time.monotonic() < end:
+        time.sleep(0.05)
+    [got] = hook.received
+    assert got["batch_id"] == resp.json()["id"] and got["response"]["status_code"] == 200
