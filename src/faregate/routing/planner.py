@@ -7,7 +7,10 @@ quality from the route's trained router (``faregate train``), or the model's con
 there is one), corrected by the learner's ``adjust``; cost and latency from ``estimate``
 (the models' prices, the estimated tokens, live time-to-first-token means, calibration,
 priors). The choice is ``modes.select_mode``: by default (mode ``cost``) the cheapest plan
-meeting the floor within the hard limits; the plan also carries the request's complexity class. ``plan`` reads no clock, environment or registry: everything it uses is passed in.
+meeting the floor within the hard limits; the plan also carries the request's complexity class.
+A request with a deadline may instead get the batch tier's plan (``routing.batch_tier``: the
+models' batch twins at their discount). ``plan`` reads no clock, environment or registry:
+everything it uses is passed in.
 
 ``Planner`` loads what a config names once (router files, calibration) and calls ``plan``;
 the routing step, ``POST /v1/route`` and ``faregate analyze`` share it.
