@@ -227,3 +227,12 @@ def test_a_restarted_gateway_still_calls_back(upstreams, start_server, hook, tmp
         time.sleep(0.05)
     [got] = hook.received
     assert got["batch_id"] == resp.json()["id"] and got["response"]["status_code"] == 200
+
+
+def test_a_route_in_a_gradual_rollout_stays_synchronous(upstreams, start_server):
+    route = {"name": "rolling", "rollout": 0.5, "control_model": "fake-openai", "deadline": "2d"}
+    srv = start_server(_config(upstreams, routes=[route]))
+    client = _client(srv)
+    for _ in range(4):
+        raw = client.chat.completions.with_raw_response.create(model="rolling", messages=MSG)
+        assert raw.http_response.status_code == 200

@@ -6,8 +6,9 @@ The answer comes later through ``GET /v1/batches/{id}`` and the output file, and
 ``faregate.callback_url`` when one was given (``batch.callbacks``). The line is the request
 itself, run by the batch tier with the same key, so every pipeline step applies to it then; its
 estimated cost is reserved on the key's budgets now, so a request past a budget is a 429 at once.
-A request without a deadline, a streamed one, one naming a model (not a route), or one on a
-gateway without the request-log database never gets here: it is answered as always."""
+A request without a deadline, a streamed one, one naming a model (not a route), one to a route
+in a gradual rollout or under an experiment, or one on a gateway without the request-log
+database is answered at once, as always."""
 
 from __future__ import annotations
 
@@ -34,14 +35,16 @@ ENDPOINT = "/v1/chat/completions"
 
 
 def _wants_batch(gw: Gateway, req: ChatRequest) -> bool:
-    """Only an explicit deadline (the request's or its route's) opens the batch tier."""
-    if req.stream:
-        return False
-    if req.routing and req.routing.get("deadline") is not None:
-        return True
+    """Only an explicit deadline (the request's or its route's) opens the batch tier. A route in
+    a gradual rollout, or a gateway running experiments, keeps its arms synchronous: the arm is
+    drawn per request, and a deferred request would be measured outside it."""
     routing = gw.runtime.routing
-    route = routing.routes.get(req.model) if routing is not None else None
-    return route is not None and route.deadline is not None
+    if req.stream or routing is None or routing.experiments is not None:
+        return False
+    route = routing.routes.get(req.model)
+    if route is None or (route.rollout < 1.0 and route.control_model):
+        return False
+    return route.deadline is not None or bool(req.routing and req.routing.get("deadline") is not None)
 
 
 async def defer_to_batch(
@@ -53,8 +56,7 @@ async def defer_to_batch(
     if gw.services.request_log is None or CALLBACKS not in request.app or not _wants_batch(gw, req):
         return None
     routing = gw.runtime.routing
-    if routing is None or req.model not in routing.routes:
-        return None  # a named model is no plan: it is answered now
+    assert routing is not None  # _wants_batch: a route of this routing step
     ctx = gw.context(req, principal=principal)
     try:
         plan = routing.plan(ctx, req.model, batch_ok=True)
