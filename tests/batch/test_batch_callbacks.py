@@ -4,6 +4,9 @@ twice gets the line on the third POST; one that never answers 2xx is given up af
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import orjson
 from aiohttp import web
 
@@ -14,11 +17,13 @@ from helpers import free_port
 LINE = {"id": "batch_req_1", "custom_id": "request-1", "response": {"status_code": 200}, "batch_id": "batch_1"}
 
 
-async def _receiver(fail_first: int) -> tuple[web.AppRunner, str, list[bytes]]:
+async def _receiver(fail_first: int, headers: list | None = None) -> tuple[web.AppRunner, str, list[bytes]]:
     got: list[bytes] = []
 
     async def hook(request: web.Request) -> web.Response:
         got.append(await request.read())
+        if headers is not None:
+            headers.append({k.lower(): v for k, v in request.headers.items()})
         return web.Response(status=503 if len(got) <= fail_first else 200)
 
     app = web.Application()
@@ -56,3 +61,15 @@ async def test_retries_are_bounded():
 async def test_an_unreachable_receiver_is_given_up():
     url = f"http://127.0.0.1:{free_port()}/cb"
     assert await _sender(2)._deliver(url, LINE) == ("failed", 2)
+
+
+async def test_a_secret_signs_each_callback():
+    seen: list[dict] = []
+    runner, url, got = await _receiver(fail_first=0, headers=seen)
+    try:
+        sender = CallbackSender(BatchStore(None), attempts=1, timeout_s=2.0, secret="s3cret")
+        assert await sender._deliver(url, LINE) == ("delivered", 1)
+        want = "sha256=" + hmac.new(b"s3cret", got[0], hashlib.sha256).hexdigest()
+        assert seen[0]["x-faregate-signature"] == want and seen[0]["x-faregate-batch-id"] == "batch_1"
+    finally:
+        await runner.cleanup()

@@ -236,3 +236,5 @@ def test_a_route_in_a_gradual_rollout_stays_synchronous(upstreams, start_server)
     for _ in range(4):
         raw = client.chat.completions.with_raw_response.create(model="rolling", messages=MSG)
         assert raw.http_response.status_code == 200
+    plan = _post(srv.base_url + "/route", {"model": "rolling", "messages": MSG})[1]
+    assert plan["tier"] == "sync" and "gradual rollout" in plan["batch_tier"]

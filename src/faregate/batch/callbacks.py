@@ -3,13 +3,16 @@ answer line (OpenAI's output-line JSON, with ``batch_id``) to the ``callback_url
 
 A watcher per job polls the job row (every 0.2 s at first, growing to 5 s), then POSTs at most
 ``attempts`` times with a doubling backoff; a 2xx ends it. The outcome is written into the job
-row (``_callback.state``: ``delivered`` or ``failed``, with the attempts made), so a client can
+row (``_callback.state``: ``delivered`` or ``failed``, with the attempts made); with a secret each
+POST is signed (``X-Faregate-Signature``). A client can
 still poll ``GET /v1/batches/{id}``. Jobs still running when the gateway starts get their
 watcher back (``resume``)."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 from typing import Any
 
@@ -27,8 +30,16 @@ MAX_BACKOFF_S = 30.0
 class CallbackSender:
     """Watches deferred jobs that carry a ``_callback`` and delivers their answer."""
 
-    def __init__(self, store: BatchStore, attempts: int = 5, timeout_s: float = 10.0, backoff_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: BatchStore,
+        attempts: int = 5,
+        timeout_s: float = 10.0,
+        backoff_s: float = 0.5,
+        secret: str | None = None,
+    ) -> None:
         self.store, self.attempts, self.timeout_s, self.backoff_s = store, attempts, timeout_s, backoff_s
+        self.secret = secret
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     def watch(self, batch_id: str) -> None:
@@ -84,6 +95,10 @@ class CallbackSender:
     async def _deliver(self, url: str, line: dict[str, Any]) -> tuple[str, int]:
         body = orjson.dumps(line)
         headers = {"content-type": "application/json", "x-faregate-batch-id": str(line["batch_id"])}
+        if self.secret:  # the same signature as the alert webhooks', so one receiver checks both
+            headers["x-faregate-signature"] = (
+                "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+            )
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             for n in range(1, self.attempts + 1):

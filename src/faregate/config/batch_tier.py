@@ -24,6 +24,11 @@ class BatchTierConfig(_Frozen):
         5, ge=1, le=20, description="POSTs of the answer to a callback_url before giving up."
     )
     callback_timeout_s: float = Field(10.0, gt=0, le=120, description="Timeout of one callback POST (seconds).")
+    callback_secret: str | None = Field(
+        None,
+        description="Signs each callback: `X-Faregate-Signature: sha256=<hex HMAC-SHA256 of the body>`, as alert "
+        "webhooks are; null: unsigned.",
+    )
     callback_hosts: list[str] | None = Field(
         None, description="Hosts a callback_url may name (a request naming another is a 400); null: any host."
     )

@@ -40,7 +40,10 @@ def ineligible(cons: Constraints, stream: bool, batch_ok: bool, turnaround_s: fl
     if stream:
         return "a streamed request is answered synchronously"
     if not batch_ok:
-        return "this API answers synchronously (the batch plan serves /v1/chat/completions)"
+        return (
+            "this request is answered synchronously (the batch plan serves /v1/chat/completions, "
+            "on routes not in a gradual rollout or an experiment)"
+        )
     if turnaround_s > cons.deadline_s:
         return f"the deadline ({cons.deadline_s:g} s) is shorter than the batch turnaround ({turnaround_s:g} s)"
     return None

@@ -24,6 +24,7 @@ from ..core.errors import GatewayError
 from ..core.types import ChatRequest
 from ..pipeline.context import Principal
 from ..pipeline.gateway import Gateway
+from ..pipeline.routing_step import RoutingStep
 from ..routing.plan import Plan
 from ..storage.db import DatabaseUnavailable
 from .batch_routes import STORE, new_batch, start_job
@@ -34,17 +35,24 @@ CALLBACKS = web.AppKey("batch_callbacks", CallbackSender)
 ENDPOINT = "/v1/chat/completions"
 
 
+def tier_open(routing: RoutingStep, route_name: str) -> bool:
+    """Whether a request to ``route_name`` may be deferred at all. A route in a gradual rollout,
+    or a gateway running experiments, keeps its arms synchronous: the arm is drawn per request,
+    and a deferred request would be measured outside it."""
+    route = routing.routes.get(route_name)
+    if route is None or routing.experiments is not None:
+        return False
+    return not (route.rollout < 1.0 and route.control_model)
+
+
 def _wants_batch(gw: Gateway, req: ChatRequest) -> bool:
-    """Only an explicit deadline (the request's or its route's) opens the batch tier. A route in
-    a gradual rollout, or a gateway running experiments, keeps its arms synchronous: the arm is
-    drawn per request, and a deferred request would be measured outside it."""
+    """Only an explicit deadline (the request's or its route's) opens the batch tier."""
     routing = gw.runtime.routing
-    if req.stream or routing is None or routing.experiments is not None:
+    if req.stream or routing is None or not tier_open(routing, req.model):
         return False
-    route = routing.routes.get(req.model)
-    if route is None or (route.rollout < 1.0 and route.control_model):
-        return False
-    return route.deadline is not None or bool(req.routing and req.routing.get("deadline") is not None)
+    if req.routing and req.routing.get("deadline") is not None:
+        return True
+    return routing.routes[req.model].deadline is not None
 
 
 async def defer_to_batch(
@@ -114,7 +122,9 @@ async def _submit(
 def add_batch_plan(app: web.Application, gateway: Gateway) -> None:
     """The callback sender of deferred requests (after ``add_batch_routes``: it needs the store)."""
     tier = gateway.config.batch_tier
-    app[CALLBACKS] = sender = CallbackSender(app[STORE], tier.callback_attempts, tier.callback_timeout_s)
+    app[CALLBACKS] = sender = CallbackSender(
+        app[STORE], tier.callback_attempts, tier.callback_timeout_s, secret=tier.callback_secret
+    )
 
     async def resume(_app: web.Application) -> None:
         if gateway.services.request_log is None:
