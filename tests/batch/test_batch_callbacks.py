@@ -4,6 +4,7 @@ twice gets the line on the third POST; one that never answers 2xx is given up af
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from faregate.batch.callbacks import CallbackSender
 from faregate.batch.store import BatchStore
+from faregate.storage.db import Database
 from helpers import free_port
 
 LINE = {"id": "batch_req_1", "custom_id": "request-1", "response": {"status_code": 200}, "batch_id": "batch_1"}
@@ -73,3 +75,53 @@ async def test_a_secret_signs_each_callback():
         assert seen[0]["x-faregate-signature"] == want and seen[0]["x-faregate-batch-id"] == "batch_1"
     finally:
         await runner.cleanup()
+
+
+async def _ended_job(tmp_path, url: str) -> tuple[Database, BatchStore]:
+    """A deferred job that ended (answer in its output file) with its callback still pending, as
+    a gateway that stopped before sending it leaves it."""
+    db = await Database.open(f"sqlite:///{tmp_path / 'log.db'}")
+    await db.migrate("request_log")
+
+    async def opened() -> Database:
+        return db
+
+    store = BatchStore(opened)
+    await store.save_file({"id": "file-out", "created_at": 1, "purpose": "batch_output", "filename": "o"}, "", "")
+    line = {"id": "batch_req_1", "custom_id": "request-1", "response": {"status_code": 200, "body": {}}, "error": None}
+    await db.execute("UPDATE batch_file SET content = $2 WHERE id = $1", "file-out", orjson.dumps(line).decode() + "\n")
+    job = {
+        "id": "batch_1",
+        "status": "completed",
+        "output_file_id": "file-out",
+        "_owner": "",
+        "_callback": {"url": url, "state": "pending", "attempts": 0},
+    }
+    await store.save_job("", job)
+    return db, store
+
+
+def db_of(db: Database):
+    async def opened() -> Database:
+        return db
+
+    return opened
+
+
+async def test_replicas_sharing_the_database_send_a_callback_once(tmp_path):
+    runner, url, got = await _receiver(fail_first=0)
+    db, store = await _ended_job(tmp_path, url)
+    try:
+        senders = [CallbackSender(store, database=db_of(db), backoff_s=0.01) for _ in range(3)]
+        for s in senders:
+            await s.resume()  # each replica, starting, finds the pending callback
+        await asyncio.gather(*(t for s in senders for t in list(s.tasks.values())))
+        assert len(got) == 1 and orjson.loads(got[0])["batch_id"] == "batch_1"
+        job = await store.job(None, "batch_1")
+        assert job["_callback"]["state"] == "delivered" and job["_callback"]["attempts"] == 1
+        late = CallbackSender(store, database=db_of(db))
+        await late.resume()
+        assert late.tasks == {}  # delivered: nothing is due any more
+    finally:
+        await runner.cleanup()
+        await db.close()

@@ -122,15 +122,18 @@ async def _submit(
 def add_batch_plan(app: web.Application, gateway: Gateway) -> None:
     """The callback sender of deferred requests (after ``add_batch_routes``: it needs the store)."""
     tier = gateway.config.batch_tier
+    log_writer = gateway.services.request_log
     app[CALLBACKS] = sender = CallbackSender(
-        app[STORE], tier.callback_attempts, tier.callback_timeout_s, secret=tier.callback_secret
+        app[STORE],
+        tier.callback_attempts,
+        tier.callback_timeout_s,
+        secret=tier.callback_secret,
+        database=log_writer.database if log_writer is not None else None,
     )
 
     async def resume(_app: web.Application) -> None:
-        if gateway.services.request_log is None:
-            return
         try:
-            await sender.resume(await app[STORE].unfinished())
+            await sender.resume()
         except (GatewayError, DatabaseUnavailable):
             return  # no database now: the watchers come back on the next start
 
