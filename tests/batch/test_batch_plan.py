@@ -238,3 +238,26 @@ def test_a_route_in_a_gradual_rollout_stays_synchronous(upstreams, start_server)
         assert raw.http_response.status_code == 200
     plan = _post(srv.base_url + "/route", {"model": "rolling", "messages": MSG})[1]
     assert plan["tier"] == "sync" and "gradual rollout" in plan["batch_tier"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"routes": [{"name": "r", "deadline": "soon"}]}, {"batch_tier": {"turnaround": "0h"}}],
+)
+def test_a_bad_duration_in_the_config_is_refused(extra):
+    from pydantic import ValidationError
+
+    from faregate.config import GatewayConfig
+
+    with pytest.raises(ValidationError, match="24h"):
+        GatewayConfig.model_validate({"database_url": "", **extra})
+
+
+def test_the_turnaround_decides_what_deadline_is_long_enough(upstreams, start_server):
+    srv = start_server(_config(upstreams, batch_tier={"turnaround": "1h"}))
+    body = {"model": "auto", "messages": MSG}
+    assert _post(srv.base_url + "/route", {**body, "faregate": {"deadline": "2h"}})[1]["tier"] == "batch"
+    assert _post(srv.base_url + "/route", {**body, "faregate": {"deadline": "30m"}})[1]["tier"] == "sync"
+    off = start_server(_config(upstreams, batch_tier={"enabled": False}))
+    plan = _post(off.base_url + "/route", {**body, "faregate": {"deadline": "7d"}})[1]
+    assert plan["tier"] == "sync" and "off" in plan["batch_tier"]
