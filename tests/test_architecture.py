@@ -78,7 +78,8 @@ ALLOWED: dict[str, set[str]] = {
     # The web dashboard reads through the APIs' own services and route helpers.
     "dashboard": {"core", "config", "storage", "keys", "limits", "pipeline", "server", "alerts", "cache"},
     # The batch tier runs each line through the Gateway pipeline (so every step applies).
-    "batch": {"core", "config", "wire", "storage", "limits", "pipeline"},  # limits: the up-front batch reservation
+    # limits: the up-front batch reservation; adapters and endpoints: lines sent by a provider's batch API.
+    "batch": {"core", "config", "wire", "adapters", "endpoints", "storage", "limits", "pipeline"},
     "testing": {"core", "wire", "adapters"},
     "demo": {"core", "config", "wire", "routing", "storage", "testing", "server", "pipeline"},
     "cli": {"*"},

@@ -89,3 +89,60 @@ def test_cascade_rows_are_expected_cost_and_quality_under_reach():
     (out,) = replay([row], lambda _row: (["c", "s"], [1.0, 0.25]))
     assert out["cost_usd"] == pytest.approx(1.0 + 0.25 * 10.0)  # the strong stage is paid a quarter of the time
     assert out["score"] == pytest.approx(0.75 * 0.5 + 0.25 * 1.0)  # and answers that quarter
+
+
+def _outcomes_and_router(tmp_path):
+    """Easy prompts the cheap model answers right; hard ones only the strong model does."""
+    rows = []
+    for i in range(120):
+        hard = i % 2 == 1
+        text = f"{'prove the theorem about primes' if hard else 'say hi to'} number {i}"
+        rows.append(
+            {
+                "id": str(i),
+                "task": "hard" if hard else "easy",
+                "messages": [{"role": "user", "content": text}],
+                "outcomes": {
+                    "cheap": {"quality": 0.0 if hard else 1.0, "cost_usd": 0.001},
+                    "strong": {"quality": 1.0, "cost_usd": 0.01},
+                },
+            }
+        )
+    data = tmp_path / "outcomes.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    router = tmp_path / "router.json"
+    r = CliRunner().invoke(cli_main, ["train", str(data), "-o", str(router), "--no-cascades"])
+    assert r.exit_code == 0, r.output
+    routes = [
+        {"name": "smart", "candidates": ["cheap", "strong"], "router_model": str(router), "min_quality": 0.8},
+        {"name": "only-cheap", "candidates": ["cheap"], "router_model": str(router), "min_quality": 0.8},
+        {"name": "untrained", "candidates": ["cheap"]},
+    ]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps({"models": MODELS, "routes": routes, "learning": {"enabled": False}}))
+    return data, cfg
+
+
+def test_compare_replays_route_definitions_over_an_outcomes_file(tmp_path):
+    data, cfg = _outcomes_and_router(tmp_path)
+    run = ["compare", str(data), "--config", str(cfg), "--json"]
+    rep = json.loads(CliRunner().invoke(cli_main, [*run, "--a", "model:strong", "--b", "route:smart"]).output)
+    a, b = rep["arms"]["A"], rep["arms"]["B"]
+    # The route sends easy prompts to the cheap model and hard ones to the strong one: the same
+    # quality as always-strong for a bit over half the cost.
+    assert a["quality"] == pytest.approx(1.0) and b["quality"] > 0.95
+    assert b["cost_per_request_usd"] < 0.7 * a["cost_per_request_usd"]
+    # Its candidates bound the plan: a cheap-only route answers half the prompts wrong.
+    rep = json.loads(CliRunner().invoke(cli_main, [*run, "--a", "route:smart", "--b", "route:only-cheap"]).output)
+    assert rep["arms"]["B"]["quality"] == pytest.approx(0.5) and rep["arms"]["B"]["cost_per_request_usd"] == 0.001
+
+
+def test_compare_route_policy_errors_say_what_to_fix(tmp_path):
+    data, cfg = _outcomes_and_router(tmp_path)
+    r = CliRunner().invoke(cli_main, ["compare", str(data), "--a", "model:cheap", "--b", "route:smart"])
+    assert r.exit_code == 2 and "needs --config" in r.output
+    base = ["compare", str(data), "--config", str(cfg), "--a", "model:cheap"]
+    r = CliRunner().invoke(cli_main, [*base, "--b", "route:nope"])
+    assert r.exit_code == 2 and "unknown route 'nope'" in r.output
+    r = CliRunner().invoke(cli_main, [*base, "--b", "route:untrained"])
+    assert r.exit_code == 2 and "has no router_model" in r.output

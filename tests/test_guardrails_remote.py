@@ -185,3 +185,34 @@ def test_remote_guardrails_need_a_url_and_only_block() -> None:
         GatewayConfig.model_validate(
             {"guardrails": [{"name": "w", "type": "webhook", "url": "http://x", "action": "mask"}]}
         )
+
+
+@pytest.mark.parametrize("kind", TYPES)
+@pytest.mark.parametrize(("front", "stream"), [(f, s) for f in ("chat", "messages") for s in (False, True)])
+@pytest.mark.parametrize("where", ["arguments", "result"])
+def test_tool_call_request_block_matrix(start_server, upstreams, hook, kind, front, stream, where) -> None:
+    from guardrail_tool_calls import send_turn
+
+    srv = _server(start_server, upstreams, hook, kind, ["request"])
+    fake = upstreams["anthropic" if front == "messages" else "openai"]
+    args, result = ({"note": BAD_TEXT[kind]}, "done") if where == "arguments" else ({"note": "hi"}, BAD_TEXT[kind])
+    err = anthropic.BadRequestError if front == "messages" else openai.BadRequestError
+    with pytest.raises(err) as e:
+        send_turn(front, srv.url, KEY, args, result, stream)
+    assert e.value.status_code == 400 and f"g-{kind}" in json.dumps(e.value.body)
+    assert fake.requests() == []
+
+
+@pytest.mark.parametrize("kind", TYPES)
+@pytest.mark.parametrize(("front", "stream"), [(f, s) for f in ("chat", "messages") for s in (False, True)])
+def test_tool_call_answer_block_matrix(start_server, upstreams, hook, kind, front, stream) -> None:
+    from guardrail_tool_calls import tool_answer, tool_answer_or_error
+
+    srv = _server(start_server, upstreams, hook, kind, ["response"], window_chars=16)
+    fake = upstreams["anthropic" if front == "messages" else "openai"]
+    fake.script({"tool_call": {"name": "send_mail", "arguments": json.dumps({"note": BAD_TEXT[kind]})}})
+    err = tool_answer_or_error(front, srv.url, KEY, "a question", stream)
+    assert err is not None and f"g-{kind}" in str(err)
+    fake.script({"tool_call": {"name": "send_mail", "arguments": json.dumps({"note": "all fine here"})}})
+    args, _pieces = tool_answer(front, srv.url, KEY, "a question", stream)  # a clean call passes
+    assert json.loads(args) == {"note": "all fine here"}

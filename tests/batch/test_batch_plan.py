@@ -16,7 +16,7 @@ import pytest
 
 from faregate.testing.loopback import LoopbackServer
 from faregate.testing.webhook_receiver import RECEIVED, make_app
-from helpers import GATEWAY_KEY, fake_config
+from helpers import GATEWAY_KEY, cost_of, fake_config
 
 MSG = [{"role": "user", "content": "summarise the quarterly report"}]
 
@@ -118,7 +118,7 @@ def test_a_stream_with_a_deadline_streams(upstreams, start_server):
 
 def test_a_model_without_a_batch_discount_is_answered_at_once(upstreams, start_server):
     cfg = _config(upstreams)
-    cfg["models"] = [{**m, "batch_discount": 1.0} for m in cfg["models"]]  # the catalogue's 0.5 switched off
+    cfg["models"] = [{**m, "batch_discount": 0.0} for m in cfg["models"]]  # the catalogue's 0.5 switched off
     srv = start_server(cfg)
     assert _deferred(_client(srv), extra_body={"faregate": {"deadline": "24h"}}).status_code == 200
 
@@ -261,3 +261,33 @@ def test_the_turnaround_decides_what_deadline_is_long_enough(upstreams, start_se
     off = start_server(_config(upstreams, batch_tier={"enabled": False}))
     plan = _post(off.base_url + "/route", {**body, "faregate": {"deadline": "7d"}})[1]
     assert plan["tier"] == "sync" and "off" in plan["batch_tier"]
+
+
+def test_through_the_providers_batch_api_the_deferred_request_pays_the_discount(upstreams, start_server, tmp_path):
+    import sqlite3
+
+    fake = upstreams["openai"]
+    srv = start_server(_config(upstreams, batch="provider", database_url=f"sqlite:///{tmp_path / 'log.db'}"))
+    client = _client(srv)
+    fake.reset()
+    resp = _deferred(client, extra_body={"faregate": {"deadline": "24h"}})
+    assert resp.status_code == 202
+    done = _wait(client, resp.json()["id"])
+    assert done.status == "completed"
+    [line] = [orjson.loads(x) for x in client.files.content(done.output_file_id).text.splitlines()]
+    body = line["response"]["body"]
+    assert body["choices"][0]["message"]["content"]
+    assert [r["path"] for r in fake.requests() if r["method"] == "POST" and r["path"] == "/v1/batches"]
+    usage = body["usage"]
+    list_price = cost_of("openai", usage["prompt_tokens"], usage["completion_tokens"])
+    assert usage["cost_usd"] == pytest.approx(list_price * 0.5, rel=1e-6)  # billed at the batch price
+    con = sqlite3.connect(tmp_path / "log.db")
+    end = time.monotonic() + 5
+    rows: list = []
+    while not rows and time.monotonic() < end:
+        rows = con.execute(
+            "SELECT cost_usd, requested_model FROM request_log WHERE batch_id = ?", (done.id,)
+        ).fetchall()
+        time.sleep(0.1)
+    con.close()
+    assert rows == [(pytest.approx(list_price * 0.5, rel=1e-6), "fake-openai")]

@@ -2,8 +2,10 @@
 report's table, intervals and verdict, over either kind of file:
 
 - a routing-outcomes file (``routing/data.py``; rows with ``outcomes``): a policy is
-  ``model:NAME`` or ``router:PATH`` (a ``faregate train`` file: per prompt, the cheapest
-  predicted plan meeting ``--min-quality``, else the best predicted). A single model's row is
+  ``model:NAME``, ``router:PATH`` (a ``faregate train`` file: per prompt, the cheapest
+  predicted plan meeting ``--min-quality``, else the best predicted) or, with ``--config``,
+  ``route:NAME`` (that route definition: its router file, candidates, floor and confidence, the
+  floor met as a chance constraint as the gateway plans it). A single model's row is
   its recorded cost and quality. A cascade's is its expectation under the router's reach
   probabilities: cost sum(reach_s * cost_s), quality sum((reach_s - reach_s+1) * quality_s)
   (the answer is stage s's when s is reached and s+1 is not). No latency is recorded (0).
@@ -46,7 +48,49 @@ def policy(spec: str, models: list[str], min_quality: float) -> Policy:
             return list(best.arm.models), [float(r) for r in best.reach]
 
         return choose
-    raise click.BadParameter(f"{spec!r}: a policy is model:NAME or router:PATH")
+    raise click.BadParameter(f"{spec!r}: a policy is model:NAME or router:PATH, or route:NAME with --config")
+
+
+def route_policy(name: str, config_path: str | None, models: list[str], min_quality: float) -> Policy:
+    """A config's route definition replayed on an outcomes file: the route's router file (else
+    the gateway's), restricted to its candidates, with its floor and confidence (else the
+    gateway defaults) applied as the planner does: cheapest plan whose calibrated P(meet the
+    floor) reaches the confidence, else the most likely to meet it."""
+    from ..routing.model import RouterModel, row_features
+
+    if config_path is None:
+        raise click.BadParameter(f"route:{name} needs --config (the file that defines the route)")
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    route = next((r for r in config.routes if r.name == name), None)
+    if route is None:
+        raise click.BadParameter(f"unknown route {name!r}; the config has {[r.name for r in config.routes]}")
+    path = route.router_model or config.router_model
+    if path is None:
+        raise click.BadParameter(f"route {name!r} has no router_model (nor does the config): train one first")
+    router = RouterModel.load(path)
+    allowed = set(route.candidates or models)
+    if not allowed & set(models):
+        raise click.BadParameter(f"route {name!r}: none of its candidates {sorted(allowed)} is in the file")
+    floor = route.min_quality if route.min_quality is not None else min_quality
+    confidence = route.confidence if route.confidence is not None else config.default_confidence
+
+    def choose(row: Row) -> tuple[list[str], list[float]]:
+        arms = [
+            a
+            for a in router.predict_arms(row_features(row))
+            if all(m in row.outcomes and m in allowed for m in a.arm.models)
+        ]
+        if not arms:
+            raise click.ClickException(f"route {name!r}: no plan of the router fits row {row.id!r}")
+        p = router.p_meet([a.quality for a in arms], floor)
+        ok = [a for a, pm in zip(arms, p, strict=True) if pm >= confidence]
+        best = min(ok, key=lambda a: a.cost_usd) if ok else arms[max(range(len(arms)), key=p.__getitem__)]
+        return list(best.arm.models), [float(r) for r in best.reach]
+
+    return choose
 
 
 def replay(rows: list[Row], pick: Policy) -> list[dict[str, Any]]:
@@ -107,7 +151,11 @@ def _traffic(file: str, config_path: str | None, route: str, specs: tuple[str, s
 @click.option("--b", "policy_b", required=True, help="Candidate: model:NAME, router:PATH, route:NAME or sent.")
 @click.option("--min-quality", default=0.8, show_default=True, type=click.FloatRange(0, 1))
 @click.option(
-    "--config", "config_path", envvar="FAREGATE_CONFIG", type=click.Path(dir_okay=False), help="Traffic files only."
+    "--config",
+    "config_path",
+    envvar="FAREGATE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Traffic files; route:NAME on outcomes files.",
 )
 @click.option("--route", default="auto", show_default=True, help="Traffic files: the route router:PATH replaces.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -123,7 +171,12 @@ def compare_cmd(
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         models = models_of(rows)
-        a, b = policy(policy_a, models, min_quality), policy(policy_b, models, min_quality)
+        a, b = (
+            route_policy(spec[6:], config_path, models, min_quality)
+            if spec.startswith("route:")
+            else policy(spec, models, min_quality)
+            for spec in (policy_a, policy_b)
+        )
         rep = report({"A": replay(rows, a), "B": replay(rows, b)})
     rep["policies"] = {"A": policy_a, "B": policy_b}
     click.echo(orjson.dumps(rep, option=orjson.OPT_INDENT_2).decode() if as_json else render(rep))

@@ -11,7 +11,7 @@ import orjson
 
 from ..core.errors import InvalidRequest
 
-URLS = ("/v1/chat/completions", "/v1/embeddings")
+URLS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses")
 MAX_LINES = 50_000
 
 

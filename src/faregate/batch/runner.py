@@ -1,5 +1,6 @@
-"""Running a batch by faregate itself: each line through the same Gateway pipeline as a normal
-request (auth, limits, budget, guardrails, routing, request log), a bounded number at once.
+"""Running a batch: by the providers' batch APIs when ``provider_run.plan`` says so, else by
+faregate itself: each line through the same Gateway pipeline as a normal request (auth, limits,
+budget, guardrails, routing, request log), a bounded number at once.
 
 The principal of the batch's creator is kept with the runner in memory, so a line is checked
 against that key's allow-list, limits and budget exactly as if the key had sent it."""
@@ -15,17 +16,25 @@ from typing import Any
 import orjson
 
 from ..core.errors import GatewayError
+from ..core.types import ChatRequest
 from ..pipeline.context import Principal
 from ..pipeline.gateway import Gateway
-from ..wire.codec import FrontCodec, ReplyFacts
+from ..wire.codec import FrontCodec, ReplyFacts, decode_json
 from ..wire.embeddings_front import EmbeddingsCodec
 from ..wire.openai_front import OpenAIChatCodec
+from ..wire.responses_codec import ResponsesCodec
+from ..wire.responses_front import build_call, check_body
 from .budget import BatchHold
 from .lines import parse_lines
+from .provider_run import ProviderRun, plan
 from .store import BatchStore
 
 log = logging.getLogger("faregate")
-CODECS: dict[str, FrontCodec] = {"/v1/chat/completions": OpenAIChatCodec(), "/v1/embeddings": EmbeddingsCodec()}
+CODECS: dict[str, FrontCodec] = {
+    "/v1/chat/completions": OpenAIChatCodec(),
+    "/v1/embeddings": EmbeddingsCodec(),
+    "/v1/responses": ResponsesCodec(),  # parses only; a line renders with its own call's codec
+}
 CONCURRENCY = 4
 LEASE_S = 60.0
 
@@ -36,10 +45,10 @@ def new_id(prefix: str) -> str:
 
 async def run_line(gw: Gateway, principal: Principal | None, line: dict[str, Any], batch_id: str) -> dict[str, Any]:
     """One output (or error) line in OpenAI's format: ``{"id","custom_id","response","error"}``."""
-    codec = CODECS[line["url"]]
+    codec: FrontCodec = CODECS[line["url"]]
     out: dict[str, Any] = {"id": new_id("batch_req_"), "custom_id": line["custom_id"]}
     try:
-        req = codec.parse_request(orjson.dumps(line["body"]), gw.config.bounds.input_bounds())
+        codec, req = _parsed(gw, line)
     except GatewayError as err:
         status, body, _ = codec.encode_error(err)
         return {**out, "response": {"status_code": status, "request_id": "", "body": orjson.loads(body)}, "error": None}
@@ -58,6 +67,21 @@ async def run_line(gw: Gateway, principal: Principal | None, line: dict[str, Any
         status, raw, _ = codec.encode_error(err)
         body = orjson.loads(raw)
     return {**out, "response": {"status_code": status, "request_id": ctx.request_id, "body": body}, "error": None}
+
+
+def _parsed(gw: Gateway, line: dict[str, Any]) -> tuple[FrontCodec, ChatRequest]:
+    """The line's codec and request; a Responses line gets its call's codec (it echoes the call's
+    fields) and no stored history (``previous_response_id`` is not looked up in a batch)."""
+    bounds = gw.config.bounds.input_bounds()
+    if line["url"] == "/v1/responses":
+        call = build_call(check_body(decode_json(orjson.dumps(line["body"])), bounds), [], bounds)
+        codec: FrontCodec = ResponsesCodec.for_call(call)
+        req = call.request
+    else:
+        codec = CODECS[line["url"]]
+        req = codec.parse_request(orjson.dumps(line["body"]), bounds)
+    req.stream = False  # a batch line is answered whole
+    return codec, req
 
 
 def _principal(kept: dict[str, Any] | None) -> Principal | None:
@@ -83,6 +107,7 @@ class SelfRunner:
         self.tasks: set[asyncio.Task[None]] = set()
         self.held: set[str] = set()
         self.holds: dict[str, BatchHold] = {}  # batch id -> its up-front budget reservation
+        self.provider = ProviderRun(gw, store, CODECS)  # jobs run by a provider's batch API
 
     def start(self, batch_id: str) -> None:
         task = asyncio.create_task(self._run(batch_id))
@@ -127,12 +152,20 @@ class SelfRunner:
             return
         lines = parse_lines(await self._input(job))
         done = await self.store.lines(batch_id)  # answered before a restart: never sent again
+        principal = self.principals.get(batch_id) or _principal(job.get("_principal"))
+        hold = self.holds.get(batch_id)
+        state = await self.store.provider_state(batch_id)
+        if state is None and job["status"] == "validating":  # decided once, before any line runs
+            state = plan(self.gw, principal, lines, CODECS)
+            if state is not None:
+                await self.store.save_provider_state(batch_id, state)
         if job["status"] == "validating":
             job.update(status="in_progress", in_progress_at=int(time.time()))
             await self.store.update_job(job)
-        principal = self.principals.get(batch_id) or _principal(job.get("_principal"))
+        if state is not None:
+            await self._by_provider(job, state, lines, (principal, hold, done))
+            return
         sem = asyncio.Semaphore(CONCURRENCY)
-        hold = self.holds.get(batch_id)
 
         async def one(line: dict[str, Any]) -> dict[str, Any] | None:
             if line["custom_id"] in done:
@@ -152,6 +185,29 @@ class SelfRunner:
             if hold is not None:  # what the unrun lines (cancelled, failed) held goes back
                 await self.holds.pop(batch_id, hold).close()
         await self._finish(job, [r for r in results if r is not None], len(lines))
+
+    async def _by_provider(
+        self,
+        job: dict[str, Any],
+        state: dict[str, Any],
+        lines: list[dict[str, Any]],
+        ctx: tuple[Principal | None, BatchHold | None, dict[str, dict[str, Any]]],
+    ) -> None:
+        principal, hold, _ = ctx
+
+        async def run_local(line: dict[str, Any]) -> dict[str, Any]:
+            if hold is not None:
+                await hold.line_started(line["custom_id"])
+            result = await run_line(self.gw, principal, line, job["id"])
+            await self.store.save_line(job["id"], result)
+            return result
+
+        try:
+            results = await self.provider.run(job, state, lines, ctx, run_local)
+        finally:
+            if hold is not None:
+                await self.holds.pop(job["id"], hold).close()
+        await self._finish(job, results, len(lines))
 
     async def _input(self, job: dict[str, Any]) -> str:
         row = await self.store.file(job["_owner"], job["input_file_id"])

@@ -1,4 +1,5 @@
-"""Files and batch jobs in the request-log database (migration ``request_log/009_batch``).
+"""Files and batch jobs in the request-log database (migrations ``request_log/009_batch`` and
+``019_batch_provider``: the state of a job run by a provider's batch API).
 
 Every read is scoped to the owner (a gateway key id): another key gets a 404, as with stored
 responses. A job row carries the whole OpenAI batch object as JSON plus a lease: the replica
@@ -138,6 +139,17 @@ class BatchStore:
         db = await self._open()
         rows = await db.fetch("SELECT custom_id, result FROM batch_line WHERE batch_id = $1", bid)
         return {str(r["custom_id"]): orjson.loads(r["result"]) for r in rows}
+
+    async def save_provider_state(self, bid: str, state: dict[str, Any]) -> None:
+        """Persist the job's provider-batch state (migration ``request_log/019``)."""
+        db = await self._open()
+        await db.execute("UPDATE batch_job SET provider_state = $2 WHERE id = $1", bid, orjson.dumps(state).decode())
+
+    async def provider_state(self, bid: str) -> dict[str, Any] | None:
+        """The job's provider-batch state; ``None``: it runs by faregate itself (or is not planned yet)."""
+        db = await self._open()
+        row = await db.fetchrow("SELECT provider_state FROM batch_job WHERE id = $1", bid)
+        return orjson.loads(row["provider_state"]) if row is not None and row["provider_state"] else None
 
     async def unfinished(self) -> list[str]:
         """Jobs a (restarted) gateway should resume."""

@@ -71,9 +71,7 @@ class CatalogueEntry(_Strict):
     upstream: str  # the id the provider's API expects
     base_url: str | None = None  # null: the wire format's public API
     prices: CataloguePrices
-    batch_discount: float | None = Field(
-        None, ge=0, le=1
-    )  # fraction of the list price paid under the batch API; null: none/unknown
+    batch_discount: float | None = Field(None, ge=0, le=1)  # share off under the batch API; null: none/unknown
     context_window: int = Field(gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
     capabilities: Capabilities = Field(default_factory=Capabilities)

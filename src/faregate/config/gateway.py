@@ -13,7 +13,7 @@ from .dashboard import DashboardConfig
 from .experiments import ExperimentConfig
 from .guardrails import GuardrailSpec, TeamConfig
 from .limits import KeyConfig, LimitsConfig
-from .models import ModelConfig, RouteConfig
+from .models import BatchMode, ModelConfig, RouteConfig
 from .observability import AccessLogConfig, AlertsConfig, MetricsConfig, TracingConfig
 from .sections import (
     HttpPoolConfig,
@@ -91,6 +91,12 @@ class GatewayConfig(_Frozen):
         description="Named guardrails; keys, teams, routes and models switch them on with `guardrails: [NAME]`.",
     )
     teams: dict[str, TeamConfig] = Field(default_factory=dict, description="Settings per team name (guardrails).")
+    batch: BatchMode = Field(
+        "auto",
+        description="How `/v1/batches` runs its lines, unless a model says otherwise: `auto` (a model on "
+        "OpenAI's or Anthropic's public endpoint through that provider's batch API, at its batch discount; "
+        "anything else by faregate itself), `provider` (the batch API wherever the provider has one), `self`.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

@@ -108,6 +108,9 @@ class AzureConfig(_Frozen):
     )
 
 
+BatchMode = Literal["auto", "provider", "self"]
+
+
 class ModelConfig(_Frozen):
     """A model clients can name, and how faregate reaches it."""
 
@@ -118,13 +121,6 @@ class ModelConfig(_Frozen):
     api_key: str | None = Field(None, description="Upstream credential (a `${VAR}` reference).")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra headers sent upstream.")
     prices: PricesConfig = Field(default_factory=PricesConfig, description="List prices.")
-    batch_discount: float | None = Field(
-        None,
-        gt=0,
-        le=1,
-        description="Fraction of the list price paid through the provider's batch API (0.5: half); "
-        "null: the catalogue's, else the model has no batch tier.",
-    )
     context_window: int = Field(128_000, gt=0, description="Largest prompt, in tokens.")
     max_output_tokens: int | None = Field(None, gt=0, description="Largest answer (tokens); not enforced.")
     capabilities: list[Capability] = Field(
@@ -177,6 +173,19 @@ class ModelConfig(_Frozen):
         description="The upstream serves OpenAI's Responses API (`/v1/responses`): `/v1/responses` is passed "
         "through instead of translated to chat. null: true for a provider that has it at its public endpoint "
         "(OpenAI), false for another base URL (most OpenAI-compatible servers serve chat only).",
+    )
+    batch: BatchMode | None = Field(
+        None,
+        description="How `/v1/batches` lines for this model run: `provider` (the provider's own batch API: "
+        "OpenAI Batch, Anthropic Message Batches), `self` (faregate sends each line itself), `auto` (the "
+        "provider's batch API on its public endpoint, else self). null: the gateway's `batch`.",
+    )
+    batch_discount: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Share off the list price for lines run by the provider's batch API (0.5: half price; "
+        "0: none, and no batch tier for the router). null: the catalogue's, else none.",
     )
 
     @model_validator(mode="before")

@@ -212,13 +212,10 @@ def _print_batch(console: Any, result: Any) -> None:
     console.print(
         f"[bold]batch tier[/]: {f['could_wait']} of {len(result.routed)} requests ({f['share']:.1%}) could wait "
         f"(deadline {DEADLINE}); {f['batched']} planned onto the batch tier (202, then GET /v1/batches/{{id}}, "
-        f"answered in {f['p50_s']:,.1f} simulated s at the median); at the batch discount (x{BATCH_DISCOUNT:g}) "
-        f"they cost {_usd(f['at_discount'])} instead of {_usd(f['billed'])}: [bold]{_usd(f['saved'])}[/] saved "
-        f"({f['saved_of_spend']:.1%} of the routed spend)"
-    )
-    console.print(
-        "[dim]The simulated providers have no batch API: faregate ran those lines itself, billed at list price "
-        "(the spend above counts them so); through a provider's batch API they are billed at the discount.[/]"
+        f"answered in {f['p50_s']:,.1f} simulated s at the median) and run by the providers' batch API: "
+        f"billed {_usd(f['billed'])} instead of {_usd(f['at_list'])} at list price (x{1 - BATCH_DISCOUNT:g}), "
+        f"[bold]{_usd(f['saved'])}[/] saved ({f['saved_of_spend']:.1%} of what the routed run would have cost "
+        "without the batch tier)"
     )
 
 

@@ -34,6 +34,8 @@ def build_config(
                 "api_key": "simulated",
                 "prices": {"input": t.input_price, "output": t.output_price},
                 "batch_discount": BATCH_DISCOUNT,  # as the real models the tiers are priced like
+                # The simulated providers serve OpenAI's Batch API too: requests that can wait go there.
+                "batch": "provider",
                 # Priors on the demo's (scaled) clock, refined by live measurements.
                 "latency": {"ttft_ms": t.ttft_ms * time_scale, "tokens_per_s": t.tokens_per_s / time_scale},
                 "router_name": t.name,

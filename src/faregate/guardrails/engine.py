@@ -15,7 +15,7 @@ from typing import Any
 
 from ..config.guardrails import GuardrailSpec
 from ..core.errors import InvalidRequest
-from . import pii
+from . import json_text, pii, walk
 from .masking import Vault, mask, redact
 
 
@@ -58,26 +58,36 @@ class Guardrail:
             return pii.find(text, self.spec.kinds)
         return pii.find_patterns(text, self._patterns)
 
+    def _decide(self, kinds: set[str], count: int, stage: str) -> Decision:
+        """The decision over what was found; raises ``GuardrailBlocked`` on a block."""
+        if not count:
+            return Decision(self.name, "pass", stage)
+        decision = Decision(self.name, self.spec.action, stage, tuple(sorted(kinds)), count)
+        if self.spec.action == "block":
+            raise GuardrailBlocked(decision)
+        return decision
+
     def inspect(self, text: str, vault: Vault, stage: str) -> tuple[str, Decision]:
         """The text to pass on and the decision; raises ``GuardrailBlocked`` on a block."""
         matches = self.find(text)
-        if not matches:
-            return text, Decision(self.name, "pass", stage)
-        kinds = tuple(sorted({m.kind for m in matches}))
-        decision = Decision(self.name, self.spec.action, stage, kinds, len(matches))
-        if self.spec.action == "block":
-            raise GuardrailBlocked(decision)
-        return mask(text, matches, vault), decision
+        decision = self._decide({m.kind for m in matches}, len(matches), stage)
+        return (mask(text, matches, vault) if matches else text), decision
+
+    def inspect_json(self, raw: str, vault: Vault, stage: str) -> tuple[str, Decision]:
+        """``inspect`` for JSON text (tool-call arguments): values masked inside it, still valid JSON."""
+        found = json_text.find(raw, self.find)
+        decision = self._decide({f.kind for f in found}, len(found), stage)
+        return (json_text.mask(raw, found, vault) if found else raw), decision
 
     def inspect_output(self, text: str, matches: list[pii.Match]) -> tuple[str, Decision]:
         """An answer's text with new values redacted, or ``GuardrailBlocked``; ``matches`` from ``find``."""
-        if not matches:
-            return text, Decision(self.name, "pass", "response")
-        kinds = tuple(sorted({m.kind for m in matches}))
-        decision = Decision(self.name, self.spec.action, "response", kinds, len(matches))
-        if self.spec.action == "block":
-            raise GuardrailBlocked(decision)
-        return redact(text, matches), decision
+        decision = self._decide({m.kind for m in matches}, len(matches), "response")
+        return (redact(text, matches) if matches else text), decision
+
+    def inspect_output_json(self, raw: str, found: list[json_text.Found]) -> tuple[str, Decision]:
+        """``inspect_output`` for JSON text; ``found`` from ``json_text.find``."""
+        decision = self._decide({f.kind for f in found}, len(found), "response")
+        return (json_text.redact(raw, found) if found else raw), decision
 
 
 def merge(prev: Decision | None, d: Decision) -> Decision:
@@ -93,31 +103,49 @@ def merge(prev: Decision | None, d: Decision) -> Decision:
 def guard_messages(
     guards: Sequence[Guardrail], messages: list[dict[str, Any]], vault: Vault
 ) -> tuple[list[dict[str, Any]], list[Decision]]:
-    """New messages with every text (string content and text parts) passed through the guards."""
+    """New messages with every text (content, text parts, tool results) and every tool call's
+    arguments passed through the guards."""
     decisions: dict[str, Decision] = {}
-    out = [_guard_message(guards, msg, vault, decisions) for msg in messages]
-    return out, list(decisions.values())
+    text, args = request_fns(guards, vault, decisions)
+    return [walk.map_message(m, text, args) for m in messages], list(decisions.values())
 
 
-def _guard_message(
-    guards: Sequence[Guardrail], msg: dict[str, Any], vault: Vault, decisions: dict[str, Decision]
-) -> dict[str, Any]:
-    content = msg.get("content")
-    if isinstance(content, str):
-        return {**msg, "content": _guard_text(guards, content, vault, decisions)}
-    if isinstance(content, list):
-        parts = [
-            {**p, "text": _guard_text(guards, p["text"], vault, decisions)}
-            if isinstance(p, dict) and isinstance(p.get("text"), str)
-            else p
-            for p in content
-        ]
-        return {**msg, "content": parts}
-    return msg
+def request_fns(
+    guards: Sequence[Guardrail], vault: Vault, decisions: dict[str, Decision]
+) -> tuple[walk.TextFn, walk.TextFn]:
+    """The (text, arguments) functions of the request stage, recording into ``decisions``."""
+
+    def text(t: str) -> str:
+        for g in guards:
+            t, d = g.inspect(t, vault, "request")
+            decisions[g.name] = merge(decisions.get(g.name), d)
+        return t
+
+    def args(raw: str) -> str:
+        if not json_text.is_json(raw):  # not JSON after all: guarded as the text it is
+            return text(raw)
+        for g in guards:
+            raw, d = g.inspect_json(raw, vault, "request")
+            decisions[g.name] = merge(decisions.get(g.name), d)
+        return raw
+
+    return text, args
 
 
-def _guard_text(guards: Sequence[Guardrail], text: str, vault: Vault, decisions: dict[str, Decision]) -> str:
-    for g in guards:
-        text, d = g.inspect(text, vault, "request")
-        decisions[g.name] = merge(decisions.get(g.name), d)
-    return text
+def redacted_fns(guards: Sequence[Guardrail]) -> tuple[walk.TextFn, walk.TextFn]:
+    """(text, arguments) functions that redact whatever any of ``guards`` finds, mask or block
+    alike: what a blocked request's log shows instead of the text it refused."""
+
+    def text(t: str) -> str:
+        for g in guards:
+            t = redact(t, g.find(t))
+        return t
+
+    def args(raw: str) -> str:
+        if not json_text.is_json(raw):
+            return text(raw)
+        for g in guards:
+            raw = json_text.redact(raw, json_text.find(raw, g.find))
+        return raw
+
+    return text, args

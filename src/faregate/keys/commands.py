@@ -70,6 +70,51 @@ def _ts(v: float | None) -> str:
     return "-" if v is None else datetime.fromtimestamp(v, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
+# The optimisation modes a key may pin (``routing/modes.py`` has the same list; a test keeps them equal).
+MODES = ("cost", "latency", "quality", "balanced")
+
+
+def parse_guardrails(value: str | None, config_path: str | None) -> list[str] | None:
+    """``--guardrails a,b``: names of the config's ``guardrails:`` entries (``''``: none). An
+    unknown name is a usage error (exit 2) naming the configured ones, as the admin API's 409."""
+    if value is None or not value.strip():
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    from ..config import load_config
+
+    known = sorted(g.name for g in load_config(config_path).guardrails)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        where = f"in {config_path}" if config_path else "(no --config / FAREGATE_CONFIG given)"
+        raise click.BadParameter(
+            f"unknown guardrail(s) {unknown}; configured {where}: {known}", param_hint="'--guardrails'"
+        )
+    return list(dict.fromkeys(names))
+
+
+def key_options(f: Any) -> Any:
+    """``--mode`` and ``--guardrails``, on ``keys create`` and ``keys update``."""
+    f = click.option(
+        "--guardrails",
+        help="Comma-separated names of the config's guardrails run on the key's requests ('' for none).",
+    )(f)
+    return click.option(
+        "--mode",
+        type=click.Choice([*MODES, "none"]),
+        help="Optimisation mode of the key's routed requests ('none' clears it).",
+    )(f)
+
+
+def _key_fields(mode: str | None, guardrails: str | None, config_path: str | None) -> dict[str, Any]:
+    """The store's ``mode``/``guardrails`` arguments for the flags given (the others left out)."""
+    kw: dict[str, Any] = {}
+    if mode is not None:
+        kw["mode"] = None if mode == "none" else mode
+    if guardrails is not None:
+        kw["guardrails"] = parse_guardrails(guardrails, config_path)
+    return kw
+
+
 def limit_options(f: Any) -> Any:
     for opt in reversed(
         [
@@ -126,6 +171,7 @@ def keys_group() -> None:
     default=None,
     help="--non-idempotent: the key's requests must not reach an upstream twice (never hedged).",
 )
+@key_options
 @limit_options
 @common
 def create_cmd(
@@ -134,6 +180,8 @@ def create_cmd(
     models,
     expires,
     idempotent,
+    mode,
+    guardrails,
     database_url,
     config_path,
     **limit_opts,
@@ -141,16 +189,19 @@ def create_cmd(
     """Create a key; the key itself is printed on the LAST line, once."""
     limits = _limits(**limit_opts)
     exp = parse_expires(expires)
+    extra = _key_fields(mode, guardrails, config_path)
     raw, rec = _run(
         _db_url(database_url, config_path),
         lambda s: s.create_key(
-            name, team=team, models=models, limits=limits, expires_at=exp, idempotent=idempotent is not False
+            name, team=team, models=models, limits=limits, expires_at=exp, idempotent=idempotent is not False, **extra
         ),
     )
     click.echo(
         f"created {rec.id} ({rec.prefix}...) name={rec.name} team={rec.team or '-'} "
         f"models={','.join(rec.models) if rec.models is not None else '*'} expires={_ts(rec.expires_at)}"
-        + ("" if rec.idempotent else " non-idempotent"),
+        + ("" if rec.idempotent else " non-idempotent")
+        + (f" mode={rec.mode}" if rec.mode else "")
+        + (f" guardrails={','.join(rec.guardrails)}" if rec.guardrails else ""),
         err=True,
     )
     click.echo("store this key now; it is not shown again:", err=True)
@@ -232,6 +283,7 @@ def rotate_cmd(key_id, database_url, config_path) -> None:
     default=None,
     help="--non-idempotent: the key's requests must not reach an upstream twice (never hedged).",
 )
+@key_options
 @limit_options
 @common
 def update_cmd(
@@ -240,12 +292,14 @@ def update_cmd(
     team,
     expires,
     idempotent,
+    mode,
+    guardrails,
     database_url,
     config_path,
     **limit_opts,
 ) -> None:
-    """Change a key's models, team, expiry or limits."""
-    kw: dict[str, Any] = {"limits": _limits(**limit_opts) or None}
+    """Change a key's models, team, expiry, limits, mode or guardrails."""
+    kw: dict[str, Any] = {"limits": _limits(**limit_opts) or None, **_key_fields(mode, guardrails, config_path)}
     if models is not None:
         kw["models"] = None if models == "*" else models
     if team is not None:
@@ -264,7 +318,8 @@ def update_cmd(
         raise click.ClickException(f"no key {key_id!r}")
     click.echo(
         f"updated {rec.id}: models={rec.models if rec.models is not None else '*'} limits={rec.limits}"
-        f" idempotent={str(rec.idempotent).lower()}"
+        f" idempotent={str(rec.idempotent).lower()} mode={rec.mode or '-'}"
+        f" guardrails={','.join(rec.guardrails) if rec.guardrails else '-'}"
     )
 
 

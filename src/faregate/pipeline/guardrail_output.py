@@ -1,28 +1,32 @@
 """Guardrails on the answer: new PII/regex matches redacted or blocked, moderation and webhook
-verdicts, then masked request values restored; whole answers and streams alike.
+verdicts, then masked request values restored; whole answers and streams alike, in the text
+and in tool-call arguments (kept valid JSON), and in a Responses-API upstream's own output
+items (passed through to the client as they came, so they are guarded as they are).
 
-Runs outside the cache, so cache hits are guarded too. A stream goes through one bounded
-window with hold-back per stage: a value split across chunks is seen whole before release,
-remote checks see ``window_chars`` at a time (with an overlap, so a word on a window's edge is
-seen whole), and a block mid-stream ends the stream with the front's in-band error.
+Runs outside the cache, so cache hits are guarded too. A stream goes through bounded windows
+with hold-back per stage (``guardrail_stream``): a value split across chunks or argument pieces
+is seen whole before release, remote checks see ``window_chars`` at a time, and a block
+mid-stream ends the stream with the front's in-band error. The answer the request log keeps
+(``ctx.response_text``) is the guarded one before restoring: masked values stay masked there.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import aiohttp
 
-from ..core.types import Event, TextDelta
-from ..guardrails import pii
+from ..core.types import ChatResponse, Event, TextDelta
+from ..guardrails import json_text, pii, walk
 from ..guardrails.engine import Decision, Guardrail, GuardrailBlocked, merge
 from ..guardrails.masking import MAX_PLACEHOLDER_LEN, Vault, placeholders, restore
 from ..guardrails.remote import verdict
 from ..guardrails.window import StreamWindow
 from .context import Reply, RequestContext
+from .guardrail_stream import checked, windowed
 
-_OVERLAP = 64  # characters of the previous window a remote check sees again
 Session = Callable[[], aiohttp.ClientSession]
 
 
@@ -38,30 +42,52 @@ class OutputGuards:
         self._decisions: dict[str, Decision] = {}
 
     async def apply(self, reply: Reply) -> Reply:
-        if reply.response is not None and reply.response.content:
+        resp = reply.response
+        if resp is not None and (resp.content or resp.tool_calls or resp.output_items):
             try:
-                text = self._local_pass(reply.response.content)
-                await self._remote_check(text)
+                resp = self._guard_whole(resp)
+                await self._remote_check("\n".join([resp.content or "", *(tc.arguments for tc in resp.tool_calls)]))
             finally:
                 self._record()
-            if self._vault:
-                text = restore(text, self._vault)
-            reply.response = replace(reply.response, content=text)
-        elif reply.response is not None:
+            self._ctx.response_text = resp.content
+            reply.response = _restored(resp, self._vault) if self._vault else resp
+        elif resp is not None:
             self._record()
         if reply.events is not None:
             reply.events = self._stream(reply.events)
         return reply
 
+    def _guard_whole(self, resp: ChatResponse) -> ChatResponse:
+        text, args = self._local_pass, self._local_pass_json
+        items = resp.output_items
+        return replace(
+            resp,
+            content=text(resp.content) if resp.content else resp.content,
+            tool_calls=[replace(tc, arguments=args(tc.arguments)) for tc in resp.tool_calls],
+            output_items=None if items is None else [walk.map_item(i, text, args) for i in items],
+        )
+
+    def _note(self, g: Guardrail, step: Callable[..., tuple[str, Decision]], *args: Any) -> str:
+        """Run one guard's output step, recording its decision (a block too, before raising)."""
+        try:
+            text, d = step(*args)
+        except GuardrailBlocked as e:
+            self._decisions[g.name] = e.decision
+            raise
+        self._decisions[g.name] = merge(self._decisions.get(g.name), d)
+        return text
+
     def _local_pass(self, text: str) -> str:
         for g in self._local:
-            try:
-                text, d = g.inspect_output(text, g.find(text))
-            except GuardrailBlocked as e:
-                self._decisions[g.name] = e.decision
-                raise
-            self._decisions[g.name] = merge(self._decisions.get(g.name), d)
+            text = self._note(g, g.inspect_output, text, g.find(text))
         return text
+
+    def _local_pass_json(self, raw: str) -> str:
+        if not json_text.is_json(raw):  # arguments that are not JSON are guarded as text
+            return self._local_pass(raw)
+        for g in self._local:
+            raw = self._note(g, g.inspect_output_json, raw, json_text.find(raw, g.find))
+        return raw
 
     async def _remote_check(self, text: str) -> None:
         for g in self._remote:
@@ -81,62 +107,54 @@ class OutputGuards:
     async def _stream(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
         src = events
         for g in self._local:
-            src = _windowed(src, StreamWindow(g.find, self._local_transform(g), hold=pii.MAX_VALUE_LEN))
+            text = StreamWindow(g.find, self._text_transform(g), hold=pii.MAX_VALUE_LEN)
+            src = windowed(src, text, self._json_window(g))
         if self._remote:
-            src = self._checked(src)
+            src = checked(src, min(g.spec.window_chars for g in self._remote), self._remote_check)
+        shown: list[str] = []
+        src = _tap(src, shown)
         if self._vault:
             vault = self._vault
-            src = _windowed(src, StreamWindow(placeholders, lambda t, _m: restore(t, vault), hold=MAX_PLACEHOLDER_LEN))
+            text = StreamWindow(placeholders, lambda t, _m: restore(t, vault), hold=MAX_PLACEHOLDER_LEN)
+            src = windowed(src, text, lambda: _restore_window(vault))
         try:
             async for ev in src:
                 yield ev
         finally:
             self._record()
+            if shown or self._ctx.response_text is not None:
+                self._ctx.response_text = "".join(shown)
 
-    def _local_transform(self, g: Guardrail) -> Callable[[str, list[pii.Match]], str]:
-        def transform(text: str, matches: list[pii.Match]) -> str:
-            try:
-                out, d = g.inspect_output(text, matches)
-            except GuardrailBlocked as e:
-                self._decisions[g.name] = e.decision
-                raise
-            self._decisions[g.name] = merge(self._decisions.get(g.name), d)
-            return out
+    def _text_transform(self, g: Guardrail) -> Callable[[str, list[pii.Match]], str]:
+        return lambda text, matches: self._note(g, g.inspect_output, text, matches)
 
-        return transform
+    def _json_window(self, g: Guardrail) -> Callable[[], json_text.JsonWindow]:
+        def transform(raw: str, found: list[json_text.Found]) -> str:
+            return self._note(g, g.inspect_output_json, raw, found)
 
-    async def _checked(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
-        """Text held until ``window_chars`` are in, checked by every remote guard, then released."""
-        size = min(g.spec.window_chars for g in self._remote)
-        buf, seen = "", ""
-        async for ev in events:
-            if isinstance(ev, TextDelta):
-                buf += ev.text
-                if len(buf) < size:
-                    continue
-            if buf:
-                await self._remote_check(seen[-_OVERLAP:] + buf)
-                seen, buf = buf, ""
-                yield TextDelta(seen)
-            if not isinstance(ev, TextDelta):
-                yield ev
-        if buf:
-            await self._remote_check(seen[-_OVERLAP:] + buf)
-            yield TextDelta(buf)
+        return lambda: json_text.JsonWindow(g.find, transform, hold=pii.MAX_VALUE_LEN)
 
 
-async def _windowed(events: AsyncIterator[Event], window: StreamWindow) -> AsyncIterator[Event]:
-    """Text deltas through ``window``; any other event (tool calls, usage, finish) ends a text run."""
+def _restore_window(vault: Vault) -> json_text.JsonWindow:
+    return json_text.JsonWindow(placeholders, lambda t, _f: json_text.restore(t, vault), hold=MAX_PLACEHOLDER_LEN)
+
+
+def _restored(resp: ChatResponse, vault: Vault) -> ChatResponse:
+    """The answer with the request's masked values put back, in its text, arguments and items."""
+    text: walk.TextFn = lambda t: restore(t, vault)  # noqa: E731
+    args: walk.TextFn = lambda r: json_text.restore(r, vault)  # noqa: E731
+    items = resp.output_items
+    return replace(
+        resp,
+        content=text(resp.content) if resp.content else resp.content,
+        tool_calls=[replace(tc, arguments=args(tc.arguments)) for tc in resp.tool_calls],
+        output_items=None if items is None else [walk.map_item(i, text, args) for i in items],
+    )
+
+
+async def _tap(events: AsyncIterator[Event], shown: list[str]) -> AsyncIterator[Event]:
+    """The events unchanged; their text collected (the answer as the log keeps it)."""
     async for ev in events:
         if isinstance(ev, TextDelta):
-            out = window.feed(ev.text)
-            if out:
-                yield TextDelta(out)
-            continue
-        rest = window.flush()
-        if rest:
-            yield TextDelta(rest)
+            shown.append(ev.text)
         yield ev
-    rest = window.flush()
-    if rest:
-        yield TextDelta(rest)

@@ -17,9 +17,10 @@ import aiohttp
 
 from ..config import GatewayConfig
 from ..core.errors import InternalError
-from ..core.types import content_text
+from ..core.types import ChatRequest
 from ..endpoints.http import HttpPool
-from ..guardrails.engine import Decision, Guardrail, GuardrailBlocked, guard_messages
+from ..guardrails import walk
+from ..guardrails.engine import Decision, Guardrail, GuardrailBlocked, guard_messages, redacted_fns, request_fns
 from ..guardrails.masking import Vault
 from ..guardrails.remote import verdict
 from .context import Reply, RequestContext
@@ -75,6 +76,7 @@ class GuardrailStep(Step):
         except GuardrailBlocked as e:  # counted and logged like any decision, then the 400
             d = e.decision
             ctx.guardrail_decisions = [(d.guardrail, d.action, d.stage, ",".join(d.kinds))]
+            ctx.request = _withheld(ctx.request, [g for g in guards if not g.spec.remote])
             raise
         ctx.guardrail_decisions = [(d.guardrail, d.action, d.stage, ",".join(d.kinds)) for d in decisions]
         after = [g for g in guards if "response" in g.spec.stages]
@@ -89,11 +91,13 @@ class GuardrailStep(Step):
         req = ctx.request
         messages, decisions = guard_messages(local, req.messages, vault) if local else (req.messages, [])
         responses = req.responses
-        if local and responses is not None and "input" in responses:
-            responses = {**responses, "input": _guard_input(local, responses["input"], vault)}
+        if local and responses is not None:
+            by_name = {d.guardrail: d for d in decisions}
+            responses = _guard_responses(responses, request_fns(local, vault, by_name))
+            decisions = list(by_name.values())
         remote = [g for g in guards if g.spec.remote]
         if remote:
-            text = _request_text(messages, responses)
+            text = "\n".join(dict.fromkeys(walk.texts(messages, responses)))
             for g in remote:
                 action, kinds = await verdict(g.spec, self._session(), text, "request")
                 d = Decision(g.name, action, "request", kinds, 1 if kinds else 0)
@@ -105,21 +109,22 @@ class GuardrailStep(Step):
         return decisions
 
 
-def _request_text(messages: list[dict[str, Any]], responses: dict[str, Any] | None) -> str:
-    """What a remote guardrail is shown of the request: every message's text (already masked)."""
-    texts = [content_text(m.get("content"), "\n") for m in messages]
-    value = (responses or {}).get("input")
-    if isinstance(value, str):
-        texts.append(value)
-    elif isinstance(value, list):
-        texts += [content_text(i.get("content"), "\n") for i in value if isinstance(i, dict)]
-    return "\n".join(t for t in texts if t)
+def _guard_responses(body: dict[str, Any], fns: tuple[walk.TextFn, walk.TextFn]) -> dict[str, Any]:
+    """A Responses-API body (passed through as it is to an upstream that serves that API) with its
+    ``instructions`` and ``input`` items (text, function-call arguments, tool outputs) guarded."""
+    text, args = fns
+    out = dict(body)
+    if "input" in body:
+        out["input"] = walk.map_input(body["input"], text, args)
+    if isinstance(body.get("instructions"), str):
+        out["instructions"] = text(body["instructions"])
+    return out
 
 
-def _guard_input(guards: Sequence[Guardrail], value: Any, vault: Vault) -> Any:
-    """The Responses API ``input``: a string or a list of items with string or part content."""
-    if isinstance(value, str):
-        return guard_messages(guards, [{"content": value}], vault)[0][0]["content"]
-    if isinstance(value, list):
-        return [guard_messages(guards, [item], vault)[0][0] if isinstance(item, dict) else item for item in value]
-    return value
+def _withheld(req: ChatRequest, guards: Sequence[Guardrail]) -> ChatRequest:
+    """A blocked request as the log may keep it: whatever the guards found redacted (it never
+    went upstream, and its prompt must not reach the log in clear either)."""
+    fns = redacted_fns(guards)
+    messages = [walk.map_message(m, *fns) for m in req.messages]
+    responses = _guard_responses(req.responses, fns) if req.responses is not None else None
+    return replace(req, messages=messages, responses=responses)

@@ -5,7 +5,8 @@ Only an explicit deadline opens the tier (``faregate.deadline`` or a route's ``d
 never ``max_latency_ms``: a synchronous client is never handed a 202. The tier is eligible when
 the caller can take a deferred answer (``PlanRequest.batch_ok``), the request does not stream,
 the batch tier is on and its turnaround fits the deadline. Each single-model candidate whose
-model has a ``batch_discount`` gets a batch twin: the same quality, its cost times the discount,
+model has a ``batch_discount`` (the share off the list price) gets a batch twin: the same
+quality, its cost less the discount,
 the turnaround as its latency. The batch plan is chosen by the request's mode among the twins
 (the deadline, not ``max_latency_ms``, bounds their latency) and taken only when it meets the
 floor and costs less than the synchronous plan (or the synchronous plan misses a constraint).
@@ -50,13 +51,13 @@ def ineligible(cons: Constraints, stream: bool, batch_ok: bool, turnaround_s: fl
 
 
 def twins(cands: list[Candidate], models: Mapping[str, ModelConfig], turnaround_s: float) -> list[Candidate]:
-    """A batch twin of each single-model candidate whose model has a batch discount."""
+    """A batch twin of each single-model candidate whose model has a batch discount (share off)."""
     out = []
     for c in cands:
         m = models.get(c.models[0]) if len(c.models) == 1 else None
-        if m is None or m.batch_discount is None:
+        if m is None or not m.batch_discount:
             continue
-        cost = c.cost_usd * m.batch_discount
+        cost = c.cost_usd * (1.0 - m.batch_discount)
         out.append(Candidate(c.models, c.quality, cost, turnaround_s * 1000.0, None, cost, p_meet=c.p_meet))
     return out
 

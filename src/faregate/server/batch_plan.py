@@ -4,7 +4,8 @@ one-line batch (OpenAI's batch object; ``Location`` names the URL to poll) inste
 
 The answer comes later through ``GET /v1/batches/{id}`` and the output file, and is POSTed to
 ``faregate.callback_url`` when one was given (``batch.callbacks``). The line is the request
-itself, run by the batch tier with the same key, so every pipeline step applies to it then; its
+itself naming the planned model, run by the batch tier with the same key (by the provider's batch
+API at its discount where the model may use it, else through the pipeline at list price); its
 estimated cost is reserved on the key's budgets now, so a request past a budget is a 429 at once.
 A request without a deadline, a streamed one, one naming a model (not a route), one to a route
 in a gradual rollout or under an experiment, or one on a gateway without the request-log
@@ -75,13 +76,16 @@ async def defer_to_batch(
     return await _submit(request.app, req, principal, raw, plan, ctx.request_id)
 
 
-def _line(req: ChatRequest, raw: bytes, request_id: str) -> tuple[dict[str, Any], str | None]:
-    """The request as a batch input line (its header constraints folded into ``faregate``)."""
+def _line(req: ChatRequest, raw: bytes, plan: Plan, request_id: str) -> tuple[dict[str, Any], str | None]:
+    """The request as a batch input line naming the planned model, so the batch runs the plan
+    (through the provider's batch API where the model may use it: ``batch.provider_run``)."""
     body = orjson.loads(raw)
+    body["model"] = plan.models[-1]
     routing = dict(req.routing or {})
     callback = routing.pop("callback_url", None)
+    routing.pop("deadline", None)  # planned already
     if routing:
-        body["faregate"] = routing
+        body["faregate"] = routing  # the header constraints too (the task, the cache control)
     else:
         body.pop("faregate", None)
     return {"custom_id": f"request-{request_id}", "method": "POST", "url": ENDPOINT, "body": body}, callback
@@ -90,7 +94,7 @@ def _line(req: ChatRequest, raw: bytes, request_id: str) -> tuple[dict[str, Any]
 async def _submit(
     app: web.Application, req: ChatRequest, principal: Principal | None, raw: bytes, plan: Plan, request_id: str
 ) -> web.Response:
-    line, callback = _line(req, raw, request_id)
+    line, callback = _line(req, raw, plan, request_id)
     owner, now = owner_of(principal), int(time.time())
     fid = new_id("file-")
     file_obj = {"id": fid, "created_at": now, "purpose": "batch", "filename": f"{request_id}.jsonl"}

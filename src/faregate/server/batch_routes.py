@@ -1,7 +1,8 @@
 """The OpenAI Files and Batch APIs: ``/v1/files`` (purpose ``batch``) and ``/v1/batches``.
 
-A batch is run by faregate itself (``batch.runner.SelfRunner``): each line through the normal
-pipeline, with the creator's key. Files and jobs live in the request-log database, scoped to
+A batch is run by ``batch.runner.SelfRunner``: through the provider's own batch API when every
+line's deployment may use one (``batch.provider_run``), else by faregate itself, each line
+through the normal pipeline; always with the creator's key. Files and jobs live in the request-log database, scoped to
 the key that made them (another key gets a 404)."""
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ _CREATE = {
                 "required": ["input_file_id", "endpoint", "completion_window"],
                 "properties": {
                     "input_file_id": _ID,
-                    "endpoint": {"enum": ["/v1/chat/completions", "/v1/embeddings"]},
+                    "endpoint": {"enum": ["/v1/chat/completions", "/v1/embeddings", "/v1/responses"]},
                     "completion_window": {"const": "24h"},
                     "metadata": {"type": "object"},
                 },

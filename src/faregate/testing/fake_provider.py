@@ -41,8 +41,10 @@ import orjson
 from aiohttp import web
 
 from ..core.types import content_text
+from .fake_batches import add_batch_routes
 from .fake_extras import Moderation, continued, huge_line, prefill_of
 from .fake_fronts import add_routes as add_front_routes
+from .fake_gemini_batch import add_gemini_batch_routes
 from .fake_responses import input_tokens, responses_body, responses_error_event, responses_events
 from .loopback import LoopbackServer
 from .wire import (
@@ -119,6 +121,8 @@ class FakeProvider(LoopbackServer):
         app.router.add_get("/_fake/requests", self._requests)
         app.router.add_post("/_fake/reset", self._reset)
         add_front_routes(self, app)  # embeddings, completions, count_tokens, Azure's layout
+        self.batches = add_batch_routes(self, app)  # OpenAI Batch / Anthropic Message Batches (fake_batches)
+        add_gemini_batch_routes(self.batches, app)  # before the catch-all models/{tail} route
         if protocol == "openai":
             app.router.add_post("/v1/chat/completions", self._answer)
             app.router.add_get("/v1/models", self._models)
@@ -157,6 +161,7 @@ class FakeProvider(LoopbackServer):
         self.default = {}
         self.log.clear()
         self.moderation.reset()
+        self.batches.reset()
 
     async def _script(self, request: web.Request) -> web.Response:
         data = orjson.loads(await request.read() or b"[]")
