@@ -107,7 +107,18 @@ def test_chat_schema_agrees_with_the_chat_validator(body):
     assert _valid("ChatCompletionRequest", body) == _accepts(parse_chat_request, body), body
 
 
-ROUTING = [{"min_quality": 5}, {"min_quality": 1}, {"max_latency_ms": 0}, {"task": "x" * 65}, {"colour": 1}]
+ROUTING = [
+    {"min_quality": 5},
+    {"min_quality": 1},
+    {"max_latency_ms": 0},
+    {"task": "x" * 65},
+    {"colour": 1},
+    *({"deadline": d} for d in ("24h", "1d", "90s", "1.5h", "0.25d", 3600, 0.5)),
+    *({"deadline": d} for d in ("0h", "0.0m", "24", "h", "1w", "24 h", " 1h", "1h\n", "1e3s", "-1h", 0, -5, True)),
+    {"callback_url": "https://hooks.example.com/done?x=1"},
+    {"callback_url": "http://127.0.0.1:9109/cb"},
+    *({"callback_url": u} for u in ("ftp://x", "hooks.example.com", "https://", "x" * 3000, 5)),
+]
 
 
 @pytest.mark.parametrize("routing", ROUTING)

@@ -7,6 +7,7 @@ validated config into a runtime snapshot (``pipeline/runtime.py``).
 """
 
 from .base import CAPABILITIES, Capability, ConfigError
+from .batch_tier import BatchTierConfig
 from .bounds import BoundsConfig
 from .cache import CacheConfig, RouteCacheConfig
 from .catalogue import ProviderCredentials, RuntimeConfigSection
@@ -50,6 +51,7 @@ __all__ = [
     "RuleConfig",
     "TracingConfig",
     "CAPABILITIES",
+    "BatchTierConfig",
     "BoundsConfig",
     "BreakerConfig",
     "CacheConfig",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from .base import _Frozen
+from .batch_tier import BatchTierConfig
 from .bounds import BoundsConfig
 from .cache import CacheConfig
 from .catalogue import RuntimeConfigSection
@@ -78,6 +79,9 @@ class GatewayConfig(_Frozen):
     access_log: AccessLogConfig = Field(default_factory=AccessLogConfig, description="A line per request.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules and channels.")
     cache: CacheConfig = Field(default_factory=CacheConfig, description="The response cache.")
+    batch_tier: BatchTierConfig = Field(
+        default_factory=BatchTierConfig, description="Requests with a deadline planned onto the batch tier."
+    )
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="The web dashboard at /dashboard.")
     experiments: list[ExperimentConfig] = Field(
         default_factory=list, description="Policy experiments: arms of routing policies sharing a route's traffic."

@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, mod
 from pydantic_core import PydanticCustomError
 
 from ..adapters.registry import PROVIDERS
+from ..core.durations import parse_duration
 from ..core.usage import Prices
 from .base import CAPABILITIES, Capability, _Frozen
 from .cache import RouteCacheConfig
@@ -183,8 +184,8 @@ class ModelConfig(_Frozen):
         None,
         ge=0,
         le=1,
-        description="Share off the list price for lines run by the provider's batch API (0.5: half price). "
-        "null: the catalogue's, else none.",
+        description="Share off the list price for lines run by the provider's batch API (0.5: half price; "
+        "0: none, and no batch tier for the router). null: the catalogue's, else none.",
     )
 
     @model_validator(mode="before")
@@ -240,3 +241,19 @@ class RouteConfig(_Frozen):
         None, description="Optimisation mode of this route's requests (a request's or key's own wins); null: cost."
     )
     guardrails: list[str] = Field(default_factory=list, description="Guardrails run on requests sent to this route.")
+    deadline: str | None = Field(
+        None,
+        description="How long this route's requests may wait for their answer (`30m`, `2h`, `24h`, `1d`) unless a "
+        "request sets `faregate.deadline`; opens the batch tier (docs/batch.md).",
+    )
+
+    @field_validator("deadline")
+    @classmethod
+    def _deadline_ok(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v)  # a ValueError names the accepted form
+        return v
+
+    @property
+    def deadline_s(self) -> float | None:
+        return parse_duration(self.deadline) if self.deadline is not None else None

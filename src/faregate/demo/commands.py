@@ -155,6 +155,7 @@ def render(console: Any, result: Any) -> None:
     r, b = figures(result.routed), figures(result.baseline)
     console.print(_comparison(r, b))
     _print_savings(console, result, r, b)
+    _print_batch(console, result)
     console.print(_mix_table(result))
     _print_footnotes(console, result)
 
@@ -199,6 +200,23 @@ def _print_savings(console: Any, result: Any, r: dict[str, float], b: dict[str, 
             f"learning from feedback: the router's quality predictions were off by {e1:.3f} on average "
             f"in the first half of the run, {e2:.3f} in the second"
         )
+
+
+def _print_batch(console: Any, result: Any) -> None:
+    """The batch tier's line: the share that could wait and what the batch discount saved."""
+    from .batch_share import BATCH_DISCOUNT, DEADLINE, batch_figures
+
+    f = batch_figures(result.routed)
+    if not f["could_wait"]:
+        return
+    console.print(
+        f"[bold]batch tier[/]: {f['could_wait']} of {len(result.routed)} requests ({f['share']:.1%}) could wait "
+        f"(deadline {DEADLINE}); {f['batched']} planned onto the batch tier (202, then GET /v1/batches/{{id}}, "
+        f"answered in {f['p50_s']:,.1f} simulated s at the median) and run by the providers' batch API: "
+        f"billed {_usd(f['billed'])} instead of {_usd(f['at_list'])} at list price (x{1 - BATCH_DISCOUNT:g}), "
+        f"[bold]{_usd(f['saved'])}[/] saved ({f['saved_of_spend']:.1%} of what the routed run would have cost "
+        "without the batch tier)"
+    )
 
 
 def _mix_table(result: Any) -> Any:

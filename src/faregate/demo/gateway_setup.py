@@ -7,6 +7,7 @@ from pathlib import Path
 import orjson
 
 from ..config import GatewayConfig
+from .batch_share import BATCH_DISCOUNT
 from .options import DEMO_KEY
 from .simulator import FLOORS, TIERS, Simulator
 
@@ -32,6 +33,9 @@ def build_config(
                 "base_url": base_urls[t.name],
                 "api_key": "simulated",
                 "prices": {"input": t.input_price, "output": t.output_price},
+                "batch_discount": BATCH_DISCOUNT,  # as the real models the tiers are priced like
+                # The simulated providers serve OpenAI's Batch API too: requests that can wait go there.
+                "batch": "provider",
                 # Priors on the demo's (scaled) clock, refined by live measurements.
                 "latency": {"ttft_ms": t.ttft_ms * time_scale, "tokens_per_s": t.tokens_per_s / time_scale},
                 "router_name": t.name,

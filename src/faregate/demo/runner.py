@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .batch_share import can_wait, send_deferred
 from .gateway_setup import build_config, train_router
 from .options import DEMO_KEY, DemoOptions
 from .serve_process import ServeProcess
@@ -137,6 +138,7 @@ async def _send_workloads(
             opts,
             fb if opts.feedback else None,
             lambda n: progress and progress("routed", n, len(prompts)),
+            defer=(can_wait, send_deferred),
         )
         baseline: list[Outcome] = []
         if opts.baseline == "send":

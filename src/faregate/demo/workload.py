@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ class Outcome:
     ttft_ms: float | None = None  # simulated ms
     predicted_quality: float | None = None  # x-faregate-predicted-quality (routed requests)
     constraint_unmet: bool = False  # x-faregate-constraint-unmet: no plan met both bounds
+    tier: str = "sync"  # "batch": answered through a batch (a request with a deadline)
 
 
 class Feedback:
@@ -72,8 +73,10 @@ async def send_all(
     opts: DemoOptions,
     fb: Feedback | None,
     tick: Callable[[int], Any],
+    defer: tuple[Callable[[Prompt], bool], Callable[..., Awaitable[Outcome]]] | None = None,
 ) -> list[Outcome]:
-    """Every prompt through ``client`` (``opts.concurrency`` at a time), outcomes in prompt order."""
+    """Every prompt through ``client`` (``opts.concurrency`` at a time), outcomes in prompt order;
+    ``defer``: which prompts can wait and how they are sent (``batch_share``)."""
     sem = asyncio.Semaphore(opts.concurrency)
     done = 0
     out: list[Outcome | None] = [None] * len(prompts)
@@ -81,7 +84,10 @@ async def send_all(
     async def one(i: int, p: Prompt) -> None:
         nonlocal done
         async with sem:
-            out[i] = await _send_one(client, world, p, model, opts, fb)
+            if defer is not None and defer[0](p):  # the share of the workload that can wait
+                out[i] = await defer[1](client, world, p, opts, fb)
+            else:
+                out[i] = await _send_one(client, world, p, model, opts, fb)
         done += 1
         tick(done)
 

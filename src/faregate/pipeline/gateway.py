@@ -141,7 +141,13 @@ class Gateway:
     def context(
         self, request: ChatRequest, *, credential: str | None = None, principal: Principal | None = None
     ) -> RequestContext:
-        return RequestContext(request=request, credential=credential, principal=principal)
+        ctx = RequestContext(request=request, credential=credential, principal=principal)
+        task = request.routing.get("task") if request.routing else None
+        if isinstance(task, str) and 0 < len(task) <= 64:
+            # A request naming a model (a batch line the router planned, too) is logged with the
+            # task it gave; a routed request's plan sets its own.
+            ctx.task = task
+        return ctx
 
     def policy(self, base: str) -> str:
         """The policy version a request is recorded with: the snapshot's, the learner's state (a

@@ -83,7 +83,9 @@ class RoutingStep(Step):
                 out[n] = min(live)
         return out
 
-    def plan(self, ctx: RequestContext, route_name: str) -> Plan:
+    def plan(self, ctx: RequestContext, route_name: str, *, batch_ok: bool | None = None) -> Plan:
+        """``batch_ok``: the caller can take a deferred answer (the front's batch plan, the
+        dry run); by default only a line already running in the batch tier may plan onto it."""
         route = self.routes[route_name]
         feats = self.features(ctx)
         key_mode = ctx.principal.mode if ctx.principal is not None else None
@@ -95,6 +97,8 @@ class RoutingStep(Step):
             max_tokens=ctx.request.max_tokens,
             needs_json=bool(ctx.request.response_format),
             allowed=ctx.principal.models if ctx.principal is not None else None,
+            stream=ctx.request.stream,
+            batch_ok=ctx.batch_id is not None if batch_ok is None else batch_ok,
         )
         adjust: Adjust | None = None
         if self.learning is not None:
@@ -165,6 +169,8 @@ class RoutingStep(Step):
         ctx.arm = "routed"
         ctx.constraint_unmet = plan.constraint_unmet
         self._complexity(ctx, plan)
+        if plan.tier == "batch":  # a line run by the batch tier: the batch plan names its model
+            h["x-faregate-tier"] = "batch"
         if plan.constraints is not None and plan.constraints.mode:
             h["x-faregate-mode"] = plan.constraints.mode
         h["x-faregate-predicted-quality"] = f"{plan.predicted_quality:.4f}"

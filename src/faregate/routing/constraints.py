@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..config import GatewayConfig, RouteConfig
+from ..core.durations import parse_duration
 from ..core.errors import InvalidRequest
 from .modes import check_mode, preset_defaults
 
@@ -18,8 +20,11 @@ RANGES: dict[str, tuple[float, float, bool]] = {
 }
 # Per-request switches that ride in the same object (not constraints on the plan): each a boolean.
 FLAGS = frozenset({"idempotent"})  # false: never hedge this request (a second upstream call)
-KEYS = frozenset(RANGES) | {"task", "mode"} | FLAGS
+# The batch tier's options: how long the answer may take, and where to POST it when ready.
+BATCH_KEYS = frozenset({"deadline", "callback_url"})
+KEYS = frozenset(RANGES) | {"task", "mode"} | FLAGS | BATCH_KEYS
 MAX_TASK_LEN = 64
+MAX_URL_LEN = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,8 @@ class Constraints:
     task_given: bool = False
     mode: str | None = None  # ``routing.modes``: None plans as "cost"
     confidence: float | None = None  # None: the mean prediction against the floor (offline sweeps)
+    # How long the client can wait for the answer (seconds); only this opens the batch tier.
+    deadline_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +47,7 @@ class Constraints:
             "max_cost_usd": self.max_cost_usd,
             "task": self.task,
             "mode": self.mode or "cost",
+            "deadline_s": self.deadline_s,
         }
 
 
@@ -53,6 +61,34 @@ def _check(name: str, value: Any) -> float:
         rng = f"{'[' if incl else '('}{lo:g}, {hi:g}]"
         raise InvalidRequest(f"{where} = {value!r} is out of range; valid range is {rng}.", param=f"faregate.{name}")
     return float(value)
+
+
+def check_deadline(value: Any) -> float:
+    """``faregate.deadline`` in seconds; a 400 that says the accepted form."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise InvalidRequest(
+            f"faregate.deadline (or header x-faregate-deadline) {exc}.", param="faregate.deadline"
+        ) from None
+
+
+def check_callback_url(value: Any, hosts: list[str] | None = None) -> str:
+    """``faregate.callback_url``: an absolute http(s) URL the batch tier POSTs the answer to,
+    on one of ``hosts`` when the config lists them (``batch_tier.callback_hosts``)."""
+    ok = isinstance(value, str) and len(value) <= MAX_URL_LEN and urlsplit(value).scheme in ("http", "https")
+    if not ok or not urlsplit(value).hostname:
+        raise InvalidRequest(
+            f"faregate.callback_url must be an absolute http(s) URL of at most {MAX_URL_LEN} characters.",
+            param="faregate.callback_url",
+        )
+    host = urlsplit(value).hostname
+    if hosts is not None and host not in hosts:
+        raise InvalidRequest(
+            f"faregate.callback_url's host {host!r} is not one this gateway calls back (batch_tier.callback_hosts).",
+            param="faregate.callback_url",
+        )
+    return str(value)
 
 
 def resolve_mode(routing: dict, route: RouteConfig | None, key_mode: str | None) -> str | None:
@@ -97,6 +133,10 @@ def resolve_constraints(
         values[name] = _check(name, v) if v is not None else (getattr(route, name) if route else None)
         if values[name] is None:
             values[name] = preset.get(name)
+    if routing.get("callback_url") is not None:
+        check_callback_url(routing["callback_url"], config.batch_tier.callback_hosts)
+    deadline = routing.get("deadline")
+    deadline_s = check_deadline(deadline) if deadline is not None else getattr(route, "deadline_s", None)
     floor = values["min_quality"]
     if floor is None:
         floor = config.task_quality_defaults.get(task or "", config.default_min_quality)
@@ -108,4 +148,5 @@ def resolve_constraints(
         task_given=given,
         mode=mode,
         confidence=float(values["confidence"] or config.default_confidence),
+        deadline_s=deadline_s,
     )

@@ -48,6 +48,10 @@ class Plan:
     # "logged_outcomes" (measured per-task quality) or "prior" (configured), and its P(meets floor).
     prediction_source: str | None = None
     p_meet: float | None = None
+    # "sync" (answered now) or "batch" (a 202 and a batch job; ``routing.batch_tier``), and why
+    # the batch tier was or was not chosen when a deadline was given.
+    tier: str = "sync"
+    batch_note: str | None = None
 
     @property
     def prediction_confidence(self) -> str | None:
@@ -58,6 +62,7 @@ class Plan:
         return {
             "route": self.route,
             "kind": self.kind,
+            "tier": self.tier,
             "models": self.models,
             "judge": self.judge,
             "arm": self.arm,
@@ -73,5 +78,6 @@ class Plan:
             "p_meet": None if self.p_meet is None else round(self.p_meet, 4),
             "prediction_confidence": self.prediction_confidence,
             "prediction_note": PREDICTION_NOTES.get(self.prediction_source or "", (None, None))[1],
+            "batch_tier": self.batch_note,
             "candidates": self.candidates,
         }

@@ -7,7 +7,10 @@ quality from the route's trained router (``faregate train``), or the model's con
 there is one), corrected by the learner's ``adjust``; cost and latency from ``estimate``
 (the models' prices, the estimated tokens, live time-to-first-token means, calibration,
 priors). The choice is ``modes.select_mode``: by default (mode ``cost``) the cheapest plan
-meeting the floor within the hard limits; the plan also carries the request's complexity class. ``plan`` reads no clock, environment or registry: everything it uses is passed in.
+meeting the floor within the hard limits; the plan also carries the request's complexity class.
+A request with a deadline may instead get the batch tier's plan (``routing.batch_tier``: the
+models' batch twins at their discount). ``plan`` reads no clock, environment or registry:
+everything it uses is passed in.
 
 ``Planner`` loads what a config names once (router files, calibration) and calls ``plan``;
 the routing step, ``POST /v1/route`` and ``faregate analyze`` share it.
@@ -21,7 +24,7 @@ from typing import Any
 
 from ..config import GatewayConfig, ModelConfig, RouteConfig, RoutingEstimatesConfig
 from ..core.errors import InvalidRequest, PermissionDenied
-from . import chance
+from . import batch_tier, chance
 from . import features as F
 from .complexity import complexity
 from .constraints import Constraints
@@ -45,6 +48,8 @@ class PlanRequest:
     max_tokens: int | None = None
     needs_json: bool = False  # a response_format was asked for
     allowed: tuple[str, ...] | None = None  # the key's model allow-list; None: every model
+    stream: bool = False  # a streamed answer: never the batch tier
+    batch_ok: bool = False  # the caller can take a deferred answer (a 202 and a batch to poll)
 
 
 @dataclass(frozen=True)
@@ -54,10 +59,13 @@ class Catalogue:
     models: Mapping[str, ModelConfig]
     estimates: RoutingEstimatesConfig = field(default_factory=RoutingEstimatesConfig)
     cascades: bool = True  # cascade plans allowed
+    batch_turnaround_s: float | None = None  # the batch tier's turnaround; None: the tier is off
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> Catalogue:
-        return cls({m.name: m for m in config.models}, config.routing_estimates, config.cascades)
+        tier = config.batch_tier
+        turnaround = tier.turnaround_s if tier.enabled else None
+        return cls({m.name: m for m in config.models}, config.routing_estimates, config.cascades, turnaround)
 
 
 @dataclass(frozen=True)
@@ -189,15 +197,21 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
         max_cost_usd=cons.max_cost_usd,
         confidence=cons.confidence,
     )
+    batch = batch_tier.consider(
+        cands,
+        chosen,
+        unmet,
+        cons,
+        catalogue.models,
+        stream=request.stream,
+        batch_ok=request.batch_ok,
+        turnaround_s=catalogue.batch_turnaround_s,
+    )
+    if batch.chosen is not None:
+        chosen, unmet = batch.chosen, False
     known = {n: q for n, q in offline.items() if n in catalogue.models and stats.source.knows(catalogue.models[n])}
     level, level_source = complexity(request.features, known)
-    explained = []
-    for c in cands:
-        d = c.as_dict()
-        d["within_limits"] = within_limits(c, cons.max_latency_ms, cons.max_cost_usd)
-        d["p_meet"] = round(c.chance(cons.min_quality), 4)
-        d["meets_floor"] = c.meets(cons.min_quality, cons.confidence)
-        explained.append(d)
+    explained = _explain(cands, cons, None) + _explain(batch.twins, cons, catalogue.batch_turnaround_s)
     return Plan(
         chosen.kind,
         list(chosen.models),
@@ -215,7 +229,27 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
         complexity_source=level_source,
         prediction_source=prediction_source(chosen, cons.task, stats, catalogue),
         p_meet=chosen.chance(cons.min_quality),
+        tier="batch" if batch.chosen is not None else "sync",
+        batch_note=batch.reason or None,
     )
+
+
+def _explain(cands: list[Candidate], cons: Constraints, turnaround_s: float | None) -> list[dict[str, Any]]:
+    """Each candidate's predictions for ``POST /v1/route``; batch twins (``turnaround_s`` given)
+    are within the limits when the deadline holds their turnaround."""
+    out = []
+    for c in cands:
+        d = c.as_dict()
+        d["tier"] = "sync" if turnaround_s is None else "batch"
+        if turnaround_s is None:
+            d["within_limits"] = within_limits(c, cons.max_latency_ms, cons.max_cost_usd)
+        else:
+            d["within_limits"] = within_limits(c, None, cons.max_cost_usd)
+            d["turnaround_s"] = turnaround_s
+        d["p_meet"] = round(c.chance(cons.min_quality), 4)
+        d["meets_floor"] = c.meets(cons.min_quality, cons.confidence)
+        out.append(d)
+    return out
 
 
 class Planner:

@@ -24,6 +24,7 @@ from .admin_models_routes import add_admin_models_routes
 from .admin_routes import add_admin_routes
 from .alerts_routes import add_alerts_routes
 from .analytics_routes import add_analytics_routes
+from .batch_plan import add_batch_plan, defer_to_batch
 from .batch_routes import add_batch_routes
 from .cache_routes import add_cache_routes
 from .front_handler import add_front
@@ -129,7 +130,7 @@ def create_app(
     harden_http_errors()  # aiohttp's own 400 page would echo a malformed Authorization header
     app = web.Application(middlewares=[errors_middleware], client_max_size=gateway.config.server.max_body_bytes)
     app[GATEWAY] = gateway
-    add_front(app, "/v1/chat/completions", OpenAIChatCodec())
+    add_front(app, "/v1/chat/completions", OpenAIChatCodec(), defer=defer_to_batch)
     app.router.add_get("/v1/models", models_auth)
     app.router.add_get("/health", health)
     add_replica_header(app, gateway.config.server.replica_id)
@@ -167,4 +168,5 @@ def default_route_adders() -> list[RouteAdder]:
         add_responses_routes,
         add_dashboard_routes,
         add_batch_routes,
+        add_batch_plan,  # after add_batch_routes: deferred requests are batch jobs
     ]

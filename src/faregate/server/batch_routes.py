@@ -94,7 +94,7 @@ async def delete_file(request: web.Request) -> web.Response:
     return json_response({"id": fid, "object": "file", "deleted": True})
 
 
-def _new_batch(body: dict[str, Any], created: int) -> dict[str, Any]:
+def new_batch(body: dict[str, Any], created: int) -> dict[str, Any]:
     return {
         "id": new_id("batch_"),
         "object": "batch",
@@ -132,18 +132,31 @@ async def create_batch(request: web.Request) -> web.Response:
         raise NotFound(f"No file {body['input_file_id'][:80]!r} for this key.", param="input_file_id")
     lines = parse_lines(found[1])
     same_endpoint(lines, str(body.get("endpoint")))
-    job = _new_batch(body, int(time.time()))
+    job = new_batch(body, int(time.time()))
+    await start_job(request.app, owner, principal, job, lines)
+    return json_response(job)
+
+
+async def start_job(
+    app: web.Application,
+    owner: str,
+    principal: Any,
+    job: dict[str, Any],
+    lines: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Reserve the batch's budget, save the job (with private ``extra`` fields) and run it;
+    shared by ``POST /v1/batches`` and the router's batch plan."""
     job["request_counts"]["total"] = len(lines)
     # The whole batch's estimated cost, reserved now: a batch over the remaining budget runs no line.
-    hold = await reserve_batch(request.app[GATEWAY], principal, lines, CODECS)
+    hold = await reserve_batch(app[GATEWAY], principal, lines, CODECS)
     # The key's id, allow-list and team (no secret), so a restarted gateway runs the lines as this key.
     kept = dataclasses.asdict(principal) if principal is not None else None
-    await store.save_job(owner, {**job, "_owner": owner, "_principal": kept})
-    request.app[RUNNER].principals[job["id"]] = principal
+    await app[STORE].save_job(owner, {**job, "_owner": owner, "_principal": kept, **(extra or {})})
+    app[RUNNER].principals[job["id"]] = principal
     if hold is not None:
-        request.app[RUNNER].holds[job["id"]] = hold
-    request.app[RUNNER].start(job["id"])
-    return json_response(job)
+        app[RUNNER].holds[job["id"]] = hold
+    app[RUNNER].start(job["id"])
 
 
 def _public(job: dict[str, Any]) -> dict[str, Any]:

@@ -11,17 +11,21 @@ the front's own envelope.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from ..core.errors import GatewayError, InternalError
 from ..core.types import ChatRequest, ChatResponse
-from ..pipeline.context import RequestContext
+from ..pipeline.context import Principal, RequestContext
 from ..wire.codec import FrontCodec, ReplyFacts
 from .http import GATEWAY, apply_routing_headers, bearer, read_body, response_headers, stream_reply
 from .request_checks import check_request
 
 log = logging.getLogger("faregate")
+# A front's way to answer a request later (the router's batch plan): a response now (a 202) or
+# None to run the pipeline as usual.
+Defer = Callable[[web.Request, ChatRequest, Principal | None, bytes], Awaitable[web.StreamResponse | None]]
 
 
 def _error(codec: FrontCodec, err: GatewayError, ctx: RequestContext | None) -> web.Response:
@@ -43,7 +47,7 @@ def _facts(ctx: RequestContext, req: ChatRequest) -> ReplyFacts:
     )
 
 
-async def handle_front(request: web.Request, codec: FrontCodec) -> web.StreamResponse:
+async def handle_front(request: web.Request, codec: FrontCodec, defer: Defer | None = None) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     try:
         credential = bearer(request)
@@ -52,6 +56,9 @@ async def handle_front(request: web.Request, codec: FrontCodec) -> web.StreamRes
         req = codec.parse_request(raw, gw.config.bounds.input_bounds())
         apply_routing_headers(req, request)
         check_request(req, gw.config)
+        deferred = await defer(request, req, principal, raw) if defer is not None else None
+        if deferred is not None:
+            return deferred
     except GatewayError as err:
         return _error(codec, err, None)
     except Exception:  # a fault before the pipeline: the front's 500, never aiohttp's HTML page
@@ -76,10 +83,10 @@ async def handle_front(request: web.Request, codec: FrontCodec) -> web.StreamRes
     return await stream_reply(request, ctx, reply.events, codec.stream_encoder(_facts(ctx, req)))
 
 
-def add_front(app: web.Application, path: str, codec: FrontCodec) -> None:
-    """Serve one front at ``POST path``."""
+def add_front(app: web.Application, path: str, codec: FrontCodec, defer: Defer | None = None) -> None:
+    """Serve one front at ``POST path``; ``defer`` may answer a request later instead."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await handle_front(request, codec)
+        return await handle_front(request, codec, defer)
 
     app.router.add_post(path, handler)

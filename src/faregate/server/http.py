@@ -70,7 +70,10 @@ ROUTING_HEADERS = (
     ("x-faregate-max-latency-ms", "max_latency_ms"),
     ("x-faregate-max-cost-usd", "max_cost_usd"),
     ("x-faregate-task", "task"),
+    ("x-faregate-deadline", "deadline"),
+    ("x-faregate-callback-url", "callback_url"),
 )
+_TEXT_HEADERS = frozenset({"task", "deadline", "callback_url"})  # passed on as strings, checked by the router
 
 
 def apply_routing_headers(req: ChatRequest, request: web.Request) -> None:
@@ -79,7 +82,7 @@ def apply_routing_headers(req: ChatRequest, request: web.Request) -> None:
     for name, key in ROUTING_HEADERS:
         v = request.headers.get(name)
         if v is not None:
-            if key != "task":
+            if key not in _TEXT_HEADERS:
                 try:
                     hdr[key] = float(v)
                 except ValueError:

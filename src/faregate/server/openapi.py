@@ -20,7 +20,7 @@ from .admin_input import MAX_LIMIT
 from .http import GATEWAY, json_response
 from .openapi_admin import SCHEMAS as ADMIN_SCHEMAS
 from .openapi_admin import admin_paths, ref_response
-from .openapi_batch import batch_paths
+from .openapi_batch import BATCH_OBJECT, batch_paths
 from .openapi_fronts import fronts_paths, fronts_schemas
 from .openapi_observe import observe_paths, observe_schemas
 from .openapi_responses import responses_paths, responses_schemas
@@ -117,7 +117,8 @@ FEEDBACK: Schema = {
 _SSE = {"text/event-stream": {"schema": {"type": "string"}}}
 
 
-def _front(op_id: str, summary: str, body: str, ok: str, error: str) -> Schema:
+def _front(op_id: str, summary: str, body: str, ok: str, error: str, deferred: Schema | None = None) -> Schema:
+    later = {"202": {"description": "Deferred", "content": {"application/json": {"schema": deferred}}}}
     return {
         "operationId": op_id,
         "summary": summary,
@@ -128,6 +129,7 @@ def _front(op_id: str, summary: str, body: str, ok: str, error: str) -> Schema:
                 "description": "The answer (an event stream when the request says stream: true)",
                 "content": {"application/json": {"schema": S.ref(ok)}, **_SSE},
             },
+            **(later if deferred is not None else {}),
             "default": ref_response(error),
         },
     }
@@ -196,6 +198,8 @@ def build_spec(max_tokens: int | None = None) -> Schema:
                 "ChatCompletionRequest",
                 "ChatCompletion",
                 "OpenAIError",
+                # A request with a deadline planned onto the batch tier: the batch to poll.
+                deferred=BATCH_OBJECT,
             )
         },
         "/v1/messages": {

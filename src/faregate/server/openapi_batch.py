@@ -94,6 +94,7 @@ _CREATE = {
         }
     },
 }
+BATCH_OBJECT = _BATCH  # also the 202 body of a chat request deferred to the batch tier
 
 
 def _op(op_id: str, summary: str, ok: Schema, content: str = "application/json", **kw: object) -> Schema:

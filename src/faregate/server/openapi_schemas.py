@@ -14,7 +14,8 @@ from typing import Any
 from ..cache.directives import MAX_TTL_S
 from ..config import LimitSet
 from ..core.bounds import DEFAULT_BOUNDS
-from ..routing.constraints import FLAGS, MAX_TASK_LEN, RANGES
+from ..core.durations import PATTERN as DURATION_PATTERN
+from ..routing.constraints import FLAGS, MAX_TASK_LEN, MAX_URL_LEN, RANGES
 from ..routing.modes import MODES
 from ..storage.analytics import GROUP_BYS
 from ..wire import openai_front as oa
@@ -39,6 +40,17 @@ def routing_schema() -> Schema:
     props["mode"] = {"enum": list(MODES), "description": "Optimisation mode (routing.modes); default: cost."}
     for flag in FLAGS:
         props[flag] = {"type": "boolean"}
+    props["deadline"] = {
+        "description": "How long the answer may take ('30m', '2h', '24h', '1d', or seconds): opens the batch tier "
+        "(a 202 with a batch to poll when it is cheaper; docs/batch.md).",
+        "anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, {"type": "number", "exclusiveMinimum": 0}],
+    }
+    props["callback_url"] = {
+        "type": "string",
+        "maxLength": MAX_URL_LEN,
+        "pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?$",
+        "description": "Where a request deferred to the batch tier gets its answer line POSTed.",
+    }
     # Per-request cache control (the cache step's; the header's syntax also works as a string).
     flags = "(no-store|no-cache|sampled)"
     props["cache"] = {

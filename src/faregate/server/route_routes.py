@@ -10,6 +10,7 @@ from ..core.errors import GatewayError, InternalError, InvalidRequest, ModelNotF
 from ..pipeline.gateway import Gateway
 from ..wire.codec import decode_json
 from ..wire.openai_front import parse_chat_request
+from .batch_plan import tier_open
 from .http import GATEWAY, apply_routing_headers, bearer, json_response, read_body
 from .request_checks import check_request
 
@@ -51,7 +52,8 @@ async def _dry_run(request: web.Request) -> web.Response:
             param="model",
         )
     ctx = gw.context(req, principal=principal)
-    plan = routing.plan(ctx, req.model)
+    # A deadline shows the batch candidates where the chat front would defer the request.
+    plan = routing.plan(ctx, req.model, batch_ok=tier_open(routing, req.model))
     return json_response({"request_id": ctx.request_id, **plan.as_dict()})
 
 
