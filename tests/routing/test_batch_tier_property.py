@@ -36,6 +36,7 @@ def _planner(ms: list[dict], turnaround: str) -> Planner:
                 {
                     "name": f"m{i}",
                     "base_url": "http://127.0.0.1:9/v1",
+                    "batch": "provider",
                     "quality": m["quality"],
                     "prices": {"input": m["input"], "output": m["output"]},
                     **({"batch_discount": m["batch_discount"]} if m["batch_discount"] is not None else {}),

@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from ..adapters.registry import provider_spec
+from ..config.batch_way import runs_on_provider
 from ..core.errors import GatewayError, UpstreamError
 from ..core.types import ChatRequest
 from ..endpoints.deployments import Deployment
@@ -55,9 +55,7 @@ def batchable(gw: Gateway, dep: Deployment, request: ChatRequest) -> bool:
         return False
     model = next((m for m in gw.config.models if m.name == t.model_name), None)
     mode = (model.batch if model is not None else None) or gw.config.batch
-    if mode != "auto":
-        return mode == "provider"
-    return t.base_url.rstrip("/") == provider_spec(t.provider).default_base_url.rstrip("/")
+    return runs_on_provider(mode, t.provider, t.base_url)
 
 
 def _allowed(principal: Principal | None, model: str) -> bool:

@@ -5,8 +5,9 @@ Only an explicit deadline opens the tier (``faregate.deadline`` or a route's ``d
 never ``max_latency_ms``: a synchronous client is never handed a 202. The tier is eligible when
 the caller can take a deferred answer (``PlanRequest.batch_ok``), the request does not stream,
 the batch tier is on and its turnaround fits the deadline. Each single-model candidate whose
-model has a ``batch_discount`` (the share off the list price) gets a batch twin: the same
-quality, its cost less the discount,
+model's batch lines get a discount (its ``batch_discount``, the share off the list price, where
+the provider's batch API runs them: ``config.batch_way``) gets a batch twin: the same quality,
+its cost less the discount,
 the turnaround as its latency. The batch plan is chosen by the request's mode among the twins
 (the deadline, not ``max_latency_ms``, bounds their latency) and taken only when it meets the
 floor and costs less than the synchronous plan (or the synchronous plan misses a constraint).
@@ -17,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..config import ModelConfig
 from .constraints import Constraints
 from .mode_select import select_mode
 from .policy import Candidate
@@ -50,14 +50,14 @@ def ineligible(cons: Constraints, stream: bool, batch_ok: bool, turnaround_s: fl
     return None
 
 
-def twins(cands: list[Candidate], models: Mapping[str, ModelConfig], turnaround_s: float) -> list[Candidate]:
-    """A batch twin of each single-model candidate whose model has a batch discount (share off)."""
+def twins(cands: list[Candidate], discounts: Mapping[str, float], turnaround_s: float) -> list[Candidate]:
+    """A batch twin of each single-model candidate whose batch lines get a discount (share off)."""
     out = []
     for c in cands:
-        m = models.get(c.models[0]) if len(c.models) == 1 else None
-        if m is None or not m.batch_discount:
+        off = discounts.get(c.models[0], 0.0) if len(c.models) == 1 else 0.0
+        if not off:
             continue
-        cost = c.cost_usd * (1.0 - m.batch_discount)
+        cost = c.cost_usd * (1.0 - off)
         out.append(Candidate(c.models, c.quality, cost, turnaround_s * 1000.0, None, cost, p_meet=c.p_meet))
     return out
 
@@ -67,7 +67,7 @@ def consider(
     sync: Candidate,
     sync_unmet: bool,
     cons: Constraints,
-    models: Mapping[str, ModelConfig],
+    discounts: Mapping[str, float],
     *,
     stream: bool,
     batch_ok: bool,
@@ -77,9 +77,11 @@ def consider(
     why = ineligible(cons, stream, batch_ok, turnaround_s)
     if why is not None or turnaround_s is None:
         return BatchChoice([], None, why or "")
-    found = twins(cands, models, turnaround_s)
+    found = twins(cands, discounts, turnaround_s)
     if not found:
-        return BatchChoice([], None, "no candidate model has a batch_discount")
+        return BatchChoice(
+            [], None, "no candidate model gets a batch discount (a batch_discount, run by the provider's batch API)"
+        )
     best, unmet = select_mode(
         found,
         cons.mode,

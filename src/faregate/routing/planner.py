@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import GatewayConfig, ModelConfig, RouteConfig, RoutingEstimatesConfig
+from ..config.batch_way import effective_discount
 from ..core.errors import InvalidRequest, PermissionDenied
 from . import batch_tier, chance
 from . import features as F
@@ -60,12 +61,15 @@ class Catalogue:
     estimates: RoutingEstimatesConfig = field(default_factory=RoutingEstimatesConfig)
     cascades: bool = True  # cascade plans allowed
     batch_turnaround_s: float | None = None  # the batch tier's turnaround; None: the tier is off
+    # The share off each model's price its batch lines really get (0 where faregate runs them).
+    batch_discounts: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> Catalogue:
         tier = config.batch_tier
         turnaround = tier.turnaround_s if tier.enabled else None
-        return cls({m.name: m for m in config.models}, config.routing_estimates, config.cascades, turnaround)
+        discounts = {m.name: effective_discount(m, config.batch) for m in config.models}
+        return cls({m.name: m for m in config.models}, config.routing_estimates, config.cascades, turnaround, discounts)
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,7 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
         chosen,
         unmet,
         cons,
-        catalogue.models,
+        catalogue.batch_discounts,
         stream=request.stream,
         batch_ok=request.batch_ok,
         turnaround_s=catalogue.batch_turnaround_s,
