@@ -297,6 +297,30 @@ class Bench:
         line = ", ".join(f"{k} {v[-1]:,.0f}" for k, v in self.rps.items())
         print(f"round {rnd + 1}: req/s {line}; load {load_average()}", flush=True)
 
+    def profile(self, name: str, seconds: float) -> None:
+        """py-spy on ``name`` during one more c=50 run; the stage summary of ``profile_stages.py``."""
+        import shutil
+
+        from profile_stages import main as stages
+
+        if shutil.which("py-spy") is None:
+            print("py-spy is not installed (pip install py-spy): no profile")
+            return
+        out = self.tmp / f"{name}.pyspy.txt"
+        argv = ["py-spy", "record", "-p", str(self.procs[name].pid), "-d", str(round(seconds)), "-r", "500"]
+        spy = subprocess.Popen(
+            [*argv, "-f", "raw", "-o", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        pin(spy.pid, self.other_cpus)
+        label = f"{name}/profiled"
+        self.throughput(label, name, PLAIN)
+        spy.wait(30)
+        c, n = self.cpu.pop(label)
+        self.rps.pop(label)
+        print(f"\nprofile of {name} (py-spy, 500 Hz, {n:,} requests, {1e6 * c / n:.0f} us CPU/request):")
+        sys.argv = ["profile_stages", str(out), "--cpu-us", f"{1e6 * c / n:.1f}"]
+        stages()
+
     def log_state(self) -> dict[str, dict[str, float]]:
         time.sleep(2.0)  # a flush interval or a few: what is left queued after the load stopped
         return {n: scrape(self.ports[n], LOG_NAMES) for n in ("fg-default", "fg-cache-db")}
@@ -436,6 +460,7 @@ def main() -> int:
         default=0,
         help="run soak.py with this many requests first (0: read its last result)",
     )
+    ap.add_argument("--profile", type=float, default=0.0, help="seconds of py-spy on fg-default after the rounds")
     ap.add_argument("--soak-seconds", type=float, default=900.0, help="time bound of that soak")
     a = ap.parse_args()
     if a.quick:
@@ -453,6 +478,8 @@ def main() -> int:
         for rnd in range(a.rounds):
             b.round(rnd)
         log = b.log_state()
+        if a.profile:
+            b.profile("fg-default", a.profile)
         rss = {n: rss_mib(p.pid) for n, p in b.procs.items()}
     finally:
         b.stop()

@@ -20,11 +20,11 @@ from collections import Counter
 # frame that any rule matches wins.
 RULES: list[tuple[str, str]] = [
     ("idle (select)", r"\((selectors|asyncio/selector_events)\.py:\d+\)$|^select \("),
+    ("response write", r"render_response|ChunkRenderer|_ChunkEncoder|encode_reply|encode_error|response_headers"),
+    ("response write", r"stream_reply|aiohttp/web_response|aiohttp/http_writer|aiohttp/abc\.py"),
     ("parse", r"decode_json \(faregate/wire/codec"),
     ("validate", r"faregate/wire/(openai_front|input_checks|anthropic_front)|faregate/core/bounds|request_checks"),
     ("validate", r"apply_routing_headers|_cache_header|routing/constraints"),
-    ("response write", r"render_response|ChunkRenderer|_ChunkEncoder|encode_reply|encode_error|response_headers"),
-    ("response write", r"stream_reply|aiohttp/web_response|aiohttp/http_writer|aiohttp/abc\.py"),
     ("auth", r"faregate/pipeline/auth_step|faregate/keys/|bearer \(|known_principal"),
     ("limits", r"faregate/pipeline/(limits_step|limits_restore|budgets|charge)|faregate/limits/"),
     ("cache key", r"faregate/pipeline/cache_step|faregate/cache/"),

@@ -89,6 +89,7 @@ class OutputGuards:
             src = _windowed(src, StreamWindow(placeholders, lambda t, _m: restore(t, vault), hold=MAX_PLACEHOLDER_LEN))
         try:
             async for ev in src:
+                self._ctx.stream_ready = 0  # the windows hold events: write each as it comes out
                 yield ev
         finally:
             self._record()

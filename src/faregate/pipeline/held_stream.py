@@ -177,6 +177,7 @@ class HeldStream:
         self._gen: AsyncIterator[Event] | None = None
         self._settled = False
         self._opts = StreamOptions()
+        self._trim = False  # a continuation's leading whitespace still to drop
         self._read = 0  # bytes read after the opening (the cap counts the whole stream)
         self._tools = False  # a tool-call delta was seen: such a stream is never resumed
         self._next: HeldStream | None = None  # the continuation after a resume
@@ -185,6 +186,7 @@ class HeldStream:
     def options(self, opts: StreamOptions, read: int = 0) -> None:
         """Set the reading options and the bytes read while opening (``open_held_stream`` does)."""
         self._opts, self._read = opts, read
+        self._trim = opts.drop_leading_space
         if opts.prefix:
             self._text.append(opts.prefix)
 
@@ -242,26 +244,33 @@ class HeldStream:
 
     async def _own_events(self) -> AsyncIterator[Event]:
         continuation = bool(self._opts.prefix)
-        trim = self._opts.drop_leading_space
-        for ev in self._buffered:
-            if continuation and isinstance(ev, StreamStart):
-                continue  # a continuation: the client's stream started long ago
-            if trim and isinstance(ev, TextDelta):
+        batch = [ev for ev in self._buffered if not (continuation and isinstance(ev, StreamStart))]
+        self._buffered = []
+        while True:
+            batch = self._trimmed(batch)
+            ctx, left = self._ctx, len(batch)
+            for ev in batch:
+                left -= 1
+                ctx.stream_ready = left  # exact: the events a server may write with this one
+                yield self._seen(ev)
+            if self._done:
+                break
+            batch = await self._next_events()
+        self._ctx.malformed_skipped += self._parser.skipped
+
+    def _trimmed(self, batch: list[Event]) -> list[Event]:
+        """A continuation's leading whitespace dropped (``drop_leading_space``), empty deltas with it."""
+        if not self._trim:
+            return batch
+        out: list[Event] = []
+        for ev in batch:
+            if self._trim and isinstance(ev, TextDelta):
                 ev = TextDelta(ev.text.lstrip())
-                trim = not ev.text
+                self._trim = not ev.text
                 if not ev.text:
                     continue
-            yield self._seen(ev)
-        self._buffered = []
-        while not self._done:
-            for ev in await self._next_events():
-                if trim and isinstance(ev, TextDelta):
-                    ev = TextDelta(ev.text.lstrip())
-                    trim = not ev.text
-                    if not ev.text:
-                        continue
-                yield self._seen(ev)
-        self._ctx.malformed_skipped += self._parser.skipped
+            out.append(ev)
+        return out
 
     async def _resume(self, err: UpstreamError) -> bool:
         """Settle this attempt as failed and continue elsewhere; whether a continuation opened."""
