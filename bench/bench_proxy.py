@@ -11,6 +11,8 @@ Processes: the fake OpenAI upstream of ``harness.py`` (answers at once), the flo
 - ``fg-cache-db``: the same with the response cache on (memory, then the database; every request
   a new prompt, so every one a miss) and a key created in the database (``faregate keys create``);
 - ``fg-auto``: four models and a router trained on the shared RouterBench rows;
+- ``--variants``: fg-default with metrics and the access log off (``fg-bare``), metrics alone
+  (``fg-metrics``), the JSON access log alone (``fg-json``), no request log (``fg-nolog``);
 - ``fg-before`` (``--compare-src DIR``): ``fg-default`` run from another source tree (for A/B of
   a change: CPU per request, interleaved in the same rounds).
 
@@ -116,6 +118,16 @@ def auto_config(fake: int, port: int, router: Path) -> dict:
     return {"models": models, "keys": [{"key": KEY}], "router_model": str(router), "learning": {"enabled": False}}
 
 
+# fg-default with one thing changed (config keys replaced, extra `faregate serve` arguments): what
+# each part of the defaults costs, in CPU per request against fg-bare or fg-default.
+VARIANTS: dict[str, tuple[dict, tuple[str, ...]]] = {
+    "fg-bare": ({"metrics": {"enabled": False}, "access_log": {"enabled": False}}, ()),
+    "fg-metrics": ({"access_log": {"enabled": False}}, ()),
+    "fg-json": ({"metrics": {"enabled": False}}, ("--log-format", "json")),
+    "fg-nolog": ({}, ()),  # started without a database (serve's db None)
+}
+
+
 class Bench:
     """The processes of one run and what they measured."""
 
@@ -144,16 +156,19 @@ class Bench:
         self.ports[name] = port
         pin(self.procs[name].pid, cpus)
 
-    def serve(self, name: str, cfg: dict, db: str | None, src: str | None = None) -> None:
+    def serve(self, name: str, cfg: dict, db: str | None, src: str | None = None, extra: tuple = ()) -> None:
         port = free_port()
         cfg = {**cfg, "server": {**cfg.get("server", {}), "host": "127.0.0.1", "port": port}}
+        if not db:
+            cfg["database_url"] = ""  # no request log
         path = self.tmp / f"{name}.yaml"
         path.write_text(yaml.safe_dump(cfg))
         env = dict(self.env)
-        env["FAREGATE_DATABASE_URL"] = f"sqlite:///{self.tmp}/{db}" if db else ""
+        if db:
+            env["FAREGATE_DATABASE_URL"] = f"sqlite:///{self.tmp}/{db}"
         if src:
             env["PYTHONPATH"] = src
-        argv = [sys.executable, "-m", "faregate", "serve", "--config", str(path), "--port", str(port)]
+        argv = [sys.executable, "-m", "faregate", "serve", "--config", str(path), "--port", str(port), *extra]
         self.spawn(name, argv, port, env, self.proxy_cpus)
         self.keys[name] = KEY
 
@@ -187,6 +202,11 @@ class Bench:
         db_key = self.db_key("cache.db")  # before the gateway opens the database
         self.serve("fg-cache-db", cache, "cache.db")
         self.keys["fg-cache-db"] = db_key
+        for name in a.variants.split(",") if a.variants else ():
+            tweak, extra = VARIANTS[name]
+            self.serve(
+                name, {**default_config(fake, 0), **tweak}, None if name == "fg-nolog" else f"{name}.db", extra=extra
+            )
         if a.compare_src:
             self.serve("fg-before", default_config(fake, 0), "before.db", src=a.compare_src)
         router = a.router_model
@@ -280,10 +300,10 @@ class Bench:
 
     def round(self, rnd: int) -> None:
         flip = (lambda xs: xs) if rnd % 2 == 0 else (lambda xs: xs[::-1])
-        plain = [n for n in ("floor", "fg-default", "fg-cache-db", "fg-before") if n in self.procs]
+        plain = [n for n in ("floor", "fg-default", "fg-cache-db", "fg-before", *VARIANTS) if n in self.procs]
         for n in flip(plain):
             self.throughput(n, n, PLAIN, sample_log=n.startswith("fg-"))
-        for n in flip(["floor", "fg-default"]):
+        for n in flip([n for n in ("floor", "fg-default", "fg-before") if n in self.procs]):
             self.throughput(f"{n}/stream", n, STREAM)
         for n in flip(["direct", "floor", "fg-default", "fg-cache-db"]):
             self.latency(n, n, PLAIN)
@@ -351,8 +371,11 @@ def report(b: Bench, log: dict[str, dict[str, float]], soak: dict | None) -> boo
         ("fg-cache-db", "floor"),
         ("fg-before", "floor"),
         ("fg-default/stream", "floor/stream"),
+        ("fg-before/stream", "floor/stream"),
+        ("fg-default", "fg-before"),
+        ("fg-default/stream", "fg-before/stream"),
     ):
-        if num in b.rps:
+        if num in b.rps and den in b.rps:
             rs = _ratios(b, num, den)
             print(f"  {num:<18} / {den:<13} {', '.join(f'{r:.0%}' for r in rs)}  median {statistics.median(rs):.0%}")
     print("\nCPU per request of the proxy process (us), and what one core could serve:")
@@ -449,6 +472,7 @@ def main() -> int:
     ap.add_argument("--paced-requests", type=int, default=5, help="paced streams (50 chunks, 2 ms apart) per round")
     ap.add_argument("--quick", action="store_true", help="a smoke test: one round of 2 s runs")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    ap.add_argument("--variants", default="", help=f"also measure these fg-default variants: {', '.join(VARIANTS)}")
     ap.add_argument("--compare-src", help="also run fg-default from this source tree (its src/ folder)")
     ap.add_argument("--router-model", type=Path, help="a trained router to use (default: train one on --data)")
     ap.add_argument(
