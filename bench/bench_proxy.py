@@ -337,7 +337,7 @@ class Bench:
         spy.wait(30)
         c, n = self.cpu.pop(label)
         self.rps.pop(label)
-        print(f"\nprofile of {name} (py-spy, 500 Hz, {n:,} requests, {1e6 * c / n:.0f} us CPU/request):")
+        print(f"\nprofile of {name} (py-spy, 500 Hz, {n:,.0f} requests, {1e6 * c / n:.0f} us CPU/request):")
         sys.argv = ["profile_stages", str(out), "--cpu-us", f"{1e6 * c / n:.1f}"]
         stages()
 
