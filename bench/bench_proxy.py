@@ -1,558 +1,521 @@
-"""faregate against the Python floor (a minimal aiohttp pass-through proxy), side by side.
+"""faregate against the Python floor (a minimal aiohttp pass-through), the five performance
+targets from one run, each with PASS or FAIL.
 
-    python bench/bench_proxy.py [--quick] [--requests 4000] [--latency-requests 1500]
+    python bench/bench_proxy.py [--rounds 5] [--seconds 5] [--quick] [--soak-requests N]
 
-Starts, each in its own process:
-- a fake OpenAI provider that answers at once (a raw asyncio server sending canned bytes, so it
-  is never the bottleneck),
-- ``faregate serve`` (one worker) in front of it,
-- ``bench/passthrough.py`` in front of it (the floor),
-and drives load from yet another process (a raw keep-alive HTTP/1.1 client on asyncio streams,
-much cheaper per request than any client library). Both proxies are pinned to the same core
-(measured one after the other); the fake and the load generator share the other cores.
+Processes: the fake OpenAI upstream of ``harness.py`` (answers at once), the floor
+(``passthrough.py``), and ``faregate serve`` as
 
-Each target (direct to the fake, the floor, faregate) is measured in ten short rounds in ABBA
-order, so drift on a shared machine hits all alike; the throughput ratio is the median of the
-per-round ratios (floor and faregate measured back to back). Printed: req/s at concurrency 50, added p50/p99
-latency at concurrency 1 and 50 (through the proxy minus direct to the fake), added time to the
-first streamed body byte at concurrency 1, and RSS after the load. Targets: faregate reaches at
-least 60% of the floor's req/s and adds at most 1 ms at p50 at concurrency 1. Exits 1 if missed.
+- ``fg-default``: ``examples/fake-providers.yaml`` as shipped (its OpenAI models pointed at the
+  fake), the client key ``fg-demo-key``: the defaults (request log on SQLite, metrics, access log);
+- ``fg-cache-db``: the same with the response cache on (memory, then the database; every request
+  a new prompt, so every one a miss) and a key created in the database (``faregate keys create``);
+- ``fg-auto``: four models and a router trained on the shared RouterBench rows;
+- ``--variants``: fg-default with metrics and the access log off (``fg-bare``), metrics alone
+  (``fg-metrics``), the JSON access log alone (``fg-json``), no request log (``fg-nolog``);
+- ``fg-before`` (``--compare-src DIR``): ``fg-default`` run from another source tree (for A/B of
+  a change: CPU per request, interleaved in the same rounds).
+
+Every proxy is pinned alone to the first core (one after the other), the fake and the load
+generators to the others. Load: ``wrk -t1 -c50`` for throughput (5-second rounds), ``wrk -c1``
+for latency, and a raw asyncio client for time to first byte and each streamed chunk's arrival.
+Rounds are interleaved (the order reversed every other round) and every ratio is the median of
+per-round ratios. CPU per request of each proxy (``/proc``, every thread) is printed too: on a
+shared machine it is far steadier than req/s.
+
+Targets:
+1. non-streaming, fg-default and fg-cache-db: >= 80% of the floor's req/s at c=50; added p50 at
+   c=1 at most 0.25 ms above the floor's;
+2. streaming (50 chunks): added TTFB p50 < 1 ms over direct; chunks forwarded as they arrive (a
+   paced stream's chunks reach the client within 1 ms of when they reach it directly, p50); stream
+   req/s >= 80% of the floor's;
+3. ``model: "auto"`` adds <= 1.5 ms at p50 over a named model;
+4. memory: ``soak.py``'s last result (RSS < 150 MiB after its run, < 5% growth over the second
+   half); ``--soak-requests N`` runs it first;
+5. the request log keeps up at the top rate: queue depth (``/metrics``, sampled during the c=50
+   runs) bounded and drained after, ``dropped`` and ``spilled`` 0.
+Exits 1 if any target fails.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import yaml
+
 HERE = Path(__file__).resolve().parent
-KEY = "fg-bench-key"
-PROMPT = {
-    "model": "bench",
-    "messages": [
-        {"role": "system", "content": "You are terse."},
-        {"role": "user", "content": "Say hello in five words."},
-    ],
-}
-
-# -- the fake provider (own process) --------------------------------------------------------
-
-_ANSWER = json.dumps(
-    {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 1700000000,
-        "model": "gpt-4o-mini",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "Hello there, nice to meet."},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28},
-    }
-).encode()
-
-
-def _sse() -> bytes:
-    head = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-4o-mini"}
-    events = [{**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
-    for word in ("Hello", " there,", " nice", " to", " meet."):
-        events.append({**head, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]})
-    events.append({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    events.append({**head, "choices": [], "usage": {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28}})
-    return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
-
-
-_PLAIN_RESP = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-    + str(len(_ANSWER)).encode()
-    + b"\r\n\r\n"
-    + _ANSWER
-)
-_body = _sse()
-_STREAM_RESP = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-    + f"{len(_body):x}".encode()
-    + b"\r\n"
-    + _body
-    + b"\r\n0\r\n\r\n"
+sys.path.insert(0, str(HERE))
+from harness import (  # noqa: E402
+    cpu_s,
+    free_port,
+    have_wrk,
+    load_average,
+    pct,
+    pin,
+    read_response,
+    rss_mib,
+    run_fake,
+    scrape,
+    sequential,
+    wait_port,
+    wrk,
 )
 
+_read_response = read_response  # the name bench_cache.py imports
+__all__ = ["free_port", "pct", "run_fake", "wait_port", "_read_response"]
 
-class _FakeProtocol(asyncio.Protocol):
-    """HTTP/1.1 keep-alive: parse each request's head and content-length body, answer at once."""
-
-    def connection_made(self, transport) -> None:
-        self.t = transport
-        self.buf = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while True:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.buf[:end].lower()
-            i = head.find(b"content-length:")
-            n = int(head[i + 15 : head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else None]) if i >= 0 else 0
-            if len(self.buf) < end + 4 + n:
-                return
-            body = self.buf[end + 4 : end + 4 + n]
-            self.buf = self.buf[end + 4 + n :]
-            if head.startswith(b"get"):
-                self.t.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-            elif b'"stream":true' in body.replace(b" ", b""):
-                self.t.write(_STREAM_RESP)
-            else:
-                self.t.write(_PLAIN_RESP)
+KEY = "fg-demo-key"
+MSGS = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Say hello in five words. @N@"},
+]
+PLAIN = {"model": "fake-openai", "messages": MSGS}
+STREAM = {"model": "fake-openai", "messages": MSGS, "stream": True}
+PACED = {"model": "fake-openai", "stream": True, "messages": [{"role": "user", "content": "paced-stream"}]}
+LOG_NAMES = (
+    "faregate_request_log_queue_depth",
+    "faregate_request_log_dropped",
+    "faregate_request_log_spilled",
+    "faregate_request_log_written",
+)
+SOAK_RESULT = Path(tempfile.gettempdir()) / "faregate-soak-last.json"
 
 
-def run_fake(port: int) -> None:
-    async def main() -> None:
-        server = await asyncio.get_running_loop().create_server(_FakeProtocol, "127.0.0.1", port, backlog=1024)
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(main())
-
-
-# -- the load generator (own process) --------------------------------------------------------
+def default_config(fake: int, port: int) -> dict:
+    """``examples/fake-providers.yaml`` as shipped, its OpenAI-wire models sent to the fake."""
+    cfg = yaml.safe_load((HERE.parent / "examples/fake-providers.yaml").read_text())
+    for m in cfg["models"]:
+        if m["provider"] == "openai":
+            m["base_url"] = f"http://127.0.0.1:{fake}/v1"
+    cfg["server"]["port"] = port
+    return cfg
 
 
-async def _read_response(reader: asyncio.StreamReader, t0: float) -> tuple[int, float]:
-    """Read one response; return (status, seconds to the first body byte after t0)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    low = head.lower()
-    first = 0.0
-    if b"transfer-encoding: chunked" in low:
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";")[0], 16)
-            if not first:
-                first = time.perf_counter() - t0
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    else:
-        i = low.find(b"content-length:")
-        n = int(low[i + 15 : low.find(b"\r\n", i)]) if i >= 0 else 0
-        await reader.readexactly(n)
-        first = time.perf_counter() - t0
-    return status, first
+def auto_config(fake: int, port: int, router: Path) -> dict:
+    from bench_auto import MODELS
 
-
-async def _load(host: str, port: int, path: str, n: int, concurrency: int, stream: bool) -> dict:
-    body = json.dumps({**PROMPT, "stream": stream}).encode()
-    req = (
-        f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\nauthorization: Bearer {KEY}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    lat: list[float] = []
-    ttfb: list[float] = []
-    errors = 0
-    left = n
-
-    async def worker() -> None:
-        nonlocal left, errors
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            while left > 0:
-                left -= 1
-                t0 = time.perf_counter()
-                writer.write(req)
-                status, first = await _read_response(reader, t0)
-                lat.append(time.perf_counter() - t0)
-                ttfb.append(first)
-                if status != 200:
-                    errors += 1
-        finally:
-            writer.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - t0
-    return {"lat": lat, "ttfb": ttfb, "elapsed": elapsed, "errors": errors}
-
-
-def run_load(argv: list[str]) -> None:
-    host, port, path, n, conc, stream = argv[0], int(argv[1]), argv[2], int(argv[3]), int(argv[4]), argv[5] == "1"
-    out = asyncio.run(_load(host, port, path, n, conc, stream))
-    sys.stdout.write(json.dumps(out))
-
-
-# -- orchestration ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if proc.poll() is not None:
-            raise SystemExit(f"a benchmark process exited early: {proc.args}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"port {port} did not open")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, every thread) the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def load(port: int, path: str, n: int, concurrency: int, stream: bool, cpus: list[int] | None) -> dict:
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--load",
-        "127.0.0.1",
-        str(port),
-        path,
-        str(n),
-        str(concurrency),
-        "1" if stream else "0",
+    models = [
+        {
+            "name": n,
+            "provider": "openai",
+            "model": n,
+            "base_url": f"http://127.0.0.1:{fake}/v1",
+            "api_key": "sk-fake",
+            "prices": {"input": p[0], "output": p[1]},
+            "router_name": rb,
+        }
+        for n, (rb, p) in MODELS.items()
     ]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-    if cpus:
-        try:
-            os.sched_setaffinity(p.pid, cpus)
-        except OSError:
-            pass
-    out, _ = p.communicate(timeout=300)
-    if p.returncode:
-        raise SystemExit("the load generator failed")
-    return json.loads(out)
+    return {"models": models, "keys": [{"key": KEY}], "router_model": str(router), "learning": {"enabled": False}}
 
 
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
-
-
-CONFIG = """\
-server: {{host: 127.0.0.1, port: {port}}}
-keys: [{{key: {key}}}]
-learning: {{enabled: false}}
-cascades: false
-models:
-  - name: bench
-    provider: openai
-    model: gpt-4o-mini
-    base_url: http://127.0.0.1:{fake}/v1
-    api_key: fake-upstream-key
-    prices: {{input: 0.15, output: 0.60}}
-"""
-
-
-# Observability variants, each against "fg-bare" (metrics, tracing and the access log all off):
-# name -> (config lines added, extra `faregate serve` arguments).
-BARE = "metrics: {enabled: false}\naccess_log: {enabled: false}\n"
-OBS_VARIANTS = {
-    "fg-bare": (BARE, []),
-    "fg-metrics": ("access_log: {enabled: false}\n", []),
-    "fg-trace": (
-        "metrics: {enabled: false}\naccess_log: {enabled: false}\n"
-        "tracing: {enabled: true, sample_ratio: 1.0, otlp_endpoint: 'http://127.0.0.1:OTLP_PORT/v1/traces'}\n",
-        [],
-    ),
-    "fg-trace10": (
-        "metrics: {enabled: false}\naccess_log: {enabled: false}\n"
-        "tracing: {enabled: true, sample_ratio: 0.1, otlp_endpoint: 'http://127.0.0.1:OTLP_PORT/v1/traces'}\n",
-        [],
-    ),
-    "fg-json": ("metrics: {enabled: false}\n", ["--log-format", "json"]),
+# fg-default with one thing changed (config keys replaced, extra `faregate serve` arguments): what
+# each part of the defaults costs, in CPU per request against fg-bare or fg-default.
+VARIANTS: dict[str, tuple[dict, tuple[str, ...]]] = {
+    "fg-bare": ({"metrics": {"enabled": False}, "access_log": {"enabled": False}}, ()),
+    "fg-metrics": ({"access_log": {"enabled": False}}, ()),
+    "fg-json": ({"metrics": {"enabled": False}}, ("--log-format", "json")),
+    "fg-nolog": ({}, ()),  # started without a database (serve's db None)
 }
 
 
-def run_otlp(port: int) -> None:
-    """The OTLP/HTTP receiver of the tracing variant (decodes every export, as a collector would)."""
-    from faregate.testing import OtlpReceiver
+class Bench:
+    """The processes of one run and what they measured."""
 
-    async def main() -> None:
-        rx = await OtlpReceiver(port=port).start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await rx.stop()
+    def __init__(self, a: argparse.Namespace) -> None:
+        self.a = a
+        self.tmp = Path(tempfile.mkdtemp(prefix="faregate-bench-"))
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        pinned = len(cpus) >= 2 and not a.no_pin
+        self.proxy_cpus, self.other_cpus = (cpus[:1], cpus[1:]) if pinned else (None, None)
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}
+        self.keys: dict[str, str] = {}
+        self.sink = open(self.tmp / "access.log", "wb")
+        self.env = {k: v for k, v in os.environ.items() if k not in ("FAREGATE_DATABASE_URL", "FAREGATE_ROUTER_MODEL")}
+        # per target: req/s per round, CPU seconds and requests, latency samples
+        self.rps: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}
+        self.p50: dict[str, list[float]] = {}
+        self.log_depth: dict[str, list[float]] = {}
+        self.paced: dict[str, list[list[tuple[float, int]]]] = {}
 
-    asyncio.run(main())
+    # -- processes ---------------------------------------------------------------------------
 
+    def spawn(self, name: str, argv: list[str], port: int, env: dict[str, str], cpus: list[int] | None) -> None:
+        self.procs[name] = subprocess.Popen(argv, env=env, cwd=self.tmp, stdout=self.sink)
+        self.ports[name] = port
+        pin(self.procs[name].pid, cpus)
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description="faregate vs a minimal aiohttp pass-through proxy")
-    # Many short rounds rather than a few long ones: on a shared machine the speed drifts within
-    # a minute, and a ratio of two runs taken seconds apart (floor and faregate are neighbours in
-    # both orders) is far steadier than a ratio of two medians.
-    ap.add_argument("--requests", type=int, default=3000, help="requests per throughput run (concurrency 50)")
-    ap.add_argument("--latency-requests", type=int, default=600, help="requests per concurrency-1 run")
-    ap.add_argument("--rounds", type=int, default=10, help="ABBA rounds")
-    ap.add_argument("--quick", action="store_true", help="a smaller run (a smoke test, ~20 s)")
-    ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
-    ap.add_argument(
-        "--no-log-variant",
-        action="store_true",
-        help="skip 'fg-nolog' (faregate without its request log), measured by default for comparison",
-    )
-    ap.add_argument(
-        "--no-observability-variants",
-        action="store_true",
-        help="skip fg-bare / fg-metrics / fg-trace / fg-json (metrics, tracing at 100%% to a local OTLP "
-        "receiver, the JSON access log: each alone, against all three off)",
-    )
-    ap.add_argument(
-        "--variants",
-        default=",".join(OBS_VARIANTS),
-        help="which observability variants to start (comma-separated; fg-bare is always one)",
-    )
-    a = ap.parse_args()
-    if a.quick:
-        a.requests, a.latency_requests, a.rounds = 2000, 400, 2
+    def serve(self, name: str, cfg: dict, db: str | None, src: str | None = None, extra: tuple = ()) -> None:
+        port = free_port()
+        cfg = {**cfg, "server": {**cfg.get("server", {}), "host": "127.0.0.1", "port": port}}
+        if not db:
+            cfg["database_url"] = ""  # no request log
+        path = self.tmp / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        env = dict(self.env)
+        if db:
+            env["FAREGATE_DATABASE_URL"] = f"sqlite:///{self.tmp}/{db}"
+        if src:
+            env["PYTHONPATH"] = src
+        argv = [sys.executable, "-m", "faregate", "serve", "--config", str(path), "--port", str(port), *extra]
+        self.spawn(name, argv, port, env, self.proxy_cpus)
+        self.keys[name] = KEY
 
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    pin = len(cpus) >= 2 and not a.no_pin
-    proxy_cpus, other_cpus = (cpus[:1], cpus[1:]) if pin else (None, None)
-    fake_port, fg_port, pt_port, nl_port = free_port(), free_port(), free_port(), free_port()
-    tmp = tempfile.mkdtemp(prefix="faregate-bench-")
-    cfg = Path(tmp) / "bench.yaml"
-    cfg.write_text(CONFIG.format(port=fg_port, key=KEY, fake=fake_port))
-    # The same gateway without the request log (no database): what the log costs per request.
-    cfg_nolog = Path(tmp) / "bench-nolog.yaml"
-    cfg_nolog.write_text(CONFIG.format(port=nl_port, key=KEY, fake=fake_port) + 'database_url: ""\n')
-    env_nolog = {k: v for k, v in os.environ.items() if k != "FAREGATE_DATABASE_URL"}
-    env = {**os.environ, "FAREGATE_DATABASE_URL": f"sqlite:///{tmp}/bench.db"}
-    me = [sys.executable, str(Path(__file__).resolve())]
-    procs: dict[str, subprocess.Popen] = {}
-    ports = {"fake": fake_port, "faregate": fg_port, "floor": pt_port, "fg-nolog": nl_port}
-    # Access lines go to a file, as they would to a log collector (not to this terminal).
-    sink = open(Path(tmp) / "access.log", "wb")
+    def db_key(self, db: str) -> str:
+        """A key created in the database (the path a real deployment's keys take)."""
+        url = f"sqlite:///{self.tmp}/{db}"
+        argv = [sys.executable, "-m", "faregate", "keys", "create", "--name", "bench", "--database-url", url]
+        out = subprocess.run(argv, env=self.env, cwd=self.tmp, capture_output=True, text=True, check=True)
+        return out.stdout.strip().splitlines()[-1].strip()
 
-    def serve(name: str, config: Path, port: int, extra: list[str], serve_env: dict[str, str]) -> None:
-        argv = [sys.executable, "-m", "faregate", "serve", "--config", str(config), "--port", str(port), *extra]
-        procs[name] = subprocess.Popen(argv, env=serve_env, cwd=tmp, stdout=sink)
-
-    try:
-        procs["fake"] = subprocess.Popen(me + ["--fake", str(fake_port)], env=env)
-        serve("faregate", cfg, fg_port, [], env)
-        if not a.no_log_variant:
-            serve("fg-nolog", cfg_nolog, nl_port, [], env_nolog)
-        if not a.no_observability_variants:
-            otlp_port = free_port()
-            procs["otlp"] = subprocess.Popen(me + ["--otlp", str(otlp_port)], env=env)
-            ports["otlp"] = otlp_port
-            wanted = {"fg-bare", *a.variants.split(",")}
-            for name, (extra_cfg, extra_args) in OBS_VARIANTS.items():
-                if name not in wanted:
-                    continue
-                ports[name] = free_port()
-                path_v = Path(tmp) / f"{name}.yaml"
-                path_v.write_text(
-                    CONFIG.format(port=ports[name], key=KEY, fake=fake_port)
-                    + extra_cfg.replace("OTLP_PORT", str(otlp_port))
-                )
-                serve(
-                    name,
-                    path_v,
-                    ports[name],
-                    extra_args,
-                    {**env, "FAREGATE_DATABASE_URL": f"sqlite:///{tmp}/{name}.db"},
-                )
-        procs["floor"] = subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "passthrough.py"),
-                "--port",
-                str(pt_port),
-                "--upstream",
-                f"http://127.0.0.1:{fake_port}/v1",
-            ],
-            env=env,
+    def start(self) -> None:
+        a = self.a
+        fake = free_port()
+        self.spawn(
+            "direct", [sys.executable, str(HERE / "harness.py"), "--fake", str(fake)], fake, self.env, self.other_cpus
         )
-        if pin:
-            os.sched_setaffinity(procs["fake"].pid, other_cpus)
-            os.sched_setaffinity(procs["faregate"].pid, proxy_cpus)
-            os.sched_setaffinity(procs["floor"].pid, proxy_cpus)
-            for name in procs:
-                if name.startswith("fg-"):
-                    os.sched_setaffinity(procs[name].pid, proxy_cpus)
-            if "otlp" in procs:
-                os.sched_setaffinity(procs["otlp"].pid, other_cpus)
-        for name in procs:
-            wait_port(ports[name], procs[name])
-        targets = {"direct": fake_port, "floor": pt_port, "faregate": fg_port}
-        targets.update({n: ports[n] for n in procs if n.startswith("fg-")})
-        path = "/v1/chat/completions"
-        # Warm up every path (connection pools, caches, lazy imports).
-        for port in targets.values():
-            for stream in (False, True):
-                r = load(port, path, 300, 10, stream, other_cpus)
-                if r["errors"]:
-                    raise SystemExit(f"errors while warming up port {port}: {r['errors']}")
-        res: dict[str, dict[str, list[float]]] = {t: {"c1": [], "c1s": [], "c50": [], "rps": []} for t in targets}
-        # CPU time per request of each proxy process: far steadier than req/s on a shared machine.
-        cpu: dict[str, list[float]] = {t: [0.0, 0.0] for t in targets}
-        order = list(targets)
-        t_start = time.perf_counter()
-        for rnd in range(a.rounds):
-            for t in order if rnd % 2 == 0 else order[::-1]:
-                port = targets[t]
-                c0 = cpu_s(procs[t].pid) if t in procs else 0.0
-                r1 = load(port, path, a.latency_requests, 1, False, other_cpus)
-                rs = load(port, path, a.latency_requests // 2, 1, True, other_cpus)
-                r50 = load(port, path, a.requests, 50, False, other_cpus)
-                if t in procs:
-                    cpu[t][0] += cpu_s(procs[t].pid) - c0
-                    cpu[t][1] += len(r1["lat"]) + len(rs["ttfb"]) + len(r50["lat"])
-                for r in (r1, rs, r50):
-                    if r["errors"]:
-                        raise SystemExit(f"{t}: {r['errors']} error responses")
-                res[t]["c1"] += r1["lat"]
-                res[t]["c1s"] += rs["ttfb"]
-                res[t]["c50"] += r50["lat"]
-                res[t]["rps"].append(len(r50["lat"]) / r50["elapsed"])
-        took = time.perf_counter() - t_start
-        rss = {t: rss_mib(procs[t].pid) if t in procs else float("nan") for t in targets}
-    finally:
-        for p in procs.values():
+        floor = free_port()
+        argv = [
+            sys.executable,
+            str(HERE / "passthrough.py"),
+            "--port",
+            str(floor),
+            "--upstream",
+            f"http://127.0.0.1:{fake}/v1",
+        ]
+        self.spawn("floor", argv, floor, self.env, self.proxy_cpus)
+        self.keys["direct"] = self.keys["floor"] = KEY
+        self.serve("fg-default", default_config(fake, 0), "default.db")
+        cache = default_config(fake, 0)
+        cache["cache"] = {"enabled": True, "layers": ["memory://", "database"]}
+        db_key = self.db_key("cache.db")  # before the gateway opens the database
+        self.serve("fg-cache-db", cache, "cache.db")
+        self.keys["fg-cache-db"] = db_key
+        for name in a.variants.split(",") if a.variants else ():
+            tweak, extra = VARIANTS[name]
+            self.serve(
+                name, {**default_config(fake, 0), **tweak}, None if name == "fg-nolog" else f"{name}.db", extra=extra
+            )
+        if a.compare_src:
+            self.serve("fg-before", default_config(fake, 0), "before.db", src=a.compare_src)
+        router = a.router_model
+        if router is None and a.data.exists():
+            from bench_auto import train
+
+            router = self.tmp / "router.model"
+            train(router, a.data)
+        if router is not None:
+            self.serve("fg-auto", auto_config(fake, 0, router), None)
+        for name, p in self.procs.items():
+            wait_port(self.ports[name], p)
+        for name in self.procs:  # warm up: pools, caches, lazy imports
+            for body in self.bodies(name, PLAIN), self.bodies(name, STREAM):
+                r = wrk(self.ports[name], self.keys[name], body, conns=10, seconds=1, cpus=self.other_cpus)
+                if r["non2xx"] or r["socket_errors"]:
+                    raise SystemExit(f"{name}: errors while warming up: {r}")
+
+    def bodies(self, name: str, body: dict) -> list[dict]:
+        if name == "fg-auto":
+            return [{**body, "model": "mixtral"}]
+        return [body]
+
+    def stop(self) -> None:
+        for p in self.procs.values():
             p.terminate()
-        for p in procs.values():
+        for p in self.procs.values():
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
-        sink.close()
+        self.sink.close()
 
+    # -- measurements ------------------------------------------------------------------------
+
+    def throughput(self, label: str, name: str, body: dict, sample_log: bool = False) -> None:
+        """One c=50 run: req/s for the round, CPU per request, the log queue sampled meanwhile."""
+        pid = self.procs[name].pid
+        stop = threading.Event()
+        depths: list[float] = []
+
+        def sampler() -> None:
+            while not stop.wait(0.5):
+                depths.append(scrape(self.ports[name], LOG_NAMES[:1]).get(LOG_NAMES[0], 0.0))
+
+        th = threading.Thread(target=sampler, daemon=True) if sample_log else None
+        c0 = cpu_s(pid)
+        if th:
+            th.start()
+        r = wrk(
+            self.ports[name],
+            self.keys[name],
+            self.bodies(name, body),
+            conns=50,
+            seconds=self.a.seconds,
+            cpus=self.other_cpus,
+        )
+        stop.set()
+        if th:
+            th.join()
+        used = cpu_s(pid) - c0
+        if r["non2xx"] or r["socket_errors"]:
+            raise SystemExit(f"{label}: errors {r}")
+        self.rps.setdefault(label, []).append(r["rps"])
+        acc = self.cpu.setdefault(label, [0.0, 0.0])
+        acc[0] += used
+        acc[1] += r["requests"]
+        if sample_log:
+            self.log_depth.setdefault(name, []).extend(depths)
+
+    def latency(self, label: str, name: str, body: dict) -> None:
+        r = wrk(
+            self.ports[name],
+            self.keys[name],
+            self.bodies(name, body),
+            conns=1,
+            seconds=self.a.c1_seconds,
+            cpus=self.other_cpus,
+        )
+        if r["non2xx"] or r["socket_errors"]:
+            raise SystemExit(f"{label}: errors {r}")
+        self.p50.setdefault(label, []).append(r["p50"])
+
+    def stream_first(self, name: str) -> None:
+        """TTFB of instant 50-chunk streams, and each paced chunk's arrival, at c=1."""
+        key, port = self.keys[name], self.ports[name]
+        first = sequential(HERE, port, key, {**STREAM, "messages": MSGS[:1]}, self.a.ttfb_requests, self.other_cpus)
+        self.p50.setdefault(f"{name}/ttfb", []).extend(arr[0][0] for arr in first)
+        paced = sequential(HERE, port, key, PACED, self.a.paced_requests, self.other_cpus)
+        self.paced.setdefault(name, []).extend(words for _, words in paced)
+
+    def round(self, rnd: int) -> None:
+        flip = (lambda xs: xs) if rnd % 2 == 0 else (lambda xs: xs[::-1])
+        plain = [n for n in ("floor", "fg-default", "fg-cache-db", "fg-before", *VARIANTS) if n in self.procs]
+        for n in flip(plain):
+            self.throughput(n, n, PLAIN, sample_log=n.startswith("fg-"))
+        for n in flip([n for n in ("floor", "fg-default", "fg-before") if n in self.procs]):
+            self.throughput(f"{n}/stream", n, STREAM)
+        for n in flip(["direct", "floor", "fg-default", "fg-cache-db"]):
+            self.latency(n, n, PLAIN)
+        for n in flip(["direct", "floor", "fg-default"]):
+            self.stream_first(n)
+        if "fg-auto" in self.procs:
+            for kind in flip(["named", "auto"]):
+                body = {**PLAIN, "model": "mixtral" if kind == "named" else "auto"}
+                r = wrk(self.ports["fg-auto"], KEY, [body], conns=1, seconds=self.a.c1_seconds, cpus=self.other_cpus)
+                self.p50.setdefault(f"auto/{kind}", []).append(r["p50"])
+        line = ", ".join(f"{k} {v[-1]:,.0f}" for k, v in self.rps.items())
+        print(f"round {rnd + 1}: req/s {line}; load {load_average()}", flush=True)
+
+    def profile(self, name: str, seconds: float) -> None:
+        """py-spy on ``name`` during one more c=50 run; the stage summary of ``profile_stages.py``."""
+        import shutil
+
+        from profile_stages import main as stages
+
+        if shutil.which("py-spy") is None:
+            print("py-spy is not installed (pip install py-spy): no profile")
+            return
+        out = self.tmp / f"{name}.pyspy.txt"
+        argv = ["py-spy", "record", "-p", str(self.procs[name].pid), "-d", str(round(seconds)), "-r", "500"]
+        spy = subprocess.Popen(
+            [*argv, "-f", "raw", "-o", str(out), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        pin(spy.pid, self.other_cpus)
+        label = f"{name}/profiled"
+        self.throughput(label, name, PLAIN)
+        spy.wait(30)
+        c, n = self.cpu.pop(label)
+        self.rps.pop(label)
+        print(f"\nprofile of {name} (py-spy, 500 Hz, {n:,.0f} requests, {1e6 * c / n:.0f} us CPU/request):")
+        sys.argv = ["profile_stages", str(out), "--cpu-us", f"{1e6 * c / n:.1f}"]
+        stages()
+
+    def log_state(self) -> dict[str, dict[str, float]]:
+        time.sleep(2.0)  # a flush interval or a few: what is left queued after the load stopped
+        return {n: scrape(self.ports[n], LOG_NAMES) for n in ("fg-default", "fg-cache-db")}
+
+
+def _ratios(b: Bench, num: str, den: str) -> list[float]:
+    return [x / y for x, y in zip(b.rps[num], b.rps[den])]
+
+
+def _paced_added(b: Bench, name: str, first_only: bool = False) -> tuple[float, float]:
+    """Each paced chunk's arrival through ``name`` minus the same chunk's direct (matched by the
+    fake's content word), p50 and p90 in ms; ``first_only``: the first content chunk alone."""
+    at: dict[int, list[float]] = {}
+    for words in b.paced["direct"]:
+        for t, i in words:
+            at.setdefault(i, []).append(t)
+    direct = {i: statistics.median(ts) for i, ts in at.items()}
+    added = [t - direct[i] for words in b.paced[name] for t, i in words if i in direct and (i == 0 or not first_only)]
+    return pct(added, 0.5) * 1000, pct(added, 0.9) * 1000
+
+
+def report(b: Bench, log: dict[str, dict[str, float]], soak: dict | None) -> bool:
     ms = 1000.0
-    d = res["direct"]
-    base = {
-        "c1_50": pct(d["c1"], 0.5),
-        "c1_99": pct(d["c1"], 0.99),
-        "c50_50": pct(d["c50"], 0.5),
-        "c50_99": pct(d["c50"], 0.99),
-        "ttfb": pct(d["c1s"], 0.5),
-    }
-    rows = []
-    for t in targets:
-        r = res[t]
-        rps = statistics.median(r["rps"])
-        if t == "direct":
-            rows.append(
-                (
-                    t,
-                    rps,
-                    base["c1_50"] * ms,
-                    base["c1_99"] * ms,
-                    base["c50_50"] * ms,
-                    base["c50_99"] * ms,
-                    base["ttfb"] * ms,
-                    rss[t],
-                    True,
-                )
-            )
-            continue
-        rows.append(
-            (
-                t,
-                rps,
-                (pct(r["c1"], 0.5) - base["c1_50"]) * ms,
-                (pct(r["c1"], 0.99) - base["c1_99"]) * ms,
-                (pct(r["c50"], 0.5) - base["c50_50"]) * ms,
-                (pct(r["c50"], 0.99) - base["c50_99"]) * ms,
-                (pct(r["c1s"], 0.5) - base["ttfb"]) * ms,
-                rss[t],
-                False,
-            )
-        )
-    print(
-        f"\n{a.rounds} round(s), {a.latency_requests} requests at c=1, {a.requests} at c=50 per round; "
-        f"proxies pinned to cpu {proxy_cpus}"
-        if pin
-        else "\nunpinned",
-        f"({took:.0f} s)",
-    )
-    print("latencies in ms; 'direct' row: absolute, other rows: added over direct")
-    hdr = (
-        f"{'target':<10}{'req/s c=50':>12}{'p50 c=1':>10}{'p99 c=1':>10}{'p50 c=50':>10}{'p99 c=50':>10}"
-        f"{'TTFB c=1':>10}{'RSS MiB':>9}"
-    )
-    print(hdr)
-    print("-" * len(hdr))
-    for name, rps, a50, a99, b50, b99, tt, mem, _ in rows:
-        print(f"{name:<10}{rps:>12,.0f}{a50:>10.3f}{a99:>10.3f}{b50:>10.3f}{b99:>10.3f}{tt:>10.3f}{mem:>9.1f}")
-    statistics.median(res["floor"]["rps"])
-    statistics.median(res["faregate"]["rps"])
-    # The median of the per-round ratios: each round measures floor and faregate back to back.
-    ratios = [f / b for f, b in zip(res["faregate"]["rps"], res["floor"]["rps"])]
-    ratio = statistics.median(ratios)
-    print(f"\nper-round faregate / floor req/s: {', '.join(f'{r:.0%}' for r in ratios)}")
-    added = (pct(res["faregate"]["c1"], 0.5) - base["c1_50"]) * ms
-    ok = ratio >= 0.60 and added <= 1.0
-    print(
-        f"faregate / floor req/s: {ratio:.0%} (target >= 60%); faregate added p50 at c=1: {added:.3f} ms "
-        f"(target <= 1 ms): {'PASS' if ok else 'MISS'}"
-    )
-    if "fg-nolog" in res:
-        nl_ratio = statistics.median(n / b for n, b in zip(res["fg-nolog"]["rps"], res["floor"]["rps"]))
+    us = {k: 1e6 * c / n for k, (c, n) in b.cpu.items() if n}
+    print("\nper-round req/s ratios (c=50):")
+    for num, den in (
+        ("fg-default", "floor"),
+        ("fg-cache-db", "floor"),
+        ("fg-before", "floor"),
+        ("fg-default/stream", "floor/stream"),
+        ("fg-before/stream", "floor/stream"),
+        ("fg-default", "fg-before"),
+        ("fg-default/stream", "fg-before/stream"),
+    ):
+        if num in b.rps and den in b.rps:
+            rs = _ratios(b, num, den)
+            print(f"  {num:<18} / {den:<13} {', '.join(f'{r:.0%}' for r in rs)}  median {statistics.median(rs):.0%}")
+    print("\nCPU per request of the proxy process (us), and what one core could serve:")
+    for k, v in us.items():
         print(
-            f"without the request log: {nl_ratio:.0%} of the floor's req/s "
-            f"(the SQLite request log costs {1 - ratio / nl_ratio:.0%} of faregate's throughput)"
+            f"  {k:<18} {v:7.0f} us  ({1e6 / v:,.0f} req/s per core); median req/s {statistics.median(b.rps[k]):,.0f}"
         )
-    if "fg-bare" in res:
-        bare = statistics.median(res["fg-bare"]["rps"])
-        us = {t: 1e6 * c / n for t, (c, n) in cpu.items() if n}
-        print("\nobservability, each alone against fg-bare (metrics, tracing and the access log off):")
-        print(f"  CPU per request: fg-bare {us['fg-bare']:.0f} us (one core serves {1e6 / us['fg-bare']:,.0f} req/s)")
-        for name, what in (
-            ("fg-metrics", "Prometheus metrics"),
-            ("fg-trace", "tracing, 100% sampled, to a local OTLP receiver"),
-            ("fg-trace10", "tracing, 10% sampled, to a local OTLP receiver"),
-            ("fg-json", "the JSON access log (to a file)"),
-            ("faregate", "the defaults (metrics and the text access log)"),
-        ):
-            if name not in res:
-                continue
-            r = statistics.median(v / b for v, b in zip(res[name]["rps"], res["fg-bare"]["rps"]))
-            rps = statistics.median(res[name]["rps"])
-            print(
-                f"  {name:<11} {what}: {us[name]:.0f} us CPU/request ({us[name] / us['fg-bare'] - 1:+.1%}, "
-                f"{1e6 / us[name]:,.0f} vs {1e6 / us['fg-bare']:,.0f} req/s per core); "
-                f"measured throughput {rps:,.0f} vs {bare:,.0f} req/s ({r - 1:+.1%})"
+    p50 = {k: statistics.median(v) for k, v in b.p50.items() if k in ("direct", "floor", "fg-default", "fg-cache-db")}
+    print("\np50 at c=1 (ms, median of rounds): " + ", ".join(f"{k} {v * ms:.3f}" for k, v in p50.items()))
+    verdicts: list[tuple[str, bool, str]] = []
+    floor_added = p50["floor"] - p50["direct"]
+    for name in ("fg-default", "fg-cache-db"):
+        ratio = statistics.median(_ratios(b, name, "floor"))
+        extra = (p50[name] - p50["direct"] - floor_added) * ms
+        verdicts.append(
+            (
+                f"1 non-streaming {name}",
+                ratio >= 0.80 and extra <= 0.25,
+                f"{ratio:.0%} of floor req/s (>= 80%); added p50 c=1 {(p50[name] - p50['direct']) * ms:.3f} ms, "
+                f"{extra:+.3f} ms over the floor's {floor_added * ms:.3f} (<= +0.25)",
             )
-    return 0 if ok else 1
+        )
+    ttfb = {n: pct(b.p50[f"{n}/ttfb"], 0.5) for n in ("direct", "floor", "fg-default")}
+    t_added = (ttfb["fg-default"] - ttfb["direct"]) * ms
+    c50, c90 = _paced_added(b, "fg-default")
+    p_added, _ = _paced_added(b, "fg-default", first_only=True)
+    f50, _ = _paced_added(b, "floor")
+    s_ratio = statistics.median(_ratios(b, "fg-default/stream", "floor/stream"))
+    verdicts.append(
+        (
+            "2 streaming",
+            t_added < 1.0 and c50 < 1.0 and s_ratio >= 0.80,
+            f"added TTFB p50 {t_added:.3f} ms for a whole stream in one segment, {p_added:.3f} ms for a paced stream's "
+            f"first chunk (< 1 both; floor {(ttfb['floor'] - ttfb['direct']) * ms:.3f}); paced chunks "
+            f"arrive {c50:.3f} ms p50 / {c90:.3f} p90 after direct (< 1; floor {f50:.3f}); stream req/s {s_ratio:.0%} of floor (>= 80%)",
+        )
+    )
+    if "auto/auto" in b.p50:
+        d = (statistics.median(b.p50["auto/auto"]) - statistics.median(b.p50["auto/named"])) * ms
+        verdicts.append(("3 auto routing", d <= 1.5, f"auto adds {d:.3f} ms at p50 over a named model (<= 1.5)"))
+    else:
+        verdicts.append(("3 auto routing", False, "not measured: no routing data (--data) or --router-model"))
+    if soak:
+        verdicts.append(
+            (
+                "4 memory",
+                bool(soak["pass"]),
+                f"soak of {soak['requests']:,} requests ({soak['when']}): RSS {soak['rss_end_mib']:.1f} MiB (< 150), "
+                f"second half {soak['growth_second_half']:+.1%} (< 5%)"
+                + ("" if soak["requests"] >= 1_000_000 else "; SHORT run, the target is 1M"),
+            )
+        )
+    else:
+        verdicts.append(("4 memory", False, f"no soak result ({SOAK_RESULT}): run bench/soak.py or --soak-requests"))
+    ok_log, parts = True, []
+    for n, s in log.items():
+        depth = max(b.log_depth.get(n, [0.0]))
+        good = (
+            s.get(LOG_NAMES[1], 1) == 0
+            and s.get(LOG_NAMES[2], 1) == 0
+            and depth < 5000
+            and s.get(LOG_NAMES[0], 1e9) <= 256
+        )
+        ok_log &= good
+        parts.append(
+            f"{n}: max depth {depth:.0f} (< 5,000 of 50,000), {s.get(LOG_NAMES[0], -1):.0f} left after 2 s, "
+            f"dropped {s.get(LOG_NAMES[1], -1):.0f}, spilled {s.get(LOG_NAMES[2], -1):.0f}, written {s.get(LOG_NAMES[3], -1):,.0f}"
+        )
+    verdicts.append(("5 request log", ok_log, "; ".join(parts)))
+    print(f"\ntargets (load average now {load_average()}):")
+    for name, good, text in verdicts:
+        print(f"  {'PASS' if good else 'FAIL'}  {name}: {text}")
+    return all(good for _, good, _ in verdicts)
+
+
+def run_soak(a: argparse.Namespace) -> None:
+    argv = [
+        sys.executable,
+        str(HERE / "soak.py"),
+        "--requests",
+        str(a.soak_requests),
+        "--max-seconds",
+        str(a.soak_seconds),
+    ]
+    subprocess.run(argv, check=False)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="faregate vs a minimal aiohttp pass-through: the five targets")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    ap.add_argument("--seconds", type=float, default=5.0, help="seconds per c=50 run")
+    ap.add_argument("--c1-seconds", type=float, default=2.0, help="seconds per c=1 run")
+    ap.add_argument("--ttfb-requests", type=int, default=100, help="instant streams per round for TTFB")
+    ap.add_argument("--paced-requests", type=int, default=5, help="paced streams (50 chunks, 2 ms apart) per round")
+    ap.add_argument("--quick", action="store_true", help="a smoke test: one round of 2 s runs")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    ap.add_argument("--variants", default="", help=f"also measure these fg-default variants: {', '.join(VARIANTS)}")
+    ap.add_argument("--compare-src", help="also run fg-default from this source tree (its src/ folder)")
+    ap.add_argument("--router-model", type=Path, help="a trained router to use (default: train one on --data)")
+    ap.add_argument(
+        "--data", type=Path, default=HERE.parent.parent / "shared/data/routing/routerbench-0shot-train.jsonl"
+    )
+    ap.add_argument(
+        "--soak-requests",
+        type=int,
+        default=0,
+        help="run soak.py with this many requests first (0: read its last result)",
+    )
+    ap.add_argument("--profile", type=float, default=0.0, help="seconds of py-spy on fg-default after the rounds")
+    ap.add_argument("--soak-seconds", type=float, default=900.0, help="time bound of that soak")
+    a = ap.parse_args()
+    if a.quick:
+        a.rounds, a.seconds, a.c1_seconds, a.ttfb_requests, a.paced_requests = 1, 2.0, 1.0, 50, 3
+    if not have_wrk():
+        raise SystemExit("wrk is needed (apt-get install wrk)")
+    if a.soak_requests:
+        run_soak(a)
+    soak = json.loads(SOAK_RESULT.read_text()) if SOAK_RESULT.exists() else None
+    b = Bench(a)
+    print(f"load average at start {load_average()}; proxies pinned to {b.proxy_cpus}", flush=True)
+    try:
+        b.start()
+        t0 = time.perf_counter()
+        for rnd in range(a.rounds):
+            b.round(rnd)
+        log = b.log_state()
+        if a.profile:
+            b.profile("fg-default", a.profile)
+        rss = {n: rss_mib(p.pid) for n, p in b.procs.items()}
+    finally:
+        b.stop()
+    print(
+        f"{a.rounds} rounds in {time.perf_counter() - t0:.0f} s; RSS MiB: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in rss.items())
+    )
+    return 0 if report(b, log, soak) else 1
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--fake":
         run_fake(int(sys.argv[2]))
-    elif len(sys.argv) > 1 and sys.argv[1] == "--otlp":
-        run_otlp(int(sys.argv[2]))
-    elif len(sys.argv) > 1 and sys.argv[1] == "--load":
-        run_load(sys.argv[2:])
     else:
         sys.exit(main())

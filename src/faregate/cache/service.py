@@ -30,6 +30,7 @@ from ..storage.db import Database
 from .coalesce import Flights
 from .db_layer import DatabaseLayer
 from .entry import CachedAnswer
+from .key_index import KeyIndex
 from .layer import CacheLayer, LayerDown, Meta, Selector
 from .memory import MemoryLayer
 from .redis_layer import RedisLayer
@@ -96,7 +97,7 @@ class CacheService:
     # One counter per (model, key id): a request bumps one; totals are summed when asked.
     counts: dict[tuple[str, str], Counts] = field(default_factory=dict)
     # key -> expiry, per slow layer that lists its keys (the database): what is worth a read.
-    index: dict[str, dict[str, float]] = field(default_factory=dict)
+    index: dict[str, KeyIndex] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _refresher: asyncio.Task[None] | None = None
     _rebuild: asyncio.Task[int] | None = None
@@ -196,7 +197,10 @@ class CacheService:
                 keys = await la.keys(since)
             except LayerDown:
                 continue
-            self.index.setdefault(la.name, {}).update(keys)
+            known = self.index.get(la.name)
+            if known is None:
+                known = self.index[la.name] = KeyIndex(self.config.index_max_keys)
+            known.update(keys)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -239,7 +243,7 @@ class CacheService:
                 continue
             la.stats.hits += 1
             ans = CachedAnswer.from_bytes(raw)
-            ttl = (known or {}).get(key, now + self.config.ttl_s) - now
+            ttl = (now + self.config.ttl_s if known is None else known.get(key, now + self.config.ttl_s)) - now
             for up in above:  # fill back
                 self._write(
                     up,

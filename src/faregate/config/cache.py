@@ -41,6 +41,12 @@ class CacheConfig(_Frozen):
     hits_count_in_budgets: bool = Field(
         False, description="Charge a hit's replayed tokens and cost to token and cost budgets (default: only rpm)."
     )
+    index_max_keys: int = Field(
+        100_000,
+        gt=0,
+        description="Database-layer keys remembered in memory (a miss then costs no database read); "
+        "past it the oldest are forgotten and their entries become misses.",
+    )
     redis_timeout_ms: float = Field(50.0, gt=0, description="Longest wait on Redis before it is skipped.")
     redis_retry_s: float = Field(2.0, gt=0, description="After a Redis failure, skip Redis for this long.")
     index_refresh_s: float = Field(5.0, gt=0, description="How often the keys other replicas wrote are picked up.")

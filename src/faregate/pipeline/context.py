@@ -120,6 +120,9 @@ class RequestContext:
     error_class: str | None = None
     error_message: str | None = None
     client_disconnected: bool = False
+    # Events of the stream already parsed from bytes received, not yet passed on: while it is
+    # above 0 the next event comes without waiting, so the server may write them together.
+    stream_ready: int = 0
     response_text: str | None = None
     policy: str = ""  # the policy version of the snapshot this request runs on (``pipeline/policy.py``)
     # Filled by the executor's failover (hedging, resume, tolerant parsing), for the log.

@@ -119,6 +119,7 @@ class OutputGuards:
             src = windowed(src, text, lambda: _restore_window(vault))
         try:
             async for ev in src:
+                self._ctx.stream_ready = 0  # the windows hold events: write each as it comes out
                 yield ev
         finally:
             self._record()

@@ -78,6 +78,10 @@ class HedgeRace:
         fo = self.failover(ctx, mcfg)
         if not may_hedge(ctx, fo) or ctx.attempts:
             return None
+        # Candidates first: a model with one deployment and no next candidate (the common case)
+        # never hedges, so it skips the p95 (a sort of the deployment's recent samples).
+        if not self._hedge_candidates(run, mcfg, model, dep):
+            return None
         p95 = self.ttft.p95(dep.id, ctx.request.stream, fo.hedge_min_samples)
         delay = hedge_delay_s(fo, p95, latency_ceiling_s(ctx))
         if p95 is None and not ctx.request.stream and ctx.request.max_tokens:
@@ -86,7 +90,7 @@ class HedgeRace:
         limit = run.deadline - time.monotonic()
         if ctx.request.stream:
             limit = min(limit, dep.timeouts.ttfb)
-        if delay >= limit or not self._hedge_candidates(run, mcfg, model, dep):
+        if delay >= limit:
             return None
         return delay
 

@@ -174,9 +174,13 @@ class HeldStream:
         self._prior = ctx.usage  # what earlier attempts (or cascade stages) consumed
         self._usage = Usage()
         self._text: list[str] = []
-        self._gen: AsyncIterator[Event] | None = None
+        self._gen: AsyncIterator[tuple[list[Event], bool]] | None = None
+        self._batch: list[Event] = []  # the events of the last upstream read, passed on from _i
+        self._i = 0
+        self._own = True
         self._settled = False
         self._opts = StreamOptions()
+        self._trim = False  # a continuation's leading whitespace still to drop
         self._read = 0  # bytes read after the opening (the cap counts the whole stream)
         self._tools = False  # a tool-call delta was seen: such a stream is never resumed
         self._next: HeldStream | None = None  # the continuation after a resume
@@ -185,6 +189,7 @@ class HeldStream:
     def options(self, opts: StreamOptions, read: int = 0) -> None:
         """Set the reading options and the bytes read while opening (``open_held_stream`` does)."""
         self._opts, self._read = opts, read
+        self._trim = opts.drop_leading_space
         if opts.prefix:
             self._text.append(opts.prefix)
 
@@ -192,9 +197,20 @@ class HeldStream:
         return self
 
     async def __anext__(self) -> Event:
-        if self._gen is None:
-            self._gen = self._run()
-        return await self._gen.__anext__()
+        # One event at a time from the current batch (the events of one upstream read); the
+        # generator below runs only when a batch is used up, not once per event.
+        i = self._i
+        while i >= len(self._batch):
+            if self._gen is None:
+                self._gen = self._run()
+            self._batch, self._own = await self._gen.__anext__()
+            i = 0
+        self._i = i + 1
+        ev = self._batch[i]
+        if not self._own:
+            return ev  # a continuation's event: that stream counted it and set stream_ready
+        self._ctx.stream_ready = len(self._batch) - i - 1  # exact: what a server may write with it
+        return self._seen(ev)
 
     async def aclose(self) -> None:
         if self._gen is not None:
@@ -213,20 +229,21 @@ class HeldStream:
             self._text.append(ev.text)
         return ev
 
-    async def _run(self) -> AsyncIterator[Event]:
+    async def _run(self) -> AsyncIterator[tuple[list[Event], bool]]:
+        """Batches of events, and whether they are this stream's own (not a continuation's)."""
         failed: UpstreamError | None = None
         disconnected = False
         try:
             try:
-                async for ev in self._own_events():
-                    yield ev
+                async for batch in self._own_batches():
+                    yield batch, True
             except UpstreamError as err:
                 err.deployment = self._dep.id
                 if not await self._resume(err):
                     raise
             if self._next is not None:
                 async for ev in self._next:
-                    yield ev
+                    yield [ev], False
         except UpstreamError as err:
             failed = err
             mark_failed(self._ctx, err)
@@ -240,28 +257,32 @@ class HeldStream:
         finally:
             self._settle(failed, disconnected=disconnected)
 
-    async def _own_events(self) -> AsyncIterator[Event]:
+    async def _own_batches(self) -> AsyncIterator[list[Event]]:
         continuation = bool(self._opts.prefix)
-        trim = self._opts.drop_leading_space
-        for ev in self._buffered:
-            if continuation and isinstance(ev, StreamStart):
-                continue  # a continuation: the client's stream started long ago
-            if trim and isinstance(ev, TextDelta):
+        batch = [ev for ev in self._buffered if not (continuation and isinstance(ev, StreamStart))]
+        self._buffered = []
+        while True:
+            batch = self._trimmed(batch)
+            if batch:
+                yield batch
+            if self._done:
+                break
+            batch = await self._next_events()
+        self._ctx.malformed_skipped += self._parser.skipped
+
+    def _trimmed(self, batch: list[Event]) -> list[Event]:
+        """A continuation's leading whitespace dropped (``drop_leading_space``), empty deltas with it."""
+        if not self._trim:
+            return batch
+        out: list[Event] = []
+        for ev in batch:
+            if self._trim and isinstance(ev, TextDelta):
                 ev = TextDelta(ev.text.lstrip())
-                trim = not ev.text
+                self._trim = not ev.text
                 if not ev.text:
                     continue
-            yield self._seen(ev)
-        self._buffered = []
-        while not self._done:
-            for ev in await self._next_events():
-                if trim and isinstance(ev, TextDelta):
-                    ev = TextDelta(ev.text.lstrip())
-                    trim = not ev.text
-                    if not ev.text:
-                        continue
-                yield self._seen(ev)
-        self._ctx.malformed_skipped += self._parser.skipped
+            out.append(ev)
+        return out
 
     async def _resume(self, err: UpstreamError) -> bool:
         """Settle this attempt as failed and continue elsewhere; whether a continuation opened."""

@@ -17,6 +17,7 @@ from ..core.usage import Usage
 from . import input_checks as checks
 from .codec import ReplyFacts, decode_json, resume_marker, with_marker
 from .input_checks import DEFAULT_BOUNDS, InputBounds
+from .openai_fast import fast_chat_request
 
 MAX_MESSAGES = 4096
 ROLES = frozenset(("system", "developer", "user", "assistant", "tool", "function"))
@@ -276,9 +277,6 @@ def parse_chat_request(body: Any, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatR
     )
 
 
-# -- rendering ---------------------------------------------------------------------------
-
-
 def render_response(resp: ChatResponse, *, request_id: str, model: str, cost_usd: float | None = None) -> bytes:
     usage = resp.usage.to_openai()
     if cost_usd is not None:
@@ -388,7 +386,8 @@ class OpenAIChatCodec:
     """The ``FrontCodec`` of ``POST /v1/chat/completions``: errors in OpenAI's ``{"error": ...}``."""
 
     def parse_request(self, body: bytes, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatRequest:
-        return parse_chat_request(decode_json(body), bounds)
+        # Plain conversations skip the general walk (``openai_fast``: the same result, or None).
+        return fast_chat_request(data := decode_json(body), bounds) or parse_chat_request(data, bounds)
 
     def encode_reply(self, response: ChatResponse, facts: ReplyFacts) -> bytes:
         return render_response(response, request_id=facts.request_id, model=facts.model, cost_usd=facts.cost_usd)
