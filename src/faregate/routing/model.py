@@ -107,14 +107,8 @@ class RouterModel:
         E = embeddings if embeddings is not None else embedder.embed([f.routing_text for f in feats])
         thresholds = SCORER_THRESHOLDS if scorer and cascades else ()
         arms = candidate_arms(table, scorer_thresholds=thresholds) if cascades else [Arm((m,)) for m in table.models]
-        scores = None
-        if thresholds:
-            from .scorer import out_of_fold
-
-            # Honest judge scores on the training rows: each from a scorer that did not see the row.
-            scores = out_of_fold(
-                E, groups, len(tasks), table.responses, table.quality, table.models, cheap_models(arms)
-            )
+        scored = cheap_models(arms) or (_pair_weak(table) if scorer and cascades else [])
+        judge, scores = _fit_scorer(table, E, groups, len(tasks), scored)
         sims = [simulate(a, table, scores) for a in arms]
         Q = np.stack([s[0] for s in sims], 1)
         C = np.stack([s[1] for s in sims], 1)
@@ -131,13 +125,6 @@ class RouterModel:
         calib = _calibration(PREDICTORS[predictor], predictor_args or {}, E, groups, Y, Q[:, keep], len(tasks))
         tokens = np.array([f.input_tokens for f in feats], float)
         costs = [CostModel().fit(tokens, groups, table.cost[:, j], len(tasks)) for j in range(len(table.models))]
-        judge = None
-        if cheap_models(arms):
-            from .scorer import AnswerScorer
-
-            judge = AnswerScorer(table.models).fit(
-                E, groups, len(tasks), table.responses, table.quality, cheap_models(arms)
-            )
         out = cls(table.models, tasks, arms, embedder, pred, costs, judge)
         out.calibration = calib
         out.train_quality = np.nanmean(table.quality, 0)
@@ -356,6 +343,28 @@ class RouterModel:
         if "calib" in data:  # absent in files saved before calibration: fallback_p_meet
             out.calibration = Calibration(data["calib"])
         return out
+
+
+def _pair_weak(table: OutcomeTable) -> list[str]:
+    """The weaker model of a strong/weak pair with recorded answers: the one whose answers a
+    two-model cascade (weak -> scorer -> strong) judges. Empty for other data."""
+    if len(table.models) != 2 or not table.has_responses:
+        return []
+    return [table.models[int(np.argmin(np.nanmean(table.quality, 0)))]]
+
+
+def _fit_scorer(table: OutcomeTable, E, groups, n_groups: int, which: list[str]):
+    """(scorer, out-of-fold scores) for the answers of ``which`` models; (None, None) if none.
+    Settings by inner CV (``scorer.select``); the arm simulation uses the out-of-fold scores,
+    the live judge the scorer refitted on every training row."""
+    if not which:
+        return None, None
+    from .scorer import AnswerScorer, select
+
+    # Honest judge scores on the training rows: each from a scorer that did not see the row.
+    settings, scores = select(E, groups, n_groups, table.responses, table.quality, table.models, which)
+    judge = AnswerScorer(table.models, **settings).fit(E, groups, n_groups, table.responses, table.quality, which)
+    return judge, scores
 
 
 def _calibration(cls, args: dict, E, groups, Y, Q, n_groups: int) -> Calibration:
