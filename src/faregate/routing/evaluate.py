@@ -79,7 +79,7 @@ def _fold(model: RouterModel, train: list[Row], test: list[Row], E: np.ndarray, 
     if pair is not None and weak is not None and scores is not None and weak in scores:
         # The weak model answers first; its answer's score joins the ranking (one code path:
         # the decisions below are what APGR is computed from).
-        gain = Qh[:, pair[0]] - scores[weak]
+        gain = model.pair_weight * Qh[:, pair[0]] - scores[weak]
         qs, cs, dec = pair_cascade(test, table, model.arms[pair[0]].models[0], weak, gain, len(lambdas))
     else:
         qs, cs, dec = [], [], []

@@ -80,6 +80,8 @@ class RouterModel:
         # Maps a predicted mean to P(outcome >= floor); None for files saved before it existed.
         self.calibration: Calibration | None = None
         self.train_quality = np.full(len(models), np.nan)  # mean quality of each model in training
+        # Two-model cascade: gain = pair_weight * predicted strong quality - P(weak answer right).
+        self.pair_weight = 1.0
 
     # -- training ---------------------------------------------------------------------------
 
@@ -122,11 +124,13 @@ class RouterModel:
             singles = [i for i, a in enumerate(arms) if a.judge is None]
             predictor_args = select_knn(E, groups, Y, Q[:, keep], C[:, keep], singles, len(tasks))
         pred = PREDICTORS[predictor](**(predictor_args or {})).fit(E, groups, Y, len(tasks))
-        calib = _calibration(PREDICTORS[predictor], predictor_args or {}, E, groups, Y, Q[:, keep], len(tasks))
+        calib, oof = _calibration(PREDICTORS[predictor], predictor_args or {}, E, groups, Y, Q[:, keep], len(tasks))
         tokens = np.array([f.input_tokens for f in feats], float)
         costs = [CostModel().fit(tokens, groups, table.cost[:, j], len(tasks)) for j in range(len(table.models))]
         out = cls(table.models, tasks, arms, embedder, pred, costs, judge)
         out.calibration = calib
+        if scores is not None and len(table.models) == 2:
+            out.pair_weight = _pair_weight(arms, table, oof, scores)
         out.train_quality = np.nanmean(table.quality, 0)
         out.output_tokens = _output_tokens(table, groups, len(tasks))
         return out
@@ -292,6 +296,7 @@ class RouterModel:
             "embedder": self.embedder.name,
             "predictor": self.predictor.kind,
             "n_cost": len(self.cost_models),
+            "pair_weight": self.pair_weight,
         }
         arrays = {f"p_{k}": v for k, v in self.predictor.state().items()}
         for j, c in enumerate(self.cost_models):
@@ -342,6 +347,7 @@ class RouterModel:
             out.train_quality = data["train_quality"]
         if "calib" in data:  # absent in files saved before calibration: fallback_p_meet
             out.calibration = Calibration(data["calib"])
+        out.pair_weight = float(header.get("pair_weight", 1.0))
         return out
 
 
@@ -367,10 +373,28 @@ def _fit_scorer(table: OutcomeTable, E, groups, n_groups: int, which: list[str])
     return judge, scores
 
 
-def _calibration(cls, args: dict, E, groups, Y, Q, n_groups: int) -> Calibration:
-    """Fit the floor calibration on out-of-fold predictions of the plans' quality."""
+def _calibration(cls, args: dict, E, groups, Y, Q, n_groups: int) -> tuple[Calibration, np.ndarray]:
+    """Fit the floor calibration on out-of-fold predictions of the plans' quality (returned too)."""
     oof = out_of_fold(lambda: cls(**args), E, groups, Y, n_groups)
-    return Calibration.fit(oof[:, : Q.shape[1]], Q)
+    return Calibration.fit(oof[:, : Q.shape[1]], Q), oof
+
+
+PAIR_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
+
+
+def _pair_weight(arms: list[Arm], table: OutcomeTable, oof: np.ndarray, scores: dict) -> float:
+    """How much the prompt-only prediction of the strong model counts beside the scorer's verdict
+    on the weak answer, chosen by APGR on out-of-fold predictions of the training rows only."""
+    from .metrics import apgr, pgr_curve
+
+    weak = next(iter(scores))
+    strong = next(m for m in table.models if m != weak)
+    col = {a.key: i for i, a in enumerate(arms)}
+    qs, qw = table.quality[:, table.models.index(strong)], table.quality[:, table.models.index(weak)]
+    if qs.mean() == qw.mean():
+        return 1.0
+    best = max(PAIR_WEIGHTS, key=lambda a: apgr(*pgr_curve(a * oof[:, col[strong]] - scores[weak], qs, qw)))
+    return float(best)
 
 
 def _output_tokens(table: OutcomeTable, groups: np.ndarray, n_groups: int) -> np.ndarray:
