@@ -26,7 +26,9 @@ from .cascade import Arm, candidate_arms, cheap_models, json_valid, prune_arms, 
 from .data import OutcomeTable, Row
 from .embed import HashEmbedder, get_embedder
 from .embedder import Embedder
+from .pair import fit_weight, weak_of
 from .predictors import PREDICTORS, CostModel
+from .scorer import fit_judge
 
 FORMAT = "faregate-router/1"
 SCORER_THRESHOLDS = (0.5, 0.7, 0.85)
@@ -109,8 +111,8 @@ class RouterModel:
         E = embeddings if embeddings is not None else embedder.embed([f.routing_text for f in feats])
         thresholds = SCORER_THRESHOLDS if scorer and cascades else ()
         arms = candidate_arms(table, scorer_thresholds=thresholds) if cascades else [Arm((m,)) for m in table.models]
-        scored = cheap_models(arms) or (_pair_weak(table) if scorer and cascades else [])
-        judge, scores = _fit_scorer(table, E, groups, len(tasks), scored)
+        scored = cheap_models(arms) or (weak_of(table) if scorer and cascades else [])
+        judge, scores = fit_judge(table, E, groups, len(tasks), scored)
         sims = [simulate(a, table, scores) for a in arms]
         Q = np.stack([s[0] for s in sims], 1)
         C = np.stack([s[1] for s in sims], 1)
@@ -130,7 +132,7 @@ class RouterModel:
         out = cls(table.models, tasks, arms, embedder, pred, costs, judge)
         out.calibration = calib
         if scores is not None and len(table.models) == 2:
-            out.pair_weight = _pair_weight(arms, table, oof, scores)
+            out.pair_weight = fit_weight(arms, table, oof, scores)
         out.train_quality = np.nanmean(table.quality, 0)
         out.output_tokens = _output_tokens(table, groups, len(tasks))
         return out
@@ -351,50 +353,10 @@ class RouterModel:
         return out
 
 
-def _pair_weak(table: OutcomeTable) -> list[str]:
-    """The weaker model of a strong/weak pair with recorded answers: the one whose answers a
-    two-model cascade (weak -> scorer -> strong) judges. Empty for other data."""
-    if len(table.models) != 2 or not table.has_responses:
-        return []
-    return [table.models[int(np.argmin(np.nanmean(table.quality, 0)))]]
-
-
-def _fit_scorer(table: OutcomeTable, E, groups, n_groups: int, which: list[str]):
-    """(scorer, out-of-fold scores) for the answers of ``which`` models; (None, None) if none.
-    Settings by inner CV (``scorer.select``); the arm simulation uses the out-of-fold scores,
-    the live judge the scorer refitted on every training row."""
-    if not which:
-        return None, None
-    from .scorer import AnswerScorer, select
-
-    # Honest judge scores on the training rows: each from a scorer that did not see the row.
-    settings, scores = select(E, groups, n_groups, table.responses, table.quality, table.models, which)
-    judge = AnswerScorer(table.models, **settings).fit(E, groups, n_groups, table.responses, table.quality, which)
-    return judge, scores
-
-
 def _calibration(cls, args: dict, E, groups, Y, Q, n_groups: int) -> tuple[Calibration, np.ndarray]:
     """Fit the floor calibration on out-of-fold predictions of the plans' quality (returned too)."""
     oof = out_of_fold(lambda: cls(**args), E, groups, Y, n_groups)
     return Calibration.fit(oof[:, : Q.shape[1]], Q), oof
-
-
-PAIR_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
-
-
-def _pair_weight(arms: list[Arm], table: OutcomeTable, oof: np.ndarray, scores: dict) -> float:
-    """How much the prompt-only prediction of the strong model counts beside the scorer's verdict
-    on the weak answer, chosen by APGR on out-of-fold predictions of the training rows only."""
-    from .metrics import apgr, pgr_curve
-
-    weak = next(iter(scores))
-    strong = next(m for m in table.models if m != weak)
-    col = {a.key: i for i, a in enumerate(arms)}
-    qs, qw = table.quality[:, table.models.index(strong)], table.quality[:, table.models.index(weak)]
-    if qs.mean() == qw.mean():
-        return 1.0
-    best = max(PAIR_WEIGHTS, key=lambda a: apgr(*pgr_curve(a * oof[:, col[strong]] - scores[weak], qs, qw)))
-    return float(best)
 
 
 def _output_tokens(table: OutcomeTable, groups: np.ndarray, n_groups: int) -> np.ndarray:

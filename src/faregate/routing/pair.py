@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import metrics as M
+from .cascade import Arm
 from .data import OutcomeTable, Row
 
 
@@ -31,3 +33,27 @@ def pair_cascade(
         cs.append(float((table.cost[:, w] + esc * table.cost[:, s]).sum()))
         dec.append([(r.id, [weak, strong] if e else [weak]) for r, e in zip(test, esc)])
     return qs, cs, dec
+
+
+def weak_of(table: OutcomeTable) -> list[str]:
+    """The weaker model of a strong/weak pair with recorded answers: the one whose answers a
+    two-model cascade (weak -> scorer -> strong) judges. Empty for other data."""
+    if len(table.models) != 2 or not table.has_responses:
+        return []
+    return [table.models[int(np.argmin(np.nanmean(table.quality, 0)))]]
+
+
+PAIR_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
+
+
+def fit_weight(arms: list[Arm], table: OutcomeTable, oof: np.ndarray, scores: dict) -> float:
+    """How much the prompt-only prediction of the strong model counts beside the scorer's verdict
+    on the weak answer, chosen by APGR on out-of-fold predictions of the training rows only."""
+    weak = next(iter(scores))
+    strong = next(m for m in table.models if m != weak)
+    col = {a.key: i for i, a in enumerate(arms)}
+    qs, qw = table.quality[:, table.models.index(strong)], table.quality[:, table.models.index(weak)]
+    if qs.mean() == qw.mean():
+        return 1.0
+    best = max(PAIR_WEIGHTS, key=lambda a: M.apgr(*M.pgr_curve(a * oof[:, col[strong]] - scores[weak], qs, qw)))
+    return float(best)

@@ -20,6 +20,7 @@ import re
 
 import numpy as np
 
+from .data import OutcomeTable
 from .embed import HashEmbedder
 from .predictors import LogisticPredictor
 
@@ -154,3 +155,15 @@ def select(
             best = (brier, dict(settings), oof)
     assert best is not None
     return best[1], best[2]
+
+
+def fit_judge(table: OutcomeTable, E, groups, n_groups: int, which: list[str]):
+    """(scorer, out-of-fold scores) for the answers of ``which`` models; (None, None) if none.
+    Settings by inner CV (``scorer.select``); the arm simulation uses the out-of-fold scores,
+    the live judge the scorer refitted on every training row."""
+    if not which:
+        return None, None
+    # Honest judge scores on the training rows: each from a scorer that did not see the row.
+    settings, scores = select(E, groups, n_groups, table.responses, table.quality, table.models, which)
+    judge = AnswerScorer(table.models, **settings).fit(E, groups, n_groups, table.responses, table.quality, which)
+    return judge, scores
