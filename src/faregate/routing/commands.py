@@ -209,6 +209,8 @@ def _print_summary(console, s: dict) -> None:
     t.add_row("max quality", _fmt(s["max_quality"]))
     if "ece" in s:
         t.add_row("p_meet expected calibration error", _fmt(s["ece"]))
+    for judge, j in (s.get("judges") or {}).items():
+        t.add_row(f"judge {judge!r} ECE (held-out, {j['n']} answers)", _fmt(j["ece"]))
     t.add_row(
         f"cost to match {s['best_single']} ({s['best_single_quality']:.3f})", _fmt(s["cost_to_match_pct"], pct=True)
     )
@@ -286,8 +288,11 @@ def _plot_reliability(console, s: dict, path: str) -> None:
     rel = s.get("reliability") or []
     ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
     ax.plot([p for p, _, _ in rel], [o for _, o, _ in rel], "o-", label=f"p_meet (ECE {s.get('ece', 0):.3f})")
-    ax.set_xlabel("predicted P(quality >= floor)")
-    ax.set_ylabel("observed rate on held-out rows")
+    for judge, j in (s.get("judges") or {}).items():  # each cascade judge's P(answer right)
+        r = j["reliability"]
+        ax.plot([p for p, _, _ in r], [o for _, o, _ in r], "s--", ms=3, label=f"judge {judge} (ECE {j['ece']:.3f})")
+    ax.set_xlabel("predicted P(quality >= floor) / judge's P(answer right)")
+    ax.set_ylabel("observed rate (mean quality) on held-out rows")
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

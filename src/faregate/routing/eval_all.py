@@ -78,6 +78,7 @@ def print_all(console, results: list[dict]) -> None:
         "oracle",
         "APGR",
         "ECE",
+        "judge ECE",
         "match cost",
         "s",
     ):
@@ -92,6 +93,7 @@ def print_all(console, results: list[dict]) -> None:
             f(s["oracle_aiq"]),
             f(s.get("apgr")),
             f(s.get("ece")),
+            " ".join(f"{k} {v['ece']:.3f}" for k, v in (s.get("judges") or {}).items()) or "-",
             f(s["cost_to_match_pct"], pct=True),
             f"{s['seconds']:.0f}",
         )

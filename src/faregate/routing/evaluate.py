@@ -22,7 +22,9 @@ from .cascade import simulate
 from .data import OutcomeTable, Row, kfold, models_of
 from .embed import HashEmbedder
 from .embedder import Embedder
+from .judges import judge_points, summarise_judges
 from .model import RouterModel, row_features
+from .pair import pair_cascade
 
 CALIB_FLOORS = (0.5, 0.8)  # quality floors at which held-out p_meet is checked
 LAMBDAS = np.concatenate([[0.0], np.geomspace(1.0, 1e7, 100)])  # quality per USD; 1e7 ~ cheapest
@@ -39,13 +41,24 @@ class Sweep:
     # Calibration check: held-out p_meet of every plan at CALIB_FLOORS and whether it was met.
     calib_p: np.ndarray = field(default_factory=lambda: np.zeros(0))
     calib_hit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    judges: dict = field(default_factory=dict)  # per judge: held-out ECE and reliability rows
 
     @property
     def points(self) -> list[tuple[float, float]]:
         return list(zip(self.cost.tolist(), self.quality.tolist()))
 
 
-def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarray):
+@dataclass
+class _FoldOut:
+    quality: np.ndarray  # (points,) summed over the fold's rows
+    cost: np.ndarray
+    decisions: list
+    gain: np.ndarray | None  # two-model data: the ranking score of the strong model
+    calib: tuple[np.ndarray, np.ndarray]
+    judges: dict
+
+
+def _fold(model: RouterModel, train: list[Row], test: list[Row], E: np.ndarray, lambdas: np.ndarray) -> _FoldOut:
     feats = [row_features(r) for r in test]
     groups = np.array([model.group_of(f.task) for f in feats])
     tokens = np.array([f.input_tokens for f in feats], float)
@@ -60,20 +73,31 @@ def _fold(model: RouterModel, test: list[Row], E: np.ndarray, lambdas: np.ndarra
     sims = [simulate(a, table, scores) for a in model.arms]
     Q = np.stack([s[0] for s in sims], 1)
     C = np.stack([s[1] for s in sims], 1)
-    qs, cs, dec = [], [], []
-    for pick in _picks(model, Qh, Ch, lambdas):
-        r = np.arange(len(test))
-        qs.append(Q[r, pick].sum())
-        cs.append(C[r, pick].sum())
-        dec.append(
-            [
-                (test[i].id, [m for s, m in enumerate(model.arms[a].models) if sims[a][2][i, s]])
-                for i, a in enumerate(pick)
-            ]
-        )
+    pair = _two(model)
+    gain = None if pair is None else Qh[:, pair[0]] - Qh[:, pair[1]]
+    weak = None if pair is None else model.arms[pair[1]].models[0]
+    if pair is not None and weak is not None and scores is not None and weak in scores:
+        # The weak model answers first; its answer's score joins the ranking (one code path:
+        # the decisions below are what APGR is computed from).
+        gain = model.pair_weight * Qh[:, pair[0]] - scores[weak]
+        qs, cs, dec = pair_cascade(test, table, model.arms[pair[0]].models[0], weak, gain, len(lambdas))
+    else:
+        qs, cs, dec = [], [], []
+        for pick in _picks(model, Qh, Ch, lambdas):
+            r = np.arange(len(test))
+            qs.append(Q[r, pick].sum())
+            cs.append(C[r, pick].sum())
+            dec.append(
+                [
+                    (test[i].id, [m for s, m in enumerate(model.arms[a].models) if sims[a][2][i, s]])
+                    for i, a in enumerate(pick)
+                ]
+            )
     ps = [np.asarray(model.p_meet(Qh.ravel(), f)) for f in CALIB_FLOORS]
     hits = [(Q >= f - 1e-9).ravel() for f in CALIB_FLOORS]
-    return np.array(qs), np.array(cs), dec, Qh, (np.concatenate(ps), np.concatenate(hits))
+    gtr = np.array([model.group_of(r.task) for r in train])
+    judges = judge_points(model, OutcomeTable.from_rows(train, model.models), gtr, table, groups, scores)
+    return _FoldOut(np.array(qs), np.array(cs), dec, gain, (np.concatenate(ps), np.concatenate(hits)), judges)
 
 
 def _two(model: RouterModel) -> tuple[int, int] | None:
@@ -116,18 +140,18 @@ def _run(
     qsum = np.zeros(len(lambdas))
     csum = np.zeros(len(lambdas))
     decisions: list[list] = [[] for _ in lambdas]
-    scores, order, calib = [], [], []
+    scores, order, calib, judges = [], [], [], []
     for train, test in folds:
         model = fit(train, E_of(train))
-        q, c, dec, Qh, cal = _fold(model, test, E_of(test), lambdas)
-        calib.append(cal)
-        pair = _two(model)
-        if pair is not None:  # the predicted gain of the strong model (as ranked by _picks)
-            scores.append(Qh[:, pair[0]] - Qh[:, pair[1]])
+        out = _fold(model, train, test, E_of(test), lambdas)
+        calib.append(out.calib)
+        judges.append(out.judges)
+        if out.gain is not None:  # the predicted gain of the strong model (as ranked)
+            scores.append(out.gain)
             order.extend(test)
-        qsum += q
-        csum += c
-        for p, d in enumerate(dec):
+        qsum += out.quality
+        csum += out.cost
+        for p, d in enumerate(out.decisions):
             decisions[p].extend(d)
         if progress:
             progress()
@@ -136,6 +160,7 @@ def _run(
     sweep = Sweep(lambdas, csum / n, qsum / n, decisions, np.concatenate(scores) if scores else None, order)
     sweep.calib_p = np.concatenate([p for p, _ in calib])
     sweep.calib_hit = np.concatenate([h for _, h in calib]).astype(float)
+    sweep.judges = summarise_judges(judges)
     return sweep
 
 
@@ -266,6 +291,7 @@ def summarise(sweep: Sweep, rows: list[Row]) -> dict:
     o_c, o_q = base["oracle"]
     out["oracle_aiq"] = M.aiq([*singles.values(), (o_c, o_q)], lo, hi)
     out["task_ceiling_aiq"] = M.aiq(task_level_ceiling(rows), lo, hi)
+    out["judges"] = sweep.judges
     if len(sweep.calib_p):
         out["ece"] = expected_calibration_error(sweep.calib_p, sweep.calib_hit)
         out["reliability"] = reliability(sweep.calib_p, sweep.calib_hit)

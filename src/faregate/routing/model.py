@@ -26,7 +26,9 @@ from .cascade import Arm, candidate_arms, cheap_models, json_valid, prune_arms, 
 from .data import OutcomeTable, Row
 from .embed import HashEmbedder, get_embedder
 from .embedder import Embedder
+from .pair import fit_weight, weak_of
 from .predictors import PREDICTORS, CostModel
+from .scorer import fit_judge
 
 FORMAT = "faregate-router/1"
 SCORER_THRESHOLDS = (0.5, 0.7, 0.85)
@@ -80,6 +82,8 @@ class RouterModel:
         # Maps a predicted mean to P(outcome >= floor); None for files saved before it existed.
         self.calibration: Calibration | None = None
         self.train_quality = np.full(len(models), np.nan)  # mean quality of each model in training
+        # Two-model cascade: gain = pair_weight * predicted strong quality - P(weak answer right).
+        self.pair_weight = 1.0
 
     # -- training ---------------------------------------------------------------------------
 
@@ -107,14 +111,8 @@ class RouterModel:
         E = embeddings if embeddings is not None else embedder.embed([f.routing_text for f in feats])
         thresholds = SCORER_THRESHOLDS if scorer and cascades else ()
         arms = candidate_arms(table, scorer_thresholds=thresholds) if cascades else [Arm((m,)) for m in table.models]
-        scores = None
-        if thresholds:
-            from .scorer import out_of_fold
-
-            # Honest judge scores on the training rows: each from a scorer that did not see the row.
-            scores = out_of_fold(
-                E, groups, len(tasks), table.responses, table.quality, table.models, cheap_models(arms)
-            )
+        scored = cheap_models(arms) or (weak_of(table) if scorer and cascades else [])
+        judge, scores = fit_judge(table, E, groups, len(tasks), scored)
         sims = [simulate(a, table, scores) for a in arms]
         Q = np.stack([s[0] for s in sims], 1)
         C = np.stack([s[1] for s in sims], 1)
@@ -128,18 +126,13 @@ class RouterModel:
             singles = [i for i, a in enumerate(arms) if a.judge is None]
             predictor_args = select_knn(E, groups, Y, Q[:, keep], C[:, keep], singles, len(tasks))
         pred = PREDICTORS[predictor](**(predictor_args or {})).fit(E, groups, Y, len(tasks))
-        calib = _calibration(PREDICTORS[predictor], predictor_args or {}, E, groups, Y, Q[:, keep], len(tasks))
+        calib, oof = _calibration(PREDICTORS[predictor], predictor_args or {}, E, groups, Y, Q[:, keep], len(tasks))
         tokens = np.array([f.input_tokens for f in feats], float)
         costs = [CostModel().fit(tokens, groups, table.cost[:, j], len(tasks)) for j in range(len(table.models))]
-        judge = None
-        if cheap_models(arms):
-            from .scorer import AnswerScorer
-
-            judge = AnswerScorer(table.models).fit(
-                E, groups, len(tasks), table.responses, table.quality, cheap_models(arms)
-            )
         out = cls(table.models, tasks, arms, embedder, pred, costs, judge)
         out.calibration = calib
+        if scores is not None and len(table.models) == 2:
+            out.pair_weight = fit_weight(arms, table, oof, scores)
         out.train_quality = np.nanmean(table.quality, 0)
         out.output_tokens = _output_tokens(table, groups, len(tasks))
         return out
@@ -305,6 +298,7 @@ class RouterModel:
             "embedder": self.embedder.name,
             "predictor": self.predictor.kind,
             "n_cost": len(self.cost_models),
+            "pair_weight": self.pair_weight,
         }
         arrays = {f"p_{k}": v for k, v in self.predictor.state().items()}
         for j, c in enumerate(self.cost_models):
@@ -355,13 +349,14 @@ class RouterModel:
             out.train_quality = data["train_quality"]
         if "calib" in data:  # absent in files saved before calibration: fallback_p_meet
             out.calibration = Calibration(data["calib"])
+        out.pair_weight = float(header.get("pair_weight", 1.0))
         return out
 
 
-def _calibration(cls, args: dict, E, groups, Y, Q, n_groups: int) -> Calibration:
-    """Fit the floor calibration on out-of-fold predictions of the plans' quality."""
+def _calibration(cls, args: dict, E, groups, Y, Q, n_groups: int) -> tuple[Calibration, np.ndarray]:
+    """Fit the floor calibration on out-of-fold predictions of the plans' quality (returned too)."""
     oof = out_of_fold(lambda: cls(**args), E, groups, Y, n_groups)
-    return Calibration.fit(oof[:, : Q.shape[1]], Q)
+    return Calibration.fit(oof[:, : Q.shape[1]], Q), oof
 
 
 def _output_tokens(table: OutcomeTable, groups: np.ndarray, n_groups: int) -> np.ndarray:
