@@ -30,7 +30,8 @@ json_values = st.recursive(
     max_leaves=6,
 )
 
-roles = st.sampled_from(["system", "developer", "user", "assistant", "tool", "function", "bogus", ""]) | scalars
+# Containers too: a role that is an object or a list must be refused, not crash a set lookup.
+roles = st.sampled_from(["system", "developer", "user", "assistant", "tool", "function", "bogus", ""]) | json_values
 contents = st.one_of(
     st.text(max_size=8),
     st.none(),
@@ -215,3 +216,10 @@ def test_fast_path_stays_within_the_general_paths_rules() -> None:
     assert openai_fast.MAX_MESSAGES == MAX_MESSAGES
     assert openai_fast._FIELDS <= KNOWN
     assert openai_fast._ROLES <= ROLES
+
+
+def test_a_role_that_is_not_a_string_goes_to_the_general_path() -> None:
+    for role in ({"x": 1}, ["user"], 1, None):
+        body = {"model": "m", "messages": [{"role": role, "content": "hi"}]}
+        assert fast_chat_request(body, DEFAULT_BOUNDS) is None
+        assert outcome(OpenAIChatCodec().parse_request, orjson.dumps(body), DEFAULT_BOUNDS)[0] == "error"

@@ -41,7 +41,8 @@ def _messages_ok(msgs: Any) -> int:
         return -1
     nodes = len(msgs)
     for m in msgs:
-        if type(m) is not dict or m.get("role") not in _ROLES or type(m.get("content")) is not str:
+        role = m.get("role") if type(m) is dict else None
+        if type(role) is not str or role not in _ROLES or type(m.get("content")) is not str:
             return -1
         if len(m) > 2 and (not _MESSAGE_KEYS.issuperset(m) or type(m.get("name", "")) is not str):
             return -1
