@@ -169,19 +169,3 @@ def test_scorer_settings_chosen_by_inner_cv_and_saved():
     assert again.features == "shape" and again.l2 == pytest.approx(0.03)
     ans = [r[w] for r in table.responses]
     assert np.allclose(again.score("weak", E, groups, ans), sc.score("weak", E, groups, ans))
-
-
-def test_inner_cv_grid_offers_the_per_task_mean(synthetic_file):
-    from faregate.routing.cascade import Arm, simulate
-    from faregate.routing.tune import GRID, MEAN_PRIOR, select_knn
-
-    assert any(g["prior"] >= MEAN_PRIOR for g in GRID)
-    rows = load_rows(synthetic_file)
-    table = OutcomeTable.from_rows(rows)
-    arms = [Arm((m,)) for m in table.models]
-    Q = np.stack([simulate(a, table)[0] for a in arms], 1)
-    C = np.stack([simulate(a, table)[1] for a in arms], 1)
-    # Within one task, the prompt text is all there is: the neighbours win.
-    E = HashEmbedder(128).embed([r.messages[0]["content"] for r in rows])
-    one = np.zeros(len(rows), int)
-    assert select_knn(E, one, Q, Q, C, [0, 1, 2], 1)["prior"] < MEAN_PRIOR

@@ -13,17 +13,7 @@ import numpy as np
 from . import metrics as M
 from .predictors import KNNPredictor, group_means
 
-# The last setting is the per-task mean in effect (the prior outweighs any neighbours): inner CV
-# picks it where the prompts carry no signal beyond their task, so the router never does worse
-# than routing by task alone by chasing neighbour noise.
-GRID = (
-    {"k": 20, "prior": 2.0},
-    {"k": 50, "prior": 5.0},
-    {"k": 100, "prior": 10.0},
-    {"k": 200, "prior": 30.0},
-    {"k": 50, "prior": 1e4},
-)
-MEAN_PRIOR = 1e3  # a prior this strong makes the kNN the per-task mean (within 0.5%)
+GRID = ({"k": 20, "prior": 2.0}, {"k": 50, "prior": 5.0}, {"k": 100, "prior": 10.0}, {"k": 200, "prior": 30.0})
 LAMBDAS = np.concatenate([[0.0], np.geomspace(1.0, 1e6, 40), [np.inf]])
 
 
@@ -72,17 +62,8 @@ def select_knn(
         Ch = np.zeros_like(C)
         for f in range(folds):
             tr, te = fold != f, fold == f
-            if params["prior"] >= MEAN_PRIOR:  # the per-task mean: no neighbour search needed
-                Qh[te] = group_means(Y[tr], groups[tr], n_groups)[np.where(groups[te] >= 0, groups[te], n_groups)][
-                    :, : Q.shape[1]
-                ]
-            else:
-                p = KNNPredictor(**params).fit(E[tr], groups[tr], Y[tr], n_groups)
-                Qh[te] = p.predict(E[te], groups[te])[:, : Q.shape[1]]
+            p = KNNPredictor(**params).fit(E[tr], groups[tr], Y[tr], n_groups)
+            Qh[te] = p.predict(E[te], groups[te])[:, : Q.shape[1]]
             Ch[te] = group_means(C[tr], groups[tr], n_groups)[np.where(groups[te] >= 0, groups[te], n_groups)]
         scores.append(_score(Qh, Ch, Q, C, singles))
-    best = int(np.argmax(scores))
-    plain = [i for i, g in enumerate(grid) if g["prior"] >= MEAN_PRIOR]
-    if plain and scores[plain[0]] >= scores[best] - 1e-12:  # a tie goes to the per-task mean
-        best = plain[0]
-    return dict(grid[best])
+    return dict(grid[int(np.argmax(scores))])
