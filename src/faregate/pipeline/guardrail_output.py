@@ -58,14 +58,7 @@ class OutputGuards:
         return reply
 
     def _guard_whole(self, resp: ChatResponse) -> ChatResponse:
-        text, args = self._local_pass, self._local_pass_json
-        items = resp.output_items
-        return replace(
-            resp,
-            content=text(resp.content) if resp.content else resp.content,
-            tool_calls=[replace(tc, arguments=args(tc.arguments)) for tc in resp.tool_calls],
-            output_items=None if items is None else [walk.map_item(i, text, args) for i in items],
-        )
+        return map_answer(resp, self._local_pass, self._local_pass_json)
 
     def _note(self, g: Guardrail, step: Callable[..., tuple[str, Decision]], *args: Any) -> str:
         """Run one guard's output step, recording its decision (a block too, before raising)."""
@@ -142,8 +135,12 @@ def _restore_window(vault: Vault) -> json_text.JsonWindow:
 
 def _restored(resp: ChatResponse, vault: Vault) -> ChatResponse:
     """The answer with the request's masked values put back, in its text, arguments and items."""
-    text: walk.TextFn = lambda t: restore(t, vault)  # noqa: E731
-    args: walk.TextFn = lambda r: json_text.restore(r, vault)  # noqa: E731
+    return map_answer(resp, lambda t: restore(t, vault), lambda r: json_text.restore(r, vault))
+
+
+def map_answer(resp: ChatResponse, text: walk.TextFn, args: walk.TextFn) -> ChatResponse:
+    """``resp`` with ``text`` applied to its content and items' text and ``args`` to every
+    tool call's JSON arguments (the places an answer carries text)."""
     items = resp.output_items
     return replace(
         resp,
