@@ -177,7 +177,11 @@ def test_tool_choice_forces_the_named_function(start_server, llama):
         messages=[{"role": "user", "content": "What is the weather in Paris?"}],
         tools=[tool],
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
-        max_tokens=64,
+        max_tokens=128,
+        # Greedy decoding: llama-server samples at 0.8 by default, and a sampled call can run past
+        # max_tokens before its JSON closes (then it is text, not a tool call).
+        temperature=0,
+        seed=7,
     )
     calls = resp.choices[0].message.tool_calls
     assert calls and calls[0].function.name == "get_weather"
