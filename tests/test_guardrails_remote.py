@@ -11,8 +11,7 @@ import anthropic
 import openai
 import pytest
 
-from faregate.testing.loopback import LoopbackServer
-from faregate.testing.webhook_receiver import RECEIVED, make_app
+from faregate.testing.webhook_receiver import WebhookReceiver
 from guardrail_calls import ANSWER_FRONTS, FRONTS, answer_or_error, call
 from helpers import fake_config
 
@@ -21,20 +20,9 @@ BAD = "badword"  # flagged by the fake's moderation and denied by the webhook
 SECRET_TEXT = "the launch code is ZEBRA-42"  # what the regex guardrail denies
 
 
-class Hook(LoopbackServer):
+def Hook(deny: str = BAD, delay_ms: int = 0) -> WebhookReceiver:
     """The webhook receiver of faregate.testing as a guardrail service."""
-
-    def __init__(self, deny: str = BAD, delay_ms: int = 0) -> None:
-        self.host, self.port = "127.0.0.1", 0
-        self.app = make_app(None, deny=deny, delay_ms=delay_ms)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}/guard"
-
-    @property
-    def received(self) -> list[dict]:
-        return [json.loads(b) for b in self.app[RECEIVED]]
+    return WebhookReceiver(deny=deny, delay_ms=delay_ms, path="/guard")
 
 
 @pytest.fixture

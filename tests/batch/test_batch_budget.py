@@ -8,16 +8,14 @@ import io
 
 import openai
 import pytest
-from test_batch_sdk import _jsonl, _wait
+from batch_calls import batch_client as _client
+from batch_calls import wait_batch as _wait
+from test_batch_sdk import _jsonl
 
-from helpers import GATEWAY_KEY, fake_config
+from helpers import fake_config
 
 # One line's estimate: 1,024 output tokens (the default max_tokens) at 0.60 USD/M, ~0.0006 USD.
 BUDGET = {"keys": {"budget_usd_day": 0.01}}
-
-
-def _client(srv) -> openai.OpenAI:
-    return openai.OpenAI(base_url=srv.base_url, api_key=GATEWAY_KEY, max_retries=0)
 
 
 def test_a_batch_over_the_remaining_budget_is_refused_before_any_line_runs(upstreams, start_server, tmp_path):

@@ -13,9 +13,10 @@ import urllib.request
 import openai
 import orjson
 import pytest
+from batch_calls import batch_client as _client
+from batch_calls import wait_batch as _wait
 
-from faregate.testing.loopback import LoopbackServer
-from faregate.testing.webhook_receiver import RECEIVED, make_app
+from faregate.testing.webhook_receiver import WebhookReceiver
 from helpers import GATEWAY_KEY, cost_of, fake_config
 
 MSG = [{"role": "user", "content": "summarise the quarterly report"}]
@@ -37,20 +38,6 @@ def _post(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict]
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
-
-
-def _client(srv) -> openai.OpenAI:
-    return openai.OpenAI(base_url=srv.base_url, api_key=GATEWAY_KEY, max_retries=0)
-
-
-def _wait(client: openai.OpenAI, bid: str, timeout: float = 30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        batch = client.batches.retrieve(bid)
-        if batch.status in ("completed", "failed", "cancelled", "expired"):
-            return batch
-        time.sleep(0.1)
-    raise AssertionError(f"batch {bid} did not finish")
 
 
 def _deferred(client: openai.OpenAI, **kw):
@@ -170,19 +157,9 @@ def test_route_dry_run_shows_the_batch_candidate_and_its_cost(upstreams, start_s
     assert short["tier"] == "sync" and "shorter than the batch turnaround" in short["batch_tier"]
 
 
-class Hook(LoopbackServer):
-    def __init__(self) -> None:
-        self.host, self.port = "127.0.0.1", 0
-        self.app = make_app(None)
-
-    @property
-    def received(self) -> list[dict]:
-        return [json.loads(b) for b in self.app[RECEIVED]]
-
-
 @pytest.fixture
 def hook(server_loop):
-    h = server_loop.run(Hook().start())
+    h = server_loop.run(WebhookReceiver(path="/done").start())
     yield h
     server_loop.run(h.stop())
 
@@ -190,7 +167,7 @@ def hook(server_loop):
 def test_a_callback_url_gets_the_answer_line(upstreams, start_server, hook):
     srv = start_server(_config(upstreams))
     client = _client(srv)
-    url = f"http://127.0.0.1:{hook.port}/done"
+    url = hook.url
     resp = _deferred(client, extra_body={"faregate": {"deadline": "24h", "callback_url": url}})
     assert resp.status_code == 202
     bid = resp.json()["id"]
@@ -218,7 +195,7 @@ def test_a_restarted_gateway_still_calls_back(upstreams, start_server, hook, tmp
     first = start_server(_config(upstreams, database_url=db))
     upstreams["openai"].reset()
     upstreams["openai"].script({"delay_ms": 3000})  # the line is still running when the gateway stops
-    url = f"http://127.0.0.1:{hook.port}/done"
+    url = hook.url
     resp = _deferred(_client(first), extra_body={"faregate": {"deadline": "24h", "callback_url": url}})
     assert resp.status_code == 202
     time.sleep(0.3)

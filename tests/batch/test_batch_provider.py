@@ -13,7 +13,9 @@ import time
 import openai
 import orjson
 import pytest
-from test_batch_sdk import _jsonl, _wait
+from batch_calls import batch_client as _client
+from batch_calls import wait_batch as _wait
+from test_batch_sdk import _jsonl
 
 from helpers import GATEWAY_KEY, UPSTREAM_KEYS, UPSTREAM_MODELS, cost_of, fake_config, http_json
 
@@ -27,10 +29,6 @@ ANSWERING = ("/chat/completions", "/messages", ":generateContent")  # each proto
 
 def _config(upstreams, db: str, **extra):
     return fake_config(upstreams, database_url=db, batch="provider", **extra)
-
-
-def _client(srv) -> openai.OpenAI:
-    return openai.OpenAI(base_url=srv.base_url, api_key=GATEWAY_KEY, max_retries=0)
 
 
 def _script(fake, **options) -> None:

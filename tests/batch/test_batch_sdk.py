@@ -10,6 +10,8 @@ import time
 import openai
 import orjson
 import pytest
+from batch_calls import batch_client as _client
+from batch_calls import wait_batch as _wait
 
 from helpers import GATEWAY_KEY, fake_config
 
@@ -25,20 +27,6 @@ def _jsonl(model: str, n: int) -> bytes:
         for i in range(n)
     ]
     return b"".join(orjson.dumps(line) + b"\n" for line in lines)
-
-
-def _client(srv) -> openai.OpenAI:
-    return openai.OpenAI(base_url=srv.base_url, api_key=GATEWAY_KEY, max_retries=0)
-
-
-def _wait(client: openai.OpenAI, bid: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        batch = client.batches.retrieve(bid)
-        if batch.status in ("completed", "failed", "cancelled", "expired"):
-            return batch
-        time.sleep(0.2)
-    raise AssertionError(f"batch {bid} did not finish")
 
 
 @pytest.mark.parametrize("protocol", ["openai", "anthropic", "gemini"])

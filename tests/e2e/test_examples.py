@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from faregate.testing.loopback import LoopbackServer
-from faregate.testing.webhook_receiver import RECEIVED, make_app
+from faregate.testing.webhook_receiver import RECEIVED, WebhookReceiver
 from helpers import REPO, ServeProcess, clean_env, free_port
 
 EXAMPLES = REPO / "examples"
@@ -39,17 +38,9 @@ EXPECTED = {
 }
 
 
-class AlertHook(LoopbackServer):
-    """The webhook receiver of faregate.testing, where the alerts example sends its alert."""
-
-    def __init__(self) -> None:
-        self.host, self.port = "127.0.0.1", 0
-        self.app = make_app(None)
-
-
 @pytest.fixture(scope="module")
 def alert_hook(server_loop):
-    hook = server_loop.run(AlertHook().start())
+    hook = server_loop.run(WebhookReceiver(path="/alerts").start())
     yield hook
     server_loop.run(hook.stop())
 
@@ -96,7 +87,7 @@ def test_example_runs_and_prints_what_it_promises(gateway, alert_hook, name, tmp
     if name == "workflow_rollout.py":
         env["FAREGATE_DATABASE_URL"] = gateway.log_url
     env["FAREGATE_MASTER_KEY"] = "fg-demo-master"
-    env["FAREGATE_ALERT_WEBHOOK"] = f"http://127.0.0.1:{alert_hook.port}/alerts"
+    env["FAREGATE_ALERT_WEBHOOK"] = alert_hook.url
     env["FAREGATE_FAKE_OPENAI_URL"] = gateway.openai_url
     run = subprocess.run(
         [sys.executable, str(EXAMPLES / name)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60

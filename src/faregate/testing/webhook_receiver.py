@@ -20,6 +20,8 @@ import json
 
 from aiohttp import web
 
+from .loopback import LoopbackServer
+
 RECEIVED = web.AppKey("received", list)  # every body POSTed, in order
 
 
@@ -50,6 +52,23 @@ def make_app(secret: str | None, deny: str | None = None, delay_ms: int = 0) -> 
     app[RECEIVED] = received
     app.router.add_post("/{tail:.*}", hook)
     return app
+
+
+class WebhookReceiver(LoopbackServer):
+    """The receiver on a free loopback port, in process (tests): ``url`` to POST to (any path
+    is served), ``received`` each JSON body POSTed so far, in order."""
+
+    def __init__(self, deny: str | None = None, delay_ms: int = 0, path: str = "/hook") -> None:
+        self.host, self.port, self.path = "127.0.0.1", 0, path
+        self.app = make_app(None, deny=deny, delay_ms=delay_ms)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.path}"
+
+    @property
+    def received(self) -> list[dict]:
+        return [json.loads(b) for b in self.app[RECEIVED]]
 
 
 def main() -> None:
