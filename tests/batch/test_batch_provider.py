@@ -14,6 +14,7 @@ import openai
 import orjson
 import pytest
 from batch_calls import batch_client as _client
+from batch_calls import run_batch
 from batch_calls import wait_batch as _wait
 from test_batch_sdk import _jsonl
 
@@ -183,12 +184,7 @@ def test_responses_lines_run_by_faregate_itself(upstreams, start_server):
         }
         for i in range(3)
     ]
-    f = client.files.create(
-        file=("in.jsonl", io.BytesIO(b"".join(orjson.dumps(r) + b"\n" for r in rows))), purpose="batch"
-    )
-    done = _wait(
-        client, client.batches.create(input_file_id=f.id, endpoint="/v1/responses", completion_window="24h").id
-    )
+    done = run_batch(client, rows, "/v1/responses")
     assert done.status == "completed" and done.request_counts.completed == 3, done
     out = {o["custom_id"]: o for o in map(orjson.loads, client.files.content(done.output_file_id).text.splitlines())}
     for i in range(3):
@@ -240,12 +236,7 @@ def test_embeddings_lines_through_the_openai_batch_api(upstreams, start_server, 
         {"custom_id": f"e-{i}", "method": "POST", "url": "/v1/embeddings", "body": {"model": m, "input": f"text {i}"}}
         for i, m in enumerate(["fake-embed", "fake-embed", "fake-openai"])
     ]
-    f = client.files.create(
-        file=("in.jsonl", io.BytesIO(b"".join(orjson.dumps(r) + b"\n" for r in rows))), purpose="batch"
-    )
-    done = _wait(
-        client, client.batches.create(input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h").id
-    )
+    done = run_batch(client, rows, "/v1/embeddings")
     assert done.status == "completed" and done.request_counts.completed == 2, done
     out = {o["custom_id"]: o for o in map(orjson.loads, client.files.content(done.output_file_id).text.splitlines())}
     live = client.embeddings.create(model="fake-embed", input="text 1")  # the same request sent live
