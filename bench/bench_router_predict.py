@@ -10,16 +10,22 @@ at a time, as the gateway does for ``model: "auto"``; "plan with p_meet" is the 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
-import numpy as np
+from faregate.cli import COMMAND_ENV
 
-from faregate.routing.data import load_rows
-from faregate.routing.embed import default_embedder
-from faregate.routing.features import extract
-from faregate.routing.model import RouterModel
-from faregate.routing.policy import choose
+for _var, _value in COMMAND_ENV["serve"].items():  # the BLAS threads `faregate serve` runs with
+    os.environ.setdefault(_var, _value)
+
+import numpy as np  # noqa: E402
+
+from faregate.routing.data import load_rows  # noqa: E402
+from faregate.routing.embed import default_embedder  # noqa: E402
+from faregate.routing.features import extract  # noqa: E402
+from faregate.routing.model import RouterModel  # noqa: E402
+from faregate.routing.policy import choose  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing" / "routerbench-0shot-train.jsonl"
 

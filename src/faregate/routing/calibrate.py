@@ -26,6 +26,7 @@ class Calibration:
     def __init__(self, table: np.ndarray) -> None:
         self.table = np.asarray(table, float)
         self._centres = (np.arange(BINS) + 0.5) / BINS
+        self._columns: dict[float, np.ndarray] = {}
 
     @classmethod
     def fit(cls, mu: np.ndarray, y: np.ndarray) -> Calibration:
@@ -50,9 +51,17 @@ class Calibration:
     def p_meet(self, mu: np.ndarray | float, floor: float) -> np.ndarray:
         """P(outcome >= floor) for predicted means ``mu`` (array or scalar)."""
         m = np.clip(np.asarray(mu, float), 0.0, 1.0)
-        f = float(np.clip(floor, 0.0, 1.0))
-        col = np.array([np.interp(f, FLOORS, self.table[:, j]) for j in range(BINS)])
-        return np.clip(np.interp(m, self._centres, col), 0.0, 1.0)
+        return np.clip(np.interp(m, self._centres, self._column(float(np.clip(floor, 0.0, 1.0)))), 0.0, 1.0)
+
+    def _column(self, f: float) -> np.ndarray:
+        """The table interpolated at floor ``f``, one value per bin; memoised, since a gateway
+        plans most requests against a few configured floors."""
+        col = self._columns.get(f)
+        if col is None:
+            col = np.array([np.interp(f, FLOORS, self.table[:, j]) for j in range(BINS)])
+            if len(self._columns) < 256:
+                self._columns[f] = col
+        return col
 
 
 def fallback_p_meet(mu: np.ndarray | float, floor: float) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -77,6 +78,7 @@ class RouterModel:
             self._reach_cols.append(cols)
         self._mix = [[self.models.index(m) for m in a.models] for a in arms]
         self._costW: np.ndarray | None = None
+        self._stage_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # Median answer length per (task, model) in tokens, from recorded responses; NaN if none.
         self.output_tokens = np.full((len(tasks) + 1, len(models)), np.nan)
         # Maps a predicted mean to P(outcome >= floor); None for files saved before it existed.
@@ -196,20 +198,42 @@ class RouterModel:
             self._costW = np.stack([c.W for c in self.cost_models], 1)
         return np.exp(self.cost_models[0]._design(tokens, groups) @ self._costW)
 
-    def predict_arms(self, feats: F.RequestFeatures) -> list[ArmPrediction]:
+    def _stages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per plan and stage: the model index, the reach column (-1: always called) and whether
+        the stage exists, as (arms, max stages) arrays, so one request's plans are priced at once."""
+        if self._stage_arrays is None:
+            S = max((len(m) for m in self._mix), default=1)
+            model_ix = np.zeros((len(self.arms), S), dtype=np.intp)
+            col = np.full((len(self.arms), S), -1, dtype=np.intp)
+            valid = np.zeros((len(self.arms), S), dtype=bool)
+            for a, mix in enumerate(self._mix):
+                always = self.arms[a].always
+                for s, j in enumerate(mix):
+                    model_ix[a, s], valid[a, s] = j, True
+                    if s >= always:
+                        col[a, s] = self._reach_cols[a][s - always]
+            self._stage_arrays = (model_ix, col, valid)
+        return self._stage_arrays
+
+    def _predict_one(self, feats: F.RequestFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One request: each plan's predicted quality (arms,), each stage's reach probability
+        (arms, stages; 0 past a plan's last stage) and each model's learned call cost (models,)."""
         E = self.embedder.embed([feats.routing_text])
         g = np.array([self.group_of(feats.task)])
-        Y = self.predictor.predict(E, g)[0].tolist()
-        mc = self._model_costs_vec(np.array([float(feats.input_tokens)]), g)[0].tolist()
-        out = []
-        for a, arm in enumerate(self.arms):
-            mix = self._mix[a]
-            rc = self._reach_cols[a]
-            always = arm.always
-            reach = [1.0 if s < always else Y[rc[s - always]] for s in range(len(mix))]
-            cost = sum(r * mc[j] for r, j in zip(reach, mix))
-            out.append(ArmPrediction(arm, Y[a], cost, reach))
-        return out
+        Y = self.predictor.predict(E, g)[0]
+        mc = self._model_costs_vec(np.array([float(feats.input_tokens)]), g)[0]
+        _, col, valid = self._stages()
+        reach = np.where(col >= 0, Y[col], 1.0) * valid
+        return Y[: len(self.arms)], reach, mc
+
+    def predict_arms(self, feats: F.RequestFeatures) -> list[ArmPrediction]:
+        Q, reach, mc = self._predict_one(feats)
+        model_ix, _, valid = self._stages()
+        cost = (reach * mc[model_ix]).sum(1)
+        return [
+            ArmPrediction(arm, q, c, r[: len(arm.models)])
+            for arm, q, c, r in zip(self.arms, Q.tolist(), cost.tolist(), reach.tolist())
+        ]
 
     def predict_output_tokens(self, feats: F.RequestFeatures) -> dict[str, float]:
         """Typical answer length (tokens) of each model for this request's task, for models whose
@@ -247,45 +271,36 @@ class RouterModel:
         each candidate's ``p_meet`` is the calibrated P(final answer's quality >= floor)."""
         from .policy import Candidate
 
-        out = []
-        mc = None
-        preds = self.predict_arms(feats)
-        pm = self.p_meet([p.quality for p in preds], floor) if floor is not None else [None] * len(preds)
-        for p, p_meet in zip(preds, pm):
-            if p.arm.judge is not None and not cascades:
-                continue
-            mapped = [m if names is None else names.get(m) for m in p.arm.models]
-            gw = [g for g in mapped if g is not None and g in latency_ms]
-            if len(gw) < len(mapped):
-                continue
-            if cost_usd is not None and all(g in cost_usd for g in gw):
-                stage = [cost_usd[g] for g in gw]
-            else:
-                mc = self._model_costs(feats) if mc is None else mc
-                stage = [mc[self.models.index(m)] for m in p.arm.models]
-            exp = float(sum(r * c for r, c in zip(p.reach, stage)))
-            out.append(
-                Candidate(
-                    tuple(gw),
-                    p.quality,
-                    exp,
-                    float(sum(latency_ms[g] for g in gw)),
-                    p.arm.judge,
-                    float(sum(stage)),
-                    p_meet=p_meet,
-                )
+        Q, reach, mc = self._predict_one(feats)
+        model_ix, _, valid = self._stages()
+        # Gateway name per data model; None (unmapped) only on plans left out below.
+        gw: list[Any] = list(self.models) if names is None else [names.get(m) for m in self.models]
+        # Per data model: its gateway latency and its configured cost (NaN: not configured).
+        lat = np.array([latency_ms.get(g, np.nan) if g is not None else np.nan for g in gw])
+        over = np.array([(cost_usd or {}).get(g, np.nan) if g is not None else np.nan for g in gw])
+        usable = (~np.isnan(lat[model_ix]) | ~valid).all(1)
+        if not cascades:
+            usable &= np.array([a.judge is None for a in self.arms])
+        configured = (~np.isnan(over[model_ix]) | ~valid).all(1)
+        stage = np.where(configured[:, None], over[model_ix], mc[model_ix])
+        stage = np.where(valid, stage, 0.0)
+        expected = (reach * stage).sum(1)
+        worst = stage.sum(1)
+        latency = np.where(valid, lat[model_ix], 0.0).sum(1)
+        ix = np.nonzero(usable)[0]
+        pm = self.p_meet(Q[ix], floor) if floor is not None else [None] * len(ix)
+        return [
+            Candidate(tuple(gw[j] for j in self._mix[a]), q, e, t, self.arms[a].judge, w, p_meet=p)
+            for a, q, e, t, w, p in zip(
+                ix.tolist(), Q[ix].tolist(), expected[ix].tolist(), latency[ix].tolist(), worst[ix].tolist(), pm
             )
-        return out
+        ]
 
     def p_meet(self, quality, floor: float) -> list[float]:
         """Calibrated P(outcome >= floor) for predicted mean qualities."""
         q = np.asarray(quality, float)
         p = self.calibration.p_meet(q, floor) if self.calibration is not None else fallback_p_meet(q, floor)
         return [float(v) for v in np.atleast_1d(p)]
-
-    def _model_costs(self, feats: F.RequestFeatures) -> list[float]:
-        g = np.array([self.group_of(feats.task)])
-        return self._model_costs_vec(np.array([float(feats.input_tokens)]), g)[0].tolist()
 
     # -- persistence ----------------------------------------------------------------------------
 
