@@ -32,10 +32,17 @@ def group_means(Y: np.ndarray, groups: np.ndarray, n_groups: int, strength: floa
 
 
 class KNNPredictor:
+    """``per_group`` maps a task id to its own ``(k, prior)`` (``k == 0``: the task's mean, no
+    neighbours), where inner cross-validation found the prompts of that task carry less (or more)
+    signal than the rest; other tasks, and prompts of an unknown task, use ``k`` and ``prior``."""
+
     kind = "knn"
 
-    def __init__(self, k: int = 40, power: float = 4.0, prior: float = 4.0) -> None:
+    def __init__(
+        self, k: int = 40, power: float = 4.0, prior: float = 4.0, per_group: dict[int, tuple[int, float]] | None = None
+    ) -> None:
         self.k, self.power, self.prior = k, power, prior
+        self.per_group = dict(per_group or {})
 
     def fit(self, X: np.ndarray, groups: np.ndarray, Y: np.ndarray, n_groups: int) -> KNNPredictor:
         self.X = np.ascontiguousarray(X, dtype=np.float32)
@@ -52,41 +59,48 @@ class KNNPredictor:
             self._members = {g: np.nonzero(self.groups == g)[0] for g in range(self.n_groups)}
         for g in np.unique(groups):
             q = np.nonzero(groups == g)[0]
+            k, prior = self.per_group.get(int(g), (self.k, self.prior))
             rows = self._members.get(int(g))
-            if rows is not None and len(rows) >= self.k:
+            if k == 0:
+                out[q] = self.means[g if g >= 0 else self.n_groups][None, :]
+            elif rows is not None and len(rows) >= k:
                 # Enough rows of the request's own task: look only there (fast on big files).
-                out[q] = self._predict(X[q], self.X[rows], self.Y[rows], int(g), None)
+                out[q] = self._predict(X[q], self.X[rows], self.Y[rows], int(g), None, k, prior)
             else:
                 # Unknown or rare task: every row, other tasks' rows pushed away.
-                out[q] = self._predict(X[q], self.X, self.Y, int(g), self.groups != g)
+                out[q] = self._predict(X[q], self.X, self.Y, int(g), self.groups != g, k, prior)
         return out
 
-    def _predict(self, X, Xt, Yt, g: int, other: np.ndarray | None) -> np.ndarray:
+    def _predict(self, X, Xt, Yt, g: int, other: np.ndarray | None, k: int, prior_w: float) -> np.ndarray:
         sims = X @ Xt.T  # (m, n)
         if other is not None:
             sims = sims - 0.5 * other[None, :]
-        k = min(self.k, sims.shape[1])
+        k = min(k, sims.shape[1])
         part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         s = np.take_along_axis(sims, part, axis=1)
         w = np.clip(s, 0.0, None) ** self.power  # (m, k)
         num = np.einsum("mk,mkt->mt", w, Yt[part])
         prior = self.means[g if g >= 0 else self.n_groups][None, :]
         scale = w.max(1, keepdims=True) + 1e-9  # prior weighs like `prior` best neighbours
-        return (num + self.prior * scale * prior) / (w.sum(1, keepdims=True) + self.prior * scale)
+        return (num + prior_w * scale * prior) / (w.sum(1, keepdims=True) + prior_w * scale)
 
     def state(self) -> dict:
+        per_group = np.array([[g, k, p] for g, (k, p) in sorted(self.per_group.items())], dtype=np.float64)
         return {
             "X": self.X,
             "Y": self.Y,
             "groups": self.groups,
             "means": self.means,
             "params": np.array([self.k, self.power, self.prior, self.n_groups], dtype=np.float64),
+            "per_group": per_group.reshape(-1, 3),
         }
 
     @classmethod
     def from_state(cls, st: dict) -> KNNPredictor:
         k, power, prior, n_groups = st["params"]
-        p = cls(int(k), float(power), float(prior))
+        # Files saved before per-task settings have no "per_group": every task uses (k, prior).
+        per_group = {int(g): (int(gk), float(gp)) for g, gk, gp in st.get("per_group", np.zeros((0, 3)))}
+        p = cls(int(k), float(power), float(prior), per_group)
         p.X, p.Y, p.groups, p.means, p.n_groups = st["X"], st["Y"], st["groups"], st["means"], int(n_groups)
         return p
 

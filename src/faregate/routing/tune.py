@@ -14,6 +14,9 @@ from . import metrics as M
 from .predictors import KNNPredictor, group_means
 
 GRID = ({"k": 20, "prior": 2.0}, {"k": 50, "prior": 5.0}, {"k": 100, "prior": 10.0}, {"k": 200, "prior": 30.0})
+TASK_MEAN = (0, 0.0)  # a per-task (k, prior) meaning "the task's mean outcome, no neighbours"
+MIN_TASK_ROWS = 100  # fewer training rows than this: a task's own choice would fit the inner folds' noise
+MARGIN = 0.0005  # a task's own setting must beat the overall one by this much (noise of the inner folds)
 LAMBDAS = np.concatenate([[0.0], np.geomspace(1.0, 1e6, 40), [np.inf]])
 
 
@@ -51,19 +54,54 @@ def select_knn(
     seed: int = 0,
 ) -> dict:
     """Best kNN settings for targets ``Y`` (first ``Q.shape[1]`` columns are arm qualities);
-    ``Q``/``C`` are the arms' realised quality and cost on the same rows."""
+    ``Q``/``C`` are the arms' realised quality and cost on the same rows.
+
+    The best setting of ``grid`` overall, then task by task (largest first) the setting, or the
+    task's mean (``TASK_MEAN``: its prompts carry no signal the neighbours find), that raises the
+    score over every row, for tasks of at least ``MIN_TASK_ROWS`` rows; a task keeps the overall setting unless another beats it by ``MARGIN``.
+    Prompts of a task unknown to training always get the overall setting, never a mean."""
     n = len(E)
     if n < 6 * folds:
         return dict(grid[len(grid) // 2])
     fold = np.random.default_rng(seed).permutation(n) % folds
-    scores = []
+    Ch = np.zeros_like(C)
+    Qm = np.zeros_like(Q)  # each task's mean on the other folds
+    for f in range(folds):
+        tr, te = fold != f, fold == f
+        at = np.where(groups[te] >= 0, groups[te], n_groups)
+        Ch[te] = group_means(C[tr], groups[tr], n_groups)[at]
+        Qm[te] = group_means(Y[tr], groups[tr], n_groups)[at][:, : Q.shape[1]]
+    preds = []
     for params in grid:
         Qh = np.zeros_like(Q)
-        Ch = np.zeros_like(C)
         for f in range(folds):
             tr, te = fold != f, fold == f
             p = KNNPredictor(**params).fit(E[tr], groups[tr], Y[tr], n_groups)
             Qh[te] = p.predict(E[te], groups[te])[:, : Q.shape[1]]
-            Ch[te] = group_means(C[tr], groups[tr], n_groups)[np.where(groups[te] >= 0, groups[te], n_groups)]
-        scores.append(_score(Qh, Ch, Q, C, singles))
-    return dict(grid[int(np.argmax(scores))])
+        preds.append(Qh)
+    scores = [_score(Qh, Ch, Q, C, singles) for Qh in preds]
+    best = int(np.argmax(scores))
+    options = [*((g["k"], g["prior"]) for g in grid), TASK_MEAN]
+    preds.append(Qm)
+    chosen = preds[best].copy()
+    score = scores[best]
+    per_group: dict[int, tuple[int, float]] = {}
+    sizes = np.bincount(groups[groups >= 0], minlength=n_groups)
+    for g in np.argsort(-sizes, kind="stable"):
+        rows = groups == g
+        if sizes[g] < MIN_TASK_ROWS:
+            continue
+        trial = []
+        for j, Qh in enumerate(preds):
+            if j == best:
+                trial.append(-np.inf)
+                continue
+            mixed = chosen.copy()
+            mixed[rows] = Qh[rows]
+            trial.append(_score(mixed, Ch, Q, C, singles))
+        j = int(np.argmax(trial))
+        if trial[j] > score + MARGIN:
+            per_group[int(g)] = options[j]
+            chosen[rows] = preds[j][rows]
+            score = trial[j]
+    return {**grid[best], "per_group": per_group}
