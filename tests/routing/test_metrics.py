@@ -62,3 +62,24 @@ def test_random_scores_give_apgr_near_half():
     strong = (rng.random(4000) < 0.8).astype(float)
     share, pgr = M.pgr_curve(rng.random(4000), strong, weak)
     assert M.apgr(share, pgr) == pytest.approx(0.5, abs=0.05)
+
+
+def test_tied_scores_get_no_credit_for_the_files_order():
+    # The file lists the prompts the weak model gets wrong first: ranking by file order would look
+    # perfect. A predictor that cannot tell them apart (every score equal) must score as random.
+    from faregate.routing.metrics import apgr, pgr_curve, rank_desc
+
+    n = 400
+    q_strong = np.ones(n)
+    q_weak = np.r_[np.zeros(n // 2), np.ones(n // 2)]
+    assert apgr(*pgr_curve(np.zeros(n), q_strong, q_weak)) == pytest.approx(0.5)
+    # Ties inside a block only: the block's internal order is random, the blocks' order kept.
+    scores = np.r_[np.ones(n // 4), np.zeros(3 * n // 4)]
+    share, pgr = pgr_curve(scores, q_strong, q_weak)
+    assert pgr[n // 4] == pytest.approx(0.5)  # the first block is all weak-wrong prompts: gain 1 each
+    # Decisions (the written knob points) break ties in a seeded random order, not the file's.
+    order = rank_desc(np.zeros(n))
+    assert sorted(order.tolist()) == list(range(n))
+    first_half_wrong = (q_weak[order[: n // 2]] == 0).mean()
+    assert 0.35 < first_half_wrong < 0.65
+    assert (rank_desc(np.zeros(n)) == order).all()  # seeded: a decision replays

@@ -121,7 +121,7 @@ def _picks(model: RouterModel, Qh: np.ndarray, Ch: np.ndarray, lambdas: np.ndarr
             yield (Qh - lam * Ch).argmax(1)
         return
     s, w = pair
-    order = np.argsort(-(Qh[:, s] - Qh[:, w]), kind="stable")
+    order = M.rank_desc(Qh[:, s] - Qh[:, w])
     n = len(Qh)
     for share in np.linspace(0.0, 1.0, len(lambdas)):
         pick = np.full(n, w)

@@ -82,14 +82,27 @@ def cost_to_reach(points: Iterable[tuple[float, float]], quality: float) -> floa
     return None  # pragma: no cover - unreachable
 
 
+def rank_desc(scores: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Indices by descending score; tied scores in a seeded random order, so prompts a
+    predictor cannot tell apart (e.g. one task's mean) are ranked at random, not by file order."""
+    scores = np.asarray(scores, float)
+    return np.lexsort((np.random.default_rng(seed).permutation(len(scores)), -scores))
+
+
 def pgr_curve(scores: np.ndarray, q_strong: np.ndarray, q_weak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Send the k highest-scoring prompts to the strong model, for k = 0..n: returns
     (share of strong calls, PGR) with PGR = (q - q_weak_mean)/(q_strong_mean - q_weak_mean).
-    Ties in score are broken by the order given (deterministic)."""
+    Among tied scores the curve is the expected one over random orders of the tied prompts
+    (each gets their mean gain), so a ranking gets no credit for the file's order."""
     q_strong, q_weak = np.asarray(q_strong, float), np.asarray(q_weak, float)
     n = len(scores)
-    order = np.argsort(-np.asarray(scores, float), kind="stable")
-    gain = np.concatenate([[0.0], np.cumsum((q_strong - q_weak)[order])])
+    s = np.asarray(scores, float)
+    order = np.argsort(-s, kind="stable")
+    d = (q_strong - q_weak)[order]
+    _, start, counts = np.unique(-s[order], return_index=True, return_counts=True)
+    if len(start) < n:  # some ties
+        d = np.repeat(np.add.reduceat(d, start) / counts, counts)
+    gain = np.concatenate([[0.0], np.cumsum(d)])
     q = (q_weak.sum() + gain) / n
     ws, ss = q_weak.mean(), q_strong.mean()
     if ss == ws:

@@ -23,7 +23,7 @@ def pair_cascade(
     cost and the decisions (row id, models called in order) of the weak -> strong cascade that
     escalates the rows of largest ``gain``."""
     s, w = table.models.index(strong), table.models.index(weak)
-    order = np.argsort(-np.asarray(gain, float), kind="stable")
+    order = M.rank_desc(gain)
     n = len(test)
     qs, cs, dec = [], [], []
     for share in np.linspace(0.0, 1.0, points):
