@@ -49,3 +49,11 @@ def test_task_rule_is_cross_validated_and_finds_each_tasks_best_model(synthetic_
     j = table.models.index("cheap")
     mixed = 0.5 * table.cost[:, j].mean() + 0.5 * table.cost[:, table.models.index("strong")].mean()
     assert M.hull_value(M.upper_hull(pts), mixed * 1.01) > 0.99
+
+
+def test_hull_shortfall_says_where_and_by_how_much_a_hull_is_below_another():
+    rule = [(0.0, 0.5), (1.0, 0.9)]
+    assert M.hull_shortfall([(0.0, 0.5), (1.0, 0.95)], rule, 0.0, 1.0) == (0.0, 0.0)
+    share, worst = M.hull_shortfall(rule, [(0.0, 0.5), (0.5, 0.8), (1.0, 0.9)], 0.0, 1.0)
+    # The straight line from (0, 0.5) to (1, 0.9) is below the bent one strictly inside, most at 0.5 (0.7 vs 0.8).
+    assert 0.95 < share < 1.0 and abs(worst - 0.1) < 1e-3

@@ -1,6 +1,8 @@
 """``faregate eval --all DIR``: every routing-outcomes file of a folder, cross-validated, with
 the baselines beside the router: the zero router (hull of the single models), the per-task
-rule (each task's best plan for every knob value, chosen on the training fold) and the oracle.
+rule (each task's best plan for every knob value, chosen on the training fold) and the oracle;
+"below rule" is the share of the single models' cost range where faregate's hull is below the
+rule's, and by how much at most ("-": at or above it everywhere).
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ def evaluate_file(path: Path, k: int, **kw) -> dict:
     s = summarise(cross_validate(rows, k, **kw), rows)
     singles = s["baselines"]["singles"].values()
     lo, hi = min(c for c, _ in singles), max(c for c, _ in singles)
-    s["task_rule_aiq"] = M.aiq(task_rule_points(rows, k), lo, hi)
+    rule = task_rule_points(rows, k)
+    s["task_rule_aiq"] = M.aiq(rule, lo, hi)
+    s["below_rule_share"], s["below_rule_max"] = M.hull_shortfall(s["points"], rule, lo, hi)
     s["seconds"] = time.perf_counter() - t0
     s["rows"] = len(rows)
     s["file"] = path.name
@@ -75,6 +79,7 @@ def print_all(console, results: list[dict]) -> None:
         "zero router",
         "per-task rule",
         "faregate",
+        "below rule",
         "oracle",
         "APGR",
         "ECE",
@@ -90,6 +95,7 @@ def print_all(console, results: list[dict]) -> None:
             f(s["zero_router_aiq"]),
             f(s["task_rule_aiq"]),
             f(s["aiq"]),
+            "-" if not s["below_rule_share"] else f"{100 * s['below_rule_share']:.0f}% by {s['below_rule_max']:.4f}",
             f(s["oracle_aiq"]),
             f(s.get("apgr")),
             f(s.get("ece")),

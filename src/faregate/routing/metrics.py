@@ -50,6 +50,18 @@ def hull_value(hull: Sequence[tuple[float, float]], cost: float) -> float:
     return float(np.interp(cost, xs, ys))
 
 
+def hull_shortfall(
+    points: Iterable[tuple[float, float]], reference: Iterable[tuple[float, float]], lo: float, hi: float, n: int = 400
+) -> tuple[float, float]:
+    """Where ``points``' hull is below ``reference``'s over ``n`` costs spread over [lo, hi]:
+    (the share of those costs, the largest shortfall in quality). (0, 0): at or above everywhere."""
+    mine, ref = upper_hull(points), upper_hull(reference)
+    costs = np.linspace(lo, hi, n)
+    gap = np.array([hull_value(mine, c) - hull_value(ref, c) for c in costs])
+    below = gap < -1e-9
+    return float(below.mean()), float(max(0.0, -gap.min()))
+
+
 def aiq(points: Iterable[tuple[float, float]], lo: float, hi: float) -> float:
     """Average quality of the non-decreasing upper hull over the cost range [lo, hi]."""
     if hi <= lo:
