@@ -58,7 +58,8 @@ def select_knn(
 
     The best setting of ``grid`` overall, then task by task (largest first) the setting, or the
     task's mean (``TASK_MEAN``: its prompts carry no signal the neighbours find), that raises the
-    score over every row, for tasks of at least ``MIN_TASK_ROWS`` rows; a task keeps the overall setting unless another beats it by ``MARGIN``.
+    score over every row, for tasks of at least ``MIN_TASK_ROWS`` rows; a task keeps the overall
+    setting unless another beats it by ``MARGIN``.
     Prompts of a task unknown to training always get the overall setting, never a mean."""
     n = len(E)
     if n < 6 * folds:
@@ -82,26 +83,31 @@ def select_knn(
     scores = [_score(Qh, Ch, Q, C, singles) for Qh in preds]
     best = int(np.argmax(scores))
     options = [*((g["k"], g["prior"]) for g in grid), TASK_MEAN]
-    preds.append(Qm)
+
+    def score(Qh: np.ndarray) -> float:
+        return _score(Qh, Ch, Q, C, singles)
+
+    return {**grid[best], "per_group": _per_task(groups, n_groups, [*preds, Qm], options, best, scores[best], score)}
+
+
+def _per_task(groups, n_groups: int, preds: list, options: list, best: int, base: float, score) -> dict:
+    """Task by task, largest first: the option whose inner-fold predictions on that task's rows
+    raise ``score`` (of every row) by more than ``MARGIN`` over the choice so far."""
     chosen = preds[best].copy()
-    score = scores[best]
     per_group: dict[int, tuple[int, float]] = {}
     sizes = np.bincount(groups[groups >= 0], minlength=n_groups)
     for g in np.argsort(-sizes, kind="stable"):
-        rows = groups == g
         if sizes[g] < MIN_TASK_ROWS:
             continue
+        rows = groups == g
         trial = []
         for j, Qh in enumerate(preds):
-            if j == best:
-                trial.append(-np.inf)
-                continue
             mixed = chosen.copy()
             mixed[rows] = Qh[rows]
-            trial.append(_score(mixed, Ch, Q, C, singles))
+            trial.append(-np.inf if j == best else score(mixed))
         j = int(np.argmax(trial))
-        if trial[j] > score + MARGIN:
+        if trial[j] > base + MARGIN:
             per_group[int(g)] = options[j]
             chosen[rows] = preds[j][rows]
-            score = trial[j]
-    return {**grid[best], "per_group": per_group}
+            base = trial[j]
+    return per_group
