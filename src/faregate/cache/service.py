@@ -22,10 +22,9 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import CacheConfig
-from ..routing.embed import default_embedder
 from ..storage.db import Database
 from .coalesce import Flights
 from .db_layer import DatabaseLayer
@@ -34,7 +33,9 @@ from .key_index import KeyIndex
 from .layer import CacheLayer, LayerDown, Meta, Selector
 from .memory import MemoryLayer
 from .redis_layer import RedisLayer
-from .semantic import SemanticIndex
+
+if TYPE_CHECKING:  # numpy comes with these: imported when a semantic index is first built
+    from .semantic import SemanticIndex
 
 log = logging.getLogger("faregate.cache")
 REBUILD_WAIT_S = 0.5  # how long start() waits for the semantic rebuild before serving without it
@@ -123,6 +124,9 @@ class CacheService:
 
     def semantic_index(self) -> SemanticIndex:
         if self.semantic is None:  # built on first use: most deployments never ask
+            from ..routing.embed import default_embedder
+            from .semantic import SemanticIndex
+
             self.semantic = SemanticIndex(
                 default_embedder(self.config.embedder), max_entries=self.config.semantic_max_entries
             )
