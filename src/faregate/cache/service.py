@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -254,7 +255,7 @@ class CacheService:
                     key,
                     raw,
                     max(1.0, ttl),
-                    Meta(key.split(".")[0], ans.model, ans.request_id, ans.group, ans.semantic_until),
+                    Meta(sys.intern(key.split(".")[0]), ans.model, ans.request_id, ans.group, ans.semantic_until),
                 )
             return Found(ans, la.name)
         return None
@@ -264,7 +265,9 @@ class CacheService:
     def put(self, key: str, answer: CachedAnswer, ttl_s: float) -> None:
         """Memory now; each slow layer's writer takes it in its next batch (no task per entry)."""
         raw = answer.to_bytes()
-        meta = Meta(key[: key.index(".")], answer.model, answer.request_id, answer.group, answer.semantic_until)
+        # The scope hash interned: one string per scope, not one per entry the memory layer keeps.
+        scope = sys.intern(key[: key.index(".")])
+        meta = Meta(scope, answer.model, answer.request_id, answer.group, answer.semantic_until)
         self.memory.set_now(key, raw, ttl_s, meta)
         self.memory.stats.writes += 1
         for la in self.slow:
