@@ -9,6 +9,8 @@ the allocator holds beyond what Python asked for, free chunks included) and ``py
 (``sys._debugmallocstats``: Python's small-object arenas, used and free), then ``done-<n>``.
 With ``MEM_PROBE_FRAMES=0`` nothing is traced (no snapshot): the process is then as fast and
 as big as a plain ``faregate serve``, and the allocator figures are its own.
+``MEM_PROBE_TRIM_S=30``: a thread calls glibc's ``malloc_trim(0)`` that often (an experiment:
+does handing free heap pages back to the system lower RSS).
 Bench-side only: nothing in faregate knows about it. Tracing makes the gateway several times
 slower and adds its own bookkeeping to RSS, so RSS figures come from runs without it.
 """
@@ -71,6 +73,19 @@ def serve(out: Path, argv: list[str]) -> None:
         (out / f"done-{n}").write_text(str(tracemalloc.get_tracemalloc_memory()))
 
     signal.signal(signal.SIGUSR1, dump)
+    trim_s = float(os.environ.get("MEM_PROBE_TRIM_S", "0"))
+    if trim_s:
+        import threading
+        import time
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+
+        def trim() -> None:
+            while True:
+                time.sleep(trim_s)
+                libc.malloc_trim(0)
+
+        threading.Thread(target=trim, daemon=True).start()
     from faregate.cli import main
 
     sys.argv = ["faregate", *argv]
