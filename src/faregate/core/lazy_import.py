@@ -9,7 +9,9 @@
 The type checker sees the real module; at run time ``np`` is a placeholder that imports numpy
 the first time any attribute is read (``np.zeros``), then is numpy itself (the standard
 library's ``importlib.util.LazyLoader``). A gateway that never learns from feedback never
-pays numpy's memory (about 12 MiB resident) or import time.
+pays numpy's memory (about 12 MiB resident) or import time. The first use should come from one
+thread at a time (Python 3.11's ``LazyLoader`` takes no lock): the gateway's callers all run
+on its event loop.
 """
 
 from __future__ import annotations
