@@ -1,6 +1,8 @@
 """Memory over a long run: ``faregate serve`` under mixed traffic, its RSS about every 50,000 requests.
 
     python bench/soak.py [--requests 1000000] [--max-seconds 900] [--every 50000]
+    python bench/soak.py --env MALLOC_ARENA_MAX=2     # an environment variable for the gateway
+    python bench/soak.py --probe DIR                  # tracemalloc snapshots (``mem_probe.py``)
 
 One gateway (``examples/fake-providers.yaml`` with the response cache on: memory, then the
 database; the request log on SQLite), pinned to the first core; the fake upstream of
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,12 +48,33 @@ MIX = [
 ]
 
 
+def rss_split(pid: int) -> str:
+    """Anonymous (the heap) and file-backed (mapped libraries) resident memory, from ``/proc``."""
+    f = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:")):
+            f[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return f"anon {f.get('RssAnon', 0):.1f}, file {f.get('RssFile', 0):.1f}"
+
+
+def snapshot(pid: int, out: Path, n: int, timeout: float = 300.0) -> None:
+    """Ask ``mem_probe.py`` for snapshot ``n`` and wait until it is written."""
+    os.kill(pid, signal.SIGUSR1)
+    end = time.monotonic() + timeout
+    while not (out / f"done-{n}").exists() and time.monotonic() < end:
+        time.sleep(0.5)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=1_000_000)
     ap.add_argument("--max-seconds", type=float, default=900.0)
     ap.add_argument("--every", type=int, default=50_000, help="requests between RSS samples")
     ap.add_argument("--no-pin", action="store_true")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set for the gateway only")
+    ap.add_argument(
+        "--probe", type=Path, help="run the gateway under mem_probe.py: tracemalloc snapshots at start and end in DIR"
+    )
     a = ap.parse_args()
     if not have_wrk():
         raise SystemExit("wrk is needed (apt-get install wrk)")
@@ -67,8 +91,14 @@ def main() -> int:
     env = {**os.environ, "FAREGATE_DATABASE_URL": f"sqlite:///{tmp}/soak.db"}
     sink = open(tmp / "access.log", "wb")
     procs = [subprocess.Popen([sys.executable, str(HERE / "harness.py"), "--fake", str(fake)], env=env)]
-    argv = [sys.executable, "-m", "faregate", "serve", "--config", str(tmp / "soak.yaml"), "--port", str(port)]
-    procs.append(subprocess.Popen(argv, env=env, cwd=tmp, stdout=sink, stderr=subprocess.DEVNULL))
+    argv = ["serve", "--config", str(tmp / "soak.yaml"), "--port", str(port)]
+    if a.probe:
+        a.probe.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, str(HERE / "mem_probe.py"), str(a.probe.resolve()), *argv]
+    else:
+        argv = [sys.executable, "-m", "faregate", *argv]
+    gw_env = env | dict(e.split("=", 1) for e in a.env)
+    procs.append(subprocess.Popen(argv, env=gw_env, cwd=tmp, stdout=sink, stderr=subprocess.DEVNULL))
     pin(procs[0].pid, other)
     pin(procs[1].pid, gw_cpus)
     samples: list[tuple[int, float]] = []
@@ -78,7 +108,12 @@ def main() -> int:
         wait_port(port, procs[1])
         wrk(port, KEY, MIX, conns=10, seconds=2, cpus=other)  # warm up
         samples.append((0, rss_mib(procs[1].pid)))
-        print(f"load average {load_average()}; RSS at start {samples[0][1]:.1f} MiB", flush=True)
+        print(
+            f"load average {load_average()}; RSS at start {samples[0][1]:.1f} MiB ({rss_split(procs[1].pid)})",
+            flush=True,
+        )
+        if a.probe:
+            snapshot(procs[1].pid, a.probe, 0)
         t_load = time.monotonic()
         while done < a.requests:
             left = a.max_seconds - (time.monotonic() - t0)
@@ -92,11 +127,18 @@ def main() -> int:
             samples.append((done, rss_mib(procs[1].pid)))
             print(
                 f"{done:>9,} requests  RSS {samples[-1][1]:6.1f} MiB  {r['rps']:6,.0f} req/s  "
-                f"non-2xx {r['non2xx']:,}  socket errors {r['socket_errors']}  load {load_average()}",
+                f"non-2xx {r['non2xx']:,}  socket errors {r['socket_errors']}  load {load_average()}  "
+                f"({rss_split(procs[1].pid)})",
                 flush=True,
             )
             if procs[1].poll() is not None:
                 raise SystemExit("the gateway exited during the soak")
+        if a.probe:
+            snapshot(procs[1].pid, a.probe, 1)
+            print(
+                f"snapshots in {a.probe}: python bench/mem_probe.py --report {a.probe}/snap-0.pickle "
+                f"{a.probe}/snap-1.pickle"
+            )
     finally:
         for p in procs:
             p.terminate()

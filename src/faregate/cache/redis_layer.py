@@ -16,8 +16,6 @@ import logging
 import time
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from .layer import CacheLayer, LayerDown, Meta, Selector
 
 PREFIX = "fg:cache:"
@@ -40,6 +38,8 @@ class RedisLayer(CacheLayer):
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        import redis.asyncio as aioredis  # here, not at the top: about 23 MiB a gateway without Redis never needs
+
         self._r = aioredis.from_url(
             self.url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s, retry_on_timeout=False
         )

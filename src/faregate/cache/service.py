@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import CacheConfig
-from ..routing.embed import default_embedder
 from ..storage.db import Database
 from .coalesce import Flights
 from .db_layer import DatabaseLayer
@@ -34,7 +34,9 @@ from .key_index import KeyIndex
 from .layer import CacheLayer, LayerDown, Meta, Selector
 from .memory import MemoryLayer
 from .redis_layer import RedisLayer
-from .semantic import SemanticIndex
+
+if TYPE_CHECKING:  # numpy comes with these: imported when a semantic index is first built
+    from .semantic import SemanticIndex
 
 log = logging.getLogger("faregate.cache")
 REBUILD_WAIT_S = 0.5  # how long start() waits for the semantic rebuild before serving without it
@@ -123,6 +125,9 @@ class CacheService:
 
     def semantic_index(self) -> SemanticIndex:
         if self.semantic is None:  # built on first use: most deployments never ask
+            from ..routing.embed import default_embedder
+            from .semantic import SemanticIndex
+
             self.semantic = SemanticIndex(
                 default_embedder(self.config.embedder), max_entries=self.config.semantic_max_entries
             )
@@ -250,7 +255,7 @@ class CacheService:
                     key,
                     raw,
                     max(1.0, ttl),
-                    Meta(key.split(".")[0], ans.model, ans.request_id, ans.group, ans.semantic_until),
+                    Meta(sys.intern(key.split(".")[0]), ans.model, ans.request_id, ans.group, ans.semantic_until),
                 )
             return Found(ans, la.name)
         return None
@@ -260,7 +265,9 @@ class CacheService:
     def put(self, key: str, answer: CachedAnswer, ttl_s: float) -> None:
         """Memory now; each slow layer's writer takes it in its next batch (no task per entry)."""
         raw = answer.to_bytes()
-        meta = Meta(key[: key.index(".")], answer.model, answer.request_id, answer.group, answer.semantic_until)
+        # The scope hash interned: one string per scope, not one per entry the memory layer keeps.
+        scope = sys.intern(key[: key.index(".")])
+        meta = Meta(scope, answer.model, answer.request_id, answer.group, answer.semantic_until)
         self.memory.set_now(key, raw, ttl_s, meta)
         self.memory.stats.writes += 1
         for la in self.slow:

@@ -11,8 +11,14 @@ import hashlib
 import threading
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+from ..core.lazy_import import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # loaded on first use: a gateway that never learns never imports numpy
+    np = lazy_module("numpy")
 
 
 @dataclass

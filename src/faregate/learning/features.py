@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import re
 import zlib
+from typing import TYPE_CHECKING
 
-import numpy as np
+from ..core.lazy_import import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # loaded on first use: a gateway that never learns never imports numpy
+    np = lazy_module("numpy")
 
 TASKS = ("classify", "summarize", "chat", "generate", "extract_json", "code", "multiple_choice", "other")
 HASH_DIMS = 48

@@ -9,12 +9,17 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from ..core.lazy_import import lazy_module
 from .bandit import ResidualThompson
 from .features import DIM
 from .signals import RetryDetector, simhash
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # loaded on first use: a gateway that never learns never imports numpy
+    np = lazy_module("numpy")
 
 log = logging.getLogger("faregate.learning")
 
@@ -23,7 +28,7 @@ log = logging.getLogger("faregate.learning")
 # ``on_prompt(key_id, fingerprint, request_id)`` (a prompt seen, for the other replicas' retry
 # detection) and ``on_retry_elsewhere(request_id)`` (a retry of a request another replica answered).
 RememberHook = Callable[[str, "Decision"], None]
-LearnHook = Callable[[str, np.ndarray, float, float, str], None]
+LearnHook = Callable[[str, "np.ndarray", float, float, str], None]
 PromptHook = Callable[[str, int, str], None]
 RetryHook = Callable[[str], None]
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
-
+from ..core.lazy_import import lazy_module
 from ..storage.learner_store import LearnerStore, StoredPrompt
 from .loop import Decision
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .loop import LearningLoop
+else:  # loaded on first use: a gateway that never learns never imports numpy
+    np = lazy_module("numpy")
 
 
 class SharedRetries:

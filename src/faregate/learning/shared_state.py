@@ -20,16 +20,21 @@ import contextlib
 import logging
 import time
 import uuid
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..core.ids import issued_within
+from ..core.lazy_import import lazy_module
 from ..core.tasks import cancel_task
 from ..storage.db import DatabaseUnavailable
 from ..storage.learner_store import LearnerStore, StoredDecision, StoredUpdate
 from .loop import Decision, LearningLoop
 from .shared_retries import SharedRetries
 from .snapshot import SNAPSHOT_EVERY_S, compact
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # loaded on first use: a gateway that never learns never imports numpy
+    np = lazy_module("numpy")
 
 log = logging.getLogger("faregate.learning")
 

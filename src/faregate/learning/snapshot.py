@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from ..core.lazy_import import lazy_module
 from ..storage.learner_store import LearnerStore
 from .bandit import ResidualThompson
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # loaded on first use: a gateway that never learns never imports numpy
+    np = lazy_module("numpy")
 
 log = logging.getLogger("faregate.learning")
 

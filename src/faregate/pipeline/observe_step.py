@@ -18,7 +18,6 @@ from ..endpoints.deployments import DeploymentRegistry
 from ..observability.access_log import write_access
 from ..observability.metrics import GatewayMetrics
 from .context import Reply, RequestContext
-from .observe_trace import export_trace
 from .step import Next, Step
 
 if TYPE_CHECKING:
@@ -65,6 +64,10 @@ class ObserveStep(Step):
         self.provider = {d.id: d.target.provider for d in deployments.all()}
         self.known = {"auto", *(m.name for m in config.models), *(r.name for r in config.routes)}
         self.secrets = secrets
+        if self.tracing is not None:  # the OpenTelemetry SDK comes with it: imported only when tracing is on
+            from .observe_trace import export_trace
+
+            self._export_trace = export_trace
 
     async def start(self) -> None:
         """Point the gateway's upstream events (breaker transitions, failures) at this snapshot."""
@@ -97,7 +100,7 @@ class ObserveStep(Step):
         if self.access:
             write_access(self._line(ctx, status))
         if self.tracing is not None and ctx.trace is not None:
-            export_trace(
+            self._export_trace(
                 self.tracing, ctx, status, self.provider, capture_content=self.capture_content, secrets=self.secrets
             )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..alerts.evaluator import AlertService
 from ..alerts.rules import Facts
@@ -24,13 +25,15 @@ from ..learning.shared_state import SharedLearning
 from ..limits.base import LimitStore, open_limit_store
 from ..observability.events import UpstreamEvents
 from ..observability.metrics import GatewayMetrics, LogReading
-from ..observability.tracing import Tracing
 from ..storage.log_spill import pending as spill_pending
 from ..storage.request_log import LogWriter
 from .auth_step import KeyAuth
 from .budgets import budget_of
 from .limits_restore import restore_from_log
 from .runtime_sync import RuntimeSync
+
+if TYPE_CHECKING:  # the OpenTelemetry SDK comes with it: imported only when tracing is on
+    from ..observability.tracing import Tracing
 
 log = logging.getLogger("faregate")
 
@@ -112,6 +115,8 @@ class Services:
         if config.metrics.enabled:
             self.metrics = events.metrics = GatewayMetrics(breakers=events.readings, log=self._log_reading)
         if config.tracing.enabled:
+            from ..observability.tracing import Tracing
+
             self.tracing = Tracing(config.tracing)
         if config.alerts.enabled and self.request_log is not None:
             facts = Facts(

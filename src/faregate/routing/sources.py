@@ -14,7 +14,6 @@ from typing import Any
 from ..config import ModelConfig
 from . import chance
 from . import features as F
-from .cascade import json_valid, run_agreement
 from .policy import Candidate
 
 
@@ -87,6 +86,8 @@ class RouterSource:
             return bool(self.router.accept(judge, feats, [m.router_name or m.name for m in called], answers, schema))
         if not answers or answers[-1] is None:
             return False
+        from .cascade import json_valid, run_agreement  # here: the module brings numpy, used offline
+
         if judge == "agree":
             return len(answers) >= 2 and run_agreement(answers)
         if judge == "json":

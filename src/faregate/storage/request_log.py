@@ -27,6 +27,7 @@ from ..config import LogWriterConfig
 from . import log_spill, rollup
 from .db import Copy, Database, DatabaseUnavailable, Statement
 from .log_spill import default_spill_path
+from .recent_ids import RecentIds
 from .request_record import COLUMNS, RequestRecord
 
 log = logging.getLogger("faregate.request_log")
@@ -72,8 +73,7 @@ class LogWriter:
         self.batches = 0
         self.db_errors = 0
         # Recent request id -> key id, so feedback on a request still queued is accepted.
-        self.recent: collections.OrderedDict[str, str | None] = collections.OrderedDict()
-        self.recent_max = cfg.recent_ids
+        self.recent = RecentIds(cfg.recent_ids)
 
     # public ---------------------------------------------------------------------------------
 
@@ -88,9 +88,7 @@ class LogWriter:
                 self._spill([record])
                 return
             self._queue.append(record)
-            self.recent[record.id] = record.key_id
-            if len(self.recent) > self.recent_max:
-                self.recent.popitem(last=False)
+            self.recent.add(record.id, record.key_id)
             if len(self._queue) > self.max_queue:
                 # Over the bound (the database is down or slow): the oldest tenth goes to the spill
                 # file in one write, so the cost per record stays small.

@@ -18,12 +18,14 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.fernet import Fernet, InvalidToken
 
 from .db import Database, sqlite_path
+
+if TYPE_CHECKING:  # imported when a secret is first sealed or opened: about 8 MiB most gateways never need
+    from cryptography.fernet import Fernet
 
 log = logging.getLogger("faregate")
 
@@ -35,6 +37,8 @@ class SecretKeyMissing(Exception):
 
 
 def _fernet(secret: str) -> Fernet:
+    from cryptography.fernet import Fernet
+
     return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()))
 
 
@@ -66,6 +70,8 @@ class SecretBox:
         if not key_file.exists():
             if not create:
                 raise SecretKeyMissing(f"the secret key file {key_file} is gone: set FAREGATE_SECRET_KEY")
+            from cryptography.fernet import Fernet
+
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(Fernet.generate_key().decode())
@@ -85,6 +91,8 @@ class SecretBox:
     def open(self, token: str | None) -> dict[str, Any]:
         if not token:
             return {}
+        from cryptography.fernet import InvalidToken
+
         try:
             return orjson.loads(self._get(create=False).decrypt(token.encode()))
         except InvalidToken:
