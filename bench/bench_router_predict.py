@@ -3,7 +3,7 @@
     python bench/bench_router_predict.py [--data PATH.jsonl] [--embedder hash|minilm|e5] [-n 2000]
 
 Trains a router on the shared RouterBench file (or --data), then plans real prompts from it one
-at a time, as the gateway does for ``model: "auto"``; "plan with p_meet" is the same plan with
+at a time, as the gateway does for ``model: "auto"``, with the server's BLAS threads and GC settings; "plan with p_meet" is the same plan with
 ``candidates(..., floor=)`` (calibrated P(quality >= floor) per candidate), interleaved.
 """
 
@@ -26,6 +26,7 @@ from faregate.routing.embed import default_embedder  # noqa: E402
 from faregate.routing.features import extract  # noqa: E402
 from faregate.routing.model import RouterModel  # noqa: E402
 from faregate.routing.policy import choose  # noqa: E402
+from faregate.server.serve import tune_gc  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing" / "routerbench-0shot-train.jsonl"
 
@@ -35,9 +36,12 @@ def main() -> None:
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--embedder", default="hash", choices=["hash", "minilm", "e5", "auto"])
     ap.add_argument("-n", type=int, default=2000)
+    ap.add_argument("--default-gc", action="store_true", help="keep Python's default GC (the server tunes it)")
     a = ap.parse_args()
     rows = load_rows(a.data)
     model = RouterModel.fit(rows, embedder=default_embedder(a.embedder))
+    if not a.default_gc:
+        tune_gc()  # as `faregate serve` does once everything is loaded
     lat = dict.fromkeys(model.models, 1000.0)
     times = {"features": [], "embed+predict+plan": [], "total": [], "plan with p_meet": []}
     for i in range(a.n):

@@ -15,7 +15,8 @@ PROBE = """
 import os, sys
 from faregate.cli import main
 main.get_command(None, sys.argv[1])  # loads the command's modules as the CLI does
-import numpy  # noqa: F401  (already loaded by the server's modules, or loaded now)
+import numpy
+numpy.zeros(1)  # loads numpy (and its BLAS pool) even if a module registered it to load lazily
 print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
 """
 
