@@ -67,3 +67,40 @@ def test_tracing_and_a_redis_cache_do_load_theirs(tmp_path):
         cache={"enabled": True, "layers": ["memory://", "redis://127.0.0.1:9/0"]},
     )
     assert loaded["opentelemetry"] and loaded["redis"]
+
+
+RACE = """
+import sys, threading
+from faregate.core.lazy_import import lazy_module
+np = lazy_module("numpy")
+assert "numpy" not in sys.modules  # nothing registered until first use
+errors = []
+def through_the_standin():
+    try:
+        for _ in range(50):
+            np.ones(3).sum()
+    except Exception as exc:
+        errors.append(repr(exc))
+def plain_import():
+    try:
+        import numpy
+        numpy.ones(2)
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=f) for f in (through_the_standin, plain_import) * 4]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+assert not errors, errors
+assert isinstance(np.zeros(1), np.ndarray) and np.ndarray is sys.modules["numpy"].ndarray
+print("ok")
+"""
+
+
+def test_first_use_from_many_threads_at_once_sees_numpy_whole():
+    # A stand-in used while another thread runs a plain `import numpy` must wait for it, never
+    # read the half-initialised module.
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -229,7 +229,8 @@ class RouterModel:
     def predict_arms(self, feats: F.RequestFeatures) -> list[ArmPrediction]:
         Q, reach, mc = self._predict_one(feats)
         model_ix, _, valid = self._stages()
-        cost = (reach * mc[model_ix]).sum(1)
+        # A padded stage costs nothing, even where model 0's learned cost is not finite.
+        cost = np.where(valid, reach * mc[model_ix], 0.0).sum(1)
         return [
             ArmPrediction(arm, q, c, r[: len(arm.models)])
             for arm, q, c, r in zip(self.arms, Q.tolist(), cost.tolist(), reach.tolist())
