@@ -2,7 +2,7 @@
 the baselines beside the router: the zero router (hull of the single models), the per-task
 rule (each task's best plan for every knob value, chosen on the training fold) and the oracle;
 "below rule" is the share of the single models' cost range where faregate's hull is below the
-rule's, and by how much at most ("-": at or above it everywhere).
+rule's by more than 0.0001, and by how much at most ("-": at or above it everywhere).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def print_all(console, results: list[dict]) -> None:
             f(s["zero_router_aiq"]),
             f(s["task_rule_aiq"]),
             f(s["aiq"]),
-            "-" if not s["below_rule_share"] else f"{100 * s['below_rule_share']:.0f}% by {s['below_rule_max']:.4f}",
+            "-" if not s["below_rule_share"] else f"{100 * s['below_rule_share']:.1f}% by {s['below_rule_max']:.4f}",
             f(s["oracle_aiq"]),
             f(s.get("apgr")),
             f(s.get("ece")),

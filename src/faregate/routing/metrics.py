@@ -51,15 +51,21 @@ def hull_value(hull: Sequence[tuple[float, float]], cost: float) -> float:
 
 
 def hull_shortfall(
-    points: Iterable[tuple[float, float]], reference: Iterable[tuple[float, float]], lo: float, hi: float, n: int = 400
+    points: Iterable[tuple[float, float]],
+    reference: Iterable[tuple[float, float]],
+    lo: float,
+    hi: float,
+    n: int = 400,
+    tol: float = 1e-4,
 ) -> tuple[float, float]:
-    """Where ``points``' hull is below ``reference``'s over ``n`` costs spread over [lo, hi]:
-    (the share of those costs, the largest shortfall in quality). (0, 0): at or above everywhere."""
+    """Where ``points``' hull is below ``reference``'s by more than ``tol`` over ``n`` costs spread
+    over [lo, hi]: (the share of those costs, the largest shortfall in quality); (0, 0): at or
+    above it everywhere. Below a hull's cheapest point its quality is 0, as in ``aiq``."""
     mine, ref = upper_hull(points), upper_hull(reference)
     costs = np.linspace(lo, hi, n)
     gap = np.array([hull_value(mine, c) - hull_value(ref, c) for c in costs])
-    below = gap < -1e-9
-    return float(below.mean()), float(max(0.0, -gap.min()))
+    below = gap < -tol
+    return float(below.mean()), float(max(0.0, -gap.min())) if below.any() else 0.0
 
 
 def aiq(points: Iterable[tuple[float, float]], lo: float, hi: float) -> float:
