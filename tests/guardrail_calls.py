@@ -3,6 +3,9 @@ returns the text the client saw (and whether the stream ended in an error)."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 import anthropic
 import openai
 
@@ -69,3 +72,19 @@ def answer_or_error(front: str, base: str, key: str, text: str, stream: bool) ->
         return answer(front, base, key, text, stream), None
     except (openai.APIError, anthropic.APIError, RuntimeError) as e:
         return "", e
+
+
+def log_rows(db, columns: str, n: int) -> list[tuple]:
+    """``columns`` of the request log's rows in time order, once at least ``n`` are written (the
+    log is written in the background; after 10 s, whatever is there)."""
+    rows: list[tuple] = []
+    for _ in range(100):
+        with sqlite3.connect(db) as c:
+            try:
+                rows = c.execute(f"SELECT {columns} FROM request_log ORDER BY ts").fetchall()
+            except sqlite3.OperationalError:  # the table is not created yet
+                rows = []
+        if len(rows) >= n:
+            return rows
+        time.sleep(0.1)
+    return rows

@@ -13,7 +13,7 @@ import anthropic
 import openai
 import pytest
 
-from guardrail_calls import FRONTS, answer
+from guardrail_calls import FRONTS, answer, log_rows
 from guardrail_calls import call as _call
 from helpers import fake_config
 
@@ -159,9 +159,6 @@ def test_a_database_key_with_guardrails_from_the_admin_api_is_masked(start_serve
 
 
 def test_decisions_are_in_the_request_log_row_without_the_matched_text(start_server, upstreams, tmp_path) -> None:
-    import sqlite3
-    import time
-
     db = tmp_path / "guard-log.db"
     cfg = fake_config(
         {"openai": upstreams["openai"]},
@@ -176,16 +173,7 @@ def test_decisions_are_in_the_request_log_row_without_the_matched_text(start_ser
     _call("chat", srv.url, MASK_KEY, f"please mail {EMAIL} today", False)
     with pytest.raises(openai.BadRequestError):
         _call("chat", srv.url, BLOCK_KEY, f"card {CARD}", False)
-    rows: list = []
-    for _ in range(100):  # the log is written in the background
-        with sqlite3.connect(db) as c:
-            try:
-                rows = c.execute("SELECT status, guardrails FROM request_log ORDER BY ts").fetchall()
-            except sqlite3.OperationalError:
-                rows = []
-        if len(rows) == 2:
-            break
-        time.sleep(0.1)
+    rows = log_rows(db, "status, guardrails", 2)
     assert sorted(rows) == [(200, "pii-mask:mask:request:email"), (400, "no-cards:block:request:card")]
     dump = repr(rows)
     assert EMAIL not in dump and "4111" not in dump

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import copy
 import json
-import sqlite3
-import time
 
 import openai
 import pytest
 
 from faregate.testing.wire import split_args
-from guardrail_calls import answer
+from guardrail_calls import answer, log_rows
 from helpers import fake_config
 
 EMAIL = "ada.lovelace@example.com"
@@ -163,20 +161,6 @@ def test_passthrough_answer_is_restored(srv, upstreams, stream) -> None:
     assert EMAIL not in json.dumps(upstreams["openai"].last_request()["body"])
 
 
-def _log_rows(db, n: int) -> list[tuple]:
-    rows: list[tuple] = []
-    for _ in range(100):  # the log is written in the background
-        with sqlite3.connect(db) as c:
-            try:
-                rows = c.execute("SELECT status, prompt, answer FROM request_log ORDER BY ts").fetchall()
-            except sqlite3.OperationalError:
-                rows = []
-        if len(rows) >= n:
-            return rows
-        time.sleep(0.1)
-    return rows
-
-
 @pytest.mark.parametrize("front", ["chat", "responses"])
 @pytest.mark.parametrize("stream", [False, True])
 def test_log_bodies_keep_what_the_upstream_saw_and_the_guarded_answer(
@@ -189,7 +173,7 @@ def test_log_bodies_keep_what_the_upstream_saw_and_the_guarded_answer(
     upstreams["openai"].script({"text": f"Sent to [EMAIL_1], cc {OTHER}.", "chunks": 7})
     got = answer(front, srv.url, RESTORE, f"please mail {EMAIL} today", stream)
     assert got == f"Sent to {EMAIL}, cc [EMAIL_REDACTED]."
-    ((status, prompt, logged),) = _log_rows(db, 1)
+    ((status, prompt, logged),) = log_rows(db, "status, prompt, answer", 1)
     assert status == 200
     assert "please mail [EMAIL_1] today" in prompt and EMAIL not in prompt
     # the answer as the client got it, except that a masked value stays masked in the log
@@ -203,6 +187,6 @@ def test_log_bodies_of_a_blocked_request_hold_no_value(start_server, upstreams, 
         _client(srv, BLOCK).chat.completions.create(
             model="fake-openai", messages=[{"role": "user", "content": f"card {CARD}, mail {EMAIL}"}]
         )
-    ((status, prompt, _answer),) = _log_rows(db, 1)
+    ((status, prompt, _answer),) = log_rows(db, "status, prompt, answer", 1)
     assert status == 400 and "4111" not in prompt and EMAIL not in prompt
     assert prompt == "card [CARD_REDACTED], mail [EMAIL_REDACTED]"
