@@ -37,6 +37,22 @@ PROMPTS = [
 ]
 
 
+def model_configs(fake_port: int) -> list[dict]:
+    """The four models on the fake provider, named by their RouterBench names for the router."""
+    return [
+        {
+            "name": n,
+            "provider": "openai",
+            "model": n,
+            "base_url": f"http://127.0.0.1:{fake_port}/v1",
+            "api_key": "sk-fake",
+            "prices": {"input": p[0], "output": p[1]},
+            "router_name": rb,
+        }
+        for n, (rb, p) in MODELS.items()
+    ]
+
+
 def train(path: Path, data: Path) -> None:
     from faregate.routing.data import Row, load_rows
     from faregate.routing.model import RouterModel
@@ -91,18 +107,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="faregate-bench-auto-"))
     train(tmp / "router.model", a.data)
     fake_port, fg_port = free_port(), free_port()
-    models = [
-        {
-            "name": n,
-            "provider": "openai",
-            "model": n,
-            "base_url": f"http://127.0.0.1:{fake_port}/v1",
-            "api_key": "sk-fake",
-            "prices": {"input": p[0], "output": p[1]},
-            "router_name": rb,
-        }
-        for n, (rb, p) in MODELS.items()
-    ]
+    models = model_configs(fake_port)
     cfg = {
         "models": models,
         "keys": [{"key": KEY}],

@@ -101,20 +101,9 @@ def default_config(fake: int, port: int) -> dict:
 
 
 def auto_config(fake: int, port: int, router: Path) -> dict:
-    from bench_auto import MODELS
+    from bench_auto import model_configs
 
-    models = [
-        {
-            "name": n,
-            "provider": "openai",
-            "model": n,
-            "base_url": f"http://127.0.0.1:{fake}/v1",
-            "api_key": "sk-fake",
-            "prices": {"input": p[0], "output": p[1]},
-            "router_name": rb,
-        }
-        for n, (rb, p) in MODELS.items()
-    ]
+    models = model_configs(fake)
     return {"models": models, "keys": [{"key": KEY}], "router_model": str(router), "learning": {"enabled": False}}
 
 
