@@ -176,10 +176,14 @@ def candidate_arms(
 ) -> list[Arm]:
     """Every single model, plus agreement cascades ``[a, b, s]`` and ``[a, b, c, s]`` over the
     cheap models (mean cost <= ``cheap_share`` of the dearest) escalating to the ``strong``
-    best models by mean quality. Only when the data records responses."""
+    best models by mean quality. A strong/weak pair gets the scorer cascades ``[weak, strong]``
+    (the weak model answers, the learned scorer decides). Only when the data records responses."""
     arms = [Arm((m,)) for m in table.models]
-    if not table.has_responses or len(table.models) < 3:
+    if not table.has_responses or len(table.models) < 2:
         return arms
+    if len(table.models) == 2:
+        weak, strong = (table.models[j] for j in np.argsort(np.nanmean(table.quality, 0), kind="stable"))
+        return arms + [Arm((weak, strong), f"scorer@{t:g}") for t in scorer_thresholds]
     mean_c, mean_q = table.cost.mean(0), table.quality.mean(0)
     order = np.argsort(mean_c)
     cheap = [table.models[j] for j in order if mean_c[j] <= cheap_share * mean_c.max()][:max_cheap]
