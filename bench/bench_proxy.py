@@ -296,7 +296,7 @@ class Bench:
             self.throughput(f"{n}/stream", n, STREAM)
         for n in flip(["direct", "floor", "fg-default", "fg-cache-db"]):
             self.latency(n, n, PLAIN)
-        for n in flip(["direct", "floor", "fg-default"]):
+        for n in flip([n for n in ("direct", "floor", "fg-default", "fg-before") if n in self.procs]):
             self.stream_first(n)
         if "fg-auto" in self.procs:
             for kind in flip(["named", "auto"]):
@@ -374,6 +374,10 @@ def report(b: Bench, log: dict[str, dict[str, float]], soak: dict | None) -> boo
         )
     p50 = {k: statistics.median(v) for k, v in b.p50.items() if k in ("direct", "floor", "fg-default", "fg-cache-db")}
     print("\np50 at c=1 (ms, median of rounds): " + ", ".join(f"{k} {v * ms:.3f}" for k, v in p50.items()))
+    firsts = {
+        n: pct(b.p50[f"{n}/ttfb"], 0.5) for n in ("direct", "floor", "fg-default", "fg-before") if f"{n}/ttfb" in b.p50
+    }
+    print("TTFB p50 of one-segment streams (ms): " + ", ".join(f"{k} {v * ms:.3f}" for k, v in firsts.items()))
     verdicts: list[tuple[str, bool, str]] = []
     floor_added = p50["floor"] - p50["direct"]
     for name in ("fg-default", "fg-cache-db"):

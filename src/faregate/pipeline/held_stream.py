@@ -36,6 +36,7 @@ from ..endpoints.http import HttpPool, StreamResponse
 from .charge import charge, mark_disconnected, mark_failed
 from .context import Attempt, RequestContext
 
+HEAD_EVENTS = 8  # events of an opening read parsed one by one while looking for the first content
 # ``(partial answer, failure)`` -> a continuation of the answer elsewhere, or None (fail as before).
 Resumer = Callable[[str, UpstreamError], Awaitable["HeldStream | None"]]
 
@@ -82,7 +83,7 @@ async def open_held_stream(
     try:
         async with asyncio.timeout(hold):
             resp = await transport.open_stream(pool, dep, up, opts.caps)
-            done, read = await _read_until_content(resp, parser, buffered, opts.caps.max_answer_bytes)
+            done, read, rest = await _read_until_content(resp, parser, buffered, opts.caps.max_answer_bytes)
     except BaseException as exc:
         if resp is not None:
             resp.close()
@@ -102,27 +103,50 @@ async def open_held_stream(
     attempt = Attempt(dep.id, dep.target.model_name, "streaming", None, 0.0, ms)
     ctx.attempts.append(attempt)  # now, so x-faregate-attempts counts it before the stream ends
     held = HeldStream(health, ctx, dep, permit, resp, parser, list(buffered), done, t_start, deadline, attempt)
-    held.options(opts, read)
+    held.options(opts, read, rest)
     return held
 
 
 async def _read_until_content(
     resp: StreamResponse, parser: StreamParser, buffered: list[Event], cap: int
-) -> tuple[bool, int]:
-    """Parse into ``buffered`` up to the first content event: whether the stream ended already, bytes read."""
+) -> tuple[bool, int, bytes]:
+    """Parse into ``buffered`` up to the first content event: whether the stream ended already,
+    bytes read, and the bytes read but not parsed yet (after that event)."""
     read = 0
     while True:
         chunk = await resp.content.readany()
         if not chunk:
             buffered.extend(parser.close())
-            return True, read
+            return True, read, b""
         read += len(chunk)
         if read > cap:
             raise too_large(f"the stream is over the cap of {cap} bytes")
-        events = parser.feed(chunk)
+        rest = _feed_until_content(parser, chunk, buffered)
+        if rest is not None:
+            return False, read, rest
+
+
+def _feed_until_content(parser: StreamParser, chunk: bytes, buffered: list[Event]) -> bytes | None:
+    """Feed ``chunk`` one SSE event (blank-line delimited) at a time until a content event: the
+    bytes after it (parsed later, so the held events reach the client without waiting for the
+    rest of a stream that came in one read), or None if the chunk held no content."""
+    pos, n = 0, len(chunk)
+    for i in range(HEAD_EVENTS + 1):
+        if pos >= n:
+            break
+        # After HEAD_EVENTS events without content, the rest at once (no rescans of a long chunk).
+        end = n if i == HEAD_EVENTS else min(_event_end(chunk, pos, b"\n\n"), _event_end(chunk, pos, b"\r\n\r\n"))
+        events = parser.feed(chunk[pos:end] if pos or end < n else chunk)
         buffered.extend(events)
+        pos = end
         if any(isinstance(e, CONTENT_EVENTS) for e in events):
-            return False, read
+            return chunk[pos:]
+    return None
+
+
+def _event_end(chunk: bytes, pos: int, sep: bytes) -> int:
+    cut = chunk.find(sep, pos)
+    return len(chunk) if cut < 0 else cut + len(sep)
 
 
 def _opening_failure(dep: Deployment, exc: BaseException, hold: float) -> UpstreamError | None:
@@ -184,11 +208,13 @@ class HeldStream:
         self._read = 0  # bytes read after the opening (the cap counts the whole stream)
         self._tools = False  # a tool-call delta was seen: such a stream is never resumed
         self._next: HeldStream | None = None  # the continuation after a resume
+        self._rest = b""  # read while opening, after the first content event: parsed next
         self.lost = False  # closed as the loser of a hedge race: neutral, not a client that left
 
-    def options(self, opts: StreamOptions, read: int = 0) -> None:
-        """Set the reading options and the bytes read while opening (``open_held_stream`` does)."""
-        self._opts, self._read = opts, read
+    def options(self, opts: StreamOptions, read: int = 0, rest: bytes = b"") -> None:
+        """Set the reading options, the bytes read while opening and those of them not parsed yet
+        (``open_held_stream`` does)."""
+        self._opts, self._read, self._rest = opts, read, rest
         self._trim = opts.drop_leading_space
         if opts.prefix:
             self._text.append(opts.prefix)
@@ -296,6 +322,9 @@ class HeldStream:
 
     async def _next_events(self) -> list[Event]:
         """The events of the next chunk (the parser's last ones at the end of the stream)."""
+        if self._rest:
+            rest, self._rest = self._rest, b""
+            return self._parser.feed(rest)
         dep = self._dep
         idle = dep.timeouts.idle
         left = self._deadline - time.monotonic()

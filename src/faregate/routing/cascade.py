@@ -182,8 +182,8 @@ def candidate_arms(
     if not table.has_responses or len(table.models) < 2:
         return arms
     if len(table.models) == 2:
-        weak, strong = (table.models[j] for j in np.argsort(np.nanmean(table.quality, 0), kind="stable"))
-        return arms + [Arm((weak, strong), f"scorer@{t:g}") for t in scorer_thresholds]
+        lo, hi = (table.models[j] for j in np.argsort(np.nanmean(table.quality, 0), kind="stable"))
+        return arms + [Arm((lo, hi), f"scorer@{t:g}") for t in scorer_thresholds]
     mean_c, mean_q = table.cost.mean(0), table.quality.mean(0)
     order = np.argsort(mean_c)
     cheap = [table.models[j] for j in order if mean_c[j] <= cheap_share * mean_c.max()][:max_cheap]

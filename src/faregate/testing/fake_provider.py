@@ -18,7 +18,7 @@ Control API (the same on every protocol):
   ``usage`` ({"input_tokens", "output_tokens"}, and for a non-streamed answer
   ``cache_read_tokens``/``cache_write_tokens``: provider prompt-cache usage), ``pad_bytes`` (the answer, or the error
   message, padded to that many bytes), ``huge_line_bytes`` (streamed: one SSE line that long,
-  no newline), ``omit_done`` (OpenAI: no ``[DONE]``), ``reject_prefill`` (a 400 for a request ending in an assistant message). A
+  no newline), ``omit_done`` (OpenAI: no ``[DONE]``), ``one_write`` (streamed: every event in one write), ``reject_prefill`` (a 400 for a request ending in an assistant message). A
   request ending in an assistant message (Anthropic; OpenAI with ``continue_final_message``)
   is continued: the answer is the scripted text after that prefix.
 - ``POST /_fake/default``: the behaviour used when no script is queued.
@@ -371,6 +371,10 @@ class FakeProvider(LoopbackServer):
         gap = (b.get("chunk_gap_ms") or 0) / 1000
         if b.get("ttft_ms"):
             await asyncio.sleep(b["ttft_ms"] / 1000)
+        if b.get("one_write"):  # the whole stream in one write, as a fast upstream's one segment
+            await resp.write(b"".join([*content, *closing]))
+            await resp.write_eof()
+            return resp
         for _ in range(int(b.get("malformed_sse") or 0)):  # true: one; a number: that many
             await resp.write(
                 b'data: {"broken": \n\n' if p != "anthropic" else b"event: content_block_delta\ndata: {broken\n\n"
