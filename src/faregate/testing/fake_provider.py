@@ -357,6 +357,8 @@ class FakeProvider(LoopbackServer):
             content, closing = responses_events(rid, model, pieces, tool, usage)
         else:
             preamble, content, closing, error_event = self._stream_events(body, model, rid, pieces, tool, usage)
+        if b.get("one_write"):  # every event in one write, as a fast upstream's one segment
+            preamble, content, closing = b"", [preamble + b"".join(content + closing)], []
         resp = web.StreamResponse(
             headers={**_SSE, **headers, **({"content-type": b["content_type"]} if b.get("content_type") else {})}
         )
@@ -366,15 +368,10 @@ class FakeProvider(LoopbackServer):
         if b.get("huge_line_bytes"):
             return await huge_line(resp, int(b["huge_line_bytes"]))
         cut, stall = b.get("cut_after_chunks"), b.get("stall_after_chunks")
-        err_at = b.get("error_event_after_200")
-        err_at = 0 if err_at is True else err_at
+        err_at = 0 if b.get("error_event_after_200") is True else b.get("error_event_after_200")
         gap = (b.get("chunk_gap_ms") or 0) / 1000
         if b.get("ttft_ms"):
             await asyncio.sleep(b["ttft_ms"] / 1000)
-        if b.get("one_write"):  # the whole stream in one write, as a fast upstream's one segment
-            await resp.write(b"".join([*content, *closing]))
-            await resp.write_eof()
-            return resp
         for _ in range(int(b.get("malformed_sse") or 0)):  # true: one; a number: that many
             await resp.write(
                 b'data: {"broken": \n\n' if p != "anthropic" else b"event: content_block_delta\ndata: {broken\n\n"
