@@ -5,7 +5,9 @@ tool-call delta): any failure before that is an ordinary failed attempt, so the 
 over and the client never knows. Once it returns, the client may get bytes, so the attempt
 is committed: ``HeldStream`` yields what was held, then the rest, bounded by the idle timeout
 and the request's deadline, and raises a failure from its iterator (the front codec sends it
-in-band). Closing it at any point settles the attempt exactly once.
+in-band). Closing it at any point settles the attempt exactly once. An opening read is parsed
+only up to its first content event; the rest of it is parsed after the held events are
+written, so a failure there too comes in-band, whatever way TCP split the bytes.
 
 With ``StreamOptions.resumer`` (the model's ``stream_resume``), a failure after content is not
 raised at once: the attempt is settled as failed, the resumer opens a continuation elsewhere
@@ -135,7 +137,7 @@ def _feed_until_content(parser: StreamParser, chunk: bytes, buffered: list[Event
         if pos >= n:
             break
         # After HEAD_EVENTS events without content, the rest at once (no rescans of a long chunk).
-        end = n if i == HEAD_EVENTS else min(_event_end(chunk, pos, b"\n\n"), _event_end(chunk, pos, b"\r\n\r\n"))
+        end = n if i == HEAD_EVENTS else _event_end(chunk, pos)
         events = parser.feed(chunk[pos:end] if pos or end < n else chunk)
         buffered.extend(events)
         pos = end
@@ -144,9 +146,14 @@ def _feed_until_content(parser: StreamParser, chunk: bytes, buffered: list[Event
     return None
 
 
-def _event_end(chunk: bytes, pos: int, sep: bytes) -> int:
-    cut = chunk.find(sep, pos)
-    return len(chunk) if cut < 0 else cut + len(sep)
+def _event_end(chunk: bytes, pos: int) -> int:
+    """Where the event starting at ``pos`` ends (after its blank line), else the chunk's end."""
+    lf = chunk.find(b"\n\n", pos)
+    stop = len(chunk) if lf < 0 else lf
+    crlf = chunk.find(b"\r\n\r\n", pos, stop)  # scans no further than the LF separator
+    if crlf >= 0:
+        return crlf + 4
+    return len(chunk) if lf < 0 else lf + 2
 
 
 def _opening_failure(dep: Deployment, exc: BaseException, hold: float) -> UpstreamError | None:

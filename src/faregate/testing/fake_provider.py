@@ -18,7 +18,7 @@ Control API (the same on every protocol):
   ``usage`` ({"input_tokens", "output_tokens"}, and for a non-streamed answer
   ``cache_read_tokens``/``cache_write_tokens``: provider prompt-cache usage), ``pad_bytes`` (the answer, or the error
   message, padded to that many bytes), ``huge_line_bytes`` (streamed: one SSE line that long,
-  no newline), ``omit_done`` (OpenAI: no ``[DONE]``), ``one_write`` (streamed: every event in one write), ``reject_prefill`` (a 400 for a request ending in an assistant message). A
+  no newline), ``omit_done`` (OpenAI: no ``[DONE]``), ``one_write`` (streamed: every event in one write; no other stream shaping), ``reject_prefill`` (a 400 for a request ending in an assistant message). A
   request ending in an assistant message (Anthropic; OpenAI with ``continue_final_message``)
   is continued: the answer is the scripted text after that prefix.
 - ``POST /_fake/default``: the behaviour used when no script is queued.
