@@ -76,10 +76,12 @@ class LoopThread:
         self._thread.join(5)
 
 
-def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) -> Any:
-    """A tiny blocking JSON client (safe from async tests too: the servers run on another thread)."""
+def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0, key: str | None = None) -> Any:
+    """A tiny blocking JSON client (safe from async tests too: the servers run on another thread);
+    ``key``: sent as the bearer token."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json", **({"authorization": f"Bearer {key}"} if key else {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as r:
         raw = r.read()
     return json.loads(raw) if raw else None
@@ -124,6 +126,20 @@ async def start_fake(protocol: str) -> tuple[Any, Fake]:
     provider = FakeProvider(protocol, port=0)
     entered = await provider.__aenter__()
     return provider, Fake(protocol, entered or provider)
+
+
+def fake_model(fake: Fake, name: str, upstream: str, prices: tuple[float, float], **extra: Any) -> dict[str, Any]:
+    """One model served by ``fake`` as ``upstream``, priced ``(input, output)`` USD per M tokens."""
+    return {
+        "name": name,
+        "provider": fake.protocol,
+        "model": upstream,
+        "base_url": fake.model_base_url,
+        "api_key": UPSTREAM_KEYS[fake.protocol],
+        "prices": {"input": prices[0], "output": prices[1]},
+        "max_attempts": 1,
+        **extra,
+    }
 
 
 def fake_config(fakes: dict[str, Fake], *, keys: list[str] = (GATEWAY_KEY,), **extra: Any) -> dict[str, Any]:

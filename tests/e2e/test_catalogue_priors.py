@@ -5,12 +5,9 @@ constraint-unmet only when no configured model's prior can meet the floor."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import openai
 
-from helpers import GATEWAY_KEY, UPSTREAM_KEYS
+from helpers import GATEWAY_KEY, UPSTREAM_KEYS, http_json
 
 
 def _config(fake, names: list[str]) -> dict:
@@ -23,14 +20,7 @@ def _config(fake, names: list[str]) -> dict:
 
 def _route(srv, prompt: str) -> dict:
     body = {"model": "auto", "messages": [{"role": "user", "content": prompt}]}
-    req = urllib.request.Request(
-        srv.url + "/v1/route",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"content-type": "application/json", "authorization": f"Bearer {GATEWAY_KEY}"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
+    return http_json("POST", srv.url + "/v1/route", body, key=GATEWAY_KEY)
 
 
 def _hello(srv):

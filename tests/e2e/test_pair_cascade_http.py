@@ -6,14 +6,12 @@ and calls the strong model only when the score is below the plan's threshold. Th
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 
 import openai
 import pytest
 
-from helpers import GATEWAY_KEY, UPSTREAM_KEYS
+from helpers import GATEWAY_KEY, fake_model, http_json
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/routing/arena-hard-v1.jsonl"
 STRONG, WEAK = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
@@ -44,19 +42,7 @@ def pair(tmp_path_factory):
 def routed(start_server, upstreams, pair):
     fake = upstreams["openai"]
     cfg = {
-        "models": [
-            {
-                "name": name,
-                "provider": "openai",
-                "model": up,
-                "base_url": fake.model_base_url,
-                "api_key": UPSTREAM_KEYS["openai"],
-                "prices": {"input": p[0], "output": p[1]},
-                "router_name": data_name,
-                "max_attempts": 1,
-            }
-            for name, (data_name, up, p) in MODELS.items()
-        ],
+        "models": [fake_model(fake, name, up, p, router_name=data_name) for name, (data_name, up, p) in MODELS.items()],
         "router_model": str(pair[0]),
         "learning": {"enabled": False},
         "keys": [{"key": GATEWAY_KEY}],
@@ -72,14 +58,7 @@ def _route(srv, prompt: str, floor: float, confidence: float) -> dict:
         "messages": [{"role": "user", "content": prompt}],
         "faregate": {"min_quality": floor, "confidence": confidence},
     }
-    req = urllib.request.Request(
-        srv.url + "/v1/route",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"content-type": "application/json", "authorization": f"Bearer {GATEWAY_KEY}"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
+    return http_json("POST", srv.url + "/v1/route", body, key=GATEWAY_KEY)
 
 
 def _scorer_plan(srv, prompt: str) -> tuple[dict, float, float]:

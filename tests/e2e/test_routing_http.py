@@ -13,7 +13,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from helpers import GATEWAY_KEY, UPSTREAM_KEYS
+from helpers import GATEWAY_KEY, fake_model
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/routing/routerbench-0shot-train.jsonl"
 # gateway name -> (RouterBench name, upstream id, USD per M tokens in/out, p95-ish latency prior)
@@ -53,18 +53,15 @@ def router_file(tmp_path_factory):
 def routed(start_server, upstreams, router_file):
     fake = upstreams["openai"]
     models = [
-        {
-            "name": name,
-            "provider": "openai",
-            "model": up,
-            "base_url": fake.model_base_url,
-            "api_key": UPSTREAM_KEYS["openai"],
-            "prices": {"input": p[0], "output": p[1]},
-            "router_name": rb,
-            "max_attempts": 1,
+        fake_model(
+            fake,
+            name,
+            up,
+            p,
+            router_name=rb,
             **({"latency": {"ttft_ms": 2000}} if name == "gpt4" else {}),  # the strong model is slow
-            "timeouts": {"connect": 2, "ttfb": 10, "idle": 5, "total": 20},
-        }
+            timeouts={"connect": 2, "ttfb": 10, "idle": 5, "total": 20},
+        )
         for name, (rb, up, p) in MODELS.items()
     ]
     cfg = {

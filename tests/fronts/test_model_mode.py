@@ -5,14 +5,13 @@ wrong kind for a model is a clear 400."""
 from __future__ import annotations
 
 import json
-import urllib.request
 
 import openai
 import pytest
 
 from faregate.config import ConfigError, GatewayConfig, load_config
 from faregate.pipeline.gateway import Gateway
-from helpers import GATEWAY_KEY
+from helpers import GATEWAY_KEY, http_json
 
 from .fronts_config import fronts_config, post
 
@@ -39,14 +38,7 @@ def test_auto_and_routes_never_pick_an_embedding_model(start_server, upstreams):
                 "messages": [{"role": "user", "content": f"hi {floor}"}],
                 "faregate": {"min_quality": floor},
             }
-            req = urllib.request.Request(
-                srv.url + "/v1/route",
-                data=json.dumps(body).encode(),
-                method="POST",
-                headers={"content-type": "application/json", "authorization": f"Bearer {GATEWAY_KEY}"},
-            )
-            with urllib.request.urlopen(req, timeout=10) as r:
-                plan = json.loads(r.read())
+            plan = http_json("POST", srv.url + "/v1/route", body, key=GATEWAY_KEY)
             named = json.dumps(plan)
             assert "embed" not in named, plan  # neither chosen nor listed as a candidate
             raw = client(srv).chat.completions.with_raw_response.create(
