@@ -27,7 +27,7 @@ from .cascade import Arm, candidate_arms, cheap_models, json_valid, prune_arms, 
 from .data import OutcomeTable, Row
 from .embed import HashEmbedder, get_embedder
 from .embedder import Embedder
-from .pair import fit_weight, weak_of
+from .pair import fit_weight
 from .predictors import PREDICTORS, CostModel
 from .scorer import fit_judge
 
@@ -113,7 +113,7 @@ class RouterModel:
         E = embeddings if embeddings is not None else embedder.embed([f.routing_text for f in feats])
         thresholds = SCORER_THRESHOLDS if scorer and cascades else ()
         arms = candidate_arms(table, scorer_thresholds=thresholds) if cascades else [Arm((m,)) for m in table.models]
-        scored = cheap_models(arms) or (weak_of(table) if scorer and cascades else [])
+        scored = cheap_models(arms)  # a pair's weak model too: candidate_arms gives it [weak, strong] plans
         judge, scores = fit_judge(table, E, groups, len(tasks), scored)
         sims = [simulate(a, table, scores) for a in arms]
         Q = np.stack([s[0] for s in sims], 1)

@@ -35,14 +35,6 @@ def pair_cascade(
     return qs, cs, dec
 
 
-def weak_of(table: OutcomeTable) -> list[str]:
-    """The weaker model of a strong/weak pair with recorded answers: the one whose answers a
-    two-model cascade (weak -> scorer -> strong) judges. Empty for other data."""
-    if len(table.models) != 2 or not table.has_responses:
-        return []
-    return [table.models[int(np.argmin(np.nanmean(table.quality, 0)))]]
-
-
 PAIR_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
 
 
