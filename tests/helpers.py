@@ -175,6 +175,8 @@ class InProcessServer:
         self.config = config
         self.gateway = None
         self._runner = None
+        self._granian: Any = None
+        self.app: Any = None  # the aiohttp application, whichever server serves it
         self.url = ""
 
     @property
@@ -190,7 +192,17 @@ class InProcessServer:
 
         cfg = self.config if isinstance(self.config, GatewayConfig) else GatewayConfig.model_validate(self.config)
         self.gateway = Gateway(cfg)
-        self._runner = web.AppRunner(create_app(self.gateway), handler_cancellation=True, access_log=None)
+        if os.environ.get("FAREGATE_TEST_SERVER") == "granian":  # the suites on `serve --server granian`
+            from faregate.server.rsgi import GranianServing
+            from faregate.server.serve import bind_socket
+
+            sock = bind_socket("127.0.0.1", 0)
+            self.app = create_app(self.gateway)
+            self._granian = await GranianServing(self.app, sock, cfg.server).start()
+            self.url = f"http://127.0.0.1:{self._granian.port}"
+            return
+        self.app = create_app(self.gateway)
+        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -204,6 +216,9 @@ class InProcessServer:
         if self._runner is not None:
             self._loop.run(self._runner.cleanup())
             self._runner = None
+        if self._granian is not None:
+            self._loop.run(self._granian.drain())
+            self._granian = None
 
 
 class ServeProcess:

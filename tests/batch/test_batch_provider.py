@@ -273,7 +273,7 @@ def test_an_unreachable_batch_api_is_retried_then_fails_the_lines(upstreams, sta
     cfg = _config(upstreams, f"sqlite:///{tmp_path / 'log.db'}")
     cfg["models"][0]["base_url"] = f"http://127.0.0.1:{closed_port()}/v1"  # fake-openai: nobody listens
     srv = start_server(cfg)
-    srv._runner.app[RUNNER].provider.first_poll_s = 0.01  # the retries come at the poll backoff
+    srv.app[RUNNER].provider.first_poll_s = 0.01  # the retries come at the poll backoff
     client = _client(srv)
     f = client.files.create(file=("in.jsonl", io.BytesIO(_jsonl("fake-openai", 3))), purpose="batch")
     done = _wait(

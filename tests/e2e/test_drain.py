@@ -103,7 +103,7 @@ def test_ready_fails_while_draining_and_every_answer_names_its_replica(start_ser
     srv = start_server({**fake_config({"openai": upstreams["openai"]}), "server": {"replica_id": "r-in-proc"}})
     with urllib.request.urlopen(srv.url + "/health/ready", timeout=5) as r:
         assert r.status == 200 and r.headers["x-faregate-replica"] == "r-in-proc"
-    srv._runner.app[DRAIN].draining = True  # what `faregate serve` sets on SIGTERM
+    srv.app[DRAIN].draining = True  # what `faregate serve` sets on SIGTERM
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(srv.url + "/health/ready", timeout=5)
     assert err.value.code == 503 and b"draining" in err.value.read()

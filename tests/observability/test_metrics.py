@@ -131,7 +131,7 @@ def test_metrics_behind_the_master_key_and_on_a_separate_port(start_server, upst
     assert absent.value.code == 404
     from faregate.server.metrics_routes import METRICS_SITE
 
-    port = side._runner.app[METRICS_SITE]["port"]
+    port = side.app[METRICS_SITE]["port"]
     ss = samples(scrape(f"http://127.0.0.1:{port}"))
     assert total(ss, "faregate_requests_total", status="200") == 1
 

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 from aiohttp import web
@@ -19,6 +20,11 @@ from ..core.command_error import CommandError
 from .capacity import CapacityGuard
 from .probe_routes import DRAIN
 from .workers import run_workers, worker_config, workers_problem
+
+if TYPE_CHECKING:
+    from .rsgi import GranianServing
+
+SERVERS = ("aiohttp", "granian")
 
 
 def tune_gc() -> None:
@@ -132,7 +138,7 @@ class Serving:
 
 
 async def _serve_until_signalled(
-    serving: Serving,
+    serving: Serving | GranianServing,
     banner: str | None,
     ready: Callable[[], None] | None = None,
     signals_handled: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM),
@@ -173,7 +179,11 @@ def _load(config_path: str | None, dashboard: bool) -> GatewayConfig:
 
 
 def _serve_one(
-    config: GatewayConfig, sock: socket.socket, banner: str | None, ready: Callable[[], None] | None = None
+    config: GatewayConfig,
+    sock: socket.socket,
+    banner: str | None,
+    ready: Callable[[], None] | None = None,
+    server: str = "aiohttp",
 ) -> None:
     """Build the gateway and serve ``sock`` until signalled (one process, or one worker)."""
     from ..pipeline.gateway import Gateway
@@ -189,16 +199,27 @@ def _serve_one(
         raise CommandError(startup_problem(exc)) from None
     app = create_app(gateway)
     tune_gc()
-    serving = Serving(app, sock, config.server)
+    serving: Serving | GranianServing
+    if server == "granian":
+        from .rsgi import GranianServing
+
+        serving = GranianServing(app, sock, config.server)
+    else:
+        serving = Serving(app, sock, config.server)
     handled = (signal.SIGINT, signal.SIGTERM) if ready is None else (signal.SIGTERM,)
     asyncio.run(_serve_until_signalled(serving, banner, ready, handled))
 
 
 def run_server(
-    config_path: str | None, host: str | None, port: int | None, dashboard: bool = False, workers: int = 1
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    dashboard: bool = False,
+    workers: int = 1,
+    server: str = "aiohttp",
 ) -> None:
     config = _load(config_path, dashboard)
-    problem = workers_problem(config, workers)
+    problem = server_problem(server, workers) or workers_problem(config, workers)
     if problem:
         raise CommandError(problem)
     host = host or config.server.host
@@ -215,7 +236,7 @@ def run_server(
     if config.dashboard.enabled:
         banner += f"; dashboard on http://{shown}:{sock.getsockname()[1]}/dashboard"
     if workers == 1:
-        _serve_one(config, sock, banner)
+        _serve_one(config, sock, banner, server=server)
         return
 
     def worker(index: int, own: socket.socket, ready: Callable[[], None]) -> None:
@@ -224,6 +245,19 @@ def run_server(
     status = run_workers(workers, sock, worker, banner)
     if status:
         raise SystemExit(status)
+
+
+def server_problem(server: str, workers: int) -> str | None:
+    """Why ``--server`` cannot be used as asked, or None."""
+    if server == "aiohttp":
+        return None
+    if workers > 1:
+        return "--server granian serves one process; drop --workers or use --server aiohttp."
+    try:
+        import granian.server.embed  # noqa: F401
+    except ImportError:
+        return "--server granian needs the fast extra: pip install 'faregate[fast]'."
+    return None
 
 
 def port_option(ctx: click.Context, param: click.Parameter, value: str | int | None) -> int | None:
@@ -273,6 +307,13 @@ def port_option(ctx: click.Context, param: click.Parameter, value: str | int | N
     type=click.IntRange(1, 64),
     help="Processes serving the one port (pre-forked; more than 1 needs redis_url). Default 1.",
 )
+@click.option(
+    "--server",
+    envvar="FAREGATE_SERVER",
+    default="aiohttp",
+    type=click.Choice(SERVERS),
+    help="The HTTP server: aiohttp's, or granian's (Rust; the fast extra, one process). Default aiohttp.",
+)
 def serve_cmd(
     config_path: str | None,
     host: str | None,
@@ -281,9 +322,10 @@ def serve_cmd(
     log_format: str,
     dashboard: bool,
     workers: int,
+    server: str,
 ) -> None:
     """Run the gateway's HTTP server."""
     from ..observability.access_log import configure_logging
 
     configure_logging(log_level, log_format)
-    run_server(config_path, host, port, dashboard, workers)
+    run_server(config_path, host, port, dashboard, workers, server)
