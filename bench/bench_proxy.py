@@ -114,6 +114,8 @@ VARIANTS: dict[str, tuple[dict, tuple[str, ...]]] = {
     "fg-metrics": ({"access_log": {"enabled": False}}, ()),
     "fg-json": ({"metrics": {"enabled": False}}, ("--log-format", "json")),
     "fg-nolog": ({}, ()),  # started without a database (serve's db None)
+    "fg-granian": ({}, ("--server", "granian")),  # the fast extra's server (docs/fast-http.md)
+    "fg-granian-rq": ({"http_pool": {"client": "pyreqwest"}}, ("--server", "granian")),  # and pyreqwest
 }
 
 
@@ -292,11 +294,11 @@ class Bench:
         plain = [n for n in ("floor", "fg-default", "fg-cache-db", "fg-before", *VARIANTS) if n in self.procs]
         for n in flip(plain):
             self.throughput(n, n, PLAIN, sample_log=n.startswith("fg-"))
-        for n in flip([n for n in ("floor", "fg-default", "fg-before") if n in self.procs]):
+        for n in flip([n for n in ("floor", "fg-default", "fg-before", "fg-granian") if n in self.procs]):
             self.throughput(f"{n}/stream", n, STREAM)
-        for n in flip(["direct", "floor", "fg-default", "fg-cache-db"]):
+        for n in flip([n for n in ("direct", "floor", "fg-default", "fg-cache-db", "fg-granian") if n in self.procs]):
             self.latency(n, n, PLAIN)
-        for n in flip([n for n in ("direct", "floor", "fg-default", "fg-before") if n in self.procs]):
+        for n in flip([n for n in ("direct", "floor", "fg-default", "fg-before", "fg-granian") if n in self.procs]):
             self.stream_first(n)
         if "fg-auto" in self.procs:
             for kind in flip(["named", "auto"]):
@@ -306,8 +308,11 @@ class Bench:
         line = ", ".join(f"{k} {v[-1]:,.0f}" for k, v in self.rps.items())
         print(f"round {rnd + 1}: req/s {line}; load {load_average()}", flush=True)
 
-    def profile(self, name: str, seconds: float) -> None:
-        """py-spy on ``name`` during one more c=50 run; the stage summary of ``profile_stages.py``."""
+    def profile(self, name: str, seconds: float, keep: Path | None = None) -> None:
+        """py-spy on ``name`` during one more c=50 run; the stage summary of ``profile_stages.py``.
+
+        ``keep``: where to copy py-spy's raw profile (one line per stack) for reading by function.
+        """
         import shutil
 
         from profile_stages import main as stages
@@ -324,6 +329,8 @@ class Bench:
         label = f"{name}/profiled"
         self.throughput(label, name, PLAIN)
         spy.wait(30)
+        if keep is not None:
+            shutil.copyfile(out, keep)
         c, n = self.cpu.pop(label)
         self.rps.pop(label)
         print(f"\nprofile of {name} (py-spy, 500 Hz, {n:,.0f} requests, {1e6 * c / n:.0f} us CPU/request):")
@@ -478,6 +485,8 @@ def main() -> int:
         help="run soak.py with this many requests first (0: read its last result)",
     )
     ap.add_argument("--profile", type=float, default=0.0, help="seconds of py-spy on fg-default after the rounds")
+    ap.add_argument("--profile-out", type=Path, help="keep py-spy's raw profile of --profile at this path")
+    ap.add_argument("--profile-target", default="fg-default", help="what --profile samples (fg-default or a variant)")
     ap.add_argument("--soak-seconds", type=float, default=900.0, help="time bound of that soak")
     a = ap.parse_args()
     if a.quick:
@@ -496,7 +505,7 @@ def main() -> int:
             b.round(rnd)
         log = b.log_state()
         if a.profile:
-            b.profile("fg-default", a.profile)
+            b.profile(a.profile_target, a.profile, a.profile_out)
         rss = {n: rss_mib(p.pid) for n, p in b.procs.items()}
     finally:
         b.stop()

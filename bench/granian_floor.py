@@ -4,9 +4,8 @@
 
 The same job as ``bench/passthrough.py`` (read the body, forward it over one pooled keep-alive
 client with the upstream key, copy the answer back, a stream chunk by chunk), with both the
-server and the client in Rust. faregate cannot run on granian without a rewrite (its server is
-an aiohttp ``web.Application``, which is neither ASGI nor RSGI), so this measures only how high
-the ceiling would be (docs/fast-http.md).
+server and the client in Rust: how high the ceiling is. faregate itself runs on granian with
+``faregate serve --server granian`` (``server/rsgi.py``; docs/fast-http.md).
 """
 
 from __future__ import annotations
