@@ -16,9 +16,9 @@ What aiohttp's server did that is done differently here:
   ``ConnectionResetError``, as aiohttp's writer does;
 - a body over ``server.max_body_bytes`` with a ``Content-Length`` is refused (413) without being
   read; one without a length is read up to the cap plus one byte, then refused the same way;
-- the request head timeout, keep-alive timeout and the connection cap are granian's settings
-  (``Server`` arguments, set from ``server.*`` in ``serve_granian``), not the capacity guard's
-  protocol.
+- the request head timeout is granian's (``server.header_timeout_s``, passed on by
+  ``GranianServing``); ``server.max_connections`` and the keep-alive timeout, which the
+  capacity guard's protocol applies under aiohttp, are not applied.
 """
 
 from __future__ import annotations
