@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..core.errors import GatewayError, InternalError
+from ..core.bounds import InputBounds
+from ..core.errors import GatewayError, InternalError, InvalidRequest, UnsupportedMediaType
 from ..core.types import ChatRequest, ChatResponse
 from ..pipeline.context import Principal, RequestContext
 from ..wire.codec import FrontCodec, ReplyFacts
@@ -33,6 +34,23 @@ def _error(codec: FrontCodec, err: GatewayError, ctx: RequestContext | None) -> 
     # An error after the pipeline ran is explained too: attempts made, cost of what was consumed.
     headers = {**(response_headers(ctx, with_cost=True) if ctx is not None else {}), **own}
     return web.Response(body=body, status=status, content_type="application/json", headers=headers or None)
+
+
+def _parse(request: web.Request, codec: FrontCodec, raw: bytes, bounds: InputBounds) -> ChatRequest:
+    """The body as the front's request. Any declared content type is read as JSON (clients such
+    as ``curl -d`` send form encoding for a JSON body); a body that is not JSON under a content
+    type that does not claim JSON is that content type's fault: a 415 saying what to send."""
+    try:
+        return codec.parse_request(raw, bounds)
+    except InvalidRequest as err:
+        ctype = request.content_type  # aiohttp's default when none is sent: application/octet-stream
+        declared = request.headers.get("content-type") is not None
+        if err.code == "invalid_json" and declared and not (ctype == "application/json" or ctype.endswith("+json")):
+            raise UnsupportedMediaType(
+                f"The request body must be JSON sent as Content-Type: application/json; got {ctype} "
+                f"and a body that is not JSON ({err.message})"
+            ) from None
+        raise
 
 
 def _facts(ctx: RequestContext, req: ChatRequest) -> ReplyFacts:
@@ -53,7 +71,7 @@ async def handle_front(request: web.Request, codec: FrontCodec, defer: Defer | N
         credential = bearer(request)
         principal = gw.known_principal(credential) or await gw.authenticate(credential)
         raw = await read_body(request, gw.config.server.max_body_bytes)
-        req = codec.parse_request(raw, gw.config.bounds.input_bounds())
+        req = _parse(request, codec, raw, gw.config.bounds.input_bounds())
         apply_routing_headers(req, request)
         check_request(req, gw.config)
         deferred = await defer(request, req, principal, raw) if defer is not None else None
