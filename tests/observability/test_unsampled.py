@@ -51,7 +51,7 @@ async def _run(step: ObserveStep, events) -> tuple[RequestContext, Reply]:
         return Reply(events=events)
 
     reply = await step.handle(ctx, call_next)
-    for hook in ctx.on_finish:
+    for hook in ctx.on_finish + ctx.on_record:
         hook(ctx)
     return ctx, reply
 

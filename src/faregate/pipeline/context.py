@@ -50,6 +50,8 @@ class Attempt:
 
 _PATTERNS_ONLY = Redactor()
 FinishHook = Callable[["RequestContext"], Awaitable[None] | None]
+# A hook that only records what happened (the request log, metrics, the access log, a trace).
+RecordHook = Callable[["RequestContext"], None]
 
 
 @dataclass(slots=True)
@@ -72,7 +74,10 @@ class RequestContext:
     Each step fills the typed fields it owns for the steps after it (the principal, the plan,
     the attempts, usage and cost); none reaches into another step's internals. Steps register
     ``on_finish`` hooks, which run exactly once when the answer is complete, streamed or
-    not, whichever way it ended (success, error, client disconnect).
+    not, whichever way it ended (success, error, client disconnect). ``on_record`` hooks run
+    once after them; they only record what happened, so the HTTP front runs them after a
+    complete answer is written (``finish(hold_records=True)``, then ``run_records``): recording
+    never delays the answer, and nothing else runs in between (the hooks are synchronous).
     """
 
     request: ChatRequest
@@ -143,9 +148,11 @@ class RequestContext:
     trace: tuple[int, Any] | None = None
     spans: list[StepSpan] | None = None
     on_finish: list[FinishHook] = field(default_factory=list)
+    on_record: list[RecordHook] = field(default_factory=list)
     # The snapshot's redaction of upstream errors (the Gateway sets it); patterns only without one.
     redactor: Redactor = field(default=_PATTERNS_ONLY, repr=False)
     _finished: bool = False
+    _records_held: bool = False
 
     def record_span(
         self, name: str, start: float, end: float | None = None, **attributes: str | int | float | bool
@@ -161,18 +168,38 @@ class RequestContext:
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000.0
 
-    async def finish(self) -> None:
-        """Run the finish hooks once; a failing hook never breaks the others."""
+    async def finish(self, *, hold_records: bool = False) -> None:
+        """Run the finish hooks once, then the record hooks unless ``hold_records`` (the caller
+        then calls ``run_records`` once the answer is written); a failing hook never breaks the
+        others."""
         if self._finished:
             return
         self._finished = True
-        for hook in reversed(self.on_finish):
+        done = False
+        try:
+            for hook in reversed(self.on_finish):
+                try:
+                    res = hook(self)
+                    if res is not None:
+                        await res
+                except Exception:  # a log or limit hook must never fail a response
+                    log.exception("finish hook failed for %s", self.request_id)
+            done = True
+        finally:  # cancelled in a hook: the request is still recorded
+            self._records_held = True
+            if not (done and hold_records):
+                self.run_records()
+
+    def run_records(self) -> None:
+        """Run the record hooks once, after ``finish`` (a no-op before it and after the first call)."""
+        if not self._records_held:
+            return
+        self._records_held = False
+        for hook in reversed(self.on_record):
             try:
-                res = hook(self)
-                if res is not None:
-                    await res
-            except Exception:  # a log or limit hook must never fail a response
-                log.exception("finish hook failed for %s", self.request_id)
+                hook(self)
+            except Exception:  # a log hook must never fail a response
+                log.exception("record hook failed for %s", self.request_id)
 
 
 @dataclass(slots=True)

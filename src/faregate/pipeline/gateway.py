@@ -159,14 +159,15 @@ class Gateway:
             state = f"{state or ''}/calibration-{cal.seq}"
         return with_learner(base, state)
 
-    async def handle(self, ctx: RequestContext, render: Render | None = None) -> Reply:
+    async def handle(self, ctx: RequestContext, render: Render | None = None, *, hold_records: bool = False) -> Reply:
         """Run the chain. Errors still finish the context, so every request is logged once, with
         the status the client gets: an exception no step expected becomes an ``InternalError``
         (500), logged with its traceback here and answered in the front's envelope.
 
         ``render``: the front's rendering of a complete answer, run here before the context is
         finished (its bytes in ``reply.body``), so a failure to render is that 500 too, in the
-        log as in the answer."""
+        log as in the answer. ``hold_records``: a complete answer's record hooks are left for
+        the caller to run (``ctx.run_records()``) once it has written the answer."""
         rt = self.runtime  # this request's snapshot, whatever is swapped in meanwhile
         ctx.redactor = rt.redactor
         ctx.policy = self.policy(rt.policy)
@@ -190,7 +191,7 @@ class Gateway:
             await ctx.finish()
             raise
         if reply.events is None:
-            await ctx.finish()
+            await ctx.finish(hold_records=hold_records)
             return reply
         reply.events = _Finishing(ctx, reply.events, rt.secrets)
         return reply

@@ -76,7 +76,7 @@ class ObserveStep(Step):
             events.attach(self.deployments.all(), self.secrets)
 
     def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
-        ctx.on_finish.append(self._hook)
+        ctx.on_record.append(self._hook)
         if self.tracing is None:
             return call_next(ctx)
         # Sampling first: an unsampled request runs exactly as with tracing off.

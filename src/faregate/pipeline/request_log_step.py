@@ -54,7 +54,7 @@ class RequestLogStep(Step):
 
     def handle(self, ctx: RequestContext, call_next: Next) -> Awaitable[Reply]:
         # The gateway records the status and error class of a refused request before finishing it.
-        ctx.on_finish.append(self._hook)
+        ctx.on_record.append(self._hook)
         return call_next(ctx)
 
     def _hook(self, ctx: RequestContext) -> None:

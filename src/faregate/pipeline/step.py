@@ -16,7 +16,8 @@ class Step(ABC):
     ``handle`` may read and add to ``ctx``, refuse by raising a ``GatewayError``, call
     ``call_next(ctx)`` to go on, and wrap or replace the ``Reply`` it gets back. Work that
     must happen after the answer is complete (reconciling a reservation, writing the log)
-    goes in ``ctx.on_finish``, because a streamed reply is not complete when ``handle`` returns.
+    goes in ``ctx.on_finish``, because a streamed reply is not complete when ``handle`` returns;
+    work that only records what happened (a log row, metrics) goes in ``ctx.on_record``.
 
     A step with nothing to await on its common path may be a plain ``def`` that returns
     ``call_next(ctx)`` itself (a tail call): the chain then has one coroutine fewer per request.

@@ -90,15 +90,25 @@ async def handle_front(request: web.Request, codec: FrontCodec, defer: Defer | N
 
     try:
         # A complete answer is rendered inside the pipeline, so a rendering fault is logged as the 500 it is.
-        reply = await gw.handle(ctx, render)  # any exception comes out of it as a GatewayError
+        reply = await gw.handle(ctx, render, hold_records=True)  # any exception comes out as a GatewayError
     except GatewayError as err:
         return _error(codec, err, ctx)
     if reply.body is not None:
-        return web.Response(
-            body=reply.body, content_type="application/json", headers=response_headers(ctx, with_cost=True)
-        )
+        return await _send_then_record(request, ctx, reply.body)
     assert reply.events is not None
     return await stream_reply(request, ctx, reply.events, codec.stream_encoder(_facts(ctx, req)))
+
+
+async def _send_then_record(request: web.Request, ctx: RequestContext, body: bytes) -> web.Response:
+    """Write a complete answer, then run the request's record hooks (log row, metrics, access
+    line): the client has its answer before they run, and they run before anything else."""
+    resp = web.Response(body=body, content_type="application/json", headers=response_headers(ctx, with_cost=True))
+    try:
+        await resp.prepare(request)
+        await resp.write_eof()
+    finally:  # a client gone mid-write is still recorded
+        ctx.run_records()
+    return resp
 
 
 def add_front(app: web.Application, path: str, codec: FrontCodec, defer: Defer | None = None) -> None:
