@@ -223,3 +223,13 @@ def test_a_role_that_is_not_a_string_goes_to_the_general_path() -> None:
         body = {"model": "m", "messages": [{"role": role, "content": "hi"}]}
         assert fast_chat_request(body, DEFAULT_BOUNDS) is None
         assert outcome(OpenAIChatCodec().parse_request, orjson.dumps(body), DEFAULT_BOUNDS)[0] == "error"
+
+
+def test_a_bad_max_tokens_beside_a_good_max_completion_tokens_is_refused() -> None:
+    for bad in ("lots", 0, -3, True):
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 5}
+        body["max_tokens"] = bad
+        result = outcome(OpenAIChatCodec().parse_request, orjson.dumps(body), DEFAULT_BOUNDS)
+        assert result[0] == "error" and result[4] == "max_tokens", f"max_tokens={bad!r} was accepted"
+    ok = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 5, "max_tokens": 9}
+    assert parse_chat_request(ok).max_tokens == 5, "max_completion_tokens wins when both are valid"
