@@ -104,6 +104,54 @@ def test_latency_over_the_ceiling_is_a_weaker_negative_signal():
     assert q_failed < q_slow < 0.9
 
 
+def test_an_exploring_sample_stays_within_the_shift_bound_of_the_mean():
+    loop = LearningLoop(explore_rate=1.0, max_explore_shift=0.1)
+    x = bandit_features("hello there", "chat")
+    mean = loop.mean_adjusted(x, {"a": 0.6})["a"]
+    draws = [loop.adjust(f"req_{i}", x, {"a": 0.6})[0]["a"] for i in range(300)]
+    assert all(abs(d - mean) <= 0.1 + 1e-12 for d in draws)
+    assert max(draws) - min(draws) > 0.15, "exploration still explores"
+    wide = LearningLoop(explore_rate=1.0, max_explore_shift=1.0)
+    assert max(abs(wide.adjust(f"req_{i}", x, {"a": 0.6})[0]["a"] - mean) for i in range(300)) > 0.2
+
+
+def test_repeats_by_hand_move_a_model_a_bounded_step_each():
+    """Three retries of one prompt (a key's budget) from a fresh model at 0.945: each signal moves
+    it by at most retry_weight * max_signal_move, and prompts that share only the task and bias
+    features with it move no further."""
+    loop = LearningLoop(explore_rate=0.0, retry_min_gap_s=0.0)
+    prompt = "What is the capital of Australia"
+    x = bandit_features(prompt, "chat")
+    other = bandit_features("Good morning", "chat")
+    for i in range(4):
+        if i:
+            earlier = loop.retry_of(f"r{i}", "k1", prompt)
+            assert earlier == f"r{i - 1}"
+            signal = loop.signal_retry(earlier)
+            assert signal is not None and signal.weight == 0.5
+            assert -0.05 - 1e-9 <= signal.moved < -0.04, "a retry moves one bounded step"
+        else:
+            assert loop.retry_of("r0", "k1", prompt) is None
+        loop.remember(f"r{i}", "mini", x, 0.945, "k1", answered=True)
+    q = loop.adjust("q1", x, {"mini": 0.945})[0]["mini"]
+    q_other = loop.adjust("q2", other, {"mini": 0.945})[0]["mini"]
+    assert 0.945 - 0.15 - 1e-9 <= q < 0.945 - 0.12
+    assert 0.945 - 0.15 - 1e-9 <= q_other < 0.945
+
+
+def test_the_bound_is_per_signal_weight_and_spares_explicit_feedback():
+    x = bandit_features("summarize the meeting notes", "summarize")
+    moved = {}
+    for name in ("signal_failure", "signal_slow", "feedback"):
+        loop = LearningLoop(explore_rate=0.0, max_signal_move=0.2)
+        loop.remember("r1", "m", x, 0.9, "k")
+        assert loop.feedback("r1", 0.0) if name == "feedback" else getattr(loop, name)("r1")
+        moved[name] = loop.adjust("q", x, {"m": 0.9})[0]["m"] - 0.9
+    assert moved["signal_failure"] == pytest.approx(-0.2)  # weight 1: the whole bound
+    assert moved["signal_slow"] == pytest.approx(-0.1)  # weight 0.5: half of it
+    assert moved["feedback"] < -0.5, "an explicit score is not bounded"
+
+
 def _taught(scores: list[float]) -> LearningLoop:
     loop = LearningLoop(explore_rate=0.0)
     for i, s in enumerate(scores):

@@ -53,6 +53,9 @@ class LearningConfig(_Frozen):
 
     enabled: bool = Field(True, description="Learn from feedback and implicit signals.")
     explore_rate: float = Field(0.05, ge=0, le=1)  # share of routed requests that may explore
+    max_explore_shift: float = Field(
+        0.1, ge=0, le=1, description="How far an exploring request's sampled quality may lie from the learner's mean."
+    )
     retry_window_s: float = Field(300.0, gt=0)  # a near-duplicate prompt within it is a retry
     retry_min_gap_s: float = Field(
         2.0, ge=0, description="A look-alike prompt sooner than this after the answer is a burst, not a retry (s)."
@@ -60,6 +63,13 @@ class LearningConfig(_Frozen):
     retry_weight: float = Field(0.5, gt=0, le=1, description="Weight of a retry signal (an explicit score is 1).")
     max_retry_signals: int = Field(
         3, ge=0, description="Retry signals one key may give per retry window (a bound on how far it moves models)."
+    )
+    max_signal_move: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="The most an implicit signal of weight 1 (a retry, a slow or failed answer) moves a model's "
+        "predicted quality for its request; a signal of weight w moves it at most w times this.",
     )
     shared: bool = Field(True, description="Share what is learned through the request-log database (every replica).")
     sync_interval_s: float = Field(

@@ -68,11 +68,24 @@ class ResidualThompson:
         arm = self._arms.get(model)
         return 0.0 if arm is None else float(arm.theta @ x)
 
-    def sample(self, model: str, x: np.ndarray, rng: np.random.Generator) -> float:
+    def sample(self, model: str, x: np.ndarray, rng: np.random.Generator, max_shift: float | None = None) -> float:
+        """A posterior draw of the residual at ``x``; ``max_shift`` clips its distance to the mean."""
         arm = self._arms.get(model) or _Arm(np.eye(self.dim) / self.prior_strength, np.zeros(self.dim))
         mean = float(arm.theta @ x)
         var = float(x @ arm.a_inv @ x)
-        return mean + self.noise * np.sqrt(max(var, 0.0)) * float(rng.standard_normal())
+        shift = self.noise * np.sqrt(max(var, 0.0)) * float(rng.standard_normal())
+        if max_shift is not None:
+            shift = min(max_shift, max(-max_shift, shift))
+        return mean + shift
+
+    def spread(self, model: str, x: np.ndarray) -> float:
+        """``x . A^-1 . x``: how uncertain the residual at ``x`` still is (1/prior_strength scaled
+        by |x|^2 with nothing learned); an update of weight w moves the mean at ``x`` by
+        ``w q / (1 + w q)`` of its distance to the observed residual."""
+        arm = self._arms.get(model)
+        if arm is None:
+            return float(x @ x) / self.prior_strength
+        return float(x @ arm.a_inv @ x)
 
     def update(self, model: str, x: np.ndarray, residual: float, weight: float = 1.0) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ and corrects the router's quality predictions for requests that look alike."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 import zlib
 from collections import OrderedDict
@@ -64,12 +65,17 @@ class LearningLoop:
 
     - ``adjust``: the offline predictions plus the learned residual; with probability
       ``explore_rate`` (drawn from the request id, so it replays) a Thompson sample instead of
-      the mean. The policy still enforces every hard constraint on the adjusted values.
+      the mean, at most ``max_explore_shift`` from it. The policy still enforces every hard
+      constraint on the adjusted values.
     - ``remember``: keep what was decided, to learn from feedback that comes later.
     - ``feedback``: an explicit score in [0, 1].
     - ``signal_*``: implicit outcomes (upstream error or timeout: 0; over the latency
       ceiling: 0 at half weight; a retried prompt, as ``signals.RetryDetector`` defines one: the
       earlier answer scores 0 at ``retry_weight``, each key at most ``max_retry_signals`` per window).
+      An implicit signal of weight w moves the model's predicted quality for its request by at
+      most ``w * max_signal_move``: it is weak evidence (a retry may be a rephrase, a failure an
+      outage), and without the bound one signal on a fresh model moved it by half its distance
+      to 0 and, through the shared bias and task features, every other prompt with it.
     """
 
     def __init__(
@@ -83,6 +89,8 @@ class LearningLoop:
         retry_min_gap_s: float = 2.0,
         retry_weight: float = 0.5,
         max_retry_signals: int = 3,
+        max_signal_move: float = 0.1,
+        max_explore_shift: float = 0.1,
     ) -> None:
         if not 0.0 <= explore_rate <= 1.0:
             raise ValueError("explore_rate must be in [0, 1]")
@@ -90,6 +98,8 @@ class LearningLoop:
         self.model = ResidualThompson(DIM, prior_strength=prior_strength, noise=noise)
         self.retries = RetryDetector(window_s=retry_window_s, min_gap_s=retry_min_gap_s, max_signals=max_retry_signals)
         self.retry_weight = retry_weight
+        self.max_signal_move = max_signal_move
+        self.max_explore_shift = max_explore_shift
         self._decisions: OrderedDict[str, Decision] = OrderedDict()
         self._memory = memory
         self.updates = 0
@@ -109,14 +119,21 @@ class LearningLoop:
         return np.random.default_rng(zlib.crc32(request_id.encode()))
 
     def adjust(self, request_id: str, x: np.ndarray, predictions: dict[str, float]) -> tuple[dict[str, float], bool]:
-        """Return (adjusted quality per model, whether this request explores)."""
+        """Return (adjusted quality per model, whether this request explores). An exploring
+        request's sample lies within ``max_explore_shift`` of the mean."""
         rng = self._rng(request_id)
         explore = bool(rng.random() < self.explore_rate)
+        if not explore:
+            return self.mean_adjusted(x, predictions), False
         out = {}
         for m, p in predictions.items():
-            r = self.model.sample(m, x, rng) if explore else self.model.mean(m, x)
+            r = self.model.sample(m, x, rng, max_shift=self.max_explore_shift)
             out[m] = float(min(1.0, max(0.0, p + r)))
-        return out, explore
+        return out, True
+
+    def mean_adjusted(self, x: np.ndarray, predictions: dict[str, float]) -> dict[str, float]:
+        """The predictions plus the learned residual's mean (what ``adjust`` gives unexplored)."""
+        return {m: float(min(1.0, max(0.0, p + self.model.mean(m, x)))) for m, p in predictions.items()}
 
     def remember(
         self,
@@ -151,7 +168,7 @@ class LearningLoop:
 
     def signal_retry(self, earlier_request_id: str) -> Signal | None:
         """The earlier answer did not satisfy (its prompt was retried, not from the cache)."""
-        return self._apply(earlier_request_id, 0.0, weight=self.retry_weight, reason="retried")
+        return self._apply(earlier_request_id, 0.0, weight=self.retry_weight, reason="retried", implicit=True)
 
     def feedback(self, request_id: str, score: float) -> bool:
         """Apply an explicit score; False when the decision is unknown (forgotten or never routed)."""
@@ -162,26 +179,50 @@ class LearningLoop:
         return self.signal_retry(request_id) is not None
 
     def signal_failure(self, request_id: str) -> bool:
-        return self._apply(request_id, 0.0, weight=1.0, reason="upstream_failure", settle=True) is not None
+        return (
+            self._apply(request_id, 0.0, weight=1.0, reason="upstream_failure", settle=True, implicit=True) is not None
+        )
 
     def signal_slow(self, request_id: str) -> bool:
         """The answer came after the request's latency ceiling: half the weight of a failure."""
-        return self._apply(request_id, 0.0, weight=0.5, reason="over_latency_ceiling") is not None
+        return self._apply(request_id, 0.0, weight=0.5, reason="over_latency_ceiling", implicit=True) is not None
 
     def _apply(
-        self, request_id: str, score: float, *, weight: float, reason: str, settle: bool = False
+        self,
+        request_id: str,
+        score: float,
+        *,
+        weight: float,
+        reason: str,
+        settle: bool = False,
+        implicit: bool = False,
     ) -> Signal | None:
         d = self._decisions.get(request_id)
         if d is None or d.settled:
             return None
         before = self.model.mean(d.model, d.x)
-        self.model.update(d.model, d.x, score - d.predicted_quality, weight)
+        residual = score - d.predicted_quality
+        if implicit:
+            residual = self._bounded(d, residual, before, weight)
+        self.model.update(d.model, d.x, residual, weight)
         d.settled = settle
         self.updates += 1
         if self.on_learn is not None:
-            self.on_learn(d.model, d.x, score - d.predicted_quality, weight, reason)
+            self.on_learn(d.model, d.x, residual, weight, reason)
         log.debug("learned from %s on %s: %s -> %.2f", reason, request_id, d.model, score)
         return Signal(reason, d.model, weight, self.model.mean(d.model, d.x) - before, request_id)
+
+    def _bounded(self, d: Decision, residual: float, mean: float, weight: float) -> float:
+        """The residual an implicit signal is learned as: its own, or the one nearer the current
+        ``mean`` that moves the mean at ``d.x`` by exactly ``weight * max_signal_move``. (The
+        residual shrinks, not the weight, so the update other replicas replay and the weights
+        ``faregate report`` sums stay the signal's own.)"""
+        q = self.model.spread(d.model, d.x)
+        k = weight * q / (1.0 + weight * q)  # the share of (residual - mean) the update moves
+        cap = weight * self.max_signal_move
+        if k <= 0.0 or k * abs(residual - mean) <= cap:
+            return residual
+        return mean + math.copysign(cap / k, residual - mean)
 
     # -- state shared with other replicas (``learning/shared_state.py``) --------------------
 

@@ -83,6 +83,8 @@ class Services:
                 retry_min_gap_s=config.learning.retry_min_gap_s,
                 retry_weight=config.learning.retry_weight,
                 max_retry_signals=config.learning.max_retry_signals,
+                max_signal_move=config.learning.max_signal_move,
+                max_explore_shift=config.learning.max_explore_shift,
             )
         request_log = LogWriter(config.database_url, config.log_writer) if config.database_url else None
         cache = None
