@@ -127,3 +127,50 @@ def test_adjust_is_applied_and_explored_reported():
     assert seen == {"cheap": 0.5, "dear": 0.9} == p.offline_quality
     assert p.models == ["cheap"] and p.explored and not p.constraint_unmet
     assert p.as_dict()["explored"] is True
+
+
+def test_an_explored_sample_below_the_floor_is_not_constraint_unmet_when_a_model_meets_it():
+    config = GatewayConfig.model_validate(
+        {
+            "models": [
+                {"name": "cheap", "prices": {"input": 1, "output": 1}, "quality": 0.5},
+                {"name": "dear", "prices": {"input": 9, "output": 9}, "quality": 0.95},
+            ]
+        }
+    )
+    route = RoutingStep(config, DeploymentRegistry(config.models)).routes["auto"]
+    feats = F.extract([{"role": "user", "content": "hi"}])
+    cons = resolve_constraints({"min_quality": 0.8, "confidence": 0.5}, route, config, feats.task)
+
+    def sampled(offline):  # the exploring draw put every model under the floor
+        return {"cheap": 0.55, "dear": 0.7}, True
+
+    def means(offline):
+        return dict(offline)
+
+    cat = Catalogue.from_config(config)
+    alone = plan(route, PlanRequest(feats, cons), Stats(adjust=sampled), cat)
+    assert alone.explored and alone.constraint_unmet, "without the means the sample is all there is"
+    p = plan(route, PlanRequest(feats, cons), Stats(adjust=sampled, adjust_mean=means), cat)
+    assert p.explored and not p.constraint_unmet, "dear meets the floor on its mean"
+
+    def nobody(offline):
+        return {"cheap": 0.5, "dear": 0.6}
+
+    q = plan(route, PlanRequest(feats, cons), Stats(adjust=sampled, adjust_mean=nobody), cat)
+    assert q.constraint_unmet, "no model meets the floor on the means either"
+
+
+def test_a_learned_correction_is_shown_beside_the_prediction_source():
+    config = GatewayConfig.model_validate(
+        {"models": [{"name": "cheap", "prices": {"input": 1, "output": 1}, "quality": 0.9}]}
+    )
+    route = RoutingStep(config, DeploymentRegistry(config.models)).routes["auto"]
+    feats = F.extract([{"role": "user", "content": "hi"}])
+    cons = resolve_constraints({"min_quality": 0.5}, route, config, feats.task)
+    cat = Catalogue.from_config(config)
+    fresh = plan(route, PlanRequest(feats, cons), Stats(adjust=lambda o: (dict(o), False)), cat).as_dict()
+    assert fresh["learned_shift"] == {} and "corrected online" not in fresh["prediction_note"]
+    moved = plan(route, PlanRequest(feats, cons), Stats(adjust=lambda o: ({"cheap": 0.85}, False)), cat).as_dict()
+    assert moved["prediction_source"] == "prior" and moved["learned_shift"] == {"cheap": -0.05}
+    assert "corrected online" in moved["prediction_note"] and "cheap -0.0500" in moved["prediction_note"]

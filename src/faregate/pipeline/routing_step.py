@@ -25,7 +25,7 @@ from ..routing.complexity import complexity
 from ..routing.constraints import resolve_constraints
 from ..routing.experiments import ExperimentIndex
 from ..routing.plan import Plan
-from ..routing.planner import Adjust, Planner, PlanRequest
+from ..routing.planner import Adjust, AdjustMean, Planner, PlanRequest
 from ..routing.sources import RouterSource
 from . import experiment_arm
 from .context import Reply, RequestContext
@@ -101,14 +101,18 @@ class RoutingStep(Step):
             batch_ok=ctx.batch_id is not None if batch_ok is None else batch_ok,
         )
         adjust: Adjust | None = None
+        adjust_mean: AdjustMean | None = None
         if self.learning is not None:
             learning = self.learning
 
             def adjust(offline: dict[str, float]) -> tuple[dict[str, float], bool]:
                 return learning.adjust(ctx.request_id, self.learning_features(ctx, cons.task), offline)
 
+            def adjust_mean(offline: dict[str, float]) -> dict[str, float]:
+                return learning.mean_adjusted(self.learning_features(ctx, cons.task), offline)
+
         observed = self.observed_ttft_ms(route.candidates or list(self._models))
-        return self.planner.plan(route_name, request, observed_ttft_ms=observed, adjust=adjust)
+        return self.planner.plan(route_name, request, observed_ttft_ms=observed, adjust=adjust, adjust_mean=adjust_mean)
 
     def learning_features(self, ctx: RequestContext, task: str | None) -> Any:
         x = ctx.bandit_features
@@ -177,6 +181,8 @@ class RoutingStep(Step):
         h["x-faregate-predicted-cost-usd"] = _usd(plan.predicted_cost_usd)
         if plan.constraint_unmet:
             h["x-faregate-constraint-unmet"] = "true"
+        if plan.explored:  # a bounded posterior sample chose the model, not the mean
+            h["x-faregate-explored"] = "true"
         if plan.kind == "cascade":
             h["x-faregate-plan"] = f"{plan.judge}:{'>'.join(plan.models)}"
         earlier = None

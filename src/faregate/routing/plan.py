@@ -40,8 +40,10 @@ class Plan:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     arm: str = "routed"  # "routed", or "control" for the fixed-model arm of a gradual rollout
     explored: bool = False
-    # Offline (pre-learning) quality per single model, the baseline the learner corrects.
+    # Offline (pre-learning) quality per single model, the baseline the learner corrects, and
+    # how far the learner's mean moved each model it has learned about (feedback and signals).
     offline_quality: dict[str, float] = field(default_factory=dict)
+    learned_shift: dict[str, float] = field(default_factory=dict)
     complexity: str | None = None  # "simple" | "medium" | "complex" (``routing.complexity``)
     complexity_source: str | None = None  # "router" | "heuristic"
     # Where the chosen plan's quality prediction came from: "router" (a trained router),
@@ -57,6 +59,19 @@ class Plan:
     def prediction_confidence(self) -> str | None:
         """How much evidence stands behind the prediction: "low" (priors), "medium", "high"."""
         return PREDICTION_NOTES[self.prediction_source][0] if self.prediction_source in PREDICTION_NOTES else None
+
+    @property
+    def prediction_note(self) -> str | None:
+        """What the prediction rests on, in words, and what the learner changed of it."""
+        note = PREDICTION_NOTES.get(self.prediction_source or "", (None, None))[1]
+        moved = [(m, self.learned_shift[m]) for m in self.models if m in self.learned_shift]
+        if note is None or not moved:
+            return note
+        shifts = ", ".join(f"{m} {v:+.4f}" for m, v in moved)
+        return (
+            f"{note}; corrected online from feedback and implicit signals ({shifts}; "
+            "`faregate report --signals` lists them)"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -77,7 +92,8 @@ class Plan:
             "prediction_source": self.prediction_source,
             "p_meet": None if self.p_meet is None else round(self.p_meet, 4),
             "prediction_confidence": self.prediction_confidence,
-            "prediction_note": PREDICTION_NOTES.get(self.prediction_source or "", (None, None))[1],
+            "prediction_note": self.prediction_note,
+            "learned_shift": {m: round(v, 4) for m, v in self.learned_shift.items()},
             "batch_tier": self.batch_note,
             "candidates": self.candidates,
         }

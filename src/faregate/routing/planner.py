@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ..config import GatewayConfig, ModelConfig, RouteConfig, RoutingEstimatesConfig
@@ -37,6 +38,8 @@ from .sources import RouterSource, load_calibration
 
 # offline quality per single model -> (adjusted quality per model, whether this request explores)
 Adjust = Callable[[dict[str, float]], tuple[dict[str, float], bool]]
+# offline quality per single model -> the learner's mean (unexplored) quality per model
+AdjustMean = Callable[[dict[str, float]], dict[str, float]]
 NOT_ALLOWED = "not allowed for this key"
 
 
@@ -81,6 +84,9 @@ class Stats:
     calibration: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     router_known: frozenset[str] = frozenset()  # models some trained router predicts
     adjust: Adjust | None = None
+    # With ``adjust``: the learner's means, so an exploring request is marked constraint-unmet
+    # only when no model meets the floor on them (a sample is not what the models can do).
+    adjust_mean: AdjustMean | None = None
 
 
 def usable_models(
@@ -190,17 +196,28 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
     cands, excluded = candidates(route, request, stats, catalogue)
     offline = {c.models[0]: c.quality for c in cands if len(c.models) == 1}
     explored = False
+    means = None  # the candidates at the learner's means, when an explored sample replaced them
+    learned: dict[str, float] = {}
     if stats.adjust is not None:
         adjusted, explored = stats.adjust(offline)
-        cands = [shifted(c, adjusted[c.models[0]], cons.min_quality) if len(c.models) == 1 else c for c in cands]
-    chosen, unmet = select_mode(
-        cands,
-        cons.mode,
+        mean_q: dict[str, float] | None = adjusted
+        if explored:
+            mean_q = stats.adjust_mean(offline) if stats.adjust_mean is not None else None
+            if mean_q is not None:
+                means = _shift_all(cands, mean_q, cons.min_quality)
+        learned = {m: q - offline[m] for m, q in (mean_q or {}).items() if abs(q - offline[m]) >= 5e-5}
+        cands = _shift_all(cands, adjusted, cons.min_quality)
+    select = partial(
+        select_mode,
+        mode=cons.mode,
         min_quality=cons.min_quality,
         max_latency_ms=cons.max_latency_ms,
         max_cost_usd=cons.max_cost_usd,
         confidence=cons.confidence,
     )
+    chosen, unmet = select(cands)
+    if unmet and means is not None:  # an explored sample fell short: can some model meet it?
+        unmet = select(means)[1]
     batch = batch_tier.consider(
         cands,
         chosen,
@@ -229,6 +246,7 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
         candidates=explained + excluded,
         explored=explored,
         offline_quality=offline,
+        learned_shift=learned,
         complexity=level,
         complexity_source=level_source,
         prediction_source=prediction_source(chosen, cons.task, stats, catalogue),
@@ -236,6 +254,11 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
         tier="batch" if batch.chosen is not None else "sync",
         batch_note=batch.reason or None,
     )
+
+
+def _shift_all(cands: list[Candidate], quality: Mapping[str, float], floor: float | None) -> list[Candidate]:
+    """Single-model candidates at the learner's quality for their model; cascades as they are."""
+    return [shifted(c, quality[c.models[0]], floor) if len(c.models) == 1 else c for c in cands]
 
 
 def _explain(cands: list[Candidate], cons: Constraints, turnaround_s: float | None) -> list[dict[str, Any]]:
@@ -294,11 +317,15 @@ class Planner:
         return frozenset(m.name for m in ms if any(s.knows(m) for s in self.sources.values()))
 
     def stats(
-        self, route: str, observed_ttft_ms: Mapping[str, float] | None = None, adjust: Adjust | None = None
+        self,
+        route: str,
+        observed_ttft_ms: Mapping[str, float] | None = None,
+        adjust: Adjust | None = None,
+        adjust_mean: AdjustMean | None = None,
     ) -> Stats:
         calibration = self.calibration
         known = self.router_known() if calibration else frozenset()
-        return Stats(self.sources[route], observed_ttft_ms or {}, calibration, known, adjust)
+        return Stats(self.sources[route], observed_ttft_ms or {}, calibration, known, adjust, adjust_mean)
 
     def plan(
         self,
@@ -307,5 +334,7 @@ class Planner:
         *,
         observed_ttft_ms: Mapping[str, float] | None = None,
         adjust: Adjust | None = None,
+        adjust_mean: AdjustMean | None = None,
     ) -> Plan:
-        return plan(self.routes[route], request, self.stats(route, observed_ttft_ms, adjust), self.catalogue)
+        stats = self.stats(route, observed_ttft_ms, adjust, adjust_mean)
+        return plan(self.routes[route], request, stats, self.catalogue)
