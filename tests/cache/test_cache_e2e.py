@@ -253,6 +253,38 @@ def test_fifty_concurrent_identical_requests_make_one_upstream_call(srv, upstrea
     assert stats["coalesced"] == 49
 
 
+def test_coalesced_followers_name_the_model_that_answered_the_leader(srv, upstreams):
+    """With ``model: "auto"`` a follower says which model answered, as the leader does."""
+    for f in upstreams.values():
+        f.script({"text": "routed answer", "delay_ms": 400})
+
+    async def run() -> list:
+        client = openai.AsyncOpenAI(base_url=srv.base_url, api_key=GATEWAY_KEY, max_retries=0, timeout=20)
+
+        async def one(i: int):
+            raw = await client.chat.completions.with_raw_response.create(
+                model="auto",
+                messages=[{"role": "user", "content": "Same routed question"}],
+                max_tokens=50,
+                temperature=0,
+                **({"stream": True} if i % 2 else {}),
+            )
+            if i % 2:
+                async for _ in raw.parse():
+                    pass
+            return raw.headers["x-faregate-model"], raw.headers.get("x-faregate-cache-coalesced")
+
+        try:
+            return await asyncio.gather(*(one(i) for i in range(6)))
+        finally:
+            await client.close()
+
+    seen = asyncio.run(run())
+    assert sum(1 for _, c in seen if c == "1") == 5, seen
+    models = {m for m, _ in seen}
+    assert len(models) == 1 and "auto" not in models, seen
+
+
 def test_a_failed_leader_does_not_fail_its_followers(srv, upstreams):
     upstreams["openai"].script(
         {"status": 500, "delay_ms": 300}, {"text": "retried alone"}, {"text": "retried alone"}, {"text": "x"}

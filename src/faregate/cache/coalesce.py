@@ -25,10 +25,11 @@ class Flight:
     """One leader's call. Cheap while nobody follows it (the common case: a list and two
     flags); the event followers wait on is only made when one does."""
 
-    __slots__ = ("events", "done", "failed", "_changed", "followers")
+    __slots__ = ("events", "done", "failed", "_changed", "followers", "model")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self.model = ""  # the model that answered the leader, for its followers' x-faregate-model
         self.done = False
         self.failed = False
         self.followers = 0

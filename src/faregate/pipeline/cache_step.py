@@ -187,6 +187,7 @@ class CacheStep(Step):
             if ok:
                 self._store(ctx, plan, reply.response)
             if flight is not None and flight.followers:
+                flight.model = ctx.answered_model or reply.response.model
                 for ev in CachedAnswer.of(reply.response, model="", cost_usd=0, request_id="", prompt="").events():
                     flight.publish(ev)
             self._land(plan, flight, ok=ok)
@@ -204,6 +205,7 @@ class CacheStep(Step):
             async for ev in events:
                 seen.append(ev)
                 if flight is not None:
+                    flight.model = flight.model or ctx.answered_model or ""
                     flight.publish(ev)
                 yield ev
             ok = any(isinstance(e, Finish) for e in seen) and not ctx.failed_after_first_byte
@@ -253,8 +255,8 @@ class CacheStep(Step):
                 events = await flight.wait_done()
             except LeaderFailed:
                 return await self._call(ctx, call_next, plan)
-            resp = collect(list(events), default_id=ctx.request_id, model=ctx.request.model)
-            return self._coalesced(ctx, resp, Reply(response=resp))
+            resp = collect(list(events), default_id=ctx.request_id, model=flight.model or ctx.request.model)
+            return self._coalesced(ctx, resp, Reply(response=resp), flight.model)
         it = flight.follow()
         try:
             first = await it.__anext__()
@@ -262,16 +264,19 @@ class CacheStep(Step):
             return await self._call(ctx, call_next, plan)
         except StopAsyncIteration:
             return await self._call(ctx, call_next, plan)
-        return self._coalesced(ctx, None, Reply(events=_followed(first, it)))
+        return self._coalesced(ctx, None, Reply(events=_followed(first, it)), flight.model)
 
-    def _coalesced(self, ctx: RequestContext, resp: ChatResponse | None, reply: Reply) -> Reply:
+    def _coalesced(self, ctx: RequestContext, resp: ChatResponse | None, reply: Reply, model: str) -> Reply:
+        """A follower's reply, answered by the model that answered its leader (as a hit says)."""
         ctx.cache_hit, ctx.cache_kind, ctx.cache_outcome = True, "coalesced", "coalesced"
         ctx.answered_by = "cache"
         ctx.usage, ctx.cost_usd = Usage(), 0.0
         ctx.response_headers[HEADER] = "hit"
         ctx.response_headers["x-faregate-cache-coalesced"] = "1"
+        if model:
+            ctx.answered_model = model
         if resp is not None:
-            ctx.answered_model = resp.model
+            ctx.answered_model = ctx.answered_model or resp.model
             ctx.response_text = resp.content
         return reply
 
