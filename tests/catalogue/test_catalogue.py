@@ -116,6 +116,8 @@ def test_models_command_table_fits_80_columns_and_json_lists_prices():
     mini = next(d for d in data if d["name"] == "gpt-4o-mini")
     assert mini["provider"] == "openai"
     assert mini["prices_usd_per_million"]["input"] == 0.15 and mini["prices_usd_per_million"]["output"] == 0.6
+    assert mini["quality_priors"]["tier"] == "strong" and mini["quality_priors"]["by_task"]["chat"] > 0.5
+    assert all(d["quality_priors"] is None for d in data if d["name"].startswith("text-embedding"))
 
 
 def test_serve_refuses_a_wrong_unit_price_with_the_message(tmp_path):

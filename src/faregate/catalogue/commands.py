@@ -28,6 +28,7 @@ def as_json(cat: Catalogue) -> list[dict]:
             "max_output_tokens": e.max_output_tokens,
             "capabilities": e.capabilities.model_dump(),
             "retires": e.retires,
+            "quality_priors": e.quality_priors.model_dump() if e.quality_priors is not None else None,
             "source": e.source.model_dump(),
         }
         for e in cat.models
