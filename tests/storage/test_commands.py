@@ -104,3 +104,15 @@ def test_report_tables_and_compare(db_url):
     )
     s = json.loads(r.output)
     assert s["total"]["requests"] == 10 and s["arms"]["control"]["requests"] == 4
+
+
+def test_report_stays_readable_at_80_columns(db_url):
+    asyncio.run(_fill(db_url))
+    args = ["report", "--database-url", db_url, "--since", "2026-01-01T00:00:00Z", "--until", "2026-01-02T00:00:00Z"]
+    narrow = CliRunner().invoke(cli_main, args, env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    assert "…" not in narrow.output, narrow.output
+    assert max(len(line) for line in narrow.output.splitlines()) <= 80
+    assert all(h in narrow.output for h in ("spend", "p95 ms", "ceiling met", "TOTAL"))
+    wide = CliRunner().invoke(cli_main, args, env={"COLUMNS": "240"})
+    assert wide.output.count("TOTAL") == 1 and narrow.output.count("TOTAL") == 3

@@ -9,6 +9,7 @@ import asyncio
 import csv
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -202,7 +203,10 @@ def _print_report(s: dict[str, Any], arms: dict[str, Any] | None) -> None:
 
     con = Console()
     base = s["baseline"] is not None
-    con.print(_groups_table(s, base))
+    # One table when it fits; else three narrower ones (cost, latency, reliability), so
+    # an 80-column terminal shows figures instead of a row of ellipses.
+    for table in _groups_tables(s, base, split=con.width < WIDE_REPORT):
+        con.print(table)
     if base:
         tot = s["total"]
         con.print(
@@ -222,49 +226,48 @@ def _print_report(s: dict[str, Any], arms: dict[str, Any] | None) -> None:
         con.print(_arms_table(arms))
 
 
-def _groups_table(s: dict[str, Any], base: bool) -> Any:
+WIDE_REPORT = 150  # columns the one-table report needs
+
+
+def _groups_tables(s: dict[str, Any], base: bool, *, split: bool) -> list[Any]:
     from rich.table import Table
 
     iso = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))  # noqa: E731
-    t = Table(title=f"faregate report {iso(s['since'])} .. {iso(s['until'])} UTC, by {s['group_by']}")
-    cols = [
-        "group",
-        "requests",
-        "spend",
-        *(["savings"] if base else []),
-        "tokens in/out",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "ttft p50",
-        "ceiling met",
-        "fallback",
-        "errors",
-        "cache hit",
-        "cache saved",
-        "unmet",
+    title = f"faregate report {iso(s['since'])} .. {iso(s['until'])} UTC, by {s['group_by']}"
+    cells: dict[str, Callable[[dict[str, Any]], str]] = {
+        "requests": lambda g: _fmt(g["requests"]),
+        "spend": lambda g: _fmt(g["spend_usd"], "$"),
+        **({"savings": lambda g: _fmt(g.get("savings_usd"), "$")} if base else {}),
+        "tokens in/out": lambda g: f"{g['tokens']['input']:,}/{g['tokens']['output']:,}",
+        "cache hit": lambda g: _fmt(g["cache_hit_rate"], "%"),
+        "cache saved": lambda g: _fmt(g.get("cache_saved_usd"), "$"),
+        "p50 ms": lambda g: _fmt(g["latency_ms"]["p50"], "ms"),
+        "p95 ms": lambda g: _fmt(g["latency_ms"]["p95"], "ms"),
+        "p99 ms": lambda g: _fmt(g["latency_ms"]["p99"], "ms"),
+        "ttft p50": lambda g: _fmt(g["ttft_ms"]["p50"], "ms"),
+        "ceiling met": lambda g: _fmt(g["latency_ceiling_met"], "%"),
+        "fallback": lambda g: _fmt(g["fallback_rate"], "%"),
+        "errors": lambda g: _fmt(g["error_rate"], "%"),
+        "unmet": lambda g: _fmt(g["constraint_unmet_rate"], "%"),
+    }
+    names = list(cells)
+    lat, rel = names.index("p50 ms"), names.index("ceiling met")
+    parts = [
+        (title + ": cost", names[:lat]),
+        (title + ": latency", names[lat:rel]),
+        (title + ": reliability", names[rel:]),
     ]
-    for c in cols:
-        t.add_column(c, justify="left" if c == "group" else "right")
-    for g in [*s["groups"], {"group": "TOTAL", **s["total"]}]:
-        t.add_row(
-            str(g["group"] or "(none)"),
-            _fmt(g["requests"]),
-            _fmt(g["spend_usd"], "$"),
-            *([_fmt(g.get("savings_usd"), "$")] if base else []),
-            f"{g['tokens']['input']:,}/{g['tokens']['output']:,}",
-            _fmt(g["latency_ms"]["p50"], "ms"),
-            _fmt(g["latency_ms"]["p95"], "ms"),
-            _fmt(g["latency_ms"]["p99"], "ms"),
-            _fmt(g["ttft_ms"]["p50"], "ms"),
-            _fmt(g["latency_ceiling_met"], "%"),
-            _fmt(g["fallback_rate"], "%"),
-            _fmt(g["error_rate"], "%"),
-            _fmt(g["cache_hit_rate"], "%"),
-            _fmt(g.get("cache_saved_usd"), "$"),
-            _fmt(g["constraint_unmet_rate"], "%"),
-        )
-    return t
+    rows = [*s["groups"], {"group": "TOTAL", **s["total"]}]
+    tables = []
+    for t_title, cols in parts if split else [(title, names)]:
+        t = Table(title=t_title)
+        t.add_column("group", justify="left")
+        for c in cols:
+            t.add_column(c, justify="right")
+        for g in rows:
+            t.add_row(str(g["group"] or "(none)"), *(cells[c](g) for c in cols))
+        tables.append(t)
+    return tables
 
 
 def _arms_table(arms: dict[str, Any]) -> Any:
