@@ -68,12 +68,6 @@ class PayloadTooLarge(GatewayError):
     code = "request_too_large"
 
 
-class UnsupportedMediaType(GatewayError):
-    status = 415
-    type = "invalid_request_error"
-    code = "unsupported_media_type"
-
-
 class RateLimited(GatewayError):
     """A faregate limit or budget refused the request (429 with Retry-After)."""
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..core.bounds import InputBounds
-from ..core.errors import GatewayError, InternalError, InvalidRequest, UnsupportedMediaType
+from ..core.errors import GatewayError, InternalError, InvalidRequest
 from ..core.types import ChatRequest, ChatResponse
 from ..pipeline.context import Principal, RequestContext
 from ..wire.codec import FrontCodec, ReplyFacts
@@ -37,19 +37,15 @@ def _error(codec: FrontCodec, err: GatewayError, ctx: RequestContext | None) -> 
 
 
 def _parse(request: web.Request, codec: FrontCodec, raw: bytes, bounds: InputBounds) -> ChatRequest:
-    """The body as the front's request. Any declared content type is read as JSON (clients such
-    as ``curl -d`` send form encoding for a JSON body); a body that is not JSON under a content
-    type that does not claim JSON is that content type's fault: a 415 saying what to send."""
+    """The body as the front's request. Any declared content type is read as JSON (``curl -d``
+    sends form encoding for a JSON body); when the body is not JSON and its declared type does
+    not claim JSON either, the 400 (OpenAI's status for a malformed body) says what to send."""
     try:
         return codec.parse_request(raw, bounds)
     except InvalidRequest as err:
         ctype = request.content_type  # aiohttp's default when none is sent: application/octet-stream
-        declared = request.headers.get("content-type") is not None
-        if err.code == "invalid_json" and declared and not (ctype == "application/json" or ctype.endswith("+json")):
-            raise UnsupportedMediaType(
-                f"The request body must be JSON sent as Content-Type: application/json; got {ctype} "
-                f"and a body that is not JSON ({err.message})"
-            ) from None
+        if err.code == "invalid_json" and not (ctype == "application/json" or ctype.endswith("+json")):
+            err.message = f"{err.message} Send a JSON object with Content-Type: application/json (got {ctype})."
         raise
 
 
