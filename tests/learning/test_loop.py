@@ -139,16 +139,17 @@ def test_repeats_by_hand_move_a_model_a_bounded_step_each():
     assert 0.945 - 0.15 - 1e-9 <= q_other < 0.945
 
 
-def test_the_bound_is_per_signal_weight_and_spares_explicit_feedback():
+def test_the_bound_is_per_signal_weight_and_spares_observed_outcomes():
     x = bandit_features("summarize the meeting notes", "summarize")
     moved = {}
-    for name in ("signal_failure", "signal_slow", "feedback"):
+    for name in ("signal_slow", "signal_retried", "signal_failure", "feedback"):
         loop = LearningLoop(explore_rate=0.0, max_signal_move=0.2)
         loop.remember("r1", "m", x, 0.9, "k")
         assert loop.feedback("r1", 0.0) if name == "feedback" else getattr(loop, name)("r1")
         moved[name] = loop.adjust("q", x, {"m": 0.9})[0]["m"] - 0.9
-    assert moved["signal_failure"] == pytest.approx(-0.2)  # weight 1: the whole bound
-    assert moved["signal_slow"] == pytest.approx(-0.1)  # weight 0.5: half of it
+    assert moved["signal_slow"] == pytest.approx(-0.1)  # weight 0.5: half of the bound
+    assert moved["signal_retried"] == pytest.approx(-0.1)
+    assert moved["signal_failure"] < -0.5, "a failed call (no answer) is an observed outcome"
     assert moved["feedback"] < -0.5, "an explicit score is not bounded"
 
 

@@ -123,7 +123,7 @@ async def test_a_retry_landing_on_another_replica_counts_against_the_first_answe
         b.remember("req-r3", "big", _x(9), 0.8, "other-key", answered=True)
         await sb.sync()  # B finds A's decision and learns "retried" on it
         assert sb.retries.remote_retries == 1
-        assert b.model.mean("cheap", x) < -0.1
+        assert -0.05 - 1e-9 <= b.model.mean("cheap", x) < -0.04  # one retry: one bounded step down
         await sa.sync()
         assert abs(a.model.mean("cheap", x) - b.model.mean("cheap", x)) < 1e-9  # shared like any update
         assert a.model.observations("cheap") == 1 and a.model.observations("big") == 0

@@ -68,7 +68,7 @@ class LearningConfig(_Frozen):
         0.1,
         gt=0,
         le=1,
-        description="The most an implicit signal of weight 1 (a retry, a slow or failed answer) moves a model's "
+        description="The most a behavioural signal (a retry, a slow answer) of weight 1 moves a model's "
         "predicted quality for its request; a signal of weight w moves it at most w times this.",
     )
     shared: bool = Field(True, description="Share what is learned through the request-log database (every replica).")

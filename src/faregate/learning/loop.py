@@ -72,10 +72,11 @@ class LearningLoop:
     - ``signal_*``: implicit outcomes (upstream error or timeout: 0; over the latency
       ceiling: 0 at half weight; a retried prompt, as ``signals.RetryDetector`` defines one: the
       earlier answer scores 0 at ``retry_weight``, each key at most ``max_retry_signals`` per window).
-      An implicit signal of weight w moves the model's predicted quality for its request by at
-      most ``w * max_signal_move``: it is weak evidence (a retry may be a rephrase, a failure an
-      outage), and without the bound one signal on a fresh model moved it by half its distance
-      to 0 and, through the shared bias and task features, every other prompt with it.
+      A signal that guesses the quality from behaviour (a retry, a slow answer) of weight w moves
+      the model's predicted quality for its request by at most ``w * max_signal_move``: it is
+      weak evidence (a retry may be a rephrase), and without the bound one retry of a fresh model
+      moved it by half its distance to 0 and, through the shared bias and task features, every
+      other prompt with it. A failed call is an observed outcome (no answer), learned like a score.
     """
 
     def __init__(
@@ -179,9 +180,7 @@ class LearningLoop:
         return self.signal_retry(request_id) is not None
 
     def signal_failure(self, request_id: str) -> bool:
-        return (
-            self._apply(request_id, 0.0, weight=1.0, reason="upstream_failure", settle=True, implicit=True) is not None
-        )
+        return self._apply(request_id, 0.0, weight=1.0, reason="upstream_failure", settle=True) is not None
 
     def signal_slow(self, request_id: str) -> bool:
         """The answer came after the request's latency ceiling: half the weight of a failure."""
