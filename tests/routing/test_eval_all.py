@@ -57,3 +57,15 @@ def test_hull_shortfall_says_where_and_by_how_much_a_hull_is_below_another():
     share, worst = M.hull_shortfall(rule, [(0.0, 0.5), (0.5, 0.8), (1.0, 0.9)], 0.0, 1.0)
     # The straight line from (0, 0.5) to (1, 0.9) is below the bent one strictly inside, most at 0.5 (0.7 vs 0.8).
     assert 0.95 < share < 1.0 and abs(worst - 0.1) < 1e-3
+
+
+def test_hull_shortfall_compares_only_where_both_hulls_have_a_plan():
+    rule = [(0.0, 0.5), (1.0, 0.9)]
+    # A hull starting a rounding error above the range's low end is not short by the rule's
+    # whole quality there (it was: 1 cost of 400 "below by 0.5").
+    assert M.hull_shortfall([(1e-12, 0.5), (1.0, 0.95)], rule, 0.0, 1.0) == (0.0, 0.0)
+    # Starting at 0.5 with 0.6 where the rule has 0.7: below by 0.1 at most, not by the rule's 0.5-0.7
+    # over [0, 0.5) where it has no plan; the share is of the common range [0.5, 1].
+    share, worst = M.hull_shortfall([(0.5, 0.6), (1.0, 0.9)], rule, 0.0, 1.0)
+    assert abs(worst - 0.1) < 1e-9 and 0.95 < share < 1.0
+    assert M.hull_shortfall([(0.5, 0.6)], rule, 0.0, 0.4) == (0.0, 0.0)  # no common range

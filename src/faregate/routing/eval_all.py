@@ -1,8 +1,10 @@
 """``faregate eval --all DIR``: every routing-outcomes file of a folder, cross-validated, with
 the baselines beside the router: the zero router (hull of the single models), the per-task
 rule (each task's best plan for every knob value, chosen on the training fold) and the oracle;
-"below rule" is the share of the single models' cost range where faregate's hull is below the
-rule's by more than 0.0001, and by how much at most ("-": at or above it everywhere).
+"below rule" is the share of the cost range both hulls cover (the single models' range from the
+dearer of the two hulls' cheapest points: below that one of them has no plan) where faregate's
+hull is below the rule's by more than 0.0001, and by how much at most ("-": at or above it
+everywhere). Pinned by ``metrics.hull_shortfall``.
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ def evaluate_file(path: Path, k: int, **kw) -> dict:
     return s
 
 
+BELOW_RULE = (
+    "below rule: share of the cost range both hulls cover (from the dearer of their cheapest points to the "
+    "dearest single model) where faregate's hull is more than 0.0001 below the per-task rule's, and the largest "
+    "gap there; -: never below"
+)
+
+
 def print_all(console, results: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -72,7 +81,7 @@ def print_all(console, results: list[dict]) -> None:
     def f(x, pct=False):
         return "-" if x is None else (f"{x:.1f}%" if pct else f"{x:.4f}")
 
-    t = Table(title="cross-validated AIQ per data set (higher is better)")
+    t = Table(title="cross-validated AIQ per data set (higher is better)", caption=BELOW_RULE)
     for name in (
         "data",
         "rows",
