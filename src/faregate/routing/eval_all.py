@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import metrics as M
 from .cascade import candidate_arms, simulate
 from .data import OutcomeTable, Row, kfold, load_rows
+
+if TYPE_CHECKING:
+    from .evaluate import Sweep
 
 
 def task_rule_points(rows: list[Row], k: int = 5, seed: int = 0, lambdas=None) -> list[tuple[float, float]]:
@@ -47,13 +51,15 @@ def task_rule_points(rows: list[Row], k: int = 5, seed: int = 0, lambdas=None) -
     return list(zip((c / len(rows)).tolist(), (q / len(rows)).tolist()))
 
 
-def evaluate_file(path: Path, k: int, **kw) -> dict:
-    """One file's figures (router by ``evaluate.cross_validate`` with ``kw``)."""
+def evaluate_file(path: Path, k: int, **kw) -> tuple[dict, Sweep]:
+    """One file's figures and the router's sweep (by ``evaluate.cross_validate`` with ``kw``;
+    the sweep holds the decisions ``--decisions`` writes)."""
     from .evaluate import cross_validate, summarise
 
     rows = load_rows(path)
     t0 = time.perf_counter()
-    s = summarise(cross_validate(rows, k, **kw), rows)
+    sweep = cross_validate(rows, k, **kw)
+    s = summarise(sweep, rows)
     singles = s["baselines"]["singles"].values()
     lo, hi = min(c for c, _ in singles), max(c for c, _ in singles)
     rule = task_rule_points(rows, k)
@@ -62,7 +68,7 @@ def evaluate_file(path: Path, k: int, **kw) -> dict:
     s["seconds"] = time.perf_counter() - t0
     s["rows"] = len(rows)
     s["file"] = path.name
-    return s
+    return s, sweep
 
 
 BELOW_RULE = (
