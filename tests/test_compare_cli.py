@@ -188,3 +188,4 @@ def test_compare_traffic_prices_and_rates_with_the_model_catalogue(tmp_path):
     assert b["cost_per_request_usd"] == pytest.approx((cost["claude-3-5-haiku"] + cost["gpt-4o"]) / 2)
     assert b["constraint_unmet_rate"] == 0.0
     assert b["quality"] == pytest.approx((prior["claude-3-5-haiku"] + prior["gpt-4o"]) / 2)
+    assert a["quality"] == pytest.approx(prior["gpt-4o"])  # the sent model rated by its prior for the task too
