@@ -33,7 +33,8 @@ ALLOWED: dict[str, set[str]] = {
         "catalogue",
     },  # the shipped model catalogue: data about models, no I/O beyond its file
     "learning": {"core", "config", "storage", "routing"},
-    "analysis": {"core", "config", "wire", "routing", "storage"},
+    # catalogue: the offline analyses complete the config's models as the server does (analysis/config.py).
+    "analysis": {"core", "config", "wire", "routing", "storage", "catalogue"},
     "observability": {"core", "config", "endpoints"},  # events.py: a deployment's failures and breaker
     "alerts": {"core", "config", "storage"},
     "cache": {"core", "config", "storage", "routing"},  # the embedder comes from routing

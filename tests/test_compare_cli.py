@@ -146,3 +146,46 @@ def test_compare_route_policy_errors_say_what_to_fix(tmp_path):
     assert r.exit_code == 2 and "unknown route 'nope'" in r.output
     r = CliRunner().invoke(cli_main, [*base, "--b", "route:untrained"])
     assert r.exit_code == 2 and "has no router_model" in r.output
+
+
+def test_compare_traffic_prices_and_rates_with_the_model_catalogue(tmp_path):
+    from faregate.catalogue import shipped
+    from faregate.routing import features as F
+
+    # Real model names, no prices or quality: prices and quality priors come from the catalogue.
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        json.dumps({"models": [{"name": "gpt-4o"}, {"name": "claude-3-5-haiku"}], "learning": {"enabled": False}})
+    )
+    messages = [{"role": "user", "content": "classify: the weather is nice"}]
+    f = tmp_path / "t.jsonl"
+    f.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "model": "gpt-4o",
+                    "messages": messages,
+                    "faregate": {"min_quality": floor},
+                    "usage": {"prompt_tokens": 1000, "completion_tokens": 200},
+                }
+            )
+            for floor in (0.5, 0.8)
+        )
+    )
+    r = CliRunner().invoke(
+        cli_main, ["compare", str(f), "--config", str(cfg), "--a", "sent", "--b", "route:auto", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    a, b = (json.loads(r.output)["arms"][k] for k in "AB")
+    cat = shipped()
+    cost = {
+        m: (1000 * cat.get(m).prices.input + 200 * cat.get(m).prices.output) / 1e6
+        for m in ("gpt-4o", "claude-3-5-haiku")
+    }
+    prior = {m: cat.get(m).quality_priors.by_task[F.extract(messages).task] for m in cost}
+    assert a["cost_per_request_usd"] == pytest.approx(cost["gpt-4o"]) and cost["gpt-4o"] > 0  # was $0
+    # The planner: claude-3-5-haiku meets the 0.5 floor, only gpt-4o the 0.8 one (was gpt-4o, unmet, both).
+    assert b["cost_per_request_usd"] == pytest.approx((cost["claude-3-5-haiku"] + cost["gpt-4o"]) / 2)
+    assert b["constraint_unmet_rate"] == 0.0
+    assert b["quality"] == pytest.approx((prior["claude-3-5-haiku"] + prior["gpt-4o"]) / 2)
+    assert a["quality"] == pytest.approx(prior["gpt-4o"])  # the sent model rated by its prior for the task too

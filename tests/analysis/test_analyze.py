@@ -83,3 +83,57 @@ def test_analyze_says_plainly_when_plans_rest_on_priors(tmp_path):
     text = " ".join(out.output.split())
     assert "predictions from prior (low confidence)" in text
     assert "2 plan(s) rest on quality priors" in text
+
+
+# Real model names and no prices or quality: everything comes from the model catalogue.
+CATALOGUE_MODELS = {"models": [{"name": "gpt-4o"}, {"name": "claude-3-5-haiku"}], "learning": {"enabled": False}}
+
+
+def catalogue_traffic(tmp_path):
+    """A config of catalogue models and two classify requests sent to gpt-4o: floor 0.5 (which
+    claude-3-5-haiku's catalogue prior meets) and 0.8 (which only gpt-4o's does)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(orjson.dumps(CATALOGUE_MODELS).decode())
+    traffic = tmp_path / "t.jsonl"
+    rows = [
+        {
+            "model": "gpt-4o",
+            "messages": [{"role": "user", "content": "classify: the weather is nice"}],
+            "faregate": {"min_quality": floor},
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 200},
+        }
+        for floor in (0.5, 0.8)
+    ]
+    traffic.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    return cfg, traffic
+
+
+def catalogue_cost(name: str) -> float:
+    """One request's cost (1000 tokens in, 200 out) at the shipped catalogue's prices."""
+    from faregate.catalogue import shipped
+
+    p = shipped().get(name).prices
+    return (1000 * p.input + 200 * p.output) / 1e6
+
+
+def cells(output: str, label: str) -> list[str]:
+    """The cells after the first of the rich table row whose first cell is ``label``."""
+    for line in output.splitlines():
+        row = [c.strip() for c in line.strip().strip("│").split("│")]
+        if row[0] == label:
+            return row[1:]
+    raise AssertionError(f"no row {label!r} in {output}")
+
+
+def test_cli_prices_and_plans_with_the_model_catalogue(tmp_path):
+    cfg, traffic = catalogue_traffic(tmp_path)
+    out = CliRunner().invoke(analyze_cmd, [str(traffic), "--config", str(cfg)], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    sent, routed = 2 * catalogue_cost("gpt-4o"), catalogue_cost("claude-3-5-haiku") + catalogue_cost("gpt-4o")
+    assert sent > 0 and routed < sent  # was $0 both, the config having no prices
+    assert cells(out.output, "cost as sent") == [f"${sent:,.4f}"]
+    assert cells(out.output, "cost with faregate") == [f"${routed:,.4f}"]
+    assert cells(out.output, "constraint unmet") == ["0"]  # was 2: no catalogue prior, the flat 0.8
+    # The planner's choice (model mix: as sent, faregate): haiku for the low floor, gpt-4o for the high one.
+    assert cells(out.output, "claude-3-5-haiku") == ["0", "1"]
+    assert cells(out.output, "gpt-4o") == ["2", "1"]

@@ -188,3 +188,11 @@ def test_output_tokens_from_recorded_answers(synthetic_file, tmp_path):
     assert model.predict_output_tokens(feats) == {"cheap": 1.0, "mid": 1.0, "strong": 1.0}
     model.save(tmp_path / "m")
     assert RouterModel.load(tmp_path / "m").predict_output_tokens(feats) == {"cheap": 1.0, "mid": 1.0, "strong": 1.0}
+
+
+def test_fit_refuses_fewer_rows_than_it_needs(synthetic_file):
+    from faregate.routing.model import MIN_TRAIN_ROWS
+
+    rows = load_rows(synthetic_file)[: MIN_TRAIN_ROWS - 1]
+    with pytest.raises(ValueError, match=f"at least {MIN_TRAIN_ROWS} training rows, got {len(rows)}"):
+        RouterModel.fit(rows)

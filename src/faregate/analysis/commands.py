@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..config import ConfigError, load_config
+from .config import planning_config
 
 
 @click.command("analyze")
@@ -33,10 +33,7 @@ def analyze_cmd(
     from ..routing.plan import PREDICTION_NOTES
     from .traffic import analyze, read_lines
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    config = planning_config(config_path)
     if not config.models:
         raise click.ClickException("the config has no models to plan with: pass --config with a `models:` list")
     path = Path(traffic)

@@ -20,9 +20,9 @@ from typing import Any
 import click
 import orjson
 
-from ..config import ConfigError, load_config
 from ..routing.data import Row, load_rows, models_of
 from ..routing.experiment_stats import report
+from .config import planning_config
 from .experiments import render
 
 # The models a plan calls, in order, and the probability each is reached.
@@ -60,10 +60,7 @@ def route_policy(name: str, config_path: str | None, models: list[str], min_qual
 
     if config_path is None:
         raise click.BadParameter(f"route:{name} needs --config (the file that defines the route)")
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    config = planning_config(config_path)
     route = next((r for r in config.routes if r.name == name), None)
     if route is None:
         raise click.BadParameter(f"unknown route {name!r}; the config has {[r.name for r in config.routes]}")
@@ -127,10 +124,7 @@ def _traffic(file: str, config_path: str | None, route: str, specs: tuple[str, s
     from .compare_traffic import replay_traffic, traffic_policy
     from .traffic import read_lines
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    config = planning_config(config_path)
     if not config.models:
         raise click.ClickException("a traffic file is planned with a config's models: pass --config")
     planner = Planner(config)

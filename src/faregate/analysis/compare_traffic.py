@@ -22,7 +22,7 @@ from ..core.errors import GatewayError
 from ..routing.estimate import cost_usd, output_tokens
 from ..routing.plan import Plan
 from ..routing.planner import Planner
-from ..routing.sources import RouterSource
+from ..routing.sources import RouterSource, prior_quality
 from ..wire.openai_front import parse_chat_request
 from .traffic import replay as plan_request
 
@@ -44,8 +44,11 @@ def later_reach(plan: Plan) -> float:
     return min(1.0, max(0.0, (plan.predicted_cost_usd - c1) / (worst - c1)))
 
 
-def _row(config: GatewayConfig, plan: Plan | None, model: str, tin: int, tout: int) -> dict[str, Any]:
-    """One replayed request: the plan's (or the fixed model's) cost at these tokens, and its prediction."""
+def _row(
+    config: GatewayConfig, plan: Plan | None, model: str, tin: int, tout: int, task: str | None = None
+) -> dict[str, Any]:
+    """One replayed request: the plan's (or the fixed model's) cost at these tokens, and its
+    prediction (a fixed model's: its prior for ``task``, as the planner would rate it)."""
     models = plan.models if plan is not None else [model]
     configs = [config.model(m) for m in models]
     prices = [cost_usd(m, tin, tout) if m is not None else 0.0 for m in configs]
@@ -56,7 +59,7 @@ def _row(config: GatewayConfig, plan: Plan | None, model: str, tin: int, tout: i
         "latency_ms": plan.predicted_latency_ms if plan is not None else 0.0,
         "status": 200,
         "constraint_unmet": bool(plan.constraint_unmet) if plan is not None else False,
-        "score": plan.predicted_quality if plan is not None else (fixed.quality if fixed is not None else None),
+        "score": plan.predicted_quality if plan is not None else (prior_quality(fixed, task) if fixed else None),
     }
 
 
@@ -112,8 +115,9 @@ def _fixed(config: GatewayConfig, rec: dict[str, Any], model: str | None) -> dic
         return None
     from ..routing import features as F
 
-    tin = F.extract(req.messages, req.tools, req.response_format, None).input_tokens
-    return _row(config, None, model, *_tokens(config, rec, None, req, tin))
+    # The task as ``traffic.replay`` (the planned arm) reads it, so both arms' priors are per task.
+    feats = F.extract(req.messages, req.tools, req.response_format, req.routing.get("task") if req.routing else None)
+    return _row(config, None, model, *_tokens(config, rec, None, req, feats.input_tokens), task=feats.task)
 
 
 def replay_traffic(records: Iterable[dict[str, Any]], a: Pick, b: Pick) -> tuple[list, list, int]:

@@ -11,9 +11,11 @@ import click
 import orjson
 
 from ..core.command_error import CommandError
+from .eval_checks import Outputs, check_folds, check_train_rows, check_train_test, check_writable, cv_option
 
 DEFAULT_PREDICTOR = "knn"
 DEFAULT_KNN = None  # kNN settings chosen by inner cross-validation on the training rows
+DEFAULT_CV = 5
 
 
 def _args(predictor: str) -> dict | None:
@@ -21,16 +23,16 @@ def _args(predictor: str) -> dict | None:
     return {"knn": DEFAULT_KNN, "residual": None, "logistic": {"l2": 1e-3}, "mf": {"rank": 8, "l2": 1e-2}}[predictor]
 
 
-def _rows(path: str, models: str | None = None) -> list:
+def _rows(path: str, models: str | None = None, what: str = "DATA") -> list:
     """Routing-outcomes rows of ``path`` (only ``models``' outcomes if given, comma-separated),
-    or a one-line error naming the bad line (exit status 2)."""
+    or a one-line error naming the bad line and saying ``what`` must be (exit status 2)."""
     from .data import load_rows, restrict
 
     try:
         rows = load_rows(path)
     except ValueError as exc:
         raise CommandError(
-            f"{str(exc)[:300]}. DATA must be routing outcomes: JSONL, one object with id, messages and "
+            f"{str(exc)[:300]}. {what} must be routing outcomes: JSONL, one object with id, messages and "
             "outcomes per line (see docs/routing.md)."
         ) from None
     except OSError as exc:
@@ -65,7 +67,9 @@ def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: 
     """Fit the router on routing-outcomes DATA (JSONL) and write it to a single file."""
     from .model import RouterModel
 
+    check_writable(output, "--output")
     rows = _rows(data)
+    check_train_rows(rows, data, "'DATA'")
     model = RouterModel.fit(
         rows,
         embedder=_embedder(embedder),
@@ -85,7 +89,13 @@ def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: 
 @click.argument("data", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--test", "test_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--cv", type=int, default=None, help="k-fold cross-validation on DATA")
+@click.option(
+    "--cv",
+    type=int,
+    default=None,
+    callback=cv_option,
+    help=f"k-fold cross-validation on DATA (or each --all file): K from 2 up to the rows [default: {DEFAULT_CV}]",
+)
 @click.option("--decisions", type=click.Path(dir_okay=False), help="write every decision (JSONL)")
 @click.option("--plot", type=click.Path(dir_okay=False), help="PNG of the cost-quality curve")
 @click.option("--embedder", type=click.Choice(["hash", "minilm", "e5", "auto"]), default="hash", show_default=True)
@@ -99,7 +109,10 @@ def train_cmd(data: str, output: str, embedder: str, no_cascades: bool, scorer: 
 )
 @click.option("--models", default=None, help="comma-separated models: evaluate on this subset of the data's models")
 @click.option(
-    "--all", "all_dir", type=click.Path(exists=True, file_okay=False), help="every *.jsonl in this folder (with --cv)"
+    "--all",
+    "all_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="every *.jsonl in this folder (with --cv); output files get each data file's stem",
 )
 @click.option("--reliability", type=click.Path(dir_okay=False), help="PNG reliability diagram of p_meet")
 def eval_cmd(
@@ -119,49 +132,60 @@ def eval_cmd(
 ) -> None:
     """Sweep the router's cost/quality knob on held-out rows and print the metrics."""
     from rich.console import Console
-    from rich.progress import Progress
 
     from .evaluate import cross_validate, summarise, train_test
 
     console = Console(stderr=False)
+    outputs = Outputs(decisions, plot, reliability)
     kw = {
-        "embedder": _embedder(embedder),
         "predictor": predictor,
         "predictor_args": _args(predictor),
         "cascades": not no_cascades,
         "scorer": scorer,
     }
+    k = DEFAULT_CV if cv is None else cv
     if all_dir:
         if data or train_path or test_path or models:
             raise click.UsageError("--all DIR evaluates every file of DIR: give no DATA, --train/--test or --models")
-        return _eval_all(console, all_dir, cv or 5, kw)
-    if train_path and test_path:
-        if data or cv:
-            raise click.UsageError("give either DATA --cv K, or --train A --test B")
-        train, test = _rows(train_path, models), _rows(test_path, models)
-        scored, steps = test, 1
-    elif data:
-        rows = _rows(data, models)
-        scored, steps = rows, cv or 5
-    else:
+        return _eval_all(console, all_dir, (k, cv is not None), {**kw, "embedder": embedder}, outputs)
+    if bool(train_path) != bool(test_path):
+        raise click.UsageError("--train A.jsonl and --test B.jsonl go together")
+    if train_path and (data or cv is not None):
+        raise click.UsageError("give either DATA --cv K, or --train A --test B (B is the held-out set: no --cv)")
+    if not (train_path or data):
         raise click.UsageError("give DATA --cv K, or --train A.jsonl --test B.jsonl")
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("embedding, fitting and sweeping", total=steps)
-
-        adv = partial(progress.advance, task)
-        sweep = (
-            train_test(train, test, progress=adv, **kw)
-            if train_path
-            else cross_validate(rows, steps, progress=adv, **kw)
-        )
+    outputs.check()
+    if train_path:
+        train, test = _rows(train_path, models), _rows(test_path, models)
+        check_train_test(train, test, train_path)
+        run, scored, steps = partial(train_test, train, test), test, 1
+    else:
+        rows = _rows(data, models)
+        check_folds(k, len(rows), data, given=cv is not None)
+        run, scored, steps = partial(cross_validate, rows, k), rows, k
+    sweep = _with_progress(console, run, steps, {**kw, "embedder": _embedder(embedder)})
     s = summarise(sweep, scored)
     _print_summary(console, s)
-    if decisions:
-        _write_decisions(console, sweep, decisions)
-    if plot:
-        _plot(console, s, plot)
-    if reliability:
-        _plot_reliability(console, s, reliability)
+    _write_outputs(console, outputs, s, sweep)
+
+
+def _with_progress(console, run, steps: int, kw: dict):
+    """``run(progress=..., **kw)`` under a transient progress bar of ``steps`` fits."""
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("embedding, fitting and sweeping", total=steps)
+        return run(progress=partial(progress.advance, task), **kw)
+
+
+def _write_outputs(console, outputs: Outputs, s: dict, sweep) -> None:
+    """The files asked for besides the tables."""
+    if outputs.decisions:
+        _write_decisions(console, sweep, outputs.decisions)
+    if outputs.plot:
+        _plot(console, s, outputs.plot)
+    if outputs.reliability:
+        _plot_reliability(console, s, outputs.reliability)
 
 
 def _write_decisions(console, sweep, path: str) -> None:
@@ -175,18 +199,26 @@ def _write_decisions(console, sweep, path: str) -> None:
     console.print(f"wrote {n} decisions to {path}")
 
 
-def _eval_all(console, all_dir: str, k: int, kw: dict) -> None:
+def _eval_all(console, all_dir: str, folds: tuple[int, bool], kw: dict, outputs: Outputs) -> None:
+    """Every file's options and data checked first (a mistake fails in seconds, not after the
+    first files' minutes), then each file evaluated and its output files written. ``folds``:
+    (K, whether --cv gave it); ``kw["embedder"]``: the embedder's name, loaded after the checks."""
     from .eval_all import evaluate_file, print_all
 
     files = sorted(Path(all_dir).glob("*.jsonl"))
     if not files:
         raise click.UsageError(f"no *.jsonl routing-outcomes files in {all_dir}")
-    results = []
+    per_file = [outputs.for_data(p) for p in files]
+    for out in per_file:
+        out.check()
     for p in files:
-        try:
-            results.append(evaluate_file(p, k, **kw))
-        except ValueError as exc:
-            raise CommandError(f"{str(exc)[:300]}. Every *.jsonl in {all_dir} must be routing outcomes.") from None
+        check_folds(folds[0], len(_rows(str(p), what=f"Every *.jsonl in {all_dir}")), p.name, folds[1])
+    kw = {**kw, "embedder": _embedder(kw["embedder"])}
+    results = []
+    for p, out in zip(files, per_file):
+        s, sweep = evaluate_file(p, folds[0], **kw)
+        _write_outputs(console, out, s, sweep)
+        results.append(s)
     print_all(console, results)
 
 

@@ -1,20 +1,26 @@
 """``faregate eval --all DIR``: every routing-outcomes file of a folder, cross-validated, with
 the baselines beside the router: the zero router (hull of the single models), the per-task
 rule (each task's best plan for every knob value, chosen on the training fold) and the oracle;
-"below rule" is the share of the single models' cost range where faregate's hull is below the
-rule's by more than 0.0001, and by how much at most ("-": at or above it everywhere).
+"below rule" is the share of the cost range both hulls cover (the single models' range from the
+dearer of the two hulls' cheapest points: below that one of them has no plan) where faregate's
+hull is below the rule's by more than 0.0001, and by how much at most ("-": at or above it
+everywhere). Pinned by ``metrics.hull_shortfall``.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import metrics as M
 from .cascade import candidate_arms, simulate
 from .data import OutcomeTable, Row, kfold, load_rows
+
+if TYPE_CHECKING:
+    from .evaluate import Sweep
 
 
 def task_rule_points(rows: list[Row], k: int = 5, seed: int = 0, lambdas=None) -> list[tuple[float, float]]:
@@ -45,13 +51,15 @@ def task_rule_points(rows: list[Row], k: int = 5, seed: int = 0, lambdas=None) -
     return list(zip((c / len(rows)).tolist(), (q / len(rows)).tolist()))
 
 
-def evaluate_file(path: Path, k: int, **kw) -> dict:
-    """One file's figures (router by ``evaluate.cross_validate`` with ``kw``)."""
+def evaluate_file(path: Path, k: int, **kw) -> tuple[dict, Sweep]:
+    """One file's figures and the router's sweep (by ``evaluate.cross_validate`` with ``kw``;
+    the sweep holds the decisions ``--decisions`` writes)."""
     from .evaluate import cross_validate, summarise
 
     rows = load_rows(path)
     t0 = time.perf_counter()
-    s = summarise(cross_validate(rows, k, **kw), rows)
+    sweep = cross_validate(rows, k, **kw)
+    s = summarise(sweep, rows)
     singles = s["baselines"]["singles"].values()
     lo, hi = min(c for c, _ in singles), max(c for c, _ in singles)
     rule = task_rule_points(rows, k)
@@ -60,7 +68,14 @@ def evaluate_file(path: Path, k: int, **kw) -> dict:
     s["seconds"] = time.perf_counter() - t0
     s["rows"] = len(rows)
     s["file"] = path.name
-    return s
+    return s, sweep
+
+
+BELOW_RULE = (
+    "below rule: share of the cost range both hulls cover (from the dearer of their cheapest points to the "
+    "dearest single model) where faregate's hull is more than 0.0001 below the per-task rule's, and the largest "
+    "gap there; -: never below"
+)
 
 
 def print_all(console, results: list[dict]) -> None:
@@ -72,7 +87,7 @@ def print_all(console, results: list[dict]) -> None:
     def f(x, pct=False):
         return "-" if x is None else (f"{x:.1f}%" if pct else f"{x:.4f}")
 
-    t = Table(title="cross-validated AIQ per data set (higher is better)")
+    t = Table(title="cross-validated AIQ per data set (higher is better)", caption=BELOW_RULE)
     for name in (
         "data",
         "rows",

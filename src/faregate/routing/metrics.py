@@ -58,11 +58,19 @@ def hull_shortfall(
     n: int = 400,
     tol: float = 1e-4,
 ) -> tuple[float, float]:
-    """Where ``points``' hull is below ``reference``'s by more than ``tol`` over ``n`` costs spread
-    over [lo, hi]: (the share of those costs, the largest shortfall in quality); (0, 0): at or
-    above it everywhere. Below a hull's cheapest point its quality is 0, as in ``aiq``."""
+    """Where ``points``' hull is below ``reference``'s by more than ``tol``, over ``n`` costs
+    spread over the part of [lo, hi] both hulls cover (from the dearer of their cheapest points):
+    (the share of those costs, the largest shortfall in quality); (0, 0): at or above it
+    everywhere, or no common range. Below a hull's cheapest point there is no plan to compare
+    (``aiq`` counts quality 0 there, so a hull that starts a rounding error above ``lo`` would
+    otherwise look short by the reference's whole quality)."""
     mine, ref = upper_hull(points), upper_hull(reference)
-    costs = np.linspace(lo, hi, n)
+    if not mine or not ref:
+        return 0.0, 0.0
+    start = max(lo, mine[0][0], ref[0][0])
+    if start > hi:
+        return 0.0, 0.0
+    costs = np.linspace(start, hi, n)
     gap = np.array([hull_value(mine, c) - hull_value(ref, c) for c in costs])
     below = gap < -tol
     return float(below.mean()), float(max(0.0, -gap.min())) if below.any() else 0.0

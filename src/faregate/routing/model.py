@@ -33,6 +33,7 @@ from .scorer import fit_judge
 
 FORMAT = "faregate-router/1"
 SCORER_THRESHOLDS = (0.5, 0.7, 0.85)
+MIN_TRAIN_ROWS = 2  # the kNN's out-of-fold calibration needs a neighbour for every held-out row
 
 
 @dataclass
@@ -103,7 +104,10 @@ class RouterModel:
     ) -> RouterModel:
         """Fit on rows. With ``predictor_args=None`` a kNN's settings are chosen by inner
         cross-validation on these rows (``tune.select_knn``). ``embeddings`` may pass precomputed ``embedder.embed`` of the rows'
-        routing texts (cross-validation embeds once)."""
+        routing texts (cross-validation embeds once). ``ValueError`` for fewer than
+        ``MIN_TRAIN_ROWS`` rows."""
+        if len(rows) < MIN_TRAIN_ROWS:
+            raise ValueError(f"the router needs at least {MIN_TRAIN_ROWS} training rows, got {len(rows)}")
         table = OutcomeTable.from_rows(rows)
         feats = [row_features(r) for r in rows]
         tasks = sorted({f.task for f in feats if f.task})
