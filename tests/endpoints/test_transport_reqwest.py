@@ -121,6 +121,93 @@ async def test_closing_a_stream_drops_the_upstream_connection(fake, calls):
         await asyncio.sleep(0.02)
 
 
+async def _upstream_saw_the_client_leave(fake, within_s: float) -> float:
+    """Seconds until the fake's last request saw its client leave; fails after ``within_s``."""
+    t0 = time.monotonic()
+    while not fake.log[-1]["disconnected"]:
+        assert time.monotonic() - t0 < within_s, "the upstream never saw the client leave"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - t0
+
+
+async def test_a_stream_abandoned_before_its_head_stops_the_upstream(fake, calls):
+    """A lost hedge (or a ttfb timeout, or a client that left) cancels ``open_stream`` while the
+    head is awaited. pyreqwest detaches the request in Rust on cancel: the stream client's read
+    timeout (``max(ttfb, idle)`` and a margin, here 1.5 s) is what stops it, not the head's
+    arrival (5 s)."""
+    fake.queue.append({"delay_ms": 5000, "text": "x" * 200, "chunks": 40, "chunk_gap_ms": 50})
+    dep = _dep(fake.base, ttfb=0.5, idle=0.3)
+    t0 = time.monotonic()
+    opening = asyncio.create_task(calls.open_stream(dep, dep.adapter.request_for(REQ, dep.target, stream=True), CAPS))
+    await asyncio.sleep(0.2)
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    await _upstream_saw_the_client_leave(fake, within_s=3.0)
+    assert time.monotonic() - t0 < 3.2  # well before the head the fake sends at 5 s
+
+
+async def test_sequential_calls_reuse_one_connection(fake, calls):
+    dep = _dep(fake.base)
+    for _ in range(4):
+        fake.queue.append({"text": "again"})
+        assert (await calls.post(dep, REQ, time.monotonic() + 10, CAPS)).content == "again"
+    for _ in range(3):  # streams read to their end go back to their pool too
+        fake.queue.append({"text": "one two", "chunks": 2})
+        resp = await calls.open_stream(dep, dep.adapter.request_for(REQ, dep.target, stream=True), CAPS)
+        while await resp.content.readany():
+            pass
+        resp.release()
+    peers = [tuple(r["peer"]) for r in fake.log]
+    assert len(peers) == 7 and len(set(peers[:4])) == 1 and len(set(peers[4:])) == 1, peers
+
+
+async def test_a_stalled_stream_is_cut_by_the_idle_timeout(fake, calls):
+    """Through the executor and the stream reader: a stall mid-stream ends in-band after
+    ``idle`` (the reader's wording: reqwest's read timeout, a backstop, is longer) and drops the
+    upstream."""
+    import random
+
+    from faregate.core.types import TextDelta
+    from faregate.endpoints.http import HttpPool
+    from faregate.pipeline.context import RequestContext
+    from faregate.pipeline.executor import Executor
+
+    cfg = GatewayConfig.model_validate(
+        {
+            "models": [
+                {
+                    "name": "m",
+                    "provider": "openai",
+                    "base_url": fake.base,
+                    "api_key": "k",
+                    "timeouts": {"connect": 1, "ttfb": 0.5, "idle": 0.5, "total": 10},
+                }
+            ]
+        }
+    )
+    pool = HttpPool(HttpPoolConfig(client="pyreqwest"), fast=calls)
+    await pool.start()
+    try:
+        ex = Executor(cfg.models, DeploymentRegistry(cfg.models), pool, retry=cfg.retry, rng=random.Random(1))
+        fake.queue.append({"text": "one two three four", "chunks": 4, "stall_after_chunks": 2})
+        ctx = RequestContext(request=ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}], stream=True))
+        ctx.candidates = ["m"]
+        reply = await ex(ctx)
+        got, t_stall = [], 0.0
+        with pytest.raises(UpstreamError) as e:
+            async for ev in reply.events:
+                if isinstance(ev, TextDelta):
+                    got.append(ev.text)
+                    t_stall = time.monotonic()
+        waited = time.monotonic() - t_stall
+        assert e.value.kind == "timeout" and "stalled: no bytes for 0.5 s" in e.value.message, e.value.message
+        assert got and 0.45 < waited < 1.4, (got, waited)
+        await _upstream_saw_the_client_leave(fake, within_s=1.5)
+    finally:
+        await pool.close()
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="pyreqwest 0.15.1 does not abort a request in Rust when the Python task awaiting it is "

@@ -5,6 +5,7 @@ with ``FAREGATE_TEST_SERVER=granian`` (docs/fast-http.md)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -86,6 +87,46 @@ def test_a_body_over_the_cap_is_refused_with_413(served):
     chunks = iter([big[:3000], big[3000:]])
     status, body = _raw(served, chunks, {**headers, "transfer-encoding": "chunked"})  # type: ignore[arg-type]
     assert status == 413
+
+
+def _expecting_continue(srv: ServeProcess, body: bytes) -> http.client.HTTPResponse:
+    """POST with ``Expect: 100-continue`` as a careful client does: the head, then the body only
+    once the server says "100 Continue" (a server that refuses at once answers without it)."""
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+        + f"authorization: Bearer {GATEWAY_KEY}\r\ncontent-length: {len(body)}\r\n".encode()
+        + b"expect: 100-continue\r\nconnection: close\r\n\r\n"
+    )
+    first = b""
+    while len(first) < 12:  # the status line's start, left in the socket for the parser
+        first = s.recv(12, socket.MSG_PEEK)
+        assert first, "the server closed the connection without answering"
+    if first.startswith(b"HTTP/1.1 100"):
+        s.sendall(body)
+    resp = http.client.HTTPResponse(s)  # skips the interim 100 as any client does
+    resp.begin()
+    s.close()  # the response keeps its own file on the socket
+    return resp
+
+
+def test_expect_100_continue_gets_the_real_answer(served, upstreams):
+    """aiohttp's expect handler writes "100 Continue" itself; granian sends its own, and that
+    write must not open the response as a 200 with the interim line as its body."""
+    missing = json.dumps({"model": "no-such-model", "messages": MSG}).encode()
+    resp = _expecting_continue(served, missing)
+    assert resp.status == 404 and resp.getheader("content-type") == "application/json"
+    assert resp.getheader("x-request-id", "").startswith("req_")
+    assert json.loads(resp.read())["error"]["code"] == "model_not_found"
+
+    big = json.dumps({"model": "fake-openai", "messages": [{"role": "user", "content": "x" * 8000}]}).encode()
+    resp = _expecting_continue(served, big)  # refused by its length, before any 100
+    assert resp.status == 413 and json.loads(resp.read())["error"]["code"] == "request_too_large"
+
+    upstreams["openai"].script({"text": "continued"})
+    resp = _expecting_continue(served, json.dumps({"model": "fake-openai", "messages": MSG}).encode())
+    assert resp.status == 200 and resp.getheader("content-type") == "application/json"
+    assert json.loads(resp.read())["choices"][0]["message"]["content"] == "continued"
 
 
 def test_a_stream_that_fails_in_band_still_ends(served, upstreams):

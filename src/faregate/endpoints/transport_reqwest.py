@@ -9,10 +9,14 @@ bodies are read chunk by chunk up to the caps.
 reqwest sets the connect and read timeouts per client, not per request, so there is one client
 (and one connection pool) per distinct ``(connect, read)`` pair the deployments use, built on
 first use. A non-streaming call gets ``ttfb`` as its read timeout (the wait for the head and
-every gap in the body, as aiohttp's ``sock_read``) and the time left as its total timeout; a
-stream gets neither (the stream reader bounds its waits). Streamed bodies are read with no
-read-ahead buffer: pyreqwest's default buffers 64 KiB before returning the head, which would
-hold a short stream whole before its first event.
+every gap in the body, as aiohttp's ``sock_read``) and the time left as its total timeout. A
+stream's waits are bounded by the stream reader (``ttfb``, ``idle``, the deadline); its client's
+read timeout is only a backstop, ``stream_read_timeout``, for a stream abandoned before its
+head arrived: pyreqwest runs each request as a tokio task that cancelling the Python await
+detaches without aborting (0.15.1 has no way to abort one), so that request would otherwise run
+until its head came, however late. Streamed bodies are read with no read-ahead buffer:
+pyreqwest's default buffers 64 KiB before returning the head, which would hold a short stream
+whole before its first event.
 
 pyreqwest is imported when the first client is built, so the module loads without the extra.
 """
@@ -40,6 +44,10 @@ _OS_ERROR = re.compile(r"\s*\(os error \d+\)$")
 
 CLIENTS = ("aiohttp", "pyreqwest")
 
+# Past the stream reader's own bounds: a live stream is cut (and its error worded) by the reader,
+# even when the event loop is slow to read the next chunk.
+STREAM_BACKSTOP_S = 1.0
+
 
 def chosen_client(config: HttpPoolConfig, env: dict[str, str] | os._Environ[str] = os.environ) -> str:
     """``http_pool.client``, or ``FAREGATE_HTTP_CLIENT`` when set (it flips a whole test run)."""
@@ -62,6 +70,14 @@ def load_pyreqwest() -> Any:
     except ImportError:
         raise ConfigError(INSTALL_HINT) from None
     return pyreqwest
+
+
+def stream_read_timeout(dep: Deployment) -> float:
+    """A stream's read timeout in reqwest: the longest wait the stream reader allows (``ttfb``
+    for the head, ``idle`` between chunks) and a margin. It is what stops, in Rust, a stream
+    abandoned while it waited for its head (a ``ttfb`` timeout, a lost hedge, a client that left)."""
+    t = dep.timeouts
+    return max(t.ttfb, t.idle) + STREAM_BACKSTOP_S
 
 
 class ReqwestStream:
@@ -110,18 +126,17 @@ class ReqwestCalls:
         self._config = config or HttpPoolConfig()
         self._mod = load_pyreqwest()
         self.errors = self._mod.exceptions
-        self._clients: dict[tuple[float, float | None], Any] = {}
+        self._clients: dict[tuple[float, float], Any] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
-    def client(self, connect: float, read: float | None) -> Any:
+    def client(self, connect: float, read: float) -> Any:
         """The client (and its connection pool) for one ``(connect, read)`` timeout pair."""
         key = (connect, read)
         client = self._clients.get(key)
         if client is None:
             c = self._config
             b = self._mod.client.ClientBuilder().connect_timeout(timedelta(seconds=connect))
-            if read is not None:
-                b = b.read_timeout(timedelta(seconds=read))
+            b = b.read_timeout(timedelta(seconds=read))
             b = b.pool_idle_timeout(timedelta(seconds=c.keepalive_s)).http2(c.http2).follow_redirects(False)
             if c.limit:
                 b = b.max_connections(c.limit)
@@ -156,9 +171,10 @@ class ReqwestCalls:
         return dep.adapter.response_for(req, body, model=dep.target.model_name)
 
     async def open_stream(self, dep: Deployment, up: UpstreamRequest, caps: UpstreamCapsConfig) -> ReqwestStream:
-        request = self._request(self.client(dep.timeouts.connect, None), up).streamed_read_buffer_limit(0)
-        request = request.build_streamed()
+        client = self.client(dep.timeouts.connect, stream_read_timeout(dep))
+        request = self._request(client, up).streamed_read_buffer_limit(0).build_streamed()
         try:
+            # Cancelled here, the request goes on in Rust until its head or the read timeout.
             response = await request.__aenter__()
         except TimeoutError:
             raise  # the stream reader says what timed out

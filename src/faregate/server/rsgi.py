@@ -16,6 +16,9 @@ What aiohttp's server did that is done differently here:
   ``ConnectionResetError``, as aiohttp's writer does;
 - a body over ``server.max_body_bytes`` with a ``Content-Length`` is refused (413) without being
   read; one without a length is read up to the cap plus one byte, then refused the same way;
+- ``Expect: 100-continue`` is granian's: it sends "100 Continue" when the body is read (a body
+  refused unread gets its 413 without one); the "100 Continue" aiohttp's expect handler writes
+  is dropped by the writer, as is anything written before the response head;
 - the request head timeout is granian's (``server.header_timeout_s``, passed on by
   ``GranianServing``); ``server.max_connections`` and the keep-alive timeout, which the
   capacity guard's protocol applies under aiohttp, are not applied.
@@ -92,10 +95,12 @@ class _RsgiWriter(AbstractStreamWriter):
         self._status = 200
         self._headers: list[tuple[str, str]] = []
         self._stream: Any = None
+        self._head: bool = False  # write_headers has run: writes from then on are the body
         self.buffer_size = self.output_size = 0
         self.length = None
 
     async def write_headers(self, status_line: str, headers: CIMultiDict[str]) -> None:
+        self._head = True
         self._status = int(status_line.split(" ", 2)[1])
         self._headers = [(k, v) for k, v in headers.items() if k.lower() not in _HOP]
 
@@ -113,6 +118,11 @@ class _RsgiWriter(AbstractStreamWriter):
 
     async def write(self, chunk: bytes | bytearray | memoryview) -> None:
         if not chunk:
+            return
+        if not self._head:
+            # Before the head only an interim response is written: the expect handler's
+            # "100 Continue". granian sends that itself when the body is read (and the body is
+            # read before the handler runs), so writing it would open a 200 with it as body.
             return
         self.send_headers()
         self.output_size += len(chunk)

@@ -237,15 +237,18 @@ class LogWriter:
         if not log_spill.pending(self.spill_path):
             return
         await self._ensure_db()  # only move files around once the database answers
-        while (records := log_spill.take(self.spill_path)) is not None:
-            for i in range(0, len(records), self.batch_size):
-                # Idempotent: ids already stored (a crash mid-replay) are skipped, so neither the
-                # row nor its rollup counts twice.
-                chunk = await self._not_stored(await self._ensure_db(), records[i : i + self.batch_size])
-                if chunk:
-                    await self._write(chunk)
-                self.replayed += len(chunk)
-            log_spill.done(self.spill_path)
+        # None also when another writer (another worker) is replaying: it takes what is left.
+        while (claim := log_spill.take(self.spill_path)) is not None:
+            with claim:  # a failed replay lets the copy go, for the next take
+                records = claim.records
+                for i in range(0, len(records), self.batch_size):
+                    # Idempotent: ids already stored (a crash mid-replay) are skipped, so neither
+                    # the row nor its rollup counts twice.
+                    chunk = await self._not_stored(await self._ensure_db(), records[i : i + self.batch_size])
+                    if chunk:
+                        await self._write(chunk)
+                    self.replayed += len(chunk)
+                claim.done()
             log.info("request log: replayed %d spilled record(s)", len(records))
 
     async def _run(self) -> None:
