@@ -195,18 +195,7 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
     cons = request.constraints
     cands, excluded = candidates(route, request, stats, catalogue)
     offline = {c.models[0]: c.quality for c in cands if len(c.models) == 1}
-    explored = False
-    means = None  # the candidates at the learner's means, when an explored sample replaced them
-    learned: dict[str, float] = {}
-    if stats.adjust is not None:
-        adjusted, explored = stats.adjust(offline)
-        mean_q: dict[str, float] | None = adjusted
-        if explored:
-            mean_q = stats.adjust_mean(offline) if stats.adjust_mean is not None else None
-            if mean_q is not None:
-                means = _shift_all(cands, mean_q, cons.min_quality)
-        learned = {m: q - offline[m] for m, q in (mean_q or {}).items() if abs(q - offline[m]) >= 5e-5}
-        cands = _shift_all(cands, adjusted, cons.min_quality)
+    cands, means, learned, explored = _learned(cands, offline, stats, cons.min_quality)
     select = partial(
         select_mode,
         mode=cons.mode,
@@ -254,6 +243,24 @@ def plan(route: RouteConfig, request: PlanRequest, stats: Stats, catalogue: Cata
         tier="batch" if batch.chosen is not None else "sync",
         batch_note=batch.reason or None,
     )
+
+
+def _learned(
+    cands: list[Candidate], offline: dict[str, float], stats: Stats, floor: float | None
+) -> tuple[list[Candidate], list[Candidate] | None, dict[str, float], bool]:
+    """The candidates at the learner's quality; those at its means when an explored sample
+    replaced them (else None); how far the means moved each model; whether it explores."""
+    if stats.adjust is None:
+        return cands, None, {}, False
+    adjusted, explored = stats.adjust(offline)
+    mean_q: dict[str, float] | None = adjusted
+    means = None
+    if explored:
+        mean_q = stats.adjust_mean(offline) if stats.adjust_mean is not None else None
+        if mean_q is not None:
+            means = _shift_all(cands, mean_q, floor)
+    learned = {m: q - offline[m] for m, q in (mean_q or {}).items() if abs(q - offline[m]) >= 5e-5}
+    return _shift_all(cands, adjusted, floor), means, learned, explored
 
 
 def _shift_all(cands: list[Candidate], quality: Mapping[str, float], floor: float | None) -> list[Candidate]:

@@ -22,9 +22,8 @@ Control API (the same on every protocol):
   request ending in an assistant message (Anthropic; OpenAI with ``continue_final_message``)
   is continued: the answer is the scripted text after that prefix.
 - ``POST /_fake/default``: the behaviour used when no script is queued.
-- ``GET /_fake/requests``: what arrived (method, path, query, headers, JSON body, the client's
-  address as ``peer`` (host and port: one per connection), and ``disconnected`` when the client
-  went away before the answer was complete).
+- ``GET /_fake/requests``: what arrived (method, path, query, headers, JSON body, ``peer``: the
+  client's host and port, and ``disconnected`` when it went away before the answer was complete).
 - ``POST /_fake/reset``: clears the script, the default and the log.
 
 ``responder(protocol, model, body) -> behaviour`` decides the default answer per request
@@ -90,12 +89,6 @@ def _json_mode(protocol: str, body: dict) -> bool:
     if protocol == "gemini":
         return (body.get("generationConfig") or {}).get("responseMimeType") == "application/json"
     return False
-
-
-def _peer(request: web.Request) -> list:
-    """The client's (host, port): which connection a request came on."""
-    transport = request.transport
-    return list(transport.get_extra_info("peername") or ()) if transport is not None else []
 
 
 class FakeProvider(LoopbackServer):
@@ -235,7 +228,7 @@ class FakeProvider(LoopbackServer):
             "headers": {str(k).lower(): v for k, v in request.headers.items()},
             "body": body,
             "disconnected": False,
-            "peer": _peer(request),
+            "peer": list(request.transport.get_extra_info("peername") or ()) if request.transport else [],
         }
         self.log.append(entry)
         if self.queue:

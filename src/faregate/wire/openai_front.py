@@ -235,9 +235,8 @@ def parse_chat_request(body: Any, bounds: InputBounds = DEFAULT_BOUNDS) -> ChatR
     ptc = body.get("parallel_tool_calls")
     if ptc is not None and not isinstance(ptc, bool):
         raise _bad("parallel_tool_calls", "expected true or false")
-    # Both are checked: a bad max_tokens beside a good max_completion_tokens is still an error.
-    completion_cap, legacy_cap = _int(body, "max_completion_tokens"), _int(body, "max_tokens")
-    max_tokens = completion_cap if completion_cap is not None else legacy_cap
+    caps = (_int(body, "max_completion_tokens"), _int(body, "max_tokens"))  # both checked
+    max_tokens = caps[0] if caps[0] is not None else caps[1]
     seed = body.get("seed")
     if isinstance(seed, float) and seed.is_integer() and INT64_MIN <= seed <= INT64_MAX:
         seed = int(seed)  # JSON has one number type: -299.0 is the integer -299
