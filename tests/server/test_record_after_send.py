@@ -41,3 +41,31 @@ def test_the_answer_is_not_held_by_its_recording(start_server, upstreams, monkey
         line.startswith("faregate_requests_total{") and 'status="200"' in line and line.endswith(" 1.0")
         for line in metrics.splitlines()
     ), metrics
+
+
+async def test_a_client_gone_before_the_answer_is_written_is_recorded_and_no_error():
+    """The answer written to a connection the client closed (a race aiohttp's own writer hides):
+    no exception reaches the error middleware, and the request is still recorded."""
+    from unittest import mock
+
+    from aiohttp.client_exceptions import ClientConnectionResetError
+    from aiohttp.test_utils import make_mocked_request
+
+    from faregate.core.types import ChatRequest
+    from faregate.pipeline.context import RequestContext
+    from faregate.server.front_handler import _send_then_record
+
+    gone = ClientConnectionResetError("Cannot write to closing transport")
+    writer = mock.Mock()
+    writer.write_headers = mock.AsyncMock(side_effect=gone)
+    writer.send_headers = mock.Mock(side_effect=gone)
+    writer.write = mock.AsyncMock(side_effect=gone)
+    writer.write_eof = mock.AsyncMock(side_effect=gone)
+    request = make_mocked_request("POST", "/v1/chat/completions", writer=writer)
+    ctx = RequestContext(request=ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}]))
+    seen = []
+    ctx.on_record.append(seen.append)
+    await ctx.finish(hold_records=True)
+    assert seen == [], "held for after the write"
+    resp = await _send_then_record(request, ctx, b'{"ok": true}')
+    assert seen == [ctx] and resp.status == 200

@@ -102,6 +102,8 @@ async def _send_then_record(request: web.Request, ctx: RequestContext, body: byt
     try:
         await resp.prepare(request)
         await resp.write_eof()
+    except ConnectionError:  # the client left: as aiohttp does when it writes the answer, no error
+        pass
     finally:  # a client gone mid-write is still recorded
         ctx.run_records()
     return resp
