@@ -296,7 +296,9 @@ class Bench:
             self.throughput(n, n, PLAIN, sample_log=n.startswith("fg-"))
         for n in flip([n for n in ("floor", "fg-default", "fg-before", "fg-granian") if n in self.procs]):
             self.throughput(f"{n}/stream", n, STREAM)
-        for n in flip([n for n in ("direct", "floor", "fg-default", "fg-cache-db", "fg-granian") if n in self.procs]):
+        for n in flip(
+            [n for n in ("direct", "floor", "fg-default", "fg-cache-db", "fg-before", "fg-granian") if n in self.procs]
+        ):
             self.latency(n, n, PLAIN)
         for n in flip([n for n in ("direct", "floor", "fg-default", "fg-before", "fg-granian") if n in self.procs]):
             self.stream_first(n)
@@ -379,8 +381,19 @@ def report(b: Bench, log: dict[str, dict[str, float]], soak: dict | None) -> boo
         print(
             f"  {k:<18} {v:7.0f} us  ({1e6 / v:,.0f} req/s per core); median req/s {statistics.median(b.rps[k]):,.0f}"
         )
-    p50 = {k: statistics.median(v) for k, v in b.p50.items() if k in ("direct", "floor", "fg-default", "fg-cache-db")}
+    p50 = {
+        k: statistics.median(v)
+        for k, v in b.p50.items()
+        if k in ("direct", "floor", "fg-default", "fg-cache-db", "fg-before")
+    }
     print("\np50 at c=1 (ms, median of rounds): " + ", ".join(f"{k} {v * ms:.3f}" for k, v in p50.items()))
+    if "fg-before" in b.p50:
+        diffs = [(x - y) * ms for x, y in zip(b.p50["fg-default"], b.p50["fg-before"])]
+        print(
+            "  fg-default - fg-before per round (ms): "
+            + ", ".join(f"{d:+.3f}" for d in diffs)
+            + f"  median {statistics.median(diffs):+.3f}"
+        )
     firsts = {
         n: pct(b.p50[f"{n}/ttfb"], 0.5) for n in ("direct", "floor", "fg-default", "fg-before") if f"{n}/ttfb" in b.p50
     }
