@@ -105,18 +105,23 @@ def test_pure_planner_matches_the_step(models, constraints, prompt, max_tokens, 
     assert via_pure.predicted_latency_ms == ttft + 1000.0 * out / chosen.latency.tokens_per_s
 
 
-def test_adjust_is_applied_and_explored_reported():
+def _cheap_and_dear(dear_quality: float, **constraints):
+    """A two-model route ("cheap" at quality 0.5, "dear"), a "hi" request and its constraints."""
     config = GatewayConfig.model_validate(
         {
             "models": [
                 {"name": "cheap", "prices": {"input": 1, "output": 1}, "quality": 0.5},
-                {"name": "dear", "prices": {"input": 9, "output": 9}, "quality": 0.9},
+                {"name": "dear", "prices": {"input": 9, "output": 9}, "quality": dear_quality},
             ]
         }
     )
     route = RoutingStep(config, DeploymentRegistry(config.models)).routes["auto"]
     feats = F.extract([{"role": "user", "content": "hi"}])
-    cons = resolve_constraints({"min_quality": 0.8}, route, config, feats.task)
+    return config, route, feats, resolve_constraints(constraints, route, config, feats.task)
+
+
+def test_adjust_is_applied_and_explored_reported():
+    config, route, feats, cons = _cheap_and_dear(0.9, min_quality=0.8)
     seen = {}
 
     def adjust(offline):
@@ -130,17 +135,7 @@ def test_adjust_is_applied_and_explored_reported():
 
 
 def test_an_explored_sample_below_the_floor_is_not_constraint_unmet_when_a_model_meets_it():
-    config = GatewayConfig.model_validate(
-        {
-            "models": [
-                {"name": "cheap", "prices": {"input": 1, "output": 1}, "quality": 0.5},
-                {"name": "dear", "prices": {"input": 9, "output": 9}, "quality": 0.95},
-            ]
-        }
-    )
-    route = RoutingStep(config, DeploymentRegistry(config.models)).routes["auto"]
-    feats = F.extract([{"role": "user", "content": "hi"}])
-    cons = resolve_constraints({"min_quality": 0.8, "confidence": 0.5}, route, config, feats.task)
+    config, route, feats, cons = _cheap_and_dear(0.95, min_quality=0.8, confidence=0.5)
 
     def sampled(offline):  # the exploring draw put every model under the floor
         return {"cheap": 0.55, "dear": 0.7}, True
