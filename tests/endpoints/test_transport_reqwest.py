@@ -266,7 +266,7 @@ app = App()
 """
 
 _H2_CLIENT = """
-import asyncio, sys, time
+import asyncio, os, sys, time
 from faregate.config import GatewayConfig, HttpPoolConfig, UpstreamCapsConfig
 from faregate.core.types import ChatRequest
 from faregate.endpoints.deployments import DeploymentRegistry
@@ -282,6 +282,10 @@ async def main(url):
         await calls.close()
 
 asyncio.run(main(sys.argv[1]))
+# Exit without interpreter finalization: pyreqwest's runtime threads can still be releasing the GIL
+# then, which aborts the process (seen once in CI, after both answers were printed).
+sys.stdout.flush()
+os._exit(0)
 """
 
 
