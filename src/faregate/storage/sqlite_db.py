@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,6 +43,21 @@ def _split_sql(script: str) -> list[str]:
     return out
 
 
+def _wal(conn: sqlite3.Connection, timeout_s: float = 10.0) -> None:
+    """``journal_mode = WAL``, retried while locked: two processes opening a new database at once
+    (replicas, or writers replaying one spill file) can find it locked, and SQLite does not wait
+    on the busy timeout for this pragma. Runs in a worker thread, so it may sleep."""
+    t_end = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > t_end:
+                raise
+        time.sleep(0.01)
+
+
 class SQLiteDatabase(Database):
     """See the module docstring."""
 
@@ -71,7 +87,7 @@ class SQLiteDatabase(Database):
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 10000")
             if self.path != ":memory:":
-                conn.execute("PRAGMA journal_mode = WAL")
+                _wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = conn
         return conn
