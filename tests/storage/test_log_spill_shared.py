@@ -115,3 +115,17 @@ async def test_two_processes_replaying_one_spill_file_store_each_record_once(tmp
         assert p.returncode == 0, err[-3000:]
     assert await stored(url) == (2000, 2000, 2000)
     assert not log_spill.pending(spill)
+
+
+async def test_a_replayed_spill_leaves_no_file_behind(tmp_path):
+    """The lock file goes with the last replayed record: a gateway that once spilled into its
+    working directory does not leave a file there."""
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    spill = tmp_path / "spill.jsonl"
+    log_spill.append(spill, [rec(i) for i in range(30)])
+    assert (tmp_path / "spill.jsonl.lock").exists()
+    w = LogWriter(url, spill_path=spill, batch_size=10)
+    await w.flush()
+    await w.close()
+    assert w.replayed == 30 and await stored(url) == (30, 30, 30)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("spill")) == []

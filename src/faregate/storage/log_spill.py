@@ -9,8 +9,10 @@ same database and so the same default spill path), so whatever changes the files
 an exclusive ``flock`` on ``<spill>.lock`` beside it (short: a write, a rename, an unlink, never
 a replay). The copy being replayed carries a ``flock`` of its own, held by its replayer until
 ``done``: a second replayer leaves it alone, and a crashed replayer's lock goes with its
-process, so its copy is taken again. The lock file stays (removing it would race with a process
-about to lock it). Without ``fcntl`` (not POSIX) nothing is locked: one process only.
+process, so its copy is taken again. The lock file is removed when a replay leaves nothing
+spilled; a process that locked a lock file since removed (its inode no longer the path's) opens
+the path again, so every holder always locks the same file. Without ``fcntl`` (not POSIX)
+nothing is locked: one process only.
 """
 
 from __future__ import annotations
@@ -45,14 +47,27 @@ def _replaying(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold the spill file's lock (every process that appends, takes or finishes a replay)."""
+def _locked(path: Path, *, tidy: bool = False) -> Iterator[None]:
+    """Hold the spill file's lock (every process that appends, takes or finishes a replay);
+    ``tidy``: remove the lock file on the way out when nothing is spilled any more."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    lock = path.with_name(path.name + ".lock")
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:
+            break
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break  # the lock file every other holder locks too
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # removed by a tidy holder meanwhile: lock the path's file instead
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+        if tidy and not pending(path):
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
     finally:
         os.close(fd)  # releases the lock
 
@@ -85,7 +100,7 @@ class Claim:
         if self._fd < 0:
             return  # done already, or let go
         work = _replaying(self.path)
-        with _locked(self.path):
+        with _locked(self.path, tidy=True):
             with contextlib.suppress(FileNotFoundError):
                 if os.stat(work).st_ino == os.fstat(self._fd).st_ino:
                     work.unlink()
@@ -119,6 +134,8 @@ def _claim(work: Path) -> int | None:
 def take(path: Path) -> Claim | None:
     """The next records to replay, claimed (None when none are left, or another replayer holds them)."""
     work = _replaying(path)
+    if not work.exists() and not _has_lines(path):
+        return None  # nothing spilled: no lock taken, so no lock file beside a spill that never was
     with _locked(path):  # the check and the move at once: never over a copy not replayed yet
         if not work.exists():
             if not _has_lines(path):
