@@ -182,12 +182,13 @@ class CacheStep(Step):
         return self._after(ctx, plan, None, reply)
 
     def _after(self, ctx: RequestContext, plan: _Plan, flight: Flight | None, reply: Reply) -> Reply:
+        if flight is not None:  # the executor named the answering model before it returned
+            flight.model = ctx.answered_model or (reply.response.model if reply.response is not None else "")
         if reply.response is not None:
             ok = ctx.status == 200 and ctx.error_class is None
             if ok:
                 self._store(ctx, plan, reply.response)
             if flight is not None and flight.followers:
-                flight.model = ctx.answered_model or reply.response.model
                 for ev in CachedAnswer.of(reply.response, model="", cost_usd=0, request_id="", prompt="").events():
                     flight.publish(ev)
             self._land(plan, flight, ok=ok)
@@ -205,7 +206,6 @@ class CacheStep(Step):
             async for ev in events:
                 seen.append(ev)
                 if flight is not None:
-                    flight.model = flight.model or ctx.answered_model or ""
                     flight.publish(ev)
                 yield ev
             ok = any(isinstance(e, Finish) for e in seen) and not ctx.failed_after_first_byte
@@ -273,10 +273,8 @@ class CacheStep(Step):
         ctx.usage, ctx.cost_usd = Usage(), 0.0
         ctx.response_headers[HEADER] = "hit"
         ctx.response_headers["x-faregate-cache-coalesced"] = "1"
-        if model:
-            ctx.answered_model = model
+        ctx.answered_model = model or (resp.model if resp is not None else None)
         if resp is not None:
-            ctx.answered_model = ctx.answered_model or resp.model
             ctx.response_text = resp.content
         return reply
 

@@ -211,12 +211,13 @@ def _eval_all(console, all_dir: str, folds: tuple[int, bool], kw: dict, outputs:
     per_file = [outputs.for_data(p) for p in files]
     for out in per_file:
         out.check()
-    for p in files:
-        check_folds(folds[0], len(_rows(str(p), what=f"Every *.jsonl in {all_dir}")), p.name, folds[1])
+    data = [_rows(str(p), what=f"Every *.jsonl in {all_dir}") for p in files]  # read once, used twice
+    for p, rows in zip(files, data):
+        check_folds(folds[0], len(rows), p.name, folds[1])
     kw = {**kw, "embedder": _embedder(kw["embedder"])}
     results = []
-    for p, out in zip(files, per_file):
-        s, sweep = evaluate_file(p, folds[0], **kw)
+    for p, rows, out in zip(files, data, per_file):
+        s, sweep = evaluate_file(p, folds[0], rows, **kw)
         _write_outputs(console, out, s, sweep)
         results.append(s)
     print_all(console, results)

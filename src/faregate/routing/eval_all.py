@@ -51,12 +51,12 @@ def task_rule_points(rows: list[Row], k: int = 5, seed: int = 0, lambdas=None) -
     return list(zip((c / len(rows)).tolist(), (q / len(rows)).tolist()))
 
 
-def evaluate_file(path: Path, k: int, **kw) -> tuple[dict, Sweep]:
+def evaluate_file(path: Path, k: int, rows: list[Row] | None = None, **kw) -> tuple[dict, Sweep]:
     """One file's figures and the router's sweep (by ``evaluate.cross_validate`` with ``kw``;
-    the sweep holds the decisions ``--decisions`` writes)."""
+    the sweep holds the decisions ``--decisions`` writes); ``rows``: the file's, if read already."""
     from .evaluate import cross_validate, summarise
 
-    rows = load_rows(path)
+    rows = load_rows(path) if rows is None else rows
     t0 = time.perf_counter()
     sweep = cross_validate(rows, k, **kw)
     s = summarise(sweep, rows)

@@ -133,9 +133,9 @@ def _claim(work: Path) -> int | None:
 
 def take(path: Path) -> Claim | None:
     """The next records to replay, claimed (None when none are left, or another replayer holds them)."""
-    work = _replaying(path)
-    if not work.exists() and not _has_lines(path):
+    if not pending(path):
         return None  # nothing spilled: no lock taken, so no lock file beside a spill that never was
+    work = _replaying(path)
     with _locked(path):  # the check and the move at once: never over a copy not replayed yet
         if not work.exists():
             if not _has_lines(path):
