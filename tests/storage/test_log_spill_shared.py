@@ -55,6 +55,29 @@ def test_a_copy_being_replayed_is_left_to_its_replayer(tmp_path):
     assert log_spill.take(path) is None and not log_spill.pending(path)
 
 
+def test_a_spill_file_moved_aside_while_checked_is_no_error(tmp_path, monkeypatch):
+    """Another worker may move the spill file aside between a look at it and a look at its
+    size: ``pending`` answers from what it saw, and the next ``take`` decides."""
+    path = tmp_path / "log.db.spill.jsonl"
+    log_spill.append(path, [rec(1)])
+    real_stat, moved = os.stat, []
+
+    def stat_then_moved_aside(p, *a, **kw):
+        st = real_stat(p, *a, **kw)
+        if os.fspath(p) == os.fspath(path) and not moved:
+            os.replace(path, log_spill._replaying(path))  # the other worker's take, just after
+            moved.append(True)
+        return st
+
+    monkeypatch.setattr(os, "stat", stat_then_moved_aside)
+    assert log_spill.pending(path)
+    monkeypatch.undo()
+    with log_spill.take(path) as claim:  # the moved-aside copy, still claimed once
+        assert [r.id for r in claim.records] == ["r1"]
+        claim.done()
+    assert not log_spill.pending(path)
+
+
 async def test_two_writers_replaying_one_spill_file_store_each_record_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'log.db'}"
     spill = tmp_path / "log.db.spill.jsonl"

@@ -80,7 +80,10 @@ def append(path: Path, records: list[RequestRecord]) -> None:
 
 
 def _has_lines(path: Path) -> bool:
-    return path.exists() and path.stat().st_size > 0
+    try:
+        return os.stat(path).st_size > 0
+    except FileNotFoundError:  # never spilled, or moved aside by another process just now
+        return False
 
 
 def pending(path: Path) -> bool:
