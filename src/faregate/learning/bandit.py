@@ -70,13 +70,10 @@ class ResidualThompson:
 
     def sample(self, model: str, x: np.ndarray, rng: np.random.Generator, max_shift: float | None = None) -> float:
         """A posterior draw of the residual at ``x``; ``max_shift`` clips its distance to the mean."""
-        arm = self._arms.get(model) or _Arm(np.eye(self.dim) / self.prior_strength, np.zeros(self.dim))
-        mean = float(arm.theta @ x)
-        var = float(x @ arm.a_inv @ x)
-        shift = self.noise * np.sqrt(max(var, 0.0)) * float(rng.standard_normal())
+        shift = self.noise * np.sqrt(max(self.spread(model, x), 0.0)) * float(rng.standard_normal())
         if max_shift is not None:
             shift = min(max_shift, max(-max_shift, shift))
-        return mean + shift
+        return self.mean(model, x) + shift
 
     def spread(self, model: str, x: np.ndarray) -> float:
         """``x . A^-1 . x``: how uncertain the residual at ``x`` still is (1/prior_strength scaled

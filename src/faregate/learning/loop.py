@@ -24,6 +24,12 @@ else:  # loaded on first use: a gateway that never learns never imports numpy
 
 log = logging.getLogger("faregate.learning")
 
+
+def _quality(q: float) -> float:
+    """A corrected prediction, kept a quality (in [0, 1])."""
+    return float(min(1.0, max(0.0, q)))
+
+
 # Persistence hooks (``learning/shared_state.py`` shares them with every replica):
 # ``on_remember(request_id, decision)`` and ``on_learn(model, x, residual, weight, reason)``;
 # ``on_prompt(key_id, fingerprint, request_id)`` (a prompt seen, for the other replicas' retry
@@ -126,15 +132,12 @@ class LearningLoop:
         explore = bool(rng.random() < self.explore_rate)
         if not explore:
             return self.mean_adjusted(x, predictions), False
-        out = {}
-        for m, p in predictions.items():
-            r = self.model.sample(m, x, rng, max_shift=self.max_explore_shift)
-            out[m] = float(min(1.0, max(0.0, p + r)))
-        return out, True
+        shift = self.max_explore_shift
+        return {m: _quality(p + self.model.sample(m, x, rng, max_shift=shift)) for m, p in predictions.items()}, True
 
     def mean_adjusted(self, x: np.ndarray, predictions: dict[str, float]) -> dict[str, float]:
         """The predictions plus the learned residual's mean (what ``adjust`` gives unexplored)."""
-        return {m: float(min(1.0, max(0.0, p + self.model.mean(m, x)))) for m, p in predictions.items()}
+        return {m: _quality(p + self.model.mean(m, x)) for m, p in predictions.items()}
 
     def remember(
         self,
